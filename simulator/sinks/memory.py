@@ -1,0 +1,59 @@
+"""The test double: a sink that keeps everything in lists."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from simulator.errors import SinkError
+from simulator.sinks import Malformed, Row
+
+
+class MemorySink:
+    """Keeps rows and malformed messages in memory, in the order they were written.
+
+    :meth:`fail_next_batch` makes the next write fail, so callers can test how they handle a
+    storage failure without a broken disk.
+    """
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        """Make an empty, open sink."""
+        self.rows: list[Row] = []
+        self.malformed: list[Malformed] = []
+        self.batches = 0
+        """How many non-empty row batches were written (to check that batching happened)."""
+        self._closed = False
+        self._failure: str | None = None
+
+    @property
+    def rows_written(self) -> int:
+        """How many rows have been stored."""
+        return len(self.rows)
+
+    def fail_next_batch(self, reason: str) -> None:
+        """Make the next :meth:`write_batch` or :meth:`write_malformed` raise SinkError."""
+        self._failure = reason
+
+    def _check(self, what: str, size: int) -> None:
+        if self._closed:
+            raise SinkError(f"memory sink: cannot write {size} {what}: the sink is closed")
+        if self._failure is not None:
+            reason, self._failure = self._failure, None
+            raise SinkError(f"memory sink: could not write {size} {what}: {reason}")
+
+    def write_batch(self, rows: Sequence[Row]) -> None:
+        """Append ``rows``."""
+        self._check("rows", len(rows))
+        if rows:
+            self.rows.extend(rows)
+            self.batches += 1
+
+    def write_malformed(self, items: Sequence[Malformed]) -> None:
+        """Append ``items``."""
+        self._check("malformed messages", len(items))
+        self.malformed.extend(items)
+
+    def close(self) -> None:
+        """Refuse further writes; the stored lists stay readable."""
+        self._closed = True
