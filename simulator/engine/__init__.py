@@ -1,0 +1,1 @@
+"""The engine: one scheduler per process and the fleet driver that walks the plan."""

@@ -1,0 +1,1 @@
+"""Transport: the asyncio.Protocol adapter, paced connects, and OS limits."""
