@@ -1,0 +1,203 @@
+"""The scenario schema: strict, frozen pydantic models, one per TOML table.
+
+Strictness is the point: unknown keys are errors, ``"10"`` is not an integer, ``true`` is not
+``1``, and floats must be finite (TOML allows ``inf`` and ``nan``). An integer is accepted where
+a float is expected. Range limits live in ``Field`` constraints so the error translation in
+:mod:`simulator.scenario.problems` can state them.
+
+Device model names, payload codec names and topic templates are checked against
+:mod:`simulator.fleet` and :mod:`simulator.payloads`, imported inside the validators so this
+module loads without them and the registries are asked only when a scenario is validated.
+
+Use :func:`simulator.scenario.loader.load_scenario` to read a file; it fills in ``name`` from
+the file's stem and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from simulator.errors import SimulatorError
+from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
+
+MAX_DEVICES = 1_000_000
+"""The largest fleet one scenario may describe."""
+
+MAX_DURATION_S = 604_800.0
+"""One week: the longest publishing phase a scenario may ask for."""
+
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,64}")
+"""What a scenario name may look like; it becomes part of file names such as the SQLite path."""
+
+DEFAULT_TOPIC = "factory/{site}/{line}/{device}/telemetry"
+"""The telemetry topic template used when a scenario names none."""
+
+# MQTT 5 section 4.8.2: a ShareName is at least one character and contains none of these.
+_SHARE_NAME_FORBIDDEN = frozenset("/+#")
+
+
+def _check_name(value: str) -> str:
+    if NAME_PATTERN.fullmatch(value) is None:
+        raise ValueError(
+            f"must be 1 to 64 characters from a-z, A-Z, 0-9, '.', '_' and '-', got {value!r}"
+        )
+    return value
+
+
+def _check_broker_url(value: str | None) -> str | None:
+    if value is not None:
+        problem = broker_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def _check_qos(value: int) -> int:
+    # A Literal[0, 1] would accept ``true`` as 1, so the check is spelled out.
+    if value not in (0, 1):
+        raise ValueError(f"must be 0 or 1, got {value}")
+    return value
+
+
+def _check_model(value: str) -> str:
+    from simulator.fleet import model_names
+
+    return _one_of(value, model_names())
+
+
+def _check_codec(value: str) -> str:
+    from simulator.payloads import codec_names
+
+    return _one_of(value, codec_names())
+
+
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _check_topic(value: str) -> str:
+    from simulator.fleet import TopicTemplate
+
+    try:
+        TopicTemplate(value)
+    except SimulatorError as exc:
+        raise ValueError(f"{exc} (topic {value!r})") from None
+    return value
+
+
+def _check_share_group(value: str) -> str:
+    if not value or _SHARE_NAME_FORBIDDEN & set(value):
+        raise ValueError(f"must be non-empty and contain none of '/', '+', '#', got {value!r}")
+    return value
+
+
+class _Table(BaseModel):
+    """Settings shared by every table: strict types, no unknown keys, immutable once loaded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class BrokerSettings(_Table):
+    """``[broker]``: which broker to use and how to talk to it."""
+
+    url: Annotated[str | None, AfterValidator(_check_broker_url)] = None
+    """``mqtt://host[:port]``; ``None`` means start a local Mosquitto from ``broker_config/``."""
+    mqtt_version: Literal["3.1.1", "5"] = "5"
+    """MQTT protocol version every client speaks."""
+    keepalive_s: Annotated[int, Field(ge=0, le=65535)] = 60
+    """CONNECT keep-alive in seconds; 0 turns keep-alive off."""
+
+    @property
+    def address(self) -> BrokerAddress | None:
+        """The parsed ``url``, or ``None`` when a local broker is to be started."""
+        return None if self.url is None else parse_broker_url(self.url)
+
+
+class FleetSettings(_Table):
+    """``[fleet]``: how many devices, what they are, and what and how often they publish."""
+
+    devices: Annotated[int, Field(ge=1, le=MAX_DEVICES)]
+    """Number of simulated devices."""
+    publish_interval_s: Annotated[float, Field(ge=0.001, le=86_400.0)]
+    """Seconds between two telemetry messages of one device."""
+    model: Annotated[str, AfterValidator(_check_model), Field(validate_default=True)] = (
+        "machine-sensor"
+    )
+    """Device model, one of :func:`simulator.fleet.model_names`."""
+    payload: Annotated[str, AfterValidator(_check_codec), Field(validate_default=True)] = "msgpack"
+    """Payload codec, one of :func:`simulator.payloads.codec_names`."""
+    qos: Annotated[int, AfterValidator(_check_qos)] = 0
+    """QoS of telemetry publishes: 0 or 1."""
+    topic: Annotated[str, AfterValidator(_check_topic), Field(validate_default=True)] = (
+        DEFAULT_TOPIC
+    )
+    """Topic template, checked by :class:`simulator.fleet.TopicTemplate`."""
+    sites: Annotated[int, Field(ge=1)] = 2
+    """Sites in the plant hierarchy; devices are spread over them."""
+    lines_per_site: Annotated[int, Field(ge=1)] = 4
+    """Production lines per site."""
+
+
+class OnboardingSettings(_Table):
+    """``[onboarding]``: how fast the fleet connects."""
+
+    rate_per_s: Annotated[float, Field(gt=0.0, le=100_000.0)] = 2000.0
+    """Connects started per second."""
+    max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 100
+    """Connects (TCP plus CONNACK) pending at once; Mosquitto's listen backlog is 100."""
+    connect_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+    """How long one connect may take before it counts as failed."""
+
+
+class IngestSettings(_Table):
+    """``[ingest]``: the subscriber that accounts for every message and stores it."""
+
+    enabled: bool = True
+    """Whether to run the ingest worker at all."""
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Rows per write to the sink."""
+    batch_max_age_ms: Annotated[int, Field(ge=1, le=60_000)] = 250
+    """Longest a partial batch waits before it is written anyway."""
+    sqlite_path: str = ""
+    """SQLite file; the scenario fills in ``runs/<name>.sqlite`` when this is empty."""
+    drain_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 15.0
+    """After publishing stops, how long to wait for ingest to catch up."""
+    share_group: Annotated[str, AfterValidator(_check_share_group)] = "ingest"
+    """MQTT 5 shared subscription group name (``$share/<group>/...``)."""
+
+
+class Scenario(_Table):
+    """A whole scenario: one validated, immutable description of a run."""
+
+    name: Annotated[str, AfterValidator(_check_name)]
+    """Scenario name; the loader defaults it to the file's stem."""
+    seed: Annotated[int, Field(ge=0)] = 1
+    """Seed for every pseudo-random choice, so a run can be repeated."""
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_DURATION_S)]
+    """How long the fleet publishes once the whole fleet is onboarded."""
+    broker: BrokerSettings = BrokerSettings()
+    fleet: FleetSettings
+    onboarding: OnboardingSettings = OnboardingSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sqlite_path(cls, data: Any) -> Any:
+        # The default depends on the name, which the ingest table cannot see, so it is filled in
+        # here before validation rather than patched onto a frozen model afterwards.
+        if not isinstance(data, dict):
+            return data
+        name = data.get("name")
+        ingest = data.get("ingest", {})
+        if (
+            isinstance(name, str)
+            and isinstance(ingest, dict)
+            and ingest.get("sqlite_path", "") == ""
+        ):
+            return {**data, "ingest": {**ingest, "sqlite_path": f"runs/{name}.sqlite"}}
+        return data
