@@ -1,0 +1,79 @@
+"""Sans-I/O MQTT 3.1.1 and 5.0: packets, codec, properties and the client session.
+
+Bytes in, events out; bytes out. Nothing here imports asyncio, socket, threading or a
+clock: a transport feeds :meth:`ClientSession.receive_data` and writes what the session
+returns, and keepalive decisions take ``now`` as an argument.
+"""
+
+from .codec import DEFAULT_MAX_PACKET_SIZE, Decoder, decode
+from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
+from .events import (
+    Connected,
+    Event,
+    MessageReceived,
+    PongReceived,
+    PubAckReceived,
+    ServerDisconnected,
+    Subscribed,
+)
+from .packet_type import PacketType
+from .packets import (
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PingResp,
+    PubAck,
+    Publish,
+    SubAck,
+    Subscribe,
+    Subscription,
+    Will,
+)
+from .properties import NO_PROPERTIES, PROPERTY_TABLE, Properties, PropertySpec, PropertyType
+from .reason_codes import ConnectReturnCode, ReasonCode, reason_code_name
+from .session import ClientSession, InflightLimitError, SessionState
+from .version import MQTTVersion
+
+__all__ = [
+    "DEFAULT_MAX_PACKET_SIZE",
+    "NO_PROPERTIES",
+    "PROPERTY_TABLE",
+    "ClientSession",
+    "ConnAck",
+    "Connect",
+    "ConnectReturnCode",
+    "Connected",
+    "Decoder",
+    "Disconnect",
+    "Event",
+    "InflightLimitError",
+    "MQTTVersion",
+    "MessageReceived",
+    "Packet",
+    "PacketType",
+    "PingReq",
+    "PingResp",
+    "PongReceived",
+    "Properties",
+    "PropertySpec",
+    "PropertyType",
+    "PubAck",
+    "PubAckReceived",
+    "Publish",
+    "ReasonCode",
+    "ServerDisconnected",
+    "SessionState",
+    "SubAck",
+    "Subscribe",
+    "Subscribed",
+    "Subscription",
+    "Will",
+    "decode",
+    "encode",
+    "encode_publish_qos0",
+    "encode_publish_qos1",
+    "publish_prefix",
+    "reason_code_name",
+]

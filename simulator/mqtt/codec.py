@@ -1,0 +1,409 @@
+"""Bytes to packets: :func:`decode` for one packet, :class:`Decoder` for a byte stream.
+
+``decode`` returns ``None`` while the packet is incomplete and raises
+:class:`RemoteProtocolError`, naming the packet type, when the bytes break the rules.
+PUBLISH is decoded by a dedicated inline branch because a subscriber spends most of its
+time there; every other packet goes through a small function per type.
+:func:`encode` lives in :mod:`.encoder` and is re-exported here, so callers can treat this
+module as the codec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
+from .packet_type import PacketType, packet_type_name
+from .packets import (
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PingResp,
+    PubAck,
+    Publish,
+    SubAck,
+    Subscribe,
+    Subscription,
+    Will,
+)
+from .primitives import (
+    MAX_VARINT,
+    Buffer,
+    decode_binary,
+    decode_string,
+    decode_u8,
+    decode_u16,
+)
+from .properties import NO_PROPERTIES, WILL_PROPERTIES, Properties, decode_properties
+from .version import MQTTVersion
+
+DEFAULT_MAX_PACKET_SIZE = 1 + 4 + MAX_VARINT
+"""The largest packet MQTT can express; pass a smaller ``max_packet_size`` to cap memory."""
+
+_V5 = MQTTVersion.V5
+_PUBLISH_PROPS = PacketType.PUBLISH
+_V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
+
+_Body = Callable[[Buffer, int, int, MQTTVersion], Packet]
+
+
+def _frame(buf: Buffer, offset: int) -> tuple[int, int] | None:
+    """Where the packet at ``offset`` has its body: ``(start, end)``, or None if unknown yet."""
+    size = len(buf)
+    if size - offset < 2:
+        return None
+    byte = buf[offset + 1]
+    if byte < 128:
+        return offset + 2, offset + 2 + byte
+    remaining = byte & 0x7F
+    shift = 7
+    pos = offset + 2
+    while True:
+        if pos >= size:
+            return None
+        byte = buf[pos]
+        pos += 1
+        remaining |= (byte & 0x7F) << shift
+        if byte < 128:
+            if byte == 0:
+                name = packet_type_name(buf[offset] >> 4)
+                raise RemoteProtocolError(f"{name} remaining length is not minimally encoded")
+            return pos, pos + remaining
+        shift += 7
+        if shift == 28:
+            raise RemoteProtocolError(
+                f"{packet_type_name(buf[offset] >> 4)} remaining length is longer than 4 bytes"
+            )
+
+
+def _pid(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
+    packet_id, pos = decode_u16(buf, pos, end)
+    if packet_id == 0:
+        raise RemoteProtocolError("packet id 0 is not allowed")
+    return packet_id, pos
+
+
+def _finish(pos: int, end: int) -> None:
+    if pos != end:
+        raise RemoteProtocolError(f"{end - pos} unexpected bytes at the end of the packet")
+
+
+def _props(buf: Buffer, pos: int, end: int, context: int) -> tuple[Properties, int]:
+    return decode_properties(buf, pos, end, context)
+
+
+def _qos(qos: int) -> int:
+    if qos == 3:
+        raise RemoteProtocolError("QoS 3 is not a valid QoS")
+    return qos
+
+
+def _connect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Connect:
+    name, pos = decode_string(buf, pos, end)
+    if name != "MQTT":
+        raise RemoteProtocolError(f"protocol name must be 'MQTT', got {name!r}")
+    level, pos = decode_u8(buf, pos, end)
+    if level != version:
+        raise RemoteProtocolError(f"protocol level {level} on a connection expecting {version}")
+    flags, pos = decode_u8(buf, pos, end)
+    if flags & 0x01:
+        raise RemoteProtocolError("reserved connect flag is set")
+    keepalive, pos = decode_u16(buf, pos, end)
+    props = NO_PROPERTIES
+    if version is _V5:
+        props, pos = _props(buf, pos, end, PacketType.CONNECT)
+    client_id, pos = decode_string(buf, pos, end)
+    will = None
+    will_qos = _qos((flags >> 3) & 3)
+    if flags & 0x04:
+        will_props = NO_PROPERTIES
+        if version is _V5:
+            will_props, pos = _props(buf, pos, end, WILL_PROPERTIES)
+        topic, pos = decode_string(buf, pos, end)
+        payload, pos = decode_binary(buf, pos, end)
+        will = Will(topic, payload, will_qos, bool(flags & 0x20), will_props)
+    elif flags & 0x38:
+        raise RemoteProtocolError("will QoS or retain set without the will flag")
+    username = password = None
+    if flags & 0x80:
+        username, pos = decode_string(buf, pos, end)
+    if flags & 0x40:
+        if version is MQTTVersion.V311 and username is None:
+            raise RemoteProtocolError("password flag set without the username flag")
+        password, pos = decode_binary(buf, pos, end)
+    _finish(pos, end)
+    return Connect(client_id, keepalive, bool(flags & 0x02), username, password, will, props)
+
+
+def _connack(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> ConnAck:
+    flags, pos = decode_u8(buf, pos, end)
+    if flags & 0xFE:
+        raise RemoteProtocolError("reserved acknowledge flags are set")
+    reason, pos = decode_u8(buf, pos, end)
+    props = NO_PROPERTIES
+    if version is _V5:
+        props, pos = _props(buf, pos, end, PacketType.CONNACK)
+    elif reason > 5:
+        raise RemoteProtocolError(f"3.1.1 return code must be 0..5, got {reason}")
+    _finish(pos, end)
+    return ConnAck(bool(flags), reason, props)
+
+
+def _puback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PubAck:
+    packet_id, pos = _pid(buf, pos, end)
+    reason = 0
+    props = NO_PROPERTIES
+    # 5.0 lets the reason code and then the property block be left off.
+    if version is _V5 and pos < end:
+        reason, pos = decode_u8(buf, pos, end)
+        if pos < end:
+            props, pos = _props(buf, pos, end, PacketType.PUBACK)
+    _finish(pos, end)
+    return PubAck(packet_id, reason, props)
+
+
+def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscribe:
+    packet_id, pos = _pid(buf, pos, end)
+    props = NO_PROPERTIES
+    if version is _V5:
+        props, pos = _props(buf, pos, end, PacketType.SUBSCRIBE)
+    subscriptions = []
+    while pos < end:
+        topic_filter, pos = decode_string(buf, pos, end)
+        if not topic_filter:
+            raise RemoteProtocolError("empty topic filter")
+        options, pos = decode_u8(buf, pos, end)
+        reserved = 0xC0 if version is _V5 else 0xFC
+        if options & reserved or (options & 0x30) == 0x30:
+            raise RemoteProtocolError(f"reserved subscription option bits set: 0x{options:02X}")
+        subscriptions.append(
+            Subscription(
+                topic_filter,
+                _qos(options & 3),
+                bool(options & 0x04),
+                bool(options & 0x08),
+                (options >> 4) & 3,
+            )
+        )
+    if not subscriptions:
+        raise RemoteProtocolError("no topic filters")
+    return Subscribe(packet_id, tuple(subscriptions), props)
+
+
+def _suback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> SubAck:
+    packet_id, pos = _pid(buf, pos, end)
+    props = NO_PROPERTIES
+    if version is _V5:
+        props, pos = _props(buf, pos, end, PacketType.SUBACK)
+    codes = tuple(buf[pos:end])
+    if not codes:
+        raise RemoteProtocolError("no reason codes")
+    if version is MQTTVersion.V311 and not _V311_SUBACK_CODES.issuperset(codes):
+        raise RemoteProtocolError(f"3.1.1 return codes are 0, 1, 2 or 0x80, got {codes}")
+    return SubAck(packet_id, codes, props)
+
+
+def _pingreq(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PingReq:
+    _finish(pos, end)
+    return PingReq()
+
+
+def _pingresp(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PingResp:
+    _finish(pos, end)
+    return PingResp()
+
+
+def _disconnect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Disconnect:
+    reason = 0
+    props = NO_PROPERTIES
+    if version is _V5 and pos < end:
+        reason, pos = decode_u8(buf, pos, end)
+        if pos < end:
+            props, pos = _props(buf, pos, end, PacketType.DISCONNECT)
+    _finish(pos, end)
+    return Disconnect(reason, props)
+
+
+# Packet type -> (required low nibble, body decoder); PUBLISH is handled inline.
+_DECODERS: dict[int, tuple[int, _Body]] = {
+    PacketType.CONNECT: (0, _connect),
+    PacketType.CONNACK: (0, _connack),
+    PacketType.PUBACK: (0, _puback),
+    PacketType.SUBSCRIBE: (2, _subscribe),
+    PacketType.SUBACK: (0, _suback),
+    PacketType.PINGREQ: (0, _pingreq),
+    PacketType.PINGRESP: (0, _pingresp),
+    PacketType.DISCONNECT: (0, _disconnect),
+}
+
+
+def _publish(buf: Buffer, first: int, pos: int, end: int, version: MQTTVersion) -> Publish:
+    qos = (first >> 1) & 3
+    if qos == 3:
+        raise RemoteProtocolError("QoS 3 is not a valid QoS")
+    if pos + 2 > end:
+        raise RemoteProtocolError("packet ends inside the topic length")
+    start = pos + 2
+    pos = start + ((buf[pos] << 8) | buf[pos + 1])
+    if pos > end:
+        raise RemoteProtocolError("topic runs past the end of the packet")
+    try:
+        topic = str(buf[start:pos], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise RemoteProtocolError(f"topic is not valid UTF-8: {exc.reason}") from exc
+    if "\x00" in topic or "+" in topic or "#" in topic:
+        raise RemoteProtocolError(f"topic name contains U+0000 or a wildcard: {topic!r}")
+    packet_id = None
+    if qos:
+        if pos + 2 > end:
+            raise RemoteProtocolError("packet ends inside the packet id")
+        packet_id = (buf[pos] << 8) | buf[pos + 1]
+        if not packet_id:
+            raise RemoteProtocolError("packet id 0 is not allowed")
+        pos += 2
+    elif first & 0x08:
+        raise RemoteProtocolError("DUP flag set on a QoS 0 message")
+    props = NO_PROPERTIES
+    if version is _V5:
+        if pos >= end:
+            raise RemoteProtocolError("packet ends before the property length")
+        if buf[pos]:
+            props, pos = decode_properties(buf, pos, end, _PUBLISH_PROPS)
+        else:
+            pos += 1
+        if not topic and props.topic_alias is None:
+            raise RemoteProtocolError("empty topic name without a topic alias")
+    elif not topic:
+        raise RemoteProtocolError("empty topic name")
+    return Publish(
+        topic, bytes(buf[pos:end]), qos, bool(first & 1), bool(first & 8), packet_id, props
+    )
+
+
+def decode(
+    buf: Buffer,
+    version: MQTTVersion,
+    *,
+    offset: int = 0,
+    max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+) -> tuple[Packet, int] | None:
+    """Decode the packet starting at ``buf[offset]``.
+
+    Returns the packet and how many bytes it took, or ``None`` if ``buf`` does not yet hold
+    all of it. Raises :class:`RemoteProtocolError` for malformed input or a packet larger
+    than ``max_packet_size`` (which is checked as soon as the length is known, before the
+    rest arrives).
+    """
+    frame = _frame(buf, offset)
+    if frame is None:
+        return None
+    start, end = frame
+    first = buf[offset]
+    if end - offset > max_packet_size:
+        raise RemoteProtocolError(
+            f"{packet_type_name(first >> 4)} packet of {end - offset} bytes exceeds the "
+            f"maximum packet size of {max_packet_size}"
+        )
+    if end > len(buf):
+        return None
+    kind = first >> 4
+    try:
+        if kind == 3:
+            return _publish(buf, first, start, end, version), end - offset
+        entry = _DECODERS.get(kind)
+        if entry is None:
+            reason = "is not supported" if 0 < kind < 15 or version is _V5 else "is reserved"
+            raise RemoteProtocolError(f"packet type {kind} {reason}")
+        flags, body = entry
+        if first & 0x0F != flags:
+            raise RemoteProtocolError(f"reserved fixed header flags 0x{first & 0x0F:X}")
+        return body(buf, start, end, version), end - offset
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(f"malformed {packet_type_name(kind)} packet: {exc}") from exc
+
+
+class Decoder:
+    """Turns a byte stream into packets; feed it what the transport reads.
+
+    Parsing walks an offset through the current buffer, so one read carrying hundreds of
+    packets costs one pass. Bytes fed while a packet is incomplete are kept as a list of
+    chunks and joined only once the whole packet is there, so a large packet arriving in
+    many small reads is copied once, not once per read.
+    """
+
+    __slots__ = ("_buf", "_chunks", "_max_packet_size", "_need", "_pending", "_pos", "_version")
+
+    def __init__(
+        self, version: MQTTVersion, *, max_packet_size: int = DEFAULT_MAX_PACKET_SIZE
+    ) -> None:
+        if max_packet_size < 2:
+            raise LocalProtocolError(f"max_packet_size must be at least 2, got {max_packet_size}")
+        self._version = version
+        self._max_packet_size = max_packet_size
+        self._buf = b""
+        self._pos = 0
+        self._chunks: list[bytes] = []
+        self._pending = 0
+        """Bytes held in ``_chunks``."""
+        self._need = 0
+        """Bytes the incomplete packet at ``_pos`` needs in all, once its header is known."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as packets."""
+        return len(self._buf) - self._pos + self._pending
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes read from the connection."""
+        if data:
+            self._chunks.append(bytes(data))
+            self._pending += len(data)
+
+    def next_packet(self) -> Packet | None:
+        """The next complete packet, or ``None`` if more data is needed."""
+        while True:
+            if self._pos < len(self._buf):
+                result = decode(
+                    self._buf,
+                    self._version,
+                    offset=self._pos,
+                    max_packet_size=self._max_packet_size,
+                )
+                if result is not None:
+                    packet, used = result
+                    self._pos += used
+                    return packet
+                frame = _frame(self._buf, self._pos)
+                self._need = 0 if frame is None else frame[1] - self._pos
+            if not self._chunks or self.buffered < self._need:
+                return None
+            self._join()
+
+    def _join(self) -> None:
+        rest = self._buf[self._pos :]
+        if rest:
+            self._chunks.insert(0, rest)
+        self._buf = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._pending = 0
+        self._pos = 0
+        self._need = 0
+
+    def __iter__(self) -> Iterator[Packet]:
+        """Yield every complete packet buffered so far."""
+        while (packet := self.next_packet()) is not None:
+            yield packet
+
+
+__all__ = [
+    "DEFAULT_MAX_PACKET_SIZE",
+    "Decoder",
+    "decode",
+    "encode",
+    "encode_publish_qos0",
+    "encode_publish_qos1",
+    "publish_prefix",
+]

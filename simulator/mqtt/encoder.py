@@ -1,0 +1,280 @@
+"""Packets to bytes: the general :func:`encode` and the device hot path for PUBLISH.
+
+Every check here guards what *we* send, so failures are :class:`LocalProtocolError`.
+A device publishes the same topic for its whole life, so :func:`publish_prefix` encodes
+the topic once and :func:`encode_publish_qos0` / :func:`encode_publish_qos1` only glue
+bytes together per message: no dataclass, no string encoding, no property walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import LocalProtocolError
+from .packet_type import PacketType
+from .packets import (
+    ConnAck,
+    Connect,
+    Disconnect,
+    Packet,
+    PingReq,
+    PingResp,
+    PubAck,
+    Publish,
+    SubAck,
+    Subscribe,
+    Will,
+)
+from .primitives import (
+    MAX_VARINT,
+    encode_binary,
+    encode_string,
+    encode_u16,
+    encode_varint,
+)
+from .properties import NO_PROPERTIES, WILL_PROPERTIES, Properties, encode_properties
+from .version import MQTTVersion
+
+_PROTOCOL_NAME = encode_string("MQTT")
+_V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
+
+
+def _fixed_header(first: int, size: int) -> bytes:
+    if size < 128:
+        return bytes((first, size))
+    if size < 16384:
+        return bytes((first, (size & 0x7F) | 0x80, size >> 7))
+    if size > MAX_VARINT:
+        raise LocalProtocolError(f"packet body of {size} bytes exceeds the MQTT maximum")
+    return bytes((first,)) + encode_varint(size)
+
+
+def _props(props: Properties, version: MQTTVersion, context: int, what: str) -> bytes:
+    if version is MQTTVersion.V5:
+        return encode_properties(props, context)
+    if props is not NO_PROPERTIES and props != NO_PROPERTIES:
+        raise LocalProtocolError(f"{what} properties need MQTT 5; this connection is 3.1.1")
+    return b""
+
+
+def _packet_id(packet_id: int | None, what: str) -> bytes:
+    if packet_id is None or not 1 <= packet_id <= 0xFFFF:
+        raise LocalProtocolError(f"{what} needs a packet id in 1..65535, got {packet_id}")
+    return bytes((packet_id >> 8, packet_id & 0xFF))
+
+
+def _byte(value: int, what: str) -> bytes:
+    if not 0 <= value <= 0xFF:
+        raise LocalProtocolError(f"{what} must be in 0..255, got {value}")
+    return bytes((value,))
+
+
+def _qos(qos: int, what: str) -> int:
+    if qos not in (0, 1, 2):
+        raise LocalProtocolError(f"{what} QoS must be 0, 1 or 2, got {qos}")
+    return qos
+
+
+def _topic_name(topic: str, version: MQTTVersion, props: Properties) -> bytes:
+    if "+" in topic or "#" in topic:
+        raise LocalProtocolError(f"a topic name must not contain wildcards: {topic!r}")
+    # An empty topic is legal only in 5.0, when a topic alias stands in for it.
+    if not topic and (version is MQTTVersion.V311 or props.topic_alias is None):
+        raise LocalProtocolError("a topic name must not be empty")
+    return encode_string(topic)
+
+
+def _encode_will(will: Will, version: MQTTVersion) -> bytes:
+    _qos(will.qos, "will")
+    return b"".join(
+        (
+            _props(will.properties, version, WILL_PROPERTIES, "will"),
+            _topic_name(will.topic, version, will.properties),
+            encode_binary(will.payload),
+        )
+    )
+
+
+def _connect(p: Connect, version: MQTTVersion) -> bytes:
+    flags = 0x02 if p.clean_start else 0
+    if p.will is not None:
+        flags |= 0x04 | (_qos(p.will.qos, "will") << 3) | (0x20 if p.will.retain else 0)
+    if p.username is not None:
+        flags |= 0x80
+    if p.password is not None:
+        if version is MQTTVersion.V311 and p.username is None:
+            raise LocalProtocolError("MQTT 3.1.1 does not allow a password without a username")
+        flags |= 0x40
+    parts = [
+        _PROTOCOL_NAME,
+        bytes((version, flags)),
+        encode_u16(p.keepalive),
+        _props(p.properties, version, PacketType.CONNECT, "CONNECT"),
+        encode_string(p.client_id),
+    ]
+    if p.will is not None:
+        parts.append(_encode_will(p.will, version))
+    if p.username is not None:
+        parts.append(encode_string(p.username))
+    if p.password is not None:
+        parts.append(encode_binary(p.password))
+    return b"".join(parts)
+
+
+def _connack(p: ConnAck, version: MQTTVersion) -> bytes:
+    if version is MQTTVersion.V311 and not 0 <= p.reason_code <= 5:
+        raise LocalProtocolError(f"a 3.1.1 CONNACK return code is 0..5, got {p.reason_code}")
+    flags = b"\x01" if p.session_present else b"\x00"
+    reason = _byte(p.reason_code, "CONNACK reason code")
+    return flags + reason + _props(p.properties, version, PacketType.CONNACK, "CONNACK")
+
+
+def _publish(p: Publish, version: MQTTVersion) -> bytes:
+    qos = _qos(p.qos, "PUBLISH")
+    parts = [_topic_name(p.topic, version, p.properties)]
+    if qos:
+        parts.append(_packet_id(p.packet_id, "a QoS 1 or 2 PUBLISH"))
+    elif p.packet_id is not None:
+        raise LocalProtocolError("a QoS 0 PUBLISH must not carry a packet id")
+    elif p.dup:
+        raise LocalProtocolError("a QoS 0 PUBLISH must not have the DUP flag set")
+    parts.append(_props(p.properties, version, PacketType.PUBLISH, "PUBLISH"))
+    parts.append(p.payload)
+    return b"".join(parts)
+
+
+def _puback(p: PubAck, version: MQTTVersion) -> bytes:
+    pid = _packet_id(p.packet_id, "PUBACK")
+    if version is MQTTVersion.V311:
+        if p.reason_code:
+            raise LocalProtocolError("PUBACK reason codes need MQTT 5; this connection is 3.1.1")
+        _props(p.properties, version, PacketType.PUBACK, "PUBACK")
+        return pid
+    # The spec lets a success without properties drop the reason code entirely.
+    if p.reason_code == 0 and p.properties is NO_PROPERTIES:
+        return pid
+    reason = _byte(p.reason_code, "PUBACK reason code")
+    if p.properties is NO_PROPERTIES:
+        return pid + reason
+    return pid + reason + encode_properties(p.properties, PacketType.PUBACK)
+
+
+def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
+    if not p.subscriptions:
+        raise LocalProtocolError("a SUBSCRIBE needs at least one topic filter")
+    parts = [
+        _packet_id(p.packet_id, "SUBSCRIBE"),
+        _props(p.properties, version, PacketType.SUBSCRIBE, "SUBSCRIBE"),
+    ]
+    for sub in p.subscriptions:
+        if not sub.topic_filter:
+            raise LocalProtocolError("a topic filter must not be empty")
+        options = _qos(sub.qos, "subscription")
+        v5_options = (
+            (0x04 if sub.no_local else 0)
+            | (0x08 if sub.retain_as_published else 0)
+            | (sub.retain_handling << 4)
+        )
+        if not 0 <= sub.retain_handling <= 2:
+            raise LocalProtocolError(f"retain handling must be 0..2, got {sub.retain_handling}")
+        if v5_options and version is MQTTVersion.V311:
+            raise LocalProtocolError(
+                f"subscription options beyond QoS need MQTT 5: {sub.topic_filter!r}"
+            )
+        parts.append(encode_string(sub.topic_filter))
+        parts.append(bytes((options | v5_options,)))
+    return b"".join(parts)
+
+
+def _suback(p: SubAck, version: MQTTVersion) -> bytes:
+    if not p.reason_codes:
+        raise LocalProtocolError("a SUBACK needs at least one reason code")
+    if version is MQTTVersion.V311 and not _V311_SUBACK_CODES.issuperset(p.reason_codes):
+        raise LocalProtocolError(f"3.1.1 SUBACK codes are 0, 1, 2 or 0x80, got {p.reason_codes}")
+    codes = b"".join(_byte(code, "SUBACK reason code") for code in p.reason_codes)
+    pid = _packet_id(p.packet_id, "SUBACK")
+    return pid + _props(p.properties, version, PacketType.SUBACK, "SUBACK") + codes
+
+
+def _empty(_p: Any, _version: MQTTVersion) -> bytes:
+    return b""
+
+
+def _disconnect(p: Disconnect, version: MQTTVersion) -> bytes:
+    if version is MQTTVersion.V311:
+        if p.reason_code:
+            raise LocalProtocolError("DISCONNECT reason codes need MQTT 5")
+        _props(p.properties, version, PacketType.DISCONNECT, "DISCONNECT")
+        return b""
+    if p.reason_code == 0 and p.properties is NO_PROPERTIES:
+        return b""
+    reason = _byte(p.reason_code, "DISCONNECT reason code")
+    if p.properties is NO_PROPERTIES:
+        return reason
+    return reason + encode_properties(p.properties, PacketType.DISCONNECT)
+
+
+_ENCODERS: dict[type, tuple[int, Callable[[Any, MQTTVersion], bytes]]] = {
+    Connect: (0x10, _connect),
+    ConnAck: (0x20, _connack),
+    PubAck: (0x40, _puback),
+    Subscribe: (0x82, _subscribe),
+    SubAck: (0x90, _suback),
+    PingReq: (0xC0, _empty),
+    PingResp: (0xD0, _empty),
+    Disconnect: (0xE0, _disconnect),
+}
+
+
+def encode(packet: Packet, version: MQTTVersion) -> bytes:
+    """Encode one packet, fixed header included, for a connection speaking ``version``."""
+    if type(packet) is Publish:
+        body = _publish(packet, version)
+        first = 0x30 | (packet.qos << 1) | (0x08 if packet.dup else 0) | (1 if packet.retain else 0)
+    else:
+        try:
+            first, encoder = _ENCODERS[type(packet)]
+        except KeyError:
+            raise LocalProtocolError(f"cannot encode {type(packet).__name__}") from None
+        body = encoder(packet, version)
+    return _fixed_header(first, len(body)) + body
+
+
+def publish_prefix(topic: str, version: MQTTVersion) -> bytes:
+    """Pre-encode the variable header of a QoS 0 PUBLISH to ``topic``.
+
+    That is the topic's two-byte length and UTF-8 bytes, then for 5.0 an empty property
+    block. Compute it once per device and pass it to :func:`encode_publish_qos0` or
+    :func:`encode_publish_qos1` for every message.
+    """
+    field = _topic_name(topic, MQTTVersion.V311, NO_PROPERTIES)
+    return field + b"\x00" if version is MQTTVersion.V5 else field
+
+
+def encode_publish_qos0(prefix: bytes, payload: bytes) -> bytes:
+    """A complete QoS 0 PUBLISH from a :func:`publish_prefix` and a payload."""
+    size = len(prefix) + len(payload)
+    if size < 128:
+        return b"".join((bytes((0x30, size)), prefix, payload))
+    if size < 16384:
+        return b"".join((bytes((0x30, (size & 0x7F) | 0x80, size >> 7)), prefix, payload))
+    return b"".join((_fixed_header(0x30, size), prefix, payload))
+
+
+def encode_publish_qos1(
+    prefix: bytes, packet_id: int, payload: bytes, version: MQTTVersion
+) -> bytes:
+    """A complete QoS 1 PUBLISH from a :func:`publish_prefix`, a packet id and a payload.
+
+    The packet id sits between the topic and the property block, so for 5.0 the prefix's
+    trailing empty property block moves behind it.
+    """
+    if not 1 <= packet_id <= 0xFFFF:
+        raise LocalProtocolError(f"a QoS 1 PUBLISH needs a packet id in 1..65535, got {packet_id}")
+    pid = bytes((packet_id >> 8, packet_id & 0xFF))
+    size = len(prefix) + 2 + len(payload)
+    header = _fixed_header(0x32, size)
+    if version is MQTTVersion.V5:
+        return b"".join((header, prefix[:-1], pid, b"\x00", payload))
+    return b"".join((header, prefix, pid, payload))
