@@ -132,8 +132,12 @@ def expected_messages(devices: int, interval_s: float, window_s: float) -> int:
 
 @lru_cache(maxsize=64)
 def _stride(devices: int) -> int:
-    # A fleet has one size, so this runs once per size however many devices ask.
-    stride = max(1, round(devices * _INVERSE_GOLDEN_RATIO))
-    while math.gcd(stride, devices) != 1:
-        stride += 1
-    return stride
+    # A fleet has one size, so this search runs once per size however many devices ask.
+    # It ends by distance target - 1 at the latest, since 1 is coprime with every size.
+    target = max(1, round(devices * _INVERSE_GOLDEN_RATIO))
+    distance = 0
+    while True:
+        for stride in (target - distance, target + distance):
+            if stride >= 1 and math.gcd(stride, devices) == 1:
+                return stride
+        distance += 1

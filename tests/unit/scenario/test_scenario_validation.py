@@ -116,7 +116,7 @@ def test_scenario_is_frozen(write_scenario: Callable[..., Path]) -> None:
     scenario = load_scenario(write_scenario(MINIMAL))
 
     with pytest.raises(ValidationError):
-        scenario.fleet.devices = 5  # type: ignore[misc]
+        scenario.fleet.devices = 5
 
 
 def test_unknown_top_level_key_lists_the_allowed_keys(problems: Problems) -> None:
