@@ -1,0 +1,255 @@
+"""Start and stop one local Mosquitto child process on a free port."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from simulator.broker.locate import default_config_dir, find_mosquitto
+from simulator.broker.runtime_config import BASE_CONFIG_NAME, render_runtime_config
+from simulator.errors import BrokerLaunchError
+
+# Descriptors Mosquitto needs besides clients: listening sockets, epoll, the
+# log, stdio, a few transient ones.
+_FD_MARGIN = 32
+# Linux never lets a soft limit exceed fs.nr_open (1,048,576 by default), so
+# that is the honest ceiling when the hard limit reads as unlimited.
+_NR_OPEN = Path("/proc/sys/fs/nr_open")
+_NR_OPEN_DEFAULT = 1_048_576
+_LOG_TAIL_LINES = 20
+_PROBE_INTERVAL_S = 0.02
+# A free port found by free_port() can be taken by someone else before
+# Mosquitto binds it; with an auto-chosen port we simply try another.
+_PORT_ATTEMPTS = 3
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that was free a moment ago."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _hard_nofile() -> int:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        return hard
+    try:
+        return int(_NR_OPEN.read_text().strip())
+    except (OSError, ValueError):
+        return _NR_OPEN_DEFAULT
+
+
+@contextlib.contextmanager
+def _child_nofile_raised() -> Iterator[None]:
+    """Raise this process's soft RLIMIT_NOFILE to the hard one while spawning.
+
+    A child inherits the limit at fork. The alternatives fail: a preexec_fn is
+    unsafe when the caller has threads, and prlimit() on the child races with
+    Mosquitto dropping root privileges, after which only CAP_SYS_RESOURCE may
+    change its limits. Raising a soft limit for a moment harms no one here.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def max_connections_hint() -> int:
+    """How many clients a local Mosquitto started from here can hold.
+
+    Each connection costs Mosquitto one file descriptor and the launcher raises
+    its soft limit to the hard one, so this is the hard ``RLIMIT_NOFILE`` less
+    the few descriptors the broker needs for itself.
+    """
+    return max(_hard_nofile() - _FD_MARGIN, 0)
+
+
+class LocalBroker:
+    """A Mosquitto child process configured from ``broker_config/``.
+
+    ``port=None`` picks a free port at :meth:`start`. The runtime config and
+    Mosquitto's log live in a private temporary directory that :meth:`stop`
+    removes. Usable as a context manager.
+    """
+
+    def __init__(
+        self, config_dir: Path | None = None, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
+        self._config_dir = config_dir
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: Path | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        """The address the listener binds and clients connect to."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The listener's port; known once :meth:`start` has succeeded."""
+        if self._port is None:
+            raise BrokerLaunchError("the broker has not been started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``mqtt://host:port`` for clients (IPv6 hosts in brackets)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"mqtt://{host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running Mosquitto."""
+        if self._process is None:
+            raise BrokerLaunchError("the broker has not been started")
+        return self._process.pid
+
+    @property
+    def log_path(self) -> Path | None:
+        """Mosquitto's captured stdout and stderr, while the broker is started."""
+        return None if self._workdir is None else self._workdir / "mosquitto.log"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start Mosquitto and return once its listener accepts TCP connections.
+
+        Raises :class:`BrokerLaunchError` with Mosquitto's exit code and the end
+        of its log when it exits early or does not listen within ``timeout_s``.
+        """
+        if self._process is not None:
+            raise BrokerLaunchError(f"the broker is already running (pid {self._process.pid})")
+        executable = find_mosquitto()
+        config_dir = self._config_dir if self._config_dir is not None else default_config_dir()
+        base_path = config_dir / BASE_CONFIG_NAME
+        try:
+            base_text = base_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BrokerLaunchError(f"cannot read broker config {base_path}: {exc}") from exc
+
+        attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            port = self._requested_port or free_port(self._host)
+            runtime = render_runtime_config(base_text, self._host, port, str(base_path))
+            self._spawn(executable, runtime)
+            try:
+                self._wait_listening(port, timeout_s)
+            except BrokerLaunchError:
+                tail = self.log_tail()
+                self.stop()
+                if attempt < attempts and "Address already in use" in tail:
+                    continue
+                raise
+            self._port = port
+            return
+
+    def _spawn(self, executable: Path, runtime_config: str) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="factory-sim-broker-"))
+        self._workdir = workdir
+        config_path = workdir / "mosquitto.conf"
+        config_path.write_text(runtime_config, encoding="utf-8")
+        self._log = (workdir / "mosquitto.log").open("wb")
+        try:
+            with _child_nofile_raised():
+                # Own session: a Ctrl-C in the terminal reaches the runner,
+                # which drains and then stops the broker, instead of killing it
+                # mid-run.
+                self._process = subprocess.Popen(
+                    [str(executable), "-c", str(config_path)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            self.stop()
+            raise BrokerLaunchError(f"cannot start {executable}: {exc}") from exc
+
+    def _wait_listening(self, port: int, timeout_s: float) -> None:
+        process = self._process
+        assert process is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            code = process.poll()
+            if code is not None:
+                raise BrokerLaunchError(
+                    f"mosquitto exited with code {code} before listening on "
+                    f"{self._host}:{port}; end of its log:\n{self.log_tail()}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrokerLaunchError(
+                    f"mosquitto (pid {process.pid}) did not listen on {self._host}:{port} "
+                    f"within {timeout_s} s; end of its log:\n{self.log_tail()}"
+                )
+            try:
+                with socket.create_connection((self._host, port), timeout=min(remaining, 1.0)):
+                    return
+            except OSError:
+                time.sleep(min(_PROBE_INTERVAL_S, max(remaining, 0.0)))
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of Mosquitto's log ("" when there is none)."""
+        path = self.log_path
+        if path is None:
+            return ""
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop Mosquitto (SIGTERM, then SIGKILL after ``timeout_s``) and clean up.
+
+        Safe to call more than once and after a failed :meth:`start`.
+        """
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        self._port = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
