@@ -29,8 +29,8 @@ OVERRIDE_TARGETS: Mapping[str, tuple[str, str]] = {
     "devices": ("--devices", "fleet.devices"),
     "interval_s": ("--interval", "fleet.publish_interval_s"),
     "duration_s": ("--duration", "duration_s"),
-    "broker_url": ("--broker-url", "broker.url"),
-    "mqtt_version": ("--mqtt-version", "broker.mqtt_version"),
+    "broker_url": ("--broker", "broker.url"),
+    "mqtt_version": ("--mqtt", "broker.mqtt_version"),
 }
 """For each :class:`Overrides` field: the command-line flag that sets it and the key it replaces."""
 

@@ -43,10 +43,10 @@ def test_valid_urls_parse(url: str, address: BrokerAddress) -> None:
 )
 def test_invalid_urls_say_what_is_wrong(url: str, says: str) -> None:
     with pytest.raises(ScenarioError) as caught:
-        parse_broker_url(url, source="--broker-url")
+        parse_broker_url(url, source="--broker")
 
     (problem,) = caught.value.problems
-    assert problem.source == "--broker-url"
+    assert problem.source == "--broker"
     assert problem.path == "broker.url"
     assert says in problem.message
     assert repr(url) in problem.message
