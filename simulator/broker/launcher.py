@@ -42,6 +42,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # Mosquitto binds with SO_REUSEADDR too, so a port whose old
+        # connections linger in TIME_WAIT counts as free, as it will for it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def _hard_nofile() -> int:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY:
@@ -150,6 +163,12 @@ class LocalBroker:
         attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
             port = self._requested_port or free_port(self._host)
+            # Checked here because the readiness probe below cannot tell our
+            # Mosquitto from whatever else already listens on the port.
+            if not _port_is_free(self._host, port):
+                if attempt < attempts:
+                    continue
+                raise BrokerLaunchError(f"{self._host}:{port} is already in use")
             runtime = render_runtime_config(base_text, self._host, port, str(base_path))
             self._spawn(executable, runtime)
             try:
