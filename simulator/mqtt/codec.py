@@ -310,13 +310,14 @@ def decode(
     if end > len(buf):
         return None
     kind = first >> 4
+    entry = _DECODERS.get(kind)
+    if entry is None and kind != 3:
+        if kind == 0 or (kind == PacketType.AUTH and version is not _V5):
+            raise RemoteProtocolError(f"packet type {kind} is reserved")
+        raise RemoteProtocolError(f"{PacketType(kind).name} packets are not supported")
     try:
-        if kind == 3:
-            return _publish(buf, first, start, end, version), end - offset
-        entry = _DECODERS.get(kind)
         if entry is None:
-            reason = "is not supported" if 0 < kind < 15 or version is _V5 else "is reserved"
-            raise RemoteProtocolError(f"packet type {kind} {reason}")
+            return _publish(buf, first, start, end, version), end - offset
         flags, body = entry
         if first & 0x0F != flags:
             raise RemoteProtocolError(f"reserved fixed header flags 0x{first & 0x0F:X}")
