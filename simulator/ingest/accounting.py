@@ -1,0 +1,197 @@
+"""Accounting for every telemetry message: in order, lost so far, late, duplicated; latency.
+
+Each device publishes sequence numbers 0, 1, 2, ... The accounting keeps, per device, only the
+next sequence it expects, plus, for devices with holes, the holes as a flat sorted list of
+half-open ranges ``[start0, end0, start1, end1, ...]``. A device that has lost nothing costs one
+dict entry; a gap of a billion messages costs two integers. Classification of one message:
+
+- ``seq == expected``: in order (the hot path: one dict lookup and one store).
+- ``seq > expected``: a gap; ``expected .. seq-1`` become missing (lost so far).
+- ``seq < expected`` inside a hole: out of order, a late arrival; no longer missing.
+- ``seq < expected`` otherwise: seen before, a duplicate.
+
+Latency (``recv_ns - emit_ns``) goes into a :class:`~simulator.metrics.Histogram` in
+microseconds for every message received, duplicates included, since each is a delivery. Pure:
+times are passed in; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from typing import Any
+
+from simulator.errors import PayloadError
+from simulator.metrics.histogram import Histogram
+
+
+class Accounting:
+    """Per-device sequence tracking and latency for everything one ingest worker receives."""
+
+    __slots__ = (
+        "_clock_skew",
+        "_duplicated",
+        "_holes",
+        "_latency",
+        "_malformed",
+        "_missing",
+        "_next",
+        "_out_of_order",
+        "_unique",
+    )
+
+    def __init__(self, latency: Histogram | None = None) -> None:
+        """Start with nothing seen; latency goes into ``latency`` (microseconds) if given."""
+        self._next: dict[str, int] = {}
+        self._holes: dict[str, list[int]] = {}
+        self._latency = latency if latency is not None else Histogram()
+        self._unique = 0
+        self._duplicated = 0
+        self._out_of_order = 0
+        self._missing = 0
+        self._malformed = 0
+        self._clock_skew = 0
+
+    def record(self, device_id: str, seq: int, emit_ns: int, recv_ns: int) -> None:
+        """Account for one received message. A negative ``seq`` raises PayloadError."""
+        expected = self._next.get(device_id)
+        if seq == expected:
+            self._next[device_id] = seq + 1
+            self._unique += 1
+        else:
+            self._classify(device_id, seq, expected)
+        latency_ns = recv_ns - emit_ns
+        if latency_ns < 0:
+            # The device's clock is ahead of ours; count it rather than poison the histogram.
+            self._clock_skew += 1
+            latency_ns = 0
+        self._latency.record(latency_ns // 1000)
+
+    def _classify(self, device_id: str, seq: int, expected: int | None) -> None:
+        if seq < 0:
+            raise PayloadError(f"device {device_id!r}: sequence number must be >= 0, got {seq}")
+        if expected is None:
+            expected = 0
+        if seq >= expected:
+            if seq > expected:
+                self._holes.setdefault(device_id, []).extend((expected, seq))
+                self._missing += seq - expected
+            self._next[device_id] = seq + 1
+            self._unique += 1
+            return
+        holes = self._holes.get(device_id)
+        if holes is not None:
+            i = bisect_right(holes, seq)
+            if i & 1:
+                self._fill(device_id, holes, i, seq)
+                return
+        self._duplicated += 1
+
+    def _fill(self, device_id: str, holes: list[int], i: int, seq: int) -> None:
+        """Take ``seq`` out of the hole ``[holes[i-1], holes[i])`` that holds it."""
+        start, end = holes[i - 1], holes[i]
+        if seq == start and seq + 1 == end:
+            del holes[i - 1 : i + 1]
+            if not holes:
+                del self._holes[device_id]
+        elif seq == start:
+            holes[i - 1] = seq + 1
+        elif seq + 1 == end:
+            holes[i] = seq
+        else:
+            holes[i:i] = (seq, seq + 1)
+        self._missing -= 1
+        self._out_of_order += 1
+        self._unique += 1
+
+    def record_malformed(self) -> None:
+        """Count one message that could not be decoded (it has no device or sequence to track)."""
+        self._malformed += 1
+
+    @property
+    def received(self) -> int:
+        """Every message accounted for by :meth:`record`."""
+        return self._unique + self._duplicated
+
+    @property
+    def unique(self) -> int:
+        """Distinct (device, seq) pairs received, late arrivals included."""
+        return self._unique
+
+    @property
+    def duplicated(self) -> int:
+        """Messages whose (device, seq) had already been received."""
+        return self._duplicated
+
+    @property
+    def out_of_order(self) -> int:
+        """Messages that arrived after a later sequence of the same device had."""
+        return self._out_of_order
+
+    @property
+    def missing(self) -> int:
+        """Sequences skipped by a gap and not (yet) received: lost so far, tail losses excluded."""
+        return self._missing
+
+    @property
+    def devices_seen(self) -> int:
+        """Devices that delivered at least one message."""
+        return len(self._next)
+
+    @property
+    def malformed(self) -> int:
+        """Messages counted by :meth:`record_malformed`."""
+        return self._malformed
+
+    @property
+    def clock_skew(self) -> int:
+        """Messages that arrived before they were sent by our clock; recorded as 0 latency."""
+        return self._clock_skew
+
+    @property
+    def latency(self) -> Histogram:
+        """Latency of every received message, in microseconds."""
+        return self._latency
+
+    def _received_below(self, device_id: str, limit: int) -> int:
+        """How many distinct sequences in ``0..limit-1`` this device delivered."""
+        top = min(self._next.get(device_id, 0), limit)
+        holes = self._holes.get(device_id, ())
+        absent = 0
+        for k in range(0, len(holes), 2):
+            start = holes[k]
+            if start >= top:
+                break
+            absent += min(holes[k + 1], top) - start
+        return top - absent
+
+    def lost_against(self, published: Mapping[str, int]) -> int:
+        """Messages that never arrived, given how many each device really published.
+
+        Unlike :attr:`missing` this sees tail losses (the last messages of a device) and
+        devices that never got a message through. Sequences at or beyond a device's published
+        count are not held against it, and devices absent from ``published`` are ignored.
+        """
+        return sum(n - self._received_below(dev, n) for dev, n in published.items())
+
+    def lost_total(self, published: int) -> int:
+        """Messages that never arrived, given how many the whole fleet published.
+
+        Negative if more distinct messages arrived than ``published`` says were sent, which
+        means the published count is wrong; it is reported, not hidden.
+        """
+        return published - self._unique
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters and the latency histogram as a JSON-ready dict for another process."""
+        return {
+            "received": self.received,
+            "unique": self._unique,
+            "duplicated": self._duplicated,
+            "out_of_order": self._out_of_order,
+            "missing": self._missing,
+            "devices_seen": len(self._next),
+            "malformed": self._malformed,
+            "clock_skew": self._clock_skew,
+            "latency_us": self._latency.to_dict(),
+        }
