@@ -1,0 +1,257 @@
+"""The contract every payload codec keeps, run against each name in codec_names()."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulator.errors import PayloadError
+from simulator.payloads import (
+    DEFAULT_CODEC,
+    U64_LIMIT,
+    PayloadCodec,
+    Telemetry,
+    Value,
+    codec_names,
+    get_codec,
+)
+
+I64_MIN = -(1 << 63)
+
+# How to write an arbitrary object in each codec's format without the codec's own checks, so
+# tests can hand the decoder well-formed bytes holding a malformed message.
+RAW_WRITERS: dict[str, Callable[[object], bytes]] = {
+    "msgpack": lambda obj: msgpack.packb(obj, use_bin_type=True),
+    "json": lambda obj: json.dumps(obj).encode(),
+}
+
+u64 = st.integers(min_value=0, max_value=U64_LIMIT - 1)
+values_strategy = st.dictionaries(
+    st.text(max_size=20),
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(min_value=I64_MIN, max_value=U64_LIMIT - 1),
+        st.text(max_size=20),
+        st.booleans(),
+    ),
+    max_size=8,
+)
+
+
+def valid_message() -> dict[str, object]:
+    return {"id": "ms-000001", "seq": 5, "ts": 1_700_000_000_000_000_000, "v": {"t": 1.5}}
+
+
+# Module scope: a codec is reused across messages in production too, so hypothesis examples
+# sharing one instance also checks that no state leaks from one message to the next.
+@pytest.fixture(scope="module", params=codec_names())
+def codec(request: pytest.FixtureRequest) -> PayloadCodec:
+    name: str = request.param
+    return get_codec(name)
+
+
+def raw(codec: PayloadCodec, obj: object) -> bytes:
+    return RAW_WRITERS[codec.name](obj)
+
+
+def test_every_codec_has_a_raw_writer_for_these_tests() -> None:
+    assert set(codec_names()) == set(RAW_WRITERS)
+
+
+def test_registry_names_match_codecs(codec: PayloadCodec) -> None:
+    assert codec.name in codec_names()
+    assert "/" in codec.content_type
+
+
+def test_default_codec_is_listed_first() -> None:
+    assert codec_names()[0] == DEFAULT_CODEC == "msgpack"
+
+
+def test_unknown_codec_names_the_allowed_ones() -> None:
+    with pytest.raises(PayloadError) as info:
+        get_codec("protobuf")
+    message = str(info.value)
+    assert "protobuf" in message
+    assert all(name in message for name in codec_names())
+
+
+@given(device_id=st.text(max_size=40), seq=u64, ts_ns=u64, values=values_strategy)
+def test_round_trip(
+    codec: PayloadCodec, device_id: str, seq: int, ts_ns: int, values: dict[str, Value]
+) -> None:
+    decoded = codec.decode(codec.encode(device_id, seq, ts_ns, values))
+    assert decoded == Telemetry(device_id, seq, ts_ns, values)
+    # Equality alone would let True come back as 1 or 2.0 as 2.
+    assert [type(v) for v in decoded.values.values()] == [type(v) for v in values.values()]
+
+
+@pytest.mark.parametrize(
+    ("seq", "ts_ns"),
+    [(U64_LIMIT - 1, U64_LIMIT - 1), ((1 << 53) + 1, (1 << 63) + 1), (0, 0)],
+)
+def test_seq_and_timestamp_keep_64_bit_precision(codec: PayloadCodec, seq: int, ts_ns: int) -> None:
+    decoded = codec.decode(codec.encode("d", seq, ts_ns, {}))
+    assert (decoded.seq, decoded.ts_ns) == (seq, ts_ns)
+    assert type(decoded.seq) is int
+    assert type(decoded.ts_ns) is int
+
+
+def test_unicode_device_ids_and_names(codec: PayloadCodec) -> None:
+    device_id = "Prüfstand-東京-🏭-0042"
+    values: dict[str, Value] = {"température_°C": 21.5, "état": "en marche ✓"}
+    assert codec.decode(codec.encode(device_id, 1, 2, values)) == (device_id, 1, 2, values)
+
+
+def test_non_finite_floats_round_trip_or_are_refused(codec: PayloadCodec) -> None:
+    for value in (math.nan, math.inf, -math.inf):
+        try:
+            payload = codec.encode("d", 0, 0, {"x": value})
+        except PayloadError:
+            continue
+        decoded = codec.decode(payload).values["x"]
+        assert isinstance(decoded, float)
+        assert decoded == value or (math.isnan(value) and math.isnan(decoded))
+
+
+@pytest.mark.parametrize(
+    ("device_id", "seq", "ts_ns", "values"),
+    [
+        (42, 0, 0, {}),
+        ("d", -1, 0, {}),
+        ("d", U64_LIMIT, 0, {}),
+        ("d", True, 0, {}),
+        ("d", 0, 1.5, {}),
+        ("d", 0, 0, {"x": None}),
+        ("d", 0, 0, {"x": [1, 2]}),
+        ("d", 0, 0, {"x": {"nested": 1}}),
+        ("d", 0, 0, {"x": b"raw"}),
+        ("d", 0, 0, {"x": U64_LIMIT}),
+        ("d", 0, 0, {1: 1.0}),
+        ("d\ud800", 0, 0, {}),
+    ],
+)
+def test_encode_refuses_what_decode_would_refuse(
+    codec: PayloadCodec, device_id: object, seq: object, ts_ns: object, values: object
+) -> None:
+    with pytest.raises(PayloadError):
+        codec.encode(device_id, seq, ts_ns, values)  # type: ignore[arg-type]
+
+
+def test_every_truncation_is_refused(codec: PayloadCodec) -> None:
+    payload = codec.encode("ms-000001", 7, 1_700_000_000_000_000_000, {"t": 1.5, "s": "idle"})
+    for end in range(len(payload)):
+        with pytest.raises(PayloadError):
+            codec.decode(payload[:end])
+
+
+def test_trailing_bytes_are_refused(codec: PayloadCodec) -> None:
+    payload = codec.encode("ms-000001", 7, 8, {"t": 1.5})
+    with pytest.raises(PayloadError):
+        codec.decode(payload + payload)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"id": 7},
+        {"id": None},
+        {"seq": "5"},
+        {"seq": 5.0},
+        {"seq": -5},
+        {"seq": True},
+        {"ts": [1, 2]},
+        {"v": [1.5]},
+        {"v": {"t": None}},
+        {"v": {"t": {"deeper": 1}}},
+        {"v": {"t": [1]}},
+        {"extra": 1},
+    ],
+)
+def test_wrong_types_and_keys_are_refused(codec: PayloadCodec, change: dict[str, object]) -> None:
+    message = valid_message() | change
+    with pytest.raises(PayloadError):
+        codec.decode(raw(codec, message))
+
+
+@pytest.mark.parametrize("missing", ["id", "seq", "ts", "v"])
+def test_missing_keys_are_refused_by_name(codec: PayloadCodec, missing: str) -> None:
+    message = valid_message()
+    del message[missing]
+    with pytest.raises(PayloadError, match=f"missing '{missing}'"):
+        codec.decode(raw(codec, message))
+
+
+@pytest.mark.parametrize("top", [[1, 2], "text", 3, None, True])
+def test_payloads_that_are_not_maps_are_refused(codec: PayloadCodec, top: object) -> None:
+    with pytest.raises(PayloadError, match="must be a map"):
+        codec.decode(raw(codec, top))
+
+
+def test_deep_nesting_is_refused(codec: PayloadCodec) -> None:
+    depth = 100_000
+    with pytest.raises(PayloadError):
+        codec.decode(raw(codec, valid_message())[:-1] + b"[" * depth)
+    nested: object = 1
+    for _ in range(500):
+        nested = [nested]
+    with pytest.raises(PayloadError):
+        codec.decode(raw(codec, valid_message() | {"v": {"t": nested}}))
+
+
+@given(data=st.binary(max_size=200))
+def test_garbage_raises_only_payload_error(codec: PayloadCodec, data: bytes) -> None:
+    try:
+        decoded = codec.decode(data)
+    except PayloadError:
+        return
+    assert isinstance(decoded, Telemetry)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    obj=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": json_like,
+            "seq": json_like,
+            "ts": json_like,
+            "v": json_like | st.dictionaries(st.text(max_size=4), json_like, max_size=4),
+            "x": json_like,
+        },
+    )
+    | json_like
+)
+def test_well_formed_bytes_with_any_content_raise_only_payload_error(
+    codec: PayloadCodec, obj: object
+) -> None:
+    try:
+        payload = raw(codec, obj)
+    except (OverflowError, ValueError):
+        return  # the raw writer itself cannot write it (an integer beyond 64 bits for msgpack)
+    try:
+        decoded = codec.decode(payload)
+    except PayloadError:
+        return
+    assert isinstance(decoded, Telemetry)
+
+
+@pytest.mark.parametrize("name", codec_names())
+def test_get_codec_gives_each_caller_its_own_instance(name: str) -> None:
+    first = get_codec(name)
+    second = get_codec(name)
+    assert first.name == second.name == name
+    assert first.decode(second.encode("d", 1, 2, {"a": 1})) == ("d", 1, 2, {"a": 1})
