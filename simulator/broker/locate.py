@@ -53,10 +53,10 @@ def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     explicit = env.get(CONFIG_DIR_ENV)
     if explicit:
         candidate = Path(explicit)
-        origin = f"${CONFIG_DIR_ENV}"
+        origin = f"from ${CONFIG_DIR_ENV}"
     else:
         candidate = Path(__file__).resolve().parents[2] / "broker_config"
-        origin = f"beside the simulator package (set ${CONFIG_DIR_ENV} to override)"
+        origin = f"beside the simulator package; set ${CONFIG_DIR_ENV} to use another directory"
     if not (candidate / BASE_CONFIG_NAME).is_file():
         raise BrokerLaunchError(
             f"no broker config: {candidate / BASE_CONFIG_NAME} does not exist ({origin})"
