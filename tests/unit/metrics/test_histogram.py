@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from fractions import Fraction
 from math import ceil
 
 import pytest
@@ -18,9 +19,9 @@ HIGHEST = 3_600_000_000
 
 
 def exact_percentile(values: list[int], p: float) -> int:
-    """The textbook nearest-rank percentile on the sorted raw values."""
+    """The nearest-rank percentile on the sorted raw values, p read as the decimal it prints as."""
     ordered = sorted(values)
-    rank = max(1, ceil(round(p * len(ordered), 9) / 100))
+    rank = max(1, ceil(Fraction(str(p)) * len(ordered) / 100))
     return ordered[rank - 1]
 
 
