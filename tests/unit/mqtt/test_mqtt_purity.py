@@ -1,0 +1,42 @@
+"""The MQTT core stays sans-I/O: no module in the package imports I/O, threads or a clock."""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import simulator.mqtt
+
+FORBIDDEN = {"asyncio", "socket", "time", "threading", "selectors", "ssl", "trio", "anyio"}
+PACKAGE_DIR = Path(simulator.mqtt.__file__).parent
+MODULES = sorted(PACKAGE_DIR.rglob("*.py"))
+
+
+def _imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_the_scan_sees_every_module() -> None:
+    listed = {m.name for m in pkgutil.iter_modules(simulator.mqtt.__path__)}
+    assert listed == {p.stem for p in MODULES if p.stem != "__init__"}
+    assert {"codec", "session", "properties"} <= listed
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+def test_module_imports_no_io(path: Path) -> None:
+    assert _imported_roots(path) & FORBIDDEN == set()
+
+
+def test_the_scan_would_catch_an_io_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nfrom time import monotonic\n", encoding="utf-8")
+    assert _imported_roots(bad) & FORBIDDEN == {"time"}
