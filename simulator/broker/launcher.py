@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +32,9 @@ _PROBE_INTERVAL_S = 0.02
 # A free port found by free_port() can be taken by someone else before
 # Mosquitto binds it; with an auto-chosen port we simply try another.
 _PORT_ATTEMPTS = 3
+# Stopping from a finalizer happens at collection or interpreter exit, where
+# waiting long would stall the caller's shutdown.
+_FINALIZE_TIMEOUT_S = 2.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -95,6 +99,27 @@ def max_connections_hint() -> int:
     return max(_hard_nofile() - _FD_MARGIN, 0)
 
 
+def _shutdown(
+    process: subprocess.Popen[bytes] | None,
+    log: IO[bytes] | None,
+    workdir: Path | None,
+    timeout_s: float,
+) -> None:
+    """SIGTERM, then SIGKILL after ``timeout_s``; close the log, remove the directory."""
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if log is not None:
+        log.close()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class LocalBroker:
     """A Mosquitto child process configured from ``broker_config/``.
 
@@ -113,6 +138,7 @@ class LocalBroker:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self._log: IO[bytes] | None = None
+        self._finalizer: weakref.finalize[..., LocalBroker] | None = None
 
     @property
     def host(self) -> str:
@@ -204,6 +230,12 @@ class LocalBroker:
         except OSError as exc:
             self.stop()
             raise BrokerLaunchError(f"cannot start {executable}: {exc}") from exc
+        # An owner that forgets stop() or dies on an exception must not leave an
+        # orphaned broker holding a port: stop it when this object is collected
+        # or the interpreter exits.
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._process, self._log, workdir, _FINALIZE_TIMEOUT_S
+        )
 
     def _wait_listening(self, port: int, timeout_s: float) -> None:
         process = self._process
@@ -244,21 +276,13 @@ class LocalBroker:
 
         Safe to call more than once and after a failed :meth:`start`.
         """
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        _shutdown(self._process, self._log, self._workdir, timeout_s)
+        self._process = None
+        self._log = None
+        self._workdir = None
         self._port = None
 
     def __enter__(self) -> Self:

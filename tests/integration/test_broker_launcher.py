@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import resource
@@ -141,3 +142,15 @@ def test_port_in_use_fails_when_the_port_was_asked_for() -> None:
 def test_missing_config_dir_is_a_launch_error(tmp_path: Path) -> None:
     with pytest.raises(BrokerLaunchError, match=str(tmp_path / "absent")):
         LocalBroker(config_dir=tmp_path / "absent").start(timeout_s=TIMEOUT_S)
+
+
+def test_a_forgotten_broker_is_stopped_when_collected() -> None:
+    broker = LocalBroker()
+    broker.start(timeout_s=TIMEOUT_S)
+    pid, port = broker.pid, broker.port
+
+    del broker
+    gc.collect()
+
+    assert not _pid_alive(pid)
+    assert not _port_open("127.0.0.1", port)
