@@ -1,0 +1,39 @@
+"""Equipment models, compact per-device state and the plant hierarchy.
+
+A :class:`DeviceModel` is looked up by name with :func:`get_model`; each device holds only the
+small state the model gives it. :class:`PlantLayout` places devices on sites and lines and
+:class:`TopicTemplate` names their topics. Nothing here does I/O or reads a clock.
+"""
+
+from simulator.fleet.errors import (
+    FleetConfigError,
+    PlantLayoutError,
+    TopicTemplateError,
+    UnknownModelError,
+)
+from simulator.fleet.model import DeviceModel, SampleValue, Signal
+from simulator.fleet.plant import (
+    DEFAULT_TOPIC,
+    PLACEHOLDERS,
+    DeviceIdentity,
+    PlantLayout,
+    TopicTemplate,
+)
+from simulator.fleet.registry import get_model, model_names
+
+__all__ = [
+    "DEFAULT_TOPIC",
+    "PLACEHOLDERS",
+    "DeviceIdentity",
+    "DeviceModel",
+    "FleetConfigError",
+    "PlantLayout",
+    "PlantLayoutError",
+    "SampleValue",
+    "Signal",
+    "TopicTemplate",
+    "TopicTemplateError",
+    "UnknownModelError",
+    "get_model",
+    "model_names",
+]
