@@ -86,7 +86,7 @@ def _check_topic(value: str) -> str:
     try:
         TopicTemplate(value)
     except SimulatorError as exc:
-        raise ValueError(f"{exc} (topic {value!r})") from None
+        raise ValueError(str(exc)) from None
     return value
 
 
