@@ -36,6 +36,7 @@ from .primitives import (
     decode_string,
     decode_u8,
     decode_u16,
+    topic_filter_problem,
 )
 from .properties import NO_PROPERTIES, WILL_PROPERTIES, Properties, decode_properties
 from .version import MQTTVersion
@@ -173,8 +174,9 @@ def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscri
     subscriptions = []
     while pos < end:
         topic_filter, pos = decode_string(buf, pos, end)
-        if not topic_filter:
-            raise RemoteProtocolError("empty topic filter")
+        problem = topic_filter_problem(topic_filter)
+        if problem is not None:
+            raise RemoteProtocolError(problem)
         options, pos = decode_u8(buf, pos, end)
         reserved = 0xC0 if version is _V5 else 0xFC
         if options & reserved or (options & 0x30) == 0x30:

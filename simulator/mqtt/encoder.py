@@ -32,6 +32,7 @@ from .primitives import (
     encode_string,
     encode_u16,
     encode_varint,
+    topic_filter_problem,
 )
 from .properties import NO_PROPERTIES, WILL_PROPERTIES, Properties, encode_properties
 from .version import MQTTVersion
@@ -50,10 +51,14 @@ def _fixed_header(first: int, size: int) -> bytes:
     return bytes((first,)) + encode_varint(size)
 
 
+def _is_empty(props: Properties) -> bool:
+    return props is NO_PROPERTIES or props == NO_PROPERTIES
+
+
 def _props(props: Properties, version: MQTTVersion, context: int, what: str) -> bytes:
     if version is MQTTVersion.V5:
         return encode_properties(props, context)
-    if props is not NO_PROPERTIES and props != NO_PROPERTIES:
+    if not _is_empty(props):
         raise LocalProtocolError(f"{what} properties need MQTT 5; this connection is 3.1.1")
     return b""
 
@@ -152,10 +157,10 @@ def _puback(p: PubAck, version: MQTTVersion) -> bytes:
         _props(p.properties, version, PacketType.PUBACK, "PUBACK")
         return pid
     # The spec lets a success without properties drop the reason code entirely.
-    if p.reason_code == 0 and p.properties is NO_PROPERTIES:
+    if p.reason_code == 0 and _is_empty(p.properties):
         return pid
     reason = _byte(p.reason_code, "PUBACK reason code")
-    if p.properties is NO_PROPERTIES:
+    if _is_empty(p.properties):
         return pid + reason
     return pid + reason + encode_properties(p.properties, PacketType.PUBACK)
 
@@ -168,8 +173,9 @@ def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
         _props(p.properties, version, PacketType.SUBSCRIBE, "SUBSCRIBE"),
     ]
     for sub in p.subscriptions:
-        if not sub.topic_filter:
-            raise LocalProtocolError("a topic filter must not be empty")
+        problem = topic_filter_problem(sub.topic_filter)
+        if problem is not None:
+            raise LocalProtocolError(problem)
         options = _qos(sub.qos, "subscription")
         v5_options = (
             (0x04 if sub.no_local else 0)
@@ -207,10 +213,10 @@ def _disconnect(p: Disconnect, version: MQTTVersion) -> bytes:
             raise LocalProtocolError("DISCONNECT reason codes need MQTT 5")
         _props(p.properties, version, PacketType.DISCONNECT, "DISCONNECT")
         return b""
-    if p.reason_code == 0 and p.properties is NO_PROPERTIES:
+    if p.reason_code == 0 and _is_empty(p.properties):
         return b""
     reason = _byte(p.reason_code, "DISCONNECT reason code")
-    if p.properties is NO_PROPERTIES:
+    if _is_empty(p.properties):
         return reason
     return reason + encode_properties(p.properties, PacketType.DISCONNECT)
 

@@ -136,3 +136,19 @@ def decode_binary(buf: Buffer, pos: int, end: int) -> tuple[bytes, int]:
     if stop > end:
         raise RemoteProtocolError("binary data runs past the end of the packet")
     return bytes(buf[pos + 2 : stop]), stop
+
+
+def topic_filter_problem(topic_filter: str) -> str | None:
+    """Why ``topic_filter`` is not a valid filter, or None if it is.
+
+    ``#`` must be a whole level and the last one; ``+`` must be a whole level.
+    """
+    if not topic_filter:
+        return "a topic filter must not be empty"
+    levels = topic_filter.split("/")
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != len(levels) - 1):
+            return f"'#' must be the whole last level of a topic filter: {topic_filter!r}"
+        if "+" in level and level != "+":
+            return f"'+' must be a whole level of a topic filter: {topic_filter!r}"
+    return None

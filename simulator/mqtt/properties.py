@@ -108,9 +108,17 @@ _ENCODE_ORDER = tuple(
 _NONZERO = frozenset({"receive_maximum", "topic_alias", "maximum_packet_size"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Properties:
     """The MQTT 5 properties of one packet (or of a will); ``None`` means absent."""
+
+    def __repr__(self) -> str:
+        present = (
+            f"{spec.name}={getattr(self, spec.name)!r}"
+            for spec in PROPERTY_TABLE
+            if getattr(self, spec.name) not in (None, ())
+        )
+        return f"Properties({', '.join(present)})"
 
     payload_format_indicator: int | None = None
     message_expiry_interval: int | None = None

@@ -31,6 +31,11 @@ from simulator.mqtt.properties import WILL_PROPERTIES
 
 texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
 topics = texts.filter(lambda t: t and "+" not in t and "#" not in t)
+topic_filters = st.builds(
+    lambda levels, tail: "/".join([*levels, *tail]),
+    st.lists(topics | st.just("+") | st.just(""), min_size=1, max_size=3),
+    st.lists(st.just("#"), max_size=1),
+).filter(bool)
 packet_ids = st.integers(1, 0xFFFF)
 payloads = st.binary(max_size=300)
 
@@ -121,10 +126,10 @@ def connects(version: MQTTVersion) -> st.SearchStrategy[Connect]:
 def subscriptions(version: MQTTVersion) -> st.SearchStrategy[Subscription]:
     """Valid subscription entries for ``version``."""
     if version is MQTTVersion.V311:
-        return st.builds(Subscription, topic_filter=texts.filter(bool), qos=st.integers(0, 2))
+        return st.builds(Subscription, topic_filter=topic_filters, qos=st.integers(0, 2))
     return st.builds(
         Subscription,
-        topic_filter=texts.filter(bool),
+        topic_filter=topic_filters,
         qos=st.integers(0, 2),
         no_local=st.booleans(),
         retain_as_published=st.booleans(),

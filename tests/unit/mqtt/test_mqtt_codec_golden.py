@@ -155,6 +155,8 @@ MALFORMED: list[tuple[MQTTVersion, str, str]] = [
     (V311, "82 06 0001 0001 61 04", "SUBSCRIBE packet: reserved subscription option bits"),
     (V5, "82 07 0001 00 0001 61 30", "SUBSCRIBE packet: reserved subscription option bits"),
     (V311, "82 02 0001", "SUBSCRIBE packet: no topic filters"),
+    (V311, "82 07 0001 0002 232f 00", "SUBSCRIBE packet: '#' must be the whole last level"),
+    (V311, "82 07 0001 0002 612b 00", "SUBSCRIBE packet: '\\+' must be a whole level"),
     (V311, "10 0b 0004 4d515454 04 02 000a 00", "CONNECT packet: packet ends inside"),
     (V311, "10 0c 0004 4d515453 04 02 000a 0000", "CONNECT packet: protocol name must be 'MQTT'"),
     (V5, "10 0c 0004 4d515454 04 02 000a 0000", "CONNECT packet: protocol level 4"),
@@ -231,6 +233,8 @@ ENCODE_MISUSE: list[tuple[MQTTVersion, Packet, str]] = [
     (V311, Subscribe(1, (Subscription("a", no_local=True),)), "need MQTT 5"),
     (V5, Subscribe(1, (Subscription("a", retain_handling=3),)), "retain handling"),
     (V5, Subscribe(1, (Subscription(""),)), "must not be empty"),
+    (V5, Subscribe(1, (Subscription("a/#/b"),)), "'#' must be the whole last level"),
+    (V5, Subscribe(1, (Subscription("a/b+"),)), "'\\+' must be a whole level"),
 ]
 
 
