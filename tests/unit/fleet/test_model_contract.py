@@ -1,0 +1,93 @@
+"""The contract every device model keeps, run against each name in model_names()."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from simulator.errors import SimulatorError
+from simulator.fleet import (
+    DeviceModel,
+    FleetConfigError,
+    UnknownModelError,
+    get_model,
+    model_names,
+)
+from simulator.fleet.noise import unit
+
+MAX_STATE_BYTES = 120
+
+
+@pytest.fixture(params=model_names())
+def model(request: pytest.FixtureRequest) -> DeviceModel:
+    name: str = request.param
+    return get_model(name)
+
+
+def stream(model: DeviceModel, index: int, seed: int, count: int) -> list[dict[str, Any]]:
+    state = model.new_state(index, seed)
+    return [model.sample(state, seq, seq * 1.0) for seq in range(count)]
+
+
+def state_bytes(state: object) -> int:
+    """The object plus every slot value that is not a shared interpreter singleton."""
+    total = sys.getsizeof(state)
+    for cls in type(state).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            value = getattr(state, slot)
+            cached_small_int = type(value) is int and -5 <= value <= 256
+            if not (cached_small_int or value is None or type(value) is bool):
+                total += sys.getsizeof(value)
+    return total
+
+
+def test_unknown_model_names_the_allowed_ones() -> None:
+    with pytest.raises(UnknownModelError) as info:
+        get_model("robot-arm")
+    assert isinstance(info.value, FleetConfigError)
+    assert isinstance(info.value, SimulatorError)
+    assert "robot-arm" in str(info.value)
+    assert all(name in str(info.value) for name in model_names())
+
+
+def test_models_are_shared_and_named_as_registered(model: DeviceModel) -> None:
+    assert model.name in model_names()
+    assert get_model(model.name) is model
+    assert model.id_prefix
+    assert model.signals
+
+
+def test_same_seed_gives_the_same_stream(model: DeviceModel) -> None:
+    assert stream(model, 3, 42, 1000) == stream(model, 3, 42, 1000)
+
+
+def test_different_seeds_and_devices_give_different_streams(model: DeviceModel) -> None:
+    reference = stream(model, 3, 42, 1000)
+    assert stream(model, 3, 43, 1000) != reference
+    assert stream(model, 4, 42, 1000) != reference
+
+
+def test_keys_are_the_declared_signals_in_order(model: DeviceModel) -> None:
+    for values in stream(model, 0, 1, 200):
+        assert list(values) == list(model.signals)
+
+
+def test_values_stay_in_their_declared_ranges(model: DeviceModel) -> None:
+    # Irregular steps, long gaps and many devices: ranges must not depend on a steady rate.
+    for index in range(8):
+        state = model.new_state(index, 99)
+        t_s = 0.0
+        for seq in range(15_000):
+            t_s += 0.1 + 30.0 * unit(99, index, seq) ** 4
+            for key, value in model.sample(state, seq, t_s).items():
+                assert model.signals[key].accepts(value), (key, value, index, seq)
+
+
+def test_state_is_small_and_slotted(model: DeviceModel) -> None:
+    state = model.new_state(123_456, 2**63 + 7)
+    assert not hasattr(state, "__dict__")
+    for seq in range(2000):
+        model.sample(state, seq, seq * 1.0)
+    assert state_bytes(state) <= MAX_STATE_BYTES
