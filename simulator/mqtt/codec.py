@@ -242,6 +242,41 @@ _DECODERS: dict[int, tuple[int, _Body]] = {
 }
 
 
+def _publish_factory() -> Callable[[str, bytes, int, bool, bool, int | None, Properties], Publish]:
+    # A frozen dataclass's __init__ assigns each field through object.__setattr__; the
+    # ingest subscriber builds one Publish per message, so set the slots directly.
+    # Publish has no __post_init__, so the result is identical to Publish(...).
+    new = object.__new__
+    topic_, payload_, qos_, retain_, dup_, pid_, props_ = (
+        getattr(Publish, name).__set__
+        for name in ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties")
+    )
+
+    def make(  # noqa: PLR0917 - mirrors the Publish field order
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        dup: bool,
+        packet_id: int | None,
+        props: Properties,
+    ) -> Publish:
+        packet: Publish = new(Publish)
+        topic_(packet, topic)
+        payload_(packet, payload)
+        qos_(packet, qos)
+        retain_(packet, retain)
+        dup_(packet, dup)
+        pid_(packet, packet_id)
+        props_(packet, props)
+        return packet
+
+    return make
+
+
+_new_publish = _publish_factory()
+
+
 def _publish(buf: Buffer, first: int, pos: int, end: int, version: MQTTVersion) -> Publish:
     qos = (first >> 1) & 3
     if qos == 3:
@@ -280,7 +315,7 @@ def _publish(buf: Buffer, first: int, pos: int, end: int, version: MQTTVersion) 
             raise RemoteProtocolError("empty topic name without a topic alias")
     elif not topic:
         raise RemoteProtocolError("empty topic name")
-    return Publish(
+    return _new_publish(
         topic, bytes(buf[pos:end]), qos, bool(first & 1), bool(first & 8), packet_id, props
     )
 
