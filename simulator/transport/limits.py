@@ -34,7 +34,9 @@ def raise_open_files_limit() -> int:
     return hard
 
 
-def check_descriptors(connections: int, available: int, *, who: str = "this simulator process") -> None:
+def check_descriptors(
+    connections: int, available: int, *, who: str = "this simulator process"
+) -> None:
     """Refuse a run whose ``connections`` (plus a margin) exceed ``available`` descriptors."""
     needed = connections + DESCRIPTOR_MARGIN
     if needed > available:
@@ -58,10 +60,11 @@ def source_addresses(broker_host: str, connections: int) -> tuple[str | None, ..
     """
     if connections <= PORTS_PER_SOURCE_ADDRESS:
         return (None,)
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     try:
-        address = ipaddress.ip_address(broker_host)
+        address = ipaddress.ip_address("127.0.0.1" if broker_host == "localhost" else broker_host)
     except ValueError:
-        address = ipaddress.ip_address("127.0.0.1") if broker_host == "localhost" else None
+        address = None
     if address is None or not address.is_loopback or address.version != 4:
         return (None,)
     count = math.ceil(connections / PORTS_PER_SOURCE_ADDRESS)

@@ -1,0 +1,219 @@
+"""The command line: argument parsing and exit codes, nothing else.
+
+Exit codes:
+
+* 0: the run finished and every device onboarded and every message was accounted for;
+* 1: the run finished but devices failed, links dropped, or messages were lost or malformed;
+* 2: bad input: an invalid scenario (every problem listed) or bad arguments;
+* 3: the environment stopped the run: broker unreachable, Mosquitto missing, limits too low;
+* 130: interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from simulator import __version__
+from simulator.errors import ScenarioError, SimulatorError
+
+EXIT_OK = 0
+EXIT_RUN_PROBLEMS = 1
+EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+T = TypeVar("T")
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed (it is a dependency on Linux), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``factory-sim`` / ``python -m simulator`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="factory-sim",
+        description="Industrial device onboarding and telemetry load simulator for MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a scenario end to end and report")
+    run.add_argument(
+        "scenario", type=Path, help="scenario file (TOML), e.g. scenarios/quickstart.toml"
+    )
+    run.add_argument("--devices", type=_whole_number, metavar="N", help="override fleet.devices")
+    run.add_argument(
+        "--interval", type=_number, metavar="SECONDS", help="override fleet.publish_interval_s"
+    )
+    run.add_argument("--duration", type=_number, metavar="SECONDS", help="override duration_s")
+    run.add_argument(
+        "--broker",
+        metavar="mqtt://HOST:PORT",
+        help="use this broker instead of starting a local Mosquitto",
+    )
+    run.add_argument("--mqtt", choices=("3.1.1", "5"), help="override broker.mqtt_version")
+    run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
+
+    validate = commands.add_parser("validate", help="check a scenario and print it resolved")
+    validate.add_argument("scenario", type=Path)
+
+    ingest = commands.add_parser("ingest", help="run an ingest worker on its own")
+    ingest.add_argument("--broker", required=True, metavar="mqtt://HOST:PORT")
+    ingest.add_argument("--topic", default="factory/#", help="topic filter (default factory/#)")
+    ingest.add_argument(
+        "--share-group",
+        default="ingest",
+        help="MQTT 5 shared subscription group; '' subscribes plainly",
+    )
+    ingest.add_argument("--mqtt", choices=("3.1.1", "5"), default="5")
+    ingest.add_argument("--client-id", default="ingest-0")
+    ingest.add_argument("--payload", default="msgpack", help="payload codec (default msgpack)")
+    ingest.add_argument("--qos", type=int, choices=(0, 1), default=0)
+    ingest.add_argument("--batch-size", type=_whole_number, default=1000)
+    ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
+    ingest.add_argument(
+        "--sqlite",
+        type=Path,
+        default=Path("runs/ingest.sqlite"),
+        help="SQLite file to write (default runs/ingest.sqlite)",
+    )
+    ingest.add_argument(
+        "--duration",
+        type=_number,
+        metavar="SECONDS",
+        help="stop after this long (default: until SIGTERM or Ctrl-C)",
+    )
+    ingest.add_argument("--report", type=Path, metavar="PATH", help="write the final counters here")
+    ingest.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="print machine-readable JSON lines on stdout (used by 'run')",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
+        return _cmd_ingest(args)
+    except ScenarioError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except SimulatorError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from simulator.scenario.loader import Overrides, load_scenario
+
+    overrides = Overrides(
+        devices=getattr(args, "devices", None),
+        interval_s=getattr(args, "interval", None),
+        duration_s=getattr(args, "duration", None),
+        broker_url=getattr(args, "broker", None),
+        mqtt_version=getattr(args, "mqtt", None),
+    )
+    return load_scenario(args.scenario, overrides)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    scenario = _load(args)
+    print(json.dumps(scenario.model_dump(), indent=2))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from simulator.report.json_report import problems
+    from simulator.report.summary import summary_lines
+    from simulator.runner import Runner
+
+    scenario = _load(args)
+    report = _run_async(Runner(scenario, scenario_path=str(args.scenario)).run())
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2) + "\n")
+    for line in summary_lines(report):
+        sys.stderr.write(line + "\n")
+    if args.report is not None:
+        sys.stderr.write(f"report written to {args.report}\n")
+    found = problems(report)
+    for problem in found:
+        sys.stderr.write(f"FAILED: {problem}\n")
+    return EXIT_RUN_PROBLEMS if found else EXIT_OK
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from simulator.ingest.service import serve
+    from simulator.ingest.worker import WorkerSettings
+    from simulator.mqtt import MQTTVersion
+    from simulator.scenario.broker_url import parse_broker_url
+
+    address = parse_broker_url(args.broker, "--broker")
+    settings = WorkerSettings(
+        host=address.host,
+        port=address.port,
+        topic_filter=args.topic,
+        share_group=args.share_group or None,
+        mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,
+        client_id=args.client_id,
+        qos=args.qos,
+        payload=args.payload,
+        batch_size=args.batch_size,
+        batch_max_age_s=args.batch_max_age_ms / 1000,
+    )
+    final = _run_async(
+        serve(
+            settings,
+            args.sqlite,
+            duration_s=args.duration,
+            jsonl=args.jsonl,
+            progress_interval_s=0.5 if args.jsonl else 1.0,
+        )
+    )
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(final, indent=2) + "\n")
+    if not args.jsonl:
+        sys.stderr.write(
+            f"ingest: received {final['received']:,} messages, {final['unique']:,} unique, "
+            f"{final['duplicated']:,} duplicated, {final['out_of_order']:,} out of order, "
+            f"{final['missing']:,} missing by sequence gaps, {final['malformed']:,} malformed; "
+            f"{final['rows_written']:,} rows in {args.sqlite}\n"
+        )
+    return EXIT_OK if not final.get("sink_error") else EXIT_RUN_PROBLEMS

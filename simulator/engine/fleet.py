@@ -1,0 +1,276 @@
+"""The fleet driver: compact devices, onboarded by the connector, published by the scheduler.
+
+Per device there is one :class:`Device` (a few slots), the model's compact state, one
+:class:`~simulator.transport.connection.MqttLink` and its sans-I/O session. There is no task,
+timer or buffer per device: the connector's bounded worker pool connects them, and one
+scheduler tick publishes every device whose slot has come due.
+
+Each device's n-th message is due at ``epoch + phase + n * interval`` exactly. The emit
+timestamp in the payload is that *intended* time, not the moment the bytes were written, so a
+sender that falls behind shows up as latency instead of hiding it (coordinated omission is
+corrected at the source); the wheel also counts such late firings as overruns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.engine.scheduler import Scheduler
+from simulator.engine.wheel import TimingWheel
+from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
+from simulator.metrics.histogram import Histogram
+from simulator.mqtt import (
+    ClientSession,
+    Event,
+    InflightLimitError,
+    MQTTVersion,
+    PubAckReceived,
+    encode_publish_qos0,
+    publish_prefix,
+)
+from simulator.payloads import PayloadCodec, get_codec
+from simulator.scenario import Scenario
+from simulator.scenario.plan import publish_phase_s
+from simulator.transport.connection import MqttLink
+from simulator.transport.connector import (
+    Connector,
+    ConnectorStats,
+    ConnectOutcome,
+    StartSchedule,
+)
+
+SLOT_WIDTH_S = 0.005
+"""Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
+
+HISTOGRAM_MAX_US = 3_600_000_000
+"""Largest duration the connect histograms hold: one hour, in microseconds."""
+
+
+class Device:
+    """One emulated device: identity, pre-encoded topic, sequence, model state and link."""
+
+    __slots__ = ("device_id", "index", "link", "phase_s", "prefix", "seq", "state")
+
+    def __init__(
+        self, index: int, device_id: str, prefix: bytes, phase_s: float, state: Any
+    ) -> None:
+        self.index = index
+        self.device_id = device_id
+        self.prefix = prefix
+        """The PUBLISH variable header (topic, and v5's empty properties), encoded once."""
+        self.phase_s = phase_s
+        self.state = state
+        self.seq = 0
+        """Sequence number of the next message; also how many it has published."""
+        self.link: MqttLink | None = None
+
+
+@dataclass(slots=True)
+class FleetCounters:
+    """Totals the live view samples once a second and the report reads at the end."""
+
+    published: int = 0
+    acked: int = 0
+    dropped_links: int = 0
+    inflight_blocked: int = 0
+    """QoS 1 sends postponed because the broker's receive maximum was reached."""
+
+
+class Fleet:
+    """Builds the devices of a scenario, onboards them, and publishes on the shared scheduler."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str,
+        port: int,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        wall_ns: Callable[[], int],
+        source_addresses: tuple[str | None, ...] = (None,),
+        messages_per_device: int | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.messages_per_device = messages_per_device
+        """Stop each device after this many messages (benchmarks); None publishes until stopped."""
+        fleet = scenario.fleet
+        self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
+        self.keepalive_s = scenario.broker.keepalive_s
+        self.qos = fleet.qos
+        self.model: DeviceModel = get_model(fleet.model)
+        self.codec: PayloadCodec = get_codec(fleet.payload)
+        self.interval_s = fleet.publish_interval_s
+        self._loop = loop
+        self._wall_ns = wall_ns
+        self.counters = FleetCounters()
+        self.connect_us = Histogram(HISTOGRAM_MAX_US)
+        self.tcp_us = Histogram(HISTOGRAM_MAX_US)
+        self.devices: list[Device] = []
+        self.connector = Connector(
+            host,
+            port,
+            max_in_flight=scenario.onboarding.max_in_flight,
+            timeout_s=scenario.onboarding.connect_timeout_s,
+            source_addresses=source_addresses,
+        )
+        self._scheduler = Scheduler(loop)
+        self._epoch = 0.0
+        self._wall_epoch_ns = 0
+        self._publish_wheel: TimingWheel[Device] | None = None
+        self._ping_wheel: TimingWheel[Device] | None = None
+
+    @property
+    def connector_stats(self) -> ConnectorStats:
+        """Onboarding totals so far."""
+        return self.connector.stats
+
+    @property
+    def connected(self) -> int:
+        """Devices whose link is up now."""
+        return self.connector.stats.connected - self.counters.dropped_links
+
+    @property
+    def overrun(self) -> int:
+        """Firings the scheduler ran more than a slot late."""
+        return self._scheduler.overrun
+
+    def build(self) -> None:
+        """Create every device's compact state (before onboarding, so RSS can be measured)."""
+        fleet = self.scenario.fleet
+        layout = PlantLayout(fleet.sites, fleet.lines_per_site)
+        template = TopicTemplate(fleet.topic)
+        seed = self.scenario.seed
+        model = self.model
+        count = fleet.devices
+        devices = self.devices
+        for index in range(count):
+            identity = layout.identity(index)
+            topic = template.render(identity, model.name)
+            devices.append(
+                Device(
+                    index,
+                    identity.device_id,
+                    publish_prefix(topic, self.version),
+                    publish_phase_s(index, count, self.interval_s),
+                    model.new_state(index, seed),
+                )
+            )
+
+    async def onboard(self, schedule: StartSchedule) -> ConnectorStats:
+        """Start the scheduler and connect every device on ``schedule``."""
+        loop = self._loop
+        self._epoch = loop.time()
+        self._wall_epoch_ns = self._wall_ns()
+        self._publish_wheel = TimingWheel(self.interval_s, SLOT_WIDTH_S, self._epoch)
+        self._publish_wheel.skip_to(self._epoch)
+        self._scheduler.add_wheel(self._publish_wheel, self._publish)
+        ping_interval = self.keepalive_s / 2
+        if self.keepalive_s and self.interval_s > ping_interval:
+            self._ping_wheel = TimingWheel(ping_interval, max(SLOT_WIDTH_S, 0.05), self._epoch)
+            self._scheduler.add_wheel(self._ping_wheel, self._ping)
+        self._scheduler.start()
+        return await self.connector.run(
+            len(self.devices), schedule, self._make_link, self._onboarded
+        )
+
+    def stop_publishing(self) -> None:
+        """Stop the scheduler; no further messages are sent."""
+        self._scheduler.stop()
+
+    def published_by_device(self) -> dict[str, int]:
+        """How many messages each device has published (its next sequence number)."""
+        return {device.device_id: device.seq for device in self.devices if device.seq}
+
+    async def disconnect_all(self, timeout_s: float = 5.0) -> None:
+        """Send DISCONNECT on every open link and wait (bounded) for the sockets to close."""
+        links = [d.link for d in self.devices if d.link is not None]
+        for device in self.devices:
+            device.link = None
+        for link in links:
+            link.close()
+        deadline = self._loop.time() + timeout_s
+        while any(link.transport is not None for link in links):
+            if self._loop.time() > deadline:
+                for link in links:
+                    link.abort()
+                break
+            await asyncio.sleep(0.05)
+
+    # connector callbacks
+
+    def _make_link(self, index: int) -> MqttLink:
+        device = self.devices[index]
+        session = ClientSession(device.device_id, self.version, self.keepalive_s)
+        return MqttLink(session, self, device)
+
+    def _onboarded(self, outcome: ConnectOutcome) -> None:
+        if outcome.link is None:
+            return
+        self.tcp_us.record(int(outcome.tcp_s * 1e6))
+        self.connect_us.record(int(outcome.total_s * 1e6))
+        device = self.devices[outcome.index]
+        device.link = outcome.link
+        assert self._publish_wheel is not None
+        self._publish_wheel.add(device, device.phase_s)
+        if self._ping_wheel is not None:
+            self._ping_wheel.add(device, device.phase_s % self._ping_wheel.interval_s)
+
+    # link listener
+
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        """Count acknowledgements; everything else a device may receive is ignored."""
+        for event in events:
+            if isinstance(event, PubAckReceived):
+                self.counters.acked += 1
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        """A connected device lost its link: stop publishing it and count the drop."""
+        device = link.owner
+        if not isinstance(device, Device) or device.link is not link:
+            return
+        device.link = None
+        self.counters.dropped_links += 1
+        if self._publish_wheel is not None:
+            self._publish_wheel.remove(device, device.phase_s)
+        if self._ping_wheel is not None:
+            self._ping_wheel.remove(device, device.phase_s % self._ping_wheel.interval_s)
+
+    # wheel actions
+
+    def _publish(self, due: float, members: list[Device]) -> None:
+        ts_ns = self._wall_epoch_ns + int((due - self._epoch) * 1e9)
+        t_s = due - self._epoch
+        encode = self.codec.encode
+        sample = self.model.sample
+        qos = self.qos
+        limit = self.messages_per_device
+        sent = 0
+        for device in members:
+            link = device.link
+            transport = link.transport if link is not None else None
+            if link is None or transport is None:
+                continue
+            seq = device.seq
+            if limit is not None and seq >= limit:
+                continue
+            payload = encode(device.device_id, seq, ts_ns, sample(device.state, seq, t_s))
+            if qos == 0:
+                transport.write(encode_publish_qos0(device.prefix, payload))
+            else:
+                try:
+                    transport.write(link.session.publish_prefixed(device.prefix, payload, qos))
+                except InflightLimitError:
+                    self.counters.inflight_blocked += 1
+                    continue
+            device.seq = seq + 1
+            sent += 1
+        self.counters.published += sent
+
+    def _ping(self, due: float, members: list[Device]) -> None:
+        for device in members:
+            link = device.link
+            if link is not None:
+                link.send(link.session.ping())

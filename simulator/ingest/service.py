@@ -1,0 +1,106 @@
+"""Running an ingest worker as a process of its own (``python -m simulator ingest``).
+
+The process talks to whoever started it through JSON lines on standard output when asked to
+(``--jsonl``; the ``run`` command reads them): one ``ready`` line once subscribed, a
+``progress`` line every ``progress_interval_s``, and a ``final`` line with the full snapshot
+(counters and the latency histogram, mergeable across workers) after a graceful stop. Without
+``--jsonl`` it prints one human line per interval to standard error instead. SIGTERM and
+SIGINT stop it gracefully: flush batches, wait for the sink, disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from simulator.errors import SimulatorError
+from simulator.ingest.worker import IngestWorker, WorkerSettings
+from simulator.metrics.histogram import Histogram
+from simulator.sinks.sqlite import SqliteSink
+
+
+def _emit(stream: TextIO, event: str, **data: Any) -> None:
+    stream.write(json.dumps({"event": event, **data}, separators=(",", ":")) + "\n")
+    stream.flush()
+
+
+def _human_line(elapsed: float, snap: dict[str, Any], rate: float) -> str:
+    latency = Histogram.from_dict(snap["latency_us"])
+    p99_ms = latency.percentile(99.0) / 1000 if latency.count else 0.0
+    return (
+        f"[ingest {elapsed:7.1f}s] received {snap['received']:,} ({rate:,.0f} msg/s)  "
+        f"gaps {snap['missing']:,}  dup {snap['duplicated']:,}  ooo {snap['out_of_order']:,}  "
+        f"malformed {snap['malformed']:,}  p99 {p99_ms:.1f} ms  rows {snap['rows_written']:,}"
+    )
+
+
+async def serve(
+    settings: WorkerSettings,
+    sqlite_path: Path,
+    *,
+    duration_s: float | None = None,
+    jsonl: bool = False,
+    progress_interval_s: float = 1.0,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    wall_ns: Callable[[], int] = time.time_ns,
+) -> dict[str, Any]:
+    """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    worker = IngestWorker(settings, SqliteSink(sqlite_path), loop=loop, wall_ns=wall_ns)
+    try:
+        await worker.start()
+    except SimulatorError as exc:
+        if jsonl:
+            _emit(out, "error", message=str(exc))
+        await worker.stop()
+        raise
+    if jsonl:
+        _emit(out, "ready", notes=worker.notes)
+    for note in worker.notes:
+        err.write(f"ingest: note: {note}\n")
+    started = loop.time()
+    deadline = started + duration_s if duration_s else None
+    last_received = 0
+    stop_wait: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    lost: asyncio.Future[Any] = worker.lost
+    try:
+        while not stop.is_set():
+            timeout = progress_interval_s
+            if deadline is not None:
+                timeout = min(timeout, max(0.0, deadline - loop.time()))
+            done, _ = await asyncio.wait({stop_wait, lost}, timeout=timeout)
+            if lost in done:
+                reason = worker.lost.result()
+                message = f"ingest lost its broker connection: {reason}"
+                if jsonl:
+                    _emit(out, "error", message=message)
+                err.write(f"ingest: {message}\n")
+                break
+            snap = worker.snapshot()
+            if jsonl:
+                _emit(out, "progress", **{k: v for k, v in snap.items() if k != "latency_us"})
+            else:
+                rate = (snap["received"] - last_received) / progress_interval_s
+                err.write(_human_line(loop.time() - started, snap, rate) + "\n")
+            last_received = snap["received"]
+            if deadline is not None and loop.time() >= deadline:
+                break
+    finally:
+        stop_wait.cancel()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await worker.stop()
+    final = worker.snapshot()
+    if jsonl:
+        _emit(out, "final", **final)
+    return final

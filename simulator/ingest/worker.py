@@ -1,0 +1,282 @@
+"""The ingest worker: subscribe, decode, account for every message, batch, write to a sink.
+
+It is one MQTT subscriber connection (an MQTT 5 shared subscription, so several workers split
+the load) driven by the same :class:`~simulator.transport.connection.MqttLink` adapter the
+devices use. Each message is decoded, classified by the accounting (in order, lost, duplicated,
+out of order, latency) and added to the batcher; a full or old batch goes to the sink on one
+writer thread, so a slow disk never stalls the socket. If the sink falls behind by more than
+``max_pending_batches``, the worker pauses reading and lets TCP push back on the broker instead
+of buffering without bound. A payload that does not decode is counted and kept aside in the
+sink's malformed table, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.errors import (
+    BrokerUnreachableError,
+    ConnectError,
+    PayloadError,
+    RemoteProtocolError,
+    SinkError,
+)
+from simulator.ingest.accounting import Accounting
+from simulator.ingest.batcher import Batcher
+from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Subscribed
+from simulator.payloads import get_codec
+from simulator.sinks import Malformed, Row, Sink
+from simulator.transport.connection import MqttLink
+
+SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything one worker needs to know; built from a scenario or the ingest command line."""
+
+    host: str
+    port: int
+    topic_filter: str = "factory/#"
+    share_group: str | None = "ingest"
+    mqtt_version: MQTTVersion = MQTTVersion.V5
+    client_id: str = "ingest-0"
+    keepalive_s: int = 60
+    qos: int = 0
+    payload: str = "msgpack"
+    batch_size: int = 1000
+    batch_max_age_s: float = 0.25
+    max_pending_batches: int = 8
+    connect_timeout_s: float = 10.0
+
+
+class IngestWorker:
+    """One subscriber connection feeding accounting, batcher and sink."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        sink: Sink,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        wall_ns: Callable[[], int],
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.accounting = Accounting()
+        self.notes: list[str] = []
+        """Things the worker worked around and the user should know (said, not hidden)."""
+        self._loop = loop
+        self._wall_ns = wall_ns
+        self._codec = get_codec(settings.payload)
+        self._batcher: Batcher[Row] = Batcher(settings.batch_size, settings.batch_max_age_s)
+        self._malformed: list[Malformed] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
+        self._pending: set[Future[None]] = set()
+        self._paused = False
+        self._link: MqttLink | None = None
+        self._subscribed: asyncio.Future[tuple[int, ...]] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[BaseException | None] = loop.create_future()
+        self.sink_error: SinkError | None = None
+        self.rows_failed = 0
+        self.first_recv_ns: int | None = None
+        self._last_ping = loop.time()
+        self.last_recv_ns: int | None = None
+
+    @property
+    def lost(self) -> asyncio.Future[BaseException | None]:
+        """Resolves if the subscriber connection goes away before :meth:`stop`."""
+        return self._lost
+
+    async def start(self) -> None:
+        """Connect, subscribe, and start the age-based flush; raise if any of it fails."""
+        s = self.settings
+        session = ClientSession(s.client_id, s.mqtt_version, s.keepalive_s)
+        link = MqttLink(session, self, self)
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        link.waiter = waiter
+        try:
+            async with asyncio.timeout(s.connect_timeout_s):
+                await self._loop.create_connection(lambda: link, s.host, s.port)
+                await waiter
+        except (OSError, TimeoutError) as exc:
+            link.abort()
+            why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or repr(exc))
+            raise BrokerUnreachableError(
+                f"ingest could not connect to mqtt://{s.host}:{s.port}: {why}"
+            ) from exc
+        self._link = link
+        codes = await self._subscribe(self._filter(shared=True))
+        if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
+            self.notes.append(
+                "the broker does not support shared subscriptions: this worker subscribed "
+                "plainly, so run only one ingest worker against it"
+            )
+            codes = await self._subscribe(self._filter(shared=False))
+        if codes[0] > 2:
+            raise ConnectError(
+                f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
+                f"with reason code 0x{codes[0]:02X}"
+            )
+        self._arm_flush()
+
+    def _filter(self, *, shared: bool) -> str:
+        s = self.settings
+        if shared and s.share_group and s.mqtt_version is MQTTVersion.V5:
+            return f"$share/{s.share_group}/{s.topic_filter}"
+        return s.topic_filter
+
+    async def _subscribe(self, topic_filter: str) -> tuple[int, ...]:
+        link = self._link
+        assert link is not None
+        self._subscribed = self._loop.create_future()
+        link.send(link.session.subscribe([(topic_filter, self.settings.qos)]))
+        async with asyncio.timeout(self.settings.connect_timeout_s):
+            return await self._subscribed
+
+    async def stop(self) -> None:
+        """Flush what is batched, wait for the sink, disconnect, close the sink."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._submit(self._batcher.drain())
+        self._submit_malformed()
+        if self._pending:
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in list(self._pending)), return_exceptions=True
+            )
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+        await self._loop.run_in_executor(self._executor, self.sink.close)
+        self._executor.shutdown(wait=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and latency histogram so far, as plain JSON-able data."""
+        data = self.accounting.snapshot()
+        data["rows_written"] = self.sink.rows_written
+        data["rows_failed"] = self.rows_failed
+        data["pending_rows"] = self._batcher.pending
+        data["sink_kind"] = self.sink.kind
+        data["sink_error"] = str(self.sink_error) if self.sink_error else None
+        data["notes"] = list(self.notes)
+        data["first_recv_ns"] = self.first_recv_ns
+        data["last_recv_ns"] = self.last_recv_ns
+        return data
+
+    # link listener
+
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        """Account for and batch every message; resolve the SUBACK waiter."""
+        recv_ns = self._wall_ns()
+        now = self._loop.time()
+        decode = self._codec.decode
+        record = self.accounting.record
+        batcher = self._batcher
+        for event in events:
+            if not isinstance(event, MessageReceived):
+                waiter = self._subscribed
+                if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
+                    waiter.set_result(tuple(event.reason_codes))
+                continue
+            publish = event.publish
+            payload = publish.payload
+            self.last_recv_ns = recv_ns
+            if self.first_recv_ns is None:
+                self.first_recv_ns = recv_ns
+            try:
+                telemetry = decode(payload)
+                record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns)
+            except PayloadError as exc:
+                self.accounting.record_malformed()
+                self._malformed.append(Malformed(recv_ns, publish.topic, payload, str(exc)))
+                continue
+            batch = batcher.add(
+                Row(
+                    telemetry.device_id,
+                    telemetry.seq,
+                    telemetry.ts_ns,
+                    recv_ns,
+                    publish.topic,
+                    payload,
+                ),
+                now,
+            )
+            if batch is not None:
+                self._submit(batch)
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        """The subscriber connection went away while we still wanted it."""
+        if self._link is link and not self._lost.done():
+            self._link = None
+            self._lost.set_result(exc or RemoteProtocolError("broker closed the ingest connection"))
+
+    # batching and the writer thread
+
+    def _arm_flush(self) -> None:
+        self._flush_handle = self._loop.call_later(
+            self.settings.batch_max_age_s / 2, self._flush_due
+        )
+
+    def _flush_due(self) -> None:
+        now = self._loop.time()
+        self._submit(self._batcher.due(now))
+        self._submit_malformed()
+        self._keep_alive(now)
+        self._arm_flush()
+
+    def _keep_alive(self, now: float) -> None:
+        # Receiving does not count as activity for the broker: a subscriber that only listens
+        # must still send something within the keepalive, or it is disconnected at 1.5x.
+        keepalive = self.settings.keepalive_s
+        link = self._link
+        if keepalive and link is not None and now - self._last_ping >= keepalive / 2:
+            self._last_ping = now
+            link.send(link.session.ping())
+
+    def _submit_malformed(self) -> None:
+        if self._malformed:
+            items, self._malformed = self._malformed, []
+            future = self._executor.submit(self.sink.write_malformed, items)
+            self._track(future, 0)
+
+    def _submit(self, batch: list[Row] | None) -> None:
+        if not batch:
+            return
+        future = self._executor.submit(self.sink.write_batch, batch)
+        self._track(future, len(batch))
+
+    def _track(self, future: Future[None], rows: int) -> None:
+        self._pending.add(future)
+        if len(self._pending) >= self.settings.max_pending_batches and not self._paused:
+            self._set_paused(True)
+        future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._written, f, rows))
+
+    def _written(self, future: Future[None], rows: int) -> None:
+        self._pending.discard(future)
+        exc = future.exception()
+        if exc is not None:
+            self.rows_failed += rows
+            if self.sink_error is None:
+                self.sink_error = (
+                    exc if isinstance(exc, SinkError) else SinkError(f"{self.sink.kind}: {exc}")
+                )
+        if self._paused and len(self._pending) < self.settings.max_pending_batches // 2:
+            self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        link = self._link
+        if link is None or link.transport is None:
+            return
+        self._paused = paused
+        with contextlib.suppress(RuntimeError):
+            if paused:
+                link.transport.pause_reading()
+            else:
+                link.transport.resume_reading()

@@ -1,0 +1,1 @@
+"""Reports of a run: the JSON contract and the human summary."""

@@ -1,0 +1,198 @@
+"""The JSON report: a stable contract that later tools (thresholds, compare, dashboards) read.
+
+The keys listed in :data:`CONTRACT_KEYS` are kept from the foundation on: new keys may be
+added, none of these is renamed or removed. A figure that was not measured (ingest switched
+off, no device connected) is ``null``, never a made-up zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.metrics.histogram import Histogram
+
+CONTRACT_KEYS: tuple[str, ...] = (
+    "scenario",
+    "duration_s",
+    "devices.target",
+    "devices.connected",
+    "devices.failed",
+    "onboarding.connect_rate_per_s",
+    "onboarding.connect_ms.p50",
+    "onboarding.connect_ms.p99",
+    "messages.published",
+    "messages.ingested",
+    "messages.lost",
+    "messages.duplicated",
+    "messages.out_of_order",
+    "messages.malformed",
+    "throughput.published_per_s",
+    "throughput.ingested_per_s",
+    "latency_ms.p50",
+    "latency_ms.p90",
+    "latency_ms.p99",
+    "latency_ms.max",
+    "sink.kind",
+    "sink.rows",
+    "process.peak_rss_bytes",
+    "process.baseline_rss_bytes",
+    "process.rss_bytes_per_device",
+)
+"""Dotted paths every report has, from the foundation on."""
+
+
+@dataclass(slots=True)
+class IngestFigures:
+    """What the ingest worker(s) measured, merged."""
+
+    received: int
+    unique: int
+    duplicated: int
+    out_of_order: int
+    missing: int
+    malformed: int
+    latency_us: Histogram
+    rows_written: int
+    sink_kind: str
+    first_recv_ns: int | None
+    last_recv_ns: int | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunFigures:
+    """Everything one run measured, in raw units; :func:`build_report` turns it into the report."""
+
+    scenario: str
+    scenario_path: str
+    broker_url: str
+    mqtt_version: str
+    devices_target: int
+    devices_connected: int
+    devices_failed: int
+    failures: dict[str, int]
+    dropped_links: int
+    onboarding_s: float
+    connect_us: Histogram
+    tcp_us: Histogram
+    published: int
+    acked: int
+    publish_window_s: float
+    overrun: int
+    baseline_rss_bytes: int
+    connected_rss_bytes: int
+    peak_rss_bytes: int
+    ingest: IngestFigures | None
+    drain_s: float
+
+
+def _ms(hist: Histogram, p: float) -> float | None:
+    if hist.count == 0:
+        return None
+    return round(hist.percentile(p) / 1000.0, 3)
+
+
+def _rate(count: int, seconds: float) -> float | None:
+    return round(count / seconds, 1) if seconds > 0 else None
+
+
+def build_report(f: RunFigures) -> dict[str, Any]:
+    """The report for one run, as a JSON-able dict."""
+    ingest = f.ingest
+    lost: int | None = None
+    ingested: int | None = None
+    ingested_per_s: float | None = None
+    if ingest is not None:
+        ingested = ingest.unique
+        lost = max(0, f.published - ingest.unique)
+        if ingest.first_recv_ns is not None and ingest.last_recv_ns is not None:
+            span_s = (ingest.last_recv_ns - ingest.first_recv_ns) / 1e9
+            ingested_per_s = _rate(ingest.received, span_s)
+    latency = ingest.latency_us if ingest is not None else Histogram()
+    per_device = None
+    if f.devices_connected:
+        per_device = round((f.connected_rss_bytes - f.baseline_rss_bytes) / f.devices_connected)
+    return {
+        "scenario": f.scenario,
+        "scenario_path": f.scenario_path,
+        "broker": {"url": f.broker_url, "mqtt_version": f.mqtt_version},
+        "duration_s": round(f.publish_window_s, 3),
+        "devices": {
+            "target": f.devices_target,
+            "connected": f.devices_connected,
+            "failed": f.devices_failed,
+            "failures_by_reason": dict(sorted(f.failures.items())),
+            "dropped_after_connect": f.dropped_links,
+        },
+        "onboarding": {
+            "duration_s": round(f.onboarding_s, 3),
+            "connect_rate_per_s": _rate(f.devices_connected, f.onboarding_s),
+            "connect_ms": {
+                "p50": _ms(f.connect_us, 50),
+                "p99": _ms(f.connect_us, 99),
+                "max": _ms(f.connect_us, 100),
+            },
+            "tcp_connect_ms": {"p50": _ms(f.tcp_us, 50), "p99": _ms(f.tcp_us, 99)},
+        },
+        "messages": {
+            "published": f.published,
+            "acked": f.acked,
+            "ingested": ingested,
+            "received": ingest.received if ingest is not None else None,
+            "lost": lost,
+            "duplicated": ingest.duplicated if ingest is not None else None,
+            "out_of_order": ingest.out_of_order if ingest is not None else None,
+            "malformed": ingest.malformed if ingest is not None else None,
+            "overrun": f.overrun,
+        },
+        "throughput": {
+            "published_per_s": _rate(f.published, f.publish_window_s),
+            "ingested_per_s": ingested_per_s,
+        },
+        "latency_ms": {
+            "p50": _ms(latency, 50),
+            "p90": _ms(latency, 90),
+            "p99": _ms(latency, 99),
+            "max": _ms(latency, 100),
+        },
+        "sink": {
+            "kind": ingest.sink_kind if ingest is not None else None,
+            "rows": ingest.rows_written if ingest is not None else None,
+        },
+        "process": {
+            "peak_rss_bytes": f.peak_rss_bytes,
+            "baseline_rss_bytes": f.baseline_rss_bytes,
+            "connected_rss_bytes": f.connected_rss_bytes,
+            "rss_bytes_per_device": per_device,
+        },
+        "drain_s": round(f.drain_s, 3),
+        "notes": list(ingest.notes) if ingest is not None else [],
+    }
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    """Why a run should exit non-zero: failed devices, lost or malformed messages, dropped links."""
+    found: list[str] = []
+    devices = report["devices"]
+    if devices["failed"]:
+        reasons = ", ".join(f"{n} {why}" for why, n in devices["failures_by_reason"].items())
+        found.append(
+            f"{devices['failed']:,} of {devices['target']:,} devices failed to onboard ({reasons})"
+        )
+    if devices["dropped_after_connect"]:
+        found.append(f"{devices['dropped_after_connect']:,} devices lost their connection")
+    messages = report["messages"]
+    if messages["lost"]:
+        found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")
+    if messages["malformed"]:
+        found.append(f"{messages['malformed']:,} messages could not be decoded")
+    return found
+
+
+def get_path(report: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted key path, e.g. ``latency_ms.p99``; KeyError if absent."""
+    value: Any = report
+    for part in dotted.split("."):
+        value = value[part]
+    return value

@@ -1,0 +1,52 @@
+"""The few lines a person reads at the end of a run, drawn from the JSON report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    if isinstance(value, int):
+        return f"{value:,}{unit}"
+    return f"{value}{unit}"
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A short human summary of ``report``."""
+    devices = report["devices"]
+    onboarding = report["onboarding"]
+    messages = report["messages"]
+    throughput = report["throughput"]
+    latency = report["latency_ms"]
+    process = report["process"]
+    lines = [
+        f"scenario {report['scenario']} against {report['broker']['url']} "
+        f"(MQTT {report['broker']['mqtt_version']})",
+        f"  devices     {devices['connected']:,}/{devices['target']:,} connected, "
+        f"{devices['failed']:,} failed, {devices['dropped_after_connect']:,} dropped",
+        f"  onboarding  {_num(onboarding['connect_rate_per_s'], '/s')}, "
+        f"connect p50 {_num(onboarding['connect_ms']['p50'], ' ms')}, "
+        f"p99 {_num(onboarding['connect_ms']['p99'], ' ms')}",
+        f"  messages    {messages['published']:,} published, "
+        f"{_num(messages['ingested'])} ingested, "
+        f"{_num(messages['lost'])} lost, {_num(messages['duplicated'])} duplicated, "
+        f"{_num(messages['out_of_order'])} out of order, {_num(messages['malformed'])} malformed",
+        f"  throughput  {_num(throughput['published_per_s'], ' msg/s')} published, "
+        f"{_num(throughput['ingested_per_s'], ' msg/s')} ingested",
+        f"  latency     p50 {_num(latency['p50'], ' ms')}, p90 {_num(latency['p90'], ' ms')}, "
+        f"p99 {_num(latency['p99'], ' ms')}, max {_num(latency['max'], ' ms')}",
+        f"  sink        {_num(report['sink']['kind'])}, {_num(report['sink']['rows'])} rows",
+        f"  memory      {_num(process['rss_bytes_per_device'], ' B')} RSS per connected device, "
+        f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
+    ]
+    if messages["overrun"]:
+        lines.append(
+            f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "
+            f"latency includes it)"
+        )
+    lines.extend(f"  note: {note}" for note in report.get("notes", []))
+    return lines

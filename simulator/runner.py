@@ -1,0 +1,300 @@
+"""One run of a scenario: broker, ingest and fleet started, watched, drained and stopped.
+
+The order matters and is the same every time:
+
+1. refuse early what cannot work (open-file limits for us and for a local Mosquitto);
+2. start a local Mosquitto from ``broker_config/`` unless the scenario names a broker, and
+   check the broker answers TCP at all (an unreachable broker is an error within seconds);
+3. start the ingest worker process and wait until it has subscribed, so no message is
+   published before someone listens;
+4. measure the baseline RSS, build the fleet, onboard it on the plan, publish for
+   ``duration_s`` after the last device onboarded, printing one progress line per second;
+5. stop publishing, wait until ingest has everything (or the drain timeout), disconnect the
+   devices, stop ingest and then the broker: everything this run started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from simulator.broker import LocalBroker, max_connections_hint
+from simulator.engine.fleet import Fleet
+from simulator.errors import BrokerUnreachableError, ResourceLimitError
+from simulator.ingest.child import IngestChild
+from simulator.ingest.worker import WorkerSettings
+from simulator.metrics.histogram import Histogram
+from simulator.metrics.process import peak_rss_bytes, rss_bytes
+from simulator.mqtt import MQTTVersion
+from simulator.report.json_report import IngestFigures, RunFigures, build_report
+from simulator.scenario import Scenario
+from simulator.scenario.plan import OnboardingPlan
+from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
+
+PREFLIGHT_TIMEOUT_S = 5.0
+INGEST_CONNECTIONS = 1
+
+
+def topic_filter_for(template: str) -> str:
+    """The narrowest ``#`` filter covering every topic the template can render.
+
+    ``factory/{site}/{line}/{device}/telemetry`` gives ``factory/#``; a template whose first
+    level is a placeholder gives ``#``.
+    """
+    fixed: list[str] = []
+    for level in template.split("/"):
+        if "{" in level:
+            break
+        fixed.append(level)
+    return "/".join([*fixed, "#"])
+
+
+def _preflight(host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=PREFLIGHT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise BrokerUnreachableError(
+            f"broker mqtt://{host}:{port} is unreachable: {exc.strerror or exc}. Check the "
+            f"address, or leave out --broker to start a local Mosquitto."
+        ) from exc
+
+
+class Progress:
+    """Prints one plain line per interval: connected devices, published and ingested msg/s."""
+
+    def __init__(
+        self, out: TextIO, fleet: Fleet, ingest: IngestChild | None, clock: Callable[[], float]
+    ) -> None:
+        self._out = out
+        self._fleet = fleet
+        self._ingest = ingest
+        self._clock = clock
+        self._start = clock()
+        self._last = (self._start, 0, 0)
+
+    def line(self, phase: str) -> str:
+        """Sample the counters and format one line (rates since the previous line)."""
+        now = self._clock()
+        published = self._fleet.counters.published
+        ingested = self._ingest.received if self._ingest is not None else 0
+        then, published_before, ingested_before = self._last
+        span = max(now - then, 1e-9)
+        self._last = (now, published, ingested)
+        stats = self._fleet.connector_stats
+        target = len(self._fleet.devices)
+        publish_rate = (published - published_before) / span
+        text = (
+            f"[{now - self._start:7.1f}s] {phase:<10} "
+            f"connected {self._fleet.connected:,}/{target:,} (failed {stats.failed:,})  "
+            f"published {publish_rate:,.0f} msg/s (total {published:,})"
+        )
+        if self._ingest is not None:
+            text += (
+                f"  ingested {(ingested - ingested_before) / span:,.0f} msg/s (total {ingested:,})"
+            )
+        return text
+
+    async def run(self, phase: Callable[[], str], interval_s: float = 1.0) -> None:
+        """Print a line every ``interval_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self._out.write(self.line(phase()) + "\n")
+            self._out.flush()
+
+
+class Runner:
+    """Runs one scenario and returns its report (see :mod:`simulator.report.json_report`)."""
+
+    def __init__(self, scenario: Scenario, *, scenario_path: str, out: TextIO = sys.stderr) -> None:
+        self.scenario = scenario
+        self.scenario_path = scenario_path
+        self.out = out
+        self._phase = "starting"
+
+    def say(self, text: str) -> None:
+        """Tell the user what is happening."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def run(self) -> dict[str, Any]:
+        """Run the scenario end to end; everything started here is stopped here."""
+        scenario = self.scenario
+        devices = scenario.fleet.devices
+        check_descriptors(devices + INGEST_CONNECTIONS, raise_open_files_limit())
+        with contextlib.ExitStack() as stack:
+            address = scenario.broker.address
+            if address is None:
+                self._check_local_broker_capacity(devices)
+                broker = LocalBroker()
+                self.say("starting a local Mosquitto from broker_config/ ...")
+                await asyncio.to_thread(broker.start)
+                stack.callback(broker.stop)
+                host, port = broker.host, broker.port
+                self.say(f"Mosquitto is listening on {broker.url} (pid {broker.pid})")
+            else:
+                host, port = address.host, address.port
+            await asyncio.to_thread(_preflight, host, port)
+            return await self._run_against(host, port)
+        raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
+
+    def _check_local_broker_capacity(self, devices: int) -> None:
+        capacity = max_connections_hint()
+        if devices + INGEST_CONNECTIONS > capacity:
+            raise ResourceLimitError(
+                f"a local Mosquitto on this machine can hold about {capacity:,} connections "
+                f"(its open-files limit), but the run needs {devices + INGEST_CONNECTIONS:,}. "
+                f"Use fewer devices per run, or start several brokers and simulator processes "
+                f"and point each at its own broker with --broker."
+            )
+
+    async def _run_against(self, host: str, port: int) -> dict[str, Any]:
+        scenario = self.scenario
+        loop = asyncio.get_running_loop()
+        version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
+        broker_url = f"mqtt://{host}:{port}"
+        ingest: IngestChild | None = None
+        if scenario.ingest.enabled:
+            settings = WorkerSettings(
+                host=host,
+                port=port,
+                topic_filter=topic_filter_for(scenario.fleet.topic),
+                share_group=scenario.ingest.share_group,
+                mqtt_version=version,
+                client_id=f"ingest-{scenario.name}-0",
+                keepalive_s=scenario.broker.keepalive_s,
+                payload=scenario.fleet.payload,
+                batch_size=scenario.ingest.batch_size,
+                batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
+            )
+            ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
+            self.say(
+                f"starting ingest ({' '.join(ingest.args[1:4])} ...) into "
+                f"{scenario.ingest.sqlite_path}"
+            )
+            for note in await ingest.start():
+                self.say(f"note: {note}")
+        try:
+            return await self._drive(loop, host, port, broker_url, ingest)
+        finally:
+            if ingest is not None and ingest.final is None:
+                await ingest.kill()
+
+    async def _drive(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        port: int,
+        broker_url: str,
+        ingest: IngestChild | None,
+    ) -> dict[str, Any]:
+        scenario = self.scenario
+        baseline_rss = rss_bytes()
+        fleet = Fleet(
+            scenario,
+            host,
+            port,
+            loop=loop,
+            wall_ns=time.time_ns,
+            source_addresses=source_addresses(host, scenario.fleet.devices),
+        )
+        fleet.build()
+        plan = OnboardingPlan(scenario.fleet.devices, scenario.onboarding.rate_per_s)
+        self.say(
+            f"onboarding {scenario.fleet.devices:,} devices "
+            f"at {scenario.onboarding.rate_per_s:,.0f}/s "
+            f"(about {plan.eta_s():.1f} s), then publishing for {scenario.duration_s:g} s "
+            f"every {scenario.fleet.publish_interval_s:g} s per device"
+        )
+        progress = Progress(self.out, fleet, ingest, loop.time)
+        progress_task = asyncio.create_task(progress.run(lambda: self._phase))
+        try:
+            self._phase = "onboarding"
+            start = loop.time()
+            try:
+                await fleet.onboard(plan)
+            except BaseException:
+                fleet.stop_publishing()
+                await fleet.disconnect_all()
+                raise
+            stats = fleet.connector_stats
+            onboarding_s = 0.0
+            if stats.first_start is not None and stats.last_connected is not None:
+                onboarding_s = stats.last_connected - stats.first_start
+            connected_rss = rss_bytes()
+            self._phase = "publishing"
+            await asyncio.sleep(scenario.duration_s)
+            fleet.stop_publishing()
+            publish_window_s = loop.time() - start
+            self._phase = "draining"
+            drain_s = await self._drain(loop, fleet, ingest)
+            self._phase = "stopping"
+            await fleet.disconnect_all()
+        finally:
+            progress_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress_task
+        final = await ingest.stop() if ingest is not None else None
+        figures = RunFigures(
+            scenario=scenario.name,
+            scenario_path=self.scenario_path,
+            broker_url=broker_url,
+            mqtt_version=scenario.broker.mqtt_version,
+            devices_target=scenario.fleet.devices,
+            devices_connected=stats.connected,
+            devices_failed=stats.failed,
+            failures=dict(stats.failures),
+            dropped_links=fleet.counters.dropped_links,
+            onboarding_s=onboarding_s,
+            connect_us=fleet.connect_us,
+            tcp_us=fleet.tcp_us,
+            published=fleet.counters.published,
+            acked=fleet.counters.acked,
+            publish_window_s=publish_window_s,
+            overrun=fleet.overrun,
+            baseline_rss_bytes=baseline_rss,
+            connected_rss_bytes=connected_rss,
+            peak_rss_bytes=peak_rss_bytes(),
+            ingest=_ingest_figures(final) if final is not None else None,
+            drain_s=drain_s,
+        )
+        return build_report(figures)
+
+    async def _drain(
+        self, loop: asyncio.AbstractEventLoop, fleet: Fleet, ingest: IngestChild | None
+    ) -> float:
+        """Wait until ingest has every published message, or the drain timeout passes."""
+        start = loop.time()
+        if ingest is None:
+            return 0.0
+        published = fleet.counters.published
+        timeout_s = self.scenario.ingest.drain_timeout_s
+        if not await ingest.wait_for_unique(published, timeout_s):
+            self.say(
+                f"drain timeout: ingest has {ingest.unique:,} of {published:,} messages after "
+                f"{timeout_s:g} s"
+            )
+        return loop.time() - start
+
+
+def _ingest_figures(final: dict[str, Any]) -> IngestFigures:
+    return IngestFigures(
+        received=int(final["received"]),
+        unique=int(final["unique"]),
+        duplicated=int(final["duplicated"]),
+        out_of_order=int(final["out_of_order"]),
+        missing=int(final["missing"]),
+        malformed=int(final["malformed"]),
+        latency_us=Histogram.from_dict(final["latency_us"]),
+        rows_written=int(final["rows_written"]),
+        sink_kind=str(final["sink_kind"]),
+        first_recv_ns=final.get("first_recv_ns"),
+        last_recv_ns=final.get("last_recv_ns"),
+        notes=list(final.get("notes", [])),
+    )

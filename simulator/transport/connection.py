@@ -1,0 +1,124 @@
+"""The ``asyncio.Protocol`` adapter between a socket and the sans-I/O MQTT session.
+
+One :class:`MqttLink` per connection, as uvicorn does it: callbacks, no task per connection.
+It feeds received bytes to the session, flushes whatever the session wants sent, and hands
+the session's events to one shared :class:`LinkListener` (one per fleet or worker, not per
+device). The only per-connection async object is the CONNACK waiter, which exists while a
+connect is in flight and is dropped as soon as it resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Protocol, cast
+
+from simulator.errors import ConnectError, SimulatorError
+from simulator.mqtt import ClientSession, Connected, Event
+
+
+class LinkListener(Protocol):
+    """What a fleet or a worker does with its connections' events."""
+
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        """Events other than the CONNACK arrived on ``link``."""
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        """``link`` closed after it had connected (``exc`` is None for a clean close)."""
+
+
+class MqttLink(asyncio.Protocol):
+    """One MQTT connection: transport plus session, plus a back-reference for the listener."""
+
+    __slots__ = ("error", "listener", "owner", "session", "transport", "waiter")
+
+    def __init__(
+        self, session: ClientSession, listener: LinkListener, owner: object = None
+    ) -> None:
+        self.session = session
+        self.listener = listener
+        self.owner = owner
+        """Whatever the listener wants to find from a link (a device, a worker)."""
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[Connected] | None = None
+        self.error: SimulatorError | None = None
+        """Why the link was closed by us, if it was (a protocol error from the broker)."""
+
+    # asyncio.Protocol callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send CONNECT as soon as TCP is up."""
+        # uvloop's transports do not subclass asyncio.Transport, so no isinstance check here.
+        tcp = cast(asyncio.Transport, transport)
+        self.transport = tcp
+        tcp.write(self.session.connect())
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the session; answer what it wants answered; pass events on."""
+        try:
+            events = self.session.receive_data(data)
+        except SimulatorError as exc:
+            self._fail(exc)
+            return
+        transport = self.transport
+        out = self.session.data_to_send()
+        if out and transport is not None:
+            transport.write(out)
+        waiter = self.waiter
+        if waiter is not None and events and isinstance(events[0], Connected):
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(events[0])
+            events = events[1:]
+        if events:
+            self.listener.on_events(self, events)
+
+    def eof_received(self) -> bool | None:
+        """The broker closed its side: let the transport close ours."""
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Fail a pending connect, or tell the listener an established link went away."""
+        self.transport = None
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_exception(
+                    ConnectError(f"connection closed before CONNACK: {exc or 'closed by broker'}")
+                )
+            return
+        self.listener.on_lost(self, self.error or exc)
+
+    # used by the owner
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` if the link is open (a closed link drops it; the caller counts)."""
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    def close(self) -> None:
+        """Send DISCONNECT and close the socket once it is flushed."""
+        transport = self.transport
+        if transport is None:
+            return
+        with contextlib.suppress(SimulatorError):
+            transport.write(self.session.disconnect())
+        transport.close()
+
+    def abort(self) -> None:
+        """Close the socket at once, dropping anything unsent."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, exc: SimulatorError) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_exception(exc)
+            self.abort()
+            return
+        self.error = exc
+        self.abort()
