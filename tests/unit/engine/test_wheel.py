@@ -20,7 +20,11 @@ def test_members_fire_once_per_interval_at_their_phase() -> None:
     wheel.add("b", 0.55)
     fired = fire_all(wheel, 102.0)
     assert [(round(due, 6), m) for due, m in fired] == [
-        (100.0, "a"), (100.5, "b"), (101.0, "a"), (101.5, "b"), (102.0, "a"),
+        (100.0, "a"),
+        (100.5, "b"),
+        (101.0, "a"),
+        (101.5, "b"),
+        (102.0, "a"),
     ]
 
 
@@ -89,7 +93,9 @@ def test_bad_arguments_are_local_errors(interval: float, width: float) -> None:
     phases=st.lists(st.floats(min_value=0, max_value=0.999), min_size=1, max_size=30),
     ticks=st.lists(st.floats(min_value=0.001, max_value=0.7), min_size=1, max_size=40),
 )
-def test_every_member_fires_once_per_elapsed_interval(phases: list[float], ticks: list[float]) -> None:
+def test_every_member_fires_once_per_elapsed_interval(
+    phases: list[float], ticks: list[float]
+) -> None:
     wheel: TimingWheel[int] = TimingWheel(1.0, 0.01, epoch=0.0)
     for i, phase in enumerate(phases):
         wheel.add(i, phase)

@@ -1,0 +1,95 @@
+"""The ingest worker as its own process against a real Mosquitto, fed by paho-mqtt."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulator.broker import LocalBroker
+from simulator.ingest.child import IngestChild
+from simulator.ingest.worker import WorkerSettings
+from simulator.metrics.histogram import Histogram
+from simulator.mqtt import MQTTVersion
+
+pytestmark = pytest.mark.broker
+
+
+def telemetry(device: str, seq: int, ts_ns: int) -> bytes:
+    return msgpack.packb({"id": device, "seq": seq, "ts": ts_ns, "v": {"temperature_c": 21.5}})
+
+
+def publish_all(broker: LocalBroker, messages: list[tuple[str, bytes]]) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="paho-publisher")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+async def ingest_messages(
+    broker: LocalBroker, sqlite_path: Path, messages: list[tuple[str, bytes]], version: MQTTVersion
+) -> dict[str, Any]:
+    settings = WorkerSettings(
+        host=broker.host,
+        port=broker.port,
+        mqtt_version=version,
+        batch_size=3,
+        batch_max_age_s=0.05,
+    )
+    child = IngestChild(settings, sqlite_path)
+    await child.start()
+    try:
+        await asyncio.to_thread(publish_all, broker, messages)
+        for _ in range(200):
+            if child.received + int(child.progress.get("malformed", 0)) >= len(messages):
+                break
+            await asyncio.sleep(0.05)
+        return await child.stop()
+    finally:
+        await child.kill()
+
+
+@pytest.mark.parametrize("version", [MQTTVersion.V5, MQTTVersion.V311])
+def test_worker_classifies_every_message_and_keeps_malformed_ones(
+    mosquitto: LocalBroker, tmp_path: Path, version: MQTTVersion
+) -> None:
+    topic = "factory/site-01/line-01/{}/telemetry"
+    now = 1_700_000_000_000_000_000
+    messages = [
+        (topic.format("a"), telemetry("a", 0, now)),
+        (topic.format("a"), telemetry("a", 1, now)),
+        (topic.format("a"), telemetry("a", 3, now)),  # 2 missing for now
+        (topic.format("a"), telemetry("a", 2, now)),  # late: out of order, no longer missing
+        (topic.format("a"), telemetry("a", 3, now)),  # seen before: duplicated
+        (topic.format("b"), telemetry("b", 0, now)),
+        (topic.format("b"), telemetry("b", 2, now)),  # 1 never arrives
+        (topic.format("c"), b"\xc1 not msgpack"),
+        (topic.format("c"), msgpack.packb({"id": "c"})),  # decodes, but is no telemetry
+    ]
+    sqlite_path = tmp_path / "ingest.sqlite"
+    final = asyncio.run(ingest_messages(mosquitto, sqlite_path, messages, version))
+
+    assert final["received"] == 7
+    assert final["unique"] == 6
+    assert final["duplicated"] == 1
+    assert final["out_of_order"] == 1
+    assert final["missing"] == 1
+    assert final["malformed"] == 2
+    assert final["rows_written"] == 7
+    assert Histogram.from_dict(final["latency_us"]).count == 7
+    with sqlite3.connect(sqlite_path) as db:
+        assert db.execute("SELECT count(*) FROM telemetry").fetchone() == (7,)
+        kept = db.execute("SELECT topic, payload FROM malformed ORDER BY recv_ns").fetchall()
+    assert [t for t, _ in kept] == [topic.format("c")] * 2
+    assert kept[0][1] == b"\xc1 not msgpack"
