@@ -38,9 +38,8 @@ class Delivered:
     count: int
     first_ns: int | None
     last_ns: int | None
-    after_ns: int
-    """Messages that arrived at or after ``since_ns`` (see :func:`parse_lines`)."""
-    after_first_ns: int | None
+    since_count: int
+    """How many of them arrived at or after ``since_ns`` (see :func:`parse_lines`)."""
 
     def rate(self) -> float | None:
         """Messages per second from the first arrival to the last (None below two messages)."""
@@ -48,20 +47,12 @@ class Delivered:
             return None
         return self.count / ((self.last_ns - self.first_ns) / 1e9)
 
-    def rate_after(self) -> float | None:
-        """The same rate, counting only messages that arrived from ``since_ns`` on."""
-        first, last = self.after_first_ns, self.last_ns
-        if first is None or last is None or last <= first:
-            return None
-        return self.after_ns / ((last - first) / 1e9)
-
 
 def parse_lines(data: bytes, since_ns: int = 0) -> Delivered:
     """Count the non-probe lines of mosquitto_sub's output ``<sec>.<nsec> <topic>``."""
     count = after = 0
     first: int | None = None
     last: int | None = None
-    after_first: int | None = None
     for line in data.splitlines():
         stamp, _, topic = line.partition(b" ")
         if topic == PROBE_TOPIC.encode() or not stamp:
@@ -73,8 +64,7 @@ def parse_lines(data: bytes, since_ns: int = 0) -> Delivered:
         last = ns if last is None else max(last, ns)
         if ns >= since_ns:
             after += 1
-            after_first = ns if after_first is None else min(after_first, ns)
-    return Delivered(count, first, last, after, after_first)
+    return Delivered(count, first, last, after)
 
 
 class Subscriber:
