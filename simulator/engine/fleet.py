@@ -140,7 +140,7 @@ class Fleet:
     def build(self) -> None:
         """Create every device's compact state (before onboarding, so RSS can be measured)."""
         fleet = self.scenario.fleet
-        layout = PlantLayout(fleet.sites, fleet.lines_per_site)
+        layout = PlantLayout(fleet.sites, fleet.lines_per_site, self.model.id_prefix)
         template = TopicTemplate(fleet.topic)
         seed = self.scenario.seed
         model = self.model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,8 +11,10 @@ from hypothesis import strategies as st
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import LocalProtocolError
 
+T = TypeVar("T")
 
-def fire_all(wheel: TimingWheel[str], now: float) -> list[tuple[float, str]]:
+
+def fire_all(wheel: TimingWheel[T], now: float) -> list[tuple[float, T]]:
     return [(due, member) for due, members in wheel.advance(now) for member in members]
 
 

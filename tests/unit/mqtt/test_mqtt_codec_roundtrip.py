@@ -7,10 +7,10 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mqtt_strategies import packets
 
 from simulator.errors import RemoteProtocolError
 from simulator.mqtt import Decoder, MQTTVersion, Packet, decode, encode
+from tests.unit.mqtt.mqtt_strategies import packets
 
 VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 

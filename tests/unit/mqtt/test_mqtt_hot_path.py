@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mqtt_strategies import topics
 
 from simulator.errors import LocalProtocolError
 from simulator.mqtt import (
@@ -16,6 +15,7 @@ from simulator.mqtt import (
     encode_publish_qos1,
     publish_prefix,
 )
+from tests.unit.mqtt.mqtt_strategies import topics
 
 VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 # Sizes around the one-, two- and three-byte remaining length boundaries.

@@ -7,11 +7,11 @@ from dataclasses import fields
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mqtt_strategies import properties
 
 from simulator.errors import LocalProtocolError, RemoteProtocolError
 from simulator.mqtt import NO_PROPERTIES, PROPERTY_TABLE, PacketType, Properties
 from simulator.mqtt.properties import WILL_PROPERTIES, decode_properties, encode_properties
+from tests.unit.mqtt.mqtt_strategies import properties
 
 CONTEXTS = [*PacketType, WILL_PROPERTIES]
 
