@@ -20,6 +20,7 @@ from typing import Any
 
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
+from simulator.errors import LocalProtocolError
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
@@ -94,6 +95,8 @@ class Fleet:
         messages_per_device: int | None = None,
     ) -> None:
         self.scenario = scenario
+        if messages_per_device is not None and messages_per_device < 1:
+            raise LocalProtocolError(f"messages_per_device must be >= 1, got {messages_per_device}")
         self.messages_per_device = messages_per_device
         """Stop each device after this many messages (benchmarks); None publishes until stopped."""
         fleet = scenario.fleet
@@ -121,6 +124,9 @@ class Fleet:
         self._wall_epoch_ns = 0
         self._publish_wheel: TimingWheel[Device] | None = None
         self._ping_wheel: TimingWheel[Device] | None = None
+        self._finished = asyncio.Event()
+        self._finished_devices = 0
+        self._onboarding_done = False
 
     @property
     def connector_stats(self) -> ConnectorStats:
@@ -159,26 +165,50 @@ class Fleet:
                 )
             )
 
-    async def onboard(self, schedule: StartSchedule) -> ConnectorStats:
-        """Start the scheduler and connect every device on ``schedule``."""
+    async def onboard(
+        self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
+    ) -> ConnectorStats:
+        """Connect every device on ``schedule``.
+
+        By default each device starts publishing at its CONNACK, as a plant coming online does.
+        With ``publish_while_onboarding=False`` nothing is published until
+        :meth:`start_publishing`, so onboarding can be measured on its own.
+        """
         loop = self._loop
         self._epoch = loop.time()
         self._wall_epoch_ns = self._wall_ns()
         self._publish_wheel = TimingWheel(self.interval_s, SLOT_WIDTH_S, self._epoch)
-        self._publish_wheel.skip_to(self._epoch)
         self._scheduler.add_wheel(self._publish_wheel, self._publish)
         ping_interval = self.keepalive_s / 2
         if self.keepalive_s and self.interval_s > ping_interval:
             self._ping_wheel = TimingWheel(ping_interval, max(SLOT_WIDTH_S, 0.05), self._epoch)
             self._scheduler.add_wheel(self._ping_wheel, self._ping)
-        self._scheduler.start()
-        return await self.connector.run(
+        if publish_while_onboarding:
+            self.start_publishing()
+        stats = await self.connector.run(
             len(self.devices), schedule, self._make_link, self._onboarded
         )
+        self._onboarding_done = True
+        self._check_finished()
+        return stats
+
+    def start_publishing(self) -> None:
+        """Start the scheduler from now on (firings due earlier are skipped, not caught up)."""
+        now = self._loop.time()
+        for wheel in (self._publish_wheel, self._ping_wheel):
+            if wheel is not None:
+                wheel.skip_to(now)
+        self._scheduler.start()
 
     def stop_publishing(self) -> None:
         """Stop the scheduler; no further messages are sent."""
         self._scheduler.stop()
+
+    async def wait_finished(self) -> None:
+        """Wait until every connected device has sent ``messages_per_device`` messages."""
+        if self.messages_per_device is None:
+            raise LocalProtocolError("wait_finished() needs a fleet with messages_per_device")
+        await self._finished.wait()
 
     def published_by_device(self) -> dict[str, int]:
         """How many messages each device has published (its next sequence number)."""
@@ -248,14 +278,17 @@ class Fleet:
         qos = self.qos
         limit = self.messages_per_device
         sent = 0
+        finished = 0
         for device in members:
             link = device.link
             transport = link.transport if link is not None else None
             if link is None or transport is None:
                 continue
             seq = device.seq
-            if limit is not None and seq >= limit:
-                continue
+            if limit is not None and seq + 1 >= limit:
+                if seq >= limit:
+                    continue
+                finished += 1
             payload = encode(device.device_id, seq, ts_ns, sample(device.state, seq, t_s))
             if qos == 0:
                 transport.write(encode_publish_qos0(device.prefix, payload))
@@ -268,6 +301,21 @@ class Fleet:
             device.seq = seq + 1
             sent += 1
         self.counters.published += sent
+        if finished:
+            self._retire_finished(members, finished)
+
+    def _retire_finished(self, members: list[Device], finished: int) -> None:
+        # Devices that sent their last message leave the wheel, so they are neither visited
+        # again nor counted as overrun; the slot list is rebuilt in place once per slot.
+        limit = self.messages_per_device
+        assert limit is not None
+        members[:] = [device for device in members if device.seq < limit]
+        self._finished_devices += finished
+        self._check_finished()
+
+    def _check_finished(self) -> None:
+        if self._onboarding_done and self._finished_devices >= self.connected:
+            self._finished.set()
 
     def _ping(self, due: float, members: list[Device]) -> None:
         for device in members:
