@@ -144,6 +144,56 @@ class Histogram:
         self._min = min(self._min, other._min)
         self._max = max(self._max, other._max)
 
+    def since(self, earlier: Histogram) -> Histogram:
+        """What was recorded after ``earlier``, a snapshot of this same histogram, was taken.
+
+        Bucket counts subtract exactly. The interval's own min and max are not kept by either
+        side, so they are taken from the edges of its first and last non-empty bucket (within
+        the relative error), clamped to this histogram's exact min and max.
+        """
+        if (earlier._highest, earlier._significant_bits) != (self._highest, self._significant_bits):
+            raise ValueError("cannot subtract histograms with different layouts")
+        delta = Histogram(self._highest, self._significant_bits)
+        counts = delta._counts
+        first = last = -1
+        for index, (now, then) in enumerate(zip(self._counts, earlier._counts, strict=True)):
+            n = now - then
+            if n < 0:
+                raise ValueError("the earlier histogram is not a snapshot of this one")
+            if n:
+                counts[index] = n
+                if first < 0:
+                    first = index
+                last = index
+        delta._total = self._total - earlier._total
+        delta._sum = self._sum - earlier._sum
+        delta._overflow = self._overflow - earlier._overflow
+        if first >= 0:
+            low = self._bucket_high(first - 1) + 1 if first else 0
+            delta._min = max(self._min, low)
+            delta._max = min(self._max, self._bucket_high(last))
+        return delta
+
+    def copy(self) -> Histogram:
+        """An independent snapshot of this histogram."""
+        twin = Histogram(self._highest, self._significant_bits)
+        twin.merge(self)
+        return twin
+
+    def count_at_or_below(self, value: int) -> int:
+        """How many recorded values are at or below ``value``, to bucket precision.
+
+        Counts every bucket whose highest equivalent value is ``<= value``: what a Prometheus
+        histogram bucket with ``le=value`` reports, understated by less than the relative error.
+        """
+        total = 0
+        for index, n in enumerate(self._counts):
+            if n:
+                if self._bucket_high(index) > value:
+                    break
+                total += n
+        return total
+
     @property
     def count(self) -> int:
         """How many values were recorded."""

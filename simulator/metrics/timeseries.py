@@ -1,0 +1,137 @@
+"""The run's time series: one sample per interval, computed from cumulative totals.
+
+Nothing here is called per message. Once per interval the runner reads the counters and
+histograms the engine and ingest already keep into a :class:`Totals` and hands it to
+:meth:`TimeSeries.add`, which turns the difference from the previous totals into rates and
+the latency histogram's difference into that interval's percentiles. The live view, the
+Prometheus exporter, the web dashboard and the HTML report all read the same samples and the
+same latest totals, so what a user watched and what they archive agree.
+
+A sample (a plain dict, JSON-ready; the report's ``timeseries`` key is a list of them):
+
+=========================  =========================================================
+``t_s``                    seconds since the run started
+``phase``                  starting, onboarding, publishing, draining, stopping
+``connected``              devices connected at that instant
+``onboarding_rate_per_s``  devices that completed onboarding per second, this interval
+``published_per_s``        messages published per second, this interval
+``ingested_per_s``         messages received by ingest per second, this interval
+``published_total``        messages published so far
+``ingested_total``         distinct messages ingested so far
+``lost_so_far``            sequence gaps ingest has seen and not (yet) seen filled
+``duplicated_total``       duplicates ingest has seen so far
+``out_of_order_total``     late arrivals ingest has seen so far
+``malformed_total``        payloads ingest could not decode so far
+``latency_ms_p50``         median end-to-end latency of this interval's messages (or null)
+``latency_ms_p99``         99th percentile of the same (or null)
+``rss_bytes``              simulator process RSS
+``cpu_percent``            simulator process CPU use this interval (100 = one core)
+=========================  =========================================================
+
+Pure: time comes in with the totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.metrics.histogram import Histogram
+
+SAMPLE_KEYS: tuple[str, ...] = (
+    "t_s",
+    "phase",
+    "connected",
+    "onboarding_rate_per_s",
+    "published_per_s",
+    "ingested_per_s",
+    "published_total",
+    "ingested_total",
+    "lost_so_far",
+    "duplicated_total",
+    "out_of_order_total",
+    "malformed_total",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "rss_bytes",
+    "cpu_percent",
+)
+"""Every key of a sample, in order."""
+
+
+@dataclass(slots=True)
+class Totals:
+    """Cumulative figures of a run at one instant (what a scrape or a sample reads)."""
+
+    t_s: float
+    phase: str = "starting"
+    devices_target: int = 0
+    connected: int = 0
+    onboarded: int = 0
+    connect_failed: int = 0
+    published: int = 0
+    acked: int = 0
+    received: int = 0
+    ingested: int = 0
+    missing: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    malformed: int = 0
+    overrun: int = 0
+    rss_bytes: int = 0
+    cpu_s: float = 0.0
+    latency_us: Histogram = field(default_factory=Histogram)
+    connect_us: Histogram = field(default_factory=Histogram)
+
+
+def _rate(now: float, then: float, span: float) -> float:
+    return round((now - then) / span, 1) if span > 0 else 0.0
+
+
+def _ms(hist: Histogram, p: float) -> float | None:
+    return round(hist.percentile(p) / 1000.0, 3) if hist.count else None
+
+
+class TimeSeries:
+    """Samples of a run, one per :meth:`add`; keeps the latest totals for live readers."""
+
+    def __init__(self) -> None:
+        self.samples: list[dict[str, Any]] = []
+        self.latest: Totals | None = None
+        self._latency_at_last: Histogram | None = None
+
+    def add(self, totals: Totals) -> dict[str, Any]:
+        """Record ``totals`` (cumulative, taken at ``totals.t_s``) and return the new sample."""
+        previous = self.latest
+        if previous is not None and totals.t_s < previous.t_s:
+            raise ValueError(f"samples must move forward in time: {totals.t_s} < {previous.t_s}")
+        if previous is None:
+            previous = Totals(t_s=0.0)
+        span = totals.t_s - previous.t_s
+        latency = totals.latency_us
+        last = self._latency_at_last
+        interval = latency.since(last) if last is not None else latency.copy()
+        sample: dict[str, Any] = {
+            "t_s": round(totals.t_s, 3),
+            "phase": totals.phase,
+            "connected": totals.connected,
+            "onboarding_rate_per_s": _rate(totals.onboarded, previous.onboarded, span),
+            "published_per_s": _rate(totals.published, previous.published, span),
+            "ingested_per_s": _rate(totals.received, previous.received, span),
+            "published_total": totals.published,
+            "ingested_total": totals.ingested,
+            "lost_so_far": totals.missing,
+            "duplicated_total": totals.duplicated,
+            "out_of_order_total": totals.out_of_order,
+            "malformed_total": totals.malformed,
+            "latency_ms_p50": _ms(interval, 50),
+            "latency_ms_p99": _ms(interval, 99),
+            "rss_bytes": totals.rss_bytes,
+            "cpu_percent": round(100 * (totals.cpu_s - previous.cpu_s) / span, 1)
+            if span > 0
+            else 0.0,
+        }
+        self.samples.append(sample)
+        self.latest = totals
+        self._latency_at_last = latency.copy()
+        return sample
