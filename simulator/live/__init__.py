@@ -1,0 +1,1 @@
+"""Watching a run while it goes: the terminal view and the web dashboard."""
