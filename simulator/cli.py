@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--mqtt", choices=("3.1.1", "5"), help="override broker.mqtt_version")
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
+    run.add_argument(
+        "--quiet", action="store_true", help="no live view and no summary; only problems"
+    )
 
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
     validate.add_argument("scenario", type=Path)
@@ -164,14 +167,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.runner import Runner
 
     scenario = _load(args)
-    report = _run_async(Runner(scenario, scenario_path=str(args.scenario)).run())
+    runner = Runner(scenario, scenario_path=str(args.scenario), quiet=args.quiet)
+    report = _run_async(runner.run())
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
-    for line in summary_lines(report):
-        sys.stderr.write(line + "\n")
-    if args.report is not None:
-        sys.stderr.write(f"report written to {args.report}\n")
+    if not args.quiet:
+        for line in summary_lines(report):
+            sys.stderr.write(line + "\n")
+        if args.report is not None:
+            sys.stderr.write(f"report written to {args.report}\n")
     found = problems(report)
     for problem in found:
         sys.stderr.write(f"FAILED: {problem}\n")

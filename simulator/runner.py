@@ -20,7 +20,6 @@ import contextlib
 import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,8 +28,10 @@ from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerUnreachableError, ResourceLimitError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
+from simulator.live.console import make_view
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
+from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
@@ -66,62 +67,28 @@ def _preflight(host: str, port: int) -> None:
         ) from exc
 
 
-class Progress:
-    """Prints one plain line per interval: connected devices, published and ingested msg/s."""
-
-    def __init__(
-        self, out: TextIO, fleet: Fleet, ingest: IngestChild | None, clock: Callable[[], float]
-    ) -> None:
-        self._out = out
-        self._fleet = fleet
-        self._ingest = ingest
-        self._clock = clock
-        self._start = clock()
-        self._last = (self._start, 0, 0)
-
-    def line(self, phase: str) -> str:
-        """Sample the counters and format one line (rates since the previous line)."""
-        now = self._clock()
-        published = self._fleet.counters.published
-        ingested = self._ingest.received if self._ingest is not None else 0
-        then, published_before, ingested_before = self._last
-        span = max(now - then, 1e-9)
-        self._last = (now, published, ingested)
-        stats = self._fleet.connector_stats
-        target = len(self._fleet.devices)
-        publish_rate = (published - published_before) / span
-        text = (
-            f"[{now - self._start:7.1f}s] {phase:<10} "
-            f"connected {self._fleet.connected:,}/{target:,} (failed {stats.failed:,})  "
-            f"published {publish_rate:,.0f} msg/s (total {published:,})"
-        )
-        if self._ingest is not None:
-            text += (
-                f"  ingested {(ingested - ingested_before) / span:,.0f} msg/s (total {ingested:,})"
-            )
-        return text
-
-    async def run(self, phase: Callable[[], str], interval_s: float = 1.0) -> None:
-        """Print a line every ``interval_s`` until cancelled."""
-        while True:
-            await asyncio.sleep(interval_s)
-            self._out.write(self.line(phase()) + "\n")
-            self._out.flush()
-
-
 class Runner:
     """Runs one scenario and returns its report (see :mod:`simulator.report.json_report`)."""
 
-    def __init__(self, scenario: Scenario, *, scenario_path: str, out: TextIO = sys.stderr) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        scenario_path: str,
+        out: TextIO = sys.stderr,
+        quiet: bool = False,
+        sample_interval_s: float = 1.0,
+    ) -> None:
         self.scenario = scenario
         self.scenario_path = scenario_path
-        self.out = out
-        self._phase = "starting"
+        self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
+        self.sample_interval_s = sample_interval_s
+        self.monitor: Monitor | None = None
+        """The run's monitor once the fleet exists: its time series is what watchers read."""
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
-        self.out.write(text + "\n")
-        self.out.flush()
+        self.view.say(text)
 
     async def run(self) -> dict[str, Any]:
         """Run the scenario end to end; everything started here is stopped here."""
@@ -212,10 +179,10 @@ class Runner:
             f"(about {plan.eta_s():.1f} s), then publishing for {scenario.duration_s:g} s "
             f"every {scenario.fleet.publish_interval_s:g} s per device"
         )
-        progress = Progress(self.out, fleet, ingest, loop.time)
-        progress_task = asyncio.create_task(progress.run(lambda: self._phase))
+        monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
+        monitor_task = asyncio.create_task(monitor.run(self.sample_interval_s))
         try:
-            self._phase = "onboarding"
+            monitor.phase = "onboarding"
             start = loop.time()
             try:
                 await fleet.onboard(plan)
@@ -228,19 +195,22 @@ class Runner:
             if stats.first_start is not None and stats.last_connected is not None:
                 onboarding_s = stats.last_connected - stats.first_start
             connected_rss = rss_bytes()
-            self._phase = "publishing"
+            monitor.phase = "publishing"
             await asyncio.sleep(scenario.duration_s)
             fleet.stop_publishing()
             publish_window_s = loop.time() - start
-            self._phase = "draining"
+            monitor.phase = "draining"
             drain_s = await self._drain(loop, fleet, ingest)
-            self._phase = "stopping"
+            monitor.phase = "stopping"
             await fleet.disconnect_all()
         finally:
-            progress_task.cancel()
+            monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await progress_task
+                await monitor_task
         final = await ingest.stop() if ingest is not None else None
+        monitor.phase = "done"
+        monitor.sample()
+        self.view.close()
         figures = RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
@@ -263,6 +233,8 @@ class Runner:
             peak_rss_bytes=peak_rss_bytes(),
             ingest=_ingest_figures(final) if final is not None else None,
             drain_s=drain_s,
+            timeseries=monitor.series.samples,
+            settings=scenario.model_dump(mode="json"),
         )
         return build_report(figures)
 

@@ -88,7 +88,7 @@ async def serve(
                 break
             snap = worker.snapshot()
             if jsonl:
-                _emit(out, "progress", **{k: v for k, v in snap.items() if k != "latency_us"})
+                _emit(out, "progress", **snap)
             else:
                 rate = (snap["received"] - last_received) / progress_interval_s
                 err.write(_human_line(loop.time() - started, snap, rate) + "\n")

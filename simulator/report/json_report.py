@@ -85,6 +85,10 @@ class RunFigures:
     peak_rss_bytes: int
     ingest: IngestFigures | None
     drain_s: float
+    timeseries: list[dict[str, Any]] = field(default_factory=list)
+    """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The resolved scenario the run used."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -168,6 +172,8 @@ def build_report(f: RunFigures) -> dict[str, Any]:
         },
         "drain_s": round(f.drain_s, 3),
         "notes": list(ingest.notes) if ingest is not None else [],
+        "settings": f.settings,
+        "timeseries": f.timeseries,
     }
 
 

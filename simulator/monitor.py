@@ -1,0 +1,101 @@
+"""The run's monitor: once per interval, read the counters into the time series and show them.
+
+The engine and the ingest worker keep cumulative counters and histograms as they go; the
+monitor reads them once per interval (never per message) into a
+:class:`~simulator.metrics.timeseries.Totals`, lets the
+:class:`~simulator.metrics.timeseries.TimeSeries` turn it into a sample, and hands the sample
+to the view. Everything else that watches a run (Prometheus, the web dashboard) reads the
+time series' latest totals and samples, so they all see the same figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from simulator.engine.fleet import Fleet
+from simulator.ingest.child import IngestChild
+from simulator.live.console import View
+from simulator.metrics.histogram import Histogram
+from simulator.metrics.process import cpu_seconds, rss_bytes
+from simulator.metrics.timeseries import TimeSeries, Totals
+
+
+class Monitor:
+    """Samples a fleet and its ingest child into a time series and a view."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        ingest: IngestChild | None,
+        view: View,
+        clock: Callable[[], float],
+    ) -> None:
+        self.fleet = fleet
+        self.ingest = ingest
+        self.view = view
+        self.series = TimeSeries()
+        self.phase = "starting"
+        self._clock = clock
+        self._start = clock()
+        self._latency_source: object = None
+        self._latency = Histogram()
+
+    def totals(self) -> Totals:
+        """The run's cumulative figures now."""
+        fleet = self.fleet
+        stats = fleet.connector_stats
+        counters = fleet.counters
+        totals = Totals(
+            t_s=self._clock() - self._start,
+            phase=self.phase,
+            devices_target=len(fleet.devices),
+            connected=fleet.connected,
+            onboarded=stats.connected,
+            connect_failed=stats.failed,
+            published=counters.published,
+            acked=counters.acked,
+            overrun=fleet.overrun,
+            rss_bytes=rss_bytes(),
+            cpu_s=cpu_seconds(),
+            latency_us=self._ingest_latency(),
+            connect_us=fleet.connect_us.copy(),
+        )
+        progress = self.ingest.progress if self.ingest is not None else {}
+        if progress:
+            totals.received = int(progress.get("received", 0))
+            totals.ingested = int(progress.get("unique", 0))
+            totals.missing = int(progress.get("missing", 0))
+            totals.duplicated = int(progress.get("duplicated", 0))
+            totals.out_of_order = int(progress.get("out_of_order", 0))
+            totals.malformed = int(progress.get("malformed", 0))
+        return totals
+
+    def _ingest_latency(self) -> Histogram:
+        # The child sends its cumulative histogram with every progress line; decode it only
+        # when a new line has arrived.
+        if self.ingest is None:
+            return self._latency
+        progress = self.ingest.progress
+        if progress is not self._latency_source and "latency_us" in progress:
+            self._latency_source = progress
+            self._latency = Histogram.from_dict(progress["latency_us"])
+        return self._latency
+
+    def sample(self) -> dict[str, Any]:
+        """Take one sample now and show it."""
+        totals = self.totals()
+        sample = self.series.add(totals)
+        self.view.update(sample, totals)
+        return sample
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Sample every ``interval_s`` until cancelled (drift-free: due times from the start)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        n = 0
+        while True:
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * interval_s - loop.time()))
+            self.sample()
