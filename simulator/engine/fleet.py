@@ -14,6 +14,7 @@ corrected at the source); the wheel also counts such late firings as overruns.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ from simulator.transport.connector import (
     ConnectOutcome,
     StartSchedule,
 )
+from simulator.transport.credentials import Credentials
 
 SLOT_WIDTH_S = 0.005
 """Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
@@ -93,8 +95,12 @@ class Fleet:
         wall_ns: Callable[[], int],
         source_addresses: tuple[str | None, ...] = (None,),
         messages_per_device: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self.scenario = scenario
+        self.credentials = credentials
+        """User name and password template every device connects with (None: anonymous)."""
         if messages_per_device is not None and messages_per_device < 1:
             raise LocalProtocolError(f"messages_per_device must be >= 1, got {messages_per_device}")
         self.messages_per_device = messages_per_device
@@ -118,6 +124,7 @@ class Fleet:
             max_in_flight=scenario.onboarding.max_in_flight,
             timeout_s=scenario.onboarding.connect_timeout_s,
             source_addresses=source_addresses,
+            ssl_context=ssl_context,
         )
         self._scheduler = Scheduler(loop)
         self._epoch = 0.0
@@ -233,7 +240,13 @@ class Fleet:
 
     def _make_link(self, index: int) -> MqttLink:
         device = self.devices[index]
-        session = ClientSession(device.device_id, self.version, self.keepalive_s)
+        username: str | None = None
+        password: bytes | None = None
+        if self.credentials is not None:
+            username, password = self.credentials.for_device(device.device_id)
+        session = ClientSession(
+            device.device_id, self.version, self.keepalive_s, username=username, password=password
+        )
         return MqttLink(session, self, device)
 
     def _onboarded(self, outcome: ConnectOutcome) -> None:

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from simulator.errors import (
@@ -32,6 +33,7 @@ from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, S
 from simulator.payloads import get_codec
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink
+from simulator.transport.tls import TlsOptions, client_context
 
 SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
 
@@ -53,6 +55,14 @@ class WorkerSettings:
     batch_max_age_s: float = 0.25
     max_pending_batches: int = 8
     connect_timeout_s: float = 10.0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    """Connect with TLS (see ``ca_file``, ``cert_file``, ``key_file``, ``verify``)."""
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
 
 
 class IngestWorker:
@@ -97,13 +107,35 @@ class IngestWorker:
     async def start(self) -> None:
         """Connect, subscribe, and start the age-based flush; raise if any of it fails."""
         s = self.settings
-        session = ClientSession(s.client_id, s.mqtt_version, s.keepalive_s)
+        session = ClientSession(
+            s.client_id,
+            s.mqtt_version,
+            s.keepalive_s,
+            username=s.username,
+            password=s.password.encode() if s.password is not None else None,
+        )
         link = MqttLink(session, self, self)
+        context = None
+        if s.tls:
+            context = client_context(
+                TlsOptions(
+                    Path(s.ca_file) if s.ca_file else None,
+                    Path(s.cert_file) if s.cert_file else None,
+                    Path(s.key_file) if s.key_file else None,
+                    s.verify,
+                )
+            )
         waiter: asyncio.Future[Any] = self._loop.create_future()
         link.waiter = waiter
         try:
             async with asyncio.timeout(s.connect_timeout_s):
-                await self._loop.create_connection(lambda: link, s.host, s.port)
+                await self._loop.create_connection(
+                    lambda: link,
+                    s.host,
+                    s.port,
+                    ssl=context,
+                    server_hostname=s.host if context is not None else None,
+                )
                 await waiter
         except (OSError, TimeoutError) as exc:
             link.abort()

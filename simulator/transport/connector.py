@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Connector:
         max_in_flight: int,
         timeout_s: float,
         source_addresses: Sequence[str | None] = (None,),
+        ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.host = host
@@ -94,6 +96,8 @@ class Connector:
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
         self.source_addresses = tuple(source_addresses)
+        self.ssl_context = ssl_context
+        """One TLS context for every connection (None: plain TCP)."""
         # Timings use a fine clock of their own: uvloop's loop.time() ticks in milliseconds,
         # too coarse for connects that take one or two.
         self._clock = clock
@@ -176,11 +180,16 @@ class Connector:
         try:
             async with asyncio.timeout(self.timeout_s):
                 await loop.create_connection(
-                    lambda: link, self.host, self.port, local_addr=local_addr
+                    lambda: link,
+                    self.host,
+                    self.port,
+                    local_addr=local_addr,
+                    ssl=self.ssl_context,
+                    server_hostname=self.host if self.ssl_context is not None else None,
                 )
                 outcome.tcp_s = clock() - begin
                 await waiter
-        except (OSError, TimeoutError, SimulatorError) as exc:
+        except (OSError, TimeoutError, SimulatorError, ssl.SSLError) as exc:
             link.waiter = None
             link.abort()
             outcome.error = exc
@@ -202,6 +211,10 @@ def _reason(exc: BaseException | None) -> str:
         return f"refused by broker (reason 0x{exc.reason_code:02X})"
     if isinstance(exc, ConnectError):
         return "closed before CONNACK"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     return type(exc).__name__

@@ -18,6 +18,12 @@ from simulator.scenario import BrokerAddress, parse_broker_url
         ("mqtt://[::1]:2883", BrokerAddress("::1", 2883, "mqtt")),
         ("mqtt://[::1]", BrokerAddress("::1", 1883, "mqtt")),
         ("MQTT://Broker:1884", BrokerAddress("broker", 1884, "mqtt")),
+        ("mqtts://broker", BrokerAddress("broker", 8883, "mqtts")),
+        ("mqtts://broker:9883", BrokerAddress("broker", 9883, "mqtts")),
+        ("mqtt://user:secret@broker", BrokerAddress("broker", 1883, "mqtt", "user", "secret")),
+        ("mqtt://dev%40x:p%3Ass@b:1", BrokerAddress("b", 1, "mqtt", "dev@x", "p:ss")),
+        ("mqtt://{device}:{device}@b", BrokerAddress("b", 1883, "mqtt", "{device}", "{device}")),
+        ("mqtt://only-user@b", BrokerAddress("b", 1883, "mqtt", "only-user", None)),
     ],
 )
 def test_valid_urls_parse(url: str, address: BrokerAddress) -> None:
@@ -27,15 +33,14 @@ def test_valid_urls_parse(url: str, address: BrokerAddress) -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("mqtts://broker:8883", "'mqtts' is not supported yet"),
-        ("http://broker", "scheme must be mqtt, got 'http'"),
+        ("http://broker", "scheme must be mqtt or mqtts, got 'http'"),
         ("broker:1883", "not a URL"),
         ("mqtt://:1883", "host is required"),
         ("mqtt://broker:0", "port must be 1..65535, got 0"),
         ("mqtt://broker:65536", "port must be 1..65535, got 65536"),
         ("mqtt://broker:abc", "port must be an integer 1..65535, got 'abc'"),
         ("mqtt://broker:", "port must be an integer 1..65535, got ''"),
-        ("mqtt://user:secret@broker", "credentials in the URL are not supported"),
+        ("mqtt://:secret@broker", "a password needs a user name"),
         ("mqtt://broker/topic", "no path, query or fragment allowed"),
         ("mqtt://broker?x=1", "no path, query or fragment allowed"),
         ("mqtt://[::1", "not a valid URL"),
@@ -49,7 +54,18 @@ def test_invalid_urls_say_what_is_wrong(url: str, says: str) -> None:
     assert problem.source == "--broker"
     assert problem.path == "broker.url"
     assert says in problem.message
-    assert repr(url) in problem.message
+    if "secret" in url:
+        assert "secret" not in problem.message  # passwords are masked in messages
+    else:
+        assert repr(url) in problem.message
+
+
+def test_tls_and_a_url_with_a_masked_password() -> None:
+    address = parse_broker_url("mqtts://dev:pw@broker")
+    assert address.tls
+    assert not parse_broker_url("mqtt://broker").tls
+    assert address.url() == "mqtts://dev:***@broker:8883"
+    assert address.url(with_password=True) == "mqtts://dev:pw@broker:8883"
 
 
 def test_default_source_is_the_command_line() -> None:

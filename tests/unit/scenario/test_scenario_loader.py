@@ -120,7 +120,7 @@ def test_unset_overrides_keep_file_values(write_scenario: Callable[..., Path]) -
         (Overrides(devices=0), "--devices", "fleet.devices", "must be >= 1, got 0"),
         (Overrides(interval_s=0.0), "--interval", "fleet.publish_interval_s", "must be >= 0.001"),
         (Overrides(duration_s=-1.0), "--duration", "duration_s", "must be > 0, got -1"),
-        (Overrides(broker_url="mqtts://b"), "--broker", "broker.url", "not supported yet"),
+        (Overrides(broker_url="ftp://b"), "--broker", "broker.url", "must be mqtt or mqtts"),
         (Overrides(mqtt_version="4"), "--mqtt", "broker.mqtt_version", "'3.1.1' or '5'"),
     ],
 )

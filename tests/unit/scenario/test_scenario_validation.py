@@ -322,7 +322,7 @@ def test_unknown_payload_lists_the_known_codecs(problems: Problems) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["mqtts://broker:8883", "tcp://broker", "mqtt://broker:70000", "mqtt://:1883", "broker"],
+    ["ftp://broker:8883", "tcp://broker", "mqtt://broker:70000", "mqtt://:1883", "broker"],
 )
 def test_bad_broker_url(problems: Problems, url: str) -> None:
     problem = only(problems(f'{MINIMAL}[broker]\nurl = "{url}"\n'))
@@ -331,10 +331,11 @@ def test_bad_broker_url(problems: Problems, url: str) -> None:
     assert repr(url) in problem.message
 
 
-def test_mqtts_is_recognised_but_not_supported_yet(problems: Problems) -> None:
-    problem = only(problems(f'{MINIMAL}[broker]\nurl = "mqtts://broker:8883"\n'))
-
-    assert "not supported yet" in problem.message
+def test_mqtts_and_credentials_are_accepted(write_scenario: Callable[..., Path]) -> None:
+    path = write_scenario(f'{MINIMAL}[broker]\nurl = "mqtts://dev:pw@broker:8883"\n')
+    address = load_scenario(path).broker.address
+    assert address is not None
+    assert (address.scheme, address.username, address.password) == ("mqtts", "dev", "pw")
 
 
 @pytest.mark.parametrize(
@@ -394,7 +395,7 @@ def test_several_problems_are_reported_together(write_scenario: Callable[..., Pa
 seeed = 3
 duration_s = -1
 [broker]
-url = "mqtts://broker"
+url = "ftp://broker"
 mqtt_version = "4"
 [fleet]
 devices = "10"
