@@ -45,15 +45,14 @@ class Monitor:
     def totals(self) -> Totals:
         """The run's cumulative figures now."""
         fleet = self.fleet
-        stats = fleet.connector_stats
         counters = fleet.counters
         totals = Totals(
             t_s=self._clock() - self._start,
             phase=self.phase,
             devices_target=len(fleet.devices),
             connected=fleet.connected,
-            onboarded=stats.connected,
-            connect_failed=stats.failed,
+            onboarded=fleet.onboarded,
+            connect_failed=fleet.failed,
             published=counters.published,
             acked=counters.acked,
             overrun=fleet.overrun,

@@ -14,6 +14,7 @@ corrected at the source); the wheel also counts such late firings as overruns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,8 +98,16 @@ class Fleet:
         messages_per_device: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
         credentials: Credentials | None = None,
+        devices_per_connection: int = 1,
     ) -> None:
         self.scenario = scenario
+        if devices_per_connection < 1:
+            raise LocalProtocolError(
+                f"devices_per_connection must be >= 1, got {devices_per_connection}"
+            )
+        self.devices_per_connection = devices_per_connection
+        """1: every device has its own connection; more: each connection is a gateway carrying
+        that many devices (the last one may carry fewer)."""
         self.credentials = credentials
         """User name and password template every device connects with (None: anonymous)."""
         if messages_per_device is not None and messages_per_device < 1:
@@ -130,20 +139,52 @@ class Fleet:
         self._epoch = 0.0
         self._wall_epoch_ns = 0
         self._publish_wheel: TimingWheel[Device] | None = None
-        self._ping_wheel: TimingWheel[Device] | None = None
+        self._ping_wheel: TimingWheel[MqttLink] | None = None
+        self._devices_onboarded = 0
+        self._devices_dropped = 0
+        self._failed_connections: list[int] = []
         self._finished = asyncio.Event()
         self._finished_devices = 0
         self._onboarding_done = False
 
     @property
     def connector_stats(self) -> ConnectorStats:
-        """Onboarding totals so far."""
+        """Onboarding totals so far, counted in connections."""
         return self.connector.stats
 
     @property
+    def connection_count(self) -> int:
+        """Connections the fleet needs: one per device, or one per gateway."""
+        per = self.devices_per_connection
+        return -(-len(self.devices) // per) if per > 1 else len(self.devices)
+
+    @property
+    def onboarded(self) -> int:
+        """Devices whose connection reached CONNACK (whether or not it is still up)."""
+        return self._devices_onboarded
+
+    @property
+    def failed(self) -> int:
+        """Devices whose connection failed to onboard."""
+        stats = self.connector.stats
+        if self.devices_per_connection == 1:
+            return stats.failed
+        return sum(len(self._members(i)) for i in self._failed_connections)
+
+    @property
     def connected(self) -> int:
-        """Devices whose link is up now."""
-        return self.connector.stats.connected - self.counters.dropped_links
+        """Devices whose connection is up now."""
+        return self._devices_onboarded - self._devices_dropped
+
+    def _members(self, connection: int) -> list[Device]:
+        per = self.devices_per_connection
+        return self.devices[connection * per : (connection + 1) * per]
+
+    def client_id(self, connection: int) -> str:
+        """The MQTT client id of a connection: the device's id, or the gateway's."""
+        if self.devices_per_connection == 1:
+            return self.devices[connection].device_id
+        return f"gw-{connection:05d}"
 
     @property
     def overrun(self) -> int:
@@ -187,13 +228,15 @@ class Fleet:
         self._publish_wheel = TimingWheel(self.interval_s, SLOT_WIDTH_S, self._epoch)
         self._scheduler.add_wheel(self._publish_wheel, self._publish)
         ping_interval = self.keepalive_s / 2
-        if self.keepalive_s and self.interval_s > ping_interval:
+        if self.keepalive_s and (
+            self.interval_s > ping_interval or self.devices_per_connection > 1
+        ):
             self._ping_wheel = TimingWheel(ping_interval, max(SLOT_WIDTH_S, 0.05), self._epoch)
             self._scheduler.add_wheel(self._ping_wheel, self._ping)
         if publish_while_onboarding:
             self.start_publishing()
         stats = await self.connector.run(
-            len(self.devices), schedule, self._make_link, self._onboarded
+            self.connection_count, schedule, self._make_link, self._onboarded
         )
         self._onboarding_done = True
         self._check_finished()
@@ -223,7 +266,7 @@ class Fleet:
 
     async def disconnect_all(self, timeout_s: float = 5.0) -> None:
         """Send DISCONNECT on every open link and wait (bounded) for the sockets to close."""
-        links = [d.link for d in self.devices if d.link is not None]
+        links = list({id(d.link): d.link for d in self.devices if d.link is not None}.values())
         for device in self.devices:
             device.link = None
         for link in links:
@@ -238,28 +281,34 @@ class Fleet:
 
     # connector callbacks
 
-    def _make_link(self, index: int) -> MqttLink:
-        device = self.devices[index]
+    def _make_link(self, connection: int) -> MqttLink:
+        client_id = self.client_id(connection)
         username: str | None = None
         password: bytes | None = None
         if self.credentials is not None:
-            username, password = self.credentials.for_device(device.device_id)
+            username, password = self.credentials.for_device(client_id)
         session = ClientSession(
-            device.device_id, self.version, self.keepalive_s, username=username, password=password
+            client_id, self.version, self.keepalive_s, username=username, password=password
         )
-        return MqttLink(session, self, device)
+        return MqttLink(session, self, connection)
 
     def _onboarded(self, outcome: ConnectOutcome) -> None:
-        if outcome.link is None:
+        link = outcome.link
+        if link is None:
+            if self.devices_per_connection > 1:
+                self._failed_connections.append(outcome.index)
             return
         self.tcp_us.record(int(outcome.tcp_s * 1e6))
         self.connect_us.record(int(outcome.total_s * 1e6))
-        device = self.devices[outcome.index]
-        device.link = outcome.link
-        assert self._publish_wheel is not None
-        self._publish_wheel.add(device, device.phase_s)
+        wheel = self._publish_wheel
+        assert wheel is not None
+        members = self._members(outcome.index)
+        for device in members:
+            device.link = link
+            wheel.add(device, device.phase_s)
+        self._devices_onboarded += len(members)
         if self._ping_wheel is not None:
-            self._ping_wheel.add(device, device.phase_s % self._ping_wheel.interval_s)
+            self._ping_wheel.add(link, members[0].phase_s % self._ping_wheel.interval_s)
 
     # link listener
 
@@ -270,16 +319,21 @@ class Fleet:
                 self.counters.acked += 1
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        """A connected device lost its link: stop publishing it and count the drop."""
-        device = link.owner
-        if not isinstance(device, Device) or device.link is not link:
+        """A connection went away: stop publishing its devices and count the drop."""
+        connection = link.owner
+        if not isinstance(connection, int):
             return
-        device.link = None
+        members = [d for d in self._members(connection) if d.link is link]
+        if not members:
+            return
         self.counters.dropped_links += 1
-        if self._publish_wheel is not None:
-            self._publish_wheel.remove(device, device.phase_s)
+        self._devices_dropped += len(members)
+        for device in members:
+            device.link = None
+            if self._publish_wheel is not None:
+                self._publish_wheel.remove(device, device.phase_s)
         if self._ping_wheel is not None:
-            self._ping_wheel.remove(device, device.phase_s % self._ping_wheel.interval_s)
+            self._ping_wheel.remove(link, members[0].phase_s % self._ping_wheel.interval_s)
 
     # wheel actions
 
@@ -330,8 +384,8 @@ class Fleet:
         if self._onboarding_done and self._finished_devices >= self.connected:
             self._finished.set()
 
-    def _ping(self, due: float, members: list[Device]) -> None:
-        for device in members:
-            link = device.link
-            if link is not None:
-                link.send(link.session.ping())
+    def _ping(self, due: float, links: list[MqttLink]) -> None:
+        for link in links:
+            if link.transport is not None:
+                with contextlib.suppress(LocalProtocolError):  # closing: no ping needed
+                    link.send(link.session.ping())

@@ -85,6 +85,10 @@ class RunFigures:
     peak_rss_bytes: int
     ingest: IngestFigures | None
     drain_s: float
+    connections_target: int | None = None
+    """Connections the fleet needed (equal to devices unless devices sit behind gateways)."""
+    connections_connected: int | None = None
+    connections_failed: int | None = None
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -128,6 +132,17 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "failed": f.devices_failed,
             "failures_by_reason": dict(sorted(f.failures.items())),
             "dropped_after_connect": f.dropped_links,
+        },
+        "connections": {
+            "target": f.connections_target
+            if f.connections_target is not None
+            else f.devices_target,
+            "connected": f.connections_connected
+            if f.connections_connected is not None
+            else f.devices_connected,
+            "failed": f.connections_failed
+            if f.connections_failed is not None
+            else f.devices_failed,
         },
         "onboarding": {
             "duration_s": round(f.onboarding_s, 3),
