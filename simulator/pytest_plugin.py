@@ -1,0 +1,162 @@
+"""A pytest plugin for testing your own system against a simulated fleet.
+
+Installed with the package (entry point ``pytest11``, name ``factory_sim``), it gives every
+test suite in the environment these fixtures::
+
+    def test_gateway_forwards_everything(factory_broker, factory_fleet):
+        start_my_gateway(factory_broker.host, factory_broker.port)
+        report = factory_fleet(devices=50, duration_s=2.0)
+        assert report.devices.connected == 50
+        assert report.messages.lost == 0
+
+``factory_broker`` (session-scoped) is a Mosquitto started from ``broker_config/``, or the
+broker named with ``--factory-broker mqtt://host:port`` (then nothing is started).
+``factory_fleet`` runs a fleet against it and returns a :class:`~simulator.harness.Report`;
+its SQLite files go under the test's ``tmp_path``. Tests that use either fixture get the
+``factory_sim`` marker, so ``-m "not factory_sim"`` leaves them out.
+
+Every pytest run in the environment imports this module, so it imports nothing heavy at the
+top: the harness, the broker launcher and the runner load when a fixture is first used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from simulator.harness import BrokerEndpoint, Report
+
+BROKER_OPTION = "--factory-broker"
+"""The command-line option naming an existing broker to test against."""
+
+MARKER = "factory_sim"
+"""The marker every test using these fixtures gets."""
+
+_FIXTURES = frozenset({"factory_broker", "factory_fleet"})
+_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
+_NAME_MAX = 64
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--factory-broker``."""
+    group = parser.getgroup("factory_sim", "factory fleet simulator")
+    group.addoption(
+        BROKER_OPTION,
+        dest="factory_broker",
+        metavar="URL",
+        default=None,
+        help="run factory_fleet against this broker (mqtt://host:port) instead of starting "
+        "a local Mosquitto from broker_config/",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and refuse a malformed ``--factory-broker`` before any test runs."""
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}: the test runs a simulated device fleet against an MQTT broker "
+        "(added to every test that uses factory_broker or factory_fleet)",
+    )
+    url = config.getoption("factory_broker")
+    if url is not None:
+        from simulator.scenario.broker_url import broker_url_problem
+
+        problem = broker_url_problem(url)
+        if problem is not None:
+            raise pytest.UsageError(f"{BROKER_OPTION}: {problem}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use the fixtures, so a quick run can leave them out."""
+    for item in items:
+        if _FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(MARKER)
+
+
+@pytest.fixture(scope="session")
+def factory_broker(pytestconfig: pytest.Config) -> Iterator[BrokerEndpoint]:
+    """The broker under test: given with ``--factory-broker``, or a Mosquitto started for
+    the session from ``broker_config/`` on a free loopback port and stopped at its end."""
+    from simulator.harness import BrokerEndpoint
+
+    url = pytestconfig.getoption("factory_broker")
+    if url is not None:
+        from simulator.scenario.broker_url import parse_broker_url
+
+        address = parse_broker_url(url, source=BROKER_OPTION)
+        yield BrokerEndpoint(url=url, host=address.host, port=address.port, started=False)
+        return
+    from simulator.broker import LocalBroker
+
+    broker = LocalBroker()
+    broker.start()
+    try:
+        yield BrokerEndpoint(url=broker.url, host=broker.host, port=broker.port, started=True)
+    finally:
+        broker.stop()
+
+
+class FleetFactory:
+    """Runs fleets against one broker for one test; what ``factory_fleet`` is.
+
+    Call it (``factory_fleet(devices=50, ...)``) in a plain test, or await
+    :meth:`run_async` in an async one; both take the keyword arguments of
+    :func:`simulator.harness.run_fleet` and return its :class:`~simulator.harness.Report`.
+    Each run is named after the test and, unless given a ``sqlite_path``, stores its rows in
+    ``fleet-<n>.sqlite`` under ``directory``.
+    """
+
+    __slots__ = ("_runs", "broker_url", "directory", "name", "source")
+
+    def __init__(self, broker_url: str, directory: Path, name: str, source: str) -> None:
+        self.broker_url = broker_url
+        """The broker every run connects to."""
+        self.directory = directory
+        """Where the runs' SQLite files go."""
+        self.name = name
+        """The scenario name of every run (it names the ingest client)."""
+        self.source = source
+        """What problems and the reports' ``scenario_path`` name as the runs' origin."""
+        self._runs = 0
+
+    def __call__(self, **kwargs: Any) -> Report:
+        """Run a fleet, blocking until it is done; see :func:`simulator.harness.run_fleet`."""
+        from simulator.harness import run_fleet
+
+        return run_fleet(self.broker_url, **self._settings(kwargs))
+
+    async def run_async(self, **kwargs: Any) -> Report:
+        """Run a fleet in the running loop; see :func:`simulator.harness.run_fleet_async`."""
+        from simulator.harness import run_fleet_async
+
+        return await run_fleet_async(self.broker_url, **self._settings(kwargs))
+
+    def _settings(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        self._runs += 1
+        defaults = {
+            "name": self.name,
+            "source": self.source,
+            "sqlite_path": self.directory / f"fleet-{self._runs}.sqlite",
+        }
+        return {**defaults, **kwargs}
+
+
+@pytest.fixture
+def factory_fleet(
+    factory_broker: BrokerEndpoint, tmp_path: Path, request: pytest.FixtureRequest
+) -> FleetFactory:
+    """Run a simulated fleet against ``factory_broker``: ``factory_fleet(devices=50)``."""
+    return FleetFactory(
+        factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid
+    )
+
+
+def scenario_name(test_name: str) -> str:
+    """A valid scenario name made from a test's name (``test_x[5 devices]`` -> ``test_x-5-devices``)."""
+    cleaned = _NAME_UNSAFE.sub("-", test_name).strip("-")[:_NAME_MAX]
+    return cleaned or "pytest"
