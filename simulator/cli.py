@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -55,6 +56,29 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _tls_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TLS (with an mqtts:// broker URL)")
+    group.add_argument("--ca-file", metavar="PEM", help="CA to trust (default: the system's)")
+    group.add_argument("--client-cert", metavar="PEM", help="client certificate for mutual TLS")
+    group.add_argument("--client-key", metavar="PEM", help="key of --client-cert")
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not check the broker's certificate and name (lab brokers only)",
+    )
+
+
+def _tls_options(args: argparse.Namespace) -> Any:
+    from simulator.transport.tls import TlsOptions
+
+    return TlsOptions(
+        Path(args.ca_file) if args.ca_file else None,
+        Path(args.client_cert) if args.client_cert else None,
+        Path(args.client_key) if args.client_key else None,
+        verify=not args.insecure,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``factory-sim`` / ``python -m simulator`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -83,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quiet", action="store_true", help="no live view and no summary; only problems"
     )
+    _tls_arguments(run)
 
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
     validate.add_argument("scenario", type=Path)
@@ -114,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this long (default: until SIGTERM or Ctrl-C)",
     )
     ingest.add_argument("--report", type=Path, metavar="PATH", help="write the final counters here")
+    _tls_arguments(ingest)
     ingest.add_argument(
         "--jsonl",
         action="store_true",
@@ -167,7 +193,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.runner import Runner
 
     scenario = _load(args)
-    runner = Runner(scenario, scenario_path=str(args.scenario), quiet=args.quiet)
+    runner = Runner(
+        scenario, scenario_path=str(args.scenario), quiet=args.quiet, tls=_tls_options(args)
+    )
     report = _run_async(runner.run())
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -184,15 +212,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    from simulator.ingest.child import PASSWORD_ENV
     from simulator.ingest.service import serve
     from simulator.ingest.worker import WorkerSettings
     from simulator.mqtt import MQTTVersion
     from simulator.scenario.broker_url import parse_broker_url
 
     address = parse_broker_url(args.broker, "--broker")
+    tls = _tls_options(args)
     settings = WorkerSettings(
         host=address.host,
         port=address.port,
+        username=address.username,
+        password=address.password if address.password is not None else os.environ.get(PASSWORD_ENV),
+        tls=address.tls,
+        ca_file=str(tls.ca_file) if tls.ca_file else None,
+        cert_file=str(tls.cert_file) if tls.cert_file else None,
+        key_file=str(tls.key_file) if tls.key_file else None,
+        verify=tls.verify,
         topic_filter=args.topic,
         share_group=args.share_group or None,
         mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,

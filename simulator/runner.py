@@ -35,8 +35,11 @@ from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
+from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.plan import OnboardingPlan
+from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
+from simulator.transport.tls import TlsOptions, client_context
 
 PREFLIGHT_TIMEOUT_S = 5.0
 INGEST_CONNECTIONS = 1
@@ -78,8 +81,11 @@ class Runner:
         out: TextIO = sys.stderr,
         quiet: bool = False,
         sample_interval_s: float = 1.0,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.scenario = scenario
+        self.tls = tls or TlsOptions()
+        """Trust and client certificate for an ``mqtts://`` broker."""
         self.scenario_path = scenario_path
         self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
         self.sample_interval_s = sample_interval_s
@@ -103,12 +109,10 @@ class Runner:
                 self.say("starting a local Mosquitto from broker_config/ ...")
                 await asyncio.to_thread(broker.start)
                 stack.callback(broker.stop)
-                host, port = broker.host, broker.port
+                address = BrokerAddress(broker.host, broker.port, "mqtt")
                 self.say(f"Mosquitto is listening on {broker.url} (pid {broker.pid})")
-            else:
-                host, port = address.host, address.port
-            await asyncio.to_thread(_preflight, host, port)
-            return await self._run_against(host, port)
+            await asyncio.to_thread(_preflight, address.host, address.port)
+            return await self._run_against(address)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
 
     def _check_local_broker_capacity(self, devices: int) -> None:
@@ -121,20 +125,34 @@ class Runner:
                 f"and point each at its own broker with --broker."
             )
 
-    async def _run_against(self, host: str, port: int) -> dict[str, Any]:
+    async def _run_against(self, address: BrokerAddress) -> dict[str, Any]:
         scenario = self.scenario
         loop = asyncio.get_running_loop()
         version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
-        broker_url = f"mqtt://{host}:{port}"
         ingest: IngestChild | None = None
         if scenario.ingest.enabled:
+            client_id = f"ingest-{scenario.name}-0"
+            username, password = None, None
+            if address.username is not None:
+                username, secret = Credentials(address.username, address.password).for_device(
+                    client_id
+                )
+                password = secret.decode() if secret is not None else None
+            tls = self.tls
             settings = WorkerSettings(
-                host=host,
-                port=port,
+                host=address.host,
+                port=address.port,
+                username=username,
+                password=password,
+                tls=address.tls,
+                ca_file=str(tls.ca_file) if tls.ca_file else None,
+                cert_file=str(tls.cert_file) if tls.cert_file else None,
+                key_file=str(tls.key_file) if tls.key_file else None,
+                verify=tls.verify,
                 topic_filter=topic_filter_for(scenario.fleet.topic),
                 share_group=scenario.ingest.share_group,
                 mqtt_version=version,
-                client_id=f"ingest-{scenario.name}-0",
+                client_id=client_id,
                 keepalive_s=scenario.broker.keepalive_s,
                 payload=scenario.fleet.payload,
                 batch_size=scenario.ingest.batch_size,
@@ -148,7 +166,7 @@ class Runner:
             for note in await ingest.start():
                 self.say(f"note: {note}")
         try:
-            return await self._drive(loop, host, port, broker_url, ingest)
+            return await self._drive(loop, address, ingest)
         finally:
             if ingest is not None and ingest.final is None:
                 await ingest.kill()
@@ -156,23 +174,26 @@ class Runner:
     async def _drive(
         self,
         loop: asyncio.AbstractEventLoop,
-        host: str,
-        port: int,
-        broker_url: str,
+        address: BrokerAddress,
         ingest: IngestChild | None,
     ) -> dict[str, Any]:
         scenario = self.scenario
         baseline_rss = rss_bytes()
+        credentials = None
+        if address.username is not None:
+            credentials = Credentials(address.username, address.password)
         fleet = Fleet(
             scenario,
-            host,
-            port,
+            address.host,
+            address.port,
             loop=loop,
             wall_ns=time.time_ns,
-            source_addresses=source_addresses(host, scenario.fleet.devices),
+            source_addresses=source_addresses(address.host, scenario.fleet.devices),
+            ssl_context=client_context(self.tls) if address.tls else None,
+            credentials=credentials,
         )
         fleet.build()
-        plan = OnboardingPlan(scenario.fleet.devices, scenario.onboarding.rate_per_s)
+        plan = OnboardingPlan(fleet.connection_count, scenario.onboarding.rate_per_s)
         self.say(
             f"onboarding {scenario.fleet.devices:,} devices "
             f"at {scenario.onboarding.rate_per_s:,.0f}/s "
@@ -214,7 +235,7 @@ class Runner:
         figures = RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
-            broker_url=broker_url,
+            broker_url=address.url(),
             mqtt_version=scenario.broker.mqtt_version,
             devices_target=scenario.fleet.devices,
             devices_connected=fleet.onboarded,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from simulator.errors import SimulatorError
 from simulator.ingest.worker import WorkerSettings
@@ -27,16 +29,25 @@ class IngestChildError(SimulatorError):
     """The ingest child process failed to start, or stopped without a final snapshot."""
 
 
+PASSWORD_ENV = "FACTORY_SIM_BROKER_PASSWORD"
+"""Where the child finds the broker password, so it never shows on a command line."""
+
+
 def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
-    """The ``python -m simulator ingest`` command that runs a worker with ``settings``."""
+    """The ``python -m simulator ingest`` command that runs a worker with ``settings``.
+
+    The password is not on it: :class:`IngestChild` passes it in :data:`PASSWORD_ENV`.
+    """
     version = "5" if settings.mqtt_version is MQTTVersion.V5 else "3.1.1"
+    scheme = "mqtts" if settings.tls else "mqtt"
+    user = f"{quote(settings.username, safe='')}@" if settings.username else ""
     args = [
         sys.executable,
         "-m",
         "simulator",
         "ingest",
         "--broker",
-        f"mqtt://{settings.host}:{settings.port}",
+        f"{scheme}://{user}{settings.host}:{settings.port}",
         "--topic",
         settings.topic_filter,
         "--mqtt",
@@ -57,6 +68,15 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
     ]
     if settings.share_group:
         args += ["--share-group", settings.share_group]
+    for flag, value in (
+        ("--ca-file", settings.ca_file),
+        ("--client-cert", settings.cert_file),
+        ("--client-key", settings.key_file),
+    ):
+        if value:
+            args += [flag, value]
+    if not settings.verify:
+        args.append("--insecure")
     return args
 
 
@@ -65,6 +85,9 @@ class IngestChild:
 
     def __init__(self, settings: WorkerSettings, sqlite_path: Path) -> None:
         self.args = command_line(settings, sqlite_path)
+        self._env = dict(os.environ)
+        if settings.password is not None:
+            self._env[PASSWORD_ENV] = settings.password
         self.progress: dict[str, Any] = {}
         self.final: dict[str, Any] | None = None
         self.error: str | None = None
@@ -84,6 +107,7 @@ class IngestChild:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env=self._env,
         )
         self._reader = asyncio.create_task(self._read_stdout())
         self._stderr_reader = asyncio.create_task(self._read_stderr())
