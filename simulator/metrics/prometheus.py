@@ -136,8 +136,15 @@ def _redact(value: str) -> str:
 
 
 def _buckets(hist: Histogram, edges_s: Iterable[float]) -> list[tuple[str, float]]:
-    buckets = [(str(edge), float(hist.count_at_or_below(round(edge * 1e6)))) for edge in edges_s]
-    buckets.append(("+Inf", float(hist.count)))
+    count, top = hist.count, hist.max
+    buckets = []
+    for edge in edges_s:
+        edge_us = round(edge * 1e6)
+        # Every value is at or below an edge past the exact max: skip the scan of the buckets,
+        # which is most of a scrape's cost.
+        below = count if edge_us >= top else hist.count_at_or_below(edge_us)
+        buckets.append((str(edge), float(below)))
+    buckets.append(("+Inf", float(count)))
     return buckets
 
 
