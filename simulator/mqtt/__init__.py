@@ -6,18 +6,30 @@ returns, and keepalive decisions take ``now`` as an argument.
 """
 
 from .codec import DEFAULT_MAX_PACKET_SIZE, Decoder, decode
-from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
+from .encoder import (
+    encode,
+    encode_publish_qos0,
+    encode_publish_qos1,
+    encode_publish_qos2,
+    publish_prefix,
+)
 from .events import (
     Connected,
     Event,
     MessageReceived,
     PongReceived,
     PubAckReceived,
+    PubCompReceived,
+    PubRecReceived,
     ServerDisconnected,
     Subscribed,
+    Unsubscribed,
 )
+from .options import BrokerLimits, ConnectOptions
 from .packet_type import PacketType
 from .packets import (
+    AckPacket,
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -25,24 +37,33 @@ from .packets import (
     PingReq,
     PingResp,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from .properties import NO_PROPERTIES, PROPERTY_TABLE, Properties, PropertySpec, PropertyType
 from .reason_codes import ConnectReturnCode, ReasonCode, reason_code_name
-from .session import ClientSession, InflightLimitError, SessionState
+from .session import ClientSession, InflightLimitError, PacketTooLargeError, SessionState
 from .version import MQTTVersion
 
 __all__ = [
     "DEFAULT_MAX_PACKET_SIZE",
     "NO_PROPERTIES",
     "PROPERTY_TABLE",
+    "AckPacket",
+    "Auth",
+    "BrokerLimits",
     "ClientSession",
     "ConnAck",
     "Connect",
+    "ConnectOptions",
     "ConnectReturnCode",
     "Connected",
     "Decoder",
@@ -52,6 +73,7 @@ __all__ = [
     "MQTTVersion",
     "MessageReceived",
     "Packet",
+    "PacketTooLargeError",
     "PacketType",
     "PingReq",
     "PingResp",
@@ -61,6 +83,11 @@ __all__ = [
     "PropertyType",
     "PubAck",
     "PubAckReceived",
+    "PubComp",
+    "PubCompReceived",
+    "PubRec",
+    "PubRecReceived",
+    "PubRel",
     "Publish",
     "ReasonCode",
     "ServerDisconnected",
@@ -69,11 +96,15 @@ __all__ = [
     "Subscribe",
     "Subscribed",
     "Subscription",
+    "UnsubAck",
+    "Unsubscribe",
+    "Unsubscribed",
     "Will",
     "decode",
     "encode",
     "encode_publish_qos0",
     "encode_publish_qos1",
+    "encode_publish_qos2",
     "publish_prefix",
     "reason_code_name",
 ]

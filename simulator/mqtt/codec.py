@@ -16,6 +16,8 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
 from .packet_type import PacketType, packet_type_name
 from .packets import (
+    AckPacket,
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -23,10 +25,15 @@ from .packets import (
     PingReq,
     PingResp,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from .primitives import (
@@ -153,17 +160,23 @@ def _connack(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> ConnAck:
     return ConnAck(bool(flags), reason, props)
 
 
-def _puback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PubAck:
-    packet_id, pos = _pid(buf, pos, end)
-    reason = 0
-    props = NO_PROPERTIES
-    # 5.0 lets the reason code and then the property block be left off.
-    if version is _V5 and pos < end:
-        reason, pos = decode_u8(buf, pos, end)
-        if pos < end:
-            props, pos = _props(buf, pos, end, PacketType.PUBACK)
-    _finish(pos, end)
-    return PubAck(packet_id, reason, props)
+def _ack_decoder(cls: type[AckPacket]) -> _Body:
+    """PUBACK, PUBREC, PUBREL and PUBCOMP share one layout."""
+    context = cls.packet_type
+
+    def body(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Packet:
+        packet_id, pos = _pid(buf, pos, end)
+        reason = 0
+        props = NO_PROPERTIES
+        # 5.0 lets the reason code and then the property block be left off.
+        if version is _V5 and pos < end:
+            reason, pos = decode_u8(buf, pos, end)
+            if pos < end:
+                props, pos = _props(buf, pos, end, context)
+        _finish(pos, end)
+        return cls(packet_id, reason, props)
+
+    return body
 
 
 def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscribe:
@@ -208,6 +221,47 @@ def _suback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> SubAck:
     return SubAck(packet_id, codes, props)
 
 
+def _unsubscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Unsubscribe:
+    packet_id, pos = _pid(buf, pos, end)
+    props = NO_PROPERTIES
+    if version is _V5:
+        props, pos = _props(buf, pos, end, PacketType.UNSUBSCRIBE)
+    filters = []
+    while pos < end:
+        topic_filter, pos = decode_string(buf, pos, end)
+        problem = topic_filter_problem(topic_filter)
+        if problem is not None:
+            raise RemoteProtocolError(problem)
+        filters.append(topic_filter)
+    if not filters:
+        raise RemoteProtocolError("no topic filters")
+    return Unsubscribe(packet_id, tuple(filters), props)
+
+
+def _unsuback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> UnsubAck:
+    packet_id, pos = _pid(buf, pos, end)
+    if version is not _V5:
+        _finish(pos, end)
+        return UnsubAck(packet_id)
+    props, pos = _props(buf, pos, end, PacketType.UNSUBACK)
+    codes = tuple(buf[pos:end])
+    if not codes:
+        raise RemoteProtocolError("no reason codes")
+    return UnsubAck(packet_id, codes, props)
+
+
+def _auth(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Auth:
+    # Only a bare success may leave off both the reason code and the property block.
+    if pos == end:
+        return Auth()
+    reason, pos = decode_u8(buf, pos, end)
+    if pos == end:
+        raise RemoteProtocolError("reason code without a property length")
+    props, pos = _props(buf, pos, end, PacketType.AUTH)
+    _finish(pos, end)
+    return Auth(reason, props)
+
+
 def _pingreq(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PingReq:
     _finish(pos, end)
     return PingReq()
@@ -233,13 +287,20 @@ def _disconnect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Discon
 _DECODERS: dict[int, tuple[int, _Body]] = {
     PacketType.CONNECT: (0, _connect),
     PacketType.CONNACK: (0, _connack),
-    PacketType.PUBACK: (0, _puback),
+    PacketType.PUBACK: (0, _ack_decoder(PubAck)),
+    PacketType.PUBREC: (0, _ack_decoder(PubRec)),
+    PacketType.PUBREL: (2, _ack_decoder(PubRel)),
+    PacketType.PUBCOMP: (0, _ack_decoder(PubComp)),
     PacketType.SUBSCRIBE: (2, _subscribe),
     PacketType.SUBACK: (0, _suback),
+    PacketType.UNSUBSCRIBE: (2, _unsubscribe),
+    PacketType.UNSUBACK: (0, _unsuback),
     PacketType.PINGREQ: (0, _pingreq),
     PacketType.PINGRESP: (0, _pingresp),
     PacketType.DISCONNECT: (0, _disconnect),
 }
+# AUTH exists only in 5.0; in 3.1.1 type 15 is reserved.
+_DECODERS_V5 = {**_DECODERS, PacketType.AUTH: (0, _auth)}
 
 
 def _publish_factory() -> Callable[[str, bytes, int, bool, bool, int | None, Properties], Publish]:
@@ -347,11 +408,9 @@ def decode(
     if end > len(buf):
         return None
     kind = first >> 4
-    entry = _DECODERS.get(kind)
+    entry = (_DECODERS_V5 if version is _V5 else _DECODERS).get(kind)
     if entry is None and kind != 3:
-        if kind == 0 or (kind == PacketType.AUTH and version is not _V5):
-            raise RemoteProtocolError(f"packet type {kind} is reserved")
-        raise RemoteProtocolError(f"{PacketType(kind).name} packets are not supported")
+        raise RemoteProtocolError(f"packet type {kind} is reserved")
     try:
         if entry is None:
             return _publish(buf, first, start, end, version), end - offset

@@ -14,6 +14,8 @@ from typing import Any
 from ..errors import LocalProtocolError
 from .packet_type import PacketType
 from .packets import (
+    AckPacket,
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -21,9 +23,14 @@ from .packets import (
     PingReq,
     PingResp,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from .primitives import (
@@ -149,20 +156,22 @@ def _publish(p: Publish, version: MQTTVersion) -> bytes:
     return b"".join(parts)
 
 
-def _puback(p: PubAck, version: MQTTVersion) -> bytes:
-    pid = _packet_id(p.packet_id, "PUBACK")
+def _ack(p: AckPacket, version: MQTTVersion) -> bytes:
+    """PUBACK, PUBREC, PUBREL and PUBCOMP share one layout."""
+    name = p.packet_type.name
+    pid = _packet_id(p.packet_id, name)
     if version is MQTTVersion.V311:
         if p.reason_code:
-            raise LocalProtocolError("PUBACK reason codes need MQTT 5; this connection is 3.1.1")
-        _props(p.properties, version, PacketType.PUBACK, "PUBACK")
+            raise LocalProtocolError(f"{name} reason codes need MQTT 5; this connection is 3.1.1")
+        _props(p.properties, version, p.packet_type, name)
         return pid
     # The spec lets a success without properties drop the reason code entirely.
     if p.reason_code == 0 and _is_empty(p.properties):
         return pid
-    reason = _byte(p.reason_code, "PUBACK reason code")
+    reason = _byte(p.reason_code, f"{name} reason code")
     if _is_empty(p.properties):
         return pid + reason
-    return pid + reason + encode_properties(p.properties, PacketType.PUBACK)
+    return pid + reason + encode_properties(p.properties, p.packet_type)
 
 
 def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
@@ -203,6 +212,43 @@ def _suback(p: SubAck, version: MQTTVersion) -> bytes:
     return pid + _props(p.properties, version, PacketType.SUBACK, "SUBACK") + codes
 
 
+def _unsubscribe(p: Unsubscribe, version: MQTTVersion) -> bytes:
+    if not p.topic_filters:
+        raise LocalProtocolError("an UNSUBSCRIBE needs at least one topic filter")
+    parts = [
+        _packet_id(p.packet_id, "UNSUBSCRIBE"),
+        _props(p.properties, version, PacketType.UNSUBSCRIBE, "UNSUBSCRIBE"),
+    ]
+    for topic_filter in p.topic_filters:
+        problem = topic_filter_problem(topic_filter)
+        if problem is not None:
+            raise LocalProtocolError(problem)
+        parts.append(encode_string(topic_filter))
+    return b"".join(parts)
+
+
+def _unsuback(p: UnsubAck, version: MQTTVersion) -> bytes:
+    pid = _packet_id(p.packet_id, "UNSUBACK")
+    if version is MQTTVersion.V311:
+        if p.reason_codes:
+            raise LocalProtocolError("UNSUBACK reason codes need MQTT 5; this connection is 3.1.1")
+        _props(p.properties, version, PacketType.UNSUBACK, "UNSUBACK")
+        return pid
+    if not p.reason_codes:
+        raise LocalProtocolError("a 5.0 UNSUBACK needs at least one reason code")
+    codes = b"".join(_byte(code, "UNSUBACK reason code") for code in p.reason_codes)
+    return pid + encode_properties(p.properties, PacketType.UNSUBACK) + codes
+
+
+def _auth(p: Auth, version: MQTTVersion) -> bytes:
+    if version is MQTTVersion.V311:
+        raise LocalProtocolError("AUTH needs MQTT 5; this connection is 3.1.1")
+    # Always written in full (the spec allows dropping a bare success), as mqtt5 does.
+    return _byte(p.reason_code, "AUTH reason code") + encode_properties(
+        p.properties, PacketType.AUTH
+    )
+
+
 def _empty(_p: Any, _version: MQTTVersion) -> bytes:
     return b""
 
@@ -224,12 +270,18 @@ def _disconnect(p: Disconnect, version: MQTTVersion) -> bytes:
 _ENCODERS: dict[type, tuple[int, Callable[[Any, MQTTVersion], bytes]]] = {
     Connect: (0x10, _connect),
     ConnAck: (0x20, _connack),
-    PubAck: (0x40, _puback),
+    PubAck: (0x40, _ack),
+    PubRec: (0x50, _ack),
+    PubRel: (0x62, _ack),
+    PubComp: (0x70, _ack),
     Subscribe: (0x82, _subscribe),
     SubAck: (0x90, _suback),
+    Unsubscribe: (0xA2, _unsubscribe),
+    UnsubAck: (0xB0, _unsuback),
     PingReq: (0xC0, _empty),
     PingResp: (0xD0, _empty),
     Disconnect: (0xE0, _disconnect),
+    Auth: (0xF0, _auth),
 }
 
 
@@ -276,11 +328,39 @@ def encode_publish_qos1(
     The packet id sits between the topic and the property block, so for 5.0 the prefix's
     trailing empty property block moves behind it.
     """
+    return encode_publish_with_id(0x32, prefix, packet_id, payload, version)
+
+
+def encode_publish_qos2(
+    prefix: bytes, packet_id: int, payload: bytes, version: MQTTVersion
+) -> bytes:
+    """A complete QoS 2 PUBLISH from a :func:`publish_prefix`, a packet id and a payload."""
+    return encode_publish_with_id(0x34, prefix, packet_id, payload, version)
+
+
+def encode_publish_with_id(
+    first: int, prefix: bytes, packet_id: int, payload: bytes, version: MQTTVersion
+) -> bytes:
+    """A QoS 1 or 2 PUBLISH whose first byte (type, DUP, QoS, retain) is ``first``."""
     if not 1 <= packet_id <= 0xFFFF:
-        raise LocalProtocolError(f"a QoS 1 PUBLISH needs a packet id in 1..65535, got {packet_id}")
+        raise LocalProtocolError(
+            f"a QoS 1 or 2 PUBLISH needs a packet id in 1..65535, got {packet_id}"
+        )
     pid = bytes((packet_id >> 8, packet_id & 0xFF))
     size = len(prefix) + 2 + len(payload)
-    header = _fixed_header(0x32, size)
+    header = _fixed_header(first, size)
     if version is MQTTVersion.V5:
         return b"".join((header, prefix[:-1], pid, b"\x00", payload))
     return b"".join((header, prefix, pid, payload))
+
+
+def encode_publish_fields(
+    first: int, topic_field: bytes, packet_id: bytes, properties: bytes, payload: bytes
+) -> bytes:
+    """A PUBLISH from pre-encoded parts: topic string, packet id (or ``b""``), property block.
+
+    The topic-alias hot path uses it: the same device topic goes out as the empty topic
+    ``b"\\x00\\x00"`` plus a three-byte alias property once the broker knows the alias.
+    """
+    size = len(topic_field) + len(packet_id) + len(properties) + len(payload)
+    return b"".join((_fixed_header(first, size), topic_field, packet_id, properties, payload))

@@ -1,4 +1,9 @@
-"""What :meth:`ClientSession.receive_data` reports: one small event per meaningful packet."""
+"""What :meth:`ClientSession.receive_data` reports: one small event per meaningful packet.
+
+A QoS 1 message of ours ends with :class:`PubAckReceived`; a QoS 2 message with
+:class:`PubCompReceived`, or with :class:`PubRecReceived` when its reason code is a
+failure (0x80 or above), since the broker then ends the exchange there.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,20 @@ class Connected:
     session_present: bool
     properties: Properties
     """The CONNACK properties (5.0), e.g. the broker's receive maximum."""
+    discarded: tuple[int, ...] = ()
+    """Packet ids of our QoS 1/2 messages dropped unacknowledged: the broker had no session."""
+    resent: int = 0
+    """How many unacknowledged PUBLISH (DUP set) and PUBREL packets the session queued in
+    :meth:`ClientSession.data_to_send` to resume the session, in their original order."""
 
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """An application message arrived; a QoS 1 message's PUBACK is already queued."""
+    """An application message arrived; its PUBACK or PUBREC is already queued.
+
+    A QoS 2 message is delivered once, when its PUBLISH arrives; a retransmission of it
+    before PUBREL is acknowledged again but not delivered again.
+    """
 
     publish: Publish
 
@@ -30,6 +44,25 @@ class PubAckReceived:
 
     packet_id: int
     reason_code: int
+    reason_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PubRecReceived:
+    """The broker received one of our QoS 2 messages; PUBREL is queued unless it failed."""
+
+    packet_id: int
+    reason_code: int
+    reason_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PubCompReceived:
+    """One of our QoS 2 messages is complete; its packet id is free again."""
+
+    packet_id: int
+    reason_code: int
+    reason_string: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +71,16 @@ class Subscribed:
 
     packet_id: int
     reason_codes: tuple[int, ...]
+    reason_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    """The broker answered an UNSUBSCRIBE (5.0: one reason code per filter; 3.1.1: none)."""
+
+    packet_id: int
+    reason_codes: tuple[int, ...]
+    reason_string: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +97,14 @@ class ServerDisconnected:
 
 
 Event = (
-    Connected | MessageReceived | PubAckReceived | Subscribed | PongReceived | ServerDisconnected
+    Connected
+    | MessageReceived
+    | PubAckReceived
+    | PubRecReceived
+    | PubCompReceived
+    | Subscribed
+    | Unsubscribed
+    | PongReceived
+    | ServerDisconnected
 )
 """Anything :meth:`ClientSession.receive_data` can return."""

@@ -1,10 +1,11 @@
 """The MQTT control packets this core speaks, as frozen, slotted dataclasses.
 
-Fields hold what is on the wire, for both versions: MQTT 3.1.1 has no properties and no
-reason codes on PUBACK or DISCONNECT, so there they must keep their defaults (the encoder
-refuses anything else). Packets do not validate themselves: the encoder checks what we
-send (:class:`LocalProtocolError`), the decoder what we receive (:class:`RemoteProtocolError`),
-so building a packet on the hot path costs only the object.
+Fields hold what is on the wire, for both versions: MQTT 3.1.1 has no properties, no AUTH
+and no reason codes on the publish acknowledgements, UNSUBACK or DISCONNECT, so there they
+must keep their defaults (the encoder refuses anything else). Packets do not validate
+themselves: the encoder checks what we send (:class:`LocalProtocolError`), the decoder what
+we receive (:class:`RemoteProtocolError`), so building a packet on the hot path costs only
+the object.
 """
 
 from __future__ import annotations
@@ -79,6 +80,36 @@ class PubAck:
 
 
 @dataclass(frozen=True, slots=True)
+class PubRec:
+    """PUBREC: the receiver of a QoS 2 PUBLISH has it (step 2 of 4)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBREC
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PubRel:
+    """PUBREL: the sender of a QoS 2 PUBLISH releases its packet id (step 3 of 4)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBREL
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PubComp:
+    """PUBCOMP: the QoS 2 exchange is complete (step 4 of 4)."""
+
+    packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
 class Subscription:
     """One topic filter of a SUBSCRIBE and its options (all but ``qos`` are 5.0 only)."""
 
@@ -110,6 +141,26 @@ class SubAck:
 
 
 @dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """UNSUBSCRIBE: drops one or more topic filters."""
+
+    packet_type: ClassVar[PacketType] = PacketType.UNSUBSCRIBE
+    packet_id: int
+    topic_filters: tuple[str, ...]
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubAck:
+    """UNSUBACK: one reason code per filter in 5.0; none at all in 3.1.1."""
+
+    packet_type: ClassVar[PacketType] = PacketType.UNSUBACK
+    packet_id: int
+    reason_codes: tuple[int, ...] = ()
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
 class PingReq:
     """PINGREQ: keeps the connection alive."""
 
@@ -132,5 +183,33 @@ class Disconnect:
     properties: Properties = NO_PROPERTIES
 
 
-Packet = Connect | ConnAck | Publish | PubAck | Subscribe | SubAck | PingReq | PingResp | Disconnect
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """AUTH (5.0 only): one step of an enhanced authentication exchange."""
+
+    packet_type: ClassVar[PacketType] = PacketType.AUTH
+    reason_code: int = 0
+    properties: Properties = NO_PROPERTIES
+
+
+Packet = (
+    Connect
+    | ConnAck
+    | Publish
+    | PubAck
+    | PubRec
+    | PubRel
+    | PubComp
+    | Subscribe
+    | SubAck
+    | Unsubscribe
+    | UnsubAck
+    | PingReq
+    | PingResp
+    | Disconnect
+    | Auth
+)
 """Any packet this core can encode or decode."""
+
+AckPacket = PubAck | PubRec | PubRel | PubComp
+"""The four packets that carry only a packet id, a reason code and properties."""

@@ -3,36 +3,65 @@
 ``ClientSession`` turns calls into bytes to send and received bytes into events; it never
 touches a socket or a clock (keepalive helpers take ``now``). One exists per device
 connection, so it is a handful of slots: the receive buffer and outbound queue are the
-shared empty ``b""`` while idle, and the in-flight sets exist only while something is in
-flight.
+shared empty ``b""`` while idle, connect options and broker limits are objects shared by
+every session alike, and in-flight state and topic aliases exist only while in use.
 
 States and what moves between them::
 
-    NEW --connect()--> CONNECTING --CONNACK 0--> CONNECTED
+    NEW | CLOSED --connect()--> CONNECTING --CONNACK 0--> CONNECTED
     CONNECTING --CONNACK failure--> CLOSED (raises BrokerRefusedError)
     CONNECTING | CONNECTED --disconnect() / server DISCONNECT / connection_lost()--> CLOSED
     any state --broker breaks the protocol--> CLOSED (raises RemoteProtocolError)
+
+Delivery: QoS 1 and 2 both ways. Outbound QoS 2 is PUBLISH -> PUBREC -> PUBREL ->
+PUBCOMP; QoS 1 and 2 messages together stay within the broker's Receive Maximum.
+Inbound QoS 2 follows the specification's "method B" (MQTT 3.1.1 figure 4.3, 5.0 figure
+4.3): the message is delivered when its PUBLISH arrives and only the packet id is kept
+until PUBREL, so a retransmitted PUBLISH is acknowledged again but not delivered twice,
+and nothing but the id is stored.
+
+Sessions: a session the broker keeps after the connection ends (3.1.1: clean session 0;
+5.0: a session expiry interval above 0) keeps its in-flight state across
+:meth:`~ClientSession.connection_lost`; its next :meth:`~ClientSession.connect` asks to
+resume, and if the broker answers session present the unacknowledged PUBLISH packets (DUP
+set) and PUBRELs are queued in their original order; if it answers not present, they are
+dropped and named in :attr:`Connected.discarded`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum
 
 from ..errors import BrokerRefusedError, LocalProtocolError, RemoteProtocolError
 from .codec import decode
-from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
+from .encoder import encode, encode_publish_fields, encode_publish_qos0, publish_prefix
 from .events import (
     Connected,
     Event,
     MessageReceived,
     PongReceived,
     PubAckReceived,
+    PubCompReceived,
+    PubRecReceived,
     ServerDisconnected,
     Subscribed,
+    Unsubscribed,
+)
+from .inflight import PUBLISH_QOS1, PUBLISH_QOS2, PUBREL, InFlight, TopicAliases, describe
+from .options import (
+    DEFAULT_LIMITS,
+    DEFAULT_OPTIONS,
+    RESUME_OPTIONS,
+    BrokerLimits,
+    ConnectOptions,
+    limits_from_connack,
+    resuming,
 )
 from .packet_type import PacketType
 from .packets import (
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -40,12 +69,18 @@ from .packets import (
     PingReq,
     PingResp,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
 )
-from .reason_codes import reason_code_name
+from .properties import NO_PROPERTIES, Properties
+from .reason_codes import ReasonCode, reason_code_name
 from .version import MQTTVersion
 
 MAX_PACKET_ID = 0xFFFF
@@ -55,6 +90,10 @@ KEEPALIVE_GRACE = 1.5
 """The spec's factor: a peer silent for 1.5 keepalive periods is gone."""
 
 _PINGREQ = encode(PingReq(), MQTTVersion.V311)
+_V5 = MQTTVersion.V5
+_ALIAS_PROPERTY = b"\x03\x23"
+"""A property block of three bytes holding only a topic alias (identifier 0x23)."""
+_EMPTY_TOPIC = b"\x00\x00"
 
 
 class SessionState(Enum):
@@ -67,27 +106,36 @@ class SessionState(Enum):
 
 
 class InflightLimitError(LocalProtocolError):
-    """A QoS 1 publish would exceed the broker's receive maximum; wait for a PUBACK."""
+    """A QoS 1 or 2 publish would exceed the broker's receive maximum; wait for an ack."""
+
+
+class PacketTooLargeError(LocalProtocolError):
+    """A packet would exceed the broker's Maximum Packet Size, so it was not sent."""
 
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState
 
 
+def _ack(first: int, packet_id: int) -> bytes:
+    """A PUBACK/PUBREC/PUBREL/PUBCOMP with success and no properties (both versions)."""
+    return bytes((first, 2, packet_id >> 8, packet_id & 0xFF))
+
+
 class ClientSession:
-    """One client connection's protocol state: packet ids, in-flight QoS 1, keepalive."""
+    """One client connection's protocol state: packet ids, QoS flows, aliases, keepalive."""
 
     __slots__ = (
+        "_aliases",
         "_buffer",
-        "_clean_start",
         "_client_id",
-        "_inflight",
+        "_flight",
         "_keepalive",
+        "_limits",
         "_next_id",
+        "_options",
         "_outbound",
         "_password",
-        "_receive_maximum",
         "_state",
-        "_subscribes",
         "_username",
         "_version",
     )
@@ -101,21 +149,28 @@ class ClientSession:
         clean_start: bool = True,
         username: str | None = None,
         password: bytes | None = None,
+        options: ConnectOptions | None = None,
     ) -> None:
         if not 0 <= keepalive <= 0xFFFF:
             raise LocalProtocolError(f"keepalive must be in 0..65535 seconds, got {keepalive}")
+        if options is None:
+            options = DEFAULT_OPTIONS if clean_start else RESUME_OPTIONS
+        elif not clean_start:
+            raise LocalProtocolError("pass clean_start inside options, not beside them")
+        problem = options.problem(version)
+        if problem is not None:
+            raise LocalProtocolError(f"client {client_id!r}: {problem}")
         self._client_id = client_id
         self._version = version
         self._keepalive = keepalive
-        self._clean_start = clean_start
+        self._options = options
         self._username = username
         self._password = password
         self._state = _NEW
         self._next_id = 1
-        self._inflight: set[int] | None = None
-        self._subscribes: dict[int, int] | None = None
-        """SUBSCRIBE packet id -> how many filters it asked for."""
-        self._receive_maximum = DEFAULT_RECEIVE_MAXIMUM
+        self._limits = DEFAULT_LIMITS
+        self._flight: InFlight | None = None
+        self._aliases: TopicAliases | None = None
         self._outbound = b""
         self._buffer = b""
 
@@ -135,74 +190,189 @@ class ClientSession:
         return self._version
 
     @property
+    def options(self) -> ConnectOptions:
+        """The CONNECT options; after a kept session's first CONNACK, without clean start."""
+        return self._options
+
+    @property
+    def limits(self) -> BrokerLimits:
+        """What the broker's last CONNACK allowed (defaults before it and on 3.1.1)."""
+        return self._limits
+
+    @property
     def keepalive(self) -> int:
         """Keepalive in seconds: ours, or the broker's Server Keep Alive once CONNACK said so."""
-        return self._keepalive
+        server = self._limits.server_keep_alive
+        return self._keepalive if server is None else server
 
     @property
     def receive_maximum(self) -> int:
-        """How many QoS 1 messages may be unacknowledged at once."""
-        return self._receive_maximum
+        """How many QoS 1 and 2 messages may be unacknowledged at once."""
+        return self._limits.receive_maximum
 
     @property
     def inflight_count(self) -> int:
-        """QoS 1 messages sent and not yet acknowledged."""
-        return len(self._inflight) if self._inflight else 0
+        """QoS 1 and 2 messages sent and not yet complete."""
+        flight = self._flight
+        return len(flight.outgoing) if flight is not None else 0
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the broker keeps this session after the connection ends."""
+        if self._version is not _V5:
+            return not self._options.clean_start
+        expiry = self._limits.session_expiry_interval
+        return (self._options.session_expiry_interval if expiry is None else expiry) > 0
 
     def connect(self) -> bytes:
-        """Start the connection: returns the CONNECT packet to send."""
-        if self._state is not _NEW:
+        """Start a connection (a new one, or a reconnect): returns the CONNECT to send."""
+        if self._state is not _NEW and self._state is not _CLOSED:
             raise LocalProtocolError(f"connect() on a {self._state.value} session")
-        data = encode(
-            Connect(
-                self._client_id, self._keepalive, self._clean_start, self._username, self._password
-            ),
-            self._version,
+        opts = self._options
+        props = opts.connect_properties() if self._version is _V5 else NO_PROPERTIES
+        packet = Connect(
+            self._client_id,
+            self._keepalive,
+            opts.clean_start,
+            self._username,
+            self._password,
+            opts.will,
+            props,
         )
+        try:
+            data = encode(packet, self._version)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(f"client {self._client_id!r}: CONNECT: {exc}") from exc
+        self._limits = DEFAULT_LIMITS
         self._state = _CONNECTING
         return data
 
-    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> bytes:
-        """Encode a PUBLISH; QoS 1 takes a packet id and counts against the receive maximum."""
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 0,
+        retain: bool = False,
+        *,
+        properties: Properties = NO_PROPERTIES,
+    ) -> bytes:
+        """Encode a PUBLISH; QoS 1 and 2 take a packet id and count against the window.
+
+        ``properties`` (5.0) carry message expiry, content type, response topic,
+        correlation data, user properties; the session adds the topic alias itself.
+        """
         self._check_connected("publish()")
-        if qos == 0:
-            return encode(Publish(topic, payload, 0, retain), self._version)
-        packet_id = self._begin_qos1(qos)
-        data = encode(Publish(topic, payload, 1, retain, False, packet_id), self._version)
-        self._commit_qos1(packet_id)
+        self._check_publish(qos, retain)
+        if properties is not NO_PROPERTIES and (
+            properties.topic_alias is not None or properties.subscription_identifiers
+        ):
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: PUBLISH to {topic!r}: topic aliases are the "
+                "session's to assign and subscription identifiers the broker's"
+            )
+        packet_id = self._take_packet_id() if qos else None
+        aliases = self._aliases
+        alias: bytes | None = None
+        key = b""
+        new = False
+        try:
+            plain = Publish(topic, payload, qos, retain, False, packet_id, properties)
+            if aliases is not None and aliases.maximum:
+                key = publish_prefix(topic, _V5)
+                alias, new = aliases.lookup(key)
+            if alias is None:
+                data = encode(plain, self._version)
+            else:
+                aliased = replace(
+                    plain,
+                    topic=topic if new else "",
+                    properties=replace(properties, topic_alias=int.from_bytes(alias, "big")),
+                )
+                data = encode(aliased, self._version)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: PUBLISH to {topic!r}: {exc}"
+            ) from exc
+        self._check_size(data, "PUBLISH", packet_id)
+        if new and alias is not None and aliases is not None:
+            aliases.assign(key, alias)
+        if packet_id is not None:
+            # A resumed session is a new connection, where our aliases mean nothing.
+            self._store(packet_id, data if alias is None else encode(plain, self._version))
         return data
 
-    def publish_prefixed(self, prefix: bytes, payload: bytes, qos: int = 0) -> bytes:
-        """The hot-path :meth:`publish`: ``prefix`` comes from :func:`publish_prefix`."""
+    def publish_prefixed(
+        self, prefix: bytes, payload: bytes, qos: int = 0, retain: bool = False
+    ) -> bytes:
+        """The hot-path :meth:`publish`: ``prefix`` comes from :meth:`topic_prefix`.
+
+        With topic aliases on, the first message on a connection carries the topic and
+        its alias, later ones only the alias; the device keeps passing the same prefix.
+        """
         if self._state is not _CONNECTED:
             self._check_connected("publish_prefixed()")
-        if qos == 0:
-            return encode_publish_qos0(prefix, payload)
-        packet_id = self._begin_qos1(qos)
-        data = encode_publish_qos1(prefix, packet_id, payload, self._version)
-        self._commit_qos1(packet_id)
+        if qos == 0 and not retain and self._aliases is None:
+            data = encode_publish_qos0(prefix, payload)
+            if len(data) > self._limits.maximum_packet_size:
+                self._check_size(data, "PUBLISH", None)
+            return data
+        return self._publish_prefixed(prefix, payload, qos, retain)
+
+    def _publish_prefixed(self, prefix: bytes, payload: bytes, qos: int, retain: bool) -> bytes:
+        self._check_publish(qos, retain)
+        first = 0x30 | (qos << 1) | retain
+        packet_id = self._take_packet_id() if qos else None
+        pid = b"" if packet_id is None else packet_id.to_bytes(2, "big")
+        v5 = self._version is _V5
+        # A 5.0 prefix is the topic string plus an empty property block.
+        topic_field, props = (prefix[:-1], b"\x00") if v5 else (prefix, b"")
+        aliases = self._aliases
+        alias, new = (None, False) if aliases is None else aliases.lookup(prefix)
+        if alias is None:
+            data = encode_publish_fields(first, topic_field, pid, props, payload)
+        else:
+            sent_topic = topic_field if new else _EMPTY_TOPIC
+            data = encode_publish_fields(first, sent_topic, pid, _ALIAS_PROPERTY + alias, payload)
+        self._check_size(data, "PUBLISH", packet_id)
+        if new and alias is not None and aliases is not None:
+            aliases.assign(prefix, alias)
+        if packet_id is not None:
+            if alias is not None:
+                data_plain = encode_publish_fields(first, topic_field, pid, props, payload)
+                self._store(packet_id, data_plain)
+            else:
+                self._store(packet_id, data)
         return data
 
     def topic_prefix(self, topic: str) -> bytes:
         """:func:`publish_prefix` for this session's version."""
         return publish_prefix(topic, self._version)
 
-    def subscribe(self, filters: Sequence[tuple[str, int] | Subscription]) -> bytes:
+    def subscribe(
+        self,
+        filters: Sequence[tuple[str, int] | Subscription],
+        *,
+        properties: Properties = NO_PROPERTIES,
+    ) -> bytes:
         """Encode a SUBSCRIBE for ``(topic_filter, qos)`` pairs or full :class:`Subscription`s.
 
-        Only QoS 0 and 1 are supported; 5.0-only options on a 3.1.1 connection are refused.
+        No local, retain as published and retain handling are 5.0 options; a 3.1.1 session
+        refuses them.
         """
         self._check_connected("subscribe()")
         subs = tuple(f if isinstance(f, Subscription) else Subscription(*f) for f in filters)
-        for sub in subs:
-            if sub.qos not in (0, 1):
-                raise LocalProtocolError(f"only QoS 0 and 1 are supported, got {sub.qos}")
         packet_id = self._allocate_id()
-        data = encode(Subscribe(packet_id, subs), self._version)
-        if self._subscribes is None:
-            self._subscribes = {}
-        self._subscribes[packet_id] = len(subs)
-        return data
+        packet = Subscribe(packet_id, subs, properties)
+        return self._request(packet, PacketType.SUBSCRIBE, packet_id, len(subs))
+
+    def unsubscribe(
+        self, topic_filters: Sequence[str], *, properties: Properties = NO_PROPERTIES
+    ) -> bytes:
+        """Encode an UNSUBSCRIBE for ``topic_filters``."""
+        self._check_connected("unsubscribe()")
+        packet_id = self._allocate_id()
+        packet = Unsubscribe(packet_id, tuple(topic_filters), properties)
+        return self._request(packet, PacketType.UNSUBSCRIBE, packet_id, len(topic_filters))
 
     def ping(self) -> bytes:
         """Encode a PINGREQ."""
@@ -218,22 +388,24 @@ class ClientSession:
         return data
 
     def connection_lost(self) -> None:
-        """The transport closed: forget everything that was in flight."""
+        """The transport closed: forget what was in flight, unless the broker keeps it."""
         self._close()
 
     def data_to_send(self) -> bytes:
-        """Bytes the session produced by itself (PUBACKs); returns them and forgets them."""
+        """Bytes the session produced by itself (acks, PUBRELs, retransmissions)."""
         data = self._outbound
         self._outbound = b""
         return data
 
     def ping_due(self, now: float, last_sent: float) -> bool:
         """Whether a PINGREQ should go out, given when we last sent anything."""
-        return self._keepalive > 0 and now - last_sent >= self._keepalive
+        keepalive = self.keepalive
+        return keepalive > 0 and now - last_sent >= keepalive
 
     def keepalive_expired(self, now: float, last_received: float) -> bool:
         """Whether the broker has been silent too long, given when it last sent anything."""
-        return self._keepalive > 0 and now - last_received >= KEEPALIVE_GRACE * self._keepalive
+        keepalive = self.keepalive
+        return keepalive > 0 and now - last_received >= KEEPALIVE_GRACE * keepalive
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes read from the connection; returns the events they complete, in order.
@@ -255,85 +427,223 @@ class ClientSession:
         pos = 0
         events: list[Event] = []
         version = self._version
+        limit = self._options.maximum_packet_size
         try:
             while pos < size:
-                result = decode(buf, version, offset=pos)
+                if limit is None:
+                    result = decode(buf, version, offset=pos)
+                else:
+                    result = decode(buf, version, offset=pos, max_packet_size=limit)
                 if result is None:
                     break
                 packet, used = result
                 pos += used
                 if type(packet) is Publish and self._state is _CONNECTED:
-                    events.append(self._on_publish(packet))
+                    event = self._on_publish(packet)
                 else:
-                    events.append(self._on_packet(packet))
-                    if self._state is _CLOSED:
-                        return events
+                    event = self._on_packet(packet)
+                if event is not None:
+                    events.append(event)
+                if self._state is _CLOSED:
+                    return events
         except RemoteProtocolError as exc:
             self._close()
             raise RemoteProtocolError(f"client {self._client_id!r}: {exc}") from exc
         self._buffer = bytes(buf[pos:]) if pos < size else b""
         return events
 
-    def _on_publish(self, packet: Publish) -> Event:
-        if packet.qos:
-            if packet.qos != 1:
-                raise RemoteProtocolError(
-                    "broker sent a QoS 2 PUBLISH; we never subscribe at QoS 2"
-                )
-            assert packet.packet_id is not None  # the decoder guarantees it for QoS > 0
-            self._outbound += encode(PubAck(packet.packet_id), self._version)
+    # inbound
+
+    def _on_publish(self, packet: Publish) -> Event | None:
+        props = packet.properties
+        if props is not NO_PROPERTIES and props.topic_alias is not None:
+            packet = self._resolve_alias(packet, props.topic_alias)
+        qos = packet.qos
+        if not qos:
+            return MessageReceived(packet)
+        packet_id = packet.packet_id
+        assert packet_id is not None  # the decoder guarantees it for QoS > 0
+        if qos == 1:
+            self._outbound += _ack(0x40, packet_id)
+            return MessageReceived(packet)
+        # QoS 2, method B: deliver now, remember the id until PUBREL.
+        flight = self._flight
+        incoming = flight.incoming if flight is not None else None
+        self._outbound += _ack(0x50, packet_id)
+        if incoming is not None and packet_id in incoming:
+            return None
+        allowed = self._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
+        if incoming is not None and len(incoming) >= allowed:
+            raise RemoteProtocolError(
+                f"PUBLISH {packet_id}: more than {allowed} QoS 2 messages in flight, "
+                "our receive maximum"
+            )
+        if flight is None:
+            flight = self._flight = InFlight()
+        if flight.incoming is None:
+            flight.incoming = {packet_id}
+        else:
+            flight.incoming.add(packet_id)
         return MessageReceived(packet)
 
-    def _on_packet(self, packet: Packet) -> Event:
+    def _resolve_alias(self, packet: Publish, alias: int) -> Publish:
+        allowed = self._options.topic_alias_maximum
+        where = "PUBLISH" if packet.packet_id is None else f"PUBLISH {packet.packet_id}"
+        if alias > allowed:
+            raise RemoteProtocolError(
+                f"{where}: topic alias {alias} exceeds our topic alias maximum of {allowed}"
+            )
+        aliases = self._aliases
+        inbound = aliases.inbound if aliases is not None else None
+        assert inbound is not None  # CONNACK creates it whenever we allow aliases
+        if packet.topic:
+            inbound[alias] = packet.topic
+            return packet
+        topic = inbound.get(alias)
+        if topic is None:
+            raise RemoteProtocolError(f"{where}: topic alias {alias} was never set")
+        return replace(packet, topic=topic)
+
+    def _on_packet(self, packet: Packet) -> Event | None:
         name = packet.packet_type.name
         if self._state is _CONNECTING:
             if type(packet) is not ConnAck:
                 raise RemoteProtocolError(f"broker sent {name} before CONNACK")
             return self._on_connack(packet)
-        if type(packet) is PubAck:
-            if not self._inflight or packet.packet_id not in self._inflight:
-                raise RemoteProtocolError(f"PUBACK for unknown packet id {packet.packet_id}")
-            self._inflight.discard(packet.packet_id)
-            if not self._inflight:
-                self._inflight = None
-            return PubAckReceived(packet.packet_id, packet.reason_code)
-        if type(packet) is SubAck:
-            return self._on_suback(packet)
-        if type(packet) is PingResp:
+        kind = type(packet)
+        if kind is PubAck or kind is PubRec or kind is PubComp:
+            return self._on_ack(packet)  # type: ignore[arg-type]
+        if kind is PubRel:
+            self._on_pubrel(packet)  # type: ignore[arg-type]
+            return None
+        if kind is SubAck or kind is UnsubAck:
+            return self._on_request_ack(packet)  # type: ignore[arg-type]
+        if kind is PingResp:
             return PongReceived()
-        if type(packet) is Disconnect and self._version is MQTTVersion.V5:
+        if kind is Disconnect and self._version is _V5:
+            assert isinstance(packet, Disconnect)
             self._close()
             return ServerDisconnected(packet.reason_code, packet.properties.reason_string)
+        if kind is Auth:
+            raise RemoteProtocolError("broker sent AUTH, but we asked for no enhanced auth")
         raise RemoteProtocolError(f"broker sent an unexpected {name} to a connected client")
 
+    def _on_ack(self, packet: PubAck | PubRec | PubComp) -> Event | None:
+        name = packet.packet_type.name
+        packet_id = packet.packet_id
+        flight = self._flight
+        stored = flight.outgoing.get(packet_id) if flight is not None else None
+        if flight is None or stored is None:
+            raise RemoteProtocolError(f"{name} for unknown packet id {packet_id}")
+        stage = stored[0] & 0xF6
+        reason_string = packet.properties.reason_string
+        if type(packet) is PubRec:
+            if stage == PUBREL:
+                # A repeated PUBREC: the broker may not have seen our PUBREL.
+                self._outbound += stored
+                return None
+            expected = PUBLISH_QOS2
+        else:
+            expected = PUBLISH_QOS1 if type(packet) is PubAck else PUBREL
+        if stage != expected:
+            raise RemoteProtocolError(
+                f"{name} for packet id {packet_id}, which is {describe(stored[0])}"
+            )
+        if type(packet) is PubRec and packet.reason_code < 0x80:
+            release = _ack(PUBREL, packet_id)
+            flight.outgoing[packet_id] = release  # same place in the resend order
+            self._outbound += release
+            return PubRecReceived(packet_id, packet.reason_code, reason_string)
+        del flight.outgoing[packet_id]
+        if flight.is_empty():
+            self._flight = None
+        if type(packet) is PubAck:
+            return PubAckReceived(packet_id, packet.reason_code, reason_string)
+        if type(packet) is PubRec:
+            return PubRecReceived(packet_id, packet.reason_code, reason_string)
+        return PubCompReceived(packet_id, packet.reason_code, reason_string)
+
+    def _on_pubrel(self, packet: PubRel) -> None:
+        """Answer PUBREL with PUBCOMP; the message was delivered at PUBLISH already."""
+        packet_id = packet.packet_id
+        flight = self._flight
+        incoming = flight.incoming if flight is not None else None
+        if flight is None or incoming is None or packet_id not in incoming:
+            # Not misbehaviour: our PUBCOMP may have been lost with the last connection.
+            # The spec wants a PUBCOMP either way; 5.0 says we had no such id.
+            if self._version is _V5:
+                code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+                self._outbound += encode(PubComp(packet_id, code), _V5)
+            else:
+                self._outbound += _ack(0x70, packet_id)
+            return
+        incoming.discard(packet_id)
+        if flight.is_empty():
+            self._flight = None
+        self._outbound += _ack(0x70, packet_id)
+
+    def _on_request_ack(self, packet: SubAck | UnsubAck) -> Event:
+        name = packet.packet_type.name
+        asked = PacketType.SUBSCRIBE if type(packet) is SubAck else PacketType.UNSUBSCRIBE
+        flight = self._flight
+        requests = flight.requests if flight is not None else None
+        entry = requests.pop(packet.packet_id, None) if requests is not None else None
+        if flight is None or entry is None or entry[0] is not asked:
+            raise RemoteProtocolError(f"{name} for unknown packet id {packet.packet_id}")
+        if flight.is_empty():
+            self._flight = None
+        codes = packet.reason_codes
+        # A 3.1.1 UNSUBACK carries no codes at all.
+        if len(codes) != entry[1] and (codes or self._version is _V5):
+            raise RemoteProtocolError(
+                f"{name} {packet.packet_id} has {len(codes)} reason codes "
+                f"for {entry[1]} topic filters"
+            )
+        reason_string = packet.properties.reason_string
+        if type(packet) is SubAck:
+            return Subscribed(packet.packet_id, codes, reason_string)
+        return Unsubscribed(packet.packet_id, codes, reason_string)
+
     def _on_connack(self, packet: ConnAck) -> Event:
+        props = packet.properties
         if packet.reason_code:
             self._close()
             code = packet.reason_code
             name = reason_code_name(code, self._version, PacketType.CONNACK)
+            why = f": {props.reason_string}" if props.reason_string else ""
             raise BrokerRefusedError(
-                f"broker refused client {self._client_id!r}: {name} (0x{code:02X})", code
+                f"broker refused client {self._client_id!r}: {name} (0x{code:02X}){why}", code
             )
-        props = packet.properties
-        if props.receive_maximum is not None:
-            self._receive_maximum = props.receive_maximum
-        if props.server_keep_alive is not None:
-            self._keepalive = props.server_keep_alive
+        opts = self._options
+        if packet.session_present and opts.clean_start:
+            raise RemoteProtocolError("CONNACK says a session is present after a clean start")
+        self._limits = limits = (
+            limits_from_connack(props) if self._version is _V5 else DEFAULT_LIMITS
+        )
+        discarded: tuple[int, ...] = ()
+        resent = 0
+        flight = self._flight
+        if flight is not None and packet.session_present:
+            # The spec wants them again in their original order, PUBLISH with DUP set.
+            again = [
+                bytes((data[0] | 0x08,)) + data[1:] if data[0] >> 4 == 3 else data
+                for data in flight.outgoing.values()
+            ]
+            self._outbound += b"".join(again)
+            resent = len(again)
+        elif flight is not None:
+            discarded = tuple(flight.outgoing)
+            self._flight = None
+        if self._version is _V5:
+            alias_max = limits.topic_alias_maximum if opts.topic_aliases else 0
+            if alias_max or opts.topic_alias_maximum:
+                self._aliases = TopicAliases(alias_max, opts.topic_alias_maximum > 0)
+        if opts.clean_start and self.persistent:
+            self._options = resuming(opts)
         self._state = _CONNECTED
-        return Connected(packet.session_present, props)
+        return Connected(packet.session_present, props, discarded, resent)
 
-    def _on_suback(self, packet: SubAck) -> Event:
-        expected = self._subscribes.pop(packet.packet_id, None) if self._subscribes else None
-        if expected is None:
-            raise RemoteProtocolError(f"SUBACK for unknown packet id {packet.packet_id}")
-        if not self._subscribes:
-            self._subscribes = None
-        if len(packet.reason_codes) != expected:
-            raise RemoteProtocolError(
-                f"SUBACK {packet.packet_id} has {len(packet.reason_codes)} reason codes "
-                f"for {expected} topic filters"
-            )
-        return Subscribed(packet.packet_id, packet.reason_codes)
+    # outbound helpers
 
     def _check_connected(self, what: str) -> None:
         if self._state is not _CONNECTED:
@@ -342,34 +652,81 @@ class ClientSession:
                 "wait for CONNACK"
             )
 
-    def _begin_qos1(self, qos: int) -> int:
-        if qos != 1:
-            raise LocalProtocolError(f"only QoS 0 and 1 are supported, got {qos}")
-        if self.inflight_count >= self._receive_maximum:
+    def _check_publish(self, qos: int, retain: bool) -> None:
+        limits = self._limits
+        if qos not in (0, 1, 2):
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: PUBLISH QoS must be 0, 1 or 2, got {qos}"
+            )
+        if qos > limits.maximum_qos:
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: PUBLISH at QoS {qos} exceeds the broker's "
+                f"maximum QoS of {limits.maximum_qos}"
+            )
+        if retain and not limits.retain_available:
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: retained PUBLISH, but the broker has no retain"
+            )
+
+    def _check_size(self, data: bytes, what: str, packet_id: int | None) -> None:
+        limit = self._limits.maximum_packet_size
+        if len(data) > limit:
+            label = what if packet_id is None else f"{what} {packet_id}"
+            raise PacketTooLargeError(
+                f"client {self._client_id!r}: {label} of {len(data)} bytes exceeds the "
+                f"broker's maximum packet size of {limit}"
+            )
+
+    def _request(self, packet: Packet, kind: PacketType, packet_id: int, count: int) -> bytes:
+        try:
+            data = encode(packet, self._version)
+        except LocalProtocolError as exc:
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: {kind.name} {packet_id}: {exc}"
+            ) from exc
+        self._check_size(data, kind.name, packet_id)
+        flight = self._flight
+        if flight is None:
+            flight = self._flight = InFlight()
+        if flight.requests is None:
+            flight.requests = {}
+        flight.requests[packet_id] = (kind, count)
+        return data
+
+    def _take_packet_id(self) -> int:
+        if self.inflight_count >= self._limits.receive_maximum:
             raise InflightLimitError(
-                f"client {self._client_id!r} has {self._receive_maximum} QoS 1 messages in "
-                "flight, the broker's receive maximum"
+                f"client {self._client_id!r} has {self._limits.receive_maximum} QoS 1 and 2 "
+                "messages in flight, the broker's receive maximum"
             )
         return self._allocate_id()
 
-    def _commit_qos1(self, packet_id: int) -> None:
-        if self._inflight is None:
-            self._inflight = {packet_id}
-        else:
-            self._inflight.add(packet_id)
+    def _store(self, packet_id: int, data: bytes) -> None:
+        flight = self._flight
+        if flight is None:
+            flight = self._flight = InFlight()
+        flight.outgoing[packet_id] = data
 
     def _allocate_id(self) -> int:
-        inflight = self._inflight or ()
-        subscribes = self._subscribes or ()
+        flight = self._flight
+        outgoing = flight.outgoing if flight is not None else ()
+        requests = (flight.requests or ()) if flight is not None else ()
         for _ in range(MAX_PACKET_ID):
             packet_id = self._next_id
             self._next_id = packet_id + 1 if packet_id < MAX_PACKET_ID else 1
-            if packet_id not in inflight and packet_id not in subscribes:
+            if packet_id not in outgoing and packet_id not in requests:
                 return packet_id
         raise LocalProtocolError(f"client {self._client_id!r} has no free packet id")
 
     def _close(self) -> None:
         self._state = _CLOSED
         self._buffer = b""
-        self._inflight = None
-        self._subscribes = None
+        self._outbound = b""
+        self._aliases = None
+        flight = self._flight
+        if flight is None:
+            return
+        # Acknowledgements of SUBSCRIBE and UNSUBSCRIBE never come on another connection.
+        flight.requests = None
+        if not self.persistent or flight.is_empty():
+            self._flight = None

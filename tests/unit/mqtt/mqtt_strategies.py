@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from simulator.mqtt import (
     NO_PROPERTIES,
     PROPERTY_TABLE,
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -20,10 +21,15 @@ from simulator.mqtt import (
     Properties,
     PropertyType,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     Will,
 )
 from simulator.mqtt.primitives import MAX_VARINT
@@ -142,7 +148,38 @@ def packets(version: MQTTVersion) -> st.SearchStrategy[Packet]:
     v5 = version is MQTTVersion.V5
     reason = st.integers(0, 255) if v5 else st.just(0)
     suback_codes = st.integers(0, 255) if v5 else st.sampled_from([0, 1, 2, 0x80])
+    acks = [
+        st.builds(
+            kind,
+            packet_id=packet_ids,
+            reason_code=reason,
+            properties=_props(version, kind.packet_type),
+        )
+        for kind in (PubAck, PubRec, PubRel, PubComp)
+    ]
+    unsuback_codes = (
+        st.lists(st.integers(0, 255), min_size=1, max_size=4).map(tuple) if v5 else st.just(())
+    )
+    v5_only = (
+        [st.builds(Auth, reason_code=reason, properties=_props(version, PacketType.AUTH))]
+        if v5
+        else []
+    )
     return st.one_of(
+        *acks,
+        *v5_only,
+        st.builds(
+            Unsubscribe,
+            packet_id=packet_ids,
+            topic_filters=st.lists(topic_filters, min_size=1, max_size=4).map(tuple),
+            properties=_props(version, PacketType.UNSUBSCRIBE),
+        ),
+        st.builds(
+            UnsubAck,
+            packet_id=packet_ids,
+            reason_codes=unsuback_codes,
+            properties=_props(version, PacketType.UNSUBACK),
+        ),
         connects(version),
         st.builds(
             ConnAck,
@@ -151,12 +188,6 @@ def packets(version: MQTTVersion) -> st.SearchStrategy[Packet]:
             properties=_props(version, PacketType.CONNACK),
         ),
         publishes(version),
-        st.builds(
-            PubAck,
-            packet_id=packet_ids,
-            reason_code=reason,
-            properties=_props(version, PacketType.PUBACK),
-        ),
         st.builds(
             Subscribe,
             packet_id=packet_ids,

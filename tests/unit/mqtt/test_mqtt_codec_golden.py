@@ -6,6 +6,7 @@ import pytest
 
 from simulator.errors import LocalProtocolError, RemoteProtocolError
 from simulator.mqtt import (
+    Auth,
     ConnAck,
     Connect,
     Decoder,
@@ -15,10 +16,15 @@ from simulator.mqtt import (
     PingReq,
     Properties,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     Will,
     decode,
     encode,
@@ -78,6 +84,32 @@ GOLDEN: list[tuple[MQTTVersion, Packet, bytes]] = [
     ),
     (V311, SubAck(10, (0, 1, 0x80)), bytes.fromhex("90 05 000a 00 01 80")),
     (V5, SubAck(10, (1, 0x87)), bytes.fromhex("90 05 000a 00 01 87")),
+    # 3.1.1 sections 3.5 to 3.7: PUBREC, PUBREL (flags 0010) and PUBCOMP are a packet id.
+    (V311, PubRec(10), bytes.fromhex("50 02 000a")),
+    (V311, PubRel(10), bytes.fromhex("62 02 000a")),
+    (V311, PubComp(10), bytes.fromhex("70 02 000a")),
+    # 5.0 sections 3.5.2 to 3.7.2: a bare success drops the reason code and property length.
+    (V5, PubRec(10), bytes.fromhex("50 02 000a")),
+    (V5, PubRec(10, 0x10), bytes.fromhex("50 03 000a 10")),
+    (V5, PubRel(10, 0x92), bytes.fromhex("62 03 000a 92")),
+    (
+        V5,
+        PubComp(10, 0x92, Properties(reason_string="gone")),
+        bytes.fromhex("70 0b 000a 92 07 1f 0004 676f6e65"),
+    ),
+    # 3.1.1 figure 3.30: UNSUBSCRIBE payload with the topic filters "a/b" and "c/d".
+    (V311, Unsubscribe(10, ("a/b", "c/d")), bytes.fromhex("a2 0c 000a 0003 612f62 0003 632f64")),
+    (V5, Unsubscribe(10, ("a/b",)), bytes.fromhex("a2 08 000a 00 0003 612f62")),
+    # 3.1.1 section 3.11: UNSUBACK has no payload; 5.0 3.11.3: one reason code per filter.
+    (V311, UnsubAck(10), bytes.fromhex("b0 02 000a")),
+    (V5, UnsubAck(10, (0x00, 0x11)), bytes.fromhex("b0 05 000a 00 00 11")),
+    # 5.0 section 3.15: AUTH, Continue authentication with Authentication Method "SCRAM".
+    (V5, Auth(0x18), bytes.fromhex("f0 02 18 00")),
+    (
+        V5,
+        Auth(0x18, Properties(authentication_method="SCRAM")),
+        bytes.fromhex("f0 0a 18 08 15 0005 5343 52 41 4d"),
+    ),
     (V311, PingReq(), bytes.fromhex("c0 00")),
     (V311, Disconnect(), bytes.fromhex("e0 00")),
     (V5, Disconnect(), bytes.fromhex("e0 00")),
@@ -165,10 +197,25 @@ MALFORMED: list[tuple[MQTTVersion, str, str]] = [
     (V311, "10 0c 0004 4d515454 04 0a 000a 0000", "CONNECT packet: will QoS or retain set"),
     (V311, "00 00", "packet type 0 is reserved"),
     (V5, "00 00", "packet type 0 is reserved"),
-    (V311, "50 02 0001", "PUBREC packets are not supported"),
     (V311, "f0 00", "packet type 15 is reserved"),
-    (V5, "f0 00", "AUTH packets are not supported"),
+    (V311, "60 02 0001", "PUBREL packet: reserved fixed header flags"),
+    (V311, "52 02 0001", "PUBREC packet: reserved fixed header flags"),
+    (V311, "70 02 0000", "PUBCOMP packet: packet id 0"),
+    (V311, "50 03 0001 00", "PUBREC packet: 1 unexpected bytes"),
+    (V5, "62 05 0001 00 01 26", "PUBREL packet: packet ends inside a string length"),
+    (V5, "a0 06 0001 00 0001 61", "UNSUBSCRIBE packet: reserved fixed header flags"),
+    (V311, "a2 02 0001", "UNSUBSCRIBE packet: no topic filters"),
+    (V311, "a2 06 0001 0002 612b", "UNSUBSCRIBE packet: '\\+' must be a whole level"),
+    (V311, "b0 03 0001 00", "UNSUBACK packet: 1 unexpected bytes"),
+    (V5, "b0 03 0001 00", "UNSUBACK packet: no reason codes"),
+    (V5, "f0 01 18", "AUTH packet: reason code without a property length"),
+    (V5, "f1 00", "AUTH packet: reserved fixed header flags"),
+    (V5, "f0 05 18 03 21 0001", "AUTH packet: property receive_maximum is not allowed in AUTH"),
 ]
+
+
+def test_a_bare_auth_is_a_success_without_properties() -> None:
+    assert decode(bytes.fromhex("f0 00"), V5) == (Auth(), 2)
 
 
 @pytest.mark.parametrize(("version", "hexbytes", "message"), MALFORMED)
@@ -229,6 +276,15 @@ ENCODE_MISUSE: list[tuple[MQTTVersion, Packet, str]] = [
     (V311, ConnAck(reason_code=0x87), "0..5"),
     (V311, SubAck(1, (0x87,)), "3.1.1 SUBACK"),
     (V311, SubAck(1, ()), "at least one"),
+    (V311, PubRec(1, 0x10), "PUBREC reason codes need MQTT 5"),
+    (V311, PubComp(1, properties=Properties(reason_string="x")), "need MQTT 5"),
+    (V311, PubRel(0), "PUBREL needs a packet id"),
+    (V311, Auth(), "AUTH needs MQTT 5"),
+    (V311, UnsubAck(1, (0,)), "UNSUBACK reason codes need MQTT 5"),
+    (V5, UnsubAck(1, ()), "at least one reason code"),
+    (V311, Unsubscribe(1, ()), "at least one topic filter"),
+    (V5, Unsubscribe(1, ("a/#/b",)), "'#' must be the whole last level"),
+    (V5, Auth(0x18, Properties(topic_alias=1)), "not allowed in AUTH"),
     (V311, Subscribe(1, ()), "at least one"),
     (V311, Subscribe(1, (Subscription("a", no_local=True),)), "need MQTT 5"),
     (V5, Subscribe(1, (Subscription("a", retain_handling=3),)), "retain handling"),

@@ -10,6 +10,7 @@ import pytest
 
 from simulator.errors import BrokerRefusedError, LocalProtocolError, RemoteProtocolError
 from simulator.mqtt import (
+    Auth,
     ClientSession,
     ConnAck,
     Connect,
@@ -25,16 +26,22 @@ from simulator.mqtt import (
     Properties,
     PubAck,
     PubAckReceived,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     ServerDisconnected,
     SessionState,
     SubAck,
     Subscribe,
     Subscribed,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     decode,
     encode,
 )
+from simulator.mqtt.options import DEFAULT_LIMITS, DEFAULT_OPTIONS
 from simulator.mqtt.session import DEFAULT_RECEIVE_MAXIMUM
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
@@ -61,14 +68,19 @@ CALLS: dict[str, Callable[[ClientSession], bytes]] = {
     "connect": lambda s: s.connect(),
     "publish": lambda s: s.publish("t", b"x"),
     "publish_qos1": lambda s: s.publish("t", b"x", qos=1),
+    "publish_qos2": lambda s: s.publish("t", b"x", qos=2),
+    "publish_retained": lambda s: s.publish("t", b"x", retain=True),
     "publish_prefixed": lambda s: s.publish_prefixed(s.topic_prefix("t"), b"x"),
+    "publish_prefixed_qos2": lambda s: s.publish_prefixed(s.topic_prefix("t"), b"x", 2),
     "subscribe": lambda s: s.subscribe([("t/#", 1)]),
+    "unsubscribe": lambda s: s.unsubscribe(["t/#"]),
     "ping": lambda s: s.ping(),
     "disconnect": lambda s: s.disconnect(),
 }
 # (call, state) -> the state afterwards, or None when the call is misuse.
 CALL_TABLE: dict[tuple[str, SessionState], SessionState | None] = {
     ("connect", NEW): CONNECTING,
+    ("connect", CLOSED): CONNECTING,  # a reconnect
     **{(c, CONNECTED): CONNECTED for c in CALLS if c not in ("connect", "disconnect")},
     ("disconnect", CONNECTING): CLOSED,
     ("disconnect", CONNECTED): CLOSED,
@@ -98,18 +110,36 @@ BROKER_PACKETS: dict[str, Packet] = {
     "publish_qos1": Publish("t", b"x", qos=1, packet_id=9),
     "publish_qos2": Publish("t", b"x", qos=2, packet_id=9),
     "puback_unknown": PubAck(77),
+    "pubrec_unknown": PubRec(77),
+    "pubrel_unknown": PubRel(77),
+    "pubcomp_unknown": PubComp(77),
     "suback_unknown": SubAck(77, (0,)),
+    "unsuback_unknown": UnsubAck(77, (0,)),
+    "unsubscribe": Unsubscribe(1, ("t",)),
+    "auth": Auth(0x18),
     "pingresp": PingResp(),
     "disconnect": Disconnect(0x8B, Properties(reason_string="bye")),
     "connect": Connect("x", 10),
     "subscribe": Subscribe(1, (Subscription("t"),)),
     "pingreq": PingReq(),
 }
-_CONNECTED_OK: dict[str, type] = {
+_CONNECTED_OK: dict[str, type | None] = {
     "publish_qos0": MessageReceived,
     "publish_qos1": MessageReceived,
+    # We may have subscribed at QoS 1 only; the broker picks the QoS of what it sends and
+    # we cannot tell which (possibly earlier) subscription matched, so the flow decides.
+    "publish_qos2": MessageReceived,
+    # Our PUBCOMP may have died with an earlier connection: answered, not an error.
+    "pubrel_unknown": None,
     "pingresp": PongReceived,
 }
+
+
+class _Error:
+    """Marks a (state, packet) pair that must raise RemoteProtocolError."""
+
+
+_ERROR = _Error
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -124,12 +154,15 @@ def test_every_broker_packet_in_every_state(
         packet = ConnAck(reason_code=5)
     if version is V311 and name == "disconnect":
         packet = Disconnect()
-    wire = encode(packet, version)
+    if version is V311 and name == "unsuback_unknown":
+        packet = UnsubAck(77)
+    # 3.1.1 has no AUTH: type 15 is reserved there, which must fail the same way.
+    wire = b"\xf0\x00" if version is V311 and name == "auth" else encode(packet, version)
     if state is CLOSED:
         assert session.receive_data(wire) == []  # bytes in flight when we closed
         assert session.state is CLOSED
         return
-    expected: type | None = None
+    expected: type | None = _ERROR
     if state is CONNECTING and name == "connack":
         expected, after = Connected, CONNECTED
     elif state is CONNECTING and name == "connack_refused":
@@ -142,13 +175,13 @@ def test_every_broker_packet_in_every_state(
         expected, after = _CONNECTED_OK[name], CONNECTED
     elif state is CONNECTED and name == "disconnect" and version is V5:
         expected, after = ServerDisconnected, CLOSED
-    if expected is None:
+    if expected is _ERROR:
         with pytest.raises(RemoteProtocolError, match="client 'dev-1'"):
             session.receive_data(wire)
         assert session.state is CLOSED
         return
     events = session.receive_data(wire)
-    assert [type(e) for e in events] == [expected]
+    assert [type(e) for e in events] == ([] if expected is None else [expected])
     assert session.state is after
 
 
@@ -227,14 +260,35 @@ def test_suback_with_the_wrong_number_of_codes_is_a_remote_error() -> None:
         session.receive_data(encode(SubAck(1, (0,)), V5))
 
 
-def test_subscription_misuse_is_local() -> None:
+@pytest.mark.parametrize(
+    "option",
+    [
+        Subscription("a", 1, no_local=True),
+        Subscription("a", 1, retain_as_published=True),
+        Subscription("a", 1, retain_handling=2),
+    ],
+)
+def test_v5_subscription_options_are_refused_on_311(option: Subscription) -> None:
     v311 = session_in(CONNECTED, V311)
-    with pytest.raises(LocalProtocolError, match="need MQTT 5"):
-        v311.subscribe([Subscription("a", 1, no_local=True)])
-    with pytest.raises(LocalProtocolError, match="only QoS 0 and 1"):
-        v311.subscribe([("a", 2)])
-    with pytest.raises(LocalProtocolError, match="only QoS 0 and 1"):
-        v311.publish("a", b"", qos=2)
+    with pytest.raises(LocalProtocolError, match=r"client 'dev-1': SUBSCRIBE 1: .*need MQTT 5"):
+        v311.subscribe([option])
+
+
+def test_v5_subscription_options_go_out_on_5() -> None:
+    session = session_in(CONNECTED, V5)
+    subs = (Subscription("a/#", 2, no_local=True, retain_as_published=True, retain_handling=1),)
+    wire = session.subscribe(subs)
+    assert decode(wire, V5) == (Subscribe(1, subs), len(wire))
+
+
+def test_publish_misuse_is_local_and_names_the_client() -> None:
+    session = session_in(CONNECTED, V311)
+    with pytest.raises(LocalProtocolError, match="client 'dev-1': PUBLISH QoS must be 0, 1 or 2"):
+        session.publish("a", b"", qos=3)
+    with pytest.raises(LocalProtocolError, match="client 'dev-1': PUBLISH to 'a/\\+'"):
+        session.publish("a/+", b"")
+    with pytest.raises(LocalProtocolError, match=r"client 'dev-1': PUBLISH to 'a': .*need MQTT 5"):
+        session.publish("a", b"", properties=Properties(content_type="x"))
 
 
 def test_partial_packets_are_kept_until_complete() -> None:
@@ -289,6 +343,8 @@ _EMPTY = b""
 def _shared(value: object) -> bool:
     """True for values every session shares rather than owns."""
     if value is None or value is _EMPTY or isinstance(value, Enum | bool):
+        return True
+    if value is DEFAULT_OPTIONS or value is DEFAULT_LIMITS:
         return True
     return isinstance(value, int) and (-5 <= value <= 256 or value is DEFAULT_RECEIVE_MAXIMUM)
 

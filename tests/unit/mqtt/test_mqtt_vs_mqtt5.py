@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.mqtt import (
+    Auth,
     ConnAck,
     Connect,
     Disconnect,
@@ -24,11 +25,16 @@ from simulator.mqtt import (
     PingResp,
     Properties,
     PubAck,
+    PubComp,
     Publish,
+    PubRec,
+    PubRel,
     ReasonCode,
     SubAck,
     Subscribe,
     Subscription,
+    UnsubAck,
+    Unsubscribe,
     decode,
     encode,
 )
@@ -199,6 +205,63 @@ def ack_pairs(draw: st.DrawFn) -> Pair:
     return SubAck(packet_id, tuple(int(c) for c in codes), props), suback
 
 
+_QOS2_ACKS: list[tuple[type[PubRec | PubRel | PubComp], Any, Any]] = [
+    (PubRec, mqtt5.PubRecPacket, mqtt5.PubRecReasonCode),
+    (PubRel, mqtt5.PubRelPacket, mqtt5.PubRelReasonCode),
+    (PubComp, mqtt5.PubCompPacket, mqtt5.PubCompReasonCode),
+]
+
+
+@st.composite
+def qos2_ack_pairs(draw: st.DrawFn) -> Pair:
+    ours_cls, theirs_cls, codes = draw(st.sampled_from(_QOS2_ACKS))
+    packet_id = draw(st.integers(1, 0xFFFF))
+    code = draw(_codes(codes))
+    reason_str = draw(_opt(texts))
+    users = draw(user_props)
+    props = Properties(reason_string=reason_str, user_properties=tuple(users))
+    theirs = theirs_cls(packet_id, reason_code=code, reason_str=reason_str, user_properties=users)
+    return ours_cls(packet_id, int(code), props), theirs
+
+
+@st.composite
+def unsubscribe_pairs(draw: st.DrawFn) -> Pair:
+    packet_id = draw(st.integers(1, 0xFFFF))
+    users = draw(user_props)
+    props = Properties(user_properties=tuple(users))
+    if draw(st.booleans()):
+        filters = draw(st.lists(topic_filters, min_size=1, max_size=3))
+        theirs = mqtt5.UnsubscribePacket(packet_id, filters, user_properties=users)
+        return Unsubscribe(packet_id, tuple(filters), props), theirs
+    codes = draw(st.lists(_codes(mqtt5.UnsubAckReasonCode), min_size=1, max_size=3))
+    reason_str = draw(_opt(texts))
+    props = Properties(reason_string=reason_str, user_properties=tuple(users))
+    unsuback = mqtt5.UnsubAckPacket(packet_id, codes, reason_str=reason_str, user_properties=users)
+    return UnsubAck(packet_id, tuple(int(c) for c in codes), props), unsuback
+
+
+@st.composite
+def auth_pairs(draw: st.DrawFn) -> Pair:
+    code = draw(_codes(mqtt5.AuthReasonCode))
+    method, data = draw(_opt(texts)), draw(_opt(st.binary(max_size=8)))
+    reason_str = draw(_opt(texts))
+    users = draw(user_props)
+    props = Properties(
+        authentication_method=method,
+        authentication_data=data,
+        reason_string=reason_str,
+        user_properties=tuple(users),
+    )
+    theirs = mqtt5.AuthPacket(
+        reason_code=code,
+        authentication_method=method,
+        authentication_data=data,
+        reason_str=reason_str,
+        user_properties=users,
+    )
+    return Auth(int(code), props), theirs
+
+
 @st.composite
 def subscribe_pairs(draw: st.DrawFn) -> Pair:
     packet_id = draw(st.integers(1, 0xFFFF))
@@ -264,6 +327,9 @@ pairs = st.one_of(
     connect_pairs(),
     connack_pairs(),
     ack_pairs(),
+    qos2_ack_pairs(),
+    unsubscribe_pairs(),
+    auth_pairs(),
     subscribe_pairs(),
     disconnect_pairs(),
     st.just((PingReq(), mqtt5.PingReqPacket())),
