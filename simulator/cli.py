@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quiet", action="store_true", help="no live view and no summary; only problems"
     )
+    run.add_argument(
+        "--metrics-port",
+        type=_whole_number,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes",
+    )
     _tls_arguments(run)
 
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
@@ -139,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this long (default: until SIGTERM or Ctrl-C)",
     )
     ingest.add_argument("--report", type=Path, metavar="PATH", help="write the final counters here")
+    ingest.add_argument(
+        "--metrics-port",
+        type=_whole_number,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the worker runs",
+    )
     _tls_arguments(ingest)
     ingest.add_argument(
         "--jsonl",
@@ -194,7 +206,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _load(args)
     runner = Runner(
-        scenario, scenario_path=str(args.scenario), quiet=args.quiet, tls=_tls_options(args)
+        scenario,
+        scenario_path=str(args.scenario),
+        quiet=args.quiet,
+        tls=_tls_options(args),
+        metrics_port=args.metrics_port,
     )
     report = _run_async(runner.run())
     if args.report is not None:
@@ -246,6 +262,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             jsonl=args.jsonl,
             progress_interval_s=0.5 if args.jsonl else 1.0,
+            metrics_port=args.metrics_port,
         )
     )
     if args.report is not None:

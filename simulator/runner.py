@@ -31,6 +31,7 @@ from simulator.ingest.worker import WorkerSettings
 from simulator.live.console import make_view
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
+from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
@@ -82,10 +83,13 @@ class Runner:
         quiet: bool = False,
         sample_interval_s: float = 1.0,
         tls: TlsOptions | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.scenario = scenario
         self.tls = tls or TlsOptions()
         """Trust and client certificate for an ``mqtts://`` broker."""
+        self.metrics_port = metrics_port
+        """Serve Prometheus metrics on this port for the run's lifetime (None: don't)."""
         self.scenario_path = scenario_path
         self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
         self.sample_interval_s = sample_interval_s
@@ -102,6 +106,8 @@ class Runner:
         devices = scenario.fleet.devices
         check_descriptors(devices + INGEST_CONNECTIONS, raise_open_files_limit())
         with contextlib.ExitStack() as stack:
+            if self.metrics_port is not None:
+                stack.callback(self._metrics_server().stop)
             address = scenario.broker.address
             if address is None:
                 self._check_local_broker_capacity(devices)
@@ -114,6 +120,20 @@ class Runner:
             await asyncio.to_thread(_preflight, address.host, address.port)
             return await self._run_against(address)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
+
+    def _metrics_server(self) -> MetricsServer:
+        scenario = self.scenario
+        address = scenario.broker.address
+        server = MetricsServer(
+            lambda: self.monitor.series.latest if self.monitor is not None else None,
+            self.metrics_port or 0,
+            role="simulator",
+            info={"scenario": scenario.name, "broker": address.url() if address else "local"},
+            ingest=scenario.ingest.enabled,
+        )
+        server.start()
+        self.say(f"Prometheus metrics on {server.url}")
+        return server  # started here so the URL can be said; the ExitStack only stops it
 
     def _check_local_broker_capacity(self, devices: int) -> None:
         capacity = max_connections_hint()

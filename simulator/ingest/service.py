@@ -22,12 +22,29 @@ from typing import Any, TextIO
 from simulator.errors import SimulatorError
 from simulator.ingest.worker import IngestWorker, WorkerSettings
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.prometheus import MetricsServer
+from simulator.metrics.timeseries import Totals
 from simulator.sinks.sqlite import SqliteSink
 
 
 def _emit(stream: TextIO, event: str, **data: Any) -> None:
     stream.write(json.dumps({"event": event, **data}, separators=(",", ":")) + "\n")
     stream.flush()
+
+
+def _totals(snap: dict[str, Any], t_s: float) -> Totals:
+    """The worker's snapshot as the cumulative totals the Prometheus collector reads."""
+    return Totals(
+        t_s=t_s,
+        phase="ingesting",
+        received=snap["received"],
+        ingested=snap["unique"],
+        missing=snap["missing"],
+        duplicated=snap["duplicated"],
+        out_of_order=snap["out_of_order"],
+        malformed=snap["malformed"],
+        latency_us=Histogram.from_dict(snap["latency_us"]),
+    )
 
 
 def _human_line(elapsed: float, snap: dict[str, Any], rate: float) -> str:
@@ -50,8 +67,13 @@ async def serve(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     wall_ns: Callable[[], int] = time.time_ns,
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
-    """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot."""
+    """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot.
+
+    With ``metrics_port``, Prometheus metrics (role ``ingest``) are served for the worker's
+    lifetime, from a snapshot refreshed once per progress interval.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -69,6 +91,17 @@ async def serve(
     for note in worker.notes:
         err.write(f"ingest: note: {note}\n")
     started = loop.time()
+    latest: list[Totals] = []
+    server: MetricsServer | None = None
+    if metrics_port is not None:
+        server = MetricsServer(
+            lambda: latest[-1] if latest else None,
+            metrics_port,
+            role="ingest",
+            info={"broker": f"{settings.host}:{settings.port}", "client_id": settings.client_id},
+        )
+        server.start()
+        err.write(f"ingest: metrics on {server.url}\n")
     deadline = started + duration_s if duration_s else None
     last_received = 0
     stop_wait: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
@@ -87,6 +120,8 @@ async def serve(
                 err.write(f"ingest: {message}\n")
                 break
             snap = worker.snapshot()
+            if server is not None:
+                latest[:] = [_totals(snap, loop.time() - started)]
             if jsonl:
                 _emit(out, "progress", **snap)
             else:
@@ -100,6 +135,8 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await worker.stop()
+        if server is not None:
+            server.stop()
     final = worker.snapshot()
     if jsonl:
         _emit(out, "final", **final)

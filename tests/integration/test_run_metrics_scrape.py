@@ -54,7 +54,6 @@ def poll_until(
 
 @pytest.mark.broker
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="the run command does not take --metrics-port yet")
 def test_a_run_serves_growing_figures(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
