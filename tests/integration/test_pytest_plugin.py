@@ -106,15 +106,21 @@ def test_factory_broker_option_runs_against_the_given_broker_and_leaves_it_runni
 ) -> None:
     suite.makepyfile(
         test_given=f"""
+        import os
+
         def test_the_fleet_uses_the_given_broker(factory_broker, factory_fleet):
             assert not factory_broker.started
             assert (factory_broker.host, factory_broker.port) == ("127.0.0.1", {mosquitto.port})
+            before = set(os.listdir())
 
-            report = factory_fleet(devices=8, duration_s=1.0)
+            # No SQLite path: the rows go to a temporary file, not into the working directory.
+            report = factory_fleet(devices=8, duration_s=1.0, sqlite_path=None)
 
             assert report.broker.url == "{mosquitto.url}"
             assert report.devices.connected == 8
             assert report.messages.lost == 0
+            assert report.sink.rows == report.messages.published
+            assert set(os.listdir()) == before
         """
     )
 
