@@ -13,7 +13,10 @@ scenario run publishes from each device's CONNACK on instead, as a plant coming 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvloop
 
@@ -24,9 +27,14 @@ from .common import StackArgs, StackFigures, parse_args, prepare_process, report
 from .workload import bench_scenario
 
 
-async def publish_with_engine(args: StackArgs, figures: StackFigures, scenario: Scenario) -> None:
+async def publish_with_engine(
+    args: StackArgs,
+    figures: StackFigures,
+    scenario: Scenario,
+    watch: Callable[[Fleet], Coroutine[Any, Any, None]] | None = None,
+) -> None:
     """Onboard ``scenario``'s fleet, wait until every connected device sent its messages, and
-    disconnect; fill ``figures``."""
+    disconnect; fill ``figures``. ``watch``, if given, runs beside the fleet until the end."""
     loop = asyncio.get_running_loop()
     fleet = Fleet(
         scenario,
@@ -38,6 +46,7 @@ async def publish_with_engine(args: StackArgs, figures: StackFigures, scenario: 
     )
     figures.mark_baseline()
     fleet.build()
+    watcher = asyncio.create_task(watch(fleet)) if watch is not None else None
     plan = OnboardingPlan(scenario.fleet.devices, scenario.onboarding.rate_per_s)
 
     say(f"engine: onboarding {scenario.fleet.devices:,} devices")
@@ -69,6 +78,10 @@ async def publish_with_engine(args: StackArgs, figures: StackFigures, scenario: 
         figures.extra["overrun"] = fleet.overrun
         figures.extra["dropped_links"] = fleet.counters.dropped_links
         fleet.stop_publishing()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         say("engine: disconnecting")
         await fleet.disconnect_all()
 
