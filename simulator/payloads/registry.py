@@ -8,6 +8,7 @@ from simulator.errors import PayloadError
 from simulator.payloads.codec import PayloadCodec
 from simulator.payloads.json_codec import JsonCodec
 from simulator.payloads.msgpack_codec import MsgpackCodec
+from simulator.payloads.sparkplug.codec import SparkplugCodec
 
 DEFAULT_CODEC = MsgpackCodec.name
 """The codec a scenario gets when it names none."""
@@ -15,6 +16,7 @@ DEFAULT_CODEC = MsgpackCodec.name
 _FACTORIES: dict[str, Callable[[], PayloadCodec]] = {
     MsgpackCodec.name: MsgpackCodec,
     JsonCodec.name: JsonCodec,
+    SparkplugCodec.name: SparkplugCodec,
 }
 
 

@@ -30,6 +30,11 @@ RAW_WRITERS: dict[str, Callable[[object], bytes]] = {
     "msgpack": lambda obj: msgpack.packb(obj, use_bin_type=True),
     "json": lambda obj: json.dumps(obj).encode(),
 }
+# Sparkplug B is a fixed protobuf schema, not a map: a malformed map (a missing key, a nested
+# value, a list at the top) has no Sparkplug spelling, so the tests built on raw() skip it.
+# tests/unit/payloads/sparkplug/test_codec.py holds its equivalents: missing, duplicated or
+# mistyped sim/ metrics, nulls, unnamed metrics, bytes and template values.
+NOT_MAPS = frozenset({"sparkplug"})
 
 u64 = st.integers(min_value=0, max_value=U64_LIMIT - 1)
 values_strategy = st.dictionaries(
@@ -57,11 +62,13 @@ def codec(request: pytest.FixtureRequest) -> PayloadCodec:
 
 
 def raw(codec: PayloadCodec, obj: object) -> bytes:
+    if codec.name in NOT_MAPS:
+        pytest.skip(f"{codec.name} payloads are not maps")
     return RAW_WRITERS[codec.name](obj)
 
 
 def test_every_codec_has_a_raw_writer_for_these_tests() -> None:
-    assert set(codec_names()) == set(RAW_WRITERS)
+    assert set(codec_names()) - NOT_MAPS == set(RAW_WRITERS)
 
 
 def test_registry_names_match_codecs(codec: PayloadCodec) -> None:

@@ -1,0 +1,59 @@
+"""Sparkplug B, written from the Eclipse Sparkplug specification and its ``sparkplug_b.proto``.
+
+- :mod:`~.wire`: the protobuf primitives (varints, fixed and length-delimited fields).
+- :mod:`~.datatype`: the data types and which protobuf field carries each one's value.
+- :mod:`~.model` and :mod:`~.payload`: the payload records, ``encode_payload`` and
+  ``decode_payload``.
+- :mod:`~.topics`: the ``spBv1.0/...`` topic namespace.
+- :mod:`~.session`: an edge node's session rules (bdSeq, seq, births, aliases, rebirth).
+- :mod:`~.codec`: the ``sparkplug`` payload codec that ingest can account over.
+
+No protobuf library is used: the wire format is small and this keeps the package's runtime
+dependencies unchanged. Everything here is pure (no I/O, no clock).
+"""
+
+from simulator.payloads.sparkplug.codec import SparkplugCodec
+from simulator.payloads.sparkplug.datatype import DataType
+from simulator.payloads.sparkplug.model import (
+    DataSet,
+    MetaData,
+    Metric,
+    PropertySet,
+    PropertyValue,
+    SparkplugPayload,
+    Template,
+    TemplateParameter,
+)
+from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
+from simulator.payloads.sparkplug.session import EdgeNode, Message
+from simulator.payloads.sparkplug.topics import (
+    MessageType,
+    SparkplugTopic,
+    TopicError,
+    build_topic,
+    parse_topic,
+    state_topic,
+)
+
+__all__ = [
+    "DataSet",
+    "DataType",
+    "EdgeNode",
+    "Message",
+    "MessageType",
+    "MetaData",
+    "Metric",
+    "PropertySet",
+    "PropertyValue",
+    "SparkplugCodec",
+    "SparkplugPayload",
+    "SparkplugTopic",
+    "Template",
+    "TemplateParameter",
+    "TopicError",
+    "build_topic",
+    "decode_payload",
+    "encode_payload",
+    "parse_topic",
+    "state_topic",
+]

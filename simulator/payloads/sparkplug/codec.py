@@ -1,0 +1,197 @@
+"""Telemetry as Sparkplug B payloads: the ``sparkplug`` :class:`~simulator.payloads.PayloadCodec`.
+
+Sparkplug names the device in the topic and numbers messages 0-255 per edge node, but ingest
+accounting needs the device id, a 64-bit sequence number and the nanosecond send time in the
+payload. So each message is one Sparkplug B payload whose first three metrics carry them::
+
+    timestamp = ts_ns // 1_000_000                 (the payload time, ms, as Sparkplug wants)
+    metrics   = sim/device (String), sim/seq (UInt64), sim/ts_ns (UInt64),
+                then one metric per value, by name: bool -> Boolean, float -> Double,
+                str -> String, int -> Int64 (UInt64 from 2**63 up)
+    seq       = seq % 256                          (the Sparkplug sequence number)
+
+Metrics carry names, not aliases, and no per-metric timestamp: a payload decodes on its own,
+without a birth certificate. The edge-node session that speaks full Sparkplug (births, aliases,
+rebirth) is :mod:`simulator.payloads.sparkplug.session`.
+
+Decoding checks that the three ``sim/`` metrics appear exactly once with their types, that the
+payload time and seq agree with them, and that every other metric is a named, non-null number,
+string or boolean. The payload ``seq`` is written last, so any truncation at a field boundary
+drops it and is refused like a truncation inside a field.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+from simulator.errors import PayloadError
+from simulator.payloads.codec import U64_LIMIT, Telemetry, Value
+from simulator.payloads.sparkplug.datatype import DataType, is_integer
+from simulator.payloads.sparkplug.payload import decode_payload
+from simulator.payloads.sparkplug.wire import encode_varint
+
+DEVICE = "sim/device"
+"""The metric carrying the device id."""
+SEQ = "sim/seq"
+"""The metric carrying the device's 64-bit message sequence number."""
+TS_NS = "sim/ts_ns"
+"""The metric carrying the intended send time in nanoseconds."""
+RESERVED = frozenset((DEVICE, SEQ, TS_NS))
+"""Names a value may not have."""
+
+_I64_MIN = -(1 << 63)
+_I64_LIMIT = 1 << 63
+_DOUBLE = struct.Struct("<d").pack
+
+
+def _metric_prefix(name: str, datatype: DataType) -> bytes:
+    """The name and datatype fields of a metric, which are the same in every message."""
+    name_bytes = name.encode()
+    return b"\x0a" + encode_varint(len(name_bytes)) + name_bytes + b"\x20" + bytes((datatype,))
+
+
+_DEVICE_PREFIX = _metric_prefix(DEVICE, DataType.String) + b"\x7a"  # string_value, field 15
+_SEQ_PREFIX = _metric_prefix(SEQ, DataType.UInt64) + b"\x58"  # long_value, field 11
+_TS_PREFIX = _metric_prefix(TS_NS, DataType.UInt64) + b"\x58"
+# After a metric's name field: the datatype field and the key of the value field.
+_AFTER_NAME = {
+    bool: b"\x20" + bytes((DataType.Boolean,)) + b"\x70",  # boolean_value, field 14
+    float: b"\x20" + bytes((DataType.Double,)) + b"\x69",  # double_value, field 13
+    str: b"\x20" + bytes((DataType.String,)) + b"\x7a",  # string_value, field 15
+}
+_INT64_AFTER_NAME = b"\x20" + bytes((DataType.Int64,)) + b"\x58"
+_UINT64_AFTER_NAME = b"\x20" + bytes((DataType.UInt64,)) + b"\x58"
+_TEXT_TYPES = frozenset((DataType.String, DataType.Text, DataType.UUID))
+_FLOAT_TYPES = frozenset((DataType.Float, DataType.Double))
+_SCALARS = frozenset((int, float, bool, str))
+
+
+class SparkplugCodec:
+    """Telemetry as a self-describing Sparkplug B payload."""
+
+    __slots__ = ()
+
+    name = "sparkplug"
+    content_type = "application/protobuf"
+
+    def encode(self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) -> bytes:
+        """Return the Sparkplug B payload for one message."""
+        if type(seq) is not int or not 0 <= seq < U64_LIMIT:
+            raise PayloadError(f"seq must be an unsigned 64-bit int, got {seq!r}")
+        if type(ts_ns) is not int or not 0 <= ts_ns < U64_LIMIT:
+            raise PayloadError(f"ts_ns must be an unsigned 64-bit int, got {ts_ns!r}")
+        out = bytearray(b"\x08")
+        out += encode_varint(ts_ns // 1_000_000)
+        _metric(out, _DEVICE_PREFIX + _text(device_id, "device id"))
+        _metric(out, _SEQ_PREFIX + encode_varint(seq))
+        _metric(out, _TS_PREFIX + encode_varint(ts_ns))
+        for name, value in values.items():
+            if type(name) is not str:
+                raise PayloadError(f"signal names must be strings, got {type(name).__name__}")
+            if name in RESERVED:
+                raise PayloadError(f"signal name {name!r} is reserved for the codec")
+            _metric(out, b"\x0a" + _text(name, "signal name") + _value(name, value))
+        out += b"\x18"
+        out += encode_varint(seq & 0xFF)
+        return bytes(out)
+
+    def decode(self, data: bytes) -> Telemetry:
+        """Return the message in a Sparkplug B payload, or raise :class:`PayloadError`."""
+        payload = decode_payload(data)
+        device_id: str | None = None
+        seq: int | None = None
+        ts_ns: int | None = None
+        values: dict[str, Value] = {}
+        for metric in payload.metrics:
+            name = metric.name
+            if name is None:
+                raise PayloadError("a metric has no name (aliases need a birth certificate)")
+            if metric.is_null or metric.value is None:
+                raise PayloadError(f"metric {name[:40]!r} has no value")
+            if name in values:
+                raise PayloadError(f"metric {name[:40]!r} appears twice")
+            if name == DEVICE:
+                _check_sim(name, device_id, metric.datatype, DataType.String)
+                device_id = metric.value  # type: ignore[assignment]
+            elif name == SEQ:
+                _check_sim(name, seq, metric.datatype, DataType.UInt64)
+                seq = metric.value  # type: ignore[assignment]
+            elif name == TS_NS:
+                _check_sim(name, ts_ns, metric.datatype, DataType.UInt64)
+                ts_ns = metric.value  # type: ignore[assignment]
+            else:
+                values[name] = _telemetry_value(name, metric.datatype, metric.value)
+        if device_id is None or seq is None or ts_ns is None:
+            missing = [
+                key for key, got in ((DEVICE, device_id), (SEQ, seq), (TS_NS, ts_ns)) if got is None
+            ]
+            raise PayloadError("missing " + ", ".join(repr(key) for key in missing))
+        if payload.timestamp != ts_ns // 1_000_000:
+            raise PayloadError(f"payload timestamp does not match {TS_NS}")
+        if payload.seq != seq & 0xFF:
+            raise PayloadError(f"payload seq does not match {SEQ}")
+        return Telemetry(device_id, seq, ts_ns, values)
+
+
+def _metric(out: bytearray, body: bytes) -> None:
+    out += b"\x12"
+    out += encode_varint(len(body))
+    out += body
+
+
+def _text(text: object, what: str) -> bytes:
+    """A length-prefixed UTF-8 string."""
+    if type(text) is not str:
+        raise PayloadError(f"{what} must be a string, got {type(text).__name__}")
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:
+        raise PayloadError(f"{what} holds a lone surrogate, which UTF-8 cannot carry") from None
+    return encode_varint(len(raw)) + raw
+
+
+def _value(name: str, value: object) -> bytes:
+    """The datatype and value fields of one signal."""
+    kind = type(value)
+    if kind is bool:
+        return _AFTER_NAME[bool] + (b"\x01" if value else b"\x00")
+    if kind is float:
+        return _AFTER_NAME[float] + _DOUBLE(value)
+    if kind is str:
+        return _AFTER_NAME[str] + _text(value, f"value {name[:40]!r}")
+    if kind is int:
+        if _I64_MIN <= value < _I64_LIMIT:  # type: ignore[operator]
+            return _INT64_AFTER_NAME + encode_varint(value)  # type: ignore[arg-type]
+        if value < U64_LIMIT:  # type: ignore[operator]
+            return _UINT64_AFTER_NAME + encode_varint(value)  # type: ignore[arg-type]
+        raise PayloadError(f"value {name[:40]!r} does not fit in 64 bits")
+    raise PayloadError(
+        f"value {name[:40]!r} is a {kind.__name__}; it must be a number, string or boolean"
+    )
+
+
+def _check_sim(name: str, seen: object, datatype: DataType | None, expected: DataType) -> None:
+    if seen is not None:
+        raise PayloadError(f"metric {name!r} appears twice")
+    if datatype is not expected:
+        got = "no data type" if datatype is None else datatype.name
+        raise PayloadError(f"{name!r} must be {expected.name}, got {got}")
+
+
+def _telemetry_value(name: str, datatype: DataType | None, value: object) -> Value:
+    kind = type(value)
+    if datatype is None or datatype is DataType.Unknown:
+        ok = kind in _SCALARS
+    elif is_integer(datatype):
+        ok = kind is int
+    elif datatype in _FLOAT_TYPES:
+        ok = kind is float
+    elif datatype is DataType.Boolean:
+        ok = kind is bool
+    else:
+        ok = datatype in _TEXT_TYPES
+    if not ok:
+        got = "no data type" if datatype is None else datatype.name
+        raise PayloadError(f"metric {name[:40]!r} ({got}) is not a number, string or boolean")
+    return value  # type: ignore[return-value]
