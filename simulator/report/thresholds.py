@@ -1,0 +1,274 @@
+"""Thresholds: k6-style pass/fail conditions over the numeric figures of the JSON report.
+
+A threshold is written ``KEY OP LIMIT``, e.g. ``latency_ms.p99 < 50`` or
+``messages.lost == 0``: ``KEY`` is a dotted path of the report (:func:`numeric_keys`), ``OP``
+one of :data:`OPERATORS` and ``LIMIT`` a finite number. Expressions are checked up front, every
+problem at once, so a typo in a key fails before a long run starts rather than after it.
+
+A figure that was not measured is ``null`` in the report; a threshold over it fails, because a
+gate that passes on missing data gates nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.metrics.histogram import Histogram
+from simulator.report.json_report import IngestFigures, RunFigures, build_report, get_path
+
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+"""The comparison operators a threshold may use, and what each computes."""
+
+THRESHOLDS_PATH = "thresholds"
+"""The ``path`` of a problem that concerns a whole expression rather than a known key."""
+
+FREE_FORM_KEYS: frozenset[str] = frozenset({"timeseries", "settings", "devices.failures_by_reason"})
+"""Report entries whose contents vary from run to run; their leaves are not threshold keys."""
+
+_ALLOWED_OPERATORS = ", ".join(OPERATORS)
+_FORM = "write KEY OP LIMIT, e.g. latency_ms.p99 < 50"
+# A run of operator characters, so that '<<' or '=<' is reported as one bad operator.
+_OPERATOR_RUN = re.compile(r"[<>=!]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One parsed condition: the report figure at ``key`` must satisfy ``op limit``."""
+
+    key: str
+    """Dotted report path, one of :func:`numeric_keys`."""
+    op: str
+    """One of :data:`OPERATORS`."""
+    limit: float
+    """The finite number the figure is compared with."""
+    expr: str
+    """The expression, spaced as ``key op limit`` with the limit as it was written."""
+    source: str
+    """Where the expression came from: a scenario file or a command-line flag."""
+
+    def holds(self, value: float) -> bool:
+        """Whether a measured ``value`` satisfies this threshold."""
+        return OPERATORS[self.op](value, self.limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdResult:
+    """A threshold checked against one report."""
+
+    threshold: Threshold
+    value: float | None
+    """The measured figure, or ``None`` when the run did not measure it."""
+    passed: bool
+
+
+def _synthetic_figures() -> RunFigures:
+    """A run in which every figure is present, so every numeric key of the report is a number."""
+    hist = Histogram()
+    hist.record(1000)
+    return RunFigures(
+        scenario="synthetic",
+        scenario_path="synthetic.toml",
+        broker_url="mqtt://127.0.0.1:1883",
+        mqtt_version="5",
+        devices_target=2,
+        devices_connected=1,
+        devices_failed=1,
+        failures={"timeout": 1},
+        dropped_links=0,
+        onboarding_s=1.0,
+        connect_us=hist,
+        tcp_us=hist,
+        published=1,
+        acked=1,
+        publish_window_s=1.0,
+        overrun=0,
+        baseline_rss_bytes=1,
+        connected_rss_bytes=2,
+        peak_rss_bytes=2,
+        ingest=IngestFigures(
+            received=1,
+            unique=1,
+            duplicated=0,
+            out_of_order=0,
+            missing=0,
+            malformed=0,
+            latency_us=hist,
+            rows_written=1,
+            sink_kind="memory",
+            first_recv_ns=0,
+            last_recv_ns=1_000_000_000,
+        ),
+        drain_s=0.0,
+        connections_target=2,
+        connections_connected=1,
+        connections_failed=1,
+        settings={"fleet": {"devices": 2}},
+    )
+
+
+def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    for name, value in node.items():
+        path = f"{prefix}{name}"
+        yield path, value
+        if isinstance(value, dict) and path not in FREE_FORM_KEYS:
+            yield from _leaves(value, f"{path}.")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@cache
+def _report_paths() -> dict[str, bool]:
+    """Every dotted path of a fully filled report, mapped to whether its value is a number."""
+    report = build_report(_synthetic_figures())
+    return {path: _is_number(value) for path, value in _leaves(report, "")}
+
+
+@cache
+def numeric_keys() -> tuple[str, ...]:
+    """Every dotted report path whose value is a number (or ``null`` when not measured).
+
+    Derived from a report built by :func:`~simulator.report.json_report.build_report`, so a key
+    added to the report becomes a threshold key without a change here.
+    """
+    return tuple(path for path, numeric in _report_paths().items() if numeric)
+
+
+def _key_problem(key: str) -> str | None:
+    if key in numeric_keys():
+        return None
+    if key in _report_paths():
+        return (
+            f"report key {key!r} is not a number; thresholds apply to numeric keys such as "
+            "latency_ms.p99, messages.lost, throughput.ingested_per_s"
+        )
+    close = difflib.get_close_matches(key, numeric_keys(), n=3, cutoff=0.6)
+    if close:
+        return f"unknown report key {key!r}; did you mean {', '.join(close)}?"
+    return f"unknown report key {key!r}; numeric report keys are: {', '.join(numeric_keys())}"
+
+
+def _limit_problem(text: str) -> str | None:
+    try:
+        limit = float(text)
+    except ValueError:
+        return f"limit {text!r} is not a number; write a finite number such as 50, 0.5 or 1e4"
+    if not math.isfinite(limit):
+        return f"limit must be a finite number, got {text!r}"
+    return None
+
+
+def _parse(expr: str, source: str) -> Threshold | list[ScenarioProblem]:
+    text = expr.strip()
+    if not text:
+        return [ScenarioProblem(source, THRESHOLDS_PATH, f"empty threshold; {_FORM}")]
+    match = _OPERATOR_RUN.search(text)
+    if match is None:
+        message = f"{text!r} has no operator; use one of {_ALLOWED_OPERATORS} ({_FORM})"
+        return [ScenarioProblem(source, THRESHOLDS_PATH, message)]
+    key = text[: match.start()].strip()
+    op = match.group()
+    limit_text = text[match.end() :].strip()
+    where = key or THRESHOLDS_PATH
+    messages: list[str | None] = []
+    if not key:
+        messages.append(f"{text!r} names no report key before {op!r}; {_FORM}")
+    else:
+        messages.append(_key_problem(key))
+    if op not in OPERATORS:
+        messages.append(f"{op!r} in {text!r} is not an operator; use one of {_ALLOWED_OPERATORS}")
+    if not limit_text:
+        messages.append(f"{text!r} has no limit after {op!r}; {_FORM}")
+    else:
+        messages.append(_limit_problem(limit_text))
+    problems = [ScenarioProblem(source, where, m) for m in messages if m is not None]
+    if problems:
+        return problems
+    return Threshold(key, op, float(limit_text), f"{key} {op} {limit_text}", source)
+
+
+def parse_threshold(expr: str, source: str) -> Threshold:
+    """Parse one ``KEY OP LIMIT`` expression that came from ``source``.
+
+    Raises:
+        ScenarioError: listing every problem of the expression (unknown or non-numeric key,
+            bad operator, missing or non-finite limit), each naming what is allowed.
+    """
+    parsed = _parse(expr, source)
+    if isinstance(parsed, list):
+        raise ScenarioError(parsed)
+    return parsed
+
+
+def parse_thresholds(items: Sequence[tuple[str, str]]) -> list[Threshold]:
+    """Parse many ``(expr, source)`` pairs, in order.
+
+    Raises:
+        ScenarioError: one error listing the problems of every bad expression.
+    """
+    thresholds = []
+    problems: list[ScenarioProblem] = []
+    for expr, source in items:
+        parsed = _parse(expr, source)
+        if isinstance(parsed, list):
+            problems.extend(parsed)
+        else:
+            thresholds.append(parsed)
+    if problems:
+        raise ScenarioError(problems)
+    return thresholds
+
+
+def evaluate(thresholds: Sequence[Threshold], report: dict[str, Any]) -> list[ThresholdResult]:
+    """Check every threshold against ``report``; a figure that is ``null`` or absent fails."""
+    results = []
+    for threshold in thresholds:
+        try:
+            value = get_path(report, threshold.key)
+        except (KeyError, TypeError):
+            value = None
+        if not _is_number(value):
+            results.append(ThresholdResult(threshold, None, passed=False))
+        else:
+            results.append(ThresholdResult(threshold, value, passed=threshold.holds(value)))
+    return results
+
+
+def format_value(value: float | None) -> str:
+    """A measured figure as a result line shows it: ``12``, ``4.7``, or ``not measured``."""
+    if value is None:
+        return "not measured"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def describe_result(result: ThresholdResult) -> str:
+    """What was measured, e.g. ``measured 4.7`` or ``not measured (null in the report)``."""
+    if result.value is None:
+        return "not measured (null in the report)"
+    return f"measured {format_value(result.value)}"
+
+
+def format_results(results: Sequence[ThresholdResult]) -> list[str]:
+    """One line per threshold, e.g. ``PASS  latency_ms.p99 < 50  (measured 4.7)``."""
+    return [
+        f"{'PASS' if r.passed else 'FAIL'}  {r.threshold.expr}  ({describe_result(r)})"
+        for r in results
+    ]

@@ -1,0 +1,268 @@
+"""The HTML report page: valid, self-contained, small, escaped, and carrying the report intact."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from simulator.metrics.histogram import Histogram
+from simulator.metrics.timeseries import SAMPLE_KEYS, TimeSeries, Totals
+from simulator.report.html import SUMMARY, mask_password, render_html, write_html
+from simulator.report.json_report import IngestFigures, RunFigures, build_report
+
+VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
+
+
+def fake_timeseries(seconds: int, devices: int = 1000) -> list[dict[str, Any]]:
+    """Samples of a plausible run: onboarding, publishing at one message per device per
+    second with a few losses and duplicates, then draining."""
+    series = TimeSeries()
+    latency = Histogram()
+    published = received = connected = lost = duplicated = 0
+    cpu_s = 0.0
+    onboarding_s = max(2, seconds // 10)
+    for t in range(1, seconds + 1):
+        if t <= onboarding_s:
+            phase = "onboarding"
+            connected = min(devices, connected + devices // onboarding_s + 1)
+        elif t <= seconds - 2:
+            phase = "publishing"
+        else:
+            phase = "draining"
+        sent = connected if phase != "draining" else 0
+        published += sent
+        received += sent - (t % 7 == 0) + (t % 11 == 0)
+        lost += t % 7 == 0
+        duplicated += t % 11 == 0
+        for k in range(1, 21):
+            latency.record(1_500 + 40 * k + 300 * (t % 5))
+        cpu_s += 0.35
+        series.add(
+            Totals(
+                t_s=float(t),
+                phase=phase,
+                devices_target=devices,
+                connected=connected,
+                onboarded=connected,
+                published=published,
+                received=received,
+                ingested=received - duplicated,
+                missing=lost,
+                duplicated=duplicated,
+                malformed=1 if t > seconds // 2 else 0,
+                rss_bytes=60 * 2**20 + connected * 4_000,
+                cpu_s=cpu_s,
+                latency_us=latency,
+            )
+        )
+    return series.samples
+
+
+def fake_report(seconds: int = 300, name: str = "quickstart", **settings: Any) -> dict[str, Any]:
+    """A report as a run builds it, with ``seconds`` samples and the quickstart's settings."""
+    connect_us = Histogram()
+    latency_us = Histogram()
+    for k in range(200):
+        connect_us.record(3_000 + 50 * k)
+        latency_us.record(1_500 + 30 * k)
+    timeseries = fake_timeseries(seconds)
+    published = timeseries[-1]["published_total"]
+    figures = RunFigures(
+        scenario=name,
+        scenario_path=f"scenarios/{name}.toml",
+        broker_url="mqtt://127.0.0.1:1883",
+        mqtt_version="5",
+        devices_target=1000,
+        devices_connected=1000,
+        devices_failed=0,
+        failures={},
+        dropped_links=0,
+        onboarding_s=0.6,
+        connect_us=connect_us,
+        tcp_us=connect_us,
+        published=published,
+        acked=0,
+        publish_window_s=float(seconds),
+        overrun=0,
+        baseline_rss_bytes=60 * 2**20,
+        connected_rss_bytes=64 * 2**20,
+        peak_rss_bytes=65 * 2**20,
+        ingest=IngestFigures(
+            received=published,
+            unique=published - 3,
+            duplicated=2,
+            out_of_order=1,
+            missing=3,
+            malformed=0,
+            latency_us=latency_us,
+            rows_written=published - 3,
+            sink_kind="sqlite",
+            first_recv_ns=0,
+            last_recv_ns=seconds * 10**9,
+        ),
+        drain_s=0.4,
+        timeseries=timeseries,
+        settings={
+            "name": name,
+            "seed": 1,
+            "duration_s": float(seconds),
+            "broker": {"url": None, "mqtt_version": "5", "keepalive_s": 60},
+            "fleet": {
+                "devices": 1000,
+                "publish_interval_s": 1.0,
+                "model": "machine-sensor",
+                "payload": "msgpack",
+                "qos": 0,
+                "topic": "factory/{site}/{line}/{device}/telemetry",
+            },
+            "ingest": {"enabled": True, "batch_size": 1000, "sqlite_path": "runs/q.sqlite"},
+            **settings,
+        },
+    )
+    return build_report(figures)
+
+
+class Page(HTMLParser):
+    """Parses a page, checks that tags nest, and keeps what the tests look at."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problems: list[str] = []
+        self.scripts: dict[str | None, str] = {}
+        self.urls: list[str] = []
+        self.text: list[str] = []
+        self._script: str | None = None
+        self._script_id: str | None = None
+        self.feed(text)
+        self.close()
+        if self.open:
+            self.problems.append(f"never closed: {self.open}")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls.extend(v or "" for k, v in attrs if k in ("src", "href", "action", "data"))
+        if tag == "script":
+            self._script, self._script_id = "", dict(attrs).get("id")
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls.extend(v or "" for k, v in attrs if k in ("src", "href", "action", "data"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.open[-1:] or 'nothing'}")
+            return
+        self.open.pop()
+        if tag == "script" and self._script is not None:
+            self.scripts[self._script_id] = self._script
+            self._script = None
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._script += data
+        else:
+            self.text.append(data)
+
+
+def test_the_page_is_well_formed_and_embeds_the_report_intact() -> None:
+    report = fake_report()
+    page = Page(render_html(report))
+    assert page.problems == []
+    assert json.loads(page.scripts["run-data"]) == report
+    assert len(report["timeseries"]) == 300
+    assert set(report["timeseries"][0]) == set(SAMPLE_KEYS)
+
+
+def test_the_summary_shows_every_section_and_figure() -> None:
+    report = fake_report()
+    text = " ".join(Page(render_html(report)).text)
+    for column in SUMMARY:
+        for section, _rows in column:
+            assert section in text
+    assert f"{report['messages']['published']:,}" in text
+    assert f"{report['latency_ms']['p99']:,.2f} ms" in text
+    assert "machine-sensor" in text
+    assert "fleet.publish_interval_s" in text
+
+
+def test_a_hostile_scenario_name_cannot_break_out_of_the_json_or_the_markup() -> None:
+    name = "</script><b>x</b><!--"
+    report = fake_report(seconds=20, name=name, note="</SCRIPT><script>alert(1)</script>")
+    html = render_html(report)
+    page = Page(html)
+    assert page.problems == []
+    assert "<b>x" not in html
+    assert html.lower().count("<script") == 2
+    assert html.lower().count("</script") == 2
+    assert json.loads(page.scripts["run-data"])["scenario"] == name
+    assert name in " ".join(page.text)
+
+
+def test_thresholds_and_notes_are_shown_with_their_verdicts() -> None:
+    report = fake_report(seconds=30)
+    report["thresholds"] = [
+        {"expr": "latency_ms.p99 < 50", "value": 7.5, "passed": True},
+        {"expr": "messages.lost == 0 && x<y", "value": 3, "passed": False},
+        {"expr": "sink.rows > 0", "value": None, "passed": False},
+    ]
+    report["notes"] = ["ingest drained <late>"]
+    html = render_html(report)
+    assert Page(html).problems == []
+    assert html.count('class="pass"') == 1
+    assert html.count('class="fail"') == 2
+    assert "messages.lost == 0 &amp;&amp; x&lt;y" in html
+    assert "ingest drained &lt;late&gt;" in html
+
+
+def test_nothing_is_loaded_from_elsewhere_and_the_page_stays_small() -> None:
+    report = fake_report(seconds=60)
+    html = render_html(report)
+    page = Page(html)
+    assert page.urls == []
+    assert "http://" not in html
+    assert "https://" not in html
+    assert not re.search(r"@import|url\(", html)
+    assert "default-src 'none'" in html
+    shell = render_html({"scenario": "empty"})
+    assert len(shell.encode()) < 20_000, "template, CSS and script together"
+    assert len(html.encode()) < 60_000, "a 60 s run"
+
+
+def test_null_figures_read_not_measured_and_absent_ones_a_dash() -> None:
+    report = fake_report(seconds=10)
+    report["ingest"] = None
+    report["latency_ms"] = {"p50": None, "p90": None, "p99": None, "max": None}
+    del report["messages"]
+    text = Page(render_html(report)).text
+    assert text.count("not measured") >= 4
+    assert text.count("\N{EN DASH}") >= 7
+
+
+def test_passwords_in_urls_are_masked_in_tables_and_data() -> None:
+    report = fake_report(seconds=10, broker={"url": "mqtt://plant:s3cr3t@broker.local:1883"})
+    report["broker"]["url"] = "mqtts://plant:s3cr3t@broker.local:8883"
+    html = render_html(report)
+    assert "s3cr3t" not in html
+    assert "mqtt://plant:***@broker.local:1883" in html
+    assert mask_password("mqtt://a:b@h and mqtt://h:1883/x") == "mqtt://a:***@h and mqtt://h:1883/x"
+
+
+def test_live_mode_leaves_the_samples_to_the_first_fetch() -> None:
+    report = fake_report(seconds=30)
+    page = Page(render_html(report, live=True))
+    data = json.loads(page.scripts["run-data"])
+    assert "timeseries" not in data
+    assert data["scenario"] == "quickstart"
+    assert 'data-mode="live"' in render_html(report, live=True)
+    assert 'data-mode="report"' in render_html(report)
+
+
+def test_write_html_creates_the_folder(tmp_path: Path) -> None:
+    path = tmp_path / "runs" / "q.html"
+    report = fake_report(seconds=5)
+    write_html(report, path)
+    assert path.read_text(encoding="utf-8") == render_html(report)
