@@ -7,6 +7,10 @@ chosen or free port, starts Mosquitto as a child process and stops it again::
     with LocalBroker() as broker:
         run_fleet(broker.url)
 
+:class:`SecureBroker` starts the secure profile (``broker_config/secure/``):
+passwords, per-device ACLs, a TLS and a mutual-TLS listener, with certificates
+from :func:`make_pki` and a password file from :func:`write_password_file`.
+
 Synchronous on purpose (subprocess and a blocking TCP probe): a runner calls it
 before its event loop starts or from a worker thread. Every failure is a
 :class:`~simulator.errors.BrokerLaunchError`.
@@ -14,16 +18,35 @@ before its event loop starts or from a worker thread. Every failure is a
 
 from simulator.broker.launcher import LocalBroker, free_port, max_connections_hint
 from simulator.broker.locate import CONFIG_DIR_ENV, SBIN_DIRS, default_config_dir, find_mosquitto
-from simulator.broker.runtime_config import BASE_CONFIG_NAME, render_runtime_config
+from simulator.broker.passwords import DEFAULT_ITERATIONS, hash_password, write_password_file
+from simulator.broker.pki import DEFAULT_SERVER_NAMES, KeyPair, Pki, PkiError, make_pki
+from simulator.broker.runtime_config import (
+    BASE_CONFIG_NAME,
+    render_runtime_config,
+    render_secure_config,
+)
+from simulator.broker.secure import FLEET_USER, INGEST_USER, SecureBroker
 
 __all__ = [
     "BASE_CONFIG_NAME",
     "CONFIG_DIR_ENV",
+    "DEFAULT_ITERATIONS",
+    "DEFAULT_SERVER_NAMES",
+    "FLEET_USER",
+    "INGEST_USER",
     "SBIN_DIRS",
+    "KeyPair",
     "LocalBroker",
+    "Pki",
+    "PkiError",
+    "SecureBroker",
     "default_config_dir",
     "find_mosquitto",
     "free_port",
+    "hash_password",
+    "make_pki",
     "max_connections_hint",
     "render_runtime_config",
+    "render_secure_config",
+    "write_password_file",
 ]

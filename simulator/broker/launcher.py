@@ -17,7 +17,11 @@ from types import TracebackType
 from typing import IO, Self
 
 from simulator.broker.locate import default_config_dir, find_mosquitto
-from simulator.broker.runtime_config import BASE_CONFIG_NAME, render_runtime_config
+from simulator.broker.runtime_config import (
+    BASE_CONFIG_NAME,
+    read_config_file,
+    render_runtime_config,
+)
 from simulator.errors import BrokerLaunchError
 
 # Descriptors Mosquitto needs besides clients: listening sockets, epoll, the
@@ -126,6 +130,10 @@ class LocalBroker:
     ``port=None`` picks a free port at :meth:`start`. The runtime config and
     Mosquitto's log live in a private temporary directory that :meth:`stop`
     removes. Usable as a context manager.
+
+    Subclasses with other profiles (:class:`~simulator.broker.SecureBroker`)
+    override :meth:`_requested_ports`, :meth:`_load_config` and
+    :meth:`_render_config`; starting, probing and stopping stay here.
     """
 
     def __init__(
@@ -134,7 +142,9 @@ class LocalBroker:
         self._config_dir = config_dir
         self._host = host
         self._requested_port = port
-        self._port: int | None = None
+        self._ports: tuple[int, ...] | None = None
+        self._base_text = ""
+        self._base_path = Path()
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self._log: IO[bytes] | None = None
@@ -148,15 +158,21 @@ class LocalBroker:
     @property
     def port(self) -> int:
         """The listener's port; known once :meth:`start` has succeeded."""
-        if self._port is None:
-            raise BrokerLaunchError("the broker has not been started")
-        return self._port
+        return self._started_ports()[0]
 
     @property
     def url(self) -> str:
         """``mqtt://host:port`` for clients (IPv6 hosts in brackets)."""
+        return self._url("mqtt", self.port)
+
+    def _url(self, scheme: str, port: int) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"mqtt://{host}:{self.port}"
+        return f"{scheme}://{host}:{port}"
+
+    def _started_ports(self) -> tuple[int, ...]:
+        if self._ports is None:
+            raise BrokerLaunchError("the broker has not been started")
+        return self._ports
 
     @property
     def pid(self) -> int:
@@ -179,41 +195,67 @@ class LocalBroker:
         if self._process is not None:
             raise BrokerLaunchError(f"the broker is already running (pid {self._process.pid})")
         executable = find_mosquitto()
-        config_dir = self._config_dir if self._config_dir is not None else default_config_dir()
-        base_path = config_dir / BASE_CONFIG_NAME
-        try:
-            base_text = base_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BrokerLaunchError(f"cannot read broker config {base_path}: {exc}") from exc
+        self._load_config(
+            self._config_dir if self._config_dir is not None else default_config_dir()
+        )
 
-        attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
+        requested = self._requested_ports()
+        attempts = _PORT_ATTEMPTS if None in requested else 1
         for attempt in range(1, attempts + 1):
-            port = self._requested_port or free_port(self._host)
+            ports = self._pick_ports(requested)
             # Checked here because the readiness probe below cannot tell our
             # Mosquitto from whatever else already listens on the port.
-            if not _port_is_free(self._host, port):
+            taken = [port for port in ports if not _port_is_free(self._host, port)]
+            if taken:
                 if attempt < attempts:
                     continue
-                raise BrokerLaunchError(f"{self._host}:{port} is already in use")
-            runtime = render_runtime_config(base_text, self._host, port, str(base_path))
-            self._spawn(executable, runtime)
+                raise BrokerLaunchError(f"{self._host}:{taken[0]} is already in use")
+            self._spawn(executable, ports)
             try:
-                self._wait_listening(port, timeout_s)
+                self._wait_listening(ports, timeout_s)
             except BrokerLaunchError:
                 tail = self.log_tail()
                 self.stop()
                 if attempt < attempts and "Address already in use" in tail:
                     continue
                 raise
-            self._port = port
+            self._ports = ports
             return
 
-    def _spawn(self, executable: Path, runtime_config: str) -> None:
+    def _pick_ports(self, requested: tuple[int | None, ...]) -> tuple[int, ...]:
+        """The requested ports, with a distinct free port for each ``None``."""
+        ports: list[int] = []
+        for wanted in requested:
+            port = wanted
+            while port is None or port in ports:
+                port = free_port(self._host)
+            ports.append(port)
+        return tuple(ports)
+
+    def _requested_ports(self) -> tuple[int | None, ...]:
+        """One entry per listener, in the order the config defines them; None for any free port."""
+        return (self._requested_port,)
+
+    def _load_config(self, config_dir: Path) -> None:
+        """Read the profile's files from ``config_dir`` once, before any attempt to start."""
+        self._base_path = config_dir / BASE_CONFIG_NAME
+        self._base_text = read_config_file(self._base_path)
+
+    def _render_config(self, workdir: Path, ports: tuple[int, ...]) -> str:
+        """Return the runtime config for ``ports``, writing any files it names into ``workdir``."""
+        return render_runtime_config(self._base_text, self._host, ports[0], str(self._base_path))
+
+    def _spawn(self, executable: Path, ports: tuple[int, ...]) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="factory-sim-broker-"))
         self._workdir = workdir
+        self._log = (workdir / "mosquitto.log").open("wb")
+        try:
+            runtime_config = self._render_config(workdir, ports)
+        except BrokerLaunchError:
+            self.stop()
+            raise
         config_path = workdir / "mosquitto.conf"
         config_path.write_text(runtime_config, encoding="utf-8")
-        self._log = (workdir / "mosquitto.log").open("wb")
         try:
             with _child_nofile_raised():
                 # Own session: a Ctrl-C in the terminal reaches the runner,
@@ -237,10 +279,14 @@ class LocalBroker:
             self, _shutdown, self._process, self._log, workdir, _FINALIZE_TIMEOUT_S
         )
 
-    def _wait_listening(self, port: int, timeout_s: float) -> None:
+    def _wait_listening(self, ports: tuple[int, ...], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for port in ports:
+            self._wait_port(port, deadline, timeout_s)
+
+    def _wait_port(self, port: int, deadline: float, timeout_s: float) -> None:
         process = self._process
         assert process is not None
-        deadline = time.monotonic() + timeout_s
         while True:
             code = process.poll()
             if code is not None:
@@ -283,7 +329,7 @@ class LocalBroker:
         self._process = None
         self._log = None
         self._workdir = None
-        self._port = None
+        self._ports = None
 
     def __enter__(self) -> Self:
         self.start()
