@@ -13,6 +13,7 @@ for seed 0), so streams are the same on every platform and Python version.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 MASK64 = (1 << 64) - 1
 """Reduces an integer to 64 bits."""
@@ -63,3 +64,37 @@ def normal(seed: int, a: int, b: int) -> float:
     u1 = ((h >> 32) + 1) * _TO_UNIT32  # in (0, 1], so the logarithm is finite
     u2 = (h & 0xFFFFFFFF) * _TO_UNIT32
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TAU * u2)
+
+
+NOISE_ROWS = 8192
+"""Rows in the :func:`noise_rows` table, a power of two."""
+
+NOISE_WIDTH = 8
+"""Standard normal draws in each row."""
+
+NOISE_STEP = 5063
+"""Stride through the table from one sample to the next: odd, so a device visits every row
+before it repeats, and near ``NOISE_ROWS`` over the golden ratio, so neighbours are far apart."""
+
+_ROWS_SEED = 0x6E6F697365  # fixed: the table is the same in every run and process
+_CLIP = 3.0
+
+
+@cache
+def noise_rows() -> tuple[tuple[float, ...], ...]:
+    """Return a shared table of rows of standard normal draws, clipped to ±3.
+
+    The fast path of per-sample measurement noise: a model reads row
+    ``(key + seq * NOISE_STEP) % NOISE_ROWS`` and unpacks it, one tuple lookup instead of a
+    hash per sample (a hash costs as much as the rest of a small model's sample). Noise vectors
+    repeat after ``NOISE_ROWS`` samples of a device, which no telemetry consumer can tell from
+    fresh noise on top of the models' non-periodic behaviour; draws that steer events still
+    come from the hash functions above. Clipping keeps every model's declared ranges provable.
+    """
+    return tuple(
+        tuple(
+            max(-_CLIP, min(_CLIP, normal(_ROWS_SEED, row, column)))
+            for column in range(NOISE_WIDTH)
+        )
+        for row in range(NOISE_ROWS)
+    )

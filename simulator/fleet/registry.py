@@ -5,12 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from simulator.fleet.cnc_machine import CncMachine
+from simulator.fleet.environment_sensor import EnvironmentSensor
 from simulator.fleet.errors import UnknownModelError
 from simulator.fleet.machine_sensor import MachineSensor
 from simulator.fleet.model import DeviceModel
+from simulator.fleet.moulding_machine import MouldingMachine
+from simulator.fleet.plc_line import PlcLine
+from simulator.fleet.power_meter import PowerMeter
+from simulator.fleet.robot import Robot
+from simulator.fleet.vibration_sensor import VibrationSensor
 
 _FACTORIES: dict[str, Callable[[], DeviceModel]] = {
     MachineSensor.name: MachineSensor,
+    CncMachine.name: CncMachine,
+    PlcLine.name: PlcLine,
+    MouldingMachine.name: MouldingMachine,
+    Robot.name: Robot,
+    PowerMeter.name: PowerMeter,
+    VibrationSensor.name: VibrationSensor,
+    EnvironmentSensor.name: EnvironmentSensor,
 }
 
 
