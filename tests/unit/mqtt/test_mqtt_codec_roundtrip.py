@@ -9,10 +9,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import RemoteProtocolError
-from simulator.mqtt import Decoder, MQTTVersion, Packet, decode, encode
+from simulator.mqtt import (
+    ClientSession,
+    ConnAck,
+    ConnectOptions,
+    Decoder,
+    MQTTVersion,
+    Packet,
+    SessionState,
+    decode,
+    encode,
+)
 from tests.unit.mqtt.mqtt_strategies import packets
 
 VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
+_OPTIONS = {
+    MQTTVersion.V311: ConnectOptions(),
+    MQTTVersion.V5: ConnectOptions(topic_alias_maximum=3, receive_maximum=2),
+}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -95,7 +109,10 @@ def test_arbitrary_bytes_decode_or_raise_remote_protocol_error(
 
 @pytest.mark.parametrize("version", VERSIONS)
 @given(
-    prefix=st.sampled_from([b"\x30", b"\x32", b"\x82", b"\x90", b"\x20", b"\x10", b"\xe0"]),
+    prefix=st.sampled_from(
+        [bytes((first,)) for first in (0x30, 0x32, 0x34, 0x82, 0x90, 0x20, 0x10, 0xE0)]
+        + [bytes((first,)) for first in (0x40, 0x50, 0x62, 0x70, 0xA2, 0xB0, 0xF0)]
+    ),
     junk=st.binary(max_size=48),
 )
 def test_fuzzing_behind_a_valid_first_byte_raises_only_remote_errors(
@@ -106,3 +123,21 @@ def test_fuzzing_behind_a_valid_first_byte_raises_only_remote_errors(
     # Anything but RemoteProtocolError escaping here fails the test.
     with contextlib.suppress(RemoteProtocolError):
         list(decoder)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@settings(max_examples=300)
+@given(junk=st.binary(max_size=64))
+def test_a_connected_session_fed_junk_raises_only_remote_errors(
+    version: MQTTVersion, junk: bytes
+) -> None:
+    session = ClientSession("dev-1", version, 60, options=_OPTIONS[version])
+    session.connect()
+    session.receive_data(encode(ConnAck(), version))
+    session.publish("t", b"", qos=1)
+    session.publish("t", b"", qos=2)
+    # Anything but RemoteProtocolError escaping here fails the test.
+    with contextlib.suppress(RemoteProtocolError):
+        session.receive_data(junk)
+        return
+    assert session.state is SessionState.CLOSED
