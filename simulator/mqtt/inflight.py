@@ -12,18 +12,13 @@ from .packet_type import PacketType
 PUBLISH_QOS1 = 0x32
 PUBLISH_QOS2 = 0x34
 PUBREL = 0x62
-_KIND_MASK = 0xF6
+KIND_MASK = 0xF6
 """The first byte without DUP (0x08) and RETAIN (0x01): packet type and QoS."""
-
-
-def stage(first: int) -> int:
-    """What a stored outgoing packet waits for, from its first byte: one of the constants."""
-    return first & _KIND_MASK
 
 
 def describe(first: int) -> str:
     """What a stored outgoing packet is, for error messages."""
-    kind = first & _KIND_MASK
+    kind = first & KIND_MASK
     if kind == PUBLISH_QOS1:
         return "a QoS 1 PUBLISH awaiting PUBACK"
     if kind == PUBLISH_QOS2:

@@ -49,7 +49,15 @@ from .events import (
     Subscribed,
     Unsubscribed,
 )
-from .inflight import PUBLISH_QOS1, PUBLISH_QOS2, PUBREL, InFlight, TopicAliases, describe
+from .inflight import (
+    KIND_MASK,
+    PUBLISH_QOS1,
+    PUBLISH_QOS2,
+    PUBREL,
+    InFlight,
+    TopicAliases,
+    describe,
+)
 from .options import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
@@ -535,7 +543,7 @@ class ClientSession:
         stored = flight.outgoing.get(packet_id) if flight is not None else None
         if flight is None or stored is None:
             raise RemoteProtocolError(f"{name} for unknown packet id {packet_id}")
-        stage = stored[0] & 0xF6
+        stage = stored[0] & KIND_MASK
         reason_string = packet.properties.reason_string
         if type(packet) is PubRec:
             if stage == PUBREL:
