@@ -1,0 +1,197 @@
+"""The live web dashboard: the HTML report page, served while the run goes.
+
+:class:`LiveDashboard` answers three things over HTTP/1.1 on the run's own event loop, with
+stdlib asyncio streams (no thread, no dependency):
+
+=================  ===================================================================
+``GET /``          :func:`simulator.report.html.render_html` of ``provider()``, live mode
+``GET /data``      ``provider()`` as JSON; ``?since=N`` leaves out the first N samples of
+                   ``timeseries`` and says so in ``timeseries_from``
+anything else      404 (405 for a method other than GET or HEAD)
+=================  ===================================================================
+
+``provider`` is called once per request, never per message, and the page asks once a second
+for the samples it lacks, so a watcher costs the run the same at second 10 and at hour 10.
+Each connection answers one request and closes. A client that sends its request slowly, or
+does not read the answer, is cut off after a timeout; its bytes wait in its own transport's
+buffer meanwhile, so it cannot block the loop, and beyond :data:`MAX_CLIENTS` connections new
+ones are closed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from simulator.errors import ResourceLimitError
+from simulator.report.html import embed_json, public_data, render_html
+
+Provider = Callable[[], dict[str, Any]]
+"""Returns the run's report as it stands (partial while the run goes)."""
+
+MAX_CLIENTS = 32
+"""Connections served at once; more are closed without an answer."""
+
+REQUEST_TIMEOUT_S = 5.0
+"""How long a client may take to send its request head."""
+
+WRITE_TIMEOUT_S = 10.0
+"""How long a client may take to read the answer."""
+
+MAX_HEAD_BYTES = 8192
+"""The largest request head read; a longer one is answered 431."""
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
+
+
+class DashboardPortError(ResourceLimitError):
+    """The dashboard could not listen on its host and port."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot serve the dashboard on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+
+
+class LiveDashboard:
+    """Serves the live report page and its data on ``host:port`` (port 0: pick a free one).
+
+    ``await start()`` listens (then :attr:`port` is the real port); ``await stop()`` closes
+    the listener and every open connection. Also an async context manager.
+    """
+
+    def __init__(self, provider: Provider, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._provider = provider
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    @property
+    def port(self) -> int:
+        """The port listened on: the one asked for, or the one picked once started."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The page's address (meaningful once started)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}/"
+
+    async def start(self) -> None:
+        """Listen; raises :class:`DashboardPortError` if the port cannot be bound."""
+        if self._server is not None:
+            raise RuntimeError(f"the dashboard is already serving on {self.url}")
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self._host, self._port, limit=MAX_HEAD_BYTES
+            )
+        except OSError as exc:
+            reason = (
+                f"port {self._port} is already in use"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or str(exc)
+            )
+            raise DashboardPortError(self._host, self._port, reason) from exc
+        self._port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and drop open connections; does nothing if not serving."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for writer in list(self._clients):
+            writer.transport.abort()
+        await server.wait_closed()
+
+    async def __aenter__(self) -> LiveDashboard:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._clients) >= MAX_CLIENTS:
+            writer.transport.abort()
+            return
+        self._clients.add(writer)
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+            status, content_type, body = self._answer(head)
+            method = head.split(b" ", 1)[0]
+            writer.write(_response(status, content_type, body, with_body=method != b"HEAD"))
+            await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
+            writer.close()
+        except asyncio.LimitOverrunError:
+            writer.write(_response(431, "text/plain; charset=utf-8", b"request head too large\n"))
+            writer.close()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            # The client went away or is too slow: nothing to tell it, nothing to keep.
+            writer.transport.abort()
+        finally:
+            self._clients.discard(writer)
+
+    def _answer(self, head: bytes) -> tuple[int, str, bytes]:
+        try:
+            method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
+        except (UnicodeDecodeError, ValueError):
+            return 400, "text/plain; charset=utf-8", b"bad request line\n"
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain; charset=utf-8", b"only GET and HEAD\n"
+        url = urlsplit(target)
+        if url.path not in ("/", "/data"):
+            return 404, "text/plain; charset=utf-8", b"not found: try / or /data\n"
+        try:
+            report = self._provider()
+            if url.path == "/":
+                page = render_html(report, live=True)
+                return 200, "text/html; charset=utf-8", page.encode()
+            return 200, "application/json", _data(report, url.query).encode()
+        except Exception as exc:  # a provider bug must not end the run: say it, go on
+            return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
+
+
+def _data(report: dict[str, Any], query: str) -> str:
+    """``report`` as JSON, without the samples the page already has."""
+    since_values = parse_qs(query).get("since")
+    data = public_data(report)
+    if since_values:
+        try:
+            since = max(0, int(since_values[0]))
+        except ValueError:
+            since = 0
+        samples = data.get("timeseries") or []
+        since = min(since, len(samples))
+        data["timeseries"] = samples[since:]
+        data["timeseries_from"] = since
+    return embed_json(data)
+
+
+def _response(status: int, content_type: str, body: bytes, *, with_body: bool = True) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + (body if with_body else b"")

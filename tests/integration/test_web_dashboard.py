@@ -1,0 +1,135 @@
+"""The live dashboard over real HTTP on loopback: the page, data that follows the provider,
+samples sent once, and clients that misbehave without holding anyone up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import pytest
+
+from simulator.live.web import MAX_HEAD_BYTES, DashboardPortError, LiveDashboard
+from tests.unit.report.test_html import fake_report, fake_timeseries
+
+
+async def request(port: int, head: str) -> tuple[int, dict[str, str], bytes]:
+    """Send ``head`` and read the whole answer (the server closes after one)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode())
+    raw = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    top, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = top.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+    return int(status_line.split(" ")[1]), headers, body
+
+
+async def get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
+    return await request(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+
+
+class GrowingRun:
+    """A provider whose run gains ten samples, and a few more published messages, per call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.samples = fake_timeseries(200)
+        self.report = fake_report(seconds=10)
+
+    def __call__(self) -> dict[str, Any]:
+        self.calls += 1
+        shown = self.samples[: 10 * self.calls]
+        self.report["timeseries"] = shown
+        self.report["messages"]["published"] = shown[-1]["published_total"]
+        return self.report
+
+
+async def test_data_follows_the_provider_and_the_page_is_the_live_report() -> None:
+    run = GrowingRun()
+    async with LiveDashboard(run) as dashboard:
+        assert dashboard.port != 0
+        assert dashboard.url == f"http://127.0.0.1:{dashboard.port}/"
+        status, headers, body = await get(dashboard.port, "/data")
+        assert (status, headers["content-type"]) == (200, "application/json")
+        assert int(headers["content-length"]) == len(body)
+        first = json.loads(body)
+        status, _, body = await get(dashboard.port, "/data")
+        second = json.loads(body)
+        assert len(first["timeseries"]) == 10
+        assert len(second["timeseries"]) == 20
+        assert second["messages"]["published"] > first["messages"]["published"]
+
+        status, headers, body = await get(dashboard.port, "/")
+        assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
+        page = body.decode()
+        assert 'data-mode="live"' in page
+        assert 'id="run-data"' in page
+        assert headers["connection"] == "close"
+        assert run.calls == 3
+
+
+async def test_since_sends_only_the_samples_the_page_lacks() -> None:
+    run = GrowingRun()
+    async with LiveDashboard(run) as dashboard:
+        _, _, body = await get(dashboard.port, "/data?since=4")
+        data = json.loads(body)
+        assert data["timeseries_from"] == 4
+        assert data["timeseries"] == run.samples[4:10]
+        _, _, body = await get(dashboard.port, "/data?since=500")
+        data = json.loads(body)
+        assert data["timeseries_from"] == 20, "never past what exists: the page resyncs"
+        assert data["timeseries"] == []
+
+
+async def test_unknown_paths_methods_and_provider_failures_get_an_answer() -> None:
+    broken = True
+
+    def provider() -> dict[str, Any]:
+        if broken:
+            raise RuntimeError("figures not ready")
+        return {"scenario": "late", "timeseries": []}
+
+    async with LiveDashboard(provider) as dashboard:
+        assert (await get(dashboard.port, "/metrics"))[0] == 404
+        assert (await request(dashboard.port, "POST /data HTTP/1.1\r\n\r\n"))[0] == 405
+        assert (await request(dashboard.port, "nonsense\r\n\r\n"))[0] == 400
+        status, _, body = await get(dashboard.port, "/data")
+        assert status == 500
+        assert b"figures not ready" in body
+        broken = False
+        status, _, body = await get(dashboard.port, "/data")
+        assert (status, json.loads(body)["scenario"]) == (200, "late")
+        status, headers, body = await request(dashboard.port, "HEAD / HTTP/1.1\r\n\r\n")
+        assert (status, body) == (200, b"")
+        assert int(headers["content-length"]) > 1000
+        oversized = "GET / HTTP/1.1\r\nX: " + "a" * MAX_HEAD_BYTES + "\r\n\r\n"
+        assert (await request(dashboard.port, oversized))[0] == 431
+
+
+async def test_a_client_that_sends_nothing_holds_up_no_one() -> None:
+    run = GrowingRun()
+    async with LiveDashboard(run) as dashboard:
+        _, idle = await asyncio.open_connection("127.0.0.1", dashboard.port)
+        _, half = await asyncio.open_connection("127.0.0.1", dashboard.port)
+        half.write(b"GET /data HTTP/1.1\r\n")
+        status, _, _ = await asyncio.wait_for(get(dashboard.port, "/data"), 2)
+        assert status == 200
+        for writer in (idle, half):
+            writer.close()
+
+
+async def test_stop_frees_the_port_and_a_taken_port_is_a_clear_error() -> None:
+    dashboard = LiveDashboard(GrowingRun())
+    await dashboard.start()
+    port = dashboard.port
+    with pytest.raises(DashboardPortError, match=f"port {port} is already in use"):
+        await LiveDashboard(GrowingRun(), port=port).start()
+    await dashboard.stop()
+    await dashboard.stop()
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
