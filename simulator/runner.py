@@ -270,6 +270,7 @@ class Runner:
             tcp_us=fleet.tcp_us,
             published=fleet.counters.published,
             acked=fleet.counters.acked,
+            refused=fleet.counters.refused,
             publish_window_s=publish_window_s,
             overrun=fleet.overrun,
             baseline_rss_bytes=baseline_rss,

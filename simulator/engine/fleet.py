@@ -31,6 +31,8 @@ from simulator.mqtt import (
     InflightLimitError,
     MQTTVersion,
     PubAckReceived,
+    PubCompReceived,
+    PubRecReceived,
     encode_publish_qos0,
     publish_prefix,
 )
@@ -79,8 +81,10 @@ class FleetCounters:
     published: int = 0
     acked: int = 0
     dropped_links: int = 0
+    refused: int = 0
+    """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
     inflight_blocked: int = 0
-    """QoS 1 sends postponed because the broker's receive maximum was reached."""
+    """QoS 1 and 2 sends postponed because the broker's receive maximum was reached."""
 
 
 class Fleet:
@@ -313,10 +317,21 @@ class Fleet:
     # link listener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Count acknowledgements; everything else a device may receive is ignored."""
+        """Count acknowledgements and refusals; everything else a device receives is ignored.
+
+        A QoS 1 message is done at its PUBACK, a QoS 2 message at its PUBCOMP; a reason code
+        of 0x80 or above on either (or on a PUBREC) is the broker refusing it, for example
+        because the ACL does not let this device publish there: counted, never hidden.
+        """
+        counters = self.counters
         for event in events:
-            if isinstance(event, PubAckReceived):
-                self.counters.acked += 1
+            if isinstance(event, PubAckReceived | PubCompReceived):
+                if event.reason_code >= 0x80:
+                    counters.refused += 1
+                else:
+                    counters.acked += 1
+            elif isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
+                counters.refused += 1
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """A connection went away: stop publishing its devices and count the drop."""

@@ -85,6 +85,8 @@ class RunFigures:
     peak_rss_bytes: int
     ingest: IngestFigures | None
     drain_s: float
+    refused: int = 0
+    """Messages the broker refused with a reason code (QoS 1 and 2 only can say so)."""
     connections_target: int | None = None
     """Connections the fleet needed (equal to devices unless devices sit behind gateways)."""
     connections_connected: int | None = None
@@ -157,6 +159,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
         "messages": {
             "published": f.published,
             "acked": f.acked,
+            "refused": f.refused,
             "ingested": ingested,
             "received": ingest.received if ingest is not None else None,
             "lost": lost,
@@ -206,6 +209,8 @@ def problems(report: dict[str, Any]) -> list[str]:
     messages = report["messages"]
     if messages["lost"]:
         found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")
+    if messages.get("refused"):
+        found.append(f"{messages['refused']:,} messages were refused by the broker")
     if messages["malformed"]:
         found.append(f"{messages['malformed']:,} messages could not be decoded")
     return found
