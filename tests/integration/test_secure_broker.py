@@ -288,6 +288,8 @@ def test_publish_outside_own_topics_gets_puback_not_authorized_under_v5(
     assert ingest.suback("$share/ingest/factory/#") == [GRANTED_QOS_1]
     assert device.connect(broker.host, broker.port) == 0
 
+    device.paho.publish(OTHER_TOPIC, b"foreign at QoS 0", qos=0)
+    assert device.expect("puback") == 0  # paho's own callback for QoS 0: nothing was sent back
     device.paho.publish(OTHER_TOPIC, b"foreign", qos=1)
     refused = device.expect("puback")
     device.paho.publish(OWN_TOPIC, b"own", qos=1)
@@ -295,7 +297,7 @@ def test_publish_outside_own_topics_gets_puback_not_authorized_under_v5(
 
     assert refused == NOT_AUTHORIZED
     assert accepted == 0
-    # The refused message is dropped; the ingest worker's shared subscription gets the other.
+    # Both refused messages are dropped; the ingest worker's shared subscription gets the other.
     assert ingest.messages(ABSENCE_S) == [(OWN_TOPIC, b"own")]
 
 
