@@ -272,3 +272,19 @@ def format_results(results: Sequence[ThresholdResult]) -> list[str]:
         f"{'PASS' if r.passed else 'FAIL'}  {r.threshold.expr}  ({describe_result(r)})"
         for r in results
     ]
+
+
+def results_as_json(results: Sequence[ThresholdResult]) -> list[dict[str, Any]]:
+    """The results as the report's ``thresholds`` list: one object per threshold, in order."""
+    return [
+        {
+            "expr": r.threshold.expr,
+            "key": r.threshold.key,
+            "op": r.threshold.op,
+            "limit": r.threshold.limit,
+            "source": r.threshold.source,
+            "value": r.value,
+            "passed": r.passed,
+        }
+        for r in results
+    ]

@@ -5,9 +5,10 @@ Strictness is the point: unknown keys are errors, ``"10"`` is not an integer, ``
 a float is expected. Range limits live in ``Field`` constraints so the error translation in
 :mod:`simulator.scenario.problems` can state them.
 
-Device model names, payload codec names and topic templates are checked against
-:mod:`simulator.fleet` and :mod:`simulator.payloads`, imported inside the validators so this
-module loads without them and the registries are asked only when a scenario is validated.
+Device model names, payload codec names, topic templates and thresholds are checked against
+:mod:`simulator.fleet`, :mod:`simulator.payloads` and :mod:`simulator.report.thresholds`,
+imported inside the validators so this module loads without them and they are asked only when
+a scenario is validated.
 
 Use :func:`simulator.scenario.loader.load_scenario` to read a file; it fills in ``name`` from
 the file's stem and reports every problem at once.
@@ -18,10 +19,21 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
-from simulator.errors import SimulatorError
+from simulator.errors import ScenarioError, SimulatorError
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
+from simulator.scenario.problems import describe_value
 
 MAX_DEVICES = 1_000_000
 """The largest fleet one scenario may describe."""
@@ -94,6 +106,51 @@ def _check_share_group(value: str) -> str:
     if not value or _SHARE_NAME_FORBIDDEN & set(value):
         raise ValueError(f"must be non-empty and contain none of '/', '+', '#', got {value!r}")
     return value
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    # TOML reads an unquoted ``latency_ms.p99 = "< 50"`` as nested tables; report paths nest
+    # the same way, so both spellings name the same key.
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_thresholds(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    from simulator.report.thresholds import parse_threshold
+
+    if not isinstance(value, dict):
+        raise ValueError(
+            'must be a table of "report.key" = "OP LIMIT" strings, e.g. '
+            f'"latency_ms.p99" = "< 50"; got {describe_value(value)}'
+        )
+    flat = _flatten(value)
+    errors: list[InitErrorDetails] = []
+    for key, spec in flat.items():
+        messages: list[str] = []
+        if not isinstance(spec, str):
+            messages.append(
+                "must be a string holding an operator and a limit, e.g. "
+                f'"< 50" or "== 0"; got {describe_value(spec)}'
+            )
+        else:
+            try:
+                parse_threshold(f"{key} {spec}", "scenario")
+            except ScenarioError as exc:
+                messages.extend(problem.message for problem in exc.problems)
+        errors.extend(
+            InitErrorDetails(type="value_error", loc=(key,), input=spec, ctx={"error": message})
+            for message in messages
+        )
+    if errors:
+        # pydantic nests a ValidationError raised here under this field's location, so each
+        # problem is reported at ``thresholds.<key>`` along with every other problem of the file.
+        raise ValidationError.from_exception_data("thresholds", errors)
+    return handler(flat)
 
 
 class _Table(BaseModel):
@@ -184,6 +241,9 @@ class Scenario(_Table):
     fleet: FleetSettings
     onboarding: OnboardingSettings = OnboardingSettings()
     ingest: IngestSettings = IngestSettings()
+    thresholds: Annotated[dict[str, str], WrapValidator(_check_thresholds)] = {}
+    """``[thresholds]``: report key to ``"OP LIMIT"``, e.g. ``"latency_ms.p99" = "< 50"``;
+    the run fails its gate when any does not hold (see :mod:`simulator.report.thresholds`)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from simulator.errors import ScenarioError, ScenarioProblem
@@ -14,6 +16,7 @@ from simulator.report.thresholds import (
     numeric_keys,
     parse_threshold,
     parse_thresholds,
+    results_as_json,
 )
 from tests.unit.report.conftest import MakeReport
 
@@ -286,4 +289,32 @@ def test_format_results_says_pass_or_fail_and_what_was_measured() -> None:
         "PASS  latency_ms.p99 < 50  (measured 4.7)",
         "FAIL  messages.lost == 0  (measured 12)",
         "PASS  x >= 5  (measured 5000)",
+    ]
+
+
+def test_results_as_json_round_trips_through_json(make_report: MakeReport) -> None:
+    results = evaluate(
+        parse_thresholds([("messages.lost == 0", "q.toml"), ("devices.connected >= 1", "--t")]),
+        make_report(ingest=False),
+    )
+    items = json.loads(json.dumps(results_as_json(results)))
+    assert items == [
+        {
+            "expr": "messages.lost == 0",
+            "key": "messages.lost",
+            "op": "==",
+            "limit": 0.0,
+            "source": "q.toml",
+            "value": None,
+            "passed": False,
+        },
+        {
+            "expr": "devices.connected >= 1",
+            "key": "devices.connected",
+            "op": ">=",
+            "limit": 1.0,
+            "source": "--t",
+            "value": 100,
+            "passed": True,
+        },
     ]
