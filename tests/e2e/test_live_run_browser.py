@@ -1,0 +1,106 @@
+"""A real run serving its live page: Chromium, watching it twice, sees the charts move on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from simulator.broker import free_port
+from tests.e2e.test_html_browser import BROWSER, CHART, SERIES, browser_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    BROWSER is None, reason="needs Chromium (Debian: apt-get install chromium)"
+)
+
+
+def samples(url: str) -> int | None:
+    """How many samples the run's /data has, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return len(json.loads(response.read()).get("timeseries") or [])
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
+def wait_for_samples(run: subprocess.Popen[bytes], log: Path, url: str, at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if run.poll() is not None:
+            pytest.fail(f"the run ended (exit {run.returncode}) early:\n{log.read_text()}")
+        found = samples(url)
+        if found is not None and found >= at_least:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not reach {at_least} samples within 60 s")
+
+
+def watch(profile: Path, url: str) -> tuple[int, list[str]]:
+    """The charts the live page drew after a second of polling, and their series."""
+    result = subprocess.run(
+        browser_args(profile, "--virtual-time-budget=2000", "--dump-dom", url),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return len(re.findall(CHART, result.stdout)), re.findall(SERIES, result.stdout)
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_the_live_page_follows_a_real_run(tmp_path: Path) -> None:
+    port = free_port()
+    page = f"http://127.0.0.1:{port}/"
+    log_path = tmp_path / "run.log"
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "run",
+                str(ROOT / "scenarios" / "quickstart.toml"),
+                "--devices",
+                "100",
+                "--duration",
+                "6",
+                "--web",
+                str(port),
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ) as run,
+    ):
+        try:
+            wait_for_samples(run, log_path, page + "data", 1)
+            charts1, first = watch(tmp_path / "profile-1", page)
+            time.sleep(2)
+            charts2, second = watch(tmp_path / "profile-2", page)
+            assert charts1 == charts2 == 7
+            assert first != second, "the run went on between the two looks"
+            assert run.wait(timeout=120) == 0, log_path.read_text()
+        finally:
+            if run.poll() is None:
+                # SIGINT lets the run stop the Mosquitto and ingest child it started.
+                run.send_signal(signal.SIGINT)
+                try:
+                    run.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    run.wait()
