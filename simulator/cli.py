@@ -6,7 +6,11 @@ Exit codes:
 * 1: the run finished but devices failed, links dropped, or messages were lost or malformed;
 * 2: bad input: an invalid scenario (every problem listed) or bad arguments;
 * 3: the environment stopped the run: broker unreachable, Mosquitto missing, limits too low;
+* 4: the run finished cleanly but a threshold failed (a run with problems exits 1 even then);
 * 130: interrupted.
+
+``compare`` exits 0 when NEW is no worse than BASE beyond the tolerance, 1 when it is, 2 on bad
+input.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from simulator import __version__
-from simulator.errors import ScenarioError, SimulatorError
+from simulator.errors import ScenarioError, ScenarioProblem, SimulatorError
 
 EXIT_OK = 0
 EXIT_RUN_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_THRESHOLDS = 4
 EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
@@ -113,7 +118,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes",
     )
+    run.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="fail the run unless EXPR holds, e.g. 'latency_ms.p99 < 50' (repeatable; adds to "
+        "the scenario's [thresholds])",
+    )
+    run.add_argument(
+        "--junit", type=Path, metavar="PATH", help="write the thresholds as JUnit XML here"
+    )
     _tls_arguments(run)
+
+    compare = commands.add_parser(
+        "compare", help="compare two JSON reports; exit 1 if NEW is worse than BASE"
+    )
+    compare.add_argument("base", type=Path, metavar="BASE.json")
+    compare.add_argument("new", type=Path, metavar="NEW.json")
+    compare.add_argument(
+        "--tolerance",
+        type=_number,
+        default=0.10,
+        help="relative change allowed in the bad direction (default 0.10 = 10%%)",
+    )
 
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
     validate.add_argument("scenario", type=Path)
@@ -168,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "validate":
             return _cmd_validate(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
         return _cmd_ingest(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -201,10 +231,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.report.json_report import problems
+    from simulator.report.junit import write_junit
     from simulator.report.summary import summary_lines
+    from simulator.report.thresholds import evaluate, format_results, results_as_json
     from simulator.runner import Runner
 
-    scenario = _load(args)
+    scenario, thresholds = _load_with_thresholds(args)
     runner = Runner(
         scenario,
         scenario_path=str(args.scenario),
@@ -213,6 +245,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
     )
     report = _run_async(runner.run())
+    results = evaluate(thresholds, report)
+    if results:
+        report["thresholds"] = results_as_json(results)
     if args.report is not None:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2) + "\n")
@@ -221,10 +256,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write(line + "\n")
         if args.report is not None:
             sys.stderr.write(f"report written to {args.report}\n")
+    for line in format_results(results):
+        sys.stderr.write(line + "\n")
+    if args.junit is not None:
+        write_junit(results, args.junit, suite=f"factory-sim.{report['scenario']}")
+        if not args.quiet:
+            sys.stderr.write(f"JUnit XML written to {args.junit}\n")
     found = problems(report)
     for problem in found:
         sys.stderr.write(f"FAILED: {problem}\n")
-    return EXIT_RUN_PROBLEMS if found else EXIT_OK
+    if found:
+        return EXIT_RUN_PROBLEMS
+    return EXIT_THRESHOLDS if any(not r.passed for r in results) else EXIT_OK
+
+
+def _load_with_thresholds(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """The scenario and every threshold (its table, then --threshold), all problems at once."""
+    from simulator.report.thresholds import parse_thresholds
+
+    found: list[ScenarioProblem] = []
+    scenario = None
+    try:
+        scenario = _load(args)
+    except ScenarioError as exc:
+        found.extend(exc.problems)
+    items = [(expr, "--threshold") for expr in args.threshold]
+    if scenario is not None:
+        source = str(args.scenario)
+        items = [(f"{k} {v}", source) for k, v in scenario.thresholds.items()] + items
+    thresholds = []
+    try:
+        thresholds = parse_thresholds(items)
+    except ScenarioError as exc:
+        found.extend(exc.problems)
+    if found:
+        raise ScenarioError(found)
+    return scenario, thresholds
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.report.compare import ReportInputError, compare_files, format_comparison
+
+    try:
+        comparison = compare_files(args.base, args.new, args.tolerance)
+    except ReportInputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    print(format_comparison(comparison))
+    return EXIT_RUN_PROBLEMS if comparison.regressed else EXIT_OK
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

@@ -138,3 +138,82 @@ def test_a_fleet_beyond_the_open_files_limit_is_refused_before_connecting(tmp_pa
     assert "needs 2,065 open files" in result.stderr
     assert "1,024" in result.stderr
     assert "processes" in result.stderr
+
+
+@pytest.mark.broker
+def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
+    tmp_path: Path,
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "thresholds.xml"
+    report_path = tmp_path / "r.json"
+    result = simulator(
+        "run",
+        str(ROOT / "scenarios" / "quickstart.toml"),
+        "--devices",
+        "30",
+        "--duration",
+        "2",
+        "--threshold",
+        "latency_ms.p99 < 0.000001",
+        "--threshold",
+        "messages.lost == 0",
+        "--junit",
+        str(junit),
+        "--report",
+        str(report_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 4, result.stderr
+    assert "FAIL  latency_ms.p99 < 0.000001" in result.stderr
+    assert "PASS  messages.lost == 0" in result.stderr
+    suite = ET.parse(junit).getroot()
+    failed = [
+        case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
+    ]
+    assert failed == ["latency_ms.p99 < 0.000001"]
+    report = json.loads(report_path.read_text())
+    assert [t["passed"] for t in report["thresholds"] if t["source"] == "--threshold"] == [
+        False,
+        True,
+    ]
+
+
+def test_bad_thresholds_are_reported_with_the_scenario_problems(tmp_path: Path) -> None:
+    result = simulator(
+        "run",
+        str(ROOT / "scenarios" / "quickstart.toml"),
+        "--devices",
+        "0",
+        "--threshold",
+        "latncy_ms.p99 < 5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "--devices: fleet.devices" in result.stderr
+    assert "did you mean latency_ms.p99" in result.stderr
+
+
+def test_compare_exits_1_on_a_regression_and_0_without(tmp_path: Path) -> None:
+    def report(p99: float, lost: int) -> dict[str, Any]:
+        base: dict[str, Any] = json.loads(
+            (ROOT / "tests" / "e2e" / "data" / "report.json").read_text()
+        )
+        base["latency_ms"]["p99"] = p99
+        base["messages"]["lost"] = lost
+        return base
+
+    base, same, worse = tmp_path / "base.json", tmp_path / "same.json", tmp_path / "worse.json"
+    base.write_text(json.dumps(report(5.0, 0)))
+    same.write_text(json.dumps(report(5.2, 0)))
+    worse.write_text(json.dumps(report(9.0, 3)))
+    ok = simulator("compare", str(base), str(same), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = simulator("compare", str(base), str(worse), "--tolerance", "0.1", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "latency_ms.p99" in bad.stdout
+    assert "messages.lost" in bad.stdout
+    missing = simulator("compare", str(base), str(tmp_path / "nope.json"), cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "nope.json" in missing.stderr
