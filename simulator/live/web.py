@@ -77,6 +77,9 @@ class LiveDashboard:
         self._port = port
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        # Samples are appended, never changed: each is encoded once, so a page opened an
+        # hour into a run costs a join, not an hour of JSON encoding on the run's loop.
+        self._encoded: list[str] = []
 
     @property
     def port(self) -> int:
@@ -164,25 +167,25 @@ class LiveDashboard:
             if url.path == "/":
                 page = render_html(report, live=True)
                 return 200, "text/html; charset=utf-8", page.encode()
-            return 200, "application/json", _data(report, url.query).encode()
+            return 200, "application/json", self._data(report, url.query).encode()
         except Exception as exc:  # a provider bug must not end the run: say it, go on
             return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
 
-
-def _data(report: dict[str, Any], query: str) -> str:
-    """``report`` as JSON, without the samples the page already has."""
-    since_values = parse_qs(query).get("since")
-    data = public_data(report)
-    if since_values:
+    def _data(self, report: dict[str, Any], query: str) -> str:
+        """``report`` as JSON, the first ``since`` samples left out (``timeseries_from``)."""
+        samples = report.get("timeseries") or []
+        if len(samples) < len(self._encoded):
+            self._encoded.clear()  # a new series (another run): start over
+        self._encoded.extend(embed_json(sample) for sample in samples[len(self._encoded) :])
         try:
-            since = max(0, int(since_values[0]))
+            since = max(0, int(parse_qs(query).get("since", ["0"])[0]))
         except ValueError:
             since = 0
-        samples = data.get("timeseries") or []
         since = min(since, len(samples))
-        data["timeseries"] = samples[since:]
-        data["timeseries_from"] = since
-    return embed_json(data)
+        rest = public_data({k: v for k, v in report.items() if k != "timeseries"})
+        rest["timeseries_from"] = since
+        head = embed_json(rest)[:-1]
+        return f'{head},"timeseries":[{",".join(self._encoded[since:])}]}}'
 
 
 def _response(status: int, content_type: str, body: bytes, *, with_body: bool = True) -> bytes:

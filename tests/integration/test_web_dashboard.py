@@ -84,6 +84,19 @@ async def test_since_sends_only_the_samples_the_page_lacks() -> None:
         assert data["timeseries"] == []
 
 
+async def test_a_new_series_replaces_the_one_sent_before() -> None:
+    report = fake_report(seconds=30)
+    first_run = report["timeseries"]
+    async with LiveDashboard(lambda: report) as dashboard:
+        _, _, body = await get(dashboard.port, "/data")
+        assert json.loads(body)["timeseries"] == first_run
+        report["timeseries"] = fake_timeseries(12, devices=10)
+        _, _, body = await get(dashboard.port, "/data?since=0")
+        data = json.loads(body)
+        assert data["timeseries"] == report["timeseries"]
+        assert data["timeseries"][0]["connected"] != first_run[0]["connected"]
+
+
 async def test_unknown_paths_methods_and_provider_failures_get_an_answer() -> None:
     broken = True
 

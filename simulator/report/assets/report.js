@@ -4,12 +4,12 @@
   "use strict";
   const COLORS = ["#1f6fb4", "#d3422f", "#2b9348", "#8e44ad"];
   const CHARTS = [
-    { title: "Connected devices", unit: "devices", series: [["connected", "connected"]] },
+    { title: "Connected devices", unit: "devices", whole: true, series: [["connected", "connected"]] },
     { title: "Messages per second", unit: "msg/s",
       series: [["published_per_s", "published"], ["ingested_per_s", "ingested"]] },
     { title: "End-to-end latency", unit: "ms",
       series: [["latency_ms_p50", "p50"], ["latency_ms_p99", "p99"]] },
-    { title: "Lost, duplicated, malformed (so far)", unit: "messages",
+    { title: "Lost, duplicated, malformed (so far)", unit: "messages", whole: true,
       series: [["lost_so_far", "lost"], ["duplicated_total", "duplicated"],
         ["out_of_order_total", "out of order"], ["malformed_total", "malformed"]] },
     { title: "Onboarding", unit: "devices/s", series: [["onboarding_rate_per_s", "onboarded"]],
@@ -47,7 +47,8 @@
     const tMax = Math.max(1, samples.length ? samples[samples.length - 1].t_s : 1);
     let top = 0;
     for (const s of samples) for (const [key] of def.series) if (s[key] != null) top = Math.max(top, s[key] * k);
-    const yStep = step(top > 0 ? top : 1), yTop = Math.max(yStep, Math.ceil(top / yStep) * yStep);
+    // Counts of whole things get whole ticks: no "0.2 lost messages" on a clean run.
+    const yStep = Math.max(def.whole ? 1 : 0, step(top > 0 ? top : 1)), yTop = Math.max(yStep, Math.ceil(top / yStep) * yStep);
     const xStep = step(tMax);
     const x = (t) => (L + (t / tMax) * (W - L - R)).toFixed(1);
     const y = (v) => (T + (1 - v / yTop) * (H - T - B)).toFixed(1);
