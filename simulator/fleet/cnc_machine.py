@@ -155,7 +155,7 @@ class CncMachine:
             "axis_temp_y_c": Signal("°C", 17.0, 36.0),
             "axis_temp_z_c": Signal("°C", 17.0, 44.0),
             "tool_wear_pct": Signal("%", 0.0, 100.0),
-            "part_count": Signal("parts", 0.0, math.inf),
+            "part_count": Signal("parts", 0.0, math.inf, monotonic=True),
         }
     )
 

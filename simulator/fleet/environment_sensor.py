@@ -17,8 +17,8 @@ One "air load" level drives the correlated signals: it moves toward 0 when the h
 rises with it (420 ppm outdoor air, up to about 800 occupied and 1,350 in a fault), and so do
 temperature (people, machines) and humidity (breath). The temperature also follows the day
 (warmest at 15:00 plant time); relative humidity falls as the air warms, at a fixed moisture
-content. Barometric pressure is weather: slow waves of 1.7 and 4.3 days in plant time, the same
-for every sensor of a run, plus each sensor's calibration offset.
+content. Barometric pressure is weather: slow waves of 1.7 and 4.3 days, the same for every
+sensor of a run and different from run to run, plus each sensor's calibration offset.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ _LOAD = (1.0, 2.5, 0.0)  # air load each regime approaches
 _TAU_S = 2400.0
 _DAY_OMEGA = 2.0 * math.pi / DAY_S
 _WARMEST_S = 15 * 3600.0
+_WEATHER_SPREAD = 97.0  # weather time: as if each run started somewhere in two years of weather
 _WEATHER = ((9.0, 2.0 * math.pi / (4.3 * DAY_S), 1.1), (5.0, 2.0 * math.pi / (1.7 * DAY_S), 4.0))
 _MODEL_TAG = 9
 _PROFILE_SEED = 0x656E76
@@ -136,7 +137,9 @@ class EnvironmentSensor:
         n0, n1, n2, n3, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
         gap = math.exp((state.t0 - t_s) / _TAU_S)
         load = _LOAD[regime] + gap if mode & ABOVE else _LOAD[regime] - gap
-        plant_t = t_s + state.calendar.offset_s
+        offset = state.calendar.offset_s
+        plant_t = t_s + offset
+        weather_t = plant_t + _WEATHER_SPREAD * offset
         (a1, w1, p1), (a2, w2, p2) = _WEATHER
         warming = 1.5 * math.cos(_DAY_OMEGA * (plant_t - _WARMEST_S)) + load
         return {
@@ -144,8 +147,8 @@ class EnvironmentSensor:
             "temperature_c": base + warming + 0.05 * n0,
             "humidity_pct": humidity - 2.5 * warming + 4.0 * load + 0.5 * n1,
             "pressure_hpa": 1013.0
-            + a1 * math.sin(w1 * plant_t + p1)
-            + a2 * math.sin(w2 * plant_t + p2)
+            + a1 * math.sin(w1 * weather_t + p1)
+            + a2 * math.sin(w2 * weather_t + p2)
             + offset_hpa
             + 0.05 * n2,
             "co2_ppm": OUTDOOR_CO2_PPM + 380.0 * load + 8.0 * n3,

@@ -30,6 +30,8 @@ class Signal:
     """Largest value a numeric signal takes."""
     choices: tuple[str, ...] = ()
     """For a state signal, every name it can take; empty for a numeric signal."""
+    monotonic: bool = False
+    """A counter or register that never decreases from one sample to the next."""
 
     def accepts(self, value: object) -> bool:
         """Whether ``value`` is one this signal can report."""

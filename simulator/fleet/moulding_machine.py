@@ -134,7 +134,7 @@ class MouldingMachine:
             "barrel_temp_4_c": Signal("°C", 15.0, 305.0),
             "injection_pressure_bar": Signal("bar", 0.0, 2_200.0),
             "cycle_time_s": Signal("s", 14.0, 62.0),
-            "shot_count": Signal("shots", 0.0, math.inf),
+            "shot_count": Signal("shots", 0.0, math.inf, monotonic=True),
         }
     )
 

@@ -136,7 +136,7 @@ class PlcLine:
     signals: Mapping[str, Signal] = MappingProxyType(
         {
             "state": Signal("", choices=STATE_NAMES),
-            "cycle_count": Signal("cycles", 0.0, math.inf),
+            "cycle_count": Signal("cycles", 0.0, math.inf, monotonic=True),
             "cycle_time_s": Signal("s", 11.0, 80.0),
             "availability": Signal("", 0.0, 1.0),
             "performance": Signal("", 0.75, 1.0),

@@ -92,8 +92,8 @@ def _make_profile(number: int) -> Profile:
 
     return (
         draw(0, 20.0, 250.0),  # rated power, kW
-        draw(1, 0.08, 0.2),  # base load, share of rated
-        draw(2, 0.45, 0.75),  # mean production load, share of rated
+        draw(1, 0.06, 0.16),  # base load, share of rated
+        draw(2, 0.5, 0.75),  # mean production load, share of rated
         2.0 * math.pi / draw(3, 600.0, 3600.0),  # production load swing, rad/s
         draw(4, 0.0, 2.0 * math.pi),  # swing phase
         draw(5, 0.8, 0.9),  # sag depth: remaining share of the voltage
@@ -124,7 +124,7 @@ class PowerMeter:
             "power_kw": Signal("kW", 0.0, 285.0),
             "power_factor": Signal("", 0.55, 1.0),
             "frequency_hz": Signal("Hz", 49.8, 50.2),
-            "energy_kwh": Signal("kWh", 0.0, math.inf),
+            "energy_kwh": Signal("kWh", 0.0, math.inf, monotonic=True),
         }
     )
 
@@ -153,7 +153,7 @@ class PowerMeter:
         ]
         n0, n1, n2, n3, n4, n5, n6, n7 = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
         if regime == RUNNING:
-            load = mean + 0.2 * math.sin(omega * t_s + phase) + 0.02 * n0
+            load = mean + 0.15 * math.sin(omega * t_s + phase) + 0.02 * n0
         elif regime == PEAK:
             load = 1.0 + 0.03 * n0
         elif regime == SAG:

@@ -23,7 +23,8 @@ Running, the joint torques follow the program's motion profile through each cycl
 acceleration terms per joint, scaled by the payload the robot carries), so they repeat with the
 cycle time and the cycle counter goes up once per cycle. Idle and teaching, the servos hold the
 arm against gravity. Joint temperatures follow one thermal level (30 minute time constant), each
-joint with its own rise; the big base and shoulder motors run hottest.
+joint with its own rise; the big base and shoulder motors run hottest. ``cycle_time_s`` is the
+program's cycle time (the last program's when stopped).
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ class Robot:
         {
             "state": Signal("", choices=STATE_NAMES),
             "fault_code": Signal("", 0.0, 9999.0),
-            "cycle_count": Signal("cycles", 0.0, math.inf),
+            "cycle_count": Signal("cycles", 0.0, math.inf, monotonic=True),
+            "cycle_time_s": Signal("s", 8.0, 40.0),
             **{
                 f"joint_torque_{j + 1}_nm": Signal("Nm", -_TORQUE_LIMIT[j], _TORQUE_LIMIT[j])
                 for j in range(6)
@@ -209,14 +211,14 @@ class Robot:
         r1, r2, r3, r4, r5, r6 = rises
         cycles = state.cycles
         fault_code = 0
+        cycle, profile, hold = self._motions[mode >> 4]
         if regime == RUNNING:
-            cycle, profile, _ = self._motions[mode >> 4]
             to_go = (state.until - t_s) / cycle
             whole = math.ceil(to_go)
             cycles -= whole
             t1, t2, t3, t4, t5, t6 = profile[int((whole - to_go) * _PHASES) & (_PHASES - 1)]
         elif _SERVO_ON[regime]:
-            t1, t2, t3, t4, t5, t6 = self._motions[mode >> 4][2]
+            t1, t2, t3, t4, t5, t6 = hold
         else:
             t1 = t2 = t3 = t4 = t5 = t6 = 0.0
             noise_nm = _NO_NOISE
@@ -227,6 +229,7 @@ class Robot:
             "state": CHAIN.regimes[regime].name,
             "fault_code": fault_code,
             "cycle_count": cycles,
+            "cycle_time_s": cycle,
             "joint_torque_1_nm": t1 * payload + e1 * n0,
             "joint_torque_2_nm": t2 * payload + e2 * n1,
             "joint_torque_3_nm": t3 * payload + e3 * n2,
