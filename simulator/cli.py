@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this broker instead of starting a local Mosquitto",
     )
     run.add_argument("--mqtt", choices=("3.1.1", "5"), help="override broker.mqtt_version")
+    run.add_argument("--qos", type=int, choices=(0, 1, 2), help="override fleet.qos")
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
     run.add_argument(
         "--quiet", action="store_true", help="no live view and no summary; only problems"
@@ -219,6 +220,7 @@ def _load(args: argparse.Namespace) -> Any:
         duration_s=getattr(args, "duration", None),
         broker_url=getattr(args, "broker", None),
         mqtt_version=getattr(args, "mqtt", None),
+        qos=getattr(args, "qos", None) if args.command == "run" else None,
     )
     return load_scenario(args.scenario, overrides)
 

@@ -157,6 +157,9 @@ def factory_fleet(
 
 
 def scenario_name(test_name: str) -> str:
-    """A valid scenario name made from a test's name (``test_x[5 devices]`` -> ``test_x-5-devices``)."""
+    """A valid scenario name made from a test's name.
+
+    ``test_x[5 devices]`` becomes ``test_x-5-devices``.
+    """
     cleaned = _NAME_UNSAFE.sub("-", test_name).strip("-")[:_NAME_MAX]
     return cleaned or "pytest"

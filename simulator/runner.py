@@ -46,6 +46,11 @@ PREFLIGHT_TIMEOUT_S = 5.0
 INGEST_CONNECTIONS = 1
 
 
+def connections_needed(scenario: Scenario) -> int:
+    """Connections the fleet opens: one per device, or one per gateway."""
+    return -(-scenario.fleet.devices // scenario.fleet.devices_per_connection)
+
+
 def topic_filter_for(template: str) -> str:
     """The narrowest ``#`` filter covering every topic the template can render.
 
@@ -103,14 +108,14 @@ class Runner:
     async def run(self) -> dict[str, Any]:
         """Run the scenario end to end; everything started here is stopped here."""
         scenario = self.scenario
-        devices = scenario.fleet.devices
-        check_descriptors(devices + INGEST_CONNECTIONS, raise_open_files_limit())
+        connections = connections_needed(scenario)
+        check_descriptors(connections + INGEST_CONNECTIONS, raise_open_files_limit())
         with contextlib.ExitStack() as stack:
             if self.metrics_port is not None:
                 stack.callback(self._metrics_server().stop)
             address = scenario.broker.address
             if address is None:
-                self._check_local_broker_capacity(devices)
+                self._check_local_broker_capacity(connections)
                 broker = LocalBroker()
                 self.say("starting a local Mosquitto from broker_config/ ...")
                 await asyncio.to_thread(broker.start)
@@ -135,14 +140,15 @@ class Runner:
         self.say(f"Prometheus metrics on {server.url}")
         return server  # started here so the URL can be said; the ExitStack only stops it
 
-    def _check_local_broker_capacity(self, devices: int) -> None:
+    def _check_local_broker_capacity(self, connections: int) -> None:
         capacity = max_connections_hint()
-        if devices + INGEST_CONNECTIONS > capacity:
+        if connections + INGEST_CONNECTIONS > capacity:
             raise ResourceLimitError(
                 f"a local Mosquitto on this machine can hold about {capacity:,} connections "
-                f"(its open-files limit), but the run needs {devices + INGEST_CONNECTIONS:,}. "
-                f"Use fewer devices per run, or start several brokers and simulator processes "
-                f"and point each at its own broker with --broker."
+                f"(its open-files limit), but the run needs {connections + INGEST_CONNECTIONS:,}. "
+                f"Put devices behind gateways (fleet.devices_per_connection), use fewer devices "
+                f"per run, or start several brokers and simulator processes and point each at "
+                f"its own broker with --broker."
             )
 
     async def _run_against(self, address: BrokerAddress) -> dict[str, Any]:
@@ -208,9 +214,10 @@ class Runner:
             address.port,
             loop=loop,
             wall_ns=time.time_ns,
-            source_addresses=source_addresses(address.host, scenario.fleet.devices),
+            source_addresses=source_addresses(address.host, connections_needed(scenario)),
             ssl_context=client_context(self.tls) if address.tls else None,
             credentials=credentials,
+            devices_per_connection=scenario.fleet.devices_per_connection,
         )
         fleet.build()
         plan = OnboardingPlan(fleet.connection_count, scenario.onboarding.rate_per_s)

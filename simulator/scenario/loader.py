@@ -31,6 +31,7 @@ OVERRIDE_TARGETS: Mapping[str, tuple[str, str]] = {
     "duration_s": ("--duration", "duration_s"),
     "broker_url": ("--broker", "broker.url"),
     "mqtt_version": ("--mqtt", "broker.mqtt_version"),
+    "qos": ("--qos", "fleet.qos"),
 }
 """For each :class:`Overrides` field: the command-line flag that sets it and the key it replaces."""
 
@@ -53,6 +54,8 @@ class Overrides:
     """Replaces ``broker.url``."""
     mqtt_version: str | None = None
     """Replaces ``broker.mqtt_version``."""
+    qos: int | None = None
+    """Replaces ``fleet.qos``."""
 
 
 def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:

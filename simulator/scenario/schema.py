@@ -68,9 +68,9 @@ def _check_broker_url(value: str | None) -> str | None:
 
 
 def _check_qos(value: int) -> int:
-    # A Literal[0, 1] would accept ``true`` as 1, so the check is spelled out.
-    if value not in (0, 1):
-        raise ValueError(f"must be 0 or 1, got {value}")
+    # A Literal[0, 1, 2] would accept ``true`` as 1, so the check is spelled out.
+    if value not in (0, 1, 2):
+        raise ValueError(f"must be 0, 1 or 2, got {value}")
     return value
 
 
@@ -189,7 +189,7 @@ class FleetSettings(_Table):
     payload: Annotated[str, AfterValidator(_check_codec), Field(validate_default=True)] = "msgpack"
     """Payload codec, one of :func:`simulator.payloads.codec_names`."""
     qos: Annotated[int, AfterValidator(_check_qos)] = 0
-    """QoS of telemetry publishes: 0 or 1."""
+    """QoS of telemetry publishes: 0, 1 or 2."""
     topic: Annotated[str, AfterValidator(_check_topic), Field(validate_default=True)] = (
         DEFAULT_TOPIC
     )
@@ -198,6 +198,9 @@ class FleetSettings(_Table):
     """Sites in the plant hierarchy; devices are spread over them."""
     lines_per_site: Annotated[int, Field(ge=1)] = 4
     """Production lines per site."""
+    devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
+    """1: every device has its own connection; N > 1: devices sit behind gateways, N per
+    connection (the last gateway may carry fewer)."""
 
 
 class OnboardingSettings(_Table):

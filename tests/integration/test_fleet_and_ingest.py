@@ -132,3 +132,26 @@ def test_an_unreachable_broker_is_a_clear_error_within_seconds(tmp_path: Path) -
     scenario = small_scenario(tmp_path, f"mqtt://127.0.0.1:{port}")
     with pytest.raises(BrokerUnreachableError, match=f"127.0.0.1:{port}"):
         asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+
+
+@pytest.mark.parametrize(("qos", "version"), [(1, "5"), (2, "5"), (2, "3.1.1")])
+def test_acknowledged_qos_loses_and_duplicates_nothing(
+    mosquitto: LocalBroker, tmp_path: Path, qos: int, version: str
+) -> None:
+    report = run(small_scenario(tmp_path, mosquitto.url, qos=qos, mqtt_version=version))
+    messages = report["messages"]
+    assert messages["published"] >= 1600
+    assert messages["acked"] == messages["published"]
+    assert messages["refused"] == 0
+    assert messages["lost"] == 0
+    assert messages["duplicated"] == 0
+
+
+def test_devices_behind_gateways_are_counted_apart_from_connections(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    report = run(small_scenario(tmp_path, mosquitto.url, devices_per_connection=25))
+    assert report["devices"]["connected"] == 200
+    assert report["connections"] == {"target": 8, "connected": 8, "failed": 0}
+    assert report["messages"]["lost"] == 0
+    assert report["messages"]["ingested"] == report["messages"]["published"]

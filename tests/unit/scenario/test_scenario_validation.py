@@ -135,7 +135,7 @@ def test_unknown_nested_key_lists_that_tables_keys(problems: Problems) -> None:
     assert problem.path == "fleet.devicez"
     assert problem.message == (
         "unknown key; allowed keys here: devices, publish_interval_s, model, payload, qos, "
-        "topic, sites, lines_per_site"
+        "topic, sites, lines_per_site, devices_per_connection"
     )
 
 
@@ -296,8 +296,8 @@ def test_bad_mqtt_version(problems: Problems, key: str, value: str, message: str
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("2", "must be 0 or 1, got 2"),
-        ("-1", "must be 0 or 1, got -1"),
+        ("3", "must be 0, 1 or 2, got 3"),
+        ("-1", "must be 0, 1 or 2, got -1"),
         ("true", "must be an integer, got boolean true"),
     ],
 )
@@ -401,7 +401,7 @@ mqtt_version = "4"
 [fleet]
 devices = "10"
 publish_interval_s = 0
-qos = 2
+qos = 3
 colour = "red"
 [ingest]
 batch_size = 0
