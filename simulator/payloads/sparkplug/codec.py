@@ -14,20 +14,23 @@ Metrics carry names, not aliases, and no per-metric timestamp: a payload decodes
 without a birth certificate. The edge-node session that speaks full Sparkplug (births, aliases,
 rebirth) is :mod:`simulator.payloads.sparkplug.session`.
 
-Decoding checks that the three ``sim/`` metrics appear exactly once with their types, that the
-payload time and seq agree with them, and that every other metric is a named, non-null number,
-string or boolean. The payload ``seq`` is written last, so any truncation at a field boundary
-drops it and is refused like a truncation inside a field.
+The three ``sim/`` metrics are known by their place, first, so a value may have any name, even
+one of theirs. Decoding checks their names and types, that the payload time and seq agree with
+them, and that every later metric is a named, non-null number, string or boolean, named once.
+The payload ``seq`` is written last, so any truncation at a field boundary drops it and is
+refused like a truncation inside a field.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from typing import cast
 
 from simulator.errors import PayloadError
 from simulator.payloads.codec import U64_LIMIT, Telemetry, Value
 from simulator.payloads.sparkplug.datatype import DataType, is_integer
+from simulator.payloads.sparkplug.model import Metric
 from simulator.payloads.sparkplug.payload import decode_payload
 from simulator.payloads.sparkplug.wire import encode_varint
 
@@ -37,8 +40,6 @@ SEQ = "sim/seq"
 """The metric carrying the device's 64-bit message sequence number."""
 TS_NS = "sim/ts_ns"
 """The metric carrying the intended send time in nanoseconds."""
-RESERVED = frozenset((DEVICE, SEQ, TS_NS))
-"""Names a value may not have."""
 
 _I64_MIN = -(1 << 63)
 _I64_LIMIT = 1 << 63
@@ -89,8 +90,6 @@ class SparkplugCodec:
         for name, value in values.items():
             if type(name) is not str:
                 raise PayloadError(f"signal names must be strings, got {type(name).__name__}")
-            if name in RESERVED:
-                raise PayloadError(f"signal name {name!r} is reserved for the codec")
             _metric(out, b"\x0a" + _text(name, "signal name") + _value(name, value))
         out += b"\x18"
         out += encode_varint(seq & 0xFF)
@@ -99,38 +98,25 @@ class SparkplugCodec:
     def decode(self, data: bytes) -> Telemetry:
         """Return the message in a Sparkplug B payload, or raise :class:`PayloadError`."""
         payload = decode_payload(data)
-        device_id: str | None = None
-        seq: int | None = None
-        ts_ns: int | None = None
-        values: dict[str, Value] = {}
-        for metric in payload.metrics:
-            name = metric.name
-            if name is None:
-                raise PayloadError("a metric has no name (aliases need a birth certificate)")
-            if metric.is_null or metric.value is None:
-                raise PayloadError(f"metric {name[:40]!r} has no value")
-            if name in values:
-                raise PayloadError(f"metric {name[:40]!r} appears twice")
-            if name == DEVICE:
-                _check_sim(name, device_id, metric.datatype, DataType.String)
-                device_id = metric.value  # type: ignore[assignment]
-            elif name == SEQ:
-                _check_sim(name, seq, metric.datatype, DataType.UInt64)
-                seq = metric.value  # type: ignore[assignment]
-            elif name == TS_NS:
-                _check_sim(name, ts_ns, metric.datatype, DataType.UInt64)
-                ts_ns = metric.value  # type: ignore[assignment]
-            else:
-                values[name] = _telemetry_value(name, metric.datatype, metric.value)
-        if device_id is None or seq is None or ts_ns is None:
-            missing = [
-                key for key, got in ((DEVICE, device_id), (SEQ, seq), (TS_NS, ts_ns)) if got is None
-            ]
-            raise PayloadError("missing " + ", ".join(repr(key) for key in missing))
+        metrics = payload.metrics
+        if len(metrics) < 3:
+            raise PayloadError(f"a message starts with the metrics {DEVICE}, {SEQ}, {TS_NS}")
+        # The data types checked fix the Python types: String decodes to str, UInt64 to int.
+        device_id = cast(str, _sim_value(metrics[0], DEVICE, DataType.String))
+        seq = cast(int, _sim_value(metrics[1], SEQ, DataType.UInt64))
+        ts_ns = cast(int, _sim_value(metrics[2], TS_NS, DataType.UInt64))
         if payload.timestamp != ts_ns // 1_000_000:
             raise PayloadError(f"payload timestamp does not match {TS_NS}")
         if payload.seq != seq & 0xFF:
             raise PayloadError(f"payload seq does not match {SEQ}")
+        values: dict[str, Value] = {}
+        for metric in metrics[3:]:
+            name = metric.name
+            if name is None:
+                raise PayloadError("a metric has no name (aliases need a birth certificate)")
+            if name in values:
+                raise PayloadError(f"metric {name[:40]!r} appears twice")
+            values[name] = _telemetry_value(name, metric)
         return Telemetry(device_id, seq, ts_ns, values)
 
 
@@ -171,15 +157,20 @@ def _value(name: str, value: object) -> bytes:
     )
 
 
-def _check_sim(name: str, seen: object, datatype: DataType | None, expected: DataType) -> None:
-    if seen is not None:
-        raise PayloadError(f"metric {name!r} appears twice")
-    if datatype is not expected:
-        got = "no data type" if datatype is None else datatype.name
-        raise PayloadError(f"{name!r} must be {expected.name}, got {got}")
+def _sim_value(metric: Metric, name: str, datatype: DataType) -> object:
+    if metric.name != name:
+        raise PayloadError(f"a message starts with the metrics {DEVICE}, {SEQ}, {TS_NS}")
+    if metric.datatype is not datatype or metric.value is None:
+        got = "no data type" if metric.datatype is None else metric.datatype.name
+        raise PayloadError(f"{name!r} must be a {datatype.name} value, got {got}")
+    return metric.value
 
 
-def _telemetry_value(name: str, datatype: DataType | None, value: object) -> Value:
+def _telemetry_value(name: str, metric: Metric) -> Value:
+    datatype = metric.datatype
+    value = metric.value
+    if metric.is_null or value is None:
+        raise PayloadError(f"metric {name[:40]!r} has no value")
     kind = type(value)
     if datatype is None or datatype is DataType.Unknown:
         ok = kind in _SCALARS
