@@ -158,8 +158,8 @@ class Runner:
         ingest: IngestChild | None = None
         if scenario.ingest.enabled:
             client_id = f"ingest-{scenario.name}-0"
-            username, password = None, None
-            if address.username is not None:
+            username, password = scenario.ingest.username, scenario.ingest.password
+            if username is None and address.username is not None:
                 username, secret = Credentials(address.username, address.password).for_device(
                     client_id
                 )

@@ -229,6 +229,10 @@ class IngestSettings(_Table):
     """After publishing stops, how long to wait for ingest to catch up."""
     share_group: Annotated[str, AfterValidator(_check_share_group)] = "ingest"
     """MQTT 5 shared subscription group name (``$share/<group>/...``)."""
+    username: str | None = None
+    """User name of the ingest worker; None: the broker URL's, with ``{device}`` as its id."""
+    password: str | None = None
+    """Password of the ingest worker (with ``username``)."""
 
 
 class Scenario(_Table):

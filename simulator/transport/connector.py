@@ -154,9 +154,16 @@ class Connector:
                 stats.failures[reason] = stats.failures.get(reason, 0) + 1
                 if stats.connected == 0 and stats.failed >= min(EARLY_ABORT_ATTEMPTS, count):
                     on_outcome(outcome)
+                    where = f"{self.host}:{self.port}"
+                    if isinstance(outcome.error, BrokerRefusedError):
+                        raise BrokerRefusedError(
+                            f"the broker at {where} refused the first {stats.failed} connects; "
+                            f"the last one: {outcome.error}",
+                            outcome.error.reason_code,
+                        )
                     raise BrokerUnreachableError(
-                        f"broker mqtt://{self.host}:{self.port} is unreachable: the first "
-                        f"{stats.failed} connects all failed ({reason})"
+                        f"broker {where} is unreachable: the first {stats.failed} connects "
+                        f"all failed ({reason})"
                     )
             on_outcome(outcome)
 
