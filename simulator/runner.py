@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, ResourceLimitError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
@@ -218,6 +218,11 @@ class Runner:
             ssl_context=client_context(self.tls) if address.tls else None,
             credentials=credentials,
             devices_per_connection=scenario.fleet.devices_per_connection,
+            reconnect=ReconnectPolicy(
+                scenario.onboarding.reconnect_min_s, scenario.onboarding.reconnect_max_s
+            )
+            if scenario.onboarding.reconnect
+            else None,
         )
         fleet.build()
         plan = OnboardingPlan(fleet.connection_count, scenario.onboarding.rate_per_s)
@@ -271,6 +276,7 @@ class Runner:
             connections_target=fleet.connection_count,
             connections_connected=stats.connected,
             connections_failed=stats.failed,
+            reconnects=fleet.counters.reconnects,
             dropped_links=fleet.counters.dropped_links,
             onboarding_s=onboarding_s,
             connect_us=fleet.connect_us,

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.engine.backoff import backoff_s
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import LocalProtocolError
@@ -55,6 +58,14 @@ HISTOGRAM_MAX_US = 3_600_000_000
 """Largest duration the connect histograms hold: one hour, in microseconds."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Exponential, jittered backoff for dropped connections (see :mod:`.backoff`)."""
+
+    min_s: float = 0.5
+    max_s: float = 30.0
+
+
 class Device:
     """One emulated device: identity, pre-encoded topic, sequence, model state and link."""
 
@@ -81,6 +92,8 @@ class FleetCounters:
     published: int = 0
     acked: int = 0
     dropped_links: int = 0
+    reconnects: int = 0
+    """Dropped connections that came back."""
     refused: int = 0
     """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
     inflight_blocked: int = 0
@@ -103,6 +116,7 @@ class Fleet:
         ssl_context: ssl.SSLContext | None = None,
         credentials: Credentials | None = None,
         devices_per_connection: int = 1,
+        reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.scenario = scenario
         if devices_per_connection < 1:
@@ -147,6 +161,15 @@ class Fleet:
         self._devices_onboarded = 0
         self._devices_dropped = 0
         self._failed_connections: list[int] = []
+        self.reconnect = reconnect
+        """How dropped connections come back (None: they stay down)."""
+        self._reconnect_due: list[tuple[float, int]] = []
+        self._reconnect_ready: deque[int] = deque()
+        self._reconnect_timer: asyncio.TimerHandle | None = None
+        self._reconnect_workers: set[asyncio.Task[None]] = set()
+        self._dropped: dict[int, tuple[MqttLink, int]] = {}
+        """Connections waiting to come back: their link and the attempts so far."""
+        self._stopping = False
         self._finished = asyncio.Event()
         self._finished_devices = 0
         self._onboarding_done = False
@@ -270,6 +293,7 @@ class Fleet:
 
     async def disconnect_all(self, timeout_s: float = 5.0) -> None:
         """Send DISCONNECT on every open link and wait (bounded) for the sockets to close."""
+        self._stop_reconnecting()
         links = list({id(d.link): d.link for d in self.devices if d.link is not None}.values())
         for device in self.devices:
             device.link = None
@@ -304,15 +328,19 @@ class Fleet:
             return
         self.tcp_us.record(int(outcome.tcp_s * 1e6))
         self.connect_us.record(int(outcome.total_s * 1e6))
+        self._devices_onboarded += self._attach(outcome.index, link)
+
+    def _attach(self, connection: int, link: MqttLink) -> int:
+        """Put the connection's devices on the wheels over ``link``; return how many."""
         wheel = self._publish_wheel
         assert wheel is not None
-        members = self._members(outcome.index)
+        members = self._members(connection)
         for device in members:
             device.link = link
             wheel.add(device, device.phase_s)
-        self._devices_onboarded += len(members)
         if self._ping_wheel is not None:
             self._ping_wheel.add(link, members[0].phase_s % self._ping_wheel.interval_s)
+        return len(members)
 
     # link listener
 
@@ -349,6 +377,65 @@ class Fleet:
                 self._publish_wheel.remove(device, device.phase_s)
         if self._ping_wheel is not None:
             self._ping_wheel.remove(link, members[0].phase_s % self._ping_wheel.interval_s)
+        if self.reconnect is not None and not self._stopping:
+            self._schedule_reconnect(connection, link, 0)
+
+    # reconnecting: one timer and a bounded pool of workers, not a timer or task per connection
+
+    def _schedule_reconnect(self, connection: int, link: MqttLink, attempt: int) -> None:
+        policy = self.reconnect
+        assert policy is not None
+        delay = backoff_s(
+            attempt, connection, self.scenario.seed, min_s=policy.min_s, max_s=policy.max_s
+        )
+        self._dropped[connection] = (link, attempt)
+        heapq.heappush(self._reconnect_due, (self._loop.time() + delay, connection))
+        self._arm_reconnect_timer()
+
+    def _arm_reconnect_timer(self) -> None:
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.cancel()
+            self._reconnect_timer = None
+        if self._reconnect_due and not self._stopping:
+            when = self._reconnect_due[0][0]
+            self._reconnect_timer = self._loop.call_at(when, self._reconnects_due)
+
+    def _reconnects_due(self) -> None:
+        self._reconnect_timer = None
+        now = self._loop.time()
+        while self._reconnect_due and self._reconnect_due[0][0] <= now:
+            self._reconnect_ready.append(heapq.heappop(self._reconnect_due)[1])
+        limit = self.scenario.onboarding.max_in_flight
+        while self._reconnect_ready and len(self._reconnect_workers) < limit:
+            task = self._loop.create_task(self._reconnect_worker())
+            self._reconnect_workers.add(task)
+            task.add_done_callback(self._reconnect_workers.discard)
+        self._arm_reconnect_timer()
+
+    async def _reconnect_worker(self) -> None:
+        while self._reconnect_ready and not self._stopping:
+            connection = self._reconnect_ready.popleft()
+            link, attempt = self._dropped[connection]
+            outcome = await self.connector.reconnect(connection, link)
+            if self._stopping:
+                link.abort()
+                return
+            if outcome.link is None:
+                self._schedule_reconnect(connection, link, attempt + 1)
+                continue
+            del self._dropped[connection]
+            self.counters.reconnects += 1
+            self._devices_dropped -= self._attach(connection, link)
+
+    def _stop_reconnecting(self) -> None:
+        self._stopping = True
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.cancel()
+            self._reconnect_timer = None
+        self._reconnect_due.clear()
+        self._reconnect_ready.clear()
+        for task in self._reconnect_workers:
+            task.cancel()
 
     # wheel actions
 

@@ -91,6 +91,8 @@ class RunFigures:
     """Connections the fleet needed (equal to devices unless devices sit behind gateways)."""
     connections_connected: int | None = None
     connections_failed: int | None = None
+    reconnects: int = 0
+    """Dropped connections that came back during the run."""
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -145,6 +147,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "failed": f.connections_failed
             if f.connections_failed is not None
             else f.devices_failed,
+            "reconnects": f.reconnects,
         },
         "onboarding": {
             "duration_s": round(f.onboarding_s, 3),

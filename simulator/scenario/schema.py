@@ -212,6 +212,12 @@ class OnboardingSettings(_Table):
     """Connects (TCP plus CONNACK) pending at once; Mosquitto's listen backlog is 100."""
     connect_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     """How long one connect may take before it counts as failed."""
+    reconnect: bool = True
+    """Whether a dropped connection comes back (exponential, jittered backoff)."""
+    reconnect_min_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 0.5
+    """First reconnect delay; it doubles per failed attempt, jittered to 50-100 %."""
+    reconnect_max_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
+    """Longest reconnect delay."""
 
 
 class IngestSettings(_Table):

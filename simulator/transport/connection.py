@@ -80,6 +80,7 @@ class MqttLink(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Fail a pending connect, or tell the listener an established link went away."""
         self.transport = None
+        self.session.connection_lost()
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None

@@ -167,15 +167,27 @@ class Connector:
                     )
             on_outcome(outcome)
 
+    async def reconnect(self, index: int, link: MqttLink) -> ConnectOutcome:
+        """Connect ``link`` again (after a drop); not counted in the onboarding totals."""
+        return await self._connect_one(
+            asyncio.get_running_loop(), index, lambda _: link, onboarding=False
+        )
+
     async def _connect_one(
-        self, loop: asyncio.AbstractEventLoop, index: int, make_link: Callable[[int], MqttLink]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        index: int,
+        make_link: Callable[[int], MqttLink],
+        *,
+        onboarding: bool = True,
     ) -> ConnectOutcome:
         stats = self.stats
         clock = self._clock
         begin = clock()
-        if stats.first_start is None:
-            stats.first_start = begin
-        stats.started += 1
+        if onboarding:
+            if stats.first_start is None:
+                stats.first_start = begin
+            stats.started += 1
         link = make_link(index)
         # Keep our own reference: the link drops its waiter as soon as CONNACK resolves it,
         # which can happen before create_connection() returns to us.
