@@ -60,6 +60,7 @@ CHAIN = Chain(
     initial=(0.15, 0.2, 0.6, 0.0, 0.02, 0.03),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("idle", "setup", "running", "tool_change", "alarm", "maintenance")
 """Every state a sample reports."""
@@ -205,7 +206,7 @@ class CncMachine:
             wear = tool / life
             speed = feed_rate = spindle_load = 0.0
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "program": program,
             "program_state": _PROGRAM_STATE[regime],
             "spindle_speed_rpm": speed,

@@ -45,6 +45,7 @@ CHAIN = Chain(
     initial=(0.97, 0.03),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("occupied", "ventilation_fault", "unoccupied")
 """Every state a sample reports."""
@@ -143,7 +144,7 @@ class EnvironmentSensor:
         (a1, w1, p1), (a2, w2, p2) = _WEATHER
         warming = 1.5 * math.cos(_DAY_OMEGA * (plant_t - _WARMEST_S)) + load
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "temperature_c": base + warming + 0.05 * n0,
             "humidity_pct": humidity - 2.5 * warming + 4.0 * load + 0.5 * n1,
             "pressure_hpa": 1013.0

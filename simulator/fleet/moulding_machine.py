@@ -57,6 +57,7 @@ CHAIN = Chain(
     initial=(0.1, 0.0, 0.1, 0.74, 0.03, 0.03),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("idle", "heating", "setup", "running", "alarm", "maintenance")
 """Every state a sample reports."""
@@ -171,7 +172,7 @@ class MouldingMachine:
         else:
             pressure = 0.0
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "barrel_temp_1_c": ambient + heat * (set1 - ambient) + 0.5 * n0,
             "barrel_temp_2_c": ambient + heat * (set2 - ambient) + 0.5 * n1,
             "barrel_temp_3_c": ambient + heat * (set3 - ambient) + 0.5 * n2,

@@ -72,6 +72,7 @@ CHAIN = Chain(
     initial=(0.05, 0.08, 0.7, 0.06, 0.05, 0.04, 0.02),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("idle", "changeover", "running", "starved", "blocked", "fault", "maintenance")
 """Every state a sample reports."""
@@ -182,7 +183,7 @@ class PlcLine:
             performance *= 1.0 - 0.005 * abs(n1)
         quality -= 0.005 * (1.0 + math.sin(drift * t_s + drift_phase)) + 0.0005 * abs(n2)
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "cycle_count": cycles,
             "cycle_time_s": cycle,
             "availability": availability,

@@ -49,13 +49,14 @@ CHAIN = Chain(
     initial=(0.15, 0.75, 0.1, 0.0),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("idle", "running", "peak", "sag")
 """Every state a sample reports."""
 
 NOMINAL_V = 230.0
 """Line-to-neutral nominal voltage; line to line is sqrt(3) times that, about 400 V."""
-_SQRT3 = math.sqrt(3.0)
+_LL_PER_SUM = math.sqrt(3.0) / 3.0  # mean line-to-line voltage per sum of the three phases
 _HOUR_S = 3600.0
 _MODEL_TAG = 7
 _PROFILE_SEED = 0x706D
@@ -97,9 +98,9 @@ def _make_profile(number: int) -> Profile:
         2.0 * math.pi / draw(3, 600.0, 3600.0),  # production load swing, rad/s
         draw(4, 0.0, 2.0 * math.pi),  # swing phase
         draw(5, 0.8, 0.9),  # sag depth: remaining share of the voltage
-        draw(6, -0.01, 0.01),  # L1 voltage offset, share of nominal
-        draw(7, -0.01, 0.01),  # L2
-        draw(8, -0.01, 0.01),  # L3
+        draw(6, 0.99, 1.01),  # L1 voltage, share of the mean of the phases
+        draw(7, 0.99, 1.01),  # L2
+        draw(8, 0.99, 1.01),  # L3
         draw(9, 0.9, 0.97),  # power factor at full load
     )
 
@@ -161,26 +162,28 @@ class PowerMeter:
         else:
             load = base * (1.0 + 0.1 * n0)
         volts = NOMINAL_V * (sag if regime == SAG else 1.0) * (1.0 + 0.004 * n1)
-        v1 = volts * (1.0 + o1 + 0.001 * n2)
-        v2 = volts * (1.0 + o2 + 0.001 * n3)
-        v3 = volts * (1.0 + o3 + 0.001 * n4)
+        v1 = volts * (o1 + 0.001 * n2)
+        v2 = volts * (o2 + 0.001 * n3)
+        v3 = volts * (o3 + 0.001 * n4)
+        phases = v1 + v2 + v3
         power = rated * load
-        power_factor = pf_full - 0.25 * (1.0 - load) ** 2 + 0.003 * n5
-        amps = power * 1000.0 / (v1 + v2 + v3) / power_factor
+        light = 1.0 - load
+        power_factor = pf_full - 0.25 * light * light + 0.003 * n5
+        amps = power * 1000.0 / phases / power_factor
         energy = state.energy + power * (t_s - state.last_t) / _HOUR_S
         state.energy = energy
         state.last_t = t_s
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "voltage_l1_v": v1,
             "voltage_l2_v": v2,
             "voltage_l3_v": v3,
-            "voltage_ll_v": (v1 + v2 + v3) * (_SQRT3 / 3.0),
+            "voltage_ll_v": phases * _LL_PER_SUM,
             "current_l1_a": amps * (1.0 + 0.02 * n6),
             "current_l2_a": amps * (1.0 + 0.02 * n7),
             "current_l3_a": amps * (1.0 - 0.02 * n6),
             "power_kw": power,
             "power_factor": power_factor,
-            "frequency_hz": 50.0 + 0.02 * n1 + 0.01 * n2,
+            "frequency_hz": 50.0 + 0.02 * n1,
             "energy_kwh": energy,
         }

@@ -46,6 +46,7 @@ CHAIN = Chain(
     initial=(0.2, 0.8, 0.0),
 )
 """The regimes, numbered as the constants above."""
+_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
 
 STATE_NAMES = ("idle", "running", "burst")
 """Every state a sample reports."""
@@ -158,7 +159,7 @@ class VibrationSensor:
             else "D"
         )
         return {
-            "state": CHAIN.regimes[regime].name,
+            "state": _NAME[regime],
             "rms_velocity_mm_s": rms,
             "peak_velocity_mm_s": rms * crest,
             "crest_factor": crest,
