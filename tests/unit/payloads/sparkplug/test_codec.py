@@ -16,7 +16,13 @@ from simulator.payloads.sparkplug import (
     decode_payload,
     encode_payload,
 )
-from simulator.payloads.sparkplug.codec import DEVICE, SEQ, TS_NS
+from simulator.payloads.sparkplug.codec import (
+    DEVICE,
+    SEQ,
+    TS_NS,
+    _decode_any_layout,
+    _decode_own_layout,
+)
 
 CODEC = get_codec("sparkplug")
 TS_NS_VALUE = 1_700_000_000_123_456_789
@@ -124,3 +130,31 @@ def test_values_may_have_the_names_of_the_sim_metrics() -> None:
     # The sim/ metrics are known by their place, first, so no signal name is reserved.
     values: dict[str, Value] = {DEVICE: 1, SEQ: "x", TS_NS: 0.0}
     assert CODEC.decode(CODEC.encode("d", 1, 2, values)) == Telemetry("d", 1, 2, values)
+
+
+telemetry_values = st.dictionaries(
+    st.text(max_size=8),
+    st.booleans()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1),
+    max_size=6,
+)
+
+
+@given(st.text(max_size=8), st.integers(0, (1 << 64) - 1), telemetry_values, st.data())
+def test_the_fast_decoder_agrees_with_the_general_one(
+    device_id: str, seq: int, values: dict[str, Value], data: st.DataObject
+) -> None:
+    # decode() reads its own layout in one pass and hands anything else to the general decoder;
+    # whatever the fast path accepts, the general path must accept with the same result.
+    encoded = CODEC.encode(device_id, seq, TS_NS_VALUE, values)
+    assert _decode_own_layout(encoded) == _decode_any_layout(encoded)  # the fast path is taken
+    mutated = bytearray(encoded)
+    for _ in range(data.draw(st.integers(1, 3))):
+        mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(mutated)))
+    for candidate in (bytes(mutated), encoded[:cut], encoded + bytes(mutated[:cut])):
+        fast = _decode_own_layout(candidate)
+        if fast is not None:
+            assert fast == _decode_any_layout(candidate)
