@@ -130,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--junit", type=Path, metavar="PATH", help="write the thresholds as JUnit XML here"
     )
+    run.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write a self-contained HTML report (settings, summary, plots) here",
+    )
+    run.add_argument(
+        "--web",
+        type=_whole_number,
+        metavar="PORT",
+        help="serve the live dashboard on http://127.0.0.1:PORT/ while the run goes",
+    )
     _tls_arguments(run)
 
     compare = commands.add_parser(
@@ -232,6 +244,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from simulator.report.html import write_html
     from simulator.report.json_report import problems
     from simulator.report.junit import write_junit
     from simulator.report.summary import summary_lines
@@ -245,6 +258,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         tls=_tls_options(args),
         metrics_port=args.metrics_port,
+        web_port=args.web,
     )
     report = _run_async(runner.run())
     results = evaluate(thresholds, report)
@@ -264,6 +278,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         write_junit(results, args.junit, suite=f"factory-sim.{report['scenario']}")
         if not args.quiet:
             sys.stderr.write(f"JUnit XML written to {args.junit}\n")
+    if args.html is not None:
+        write_html(report, args.html)
+        if not args.quiet:
+            sys.stderr.write(f"HTML report written to {args.html}\n")
     found = problems(report)
     for problem in found:
         sys.stderr.write(f"FAILED: {problem}\n")

@@ -29,6 +29,7 @@ from simulator.errors import BrokerUnreachableError, ResourceLimitError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
 from simulator.live.console import make_view
+from simulator.live.web import LiveDashboard
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
@@ -44,6 +45,17 @@ from simulator.transport.tls import TlsOptions, client_context
 
 PREFLIGHT_TIMEOUT_S = 5.0
 INGEST_CONNECTIONS = 1
+
+
+def public_settings(scenario: Scenario) -> dict[str, Any]:
+    """The resolved scenario for reports and dashboards, with every password masked."""
+    settings = scenario.model_dump(mode="json")
+    address = scenario.broker.address
+    if address is not None:
+        settings["broker"]["url"] = address.url()
+    if settings["ingest"].get("password") is not None:
+        settings["ingest"]["password"] = "***"
+    return settings
 
 
 def connections_needed(scenario: Scenario) -> int:
@@ -89,12 +101,16 @@ class Runner:
         sample_interval_s: float = 1.0,
         tls: TlsOptions | None = None,
         metrics_port: int | None = None,
+        web_port: int | None = None,
     ) -> None:
         self.scenario = scenario
         self.tls = tls or TlsOptions()
         """Trust and client certificate for an ``mqtts://`` broker."""
         self.metrics_port = metrics_port
         """Serve Prometheus metrics on this port for the run's lifetime (None: don't)."""
+        self.web_port = web_port
+        """Serve the live dashboard on this port for the run's lifetime (None: don't)."""
+        self.final_report: dict[str, Any] | None = None
         self.scenario_path = scenario_path
         self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
         self.sample_interval_s = sample_interval_s
@@ -107,6 +123,61 @@ class Runner:
 
     async def run(self) -> dict[str, Any]:
         """Run the scenario end to end; everything started here is stopped here."""
+        dashboard: LiveDashboard | None = None
+        if self.web_port is not None:
+            dashboard = LiveDashboard(self.live_report, port=self.web_port)
+            await dashboard.start()
+            self.say(f"live dashboard on {dashboard.url}")
+        try:
+            self.final_report = await self._run()
+            return self.final_report
+        finally:
+            if dashboard is not None:
+                await dashboard.stop()
+
+    def live_report(self) -> dict[str, Any]:
+        """What the live dashboard shows now: the run's figures so far, in the report's shape."""
+        if self.final_report is not None:
+            return self.final_report
+        scenario = self.scenario
+        monitor = self.monitor
+        totals = monitor.series.latest if monitor is not None else None
+        report: dict[str, Any] = {
+            "scenario": scenario.name,
+            "scenario_path": self.scenario_path,
+            "settings": public_settings(scenario),
+            "timeseries": monitor.series.samples if monitor is not None else [],
+            "live": True,
+        }
+        if totals is None:
+            return report
+        latency = totals.latency_us
+        report.update(
+            devices={
+                "target": totals.devices_target,
+                "connected": totals.connected,
+                "failed": totals.connect_failed,
+            },
+            messages={
+                "published": totals.published,
+                "acked": totals.acked,
+                "ingested": totals.ingested,
+                "received": totals.received,
+                "lost": totals.missing,
+                "duplicated": totals.duplicated,
+                "out_of_order": totals.out_of_order,
+                "malformed": totals.malformed,
+                "overrun": totals.overrun,
+            },
+            latency_ms={
+                key: round(latency.percentile(p) / 1000, 3) if latency.count else None
+                for key, p in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
+            },
+            duration_s=round(totals.t_s, 3),
+        )
+        return report
+
+    async def _run(self) -> dict[str, Any]:
         scenario = self.scenario
         connections = connections_needed(scenario)
         check_descriptors(connections + INGEST_CONNECTIONS, raise_open_files_limit())
@@ -292,7 +363,7 @@ class Runner:
             ingest=_ingest_figures(final) if final is not None else None,
             drain_s=drain_s,
             timeseries=monitor.series.samples,
-            settings=scenario.model_dump(mode="json"),
+            settings=public_settings(scenario),
         )
         return build_report(figures)
 
