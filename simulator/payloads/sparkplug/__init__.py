@@ -2,8 +2,8 @@
 
 - :mod:`~.wire`: the protobuf primitives (varints, fixed and length-delimited fields).
 - :mod:`~.datatype`: the data types and which protobuf field carries each one's value.
-- :mod:`~.model` and :mod:`~.payload`: the payload records, ``encode_payload`` and
-  ``decode_payload``.
+- :mod:`~.model`: the payload records; :mod:`~.payload` and :mod:`~.decoding`:
+  ``encode_payload`` and ``decode_payload``, over the field tables in :mod:`~.fields`.
 - :mod:`~.topics`: the ``spBv1.0/...`` topic namespace.
 - :mod:`~.session`: an edge node's session rules (bdSeq, seq, births, aliases, rebirth).
 - :mod:`~.codec`: the ``sparkplug`` payload codec that ingest can account over.

@@ -22,7 +22,7 @@ from simulator.payloads.sparkplug import (
     decode_payload,
     encode_payload,
 )
-from simulator.payloads.sparkplug.payload import MAX_DEPTH
+from simulator.payloads.sparkplug.decoding import MAX_DEPTH
 from simulator.payloads.sparkplug.wire import iter_fields, len_field, varint_field
 from tests.unit.payloads.sparkplug.sparkplug_strategies import payloads
 
