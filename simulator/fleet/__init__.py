@@ -1,7 +1,10 @@
 """Equipment models, compact per-device state and the plant hierarchy.
 
 A :class:`DeviceModel` is looked up by name with :func:`get_model`; each device holds only the
-small state the model gives it. :class:`PlantLayout` places devices on sites and lines and
+small state the model gives it. The equipment models (CNC machine, PLC line, moulding machine,
+robot, power meter, vibration and environment sensors) share a plant shift calendar
+(:mod:`~simulator.fleet.shift`) and regimes that change in time (:mod:`~simulator.fleet.regime`);
+docs/MODELS.md describes each. :class:`PlantLayout` places devices on sites and lines and
 :class:`TopicTemplate` names their topics. Nothing here does I/O or reads a clock.
 """
 

@@ -17,6 +17,7 @@ from simulator.fleet import (
     model_names,
 )
 from simulator.fleet.noise import unit
+from simulator.payloads import get_codec
 
 MAX_STATE_BYTES = 200
 
@@ -127,3 +128,11 @@ def test_regimes_follow_time_not_sampling(model: DeviceModel) -> None:
     coarse_states = [model.sample(coarse, seq, seq * 70.0)["state"] for seq in range(3000)]
     assert coarse_states == fine_states[::7]
     assert len(set(coarse_states)) >= 3
+
+
+@pytest.mark.parametrize("codec_name", ["msgpack", "json"])
+def test_samples_survive_the_payload_codecs(model: DeviceModel, codec_name: str) -> None:
+    codec = get_codec(codec_name)
+    for seq, values in enumerate(stream(model, 2, 3, 300)):
+        decoded = codec.decode(codec.encode("dev-000002", seq, 10**18 + seq, values))
+        assert decoded.values == values
