@@ -348,6 +348,7 @@ class Runner:
             connections_connected=stats.connected,
             connections_failed=stats.failed,
             reconnects=fleet.counters.reconnects,
+            dead_links=fleet.counters.dead_links,
             dropped_links=fleet.counters.dropped_links,
             onboarding_s=onboarding_s,
             connect_us=fleet.connect_us,

@@ -25,7 +25,7 @@ from typing import Any
 from simulator.engine.backoff import backoff_s
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
-from simulator.errors import LocalProtocolError
+from simulator.errors import LocalProtocolError, RemoteProtocolError
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
@@ -50,6 +50,9 @@ from simulator.transport.connector import (
     StartSchedule,
 )
 from simulator.transport.credentials import Credentials
+
+DEAD_AFTER_UNANSWERED_PINGS = 2
+"""Pings (sent every half keepalive) left unanswered before a connection counts as dead."""
 
 SLOT_WIDTH_S = 0.005
 """Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
@@ -94,6 +97,8 @@ class FleetCounters:
     dropped_links: int = 0
     reconnects: int = 0
     """Dropped connections that came back."""
+    dead_links: int = 0
+    """Connections dropped because the broker stopped answering keepalive pings."""
     refused: int = 0
     """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
     inflight_blocked: int = 0
@@ -487,7 +492,23 @@ class Fleet:
             self._finished.set()
 
     def _ping(self, due: float, links: list[MqttLink]) -> None:
+        # Pings go out every half keepalive; a link whose broker has not sent a byte since the
+        # previous two is dead (a stalled or partitioned broker never closes the socket), so it
+        # is dropped and reconnects like any other drop.
+        dead: list[MqttLink] = []
         for link in links:
-            if link.transport is not None:
-                with contextlib.suppress(LocalProtocolError):  # closing: no ping needed
-                    link.send(link.session.ping())
+            if link.transport is None:
+                continue
+            if link.unanswered >= DEAD_AFTER_UNANSWERED_PINGS:
+                dead.append(link)
+                continue
+            with contextlib.suppress(LocalProtocolError):  # closing: no ping needed
+                link.send(link.session.ping())
+                link.unanswered += 1
+        for link in dead:
+            self.counters.dead_links += 1
+            link.error = RemoteProtocolError(
+                f"{link.session.client_id}: no answer from the broker for "
+                f"{DEAD_AFTER_UNANSWERED_PINGS} keepalive pings"
+            )
+            link.abort()

@@ -93,6 +93,8 @@ class RunFigures:
     connections_failed: int | None = None
     reconnects: int = 0
     """Dropped connections that came back during the run."""
+    dead_links: int = 0
+    """Connections dropped because the broker stopped answering keepalive pings."""
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -148,6 +150,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             if f.connections_failed is not None
             else f.devices_failed,
             "reconnects": f.reconnects,
+            "dead": f.dead_links,
         },
         "onboarding": {
             "duration_s": round(f.onboarding_s, 3),

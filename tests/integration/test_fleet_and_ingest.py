@@ -152,6 +152,12 @@ def test_devices_behind_gateways_are_counted_apart_from_connections(
 ) -> None:
     report = run(small_scenario(tmp_path, mosquitto.url, devices_per_connection=25))
     assert report["devices"]["connected"] == 200
-    assert report["connections"] == {"target": 8, "connected": 8, "failed": 0, "reconnects": 0}
+    assert report["connections"] == {
+        "target": 8,
+        "connected": 8,
+        "failed": 0,
+        "reconnects": 0,
+        "dead": 0,
+    }
     assert report["messages"]["lost"] == 0
     assert report["messages"]["ingested"] == report["messages"]["published"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import pytest
@@ -69,3 +71,54 @@ def test_every_connection_comes_back_after_a_broker_restart() -> None:
     assert back == 30
     assert reconnects == 30
     assert after > before  # publishing resumed on the new connections
+
+
+async def stall_under(broker: LocalBroker) -> tuple[int, int, int]:
+    scenario = validate_scenario(
+        {
+            "name": "stall",
+            "duration_s": 1.0,
+            "broker": {"url": broker.url, "keepalive_s": 2},
+            "fleet": {"devices": 10, "publish_interval_s": 60.0},
+            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 10, "connect_timeout_s": 1.0},
+            "ingest": {"enabled": False},
+        },
+        "<test>",
+    )
+    fleet = Fleet(
+        scenario,
+        broker.host,
+        broker.port,
+        loop=asyncio.get_running_loop(),
+        wall_ns=time.time_ns,
+        reconnect=ReconnectPolicy(min_s=0.2, max_s=0.5),
+    )
+    fleet.build()
+    try:
+        await fleet.onboard(OnboardingPlan(10, 1000.0))
+        os.kill(broker.pid, signal.SIGSTOP)  # the broker stops answering, sockets stay open
+        try:
+            for _ in range(200):
+                if fleet.counters.dead_links >= 10:
+                    break
+                await asyncio.sleep(0.05)
+            dead = fleet.counters.dead_links
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+        for _ in range(300):
+            if fleet.connected == 10 and fleet.counters.reconnects >= 10:
+                break
+            await asyncio.sleep(0.05)
+        return dead, fleet.connected, fleet.counters.reconnects
+    finally:
+        fleet.stop_publishing()
+        await fleet.disconnect_all()
+
+
+def test_a_stalled_broker_is_detected_by_keepalive_and_the_fleet_comes_back(
+    mosquitto: LocalBroker,
+) -> None:
+    dead, connected, reconnects = asyncio.run(stall_under(mosquitto))
+    assert dead == 10
+    assert connected == 10
+    assert reconnects >= 10
