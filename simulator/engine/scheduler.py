@@ -21,12 +21,14 @@ WheelAction = Callable[[float, list[Any]], None]
 class Scheduler:
     """Drives a set of timing wheels from one event-loop timer."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, budget: int = 2_000) -> None:
         self._loop = loop
         self._wheels: list[tuple[TimingWheel[Any], WheelAction]] = []
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
         self.ticks = 0
         """How many times the timer fired (for the live view and tests)."""
+        self.budget = budget
+        """Members one tick may process before it yields to the event loop."""
 
     def add_wheel(self, wheel: TimingWheel[Any], action: WheelAction) -> None:
         """Drive ``wheel``; ``action(due, members)`` runs for each of its firings."""
@@ -62,12 +64,30 @@ class Scheduler:
             self._handle = None
             return
         when = min(wheel.next_due() for wheel, _ in self._wheels)
-        self._handle = self._loop.call_at(when, self._tick)
+        loop = self._loop
+        if when <= loop.time():
+            # Behind schedule: run again after the loop has polled I/O and run other timers.
+            # A timer already due would be run again within the same timer phase by uvloop
+            # (libuv), starving CONNACKs, pings and the monitor while the sender catches up.
+            self._handle = loop.call_soon(self._tick)
+        else:
+            self._handle = loop.call_at(when, self._tick)
 
     def _tick(self) -> None:
+        # A sender that has fallen behind must not catch up in one callback: that starves
+        # every socket read and timer (CONNACKs, pings, the monitor) while the backlog grows.
+        # Each tick does at most ``budget`` members' work, then yields to the loop.
         self.ticks += 1
         now = self._loop.time()
+        budget = self.budget
         for wheel, action in self._wheels:
-            for due, members in wheel.advance(now):
+            firings = wheel.advance(now)
+            for due, members in firings:
                 action(due, members)
+                budget -= len(members)
+                if budget <= 0:
+                    firings.close()
+                    break
+            if budget <= 0:
+                break
         self._arm()

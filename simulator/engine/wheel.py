@@ -15,7 +15,7 @@ This module is pure: it takes ``now`` and imports no clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Generic, TypeVar
 
 from simulator.errors import LocalProtocolError
@@ -82,7 +82,7 @@ class TimingWheel(Generic[T]):
         target = max(self._cursor, math.ceil((now - self.epoch) / self.slot_width_s))
         self._cursor = target
 
-    def advance(self, now: float) -> Iterator[tuple[float, list[T]]]:
+    def advance(self, now: float) -> Generator[tuple[float, list[T]], None, None]:
         """Yield ``(due_time, members)`` for every firing due at or before ``now``, in order.
 
         The members list is the live slot: callers must not keep or change it while iterating.

@@ -113,3 +113,42 @@ def test_every_member_fires_once_per_elapsed_interval(
         slot_start = wheel.slot_for_phase(phase) * wheel.slot_width_s
         expected = 0 if now < slot_start else int((now - slot_start) // 1.0 + 1e-9) + 1
         assert abs(counts[i] - expected) <= 1  # float rounding at an exact boundary
+
+
+def test_a_scheduler_tick_yields_after_its_budget_and_resumes_where_it_stopped() -> None:
+    from simulator.engine.scheduler import Scheduler
+
+    class FakeHandle:
+        def cancel(self) -> None:
+            pass
+
+    class FakeLoop:
+        """Just enough of a loop: a settable clock, and call_soon/call_at counted."""
+
+        def __init__(self) -> None:
+            self.now = 0.0
+            self.soon = 0
+
+        def time(self) -> float:
+            return self.now
+
+        def call_soon(self, callback: object) -> FakeHandle:
+            self.soon += 1
+            return FakeHandle()
+
+        def call_at(self, when: float, callback: object) -> FakeHandle:
+            return FakeHandle()
+
+    loop = FakeLoop()
+    wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0)
+    for member in range(10):
+        wheel.add(member, 0.0)
+    fired: list[tuple[float, int]] = []
+    scheduler = Scheduler(loop, budget=15)  # type: ignore[arg-type]
+    scheduler.add_wheel(wheel, lambda due, members: fired.append((due, len(members))))
+    loop.now = 3.2  # four firings of 10 members are due: 0, 1, 2, 3 s
+    scheduler._tick()
+    assert [due for due, _ in fired] == [0.0, 1.0]  # stopped once 20 >= 15 members were done
+    assert loop.soon >= 1  # and asked to run again soon, not at a timer
+    scheduler._tick()
+    assert [due for due, _ in fired] == [0.0, 1.0, 2.0, 3.0]  # nothing skipped, nothing repeated
