@@ -19,23 +19,27 @@ import heapq
 import ssl
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.engine.backoff import backoff_s
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import LocalProtocolError, RemoteProtocolError
-from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
+from simulator.fleet import DeviceIdentity, DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
+    NO_PROPERTIES,
     ClientSession,
+    ConnectOptions,
     Event,
     InflightLimitError,
     MQTTVersion,
+    Properties,
     PubAckReceived,
     PubCompReceived,
     PubRecReceived,
+    Will,
     encode_publish_qos0,
     publish_prefix,
 )
@@ -59,6 +63,18 @@ SLOT_WIDTH_S = 0.005
 
 HISTOGRAM_MAX_US = 3_600_000_000
 """Largest duration the connect histograms hold: one hour, in microseconds."""
+
+
+def connect_options(scenario: Scenario, version: MQTTVersion) -> ConnectOptions:
+    """The CONNECT options every connection of ``scenario`` shares."""
+    broker = scenario.broker
+    if version is MQTTVersion.V5:
+        return ConnectOptions(
+            clean_start=broker.clean_start,
+            session_expiry_interval=broker.session_expiry_s,
+            topic_aliases=broker.topic_aliases,
+        )
+    return ConnectOptions(clean_start=broker.clean_start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +136,12 @@ class Fleet:
         messages_per_device: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
         credentials: Credentials | None = None,
-        devices_per_connection: int = 1,
+        devices_per_connection: int | None = None,
         reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.scenario = scenario
+        if devices_per_connection is None:
+            devices_per_connection = scenario.fleet.devices_per_connection
         if devices_per_connection < 1:
             raise LocalProtocolError(
                 f"devices_per_connection must be >= 1, got {devices_per_connection}"
@@ -139,6 +157,13 @@ class Fleet:
         """Stop each device after this many messages (benchmarks); None publishes until stopped."""
         fleet = scenario.fleet
         self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
+        self.options = connect_options(scenario, self.version)
+        """Shared by every connection (a will, if any, is added per connection)."""
+        will = fleet.will
+        self._will_template = TopicTemplate(will.topic) if will is not None else None
+        self._layout = PlantLayout(
+            fleet.sites, fleet.lines_per_site, get_model(fleet.model).id_prefix
+        )
         self.keepalive_s = scenario.broker.keepalive_s
         self.qos = fleet.qos
         self.model: DeviceModel = get_model(fleet.model)
@@ -226,7 +251,7 @@ class Fleet:
     def build(self) -> None:
         """Create every device's compact state (before onboarding, so RSS can be measured)."""
         fleet = self.scenario.fleet
-        layout = PlantLayout(fleet.sites, fleet.lines_per_site, self.model.id_prefix)
+        layout = self._layout
         template = TopicTemplate(fleet.topic)
         seed = self.scenario.seed
         model = self.model
@@ -321,9 +346,34 @@ class Fleet:
         if self.credentials is not None:
             username, password = self.credentials.for_device(client_id)
         session = ClientSession(
-            client_id, self.version, self.keepalive_s, username=username, password=password
+            client_id,
+            self.version,
+            self.keepalive_s,
+            username=username,
+            password=password,
+            options=self._options_for(connection, client_id),
         )
         return MqttLink(session, self, connection)
+
+    def _options_for(self, connection: int, client_id: str) -> ConnectOptions:
+        will = self.scenario.fleet.will
+        if will is None or self._will_template is None:
+            return self.options
+        first = self._layout.identity(connection * self.devices_per_connection)
+        identity = DeviceIdentity(client_id, first.site, first.line)
+        properties = NO_PROPERTIES
+        if self.version is MQTTVersion.V5 and will.delay_s:
+            properties = Properties(will_delay_interval=will.delay_s)
+        return replace(
+            self.options,
+            will=Will(
+                self._will_template.render(identity, self.model.name),
+                will.payload.encode(),
+                will.qos,
+                will.retain,
+                properties,
+            ),
+        )
 
     def _onboarded(self, outcome: ConnectOutcome) -> None:
         link = outcome.link

@@ -168,11 +168,42 @@ class BrokerSettings(_Table):
     """MQTT protocol version every client speaks."""
     keepalive_s: Annotated[int, Field(ge=0, le=65535)] = 60
     """CONNECT keep-alive in seconds; 0 turns keep-alive off."""
+    clean_start: bool = True
+    """Start every connection with a fresh session (false: resume the broker's session)."""
+    session_expiry_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 0
+    """MQTT 5: how long the broker keeps a session after its connection drops."""
+    topic_aliases: bool = False
+    """MQTT 5: after its first message, a device sends a 2-byte alias instead of its topic."""
+
+    @model_validator(mode="after")
+    def _mqtt5_only(self) -> BrokerSettings:
+        if self.mqtt_version != "5":
+            used = [key for key in ("session_expiry_s", "topic_aliases") if getattr(self, key)]
+            if used:
+                raise ValueError(
+                    f'{" and ".join(used)} need mqtt_version = "5"; MQTT 3.1.1 has neither'
+                )
+        return self
 
     @property
     def address(self) -> BrokerAddress | None:
         """The parsed ``url``, or ``None`` when a local broker is to be started."""
         return None if self.url is None else parse_broker_url(self.url)
+
+
+class WillSettings(_Table):
+    """``[fleet.will]``: the message the broker publishes when a device vanishes."""
+
+    topic: Annotated[str, AfterValidator(_check_topic)] = "factory/{site}/{line}/{device}/status"
+    """Topic template, as ``fleet.topic``."""
+    payload: str = "offline"
+    """UTF-8 payload."""
+    qos: Annotated[int, AfterValidator(_check_qos)] = 1
+    """QoS of the will: 0, 1 or 2."""
+    retain: bool = True
+    """Whether the broker keeps the will as the topic's retained message."""
+    delay_s: Annotated[int, Field(ge=0, le=4_294_967_295)] = 0
+    """MQTT 5: how long the broker waits before publishing it (a quick reconnect cancels)."""
 
 
 class FleetSettings(_Table):
@@ -198,6 +229,8 @@ class FleetSettings(_Table):
     """Sites in the plant hierarchy; devices are spread over them."""
     lines_per_site: Annotated[int, Field(ge=1)] = 4
     """Production lines per site."""
+    will: WillSettings | None = None
+    """A last will per connection (``[fleet.will]``); none by default."""
     devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
     """1: every device has its own connection; N > 1: devices sit behind gateways, N per
     connection (the last gateway may carry fewer)."""
