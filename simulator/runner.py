@@ -35,6 +35,7 @@ from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
+from simulator.payloads.detect import AUTO
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
@@ -56,6 +57,12 @@ def public_settings(scenario: Scenario) -> dict[str, Any]:
     if settings["ingest"].get("password") is not None:
         settings["ingest"]["password"] = "***"
     return settings
+
+
+def ingest_payload(scenario: Scenario) -> str:
+    """The payload format ingest decodes: the fleet's one, or detected per message if mixed."""
+    formats = {group.payload for group in scenario.fleet.groups()}
+    return formats.pop() if len(formats) == 1 else AUTO
 
 
 def connections_needed(scenario: Scenario) -> int:
@@ -251,7 +258,7 @@ class Runner:
                 mqtt_version=version,
                 client_id=client_id,
                 keepalive_s=scenario.broker.keepalive_s,
-                payload=scenario.fleet.payload,
+                payload=ingest_payload(scenario),
                 batch_size=scenario.ingest.batch_size,
                 batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
             )

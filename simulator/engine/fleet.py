@@ -45,6 +45,7 @@ from simulator.mqtt import (
 )
 from simulator.payloads import PayloadCodec, get_codec
 from simulator.scenario import Scenario
+from simulator.scenario.composition import Group
 from simulator.scenario.plan import publish_phase_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import (
@@ -88,12 +89,14 @@ class ReconnectPolicy:
 class Device:
     """One emulated device: identity, pre-encoded topic, sequence, model state and link."""
 
-    __slots__ = ("device_id", "index", "link", "phase_s", "prefix", "seq", "state")
+    __slots__ = ("device_id", "group", "index", "link", "phase_s", "prefix", "seq", "state")
 
-    def __init__(
-        self, index: int, device_id: str, prefix: bytes, phase_s: float, state: Any
+    def __init__(  # noqa: PLR0917 - built once per device in one place, positionally for speed
+        self, index: int, device_id: str, prefix: bytes, phase_s: float, state: Any, group: int = 0
     ) -> None:
         self.index = index
+        self.group = group
+        """Index of the device's :class:`DeviceGroup` (model, interval, payload format)."""
         self.device_id = device_id
         self.prefix = prefix
         """The PUBLISH variable header (topic, and v5's empty properties), encoded once."""
@@ -102,6 +105,21 @@ class Device:
         self.seq = 0
         """Sequence number of the next message; also how many it has published."""
         self.link: MqttLink | None = None
+
+
+class DeviceGroup:
+    """Devices of one model, interval and payload format: one publish wheel between them."""
+
+    __slots__ = ("codec", "count", "interval_s", "layout", "model", "start", "wheel")
+
+    def __init__(self, spec: Group, id_layout: tuple[int, int]) -> None:
+        self.model: DeviceModel = get_model(spec.model)
+        self.codec: PayloadCodec = get_codec(spec.payload)
+        self.interval_s = spec.interval_s
+        self.start = spec.start
+        self.count = spec.count
+        self.layout = PlantLayout(id_layout[0], id_layout[1], self.model.id_prefix)
+        self.wheel: TimingWheel[Device] | None = None
 
 
 @dataclass(slots=True)
@@ -166,9 +184,12 @@ class Fleet:
         )
         self.keepalive_s = scenario.broker.keepalive_s
         self.qos = fleet.qos
-        self.model: DeviceModel = get_model(fleet.model)
-        self.codec: PayloadCodec = get_codec(fleet.payload)
-        self.interval_s = fleet.publish_interval_s
+        self.groups = [
+            DeviceGroup(spec, (fleet.sites, fleet.lines_per_site)) for spec in fleet.groups()
+        ]
+        """The fleet by model, interval and payload format (one group without a mix)."""
+        self.model: DeviceModel = self.groups[0].model
+        self.interval_s = max(group.interval_s for group in self.groups)
         self._loop = loop
         self._wall_ns = wall_ns
         self.counters = FleetCounters()
@@ -186,7 +207,6 @@ class Fleet:
         self._scheduler = Scheduler(loop)
         self._epoch = 0.0
         self._wall_epoch_ns = 0
-        self._publish_wheel: TimingWheel[Device] | None = None
         self._ping_wheel: TimingWheel[MqttLink] | None = None
         self._devices_onboarded = 0
         self._devices_dropped = 0
@@ -250,25 +270,27 @@ class Fleet:
 
     def build(self) -> None:
         """Create every device's compact state (before onboarding, so RSS can be measured)."""
-        fleet = self.scenario.fleet
-        layout = self._layout
-        template = TopicTemplate(fleet.topic)
+        template = TopicTemplate(self.scenario.fleet.topic)
         seed = self.scenario.seed
-        model = self.model
-        count = fleet.devices
         devices = self.devices
-        for index in range(count):
-            identity = layout.identity(index)
-            topic = template.render(identity, model.name)
-            devices.append(
-                Device(
-                    index,
-                    identity.device_id,
-                    publish_prefix(topic, self.version),
-                    publish_phase_s(index, count, self.interval_s),
-                    model.new_state(index, seed),
+        version = self.version
+        for number, group in enumerate(self.groups):
+            model = group.model
+            layout = group.layout
+            for local in range(group.count):
+                index = group.start + local
+                identity = layout.identity(index)
+                topic = template.render(identity, model.name)
+                devices.append(
+                    Device(
+                        index,
+                        identity.device_id,
+                        publish_prefix(topic, version),
+                        publish_phase_s(local, group.count, group.interval_s),
+                        model.new_state(index, seed),
+                        number,
+                    )
                 )
-            )
 
     async def onboard(
         self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
@@ -282,8 +304,9 @@ class Fleet:
         loop = self._loop
         self._epoch = loop.time()
         self._wall_epoch_ns = self._wall_ns()
-        self._publish_wheel = TimingWheel(self.interval_s, SLOT_WIDTH_S, self._epoch)
-        self._scheduler.add_wheel(self._publish_wheel, self._publish)
+        for group in self.groups:
+            group.wheel = TimingWheel(group.interval_s, SLOT_WIDTH_S, self._epoch)
+            self._scheduler.add_wheel(group.wheel, self._publisher(group))
         ping_interval = self.keepalive_s / 2
         if self.keepalive_s and (
             self.interval_s > ping_interval or self.devices_per_connection > 1
@@ -302,7 +325,7 @@ class Fleet:
     def start_publishing(self) -> None:
         """Start the scheduler from now on (firings due earlier are skipped, not caught up)."""
         now = self._loop.time()
-        for wheel in (self._publish_wheel, self._ping_wheel):
+        for wheel in (*(group.wheel for group in self.groups), self._ping_wheel):
             if wheel is not None:
                 wheel.skip_to(now)
         self._scheduler.start()
@@ -387,11 +410,12 @@ class Fleet:
 
     def _attach(self, connection: int, link: MqttLink) -> int:
         """Put the connection's devices on the wheels over ``link``; return how many."""
-        wheel = self._publish_wheel
-        assert wheel is not None
+        groups = self.groups
         members = self._members(connection)
         for device in members:
             device.link = link
+            wheel = groups[device.group].wheel
+            assert wheel is not None
             wheel.add(device, device.phase_s)
         if self._ping_wheel is not None:
             self._ping_wheel.add(link, members[0].phase_s % self._ping_wheel.interval_s)
@@ -428,8 +452,9 @@ class Fleet:
         self._devices_dropped += len(members)
         for device in members:
             device.link = None
-            if self._publish_wheel is not None:
-                self._publish_wheel.remove(device, device.phase_s)
+            wheel = self.groups[device.group].wheel
+            if wheel is not None:
+                wheel.remove(device, device.phase_s)
         if self._ping_wheel is not None:
             self._ping_wheel.remove(link, members[0].phase_s % self._ping_wheel.interval_s)
         if self.reconnect is not None and not self._stopping:
@@ -494,11 +519,19 @@ class Fleet:
 
     # wheel actions
 
-    def _publish(self, due: float, members: list[Device]) -> None:
+    def _publisher(self, group: DeviceGroup) -> Callable[[float, list[Device]], None]:
+        """The wheel action that publishes ``group``'s due members (one per group)."""
+
+        def publish(due: float, members: list[Device]) -> None:
+            self._publish(group, due, members)
+
+        return publish
+
+    def _publish(self, group: DeviceGroup, due: float, members: list[Device]) -> None:
         ts_ns = self._wall_epoch_ns + int((due - self._epoch) * 1e9)
         t_s = due - self._epoch
-        encode = self.codec.encode
-        sample = self.model.sample
+        encode = group.codec.encode
+        sample = group.model.sample
         qos = self.qos
         limit = self.messages_per_device
         sent = 0

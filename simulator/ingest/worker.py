@@ -31,6 +31,7 @@ from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
 from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Subscribed
 from simulator.payloads import get_codec
+from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink
 from simulator.transport.tls import TlsOptions, client_context
@@ -83,7 +84,9 @@ class IngestWorker:
         """Things the worker worked around and the user should know (said, not hidden)."""
         self._loop = loop
         self._wall_ns = wall_ns
-        self._codec = get_codec(settings.payload)
+        self._codec = (
+            DetectingDecoder() if settings.payload == AUTO else get_codec(settings.payload)
+        )
         self._batcher: Batcher[Row] = Batcher(settings.batch_size, settings.batch_max_age_s)
         self._malformed: list[Malformed] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")

@@ -33,6 +33,7 @@ from pydantic_core import InitErrorDetails
 
 from simulator.errors import ScenarioError, SimulatorError
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
+from simulator.scenario.composition import Group, compose
 from simulator.scenario.problems import describe_value
 
 MAX_DEVICES = 1_000_000
@@ -72,6 +73,10 @@ def _check_qos(value: int) -> int:
     if value not in (0, 1, 2):
         raise ValueError(f"must be 0, 1 or 2, got {value}")
     return value
+
+
+def _check_optional_codec(value: str | None) -> str | None:
+    return None if value is None else _check_codec(value)
 
 
 def _check_model(value: str) -> str:
@@ -206,6 +211,27 @@ class WillSettings(_Table):
     """MQTT 5: how long the broker waits before publishing it (a quick reconnect cancels)."""
 
 
+class MixSettings(_Table):
+    """One ``[[fleet.mix]]`` entry: a model's part of the fleet, and how it publishes."""
+
+    model: Annotated[str, AfterValidator(_check_model)]
+    """Device model, one of :func:`simulator.fleet.model_names`."""
+    share: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
+    """Fraction of the devices the counts leave (give ``share`` or ``count``)."""
+    count: Annotated[int | None, Field(ge=1, le=MAX_DEVICES)] = None
+    """Exact number of devices (give ``share`` or ``count``)."""
+    publish_interval_s: Annotated[float | None, Field(ge=0.001, le=86_400.0)] = None
+    """This model's interval; default ``fleet.publish_interval_s``."""
+    payload: Annotated[str | None, AfterValidator(_check_optional_codec)] = None
+    """This model's payload format; default ``fleet.payload``."""
+
+    @model_validator(mode="after")
+    def _share_or_count(self) -> MixSettings:
+        if (self.share is None) == (self.count is None):
+            raise ValueError("give exactly one of share (a fraction) or count (devices)")
+        return self
+
+
 class FleetSettings(_Table):
     """``[fleet]``: how many devices, what they are, and what and how often they publish."""
 
@@ -231,9 +257,26 @@ class FleetSettings(_Table):
     """Production lines per site."""
     will: WillSettings | None = None
     """A last will per connection (``[fleet.will]``); none by default."""
+    mix: list[MixSettings] = []
+    """``[[fleet.mix]]``: models by share or count; empty means every device is ``model``."""
     devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
     """1: every device has its own connection; N > 1: devices sit behind gateways, N per
     connection (the last gateway may carry fewer)."""
+
+    @model_validator(mode="after")
+    def _mix_adds_up(self) -> FleetSettings:
+        self.groups()  # raises ValueError naming what does not add up
+        return self
+
+    def groups(self) -> tuple[Group, ...]:
+        """The fleet as blocks of devices by model, interval and payload format."""
+        return compose(
+            self.devices,
+            self.mix,
+            model=self.model,
+            payload=self.payload,
+            interval_s=self.publish_interval_s,
+        )
 
 
 class OnboardingSettings(_Table):

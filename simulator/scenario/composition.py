@@ -1,0 +1,92 @@
+"""Fleet composition: which devices are which model, at which interval, in which format.
+
+A plant is a mix: ``[[fleet.mix]]`` entries give each model its share of the fleet (or an exact
+count), and optionally its own publish interval and payload format. This module turns that into
+consecutive blocks of device indexes, one :class:`Group` per entry, exactly ``fleet.devices`` in
+all: counts first, then the shares of what is left, rounded by largest remainder so the blocks
+always add up. Devices are dealt to sites and lines round-robin by index, so every block is
+spread over the whole plant. Without a mix, the fleet is one group of ``fleet.model``.
+
+Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class MixEntry(Protocol):
+    """What a ``[[fleet.mix]]`` entry says (the schema's model satisfies this)."""
+
+    model: str
+    share: float | None
+    count: int | None
+    publish_interval_s: float | None
+    payload: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A block of devices sharing model, interval and payload format."""
+
+    model: str
+    payload: str
+    interval_s: float
+    start: int
+    """Index of the group's first device."""
+    count: int
+
+
+def compose(
+    devices: int,
+    mix: Sequence[MixEntry],
+    *,
+    model: str,
+    payload: str,
+    interval_s: float,
+) -> tuple[Group, ...]:
+    """Split ``devices`` into groups as ``mix`` says; defaults fill what an entry leaves out.
+
+    Raises ValueError (with a message fit for a scenario problem) when the counts exceed the
+    fleet, or when there are no shares to take up what the counts leave.
+    """
+    if not mix:
+        return (Group(model, payload, interval_s, 0, devices),)
+    counted = sum(entry.count or 0 for entry in mix)
+    if counted > devices:
+        raise ValueError(f"the mix's counts add up to {counted}, more than the {devices} devices")
+    shares = [entry.share or 0.0 for entry in mix]
+    total_share = sum(shares)
+    rest = devices - counted
+    if rest and total_share <= 0:
+        raise ValueError(
+            f"the mix's counts add up to {counted} of {devices} devices and no entry has a "
+            f"share to take the other {rest}"
+        )
+    exact = [rest * share / total_share if total_share else 0.0 for share in shares]
+    sizes = [(entry.count or 0) + math.floor(x) for entry, x in zip(mix, exact, strict=True)]
+    # Largest remainder: the devices rounding left over go to the largest fractions.
+    missing = devices - sum(sizes)
+    by_fraction = sorted(
+        range(len(mix)), key=lambda i: exact[i] - math.floor(exact[i]), reverse=True
+    )
+    for i in by_fraction[:missing]:
+        sizes[i] += 1
+    groups: list[Group] = []
+    start = 0
+    for entry, size in zip(mix, sizes, strict=True):
+        if size:
+            groups.append(
+                Group(
+                    entry.model,
+                    entry.payload or payload,
+                    entry.publish_interval_s or interval_s,
+                    start,
+                    size,
+                )
+            )
+        start += size
+    return tuple(groups)
