@@ -102,7 +102,7 @@ def test_every_placeholder_renders_and_may_share_a_level() -> None:
     assert template.render(identity, "machine-sensor") == (
         "plant/site-02-line-05/machine-sensor/ms-000001"
     )
-    assert set(PLACEHOLDERS) == {"site", "line", "device", "model"}
+    assert set(PLACEHOLDERS) == {"site", "line", "device", "model", "enterprise", "area", "cell"}
 
 
 @pytest.mark.parametrize(
@@ -135,17 +135,17 @@ def test_bad_templates_are_refused(template: str, complaint: str) -> None:
 
 def test_unknown_placeholder_error_names_the_allowed_ones() -> None:
     with pytest.raises(TopicTemplateError) as info:
-        TopicTemplate("f/{area}/{device}")
+        TopicTemplate("f/{zone}/{device}")
     message = str(info.value)
-    assert "{area}" in message
+    assert "{zone}" in message
     assert all("{" + name + "}" in message for name in PLACEHOLDERS)
 
 
 def test_template_reports_every_problem_at_once() -> None:
     with pytest.raises(TopicTemplateError) as info:
-        TopicTemplate("$x//{cell}/#")
+        TopicTemplate("$x//{station}/#")
     message = str(info.value)
-    for complaint in ("{cell}", "'#'", "'$'", "empty level"):
+    for complaint in ("{station}", "'#'", "'$'", "empty level"):
         assert complaint in message
 
 
