@@ -5,6 +5,8 @@ touches a socket or a clock (keepalive helpers take ``now``). One exists per dev
 connection, so it is a handful of slots: the receive buffer and outbound queue are the
 shared empty ``b""`` while idle, connect options and broker limits are objects shared by
 every session alike, and in-flight state and topic aliases exist only while in use.
+This module holds the calls that produce bytes; what the session does with the broker's
+bytes lives in :mod:`~simulator.mqtt.inbound`.
 
 States and what moves between them::
 
@@ -15,10 +17,7 @@ States and what moves between them::
 
 Delivery: QoS 1 and 2 both ways. Outbound QoS 2 is PUBLISH -> PUBREC -> PUBREL ->
 PUBCOMP; QoS 1 and 2 messages together stay within the broker's Receive Maximum.
-Inbound QoS 2 follows the specification's "method B" (MQTT 3.1.1 figure 4.3, 5.0 figure
-4.3): the message is delivered when its PUBLISH arrives and only the packet id is kept
-until PUBREL, so a retransmitted PUBLISH is acknowledged again but not delivered twice,
-and nothing but the id is stored.
+Inbound QoS 2 delivers each message once, at its PUBLISH (see ``inbound``).
 
 Sessions: a session the broker keeps after the connection ends (3.1.1: clean session 0;
 5.0: a session expiry interval above 0) keeps its in-flight state across
@@ -32,68 +31,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from enum import Enum
 
-from ..errors import BrokerRefusedError, LocalProtocolError, RemoteProtocolError
-from .codec import decode
+from ..errors import LocalProtocolError
 from .encoder import encode, encode_publish_fields, encode_publish_qos0, publish_prefix
-from .events import (
-    Connected,
-    Event,
-    MessageReceived,
-    PongReceived,
-    PubAckReceived,
-    PubCompReceived,
-    PubRecReceived,
-    ServerDisconnected,
-    Subscribed,
-    Unsubscribed,
-)
-from .inflight import (
-    KIND_MASK,
-    PUBLISH_QOS1,
-    PUBLISH_QOS2,
-    PUBREL,
-    InFlight,
-    TopicAliases,
-    describe,
-)
+from .events import Event
+from .inbound import DEFAULT_RECEIVE_MAXIMUM, receive
+from .inflight import InFlight, TopicAliases
 from .options import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
     RESUME_OPTIONS,
     BrokerLimits,
     ConnectOptions,
-    limits_from_connack,
-    resuming,
 )
 from .packet_type import PacketType
 from .packets import (
-    Auth,
-    ConnAck,
     Connect,
     Disconnect,
     Packet,
     PingReq,
-    PingResp,
-    PubAck,
-    PubComp,
     Publish,
-    PubRec,
-    PubRel,
-    SubAck,
     Subscribe,
     Subscription,
-    UnsubAck,
     Unsubscribe,
 )
 from .properties import NO_PROPERTIES, Properties
-from .reason_codes import ReasonCode, reason_code_name
+from .state import SessionState
 from .version import MQTTVersion
 
+__all__ = [
+    "DEFAULT_RECEIVE_MAXIMUM",
+    "KEEPALIVE_GRACE",
+    "MAX_PACKET_ID",
+    "ClientSession",
+    "InflightLimitError",
+    "PacketTooLargeError",
+    "SessionState",
+]
+
 MAX_PACKET_ID = 0xFFFF
-DEFAULT_RECEIVE_MAXIMUM = 65_535
-"""What 5.0 assumes when CONNACK carries no receive maximum; 3.1.1 has no limit of its own."""
 KEEPALIVE_GRACE = 1.5
 """The spec's factor: a peer silent for 1.5 keepalive periods is gone."""
 
@@ -102,15 +78,6 @@ _V5 = MQTTVersion.V5
 _ALIAS_PROPERTY = b"\x03\x23"
 """A property block of three bytes holding only a topic alias (identifier 0x23)."""
 _EMPTY_TOPIC = b"\x00\x00"
-
-
-class SessionState(Enum):
-    """Where a :class:`ClientSession` is in its life."""
-
-    NEW = "new"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    CLOSED = "closed"
 
 
 class InflightLimitError(LocalProtocolError):
@@ -122,11 +89,6 @@ class PacketTooLargeError(LocalProtocolError):
 
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState
-
-
-def _ack(first: int, packet_id: int) -> bytes:
-    """A PUBACK/PUBREC/PUBREL/PUBCOMP with success and no properties (both versions)."""
-    return bytes((first, 2, packet_id >> 8, packet_id & 0xFF))
 
 
 class ClientSession:
@@ -422,234 +384,7 @@ class ClientSession:
         the protocol, and :class:`BrokerRefusedError` if CONNACK reports a failure. Bytes
         arriving after the session closed are ignored: they were in flight.
         """
-        state = self._state
-        if state is _CLOSED or not data:
-            return []
-        if state is _NEW:
-            self._close()
-            raise RemoteProtocolError(
-                f"client {self._client_id!r}: broker sent data before CONNECT"
-            )
-        buf = self._buffer + data if self._buffer else data
-        size = len(buf)
-        pos = 0
-        events: list[Event] = []
-        version = self._version
-        limit = self._options.maximum_packet_size
-        try:
-            while pos < size:
-                if limit is None:
-                    result = decode(buf, version, offset=pos)
-                else:
-                    result = decode(buf, version, offset=pos, max_packet_size=limit)
-                if result is None:
-                    break
-                packet, used = result
-                pos += used
-                if type(packet) is Publish and self._state is _CONNECTED:
-                    event = self._on_publish(packet)
-                else:
-                    event = self._on_packet(packet)
-                if event is not None:
-                    events.append(event)
-                if self._state is _CLOSED:
-                    return events
-        except RemoteProtocolError as exc:
-            self._close()
-            raise RemoteProtocolError(f"client {self._client_id!r}: {exc}") from exc
-        self._buffer = bytes(buf[pos:]) if pos < size else b""
-        return events
-
-    # inbound
-
-    def _on_publish(self, packet: Publish) -> Event | None:
-        props = packet.properties
-        if props is not NO_PROPERTIES and props.topic_alias is not None:
-            packet = self._resolve_alias(packet, props.topic_alias)
-        qos = packet.qos
-        if not qos:
-            return MessageReceived(packet)
-        packet_id = packet.packet_id
-        assert packet_id is not None  # the decoder guarantees it for QoS > 0
-        if qos == 1:
-            self._outbound += _ack(0x40, packet_id)
-            return MessageReceived(packet)
-        # QoS 2, method B: deliver now, remember the id until PUBREL.
-        flight = self._flight
-        incoming = flight.incoming if flight is not None else None
-        self._outbound += _ack(0x50, packet_id)
-        if incoming is not None and packet_id in incoming:
-            return None
-        allowed = self._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
-        if incoming is not None and len(incoming) >= allowed:
-            raise RemoteProtocolError(
-                f"PUBLISH {packet_id}: more than {allowed} QoS 2 messages in flight, "
-                "our receive maximum"
-            )
-        if flight is None:
-            flight = self._flight = InFlight()
-        if flight.incoming is None:
-            flight.incoming = {packet_id}
-        else:
-            flight.incoming.add(packet_id)
-        return MessageReceived(packet)
-
-    def _resolve_alias(self, packet: Publish, alias: int) -> Publish:
-        allowed = self._options.topic_alias_maximum
-        where = "PUBLISH" if packet.packet_id is None else f"PUBLISH {packet.packet_id}"
-        if alias > allowed:
-            raise RemoteProtocolError(
-                f"{where}: topic alias {alias} exceeds our topic alias maximum of {allowed}"
-            )
-        aliases = self._aliases
-        inbound = aliases.inbound if aliases is not None else None
-        assert inbound is not None  # CONNACK creates it whenever we allow aliases
-        if packet.topic:
-            inbound[alias] = packet.topic
-            return packet
-        topic = inbound.get(alias)
-        if topic is None:
-            raise RemoteProtocolError(f"{where}: topic alias {alias} was never set")
-        return replace(packet, topic=topic)
-
-    def _on_packet(self, packet: Packet) -> Event | None:
-        name = packet.packet_type.name
-        if self._state is _CONNECTING:
-            if type(packet) is not ConnAck:
-                raise RemoteProtocolError(f"broker sent {name} before CONNACK")
-            return self._on_connack(packet)
-        kind = type(packet)
-        if kind is PubAck or kind is PubRec or kind is PubComp:
-            return self._on_ack(packet)  # type: ignore[arg-type]
-        if kind is PubRel:
-            self._on_pubrel(packet)  # type: ignore[arg-type]
-            return None
-        if kind is SubAck or kind is UnsubAck:
-            return self._on_request_ack(packet)  # type: ignore[arg-type]
-        if kind is PingResp:
-            return PongReceived()
-        if kind is Disconnect and self._version is _V5:
-            assert isinstance(packet, Disconnect)
-            self._close()
-            return ServerDisconnected(packet.reason_code, packet.properties.reason_string)
-        if kind is Auth:
-            raise RemoteProtocolError("broker sent AUTH, but we asked for no enhanced auth")
-        raise RemoteProtocolError(f"broker sent an unexpected {name} to a connected client")
-
-    def _on_ack(self, packet: PubAck | PubRec | PubComp) -> Event | None:
-        name = packet.packet_type.name
-        packet_id = packet.packet_id
-        flight = self._flight
-        stored = flight.outgoing.get(packet_id) if flight is not None else None
-        if flight is None or stored is None:
-            raise RemoteProtocolError(f"{name} for unknown packet id {packet_id}")
-        stage = stored[0] & KIND_MASK
-        reason_string = packet.properties.reason_string
-        if type(packet) is PubRec:
-            if stage == PUBREL:
-                # A repeated PUBREC: the broker may not have seen our PUBREL.
-                self._outbound += stored
-                return None
-            expected = PUBLISH_QOS2
-        else:
-            expected = PUBLISH_QOS1 if type(packet) is PubAck else PUBREL
-        if stage != expected:
-            raise RemoteProtocolError(
-                f"{name} for packet id {packet_id}, which is {describe(stored[0])}"
-            )
-        if type(packet) is PubRec and packet.reason_code < 0x80:
-            release = _ack(PUBREL, packet_id)
-            flight.outgoing[packet_id] = release  # same place in the resend order
-            self._outbound += release
-            return PubRecReceived(packet_id, packet.reason_code, reason_string)
-        del flight.outgoing[packet_id]
-        if flight.is_empty():
-            self._flight = None
-        if type(packet) is PubAck:
-            return PubAckReceived(packet_id, packet.reason_code, reason_string)
-        if type(packet) is PubRec:
-            return PubRecReceived(packet_id, packet.reason_code, reason_string)
-        return PubCompReceived(packet_id, packet.reason_code, reason_string)
-
-    def _on_pubrel(self, packet: PubRel) -> None:
-        """Answer PUBREL with PUBCOMP; the message was delivered at PUBLISH already."""
-        packet_id = packet.packet_id
-        flight = self._flight
-        incoming = flight.incoming if flight is not None else None
-        if flight is None or incoming is None or packet_id not in incoming:
-            # Not misbehaviour: our PUBCOMP may have been lost with the last connection.
-            # The spec wants a PUBCOMP either way; 5.0 says we had no such id.
-            if self._version is _V5:
-                code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
-                self._outbound += encode(PubComp(packet_id, code), _V5)
-            else:
-                self._outbound += _ack(0x70, packet_id)
-            return
-        incoming.discard(packet_id)
-        if flight.is_empty():
-            self._flight = None
-        self._outbound += _ack(0x70, packet_id)
-
-    def _on_request_ack(self, packet: SubAck | UnsubAck) -> Event:
-        name = packet.packet_type.name
-        asked = PacketType.SUBSCRIBE if type(packet) is SubAck else PacketType.UNSUBSCRIBE
-        flight = self._flight
-        requests = flight.requests if flight is not None else None
-        entry = requests.pop(packet.packet_id, None) if requests is not None else None
-        if flight is None or entry is None or entry[0] is not asked:
-            raise RemoteProtocolError(f"{name} for unknown packet id {packet.packet_id}")
-        if flight.is_empty():
-            self._flight = None
-        codes = packet.reason_codes
-        # A 3.1.1 UNSUBACK carries no codes at all.
-        if len(codes) != entry[1] and (codes or self._version is _V5):
-            raise RemoteProtocolError(
-                f"{name} {packet.packet_id} has {len(codes)} reason codes "
-                f"for {entry[1]} topic filters"
-            )
-        reason_string = packet.properties.reason_string
-        if type(packet) is SubAck:
-            return Subscribed(packet.packet_id, codes, reason_string)
-        return Unsubscribed(packet.packet_id, codes, reason_string)
-
-    def _on_connack(self, packet: ConnAck) -> Event:
-        props = packet.properties
-        if packet.reason_code:
-            self._close()
-            code = packet.reason_code
-            name = reason_code_name(code, self._version, PacketType.CONNACK)
-            why = f": {props.reason_string}" if props.reason_string else ""
-            raise BrokerRefusedError(
-                f"broker refused client {self._client_id!r}: {name} (0x{code:02X}){why}", code
-            )
-        opts = self._options
-        if packet.session_present and opts.clean_start:
-            raise RemoteProtocolError("CONNACK says a session is present after a clean start")
-        self._limits = limits = (
-            limits_from_connack(props) if self._version is _V5 else DEFAULT_LIMITS
-        )
-        discarded: tuple[int, ...] = ()
-        resent = 0
-        flight = self._flight
-        if flight is not None and packet.session_present:
-            # The spec wants them again in their original order, PUBLISH with DUP set.
-            again = [
-                bytes((data[0] | 0x08,)) + data[1:] if data[0] >> 4 == 3 else data
-                for data in flight.outgoing.values()
-            ]
-            self._outbound += b"".join(again)
-            resent = len(again)
-        elif flight is not None:
-            discarded = tuple(flight.outgoing)
-            self._flight = None
-        if self._version is _V5:
-            alias_max = limits.topic_alias_maximum if opts.topic_aliases else 0
-            if alias_max or opts.topic_alias_maximum:
-                self._aliases = TopicAliases(alias_max, opts.topic_alias_maximum > 0)
-        if opts.clean_start and self.persistent:
-            self._options = resuming(opts)
-        self._state = _CONNECTED
-        return Connected(packet.session_present, props, discarded, resent)
+        return receive(self, data)
 
     # outbound helpers
 

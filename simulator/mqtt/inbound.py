@@ -1,0 +1,315 @@
+"""What a :class:`~simulator.mqtt.session.ClientSession` does with the bytes the broker sends.
+
+These functions are the session's receiving half: decoding, CONNACK (and the resume of a
+kept session it decides), acknowledgements of our QoS 1 and 2 messages, the broker's QoS 1
+and 2 messages to us, SUBACK and UNSUBACK, and server DISCONNECT. They are methods kept in
+a module of their own, so they read and write the session's slots directly; the session
+holds all of its state itself, which is what keeps one per device small.
+
+Inbound QoS 2 follows the specification's "method B" (MQTT 3.1.1 figure 4.3, 5.0 figure
+4.3): the message is delivered when its PUBLISH arrives and only the packet id is kept
+until PUBREL, so a retransmitted PUBLISH is acknowledged again but not delivered twice,
+and nothing but the id is stored.
+
+Resuming: if the broker answers a kept session's CONNECT with session present, the
+unacknowledged PUBLISH packets (DUP set) and PUBRELs are queued in their original order;
+if it answers not present, they are dropped and named in :attr:`Connected.discarded`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..errors import BrokerRefusedError, RemoteProtocolError
+from .codec import decode
+from .encoder import encode
+from .events import (
+    Connected,
+    Event,
+    MessageReceived,
+    PongReceived,
+    PubAckReceived,
+    PubCompReceived,
+    PubRecReceived,
+    ServerDisconnected,
+    Subscribed,
+    Unsubscribed,
+)
+from .inflight import (
+    KIND_MASK,
+    PUBLISH_QOS1,
+    PUBLISH_QOS2,
+    PUBREL,
+    InFlight,
+    TopicAliases,
+    describe,
+)
+from .options import DEFAULT_LIMITS, limits_from_connack, resuming
+from .packet_type import PacketType
+from .packets import (
+    Auth,
+    ConnAck,
+    Disconnect,
+    Packet,
+    PingResp,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    UnsubAck,
+)
+from .properties import NO_PROPERTIES
+from .reason_codes import ReasonCode, reason_code_name
+from .state import SessionState
+from .version import MQTTVersion
+
+if TYPE_CHECKING:
+    from .session import ClientSession
+
+DEFAULT_RECEIVE_MAXIMUM = 65_535
+"""What 5.0 assumes when CONNECT or CONNACK states no receive maximum; 3.1.1 has no limit."""
+
+_V5 = MQTTVersion.V5
+_NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState
+
+
+def _ack(first: int, packet_id: int) -> bytes:
+    """A PUBACK/PUBREC/PUBREL/PUBCOMP with success and no properties (both versions)."""
+    return bytes((first, 2, packet_id >> 8, packet_id & 0xFF))
+
+
+def receive(session: ClientSession, data: bytes) -> list[Event]:
+    """:meth:`ClientSession.receive_data`: decode ``data`` and act on each packet."""
+    state = session._state
+    if state is _CLOSED or not data:
+        return []
+    if state is _NEW:
+        session._close()
+        raise RemoteProtocolError(f"client {session._client_id!r}: broker sent data before CONNECT")
+    buf = session._buffer + data if session._buffer else data
+    size = len(buf)
+    pos = 0
+    events: list[Event] = []
+    version = session._version
+    limit = session._options.maximum_packet_size
+    try:
+        while pos < size:
+            if limit is None:
+                result = decode(buf, version, offset=pos)
+            else:
+                result = decode(buf, version, offset=pos, max_packet_size=limit)
+            if result is None:
+                break
+            packet, used = result
+            pos += used
+            if type(packet) is Publish and session._state is _CONNECTED:
+                event = _on_publish(session, packet)
+            else:
+                event = _on_packet(session, packet)
+            if event is not None:
+                events.append(event)
+            if session._state is _CLOSED:
+                return events
+    except RemoteProtocolError as exc:
+        session._close()
+        raise RemoteProtocolError(f"client {session._client_id!r}: {exc}") from exc
+    session._buffer = bytes(buf[pos:]) if pos < size else b""
+    return events
+
+
+def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
+    props = packet.properties
+    if props is not NO_PROPERTIES and props.topic_alias is not None:
+        packet = _resolve_alias(session, packet, props.topic_alias)
+    qos = packet.qos
+    if not qos:
+        return MessageReceived(packet)
+    packet_id = packet.packet_id
+    assert packet_id is not None  # the decoder guarantees it for QoS > 0
+    if qos == 1:
+        session._outbound += _ack(0x40, packet_id)
+        return MessageReceived(packet)
+    # QoS 2, method B: deliver now, remember the id until PUBREL.
+    flight = session._flight
+    incoming = flight.incoming if flight is not None else None
+    session._outbound += _ack(0x50, packet_id)
+    if incoming is not None and packet_id in incoming:
+        return None
+    allowed = session._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
+    if incoming is not None and len(incoming) >= allowed:
+        raise RemoteProtocolError(
+            f"PUBLISH {packet_id}: more than {allowed} QoS 2 messages in flight, "
+            "our receive maximum"
+        )
+    if flight is None:
+        flight = session._flight = InFlight()
+    if flight.incoming is None:
+        flight.incoming = {packet_id}
+    else:
+        flight.incoming.add(packet_id)
+    return MessageReceived(packet)
+
+
+def _resolve_alias(session: ClientSession, packet: Publish, alias: int) -> Publish:
+    allowed = session._options.topic_alias_maximum
+    where = "PUBLISH" if packet.packet_id is None else f"PUBLISH {packet.packet_id}"
+    if alias > allowed:
+        raise RemoteProtocolError(
+            f"{where}: topic alias {alias} exceeds our topic alias maximum of {allowed}"
+        )
+    aliases = session._aliases
+    inbound = aliases.inbound if aliases is not None else None
+    assert inbound is not None  # CONNACK creates it whenever we allow aliases
+    if packet.topic:
+        inbound[alias] = packet.topic
+        return packet
+    topic = inbound.get(alias)
+    if topic is None:
+        raise RemoteProtocolError(f"{where}: topic alias {alias} was never set")
+    return replace(packet, topic=topic)
+
+
+def _on_packet(session: ClientSession, packet: Packet) -> Event | None:
+    name = packet.packet_type.name
+    if session._state is _CONNECTING:
+        if type(packet) is not ConnAck:
+            raise RemoteProtocolError(f"broker sent {name} before CONNACK")
+        return _on_connack(session, packet)
+    kind = type(packet)
+    if kind is PubAck or kind is PubRec or kind is PubComp:
+        return _on_ack(session, packet)  # type: ignore[arg-type]
+    if kind is PubRel:
+        _on_pubrel(session, packet)  # type: ignore[arg-type]
+        return None
+    if kind is SubAck or kind is UnsubAck:
+        return _on_request_ack(session, packet)  # type: ignore[arg-type]
+    if kind is PingResp:
+        return PongReceived()
+    if kind is Disconnect and session._version is _V5:
+        assert isinstance(packet, Disconnect)
+        session._close()
+        return ServerDisconnected(packet.reason_code, packet.properties.reason_string)
+    if kind is Auth:
+        raise RemoteProtocolError("broker sent AUTH, but we asked for no enhanced auth")
+    raise RemoteProtocolError(f"broker sent an unexpected {name} to a connected client")
+
+
+def _on_ack(session: ClientSession, packet: PubAck | PubRec | PubComp) -> Event | None:
+    name = packet.packet_type.name
+    packet_id = packet.packet_id
+    flight = session._flight
+    stored = flight.outgoing.get(packet_id) if flight is not None else None
+    if flight is None or stored is None:
+        raise RemoteProtocolError(f"{name} for unknown packet id {packet_id}")
+    stage = stored[0] & KIND_MASK
+    reason_string = packet.properties.reason_string
+    if type(packet) is PubRec:
+        if stage == PUBREL:
+            # A repeated PUBREC: the broker may not have seen our PUBREL.
+            session._outbound += stored
+            return None
+        expected = PUBLISH_QOS2
+    else:
+        expected = PUBLISH_QOS1 if type(packet) is PubAck else PUBREL
+    if stage != expected:
+        raise RemoteProtocolError(
+            f"{name} for packet id {packet_id}, which is {describe(stored[0])}"
+        )
+    if type(packet) is PubRec and packet.reason_code < 0x80:
+        release = _ack(PUBREL, packet_id)
+        flight.outgoing[packet_id] = release  # same place in the resend order
+        session._outbound += release
+        return PubRecReceived(packet_id, packet.reason_code, reason_string)
+    del flight.outgoing[packet_id]
+    if flight.is_empty():
+        session._flight = None
+    if type(packet) is PubAck:
+        return PubAckReceived(packet_id, packet.reason_code, reason_string)
+    if type(packet) is PubRec:
+        return PubRecReceived(packet_id, packet.reason_code, reason_string)
+    return PubCompReceived(packet_id, packet.reason_code, reason_string)
+
+
+def _on_pubrel(session: ClientSession, packet: PubRel) -> None:
+    """Answer PUBREL with PUBCOMP; the message was delivered at PUBLISH already."""
+    packet_id = packet.packet_id
+    flight = session._flight
+    incoming = flight.incoming if flight is not None else None
+    if flight is None or incoming is None or packet_id not in incoming:
+        # Not misbehaviour: our PUBCOMP may have been lost with the last connection.
+        # The spec wants a PUBCOMP either way; 5.0 says we had no such id.
+        if session._version is _V5:
+            code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND
+            session._outbound += encode(PubComp(packet_id, code), _V5)
+        else:
+            session._outbound += _ack(0x70, packet_id)
+        return
+    incoming.discard(packet_id)
+    if flight.is_empty():
+        session._flight = None
+    session._outbound += _ack(0x70, packet_id)
+
+
+def _on_request_ack(session: ClientSession, packet: SubAck | UnsubAck) -> Event:
+    name = packet.packet_type.name
+    asked = PacketType.SUBSCRIBE if type(packet) is SubAck else PacketType.UNSUBSCRIBE
+    flight = session._flight
+    requests = flight.requests if flight is not None else None
+    entry = requests.pop(packet.packet_id, None) if requests is not None else None
+    if flight is None or entry is None or entry[0] is not asked:
+        raise RemoteProtocolError(f"{name} for unknown packet id {packet.packet_id}")
+    if flight.is_empty():
+        session._flight = None
+    codes = packet.reason_codes
+    # A 3.1.1 UNSUBACK carries no codes at all.
+    if len(codes) != entry[1] and (codes or session._version is _V5):
+        raise RemoteProtocolError(
+            f"{name} {packet.packet_id} has {len(codes)} reason codes for {entry[1]} topic filters"
+        )
+    reason_string = packet.properties.reason_string
+    if type(packet) is SubAck:
+        return Subscribed(packet.packet_id, codes, reason_string)
+    return Unsubscribed(packet.packet_id, codes, reason_string)
+
+
+def _on_connack(session: ClientSession, packet: ConnAck) -> Event:
+    props = packet.properties
+    if packet.reason_code:
+        session._close()
+        code = packet.reason_code
+        name = reason_code_name(code, session._version, PacketType.CONNACK)
+        why = f": {props.reason_string}" if props.reason_string else ""
+        raise BrokerRefusedError(
+            f"broker refused client {session._client_id!r}: {name} (0x{code:02X}){why}", code
+        )
+    opts = session._options
+    if packet.session_present and opts.clean_start:
+        raise RemoteProtocolError("CONNACK says a session is present after a clean start")
+    session._limits = limits = (
+        limits_from_connack(props) if session._version is _V5 else DEFAULT_LIMITS
+    )
+    discarded: tuple[int, ...] = ()
+    resent = 0
+    flight = session._flight
+    if flight is not None and packet.session_present:
+        # The spec wants them again in their original order, PUBLISH with DUP set.
+        again = [
+            bytes((data[0] | 0x08,)) + data[1:] if data[0] >> 4 == 3 else data
+            for data in flight.outgoing.values()
+        ]
+        session._outbound += b"".join(again)
+        resent = len(again)
+    elif flight is not None:
+        discarded = tuple(flight.outgoing)
+        session._flight = None
+    if session._version is _V5:
+        alias_max = limits.topic_alias_maximum if opts.topic_aliases else 0
+        if alias_max or opts.topic_alias_maximum:
+            session._aliases = TopicAliases(alias_max, opts.topic_alias_maximum > 0)
+    if opts.clean_start and session.persistent:
+        session._options = resuming(opts)
+    session._state = _CONNECTED
+    return Connected(packet.session_present, props, discarded, resent)
