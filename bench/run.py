@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/run.py [--devices 10000] [--messages 10]
                                   [--stacks engine,gmqtt,aiomqtt,ingest] [--repeat 1] [--out PATH]
+    .venv/bin/python bench/run.py --stacks engine_qos1,gmqtt_qos1     # QoS 1, acknowledged
+    .venv/bin/python bench/run.py --stacks engine_tls,gmqtt_tls       # TLS, secure broker
 
 Every stack runs in a process of its own (so its memory is its own) against a fresh Mosquitto
 started from ``broker_config/`` (so every stack meets the same broker state), does the same
 work (see ``bench/clients/workload.py``) and reports its own figures; the delivered messages
 are counted by an independent ``mosquitto_sub`` (see ``bench/clients/subscriber.py``). With
 ``--repeat K`` the stacks take turns in each of K rounds and the table shows the medians.
+
+The TLS stacks meet the secure profile instead (``simulator.broker.SecureBroker``: TLS with a
+throwaway CA made for the run, user names and passwords, an ACL), publish under ``factory/``
+and are counted by an authenticated ``mosquitto_sub`` on the profile's plain listener.
 
 Everything started here is stopped here, by its own pid, and every wait has a timeout.
 """
@@ -35,14 +41,53 @@ REPO = BENCH.parent
 # (holding ``simulator``) is not.
 sys.path.insert(1, str(REPO))
 
+from clients.secure import TLS_TOPIC_FILTER  # noqa: E402
+from clients.secure_subscriber import SecureSubscriber  # noqa: E402
 from clients.subscriber import Subscriber  # noqa: E402
 from clients.workload import TOPIC_FILTER  # noqa: E402
 
-from simulator.broker import LocalBroker, find_mosquitto  # noqa: E402
+from simulator.broker import (  # noqa: E402
+    FLEET_USER,
+    INGEST_USER,
+    LocalBroker,
+    SecureBroker,
+    find_mosquitto,
+    make_pki,
+)
 from simulator.errors import SimulatorError  # noqa: E402
 
-STACKS = ("engine", "gmqtt", "aiomqtt", "ingest", "engine_watched")
+STACKS = (
+    "engine",
+    "gmqtt",
+    "aiomqtt",
+    "ingest",
+    "engine_watched",
+    "engine_qos1",
+    "gmqtt_qos1",
+    "engine_tls",
+    "gmqtt_tls",
+    "engine_tls_noticket",
+)
 DEFAULT_STACKS = ("engine", "gmqtt", "aiomqtt", "ingest")
+MQTT_STACKS = (
+    "engine",
+    "engine_watched",
+    "gmqtt",
+    "aiomqtt",
+    "engine_qos1",
+    "gmqtt_qos1",
+    "engine_tls",
+    "engine_tls_noticket",
+    "gmqtt_tls",
+)
+"""The stacks of the main table, in its order."""
+QOS_STACKS = ("engine_qos1", "gmqtt_qos1")
+TLS_STACKS = ("engine_tls", "engine_tls_noticket", "gmqtt_tls")
+VARIANTS = {"engine_tls_noticket": ("engine_tls", ("--no-ticket",))}
+"""Stacks that are another stack's module run with extra options: module, options."""
+TLS_PASSWORDS = {FLEET_USER: "fleet-bench-pw", INGEST_USER: "ingest-bench-pw"}
+"""The secure broker's accounts: the devices connect as the fleet user (which the ACL lets
+write under ``factory/``), the counting subscriber reads as the ingest user."""
 QUIET_S = 3.0
 """The subscriber is done when nothing has arrived for this long after the stack finished."""
 
@@ -56,6 +101,15 @@ TARGETS = {
     "ingest_rate": 60_000.0,
 }
 """The foundation issue's targets for 10,000 devices (RSS in bytes; 4 KB read as 4,000 B)."""
+
+PROTOCOL_TARGETS = {
+    "acked_ratio": 1.4,
+    "acked_rate": 50_000.0,
+    "tls_connect_ratio": 2.0,
+    "tls_rss_ratio": 0.5,
+}
+"""The "MQTT protocol" issue's targets: QoS 1 acknowledged msg/s against gmqtt's (and the aim
+for the engine alone), TLS connect rate against gmqtt's and RSS per device as a fraction of it."""
 
 
 class BenchError(SimulatorError):
@@ -88,12 +142,17 @@ def machine() -> dict[str, str]:
     }
 
 
-def run_client(stack: str, host: str, port: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_client(
+    stack: str, host: str, port: int, args: argparse.Namespace, options: Sequence[str] = ()
+) -> dict[str, Any]:
     """Run one stack's process to the end and return the figures it printed."""
+    module, variant_options = VARIANTS.get(stack, (stack, ()))
     command = [
         sys.executable,
         "-m",
-        f"clients.{stack}_stack",
+        f"clients.{module}_stack",
+        *variant_options,
+        *options,
         "--host",
         host,
         "--port",
@@ -129,21 +188,49 @@ def run_client(stack: str, host: str, port: int, args: argparse.Namespace) -> di
 
 def run_stack(stack: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """One stack against a fresh broker: its own figures plus what the subscriber counted."""
+    if stack in TLS_STACKS:
+        return run_secure_stack(stack, args, workdir)
     with LocalBroker() as broker:
         if stack == "ingest":
             return run_client(stack, broker.host, broker.port, args)
         with Subscriber(broker.host, broker.port, TOPIC_FILTER, workdir / f"{stack}.txt") as sub:
             figures = run_client(stack, broker.host, broker.port, args)
             sub.wait_for(int(figures["sent"]), QUIET_S, args.phase_timeout)
-        delivered = sub.result(since_ns=int(figures["connected_wall_ns"]))
-        figures["delivered"] = {
-            "count": delivered.count,
-            "first_ns": delivered.first_ns,
-            "last_ns": delivered.last_ns,
-            "after_connected": delivered.since_count,
-            "rate": delivered.rate(),
-        }
+        figures["delivered"] = delivered_figures(sub, figures)
         return figures
+
+
+def run_secure_stack(stack: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """One TLS stack against a fresh secure broker, counted by an authenticated subscriber."""
+    # A throwaway CA and server certificate (EC P-256, a few openssl calls) for this broker.
+    pki = make_pki(workdir / f"pki-{stack}")
+    with SecureBroker(pki, TLS_PASSWORDS) as broker:
+        reader = (INGEST_USER, TLS_PASSWORDS[INGEST_USER])
+        prober = (FLEET_USER, TLS_PASSWORDS[FLEET_USER])
+        output = workdir / f"{stack}.txt"
+        # The counter reads on the plain listener: its CPU goes to counting, not to TLS.
+        subscriber = SecureSubscriber(
+            broker.host, broker.port, TLS_TOPIC_FILTER, output, reader, prober
+        )
+        options = ["--ca-file", str(broker.ca_path), "--username", FLEET_USER]
+        options += ["--password", TLS_PASSWORDS[FLEET_USER]]
+        with subscriber as sub:
+            figures = run_client(stack, broker.host, broker.tls_port, args, options)
+            sub.wait_for(int(figures["sent"]), QUIET_S, args.phase_timeout)
+        figures["delivered"] = delivered_figures(sub, figures)
+        return figures
+
+
+def delivered_figures(sub: Subscriber, figures: dict[str, Any]) -> dict[str, Any]:
+    """What the subscriber counted, for the raw figures of one stack run."""
+    delivered = sub.result(since_ns=int(figures["connected_wall_ns"]))
+    return {
+        "count": delivered.count,
+        "first_ns": delivered.first_ns,
+        "last_ns": delivered.last_ns,
+        "after_connected": delivered.since_count,
+        "rate": delivered.rate(),
+    }
 
 
 def derive(figures: dict[str, Any]) -> dict[str, float | None]:
@@ -171,7 +258,15 @@ def derive(figures: dict[str, Any]) -> dict[str, float | None]:
         first, last = delivered["first_ns"], delivered["last_ns"]
         derived["delivery_window_s"] = (last - first) / 1e9 if first and last else None
         derived["delivered_before_connected"] = delivered["count"] - delivered["after_connected"]
-    ingest = figures.get("extra", {}).get("ingest")
+    extra = figures.get("extra", {})
+    if extra.get("qos"):
+        ack_s = extra.get("ack_s")
+        derived["acked"] = extra["acked"]
+        derived["refused"] = extra.get("refused")
+        derived["unacked"] = figures["sent"] - extra["acked"] - (extra.get("refused") or 0)
+        derived["ack_window_s"] = ack_s
+        derived["acked_rate"] = extra["acked"] / ack_s if ack_s else None
+    ingest = extra.get("ingest")
     if ingest is not None:
         expected = figures["devices"] * figures["messages"]
         first, last = ingest.get("first_recv_ns"), ingest.get("last_recv_ns")
@@ -226,7 +321,7 @@ def render(results: dict[str, Any]) -> str:
         ),
         "",
     ]
-    mqtt_stacks = [s for s in ("engine", "engine_watched", "gmqtt", "aiomqtt") if s in medians]
+    mqtt_stacks = [s for s in MQTT_STACKS if s in medians]
     if mqtt_stacks:
         out += [
             "| stack | connected | failed | connect s | connect rate (dev/s) | RSS per device (B) "
@@ -244,6 +339,22 @@ def render(results: dict[str, Any]) -> str:
                 f"| {_num(m['cpu_s'], 1)} |"
             )
         out.append("")
+    qos_stacks = [s for s in QOS_STACKS if s in medians]
+    if qos_stacks:
+        out += [
+            "| QoS 1 stack | sent | acked | refused | unacked | ack window s (first publish "
+            "to last PUBACK) | acked msg/s | delivered | CPU s |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for stack in qos_stacks:
+            m = medians[stack]
+            out.append(
+                f"| {stack} | {_num(m['sent'])} | {_num(m.get('acked'))} "
+                f"| {_num(m.get('refused'))} | {_num(m.get('unacked'))} "
+                f"| {_num(m.get('ack_window_s'), 2)} | {_num(m.get('acked_rate'))} "
+                f"| {_num(m.get('delivered'))} | {_num(m['cpu_s'], 1)} |"
+            )
+        out.append("")
     if "ingest" in medians:
         m = medians["ingest"]
         out += [
@@ -258,6 +369,36 @@ def render(results: dict[str, Any]) -> str:
         ]
     out += targets_table(medians)
     return "\n".join(out)
+
+
+def protocol_rows(medians: dict[str, dict[str, float | None]]) -> list[tuple[str, str, str, str]]:
+    """The "MQTT protocol" issue's targets, for the stacks of this run that measure them."""
+    t = PROTOCOL_TARGETS
+    rows = []
+    engine_qos1 = medians.get("engine_qos1")
+    if engine_qos1 is not None:
+        gmqtt_qos1 = medians.get("gmqtt_qos1", {})
+        ratio = _ratio(engine_qos1.get("acked_rate"), gmqtt_qos1.get("acked_rate"))
+        rows += [
+            ("QoS 1 acked msg/s, engine / gmqtt", _num(ratio, 2), f">= {t['acked_ratio']}",
+             _met(ratio, t["acked_ratio"])),
+            ("engine QoS 1 acked msg/s", _num(engine_qos1.get("acked_rate")), ">= 50,000",
+             _met(engine_qos1.get("acked_rate"), t["acked_rate"])),
+        ]  # fmt: skip
+    gmqtt_tls = medians.get("gmqtt_tls", {})
+    for stack in ("engine_tls", "engine_tls_noticket"):
+        engine_tls = medians.get(stack)
+        if engine_tls is None:
+            continue
+        connect = _ratio(engine_tls.get("connect_rate"), gmqtt_tls.get("connect_rate"))
+        rss = _ratio(engine_tls.get("rss_per_device"), gmqtt_tls.get("rss_per_device"))
+        rows += [
+            (f"TLS connect rate, {stack} / gmqtt", _num(connect, 2),
+             f">= {t['tls_connect_ratio']:g}", _met(connect, t["tls_connect_ratio"])),
+            (f"TLS RSS per device, {stack} / gmqtt", _num(rss, 2), f"<= {t['tls_rss_ratio']}",
+             _met(rss, t["tls_rss_ratio"], at_most=True)),
+        ]  # fmt: skip
+    return rows
 
 
 def targets_table(medians: dict[str, dict[str, float | None]]) -> list[str]:
@@ -293,6 +434,8 @@ def targets_table(medians: dict[str, dict[str, float | None]]) -> list[str]:
          f"{_num(ingest.get('ingest_lost'))} / {_num(ingest.get('ingest_duplicated'))}", "0 / 0",
          _met(ingest_clean, 1.0)),
     ]  # fmt: skip
+    if not any(stack in medians for stack in (*DEFAULT_STACKS, "engine_watched")):
+        rows = []
     watched = medians.get("engine_watched")
     if watched:
         ratio = _ratio(watched.get("sent_rate"), engine.get("sent_rate"))
@@ -300,6 +443,7 @@ def targets_table(medians: dict[str, dict[str, float | None]]) -> list[str]:
             ("published msg/s, watched / plain engine", _num(ratio, 3), ">= 0.95",
              _met(ratio, 0.95))
         )  # fmt: skip
+    rows += protocol_rows(medians)
     lines = ["| figure | this run | target | |", "|---|--:|--:|---|"]
     lines += [
         f"| {name} | {value} | {target} | {verdict} |" for name, value, target, verdict in rows
@@ -324,7 +468,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--stacks",
         default=",".join(DEFAULT_STACKS),
         help=f"comma-separated, from {', '.join(STACKS)} (engine_watched: the engine with the "
-        "live view and a scraped Prometheus endpoint on)",
+        "live view and a scraped Prometheus endpoint on; *_qos1: QoS 1, acknowledged; *_tls: "
+        "TLS against the secure broker profile; engine_tls_noticket: with ssl.OP_NO_TICKET)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the table shows medians")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<time>.json)")

@@ -1,0 +1,40 @@
+"""The engine stack over TLS, against the secure broker profile.
+
+The workload of :mod:`clients.engine_stack` (QoS 0), with every connection a TLS session
+checked against the test CA (one shared ``ssl.SSLContext``, server name checked) and
+authenticated with the load fleet's user name and password, publishing under ``factory/``
+where the profile's ACL lets that user write. ``--no-ticket`` sets ``ssl.OP_NO_TICKET`` on the
+context (the ``engine_tls_noticket`` stack of ``bench/run.py``).
+"""
+
+from __future__ import annotations
+
+import uvloop
+
+from .common import StackArgs, StackFigures, prepare_process, report
+from .engine_driver import run_engine
+from .secure import SecureArgs, parse_secure_args, tls_context, tls_scenario
+
+
+async def run(args: StackArgs, secure: SecureArgs) -> StackFigures:
+    """Onboard every device over TLS, publish, and disconnect; return the figures."""
+    name = "engine-tls-noticket" if secure.no_ticket else "engine-tls"
+    return await run_engine(
+        name,
+        args,
+        tls_scenario(args),
+        ssl_context=tls_context(secure),
+        credentials=secure.credentials(),
+    )
+
+
+def main() -> None:
+    """Entry point: ``python -m clients.engine_tls_stack --ca-file F --username U --password P
+    --port TLS_PORT --devices N --messages M``."""
+    args, secure = parse_secure_args(__doc__ or "engine TLS stack")
+    prepare_process()
+    report(uvloop.run(run(args, secure)))
+
+
+if __name__ == "__main__":
+    main()
