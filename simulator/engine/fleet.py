@@ -112,13 +112,13 @@ class DeviceGroup:
 
     __slots__ = ("codec", "count", "interval_s", "layout", "model", "start", "wheel")
 
-    def __init__(self, spec: Group, id_layout: tuple[int, int]) -> None:
+    def __init__(self, spec: Group, plant: PlantLayout) -> None:
         self.model: DeviceModel = get_model(spec.model)
         self.codec: PayloadCodec = get_codec(spec.payload)
         self.interval_s = spec.interval_s
         self.start = spec.start
         self.count = spec.count
-        self.layout = PlantLayout(id_layout[0], id_layout[1], self.model.id_prefix)
+        self.layout = replace(plant, id_prefix=self.model.id_prefix)
         self.wheel: TimingWheel[Device] | None = None
 
 
@@ -180,13 +180,16 @@ class Fleet:
         will = fleet.will
         self._will_template = TopicTemplate(will.topic) if will is not None else None
         self._layout = PlantLayout(
-            fleet.sites, fleet.lines_per_site, get_model(fleet.model).id_prefix
+            fleet.sites,
+            fleet.lines_per_site,
+            get_model(fleet.model).id_prefix,
+            enterprise=fleet.enterprise,
+            areas_per_site=fleet.areas_per_site,
+            cells_per_line=fleet.cells_per_line,
         )
         self.keepalive_s = scenario.broker.keepalive_s
         self.qos = fleet.qos
-        self.groups = [
-            DeviceGroup(spec, (fleet.sites, fleet.lines_per_site)) for spec in fleet.groups()
-        ]
+        self.groups = [DeviceGroup(spec, self._layout) for spec in fleet.groups()]
         """The fleet by model, interval and payload format (one group without a mix)."""
         self.model: DeviceModel = self.groups[0].model
         self.interval_s = max(group.interval_s for group in self.groups)

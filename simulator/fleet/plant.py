@@ -121,6 +121,13 @@ class PlantLayout:
         )
 
 
+def enterprise_problem(name: object) -> str | None:
+    """Say what is wrong with ``name`` as an enterprise (it becomes a topic level), or None."""
+    if type(name) is not str or not _ENTERPRISE_RE.fullmatch(name):
+        return f"must be 1-64 letters, digits, '.', '-' or '_', got {name!r}"
+    return None
+
+
 def _width(count: int) -> int:
     """Digits of the numbers of a level with ``count`` members, so names sort in order."""
     return max(_MIN_WIDTH, len(str(count)))

@@ -107,6 +107,15 @@ def _check_topic(value: str) -> str:
     return value
 
 
+def _check_enterprise(value: str) -> str:
+    from simulator.fleet.plant import enterprise_problem
+
+    problem = enterprise_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _check_share_group(value: str) -> str:
     if not value or _SHARE_NAME_FORBIDDEN & set(value):
         raise ValueError(f"must be non-empty and contain none of '/', '+', '#', got {value!r}")
@@ -255,6 +264,12 @@ class FleetSettings(_Table):
     """Sites in the plant hierarchy; devices are spread over them."""
     lines_per_site: Annotated[int, Field(ge=1)] = 4
     """Production lines per site."""
+    enterprise: Annotated[str, AfterValidator(_check_enterprise)] = "acme"
+    """The enterprise owning the sites (``{enterprise}`` in topics)."""
+    areas_per_site: Annotated[int, Field(ge=1)] = 1
+    """Areas the lines of a site are grouped into (``{area}``); at most ``lines_per_site``."""
+    cells_per_line: Annotated[int, Field(ge=1)] = 1
+    """Work cells per line (``{cell}``); devices are spread over them too."""
     will: WillSettings | None = None
     """A last will per connection (``[fleet.will]``); none by default."""
     mix: list[MixSettings] = []
@@ -262,6 +277,15 @@ class FleetSettings(_Table):
     devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
     """1: every device has its own connection; N > 1: devices sit behind gateways, N per
     connection (the last gateway may carry fewer)."""
+
+    @model_validator(mode="after")
+    def _every_area_has_a_line(self) -> FleetSettings:
+        if self.areas_per_site > self.lines_per_site:
+            raise ValueError(
+                f"areas_per_site ({self.areas_per_site}) must be at most lines_per_site "
+                f"({self.lines_per_site}): every area needs a line"
+            )
+        return self
 
     @model_validator(mode="after")
     def _mix_adds_up(self) -> FleetSettings:
