@@ -157,4 +157,5 @@ def test_the_fast_decoder_agrees_with_the_general_one(
     for candidate in (bytes(mutated), encoded[:cut], encoded + bytes(mutated[:cut])):
         fast = _decode_own_layout(candidate)
         if fast is not None:
-            assert fast == _decode_any_layout(candidate)
+            # repr, not ==: a mutated double can decode as NaN, which equals nothing, itself too.
+            assert repr(fast) == repr(_decode_any_layout(candidate))
