@@ -26,7 +26,7 @@ from simulator.engine.backoff import backoff_s
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import LocalProtocolError, RemoteProtocolError
-from simulator.fleet import DeviceIdentity, DeviceModel, PlantLayout, TopicTemplate, get_model
+from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
     NO_PROPERTIES,
@@ -386,7 +386,7 @@ class Fleet:
         if will is None or self._will_template is None:
             return self.options
         first = self._layout.identity(connection * self.devices_per_connection)
-        identity = DeviceIdentity(client_id, first.site, first.line)
+        identity = replace(first, device_id=client_id)
         properties = NO_PROPERTIES
         if self.version is MQTTVersion.V5 and will.delay_s:
             properties = Properties(will_delay_interval=will.delay_s)

@@ -211,7 +211,11 @@ def problems(report: dict[str, Any]) -> list[str]:
             f"{devices['failed']:,} of {devices['target']:,} devices failed to onboard ({reasons})"
         )
     if devices["dropped_after_connect"]:
-        found.append(f"{devices['dropped_after_connect']:,} devices lost their connection")
+        back = report.get("connections", {}).get("reconnects", 0)
+        found.append(
+            f"{devices['dropped_after_connect']:,} connections dropped after onboarding "
+            f"({back:,} reconnects)"
+        )
     messages = report["messages"]
     if messages["lost"]:
         found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")
