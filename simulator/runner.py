@@ -406,4 +406,5 @@ def _ingest_figures(final: dict[str, Any]) -> IngestFigures:
         first_recv_ns=final.get("first_recv_ns"),
         last_recv_ns=final.get("last_recv_ns"),
         notes=list(final.get("notes", [])),
+        reconnects=int(final.get("reconnects", 0)),
     )

@@ -105,20 +105,19 @@ async def serve(
     deadline = started + duration_s if duration_s else None
     last_received = 0
     stop_wait: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    lost: asyncio.Future[Any] = worker.lost
     try:
         while not stop.is_set():
             timeout = progress_interval_s
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - loop.time()))
+            lost: asyncio.Future[Any] = worker.lost
             done, _ = await asyncio.wait({stop_wait, lost}, timeout=timeout)
             if lost in done:
-                reason = worker.lost.result()
-                message = f"ingest lost its broker connection: {reason}"
-                if jsonl:
-                    _emit(out, "error", message=message)
-                err.write(f"ingest: {message}\n")
-                break
+                err.write(f"ingest: lost the broker connection ({lost.result()}); reconnecting\n")
+                if not await worker.reconnect(stop):
+                    break
+                err.write("ingest: reconnected and subscribed again\n")
+                continue
             snap = worker.snapshot()
             if server is not None:
                 latest[:] = [_totals(snap, loop.time() - started)]

@@ -99,6 +99,8 @@ class IngestWorker:
         self.sink_error: SinkError | None = None
         self.rows_failed = 0
         self.first_recv_ns: int | None = None
+        self.reconnects = 0
+        """Times the subscriber connection was lost and made again."""
         self._last_ping = loop.time()
         self.last_recv_ns: int | None = None
 
@@ -109,6 +111,32 @@ class IngestWorker:
 
     async def start(self) -> None:
         """Connect, subscribe, and start the age-based flush; raise if any of it fails."""
+        await self._connect_and_subscribe()
+        self._arm_flush()
+
+    async def reconnect(
+        self, stop: asyncio.Event, *, min_s: float = 0.5, max_s: float = 10.0
+    ) -> bool:
+        """After :attr:`lost`: connect and subscribe again, backing off; False if stopped first.
+
+        Batched rows, the accounting and the sink carry on; what the broker did not keep for
+        this subscriber while it was away shows up as lost, as it should.
+        """
+        delay = min_s
+        while not stop.is_set():
+            try:
+                await self._connect_and_subscribe()
+            except (BrokerUnreachableError, ConnectError, RemoteProtocolError, TimeoutError):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
+                delay = min(max_s, delay * 2)
+                continue
+            self.reconnects += 1
+            return True
+        return False
+
+    async def _connect_and_subscribe(self) -> None:
         s = self.settings
         session = ClientSession(
             s.client_id,
@@ -147,6 +175,7 @@ class IngestWorker:
                 f"ingest could not connect to mqtt://{s.host}:{s.port}: {why}"
             ) from exc
         self._link = link
+        self._lost = self._loop.create_future()
         codes = await self._subscribe(self._filter(shared=True))
         if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
             self.notes.append(
@@ -159,7 +188,6 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
-        self._arm_flush()
 
     def _filter(self, *, shared: bool) -> str:
         s = self.settings
@@ -202,6 +230,7 @@ class IngestWorker:
         data["sink_error"] = str(self.sink_error) if self.sink_error else None
         data["notes"] = list(self.notes)
         data["first_recv_ns"] = self.first_recv_ns
+        data["reconnects"] = self.reconnects
         data["last_recv_ns"] = self.last_recv_ns
         return data
 

@@ -58,6 +58,7 @@ class IngestFigures:
     first_recv_ns: int | None
     last_recv_ns: int | None
     notes: list[str] = field(default_factory=list)
+    reconnects: int = 0
 
 
 @dataclass(slots=True)
@@ -151,6 +152,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             else f.devices_failed,
             "reconnects": f.reconnects,
             "dead": f.dead_links,
+            "ingest_reconnects": ingest.reconnects if ingest is not None else None,
         },
         "onboarding": {
             "duration_s": round(f.onboarding_s, 3),

@@ -158,6 +158,7 @@ def test_devices_behind_gateways_are_counted_apart_from_connections(
         "failed": 0,
         "reconnects": 0,
         "dead": 0,
+        "ingest_reconnects": 0,
     }
     assert report["messages"]["lost"] == 0
     assert report["messages"]["ingested"] == report["messages"]["published"]

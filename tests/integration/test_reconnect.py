@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,56 @@ def test_a_stalled_broker_is_detected_by_keepalive_and_the_fleet_comes_back(
     assert dead == 10
     assert connected == 10
     assert reconnects >= 10
+
+
+def test_a_whole_run_survives_a_broker_restart(tmp_path: Path) -> None:
+    import io
+    import threading
+
+    from simulator.runner import Runner
+
+    port = free_port()
+    broker = LocalBroker(port=port)
+    broker.start()
+    scenario = validate_scenario(
+        {
+            "name": "restart-run",
+            "duration_s": 5.0,
+            "broker": {"url": f"mqtt://127.0.0.1:{port}"},
+            "fleet": {"devices": 20, "publish_interval_s": 0.2},
+            "onboarding": {
+                "rate_per_s": 1000.0,
+                "max_in_flight": 10,
+                "connect_timeout_s": 2.0,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 1.0,
+            },
+            "ingest": {"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
+        },
+        "<test>",
+    )
+    holder: list[LocalBroker] = [broker]
+
+    def restart() -> None:
+        time.sleep(2.0)
+        holder[0].stop()
+        time.sleep(0.5)
+        holder[0] = LocalBroker(port=port)
+        holder[0].start()
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+    finally:
+        thread.join()
+        holder[0].stop()
+    connections = report["connections"]
+    assert connections["reconnects"] == 20
+    assert connections["ingest_reconnects"] == 1
+    assert report["messages"]["ingested"] > 0
+    # What was published while the broker was down is lost at QoS 0, and counted, not hidden.
+    assert (
+        report["messages"]["lost"]
+        == report["messages"]["published"] - report["messages"]["ingested"]
+    )
