@@ -9,7 +9,8 @@ so a caller can catch one class and still tell whose fault it was::
     │   └── RemoteProtocolError       the peer sent something malformed or unexpected
     ├── ConnectError                  a connection could not be made or was refused
     │   ├── BrokerUnreachableError    TCP connect failed or timed out
-    │   └── BrokerRefusedError        the broker answered CONNACK with a failure reason
+    │   ├── BrokerRefusedError        the broker answered CONNACK with a failure reason
+    │   └── BrokerCapabilityError     the broker lacks something the run relies on
     ├── ScenarioError                 a scenario is invalid; carries every problem at once
     ├── ResourceLimitError            the run needs more than this process may have
     ├── BrokerLaunchError             a local Mosquitto could not be found, started or stopped
@@ -80,6 +81,10 @@ class ScenarioError(SimulatorError):
         count = len(self.problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in scenario:\n{lines}")
+
+
+class BrokerCapabilityError(ConnectError):
+    """The broker's CONNACK rules out something the run relies on (names both and what to do)."""
 
 
 class ResourceLimitError(SimulatorError):

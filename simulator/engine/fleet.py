@@ -25,7 +25,7 @@ from typing import Any
 from simulator.engine.backoff import backoff_s
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
-from simulator.errors import LocalProtocolError, RemoteProtocolError
+from simulator.errors import BrokerCapabilityError, LocalProtocolError, RemoteProtocolError
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
@@ -407,9 +407,36 @@ class Fleet:
             if self.devices_per_connection > 1:
                 self._failed_connections.append(outcome.index)
             return
+        if not self._devices_onboarded:
+            self._check_capabilities(link)
         self.tcp_us.record(int(outcome.tcp_s * 1e6))
         self.connect_us.record(int(outcome.total_s * 1e6))
         self._devices_onboarded += self._attach(outcome.index, link)
+
+    def _check_capabilities(self, link: MqttLink) -> None:
+        """Refuse, on the first CONNACK, a broker that cannot do what this run relies on."""
+        limits = link.session.limits
+        url = f"{self.connector.host}:{self.connector.port}"
+        if limits.maximum_qos < self.qos:
+            link.abort()
+            raise BrokerCapabilityError(
+                f"the broker at {url} allows at most QoS {limits.maximum_qos} (CONNACK Maximum "
+                f"QoS) but fleet.qos is {self.qos}; run with --qos {limits.maximum_qos}"
+            )
+        will = self.scenario.fleet.will
+        if will is not None:
+            if will.retain and not limits.retain_available:
+                link.abort()
+                raise BrokerCapabilityError(
+                    f"the broker at {url} has no retained messages (CONNACK Retain Available 0) "
+                    f"but fleet.will.retain is true; set it to false"
+                )
+            if will.qos > limits.maximum_qos:
+                link.abort()
+                raise BrokerCapabilityError(
+                    f"the broker at {url} allows at most QoS {limits.maximum_qos} but "
+                    f"fleet.will.qos is {will.qos}"
+                )
 
     def _attach(self, connection: int, link: MqttLink) -> int:
         """Put the connection's devices on the wheels over ``link``; return how many."""

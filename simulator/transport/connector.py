@@ -161,6 +161,12 @@ class Connector:
                             f"the last one: {outcome.error}",
                             outcome.error.reason_code,
                         )
+                    if isinstance(outcome.error, TimeoutError) and outcome.tcp_s > 0:
+                        raise BrokerUnreachableError(
+                            f"the broker at {where} accepted TCP but answered none of the first "
+                            f"{stats.failed} CONNECTs within {self.timeout_s:g} s; a broker that "
+                            f"speaks only MQTT 3.1.1 may ignore an MQTT 5 CONNECT: try --mqtt 3.1.1"
+                        )
                     raise BrokerUnreachableError(
                         f"broker {where} is unreachable: the first {stats.failed} connects "
                         f"all failed ({reason})"
