@@ -188,6 +188,12 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
+        if codes[0] < self.settings.qos and not self.reconnects:
+            self.notes.append(
+                f"the broker granted the ingest subscription QoS {codes[0]}, not the "
+                f"QoS {self.settings.qos} asked for: messages it drops on the way in are "
+                f"counted as lost"
+            )
 
     def _filter(self, *, shared: bool) -> str:
         s = self.settings

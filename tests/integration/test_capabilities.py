@@ -77,3 +77,31 @@ def test_a_broker_capped_below_the_fleets_qos_is_refused_by_name(tmp_path: Path)
             asyncio.run(attempt())
     finally:
         broker.stop()
+
+
+@pytest.mark.broker
+def test_ingest_says_when_the_broker_downgrades_its_subscription(tmp_path: Path) -> None:
+    from simulator.ingest.worker import IngestWorker, WorkerSettings
+    from simulator.sinks.memory import MemorySink
+
+    base = (ROOT / "broker_config" / "mosquitto.conf").read_text()
+    (tmp_path / "mosquitto.conf").write_text(base + "\nmax_qos 0\n")
+    broker = LocalBroker(config_dir=tmp_path)
+    broker.start()
+
+    async def attempt() -> list[str]:
+        worker = IngestWorker(
+            WorkerSettings(host=broker.host, port=broker.port, qos=1),
+            MemorySink(),
+            loop=asyncio.get_running_loop(),
+            wall_ns=time.time_ns,
+        )
+        await worker.start()
+        await worker.stop()
+        return worker.notes
+
+    try:
+        notes = asyncio.run(attempt())
+    finally:
+        broker.stop()
+    assert any("granted the ingest subscription QoS 0" in note for note in notes)
