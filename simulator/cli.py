@@ -170,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--mqtt", choices=("3.1.1", "5"), default="5")
     ingest.add_argument("--client-id", default="ingest-0")
     ingest.add_argument("--payload", default="msgpack", help="payload codec (default msgpack)")
-    ingest.add_argument("--qos", type=int, choices=(0, 1), default=0)
+    ingest.add_argument("--qos", type=int, choices=(0, 1, 2), default=0)
+    ingest.add_argument(
+        "--session-expiry",
+        type=_whole_number,
+        default=0,
+        metavar="SECONDS",
+        help="MQTT 5: keep the subscriber's session this long after a drop and resume it",
+    )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
     ingest.add_argument(
@@ -350,6 +357,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,
         client_id=args.client_id,
         qos=args.qos,
+        session_expiry_s=args.session_expiry,
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,

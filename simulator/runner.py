@@ -259,6 +259,8 @@ class Runner:
                 client_id=client_id,
                 keepalive_s=scenario.broker.keepalive_s,
                 payload=ingest_payload(scenario),
+                qos=scenario.fleet.qos,
+                session_expiry_s=scenario.broker.session_expiry_s,
                 batch_size=scenario.ingest.batch_size,
                 batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
             )

@@ -29,7 +29,14 @@ from simulator.errors import (
 )
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
-from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Subscribed
+from simulator.mqtt import (
+    ClientSession,
+    ConnectOptions,
+    Event,
+    MessageReceived,
+    MQTTVersion,
+    Subscribed,
+)
 from simulator.payloads import get_codec
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.sinks import Malformed, Row, Sink
@@ -58,6 +65,9 @@ class WorkerSettings:
     connect_timeout_s: float = 10.0
     username: str | None = None
     password: str | None = None
+    session_expiry_s: int = 0
+    """MQTT 5: keep the subscriber's session (and what the broker queues for it) this long
+    after a drop, and resume it on reconnect; 0 starts clean every time."""
     tls: bool = False
     """Connect with TLS (see ``ca_file``, ``cert_file``, ``key_file``, ``verify``)."""
     ca_file: str | None = None
@@ -138,12 +148,16 @@ class IngestWorker:
 
     async def _connect_and_subscribe(self) -> None:
         s = self.settings
+        options = None
+        if s.session_expiry_s and s.mqtt_version is MQTTVersion.V5:
+            options = ConnectOptions(clean_start=False, session_expiry_interval=s.session_expiry_s)
         session = ClientSession(
             s.client_id,
             s.mqtt_version,
             s.keepalive_s,
             username=s.username,
             password=s.password.encode() if s.password is not None else None,
+            options=options,
         )
         link = MqttLink(session, self, self)
         context = None
