@@ -365,6 +365,7 @@ class Runner:
             published=fleet.counters.published,
             acked=fleet.counters.acked,
             refused=fleet.counters.refused,
+            discarded=fleet.counters.discarded,
             publish_window_s=publish_window_s,
             overrun=fleet.overrun,
             baseline_rss_bytes=baseline_rss,

@@ -133,6 +133,8 @@ class FleetCounters:
     """Dropped connections that came back."""
     dead_links: int = 0
     """Connections dropped because the broker stopped answering keepalive pings."""
+    discarded: int = 0
+    """QoS 1/2 messages dropped unacknowledged because the broker had lost our session."""
     refused: int = 0
     """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
     inflight_blocked: int = 0
@@ -535,6 +537,9 @@ class Fleet:
                 continue
             del self._dropped[connection]
             self.counters.reconnects += 1
+            if outcome.connected is not None:
+                # The broker had no session for us: our unacknowledged messages are gone.
+                self.counters.discarded += len(outcome.connected.discarded)
             self._devices_dropped -= self._attach(connection, link)
 
     def _stop_reconnecting(self) -> None:

@@ -88,6 +88,8 @@ class RunFigures:
     drain_s: float
     refused: int = 0
     """Messages the broker refused with a reason code (QoS 1 and 2 only can say so)."""
+    discarded: int = 0
+    """QoS 1/2 messages dropped unacknowledged on reconnect because the broker lost the session."""
     connections_target: int | None = None
     """Connections the fleet needed (equal to devices unless devices sit behind gateways)."""
     connections_connected: int | None = None
@@ -168,6 +170,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "published": f.published,
             "acked": f.acked,
             "refused": f.refused,
+            "discarded": f.discarded,
             "ingested": ingested,
             "received": ingest.received if ingest is not None else None,
             "lost": lost,

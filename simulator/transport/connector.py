@@ -25,6 +25,7 @@ from simulator.errors import (
     ConnectError,
     SimulatorError,
 )
+from simulator.mqtt import Connected
 from simulator.transport.connection import MqttLink
 
 EARLY_ABORT_ATTEMPTS = 20
@@ -51,6 +52,8 @@ class ConnectOutcome:
     late_s: float = 0.0
     """How far behind its planned start the attempt began."""
     error: BaseException | None = None
+    connected: Connected | None = None
+    """The CONNACK as an event: session present, what a lost session made the client drop."""
 
 
 @dataclass(slots=True)
@@ -213,7 +216,7 @@ class Connector:
                     server_hostname=self.host if self.ssl_context is not None else None,
                 )
                 outcome.tcp_s = clock() - begin
-                await waiter
+                outcome.connected = await waiter
         except (OSError, TimeoutError, SimulatorError, ssl.SSLError) as exc:
             link.waiter = None
             link.abort()
