@@ -1,9 +1,10 @@
 """The engine driven through one benchmark run at any QoS and over TLS.
 
-The same run as :func:`clients.engine_stack.publish_with_engine` (build after the baseline
-memory reading, onboard with publishing held back, then publish ``messages`` per device), with
-what the QoS 1 and TLS stacks add: a TLS context and credentials for the fleet, and, at QoS 1
-or 2, waiting for the broker's last acknowledgement before disconnecting. Closing a link with
+Every engine stack runs this one function: build after the baseline memory reading, onboard
+with publishing held back, then publish ``messages`` per device; plus what the QoS 1 and TLS
+stacks add (a TLS context and credentials for the fleet, and, at QoS 1 or 2, waiting for the
+broker's last acknowledgement before disconnecting) and what the watched stack adds (a
+watcher running beside the fleet). Closing a link with
 messages in flight would throw their PUBACKs away, so the run is over only when every
 published message has been acknowledged or refused.
 
@@ -14,8 +15,10 @@ acknowledgement; :class:`AckTimedFleet` notes when that last one arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from simulator.engine.fleet import Fleet
@@ -73,9 +76,16 @@ async def run_engine(
     *,
     ssl_context: ssl.SSLContext | None = None,
     credentials: Credentials | None = None,
+    figures: StackFigures | None = None,
+    watch: Callable[[Fleet], Coroutine[Any, Any, None]] | None = None,
 ) -> StackFigures:
-    """Onboard ``scenario``'s fleet, publish, wait for the acknowledgements, disconnect."""
-    figures = StackFigures(name, args.devices, args.messages)
+    """Onboard ``scenario``'s fleet, publish, wait for the acknowledgements, disconnect.
+
+    ``figures`` (a fresh one by default) is filled in and returned; ``watch``, if given, runs
+    beside the fleet until the end.
+    """
+    if figures is None:
+        figures = StackFigures(name, args.devices, args.messages)
     loop = asyncio.get_running_loop()
     fleet = AckTimedFleet(
         scenario,
@@ -89,6 +99,7 @@ async def run_engine(
     )
     figures.mark_baseline()
     fleet.build()
+    watcher = asyncio.create_task(watch(fleet)) if watch is not None else None
     plan = OnboardingPlan(scenario.fleet.devices, scenario.onboarding.rate_per_s)
     start: float | None = None
 
@@ -135,6 +146,10 @@ async def run_engine(
                 last - start if last is not None and start is not None else None
             )
         fleet.stop_publishing()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         say(f"{name}: disconnecting")
         await fleet.disconnect_all()
     return figures

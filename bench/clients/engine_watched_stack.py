@@ -24,7 +24,7 @@ from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 
 from .common import StackArgs, StackFigures, parse_args, prepare_process, report
-from .engine_stack import publish_with_engine
+from .engine_driver import run_engine
 from .workload import bench_scenario
 
 SCRAPE_INTERVAL_S = 1.0
@@ -59,7 +59,7 @@ async def run(args: StackArgs) -> StackFigures:
             server.stop()
             figures.extra["samples"] = len(monitor.series.samples)
 
-    await publish_with_engine(args, figures, scenario, watch)
+    await run_engine("engine", args, scenario, figures=figures, watch=watch)
     figures.extra["scrapes"] = scrapes[0]
     return figures
 

@@ -20,7 +20,7 @@ from simulator.ingest.worker import WorkerSettings
 from simulator.metrics.histogram import Histogram
 
 from .common import StackArgs, StackFigures, parse_args, prepare_process, report, say
-from .engine_stack import publish_with_engine
+from .engine_driver import run_engine
 from .workload import TOPIC_FILTER, bench_scenario
 
 FINAL_KEYS = (
@@ -68,7 +68,7 @@ async def run(args: StackArgs) -> StackFigures:
         say("ingest: starting the worker process")
         figures.notes.extend(await child.start())
         try:
-            await publish_with_engine(args, figures, scenario)
+            await run_engine("engine", args, scenario, figures=figures)
             say(f"ingest: waiting for the worker to receive {figures.sent:,} messages")
             if not await child.wait_for_unique(figures.sent, args.phase_timeout_s):
                 figures.notes.append(
