@@ -39,6 +39,7 @@ from simulator.payloads.detect import AUTO
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
+from simulator.scenario.composition import connections_for
 from simulator.scenario.plan import OnboardingPlan
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
@@ -67,7 +68,7 @@ def ingest_payload(scenario: Scenario) -> str:
 
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
-    return -(-scenario.fleet.devices // scenario.fleet.devices_per_connection)
+    return connections_for(scenario.fleet.devices, scenario.fleet.devices_per_connection)
 
 
 def topic_filter_for(template: str) -> str:

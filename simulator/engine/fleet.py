@@ -45,7 +45,7 @@ from simulator.mqtt import (
 )
 from simulator.payloads import PayloadCodec, get_codec
 from simulator.scenario import Scenario
-from simulator.scenario.composition import Group
+from simulator.scenario.composition import Group, connections_for
 from simulator.scenario.plan import publish_phase_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import (
@@ -193,7 +193,6 @@ class Fleet:
         self.qos = fleet.qos
         self.groups = [DeviceGroup(spec, self._layout) for spec in fleet.groups()]
         """The fleet by model, interval and payload format (one group without a mix)."""
-        self.model: DeviceModel = self.groups[0].model
         self.interval_s = max(group.interval_s for group in self.groups)
         self._loop = loop
         self._wall_ns = wall_ns
@@ -237,8 +236,7 @@ class Fleet:
     @property
     def connection_count(self) -> int:
         """Connections the fleet needs: one per device, or one per gateway."""
-        per = self.devices_per_connection
-        return -(-len(self.devices) // per) if per > 1 else len(self.devices)
+        return connections_for(len(self.devices), self.devices_per_connection)
 
     @property
     def onboarded(self) -> int:
@@ -387,15 +385,16 @@ class Fleet:
         will = self.scenario.fleet.will
         if will is None or self._will_template is None:
             return self.options
-        first = self._layout.identity(connection * self.devices_per_connection)
-        identity = replace(first, device_id=client_id)
+        index = connection * self.devices_per_connection
+        identity = replace(self._layout.identity(index), device_id=client_id)
+        model = self.groups[self.devices[index].group].model
         properties = NO_PROPERTIES
         if self.version is MQTTVersion.V5 and will.delay_s:
             properties = Properties(will_delay_interval=will.delay_s)
         return replace(
             self.options,
             will=Will(
-                self._will_template.render(identity, self.model.name),
+                self._will_template.render(identity, model.name),
                 will.payload.encode(),
                 will.qos,
                 will.retain,

@@ -40,6 +40,11 @@ class Group:
     count: int
 
 
+def connections_for(devices: int, devices_per_connection: int) -> int:
+    """Connections a fleet opens: one per device, or one per gateway of that many devices."""
+    return -(-devices // devices_per_connection)
+
+
 def compose(
     devices: int,
     mix: Sequence[MixEntry],
