@@ -178,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="MQTT 5: keep the subscriber's session this long after a drop and resume it",
     )
+    ingest.add_argument(
+        "--register-topic",
+        default=None,
+        metavar="FILTER",
+        help="also subscribe to registrations (e.g. onboarding/+/register) and time each new "
+        "device from its connection attempt to its first ingested message",
+    )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
     ingest.add_argument(
@@ -358,6 +365,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         client_id=args.client_id,
         qos=args.qos,
         session_expiry_s=args.session_expiry,
+        register_filter=args.register_topic,
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,

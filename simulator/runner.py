@@ -30,12 +30,14 @@ from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
+from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
+from simulator.provisioning import Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
@@ -264,6 +266,9 @@ class Runner:
                 session_expiry_s=scenario.broker.session_expiry_s,
                 batch_size=scenario.ingest.batch_size,
                 batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
+                register_filter=topic_filter(scenario.onboarding.register_topic)
+                if scenario.onboarding.workflow == "register"
+                else None,
             )
             ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
             self.say(
@@ -272,17 +277,65 @@ class Runner:
             )
             for note in await ingest.start():
                 self.say(f"note: {note}")
+        responder: Responder | None = None
         try:
-            return await self._drive(loop, address, ingest)
+            responder = await self._start_responder(loop, address)
+            return await self._drive(loop, address, ingest, responder)
         finally:
+            if responder is not None:
+                await responder.stop()
             if ingest is not None and ingest.final is None:
                 await ingest.kill()
+
+    async def _start_responder(
+        self, loop: asyncio.AbstractEventLoop, address: BrokerAddress
+    ) -> Responder | None:
+        """Start the provisioning responder, if the scenario registers and wants ours."""
+        scenario = self.scenario
+        onboarding = scenario.onboarding
+        if onboarding.workflow != "register" or not onboarding.responder.enabled:
+            return None
+        client_id = f"provisioning-{scenario.name}-0"
+        username, password = None, None
+        if address.username is not None:
+            username, secret = Credentials(address.username, address.password).for_device(client_id)
+            password = secret.decode() if secret is not None else None
+        responder = Responder(
+            ResponderSettings(
+                address.host,
+                address.port,
+                onboarding.register_topic,
+                mqtt_version=MQTTVersion.V5
+                if scenario.broker.mqtt_version == "5"
+                else MQTTVersion.V311,
+                client_id=client_id,
+                seed=scenario.seed,
+                reject_share=onboarding.responder.reject_share,
+                silent_share=onboarding.responder.silent_share,
+                config={"qos": scenario.fleet.qos},
+                keepalive_s=scenario.broker.keepalive_s,
+                connect_timeout_s=onboarding.connect_timeout_s,
+                username=username,
+                password=password,
+            ),
+            loop=loop,
+            wall_ns=time.time_ns,
+            ssl_context=client_context(self.tls) if address.tls else None,
+        )
+        await responder.start()
+        self.say(
+            f"provisioning responder answering {topic_filter(onboarding.register_topic)} "
+            f"(refusing {onboarding.responder.reject_share:.0%}, "
+            f"ignoring {onboarding.responder.silent_share:.0%})"
+        )
+        return responder
 
     async def _drive(
         self,
         loop: asyncio.AbstractEventLoop,
         address: BrokerAddress,
         ingest: IngestChild | None,
+        responder: Responder | None,
     ) -> dict[str, Any]:
         scenario = self.scenario
         baseline_rss = rss_bytes()
@@ -324,6 +377,7 @@ class Runner:
                 fleet.stop_publishing()
                 await fleet.disconnect_all()
                 raise
+            await fleet.wait_registered()
             stats = fleet.connector_stats
             onboarding_s = 0.0
             if stats.first_start is not None and stats.last_connected is not None:
@@ -376,6 +430,7 @@ class Runner:
             drain_s=drain_s,
             timeseries=monitor.series.samples,
             settings=public_settings(scenario),
+            **_onboarding_figures(fleet, final, responder),
         )
         return build_report(figures)
 
@@ -394,6 +449,35 @@ class Runner:
                 f"{timeout_s:g} s"
             )
         return loop.time() - start
+
+
+def _onboarding_figures(
+    fleet: Fleet, final: dict[str, Any] | None, responder: Responder | None
+) -> dict[str, Any]:
+    """The funnel and what goes with it, as :class:`RunFigures` fields."""
+    registrar = fleet.registrar
+    if registrar is None:
+        return {"workflow": "connect", "funnel": fleet.funnel.to_list()}
+    funnel = fleet.funnel.to_list()
+    first = final.get("first_telemetry") if final is not None else None
+    if first is not None:
+        stage = Stage(FIRST_TELEMETRY, reached=int(first["reached"]))
+        stage.elapsed_us = Histogram.from_dict(first["elapsed_us"])
+        # Accepted devices whose first message never reached ingest fell out here.
+        stage.failed = max(0, fleet.funnel[REGISTERED].reached - stage.reached)
+        funnel.append(stage.to_dict())
+    first_start = fleet.connector_stats.first_start
+    registered_s = None
+    if registrar.last_accepted is not None and first_start is not None:
+        registered_s = registrar.last_accepted - first_start
+    return {
+        "workflow": "register",
+        "funnel": funnel,
+        "registered_s": registered_s,
+        "reannounced": registrar.reannounced.to_dict(),
+        "responder": responder.counters.to_dict() if responder is not None else None,
+        "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
+    }
 
 
 def _ingest_figures(final: dict[str, Any]) -> IngestFigures:

@@ -23,10 +23,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.engine.backoff import backoff_s
+from simulator.engine.onboarding import Member, Registrar
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
-from simulator.errors import BrokerCapabilityError, LocalProtocolError, RemoteProtocolError
+from simulator.errors import (
+    BrokerCapabilityError,
+    BrokerRefusedError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
+from simulator.fleet.plant import DeviceIdentity
+from simulator.metrics.funnel import CONNACK, CONNECT_STAGES, TCP_CONNECT, Funnel
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
     NO_PROPERTIES,
@@ -34,11 +42,13 @@ from simulator.mqtt import (
     ConnectOptions,
     Event,
     InflightLimitError,
+    MessageReceived,
     MQTTVersion,
     Properties,
     PubAckReceived,
     PubCompReceived,
     PubRecReceived,
+    Subscribed,
     Will,
     encode_publish_qos0,
     publish_prefix,
@@ -89,7 +99,17 @@ class ReconnectPolicy:
 class Device:
     """One emulated device: identity, pre-encoded topic, sequence, model state and link."""
 
-    __slots__ = ("device_id", "group", "index", "link", "phase_s", "prefix", "seq", "state")
+    __slots__ = (
+        "admitted",
+        "device_id",
+        "group",
+        "index",
+        "link",
+        "phase_s",
+        "prefix",
+        "seq",
+        "state",
+    )
 
     def __init__(  # noqa: PLR0917 - built once per device in one place, positionally for speed
         self, index: int, device_id: str, prefix: bytes, phase_s: float, state: Any, group: int = 0
@@ -105,6 +125,8 @@ class Device:
         self.seq = 0
         """Sequence number of the next message; also how many it has published."""
         self.link: MqttLink | None = None
+        self.admitted = False
+        """On its publish wheel: connected and (with the register workflow) accepted."""
 
 
 class DeviceGroup:
@@ -227,6 +249,17 @@ class Fleet:
         self._finished = asyncio.Event()
         self._finished_devices = 0
         self._onboarding_done = False
+        self._admitted = 0
+        self.registrar: Registrar | None = None
+        """Drives the register workflow (None: devices publish from their CONNACK on)."""
+        if scenario.onboarding.workflow == "register":
+            self.registrar = Registrar(
+                self, scenario.onboarding, self.version, loop=loop, wall_ns=wall_ns
+            )
+            self.funnel = self.registrar.funnel
+        else:
+            self.funnel = Funnel(CONNECT_STAGES)
+        """Onboarding stage by stage, in devices (see :mod:`simulator.metrics.funnel`)."""
 
     @property
     def connector_stats(self) -> ConnectorStats:
@@ -249,16 +282,26 @@ class Fleet:
         stats = self.connector.stats
         if self.devices_per_connection == 1:
             return stats.failed
-        return sum(len(self._members(i)) for i in self._failed_connections)
+        return sum(len(self.members(i)) for i in self._failed_connections)
 
     @property
     def connected(self) -> int:
         """Devices whose connection is up now."""
         return self._devices_onboarded - self._devices_dropped
 
-    def _members(self, connection: int) -> list[Device]:
+    def members(self, connection: int) -> list[Device]:
+        """The devices connection ``connection`` carries."""
         per = self.devices_per_connection
         return self.devices[connection * per : (connection + 1) * per]
+
+    def connection_identity(self, connection: int) -> DeviceIdentity:
+        """The plant identity of a connection: its first device's, named by its client id."""
+        index = connection * self.devices_per_connection
+        return replace(self._layout.identity(index), device_id=self.client_id(connection))
+
+    def model_of(self, device: Member) -> DeviceModel:
+        """The equipment model of ``device``."""
+        return self.groups[device.group].model
 
     def client_id(self, connection: int) -> str:
         """The MQTT client id of a connection: the device's id, or the gateway's."""
@@ -338,10 +381,22 @@ class Fleet:
         self._scheduler.stop()
 
     async def wait_finished(self) -> None:
-        """Wait until every connected device has sent ``messages_per_device`` messages."""
+        """Wait until every admitted device has sent ``messages_per_device`` messages."""
         if self.messages_per_device is None:
             raise LocalProtocolError("wait_finished() needs a fleet with messages_per_device")
-        await self._finished.wait()
+        while not self._finished.is_set():
+            # A registration that times out admits nobody and publishes nothing, so nothing
+            # else would look again: check on a slow beat too.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._finished.wait()
+            self._check_finished()
+
+    async def wait_registered(self) -> None:
+        """Wait until no device is between CONNACK and its registration's answer (or timeout)."""
+        # A poll: pending falls to zero in several places (answers, timeouts, drops).
+        while self.registrar is not None and self.registrar.pending:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
     def published_by_device(self) -> dict[str, int]:
         """How many messages each device has published (its next sequence number)."""
@@ -386,7 +441,7 @@ class Fleet:
         if will is None or self._will_template is None:
             return self.options
         index = connection * self.devices_per_connection
-        identity = replace(self._layout.identity(index), device_id=client_id)
+        identity = self.connection_identity(connection)
         model = self.groups[self.devices[index].group].model
         properties = NO_PROPERTIES
         if self.version is MQTTVersion.V5 and will.delay_s:
@@ -404,15 +459,36 @@ class Fleet:
 
     def _onboarded(self, outcome: ConnectOutcome) -> None:
         link = outcome.link
+        count = len(self.members(outcome.index))
         if link is None:
             if self.devices_per_connection > 1:
                 self._failed_connections.append(outcome.index)
+            self._count_failure(outcome, count)
             return
         if not self._devices_onboarded:
             self._check_capabilities(link)
         self.tcp_us.record(int(outcome.tcp_s * 1e6))
         self.connect_us.record(int(outcome.total_s * 1e6))
+        self.funnel[TCP_CONNECT].reach(int(outcome.tcp_s * 1e6), count)
+        self.funnel[CONNACK].reach(int(outcome.total_s * 1e6), count)
         self._devices_onboarded += self._attach(outcome.index, link)
+        if self.registrar is not None:
+            self.registrar.start(outcome.index, link, outcome.total_s, reannounce=False)
+        else:
+            self._admit_all(outcome.index, link)
+
+    def _count_failure(self, outcome: ConnectOutcome, count: int) -> None:
+        """Count a connection's devices out of the funnel at the stage where it failed."""
+        error = outcome.error
+        stage = self.funnel[TCP_CONNECT if outcome.tcp_s == 0 else CONNACK]
+        if stage.name == CONNACK:
+            self.funnel[TCP_CONNECT].reach(int(outcome.tcp_s * 1e6), count)
+        if isinstance(error, TimeoutError):
+            stage.timeouts += count
+        elif isinstance(error, BrokerRefusedError):
+            stage.rejected += count
+        else:
+            stage.failed += count
 
     def _check_capabilities(self, link: MqttLink) -> None:
         """Refuse, on the first CONNACK, a broker that cannot do what this run relies on."""
@@ -440,17 +516,28 @@ class Fleet:
                 )
 
     def _attach(self, connection: int, link: MqttLink) -> int:
-        """Put the connection's devices on the wheels over ``link``; return how many."""
-        groups = self.groups
-        members = self._members(connection)
+        """Give the connection's devices ``link`` and keep it alive; return how many."""
+        members = self.members(connection)
         for device in members:
             device.link = link
-            wheel = groups[device.group].wheel
-            assert wheel is not None
-            wheel.add(device, device.phase_s)
         if self._ping_wheel is not None:
             self._ping_wheel.add(link, members[0].phase_s % self._ping_wheel.interval_s)
         return len(members)
+
+    def _admit_all(self, connection: int, link: MqttLink) -> None:
+        for device in self.members(connection):
+            self.admit(device, link)
+
+    def admit(self, device: Member, link: MqttLink) -> None:
+        """Put ``device`` on its publish wheel (it is connected over ``link`` and accepted)."""
+        assert isinstance(device, Device)
+        if device.admitted or device.link is not link:
+            return
+        wheel = self.groups[device.group].wheel
+        assert wheel is not None
+        wheel.add(device, device.phase_s)
+        device.admitted = True
+        self._admitted += 1
 
     # link listener
 
@@ -462,7 +549,17 @@ class Fleet:
         because the ACL does not let this device publish there: counted, never hidden.
         """
         counters = self.counters
+        registrar = self.registrar
         for event in events:
+            if registrar is not None:
+                if isinstance(event, Subscribed):
+                    registrar.on_subscribed(link, event)
+                    continue
+                if isinstance(event, MessageReceived):
+                    registrar.on_answer(link, event.publish)
+                    continue
+                if isinstance(event, PubAckReceived) and registrar.owns_ack(link, event):
+                    continue
             if isinstance(event, PubAckReceived | PubCompReceived):
                 if event.reason_code >= 0x80:
                     counters.refused += 1
@@ -476,18 +573,23 @@ class Fleet:
         connection = link.owner
         if not isinstance(connection, int):
             return
-        members = [d for d in self._members(connection) if d.link is link]
+        members = [d for d in self.members(connection) if d.link is link]
         if not members:
             return
         self.counters.dropped_links += 1
         self._devices_dropped += len(members)
         for device in members:
             device.link = None
-            wheel = self.groups[device.group].wheel
-            if wheel is not None:
-                wheel.remove(device, device.phase_s)
+            if device.admitted:
+                device.admitted = False
+                self._admitted -= 1
+                wheel = self.groups[device.group].wheel
+                if wheel is not None:
+                    wheel.remove(device, device.phase_s)
         if self._ping_wheel is not None:
             self._ping_wheel.remove(link, members[0].phase_s % self._ping_wheel.interval_s)
+        if self.registrar is not None:
+            self.registrar.lost(connection, link)
         if self.reconnect is not None and not self._stopping:
             self._schedule_reconnect(connection, link, 0)
 
@@ -540,6 +642,10 @@ class Fleet:
                 # The broker had no session for us: our unacknowledged messages are gone.
                 self.counters.discarded += len(outcome.connected.discarded)
             self._devices_dropped -= self._attach(connection, link)
+            if self.registrar is not None:
+                self.registrar.start(connection, link, outcome.total_s, reannounce=True)
+            else:
+                self._admit_all(connection, link)
 
     def _stop_reconnecting(self) -> None:
         self._stopping = True
@@ -605,7 +711,8 @@ class Fleet:
         self._check_finished()
 
     def _check_finished(self) -> None:
-        if self._onboarding_done and self._finished_devices >= self.connected:
+        registering = self.registrar.pending if self.registrar is not None else 0
+        if self._onboarding_done and not registering and self._finished_devices >= self._admitted:
             self._finished.set()
 
     def _ping(self, due: float, links: list[MqttLink]) -> None:

@@ -104,6 +104,10 @@ class Accounting:
         self._out_of_order += 1
         self._unique += 1
 
+    def knows(self, device_id: str) -> bool:
+        """Whether any message from ``device_id`` has been accounted for."""
+        return device_id in self._next
+
     def record_malformed(self) -> None:
         """Count one message that could not be decoded (it has no device or sequence to track)."""
         self._malformed += 1

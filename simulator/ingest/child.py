@@ -68,6 +68,8 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
     ]
     if settings.share_group:
         args += ["--share-group", settings.share_group]
+    if settings.register_filter:
+        args += ["--register-topic", settings.register_filter]
     if settings.session_expiry_s:
         args += ["--session-expiry", str(settings.session_expiry_s)]
     for flag, value in (

@@ -29,6 +29,7 @@ from simulator.errors import (
 )
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
+from simulator.ingest.first_telemetry import FirstTelemetry
 from simulator.mqtt import (
     ClientSession,
     ConnectOptions,
@@ -37,6 +38,7 @@ from simulator.mqtt import (
     MQTTVersion,
     Subscribed,
 )
+from simulator.mqtt.topics import matches
 from simulator.payloads import get_codec
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.sinks import Malformed, Row, Sink
@@ -74,6 +76,9 @@ class WorkerSettings:
     cert_file: str | None = None
     key_file: str | None = None
     verify: bool = True
+    register_filter: str | None = None
+    """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
+    time each new device from its connection attempt to its first ingested message."""
 
 
 class IngestWorker:
@@ -90,6 +95,8 @@ class IngestWorker:
         self.settings = settings
         self.sink = sink
         self.accounting = Accounting()
+        self.first_telemetry = FirstTelemetry(self.accounting.knows)
+        """The onboarding funnel's last stage (fed only with ``register_filter``)."""
         self.notes: list[str] = []
         """Things the worker worked around and the user should know (said, not hidden)."""
         self._loop = loop
@@ -202,6 +209,18 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
+        register = self.settings.register_filter
+        if register is not None:
+            shared = self._filter(shared=True) != self._filter(shared=False) and (
+                codes[0] != SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+            )
+            group = self.settings.share_group
+            wanted = f"$share/{group}/{register}" if shared else register
+            if (await self._subscribe(wanted))[0] >= 0x80:
+                raise ConnectError(
+                    f"broker refused the ingest subscription to {register!r}: the onboarding "
+                    f"funnel's first-telemetry stage cannot be measured"
+                )
         if codes[0] < self.settings.qos and not self.reconnects:
             self.notes.append(
                 f"the broker granted the ingest subscription QoS {codes[0]}, not the "
@@ -252,6 +271,8 @@ class IngestWorker:
         data["first_recv_ns"] = self.first_recv_ns
         data["reconnects"] = self.reconnects
         data["last_recv_ns"] = self.last_recv_ns
+        if self.settings.register_filter is not None:
+            data["first_telemetry"] = self.first_telemetry.snapshot()
         return data
 
     # link listener
@@ -263,6 +284,8 @@ class IngestWorker:
         decode = self._codec.decode
         record = self.accounting.record
         batcher = self._batcher
+        register = self.settings.register_filter
+        first = self.first_telemetry
         for event in events:
             if not isinstance(event, MessageReceived):
                 waiter = self._subscribed
@@ -271,11 +294,16 @@ class IngestWorker:
                 continue
             publish = event.publish
             payload = publish.payload
+            if register is not None and matches(register, publish.topic):
+                first.registered(payload)
+                continue
             self.last_recv_ns = recv_ns
             if self.first_recv_ns is None:
                 self.first_recv_ns = recv_ns
             try:
                 telemetry = decode(payload)
+                if first.waiting:
+                    first.seen(telemetry.device_id, recv_ns)
                 record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns)
             except PayloadError as exc:
                 self.accounting.record_malformed()

@@ -98,6 +98,18 @@ class RunFigures:
     """Dropped connections that came back during the run."""
     dead_links: int = 0
     """Connections dropped because the broker stopped answering keepalive pings."""
+    workflow: str = "connect"
+    """The onboarding workflow: ``connect`` or ``register``."""
+    funnel: list[dict[str, Any]] = field(default_factory=list)
+    """Onboarding stage by stage (see :mod:`simulator.metrics.funnel`)."""
+    registered_s: float | None = None
+    """From the first connect to the last device accepted (``register`` workflow)."""
+    reannounced: dict[str, Any] | None = None
+    """Registrations sent again after reconnects (``register`` workflow)."""
+    responder: dict[str, int] | None = None
+    """What the provisioning responder did, when this run started it."""
+    answers: dict[str, int] | None = None
+    """Answers the devices could not use: late (after their timeout) or invalid."""
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +177,12 @@ def build_report(f: RunFigures) -> dict[str, Any]:
                 "max": _ms(f.connect_us, 100),
             },
             "tcp_connect_ms": {"p50": _ms(f.tcp_us, 50), "p99": _ms(f.tcp_us, 99)},
+            "workflow": f.workflow,
+            "registered_s": round(f.registered_s, 3) if f.registered_s is not None else None,
+            "funnel": f.funnel,
+            "reannounced": f.reannounced,
+            "responder": f.responder,
+            "answers": f.answers,
         },
         "messages": {
             "published": f.published,
@@ -221,6 +239,13 @@ def problems(report: dict[str, Any]) -> list[str]:
             f"{devices['dropped_after_connect']:,} connections dropped after onboarding "
             f"({back:,} reconnects)"
         )
+    for stage in report["onboarding"].get("funnel", ()):
+        if stage["stage"] in ("tcp_connect", "connack"):
+            continue  # said above, as failed devices
+        out = {k: stage[k] for k in ("rejected", "timeouts", "failed") if stage[k]}
+        if out:
+            said = ", ".join(f"{n:,} {why}" for why, n in out.items())
+            found.append(f"onboarding stage {stage['stage']}: {said}")
     messages = report["messages"]
     if messages["lost"]:
         found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")

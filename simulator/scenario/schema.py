@@ -303,8 +303,28 @@ class FleetSettings(_Table):
         )
 
 
+class ResponderSettings(_Table):
+    """``[onboarding.responder]``: the platform side of registration this project ships."""
+
+    enabled: bool = True
+    """Start the provisioning responder; false when a real platform answers registrations."""
+    reject_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    """Share of devices it refuses (chosen from the seed, the same devices every run)."""
+    silent_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    """Share of devices it never answers, so their registration times out."""
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> ResponderSettings:
+        if self.reject_share + self.silent_share > 1.0:
+            raise ValueError(
+                f"reject_share ({self.reject_share:g}) plus silent_share "
+                f"({self.silent_share:g}) must be at most 1"
+            )
+        return self
+
+
 class OnboardingSettings(_Table):
-    """``[onboarding]``: how fast the fleet connects."""
+    """``[onboarding]``: how fast the fleet connects and how a device announces itself."""
 
     rate_per_s: Annotated[float, Field(gt=0.0, le=100_000.0)] = 2000.0
     """Connects started per second."""
@@ -318,6 +338,17 @@ class OnboardingSettings(_Table):
     """First reconnect delay; it doubles per failed attempt, jittered to 50-100 %."""
     reconnect_max_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0
     """Longest reconnect delay."""
+    workflow: Literal["connect", "register"] = "connect"
+    """``connect``: a device publishes from its CONNACK on. ``register``: it subscribes to its
+    reply topic, announces itself on its registration topic, and publishes only once the
+    platform has accepted it (again after every reconnect)."""
+    register_topic: Annotated[str, AfterValidator(_check_topic)] = "onboarding/{device}/register"
+    """Where a connection's devices register; ``{device}`` is the connection's client id."""
+    reply_topic: Annotated[str, AfterValidator(_check_topic)] = "onboarding/{device}/config"
+    """Where the platform answers a connection's devices; ``{device}`` as above."""
+    register_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0
+    """How long a device waits for its SUBACK, then for its answer, before it gives up."""
+    responder: ResponderSettings = ResponderSettings()
 
 
 class IngestSettings(_Table):

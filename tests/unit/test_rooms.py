@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "sinks": {"errors"},
     "engine": {"errors", "transport", "fleet", "scenario", "payloads", "metrics", "mqtt"},
     "ingest": {"errors", "transport", "payloads", "sinks", "metrics", "mqtt"},
+    "provisioning": {"errors", "transport", "payloads", "mqtt"},
     "report": {"errors", "metrics", "report"},
     "live": {"errors", "metrics", "report"},
 }
