@@ -119,6 +119,7 @@ class Registrar:
         self._register = TopicTemplate(settings.register_topic)
         self._reply = TopicTemplate(settings.reply_topic)
         self.timeout_s = settings.register_timeout_s
+        self.attempts = settings.register_attempts
         self._loop = loop
         self._wall_ns = wall_ns
         self._clock = clock
@@ -138,12 +139,15 @@ class Registrar:
         self._rounds: dict[int, _Attempt] = {}
         """Connections whose registrations are not all acknowledged by the broker yet."""
         self._deadlines: deque[tuple[float, int, bool, _Attempt]] = deque()
+        self._tries: dict[int, int] = {}
+        """Devices (by fleet index) that have sent their registration more than once."""
         self._timer: asyncio.TimerHandle | None = None
 
     @property
     def pending(self) -> int:
         """Devices still between CONNACK and their answer."""
-        return len(self._waiting) + self._subscribing_devices
+        queued = sum(len(attempt.queue) for attempt in self._rounds.values())
+        return len(self._waiting) + self._subscribing_devices + queued
 
     def start(self, connection: int, link: MqttLink, elapsed_s: float, *, reannounce: bool) -> None:
         """``link`` has its CONNACK, ``elapsed_s`` after its attempt began: subscribe."""
@@ -222,6 +226,7 @@ class Registrar:
             self.invalid_answers += 1
             return True
         del self._waiting[index]
+        self._tries.pop(index, None)
         if answer.accepted:
             if attempt.reannounce:
                 self.reannounced.accepted += 1
@@ -242,11 +247,14 @@ class Registrar:
         attempt = self._rounds.pop(connection, None)
         if attempt is not None and attempt.link is link and attempt.queue:
             self._count(attempt, REGISTERED, len(attempt.queue), failed=True)
+            for device in attempt.queue:
+                self._tries.pop(device.index, None)
             attempt.queue.clear()
         for device in self._host.members(connection):
             waiting = self._waiting.get(device.index)
             if waiting is not None and waiting.link is link:
                 del self._waiting[device.index]
+                self._tries.pop(device.index, None)
                 self._count(waiting, REGISTERED, 1, failed=True)
 
     def close(self) -> None:
@@ -273,11 +281,23 @@ class Registrar:
             attempt.packet_ids.add(_packet_id(data, self._version))
             link.send(data)
             self._waiting[device.index] = attempt
-            if attempt.reannounce:
+            if attempt.reannounce and device.index not in self._tries:
                 self.reannounced.sent += 1
             self._expect(device.index, subscribing=False, attempt=attempt)
         if not attempt.packet_ids:
             self._rounds.pop(attempt.connection, None)
+
+    def _retry(self, attempt: _Attempt, index: int, tries: int) -> None:
+        """Send a registration that got no answer again (through the round's queue)."""
+        device = next(d for d in self._host.members(attempt.connection) if d.index == index)
+        self._tries[index] = tries
+        target: Stage | Reannouncements = (
+            self.reannounced if attempt.reannounce else self.funnel[REGISTERED]
+        )
+        target.retries += 1
+        attempt.queue.append(device)
+        self._rounds[attempt.connection] = attempt
+        self._send_queued(attempt)
 
     def _registration(self, attempt: _Attempt, device: Member) -> bytes:
         connection = attempt.connection
@@ -330,9 +350,13 @@ class Registrar:
                 continue
             if subscribing:
                 self._count(attempt, SUBACK, self._unsubscribing(key), timeout=True)
-            else:
-                del self._waiting[key]
+                continue
+            del self._waiting[key]
+            tries = self._tries.pop(key, 1)
+            if tries >= self.attempts or attempt.link.transport is None:
                 self._count(attempt, REGISTERED, 1, timeout=True)
+                continue
+            self._retry(attempt, key, tries + 1)
         if deadlines:
             self._timer = self._loop.call_at(deadlines[0][0], self._expire)
 

@@ -14,6 +14,7 @@ devices there at once.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,8 @@ class Stage:
     rejected: int = 0
     timeouts: int = 0
     failed: int = 0
+    retries: int = 0
+    """Requests sent again after a timeout (devices that got through count in ``reached``)."""
     elapsed_us: Histogram = field(default_factory=lambda: Histogram(MAX_STAGE_US))
     """Time from the start of the connection attempt to reaching this stage."""
 
@@ -70,6 +73,7 @@ class Stage:
             "rejected": self.rejected,
             "timeouts": self.timeouts,
             "failed": self.failed,
+            "retries": self.retries,
             "p50_ms": ms(50),
             "p99_ms": ms(99),
             "max_ms": ms(100),
@@ -103,7 +107,7 @@ class Funnel:
         answered) make a stage short; ask once everything has settled.
         """
         problems = []
-        for before, stage in zip(self.stages, self.stages[1:], strict=False):
+        for before, stage in itertools.pairwise(self.stages):
             if stage.reached + stage.fell_out != before.reached:
                 problems.append(
                     f"{stage.name}: reached {stage.reached} + fell out {stage.fell_out} != "
@@ -125,6 +129,7 @@ class Reannouncements:
     rejected: int = 0
     timeouts: int = 0
     failed: int = 0
+    retries: int = 0
     elapsed_us: Histogram = field(default_factory=lambda: Histogram(MAX_STAGE_US))
     """From the start of the reconnect attempt to the registration's answer."""
 
@@ -137,6 +142,7 @@ class Reannouncements:
             "rejected": self.rejected,
             "timeouts": self.timeouts,
             "failed": self.failed,
+            "retries": self.retries,
             "p50_ms": round(hist.percentile(50) / 1000.0, 3) if hist.count else None,
             "p99_ms": round(hist.percentile(99) / 1000.0, 3) if hist.count else None,
         }

@@ -347,7 +347,10 @@ class OnboardingSettings(_Table):
     reply_topic: Annotated[str, AfterValidator(_check_topic)] = "onboarding/{device}/config"
     """Where the platform answers a connection's devices; ``{device}`` as above."""
     register_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0
-    """How long a device waits for its SUBACK, then for its answer, before it gives up."""
+    """How long a device waits for its SUBACK, and for each answer to its registration."""
+    register_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    """How many times a device sends its registration before it gives up (a platform that is
+    restarting, or a responder that reconnects later than its devices, misses some)."""
     responder: ResponderSettings = ResponderSettings()
 
 

@@ -1,0 +1,145 @@
+"""The register workflow through the CLI against a real Mosquitto: the funnel adds up, refused
+and unanswered registrations are counted where they happen, and refused devices send nothing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.provisioning import verdict
+from tests.e2e.test_cli import simulator
+
+pytestmark = pytest.mark.broker
+
+DEVICES = 120
+
+
+def scenario(tmp_path: Path, *, version: str, per_connection: int, responder: str) -> Path:
+    path = tmp_path / "onboard.toml"
+    path.write_text(
+        f"""
+name = "onboard"
+seed = 7
+duration_s = 1.5
+
+[broker]
+mqtt_version = "{version}"
+
+[fleet]
+devices = {DEVICES}
+publish_interval_s = 0.25
+devices_per_connection = {per_connection}
+
+[onboarding]
+workflow = "register"
+register_timeout_s = 1.5
+
+[onboarding.responder]
+{responder}
+
+[ingest]
+sqlite_path = "{tmp_path / "onboard.sqlite"}"
+"""
+    )
+    return path
+
+
+def run(tmp_path: Path, **kwargs: Any) -> tuple[int, str, dict[str, Any]]:
+    report_path = tmp_path / "report.json"
+    result = simulator(
+        "run", str(scenario(tmp_path, **kwargs)), "--report", str(report_path), cwd=tmp_path
+    )
+    return result.returncode, result.stdout + result.stderr, json.loads(report_path.read_text())
+
+
+def stages(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {stage["stage"]: stage for stage in report["onboarding"]["funnel"]}
+
+
+def assert_adds_up(report: dict[str, Any]) -> None:
+    funnel = report["onboarding"]["funnel"]
+    first = funnel[0]
+    assert first["reached"] + first["rejected"] + first["timeouts"] + first["failed"] == DEVICES
+    for before, stage in itertools.pairwise(funnel):
+        fell_out = stage["rejected"] + stage["timeouts"] + stage["failed"]
+        assert stage["reached"] + fell_out == before["reached"], stage["stage"]
+        if stage["reached"]:
+            # Times run along one clock from the start of the connection attempt.
+            assert stage["p50_ms"] >= before["p50_ms"] * 0.999, stage["stage"]
+
+
+def devices_ingested(tmp_path: Path) -> set[str]:
+    with sqlite3.connect(tmp_path / "onboard.sqlite") as db:
+        return {row[0] for row in db.execute("SELECT DISTINCT device_id FROM telemetry")}
+
+
+def test_refused_and_unanswered_registrations_are_counted_at_their_stage(tmp_path: Path) -> None:
+    code, output, report = run(
+        tmp_path,
+        version="5",
+        per_connection=1,
+        responder="reject_share = 0.1\nsilent_share = 0.1",
+    )
+    assert code == 1, output
+    onboarding = report["onboarding"]
+    assert onboarding["workflow"] == "register"
+    by_stage = stages(report)
+    assert list(by_stage) == [
+        "tcp_connect",
+        "connack",
+        "suback",
+        "registered",
+        "first_telemetry_ingested",
+    ]
+    assert_adds_up(report)
+    ids = [f"ms-{i:06d}" for i in range(DEVICES)]
+    verdicts = [verdict(7, device_id, 0.1, 0.1) for device_id in ids]
+    registered = by_stage["registered"]
+    assert registered["rejected"] == verdicts.count("reject") > 0
+    assert registered["timeouts"] == verdicts.count("ignore") > 0
+    assert registered["reached"] == verdicts.count("accept")
+    responder = onboarding["responder"]
+    # An unanswered registration is sent three times (register_attempts) before it times out.
+    assert registered["retries"] == 2 * registered["timeouts"]
+    assert responder["registrations"] == DEVICES + registered["retries"]
+    assert responder["rejected"] == registered["rejected"]
+    assert responder["ignored"] == 3 * registered["timeouts"]
+    # Every accepted device, and only those, sent telemetry, and all of it arrived.
+    accepted = {d for d, v in zip(ids, verdicts, strict=True) if v == "accept"}
+    assert devices_ingested(tmp_path) == accepted
+    assert by_stage["first_telemetry_ingested"]["reached"] == len(accepted)
+    assert report["messages"]["lost"] == 0
+    assert onboarding["answers"] == {"late": 0, "invalid": 0}
+    assert "onboarding stage registered:" in output
+    assert f"{registered['rejected']} rejected" in output
+
+
+def test_gateways_register_every_device_under_mqtt_3_1_1(tmp_path: Path) -> None:
+    code, output, report = run(tmp_path, version="3.1.1", per_connection=8, responder="")
+    assert code == 0, output
+    assert_adds_up(report)
+    by_stage = stages(report)
+    assert by_stage["connack"]["reached"] == DEVICES  # counted in devices, not connections
+    assert by_stage["registered"]["reached"] == DEVICES
+    assert by_stage["first_telemetry_ingested"]["reached"] == DEVICES
+    assert report["connections"]["connected"] == DEVICES // 8
+    assert report["onboarding"]["responder"]["accepted"] == DEVICES
+    assert len(devices_ingested(tmp_path)) == DEVICES
+    assert report["messages"]["lost"] == 0
+
+
+def test_without_a_responder_every_registration_times_out(tmp_path: Path) -> None:
+    code, output, report = run(tmp_path, version="5", per_connection=1, responder="enabled = false")
+    assert code == 1, output
+    assert_adds_up(report)
+    registered = stages(report)["registered"]
+    assert registered["timeouts"] == DEVICES
+    assert registered["retries"] == 2 * DEVICES
+    assert registered["reached"] == 0
+    assert report["onboarding"]["responder"] is None
+    assert report["messages"]["published"] == 0
