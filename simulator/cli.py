@@ -4,7 +4,7 @@ Exit codes:
 
 * 0: the run finished and every device onboarded and every message was accounted for;
 * 1: the run finished but devices failed, links dropped, or messages were lost or malformed;
-* 2: bad input: an invalid scenario (every problem listed) or bad arguments;
+* 2: bad input: an invalid scenario (every problem listed) or bad arguments (TLS files too);
 * 3: the environment stopped the run: broker unreachable, Mosquitto missing, limits too low;
 * 4: the run finished cleanly but a threshold failed (a run with problems exits 1 even then);
 * 130: interrupted.
@@ -64,8 +64,15 @@ def _number(text: str) -> float:
 def _tls_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("TLS (with an mqtts:// broker URL)")
     group.add_argument("--ca-file", metavar="PEM", help="CA to trust (default: the system's)")
-    group.add_argument("--client-cert", metavar="PEM", help="client certificate for mutual TLS")
-    group.add_argument("--client-key", metavar="PEM", help="key of --client-cert")
+    group.add_argument(
+        "--client-cert",
+        metavar="PEM",
+        help="client certificate for mutual TLS; {device} in the path gives each connection "
+        "its own (its client id is put in), e.g. certs/{device}.pem",
+    )
+    group.add_argument(
+        "--client-key", metavar="PEM", help="key of --client-cert (may use {device} the same way)"
+    )
     group.add_argument(
         "--insecure",
         action="store_true",
@@ -230,8 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
     except SimulatorError as exc:
+        from simulator.transport.tls import TlsConfigError
+
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_ENVIRONMENT
+        # An unusable --ca-file or --client-cert is a bad argument, not the environment's fault.
+        return EXIT_BAD_INPUT if isinstance(exc, TlsConfigError) else EXIT_ENVIRONMENT
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
@@ -348,7 +358,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from simulator.scenario.broker_url import parse_broker_url
 
     address = parse_broker_url(args.broker, "--broker")
-    tls = _tls_options(args)
+    # As in a run, {device} in certificate paths is the worker's user name, else its client id.
+    tls = _tls_options(args).for_client(address.username or args.client_id)
     settings = WorkerSettings(
         host=address.host,
         port=address.port,

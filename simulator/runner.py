@@ -45,7 +45,7 @@ from simulator.scenario.composition import connections_for
 from simulator.scenario.plan import OnboardingPlan
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
-from simulator.transport.tls import TlsOptions, client_context
+from simulator.transport.tls import TlsOptions, check_client_files, context_source
 
 PREFLIGHT_TIMEOUT_S = 5.0
 INGEST_CONNECTIONS = 1
@@ -245,7 +245,11 @@ class Runner:
                     client_id
                 )
                 password = secret.decode() if secret is not None else None
-            tls = self.tls
+            # The worker's {device} in certificate paths is the name the ACL knows it by.
+            identity = username if username is not None else client_id
+            if address.tls:
+                check_client_files(self.tls, (identity,))
+            tls = self.tls.for_client(identity)
             settings = WorkerSettings(
                 host=address.host,
                 port=address.port,
@@ -349,7 +353,7 @@ class Runner:
             loop=loop,
             wall_ns=time.time_ns,
             source_addresses=source_addresses(address.host, connections_needed(scenario)),
-            ssl_context=client_context(self.tls) if address.tls else None,
+            ssl_context=context_source(self.tls) if address.tls else None,
             credentials=credentials,
             devices_per_connection=scenario.fleet.devices_per_connection,
             reconnect=ReconnectPolicy(
@@ -359,6 +363,9 @@ class Runner:
             else None,
         )
         fleet.build()
+        if address.tls:
+            ids = map(fleet.client_id, range(fleet.connection_count))
+            await asyncio.to_thread(check_client_files, self.tls, ids)
         plan = OnboardingPlan(fleet.connection_count, scenario.onboarding.rate_per_s)
         self.say(
             f"onboarding {scenario.fleet.devices:,} devices "

@@ -12,7 +12,11 @@ previous variant freed, and the next one would grow into it without any RSS show
 - ``tls``: TLS with the context the engine uses (:func:`simulator.transport.tls.client_context`);
 - ``tls-no-ticket``: the same with ``ssl.OP_NO_TICKET``;
 - ``tls1.2``: the same, TLS 1.2 only;
-- ``tls-keep-buffers``: TLS with OpenSSL's ``SSL_MODE_RELEASE_BUFFERS`` cleared on the context.
+- ``tls-keep-buffers``: TLS with OpenSSL's ``SSL_MODE_RELEASE_BUFFERS`` cleared on the context;
+- ``mtls-shared``: mutual TLS, one client certificate every connection shares (one context);
+- ``mtls-per-connection``: mutual TLS, a certificate per connection from a ``{device}``
+  template, each context built as its connection is made (:func:`context_source`, as the
+  engine's connector does).
 
 CPython sets ``SSL_MODE_RELEASE_BUFFERS`` on every context it makes (``Modules/_ssl.c``), and
 the ``ssl`` module has no way to read or clear an OpenSSL mode; this probe reads and clears it
@@ -39,10 +43,10 @@ from pathlib import Path
 
 import uvloop
 
-from simulator.broker import FLEET_USER, SecureBroker, make_pki
+from simulator.broker import FLEET_USER, Pki, SecureBroker, make_pki, write_device_certs
 from simulator.metrics.process import rss_bytes
 from simulator.transport.limits import raise_open_files_limit
-from simulator.transport.tls import TlsOptions, client_context
+from simulator.transport.tls import ContextSource, TlsOptions, client_context, context_source
 
 SSL_CTRL_MODE = 33
 SSL_CTRL_CLEAR_MODE = 78
@@ -109,8 +113,13 @@ class Idle(asyncio.Protocol):
     """A connection that only stays open (the broker waits for a CONNECT that never comes)."""
 
 
+def device_id(index: int) -> str:
+    """The client id of connection ``index`` (and the name of its certificate)."""
+    return f"ms-{index:06d}"
+
+
 async def open_many(
-    host: str, port: int, count: int, context: ssl.SSLContext | None
+    host: str, port: int, count: int, source: ContextSource | None
 ) -> list[asyncio.Transport]:
     """Open ``count`` connections, ``CONCURRENCY`` at a time (the TLS handshake included)."""
     loop = asyncio.get_running_loop()
@@ -118,7 +127,8 @@ async def open_many(
     indices = iter(range(count))
 
     async def worker() -> None:
-        for _ in indices:
+        for index in indices:
+            context = source if not callable(source) else source(device_id(index))
             transport, _ = await loop.create_connection(Idle, host, port, ssl=context)
             transports.append(transport)
 
@@ -127,13 +137,13 @@ async def open_many(
 
 
 async def measure(
-    name: str, host: str, port: int, count: int, context: ssl.SSLContext | None
+    name: str, host: str, port: int, count: int, source: ContextSource | None
 ) -> dict[str, object]:
     """RSS, Python allocations and C heap per connection for ``count`` connections."""
     gc.collect()
     rss0, heap0, maps0 = rss_bytes(), c_heap_in_use(), memory_mappings()
     traced0 = tracemalloc.get_traced_memory()[0]
-    transports = await open_many(host, port, count, context)
+    transports = await open_many(host, port, count, source)
     gc.collect()
     per: dict[str, float | None] = {
         "rss": (rss_bytes() - rss0) / count,
@@ -151,7 +161,10 @@ async def measure(
     return {"variant": name, "connections": count, "bytes_per_connection": per, "new_maps": maps}
 
 
-VARIANTS = ("tcp", "tls", "tls-no-ticket", "tls1.2", "tls-keep-buffers")
+VARIANTS = (
+    "tcp", "tls", "tls-no-ticket", "tls1.2", "tls-keep-buffers", "mtls-shared",
+    "mtls-per-connection",
+)  # fmt: skip
 
 
 def variant_context(name: str, ca_file: Path) -> ssl.SSLContext | None:
@@ -168,8 +181,24 @@ def variant_context(name: str, ca_file: Path) -> ssl.SSLContext | None:
     return context
 
 
+def mutual_source(name: str, pki: Pki, workdir: Path, count: int) -> ContextSource:
+    """The client context source of a mutual-TLS variant."""
+    if name == "mtls-shared":
+        fleet = pki.client(FLEET_USER)
+        return context_source(TlsOptions(pki.ca_path, fleet.cert, fleet.key))
+    certs = write_device_certs(pki, [device_id(i) for i in range(count)], workdir / "certs")
+    return context_source(TlsOptions(pki.ca_path, certs.cert, certs.key))
+
+
 async def run(variant: str, count: int, workdir: Path) -> None:
     """One variant against a secure broker: one JSON line."""
+    if variant.startswith("mtls"):
+        pki = make_pki(workdir / "pki", clients=[FLEET_USER])
+        source = mutual_source(variant, pki, workdir, count)
+        with SecureBroker(pki) as broker:
+            result = await measure(variant, broker.host, broker.mtls_port, count, source)
+        print(json.dumps({**result, "openssl": ssl.OPENSSL_VERSION}))
+        return
     pki = make_pki(workdir / "pki")
     with SecureBroker(pki, {FLEET_USER: "pw"}) as broker:
         context = variant_context(variant, broker.ca_path)

@@ -9,7 +9,8 @@ chosen or free port, starts Mosquitto as a child process and stops it again::
 
 :class:`SecureBroker` starts the secure profile (``broker_config/secure/``):
 passwords, per-device ACLs, a TLS and a mutual-TLS listener, with certificates
-from :func:`make_pki` and a password file from :func:`write_password_file`.
+from :func:`make_pki` (a fleet's per-device ones from :func:`write_device_certs`)
+and a password file from :func:`write_password_file`.
 
 Synchronous on purpose (subprocess and a blocking TCP probe): a runner calls it
 before its event loop starts or from a worker thread. Every failure is a
@@ -19,7 +20,15 @@ before its event loop starts or from a worker thread. Every failure is a
 from simulator.broker.launcher import LocalBroker, free_port, max_connections_hint
 from simulator.broker.locate import CONFIG_DIR_ENV, SBIN_DIRS, default_config_dir, find_mosquitto
 from simulator.broker.passwords import DEFAULT_ITERATIONS, hash_password, write_password_file
-from simulator.broker.pki import DEFAULT_SERVER_NAMES, KeyPair, Pki, PkiError, make_pki
+from simulator.broker.pki import (
+    DEFAULT_SERVER_NAMES,
+    DEVICE_PLACEHOLDER,
+    KeyPair,
+    Pki,
+    PkiError,
+    make_pki,
+    write_device_certs,
+)
 from simulator.broker.runtime_config import (
     BASE_CONFIG_NAME,
     render_runtime_config,
@@ -32,6 +41,7 @@ __all__ = [
     "CONFIG_DIR_ENV",
     "DEFAULT_ITERATIONS",
     "DEFAULT_SERVER_NAMES",
+    "DEVICE_PLACEHOLDER",
     "FLEET_USER",
     "INGEST_USER",
     "SBIN_DIRS",
@@ -48,5 +58,6 @@ __all__ = [
     "max_connections_hint",
     "render_runtime_config",
     "render_secure_config",
+    "write_device_certs",
     "write_password_file",
 ]

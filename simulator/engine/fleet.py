@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -65,6 +64,7 @@ from simulator.transport.connector import (
     StartSchedule,
 )
 from simulator.transport.credentials import Credentials
+from simulator.transport.tls import ContextSource
 
 DEAD_AFTER_UNANSWERED_PINGS = 2
 """Pings (sent every half keepalive) left unanswered before a connection counts as dead."""
@@ -176,7 +176,7 @@ class Fleet:
         wall_ns: Callable[[], int],
         source_addresses: tuple[str | None, ...] = (None,),
         messages_per_device: int | None = None,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ContextSource | None = None,
         credentials: Credentials | None = None,
         devices_per_connection: int | None = None,
         reconnect: ReconnectPolicy | None = None,

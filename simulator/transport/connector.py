@@ -27,6 +27,7 @@ from simulator.errors import (
 )
 from simulator.mqtt import Connected
 from simulator.transport.connection import MqttLink
+from simulator.transport.tls import ContextSource, TlsConfigError
 
 EARLY_ABORT_ATTEMPTS = 20
 """Failed attempts with no success at all after which the broker is declared unreachable."""
@@ -91,7 +92,7 @@ class Connector:
         max_in_flight: int,
         timeout_s: float,
         source_addresses: Sequence[str | None] = (None,),
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ContextSource | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.host = host
@@ -100,7 +101,11 @@ class Connector:
         self.timeout_s = timeout_s
         self.source_addresses = tuple(source_addresses)
         self.ssl_context = ssl_context
-        """One TLS context for every connection (None: plain TCP)."""
+        """TLS: one context for every connection, or a function from a connection's client id
+        to its own context (None: plain TCP)."""
+        # Split once here so a connect asks one attribute which kind it has, not isinstance().
+        self._shared_context = ssl_context if isinstance(ssl_context, ssl.SSLContext) else None
+        self._context_for = None if isinstance(ssl_context, ssl.SSLContext) else ssl_context
         # Timings use a fine clock of their own: uvloop's loop.time() ticks in milliseconds,
         # too coarse for connects that take one or two.
         self._clock = clock
@@ -205,15 +210,19 @@ class Connector:
         source = self.source_addresses[index % len(self.source_addresses)]
         local_addr = (source, 0) if source is not None else None
         outcome = ConnectOutcome(index=index, link=None)
+        context = self._shared_context
         try:
+            if self._context_for is not None:
+                # Built now, not up front: only the connection's SSLObject keeps it.
+                context = self._context_for(link.session.client_id)
             async with asyncio.timeout(self.timeout_s):
                 await loop.create_connection(
                     lambda: link,
                     self.host,
                     self.port,
                     local_addr=local_addr,
-                    ssl=self.ssl_context,
-                    server_hostname=self.host if self.ssl_context is not None else None,
+                    ssl=context,
+                    server_hostname=self.host if context is not None else None,
                 )
                 outcome.tcp_s = clock() - begin
                 outcome.connected = await waiter
@@ -237,6 +246,8 @@ def _reason(exc: BaseException | None) -> str:
         return "connection refused"
     if isinstance(exc, BrokerRefusedError):
         return f"refused by broker (reason 0x{exc.reason_code:02X})"
+    if isinstance(exc, TlsConfigError):
+        return "client certificate unusable"
     if isinstance(exc, ConnectError):
         return "closed before CONNACK"
     if isinstance(exc, ssl.SSLCertVerificationError):
