@@ -45,7 +45,12 @@ from simulator.scenario.composition import connections_for
 from simulator.scenario.plan import OnboardingPlan
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
-from simulator.transport.tls import TlsOptions, check_client_files, context_source
+from simulator.transport.tls import (
+    TlsOptions,
+    check_client_files,
+    client_context,
+    context_source,
+)
 
 PREFLIGHT_TIMEOUT_S = 5.0
 INGEST_CONNECTIONS = 1
@@ -261,13 +266,15 @@ class Runner:
                 key_file=str(tls.key_file) if tls.key_file else None,
                 verify=tls.verify,
                 topic_filter=topic_filter_for(scenario.fleet.topic),
-                share_group=scenario.ingest.share_group,
+                # Mosquitto 2.0.11 writes no shared subscription to its database: a run that
+                # keeps sessions across a restart subscribes plainly (one worker needs no share).
+                share_group=scenario.ingest.share_group if scenario.broker.clean_start else None,
                 mqtt_version=version,
                 client_id=client_id,
                 keepalive_s=scenario.broker.keepalive_s,
                 payload=ingest_payload(scenario),
                 qos=scenario.fleet.qos,
-                session_expiry_s=scenario.broker.session_expiry_s,
+                session_expiry_s=_ingest_session_expiry(scenario),
                 batch_size=scenario.ingest.batch_size,
                 batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
                 register_filter=topic_filter(scenario.onboarding.register_topic)
@@ -324,7 +331,9 @@ class Runner:
             ),
             loop=loop,
             wall_ns=time.time_ns,
-            ssl_context=client_context(self.tls) if address.tls else None,
+            ssl_context=client_context(self.tls.for_client(username or client_id))
+            if address.tls
+            else None,
         )
         await responder.start()
         self.say(
@@ -456,6 +465,13 @@ class Runner:
                 f"{timeout_s:g} s"
             )
         return loop.time() - start
+
+
+def _ingest_session_expiry(scenario: Scenario) -> int:
+    """Keep the ingest session when the fleet keeps its own (under 3.1.1 any value keeps it)."""
+    if scenario.broker.mqtt_version == "5":
+        return scenario.broker.session_expiry_s
+    return 0 if scenario.broker.clean_start else 1
 
 
 def _onboarding_figures(

@@ -7,6 +7,9 @@ chosen or free port, starts Mosquitto as a child process and stops it again::
     with LocalBroker() as broker:
         run_fleet(broker.url)
 
+``LocalBroker(persistence_dir=path)`` keeps Mosquitto's sessions in ``path``, so a broker
+stopped and started again there resumes them (a restart test's broker).
+
 :class:`SecureBroker` starts the secure profile (``broker_config/secure/``):
 passwords, per-device ACLs, a TLS and a mutual-TLS listener, with certificates
 from :func:`make_pki` (a fleet's per-device ones from :func:`write_device_certs`)
@@ -31,6 +34,7 @@ from simulator.broker.pki import (
 )
 from simulator.broker.runtime_config import (
     BASE_CONFIG_NAME,
+    persistence_settings,
     render_runtime_config,
     render_secure_config,
 )
@@ -56,6 +60,7 @@ __all__ = [
     "hash_password",
     "make_pki",
     "max_connections_hint",
+    "persistence_settings",
     "render_runtime_config",
     "render_secure_config",
     "write_device_certs",

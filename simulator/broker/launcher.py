@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import resource
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -39,6 +42,57 @@ _PORT_ATTEMPTS = 3
 # Stopping from a finalizer happens at collection or interpreter exit, where
 # waiting long would stall the caller's shutdown.
 _FINALIZE_TIMEOUT_S = 2.0
+
+
+# Mosquitto started as root drops to this user (or to nobody when it does not exist) right
+# after reading its config, so every file it opens later must be theirs.
+_DROP_USERS = ("mosquitto", "nobody")
+
+
+def _broker_user() -> pwd.struct_passwd | None:
+    """The user a Mosquitto started by us runs as in the end, if it is not us."""
+    if os.geteuid() != 0:
+        return None
+    for name in _DROP_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+def hand_to_broker_user(paths: list[Path]) -> None:
+    """Let the user a root-started Mosquitto becomes use ``paths``; nothing to do otherwise."""
+    user = _broker_user()
+    if user is None:
+        return
+    for path in paths:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _check_broker_can_enter(directory: Path) -> None:
+    """Refuse a directory behind one the broker's user may not enter.
+
+    Mosquitto fails to save its database there only when it stops, with nothing but a line
+    in its log (pytest's ``tmp_path`` under a root-only ``/tmp/pytest-of-root`` is such a
+    place), so a restart would silently start clean.
+    """
+    user = _broker_user()
+    if user is None:
+        return
+    for parent in directory.parents:
+        info = parent.stat()
+        if info.st_uid == user.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid == user.pw_gid:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise BrokerLaunchError(
+                f"Mosquitto runs as {user.pw_name!r} and cannot enter {parent}, so it could "
+                f"not keep its database in {directory}; choose a directory it can reach"
+            )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -131,15 +185,26 @@ class LocalBroker:
     Mosquitto's log live in a private temporary directory that :meth:`stop`
     removes. Usable as a context manager.
 
+    ``persistence_dir`` turns Mosquitto's persistence on, with its database in that
+    directory (created if missing, left in place by :meth:`stop`): a broker started later
+    on the same directory resumes the sessions this one kept. Without it, every start is
+    clean, as ``broker_config/mosquitto.conf`` says.
+
     Subclasses with other profiles (:class:`~simulator.broker.SecureBroker`)
     override :meth:`_requested_ports`, :meth:`_load_config` and
     :meth:`_render_config`; starting, probing and stopping stay here.
     """
 
     def __init__(
-        self, config_dir: Path | None = None, host: str = "127.0.0.1", port: int | None = None
+        self,
+        config_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        persistence_dir: Path | None = None,
     ) -> None:
         self._config_dir = config_dir
+        self._persistence_dir = persistence_dir
         self._host = host
         self._requested_port = port
         self._ports: tuple[int, ...] | None = None
@@ -243,7 +308,18 @@ class LocalBroker:
 
     def _render_config(self, workdir: Path, ports: tuple[int, ...]) -> str:
         """Return the runtime config for ``ports``, writing any files it names into ``workdir``."""
-        return render_runtime_config(self._base_text, self._host, ports[0], str(self._base_path))
+        directory = self._persistence_dir
+        if directory is not None:
+            directory = directory.absolute()
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BrokerLaunchError(f"cannot create {directory}: {exc}") from exc
+            _check_broker_can_enter(directory)
+            hand_to_broker_user([directory])
+        return render_runtime_config(
+            self._base_text, self._host, ports[0], str(self._base_path), persistence_dir=directory
+        )
 
     def _spawn(self, executable: Path, ports: tuple[int, ...]) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="factory-sim-broker-"))

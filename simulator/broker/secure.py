@@ -19,12 +19,11 @@ shares, write anywhere under ``factory/``::
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from simulator.broker.launcher import LocalBroker
+from simulator.broker.launcher import LocalBroker, hand_to_broker_user
 from simulator.broker.passwords import DEFAULT_ITERATIONS, write_password_file
 from simulator.broker.pki import Pki
 from simulator.broker.runtime_config import (
@@ -42,24 +41,6 @@ INGEST_USER = "ingest"
 FLEET_USER = "fleet"
 """The user (certificate CN) the ACL lets write anywhere under ``factory/``: one identity
 that a load fleet shares instead of a certificate per device."""
-
-# Mosquitto started as root reads its password and ACL files only after dropping to this
-# user (or to nobody when it does not exist), so the runtime copies must be theirs.
-_DROP_USERS = ("mosquitto", "nobody")
-
-
-def _hand_to_broker_user(paths: list[Path]) -> None:
-    """Let the user a root-started Mosquitto becomes read ``paths``; nothing to do otherwise."""
-    if os.geteuid() != 0:
-        return
-    for name in _DROP_USERS:
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        for path in paths:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-        return
 
 
 class SecureBroker(LocalBroker):
@@ -150,7 +131,7 @@ class SecureBroker(LocalBroker):
             except OSError as exc:
                 raise BrokerLaunchError(f"cannot copy {source} for the broker: {exc}") from exc
         os.chmod(workdir / "server.key", 0o600)
-        _hand_to_broker_user([workdir, password_file, *(copy for _, copy in copies.values())])
+        hand_to_broker_user([workdir, password_file, *(copy for _, copy in copies.values())])
         values = {
             "host": self._host,
             "port": str(ports[0]),

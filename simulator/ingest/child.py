@@ -66,8 +66,9 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
         str(sqlite_path),
         "--jsonl",
     ]
-    if settings.share_group:
-        args += ["--share-group", settings.share_group]
+    # Always given: left out, the command's default group would turn a plain subscription
+    # into a shared one.
+    args += ["--share-group", settings.share_group or ""]
     if settings.register_filter:
         args += ["--register-topic", settings.register_filter]
     if settings.session_expiry_s:

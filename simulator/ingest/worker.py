@@ -68,8 +68,11 @@ class WorkerSettings:
     username: str | None = None
     password: str | None = None
     session_expiry_s: int = 0
-    """MQTT 5: keep the subscriber's session (and what the broker queues for it) this long
-    after a drop, and resume it on reconnect; 0 starts clean every time."""
+    """Keep the subscriber's session (its subscription, what the broker queues for it and
+    what it had in flight to it) across a drop and resume it on reconnect; 0 starts clean
+    every time. MQTT 5: the broker keeps it this many seconds. MQTT 3.1.1 has no expiry
+    interval: any value above 0 connects with clean session 0, and the broker keeps the
+    session until it expires it itself, across runs too."""
     tls: bool = False
     """Connect with TLS (see ``ca_file``, ``cert_file``, ``key_file``, ``verify``)."""
     ca_file: str | None = None
@@ -81,8 +84,30 @@ class WorkerSettings:
     time each new device from its connection attempt to its first ingested message."""
 
 
+def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
+    """The CONNECT options of the subscriber's session (None: a clean session each time).
+
+    A kept session asks to resume from the very first connect, under both versions: 3.1.1
+    knows no other way, and Mosquitto 2.0.11 writes a 5.0 session to its persistence
+    database only if its connection asked for clean start 0, so one begun clean would not
+    survive a broker restart (``tests/integration/test_broker_restart_persistence.py``).
+    The price: a session left under the same client id by an earlier run is resumed too.
+    """
+    if not settings.session_expiry_s:
+        return None
+    if settings.mqtt_version is MQTTVersion.V5:
+        return ConnectOptions(clean_start=False, session_expiry_interval=settings.session_expiry_s)
+    return ConnectOptions(clean_start=False)
+
+
 class IngestWorker:
-    """One subscriber connection feeding accounting, batcher and sink."""
+    """One subscriber connection feeding accounting, batcher and sink.
+
+    The worker keeps one :class:`~simulator.mqtt.ClientSession` for its whole life and puts
+    each new connection on it, so a kept session is resumed with its state: the broker
+    resends what it had in flight to us (counted as duplicates if we had it already), and
+    QoS 2 packet ids we acknowledged before a drop are still known after it.
+    """
 
     def __init__(
         self,
@@ -109,6 +134,15 @@ class IngestWorker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
         self._pending: set[Future[None]] = set()
         self._paused = False
+        s = settings
+        self._session = ClientSession(
+            s.client_id,
+            s.mqtt_version,
+            s.keepalive_s,
+            username=s.username,
+            password=s.password.encode() if s.password is not None else None,
+            options=subscriber_options(s),
+        )
         self._link: MqttLink | None = None
         self._subscribed: asyncio.Future[tuple[int, ...]] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -155,18 +189,7 @@ class IngestWorker:
 
     async def _connect_and_subscribe(self) -> None:
         s = self.settings
-        options = None
-        if s.session_expiry_s and s.mqtt_version is MQTTVersion.V5:
-            options = ConnectOptions(clean_start=False, session_expiry_interval=s.session_expiry_s)
-        session = ClientSession(
-            s.client_id,
-            s.mqtt_version,
-            s.keepalive_s,
-            username=s.username,
-            password=s.password.encode() if s.password is not None else None,
-            options=options,
-        )
-        link = MqttLink(session, self, self)
+        link = MqttLink(self._session, self, self)
         context = None
         if s.tls:
             context = client_context(
@@ -197,8 +220,20 @@ class IngestWorker:
             ) from exc
         self._link = link
         self._lost = self._loop.create_future()
+        try:
+            await self._subscribe_or_fail()
+        except BaseException:
+            # The link shares the worker's session: close it now, so that its close is
+            # done with before the next attempt puts a new connection on the session.
+            self._link = None
+            link.abort()
+            raise
+
+    async def _subscribe_or_fail(self) -> None:
         codes = await self._subscribe(self._filter(shared=True))
+        shared = self._filter(shared=True) != self._filter(shared=False)
         if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
+            shared = False
             self.notes.append(
                 "the broker does not support shared subscriptions: this worker subscribed "
                 "plainly, so run only one ingest worker against it"
@@ -211,9 +246,6 @@ class IngestWorker:
             )
         register = self.settings.register_filter
         if register is not None:
-            shared = self._filter(shared=True) != self._filter(shared=False) and (
-                codes[0] != SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
-            )
             group = self.settings.share_group
             wanted = f"$share/{group}/{register}" if shared else register
             if (await self._subscribe(wanted))[0] >= 0x80:

@@ -368,7 +368,9 @@ class IngestSettings(_Table):
     drain_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 15.0
     """After publishing stops, how long to wait for ingest to catch up."""
     share_group: Annotated[str, AfterValidator(_check_share_group)] = "ingest"
-    """MQTT 5 shared subscription group name (``$share/<group>/...``)."""
+    """MQTT 5 shared subscription group name (``$share/<group>/...``). Not used when
+    ``broker.clean_start`` is false: Mosquitto does not keep shared subscriptions across a
+    restart, so a run that keeps sessions subscribes its one worker plainly."""
     username: str | None = None
     """User name of the ingest worker; None: the broker URL's, with ``{device}`` as its id."""
     password: str | None = None

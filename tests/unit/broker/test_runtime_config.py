@@ -109,3 +109,34 @@ def test_default_config_dir_names_where_it_looked(tmp_path: Path) -> None:
 
     assert str(missing / BASE_CONFIG_NAME) in str(info.value)
     assert "FACTORY_SIM_BROKER_CONFIG" in str(info.value)
+
+
+def test_persistence_replaces_the_base_files_own_setting() -> None:
+    base = "persistence false\nallow_anonymous true\n"
+
+    text = render_runtime_config(
+        base, "127.0.0.1", 18883, "base.conf", persistence_dir=Path("/var/db")
+    )
+
+    assert _settings(text) == [
+        ["listener", "18883", "127.0.0.1"],
+        ["allow_anonymous", "true"],
+        ["persistence", "true"],
+        ["persistence_location", "/var/db/"],
+    ]
+
+
+def test_the_shipped_config_with_persistence_sets_each_option_once() -> None:
+    base = REPO_BASE.read_text(encoding="utf-8")
+
+    text = render_runtime_config(base, "::1", 1883, "base.conf", persistence_dir=Path("/d/"))
+
+    options = [words[0] for words in _settings(text)]
+    assert options.count("persistence") == 1
+    assert ["persistence_location", "/d/"] in _settings(text)
+
+
+@pytest.mark.parametrize("where", ["relative/db", "/with space/db"])
+def test_a_persistence_directory_mosquitto_cannot_read_is_refused(where: str) -> None:
+    with pytest.raises(BrokerLaunchError, match="persistence directory"):
+        render_runtime_config("", "127.0.0.1", 1883, "b", persistence_dir=Path(where))

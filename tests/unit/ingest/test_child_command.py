@@ -35,3 +35,10 @@ def test_a_clean_session_adds_no_expiry_flag() -> None:
     args = command_line(WorkerSettings(host="b", port=1883), Path("x.sqlite"))
     assert "--session-expiry" not in args
     assert "--insecure" not in args
+
+
+def test_a_plain_subscription_stays_plain_in_the_child() -> None:
+    plain = command_line(WorkerSettings(host="b", port=1883, share_group=None), Path("x.sqlite"))
+    shared = command_line(WorkerSettings(host="b", port=1883), Path("x.sqlite"))
+    assert plain[plain.index("--share-group") + 1] == ""
+    assert shared[shared.index("--share-group") + 1] == "ingest"

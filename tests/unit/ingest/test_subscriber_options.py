@@ -1,0 +1,47 @@
+"""The ingest subscriber keeps its session exactly when asked, under both MQTT versions."""
+
+from __future__ import annotations
+
+from simulator.ingest.worker import WorkerSettings, subscriber_options
+from simulator.mqtt import ClientSession, MQTTVersion
+from simulator.mqtt.codec import decode
+from simulator.mqtt.packets import Connect
+
+
+def _connect_packet(session: ClientSession) -> Connect:
+    result = decode(session.connect(), session.version)
+    assert result is not None
+    packet = result[0]
+    assert isinstance(packet, Connect)
+    return packet
+
+
+def _session(version: MQTTVersion, expiry: int) -> ClientSession:
+    settings = WorkerSettings(host="b", port=1, mqtt_version=version, session_expiry_s=expiry)
+    return ClientSession("ingest-0", version, 60, options=subscriber_options(settings))
+
+
+def test_no_expiry_means_a_clean_session_every_time() -> None:
+    for version in MQTTVersion:
+        assert subscriber_options(WorkerSettings(host="b", port=1, mqtt_version=version)) is None
+
+
+def test_v5_asks_to_resume_its_kept_session_from_the_first_connect() -> None:
+    session = _session(MQTTVersion.V5, 300)
+    first = _connect_packet(session)
+    assert not first.clean_start
+    assert first.properties.session_expiry_interval == 300
+    session.receive_data(b"\x20\x03\x00\x00\x00")  # CONNACK: no session yet, success
+    session.connection_lost()
+    again = _connect_packet(session)
+    assert not again.clean_start
+    assert again.properties.session_expiry_interval == 300
+
+
+def test_v311_asks_for_a_kept_session_from_the_first_connect() -> None:
+    session = _session(MQTTVersion.V311, 300)
+    assert not _connect_packet(session).clean_start
+    session.receive_data(b"\x20\x02\x00\x00")
+    session.connection_lost()
+    assert not _connect_packet(session).clean_start
+    assert session.persistent
