@@ -41,7 +41,6 @@ from simulator.provisioning import Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
-from simulator.scenario.composition import connections_for
 from simulator.scenario.plan import OnboardingPlan
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
@@ -75,7 +74,7 @@ def ingest_payload(scenario: Scenario) -> str:
 
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
-    return connections_for(scenario.fleet.devices, scenario.fleet.devices_per_connection)
+    return sum(group.connections for group in scenario.fleet.groups())
 
 
 def topic_filter_for(template: str) -> str:
@@ -364,7 +363,6 @@ class Runner:
             source_addresses=source_addresses(address.host, connections_needed(scenario)),
             ssl_context=context_source(self.tls) if address.tls else None,
             credentials=credentials,
-            devices_per_connection=scenario.fleet.devices_per_connection,
             reconnect=ReconnectPolicy(
                 scenario.onboarding.reconnect_min_s, scenario.onboarding.reconnect_max_s
             )

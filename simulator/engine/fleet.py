@@ -54,7 +54,7 @@ from simulator.mqtt import (
 )
 from simulator.payloads import PayloadCodec, get_codec
 from simulator.scenario import Scenario
-from simulator.scenario.composition import Group, connections_for
+from simulator.scenario.composition import Group, connection_starts
 from simulator.scenario.plan import publish_phase_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import (
@@ -182,15 +182,19 @@ class Fleet:
         reconnect: ReconnectPolicy | None = None,
     ) -> None:
         self.scenario = scenario
-        if devices_per_connection is None:
-            devices_per_connection = scenario.fleet.devices_per_connection
-        if devices_per_connection < 1:
-            raise LocalProtocolError(
-                f"devices_per_connection must be >= 1, got {devices_per_connection}"
-            )
-        self.devices_per_connection = devices_per_connection
-        """1: every device has its own connection; more: each connection is a gateway carrying
-        that many devices (the last one may carry fewer)."""
+        specs = scenario.fleet.groups()
+        if devices_per_connection is not None:
+            if devices_per_connection < 1:
+                raise LocalProtocolError(
+                    f"devices_per_connection must be >= 1, got {devices_per_connection}"
+                )
+            specs = tuple(replace(spec, per_connection=devices_per_connection) for spec in specs)
+        self._starts = connection_starts(specs)
+        """First device of each connection (see :func:`connection_starts`)."""
+        self._gateway = bytearray(
+            spec.per_connection > 1 for spec in specs for _ in range(spec.connections)
+        )
+        """Per connection: 1 if it is a gateway (its client id is gw-NNNNN), 0 if a device."""
         self.credentials = credentials
         """User name and password template every device connects with (None: anonymous)."""
         if messages_per_device is not None and messages_per_device < 1:
@@ -213,7 +217,7 @@ class Fleet:
         )
         self.keepalive_s = scenario.broker.keepalive_s
         self.qos = fleet.qos
-        self.groups = [DeviceGroup(spec, self._layout) for spec in fleet.groups()]
+        self.groups = [DeviceGroup(spec, self._layout) for spec in specs]
         """The fleet by model, interval and payload format (one group without a mix)."""
         self.interval_s = max(group.interval_s for group in self.groups)
         self._loop = loop
@@ -236,7 +240,7 @@ class Fleet:
         self._ping_wheel: TimingWheel[MqttLink] | None = None
         self._devices_onboarded = 0
         self._devices_dropped = 0
-        self._failed_connections: list[int] = []
+        self._devices_failed = 0
         self.reconnect = reconnect
         """How dropped connections come back (None: they stay down)."""
         self._reconnect_due: list[tuple[float, int]] = []
@@ -269,7 +273,7 @@ class Fleet:
     @property
     def connection_count(self) -> int:
         """Connections the fleet needs: one per device, or one per gateway."""
-        return connections_for(len(self.devices), self.devices_per_connection)
+        return len(self._starts) - 1
 
     @property
     def onboarded(self) -> int:
@@ -279,10 +283,7 @@ class Fleet:
     @property
     def failed(self) -> int:
         """Devices whose connection failed to onboard."""
-        stats = self.connector.stats
-        if self.devices_per_connection == 1:
-            return stats.failed
-        return sum(len(self.members(i)) for i in self._failed_connections)
+        return self._devices_failed
 
     @property
     def connected(self) -> int:
@@ -291,12 +292,12 @@ class Fleet:
 
     def members(self, connection: int) -> list[Device]:
         """The devices connection ``connection`` carries."""
-        per = self.devices_per_connection
-        return self.devices[connection * per : (connection + 1) * per]
+        starts = self._starts
+        return self.devices[starts[connection] : starts[connection + 1]]
 
     def connection_identity(self, connection: int) -> DeviceIdentity:
         """The plant identity of a connection: its first device's, named by its client id."""
-        index = connection * self.devices_per_connection
+        index = self._starts[connection]
         return replace(self._layout.identity(index), device_id=self.client_id(connection))
 
     def model_of(self, device: Member) -> DeviceModel:
@@ -305,8 +306,8 @@ class Fleet:
 
     def client_id(self, connection: int) -> str:
         """The MQTT client id of a connection: the device's id, or the gateway's."""
-        if self.devices_per_connection == 1:
-            return self.devices[connection].device_id
+        if not self._gateway[connection]:
+            return self.devices[self._starts[connection]].device_id
         return f"gw-{connection:05d}"
 
     @property
@@ -354,9 +355,7 @@ class Fleet:
             group.wheel = TimingWheel(group.interval_s, SLOT_WIDTH_S, self._epoch)
             self._scheduler.add_wheel(group.wheel, self._publisher(group))
         ping_interval = self.keepalive_s / 2
-        if self.keepalive_s and (
-            self.interval_s > ping_interval or self.devices_per_connection > 1
-        ):
+        if self.keepalive_s and (self.interval_s > ping_interval or any(self._gateway)):
             self._ping_wheel = TimingWheel(ping_interval, max(SLOT_WIDTH_S, 0.05), self._epoch)
             self._scheduler.add_wheel(self._ping_wheel, self._ping)
         if publish_while_onboarding:
@@ -440,7 +439,7 @@ class Fleet:
         will = self.scenario.fleet.will
         if will is None or self._will_template is None:
             return self.options
-        index = connection * self.devices_per_connection
+        index = self._starts[connection]
         identity = self.connection_identity(connection)
         model = self.groups[self.devices[index].group].model
         properties = NO_PROPERTIES
@@ -461,8 +460,7 @@ class Fleet:
         link = outcome.link
         count = len(self.members(outcome.index))
         if link is None:
-            if self.devices_per_connection > 1:
-                self._failed_connections.append(outcome.index)
+            self._devices_failed += count
             self._count_failure(outcome, count)
             return
         if not self._devices_onboarded:

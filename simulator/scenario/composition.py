@@ -13,6 +13,7 @@ Pure: no clock, no I/O.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +27,7 @@ class MixEntry(Protocol):
     count: int | None
     publish_interval_s: float | None
     payload: str | None
+    devices_per_connection: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +40,35 @@ class Group:
     start: int
     """Index of the group's first device."""
     count: int
+    per_connection: int = 1
+    """Devices per connection: 1 connects each device itself, more puts them behind gateways."""
+
+    @property
+    def connections(self) -> int:
+        """Connections the group opens."""
+        return connections_for(self.count, self.per_connection)
 
 
 def connections_for(devices: int, devices_per_connection: int) -> int:
     """Connections a fleet opens: one per device, or one per gateway of that many devices."""
     return -(-devices // devices_per_connection)
+
+
+def connection_starts(groups: Sequence[Group]) -> array[int]:
+    """The first device index of every connection, in order, and the fleet's size at the end.
+
+    Connection ``c`` carries devices ``starts[c]`` to ``starts[c + 1] - 1``: a group's devices
+    are cut into connections of its ``per_connection`` (the last one may carry fewer), so one
+    fleet can mix directly connected devices and gateways. An array, not a list: a connection
+    per device at scale would otherwise cost an int object each.
+    """
+    starts = array("q")
+    end = 0
+    for group in groups:
+        starts.extend(range(group.start, group.start + group.count, group.per_connection))
+        end = group.start + group.count
+    starts.append(end)
+    return starts
 
 
 def compose(
@@ -52,6 +78,7 @@ def compose(
     model: str,
     payload: str,
     interval_s: float,
+    per_connection: int = 1,
 ) -> tuple[Group, ...]:
     """Split ``devices`` into groups as ``mix`` says; defaults fill what an entry leaves out.
 
@@ -59,7 +86,7 @@ def compose(
     fleet, or when there are no shares to take up what the counts leave.
     """
     if not mix:
-        return (Group(model, payload, interval_s, 0, devices),)
+        return (Group(model, payload, interval_s, 0, devices, per_connection),)
     counted = sum(entry.count or 0 for entry in mix)
     if counted > devices:
         raise ValueError(f"the mix's counts add up to {counted}, more than the {devices} devices")
@@ -91,6 +118,7 @@ def compose(
                     entry.publish_interval_s or interval_s,
                     start,
                     size,
+                    entry.devices_per_connection or per_connection,
                 )
             )
         start += size

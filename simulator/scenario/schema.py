@@ -233,6 +233,9 @@ class MixSettings(_Table):
     """This model's interval; default ``fleet.publish_interval_s``."""
     payload: Annotated[str | None, AfterValidator(_check_optional_codec)] = None
     """This model's payload format; default ``fleet.payload``."""
+    devices_per_connection: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    """This model's devices per connection (1: direct, more: behind gateways); default
+    ``fleet.devices_per_connection``. Mixing both in one fleet is what a real plant has."""
 
     @model_validator(mode="after")
     def _share_or_count(self) -> MixSettings:
@@ -300,6 +303,7 @@ class FleetSettings(_Table):
             model=self.model,
             payload=self.payload,
             interval_s=self.publish_interval_s,
+            per_connection=self.devices_per_connection,
         )
 
 

@@ -254,7 +254,7 @@ def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(
 
 def _paho(client_id: str, port: int, *, resume: bool, expiry_s: int = 0) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
-    properties = PahoProperties(PacketTypes.CONNECT)
+    properties = PahoProperties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = expiry_s
     client.connect("127.0.0.1", port, clean_start=not resume, properties=properties)
     return client
@@ -292,7 +292,7 @@ def _publish(port: int) -> int:
 def _come_back(port: int, wait_s: float) -> list[bytes]:
     received: list[bytes] = []
     client = _paho("keeper", port, resume=True, expiry_s=300)
-    client.on_message = lambda _c, _u, message: received.append(message.payload)
+    client.on_message = lambda _c, _u, message: received.append(bytes(message.payload))
     client.loop_start()
     deadline = time.monotonic() + wait_s
     while not received and time.monotonic() < deadline:

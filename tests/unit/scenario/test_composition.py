@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.scenario.composition import Group, compose
+from simulator.scenario.composition import Group, compose, connection_starts
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Entry:
     count: int | None = None
     publish_interval_s: float | None = None
     payload: str | None = None
+    devices_per_connection: int | None = None
 
 
 def test_no_mix_is_one_group_of_the_default_model() -> None:
@@ -75,3 +76,28 @@ def test_shares_always_add_up_to_the_fleet_in_consecutive_blocks(
     for group in groups:
         share = shares[int(group.model[1:])]
         assert abs(group.count - devices * share / total) < 1
+
+
+def test_each_entry_can_put_its_devices_behind_gateways_or_not() -> None:
+    groups = compose(
+        25,
+        [Entry("direct", count=5), Entry("behind", share=1.0, devices_per_connection=8)],
+        model="m",
+        payload="msgpack",
+        interval_s=1.0,
+        per_connection=1,
+    )
+    assert [(g.model, g.count, g.per_connection, g.connections) for g in groups] == [
+        ("direct", 5, 1, 5),
+        ("behind", 20, 8, 3),
+    ]
+    # Five connections of one device, then gateways of 8, 8 and the remaining 4.
+    assert list(connection_starts(groups)) == [0, 1, 2, 3, 4, 5, 13, 21, 25]
+
+
+def test_the_fleet_default_applies_where_an_entry_says_nothing() -> None:
+    groups = compose(
+        10, [Entry("a", share=1.0)], model="m", payload="p", interval_s=1.0, per_connection=4
+    )
+    assert [g.per_connection for g in groups] == [4]
+    assert list(connection_starts(groups)) == [0, 4, 8, 10]
