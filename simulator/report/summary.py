@@ -43,10 +43,39 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"  memory      {_num(process['rss_bytes_per_device'], ' B')} RSS per connected device, "
         f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
     ]
+    lines.extend(_funnel_lines(onboarding))
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "
             f"latency includes it)"
         )
     lines.extend(f"  note: {note}" for note in report.get("notes", []))
+    return lines
+
+
+def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
+    """The onboarding funnel, one stage a line, for the ``register`` workflow."""
+    if onboarding.get("workflow") != "register":
+        return []
+    lines = ["  funnel      (devices; times from the start of each connection attempt)"]
+    for stage in onboarding.get("funnel", ()):
+        out = [f"{stage[k]:,} {k}" for k in ("rejected", "timeouts", "failed") if stage[k]]
+        if stage.get("retries"):
+            out.append(f"{stage['retries']:,} retries")
+        lines.append(
+            f"    {stage['stage']:<25} {stage['reached']:>9,}  "
+            f"p50 {_num(stage['p50_ms'], ' ms')}, p99 {_num(stage['p99_ms'], ' ms')}"
+            + (f"  ({', '.join(out)})" if out else "")
+        )
+    again = onboarding.get("reannounced")
+    if again and again["sent"]:
+        lines.append(
+            f"    re-announced after reconnects: {again['sent']:,} sent, "
+            f"{again['accepted']:,} accepted, {again['rejected']:,} rejected, "
+            f"{again['timeouts']:,} timed out"
+        )
+    if onboarding.get("registered_s") is not None:
+        lines.append(
+            f"    all accepted {onboarding['registered_s']:,.1f} s after the first connect"
+        )
     return lines
