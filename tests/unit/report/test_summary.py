@@ -1,0 +1,35 @@
+"""The end-of-run summary: the funnel appears for the register workflow and names who fell out."""
+
+from __future__ import annotations
+
+from simulator.metrics.funnel import REGISTER_STAGES, Funnel
+from simulator.report.json_report import problems
+from simulator.report.summary import summary_lines
+from tests.unit.report.conftest import MakeReport
+
+
+def registered_funnel() -> list[dict[str, object]]:
+    funnel = Funnel(REGISTER_STAGES)
+    for stage, ms in zip(REGISTER_STAGES, (1, 2, 3, 5), strict=True):
+        funnel[stage].reach(ms * 1000, 10)
+    funnel["registered"].rejected = 2
+    funnel["registered"].reached = 8
+    funnel["registered"].retries = 4
+    return funnel.to_list()
+
+
+def test_the_connect_workflow_prints_no_funnel(make_report: MakeReport) -> None:
+    lines = summary_lines(make_report())
+    assert not any("funnel" in line for line in lines)
+
+
+def test_the_register_workflow_prints_each_stage_and_who_fell_out(make_report: MakeReport) -> None:
+    report = make_report(workflow="register", funnel=registered_funnel(), registered_s=1.5)
+    lines = summary_lines(report)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  funnel"))
+    stages = lines[start + 1 : start + 5]
+    assert [line.split()[0] for line in stages] == list(REGISTER_STAGES)
+    assert "p50 5.0 ms" in stages[3]
+    assert "(2 rejected, 4 retries)" in stages[3]
+    assert lines[start + 5] == "    all accepted 1.5 s after the first connect"
+    assert problems(report) == ["onboarding stage registered: 2 rejected"]
