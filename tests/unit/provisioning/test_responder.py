@@ -1,0 +1,133 @@
+"""The provisioning responder's pure parts: its subscription filter and who it answers how."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simulator.fleet import DeviceIdentity, TopicTemplate
+from simulator.mqtt.topics import matches
+from simulator.provisioning import topic_filter, verdict
+from simulator.provisioning.responder import ACCEPT, IGNORE, REJECT
+
+IDS = [f"ms-{i:06d}" for i in range(20_000)]
+
+
+# topic_filter
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("onboarding/{device}/register", "onboarding/+/register"),
+        ("{enterprise}/{site}/{line}/{device}/register", "+/+/+/+/register"),
+        ("factory/{site}/dev-{device}/reg", "factory/+/+/reg"),
+        ("factory/{site}-{line}/{device}", "factory/+/+"),
+        ("plant/{model}/x{cell}y/register", "plant/+/+/register"),
+        ("onboarding/all/register", "onboarding/all/register"),
+        ("/{device}", "/+"),
+    ],
+)
+def test_each_placeholder_level_becomes_a_single_level_wildcard(
+    template: str, expected: str
+) -> None:
+    assert topic_filter(template) == expected
+
+
+identities = st.builds(
+    DeviceIdentity,
+    device_id=st.from_regex(r"[a-z]{1,3}-[0-9]{1,6}", fullmatch=True),
+    site=st.from_regex(r"site-[0-9]{2}", fullmatch=True),
+    line=st.from_regex(r"line-[0-9]{2}", fullmatch=True),
+    enterprise=st.sampled_from(["acme", "globex"]),
+    area=st.from_regex(r"area-[0-9]{2}", fullmatch=True),
+    cell=st.from_regex(r"cell-[0-9]{2}", fullmatch=True),
+)
+
+
+@given(
+    template=st.sampled_from(
+        [
+            "onboarding/{device}/register",
+            "{enterprise}/{site}/{area}/{line}/{cell}/{device}/register",
+            "factory/{site}/dev-{device}/reg",
+            "f/{model}/{site}-{line}/{device}",
+        ]
+    ),
+    identity=identities,
+    model=st.sampled_from(["machine-sensor", "robot"]),
+)
+def test_every_rendered_topic_matches_the_filter(
+    template: str, identity: DeviceIdentity, model: str
+) -> None:
+    assert matches(topic_filter(template), TopicTemplate(template).render(identity, model))
+
+
+def test_the_filter_does_not_match_other_topics() -> None:
+    wanted = topic_filter("onboarding/{device}/register")
+    assert not matches(wanted, "onboarding/ms-1/config")
+    assert not matches(wanted, "onboarding/ms-1/register/extra")
+    assert not matches(wanted, "factory/ms-1/register")
+
+
+# verdict
+
+
+def test_verdict_is_deterministic() -> None:
+    first = [verdict(7, device, 0.3, 0.2) for device in IDS[:2000]]
+    again = [verdict(7, device, 0.3, 0.2) for device in IDS[:2000]]
+    assert first == again
+    assert {ACCEPT, REJECT, IGNORE} == set(first)
+
+
+def test_everyone_is_accepted_when_both_shares_are_zero() -> None:
+    assert {verdict(seed, device, 0.0, 0.0) for seed in (0, 1, 99) for device in IDS[:500]} == {
+        ACCEPT
+    }
+
+
+def test_a_share_of_one_takes_everyone() -> None:
+    assert {verdict(3, device, 1.0, 0.0) for device in IDS[:500]} == {REJECT}
+    assert {verdict(3, device, 0.0, 1.0) for device in IDS[:500]} == {IGNORE}
+    assert {verdict(3, device, 0.5, 0.5) for device in IDS[:500]} == {REJECT, IGNORE}
+
+
+@pytest.mark.parametrize(("reject", "silent"), [(0.1, 0.05), (0.5, 0.0), (0.0, 0.25), (0.3, 0.6)])
+def test_shares_are_respected(reject: float, silent: float) -> None:
+    n = len(IDS)
+    outcomes = [verdict(1, device, reject, silent) for device in IDS]
+    for share, kind in ((reject, REJECT), (silent, IGNORE), (1 - reject - silent, ACCEPT)):
+        sd = math.sqrt(n * share * (1 - share))
+        assert abs(outcomes.count(kind) - n * share) <= 5 * sd + 1e-9, kind
+
+
+def test_the_seed_chooses_different_devices() -> None:
+    refused = {
+        seed: {d for d in IDS[:4000] if verdict(seed, d, 0.2, 0.0) == REJECT} for seed in (1, 2)
+    }
+    overlap = len(refused[1] & refused[2])
+    # Independent choices of 20 % share about 4 % of the devices, not 20 %.
+    assert overlap < 0.5 * len(refused[1])
+
+
+def test_rejected_and_silent_devices_are_disjoint_and_stable_as_shares_grow() -> None:
+    rejected = {d for d in IDS[:5000] if verdict(5, d, 0.1, 0.2) == REJECT}
+    silent = {d for d in IDS[:5000] if verdict(5, d, 0.1, 0.2) == IGNORE}
+    assert rejected
+    assert silent
+    assert not rejected & silent
+    # Adding a silent share does not change who is refused; growing a share only adds devices.
+    assert rejected == {d for d in IDS[:5000] if verdict(5, d, 0.1, 0.0) == REJECT}
+    assert rejected <= {d for d in IDS[:5000] if verdict(5, d, 0.3, 0.0) == REJECT}
+
+
+def test_a_devices_verdict_does_not_depend_on_the_other_devices() -> None:
+    alone = {device: verdict(11, device, 0.3, 0.3) for device in IDS[:1000]}
+    crowd = IDS[:1000] + [f"robot-{i}" for i in range(1000)]
+    random.Random(4).shuffle(crowd)
+    in_a_crowd = {device: verdict(11, device, 0.3, 0.3) for device in crowd}
+    assert all(in_a_crowd[device] == outcome for device, outcome in alone.items())
