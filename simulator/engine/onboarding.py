@@ -129,9 +129,9 @@ class Registrar:
         self.late_answers = 0
         """Answers for a device that was not waiting (timed out already, or answered twice)."""
         self.invalid_answers = 0
+        """Messages on a reply topic that were not a well-formed answer for this connection."""
         self.last_accepted: float | None = None
         """Clock time the last device of the first onboarding was accepted."""
-        """Messages on a reply topic that were not a well-formed answer for this connection."""
         self._subscribing: dict[int, _Attempt] = {}
         self._subscribing_devices = 0
         self._waiting: dict[int, _Attempt] = {}
@@ -170,16 +170,22 @@ class Registrar:
         self._expect(connection, subscribing=True, attempt=attempt)
 
     def owns_ack(self, link: MqttLink, event: PubAckReceived) -> bool:
-        """Whether a PUBACK belongs to a registration (and send the next one queued)."""
+        """Whether a PUBACK belongs to a registration; any PUBACK sends the next one queued.
+
+        Any: the window may be full of other QoS 1 messages (a kept session's resends, the
+        telemetry of devices admitted already), and each of their PUBACKs frees a place too.
+        """
         connection = link.owner
         if not self._rounds or not isinstance(connection, int):
             return False
         attempt = self._rounds.get(connection)
-        if attempt is None or event.packet_id not in attempt.packet_ids:
+        if attempt is None:
             return False
+        owned = event.packet_id in attempt.packet_ids
         attempt.packet_ids.discard(event.packet_id)
-        self._send_queued(attempt)
-        return True
+        if owned or attempt.queue:
+            self._send_queued(attempt)
+        return owned
 
     def on_subscribed(self, link: MqttLink, event: Subscribed) -> None:
         """The SUBACK of a reply topic: register every device, or count the refusal."""

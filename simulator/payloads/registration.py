@@ -157,7 +157,8 @@ def capabilities_of(signals: Sequence[str] | Mapping[str, object]) -> tuple[str,
 def _object(data: bytes, what: str) -> dict[str, Any]:
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: absurdly nested arrays from whoever may publish on these topics.
         raise PayloadError(f"{what}: not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise PayloadError(f"{what}: must be a JSON object")
