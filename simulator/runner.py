@@ -478,15 +478,15 @@ def _onboarding_figures(
     """The funnel and what goes with it, as :class:`RunFigures` fields."""
     registrar = fleet.registrar
     if registrar is None:
-        return {"workflow": "connect", "funnel": fleet.funnel.to_list()}
-    funnel = fleet.funnel.to_list()
+        return {"workflow": "connect", "funnel": fleet.funnel.to_dict()}
+    funnel = fleet.funnel.to_dict()
     first = final.get("first_telemetry") if final is not None else None
     if first is not None:
         stage = Stage(FIRST_TELEMETRY, reached=int(first["reached"]))
         stage.elapsed_us = Histogram.from_dict(first["elapsed_us"])
         # Accepted devices whose first message never reached ingest fell out here.
         stage.failed = max(0, fleet.funnel[REGISTERED].reached - stage.reached)
-        funnel.append(stage.to_dict())
+        funnel[stage.name] = stage.to_dict()
     first_start = fleet.connector_stats.first_start
     registered_s = None
     if registrar.last_accepted is not None and first_start is not None:

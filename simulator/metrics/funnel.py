@@ -115,9 +115,10 @@ class Funnel:
                 )
         return problems
 
-    def to_list(self) -> list[dict[str, Any]]:
-        """Every stage, in order, as the report shows it."""
-        return [stage.to_dict() for stage in self.stages]
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every stage, in order, by name, as the report shows it (``funnel.registered.p99_ms``
+        is then a threshold key)."""
+        return {stage.name: stage.to_dict() for stage in self.stages}
 
 
 @dataclass(slots=True)

@@ -100,7 +100,7 @@ class RunFigures:
     """Connections dropped because the broker stopped answering keepalive pings."""
     workflow: str = "connect"
     """The onboarding workflow: ``connect`` or ``register``."""
-    funnel: list[dict[str, Any]] = field(default_factory=list)
+    funnel: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Onboarding stage by stage (see :mod:`simulator.metrics.funnel`)."""
     registered_s: float | None = None
     """From the first connect to the last device accepted (``register`` workflow)."""
@@ -239,7 +239,7 @@ def problems(report: dict[str, Any]) -> list[str]:
             f"{devices['dropped_after_connect']:,} connections dropped after onboarding "
             f"({back:,} reconnects)"
         )
-    for stage in report["onboarding"].get("funnel", ()):
+    for stage in report["onboarding"].get("funnel", {}).values():
         if stage["stage"] in ("tcp_connect", "connack"):
             continue  # said above, as failed devices
         out = {k: stage[k] for k in ("rejected", "timeouts", "failed") if stage[k]}

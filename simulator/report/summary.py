@@ -58,7 +58,7 @@ def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
     if onboarding.get("workflow") != "register":
         return []
     lines = ["  funnel      (devices; times from the start of each connection attempt)"]
-    for stage in onboarding.get("funnel", ()):
+    for stage in onboarding.get("funnel", {}).values():
         out = [f"{stage[k]:,} {k}" for k in ("rejected", "timeouts", "failed") if stage[k]]
         if stage.get("retries"):
             out.append(f"{stage['retries']:,} retries")

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTER_STAGES, Funnel, Reannouncements
 from simulator.metrics.histogram import Histogram
 from simulator.report.json_report import IngestFigures, RunFigures, build_report, get_path
 
@@ -118,7 +119,32 @@ def _synthetic_figures() -> RunFigures:
         connections_connected=1,
         connections_failed=1,
         settings={"fleet": {"devices": 2}},
+        workflow="register",
+        funnel=_synthetic_funnel(),
+        registered_s=1.0,
+        reannounced=Reannouncements().to_dict(),
+        responder=dict.fromkeys(RESPONDER_KEYS, 1),
+        answers={"late": 0, "invalid": 0},
     )
+
+
+RESPONDER_KEYS = (
+    "registrations",
+    "accepted",
+    "rejected",
+    "ignored",
+    "malformed",
+    "unsent",
+    "reconnects",
+)
+"""The provisioning responder's counters in the report (``onboarding.responder.*``)."""
+
+
+def _synthetic_funnel() -> dict[str, dict[str, Any]]:
+    funnel = Funnel((*REGISTER_STAGES, FIRST_TELEMETRY))
+    for stage in funnel.stages:
+        stage.reach(1000)
+    return funnel.to_dict()
 
 
 def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:

@@ -8,14 +8,14 @@ from simulator.report.summary import summary_lines
 from tests.unit.report.conftest import MakeReport
 
 
-def registered_funnel() -> list[dict[str, object]]:
+def registered_funnel() -> dict[str, dict[str, object]]:
     funnel = Funnel(REGISTER_STAGES)
     for stage, ms in zip(REGISTER_STAGES, (1, 2, 3, 5), strict=True):
         funnel[stage].reach(ms * 1000, 10)
     funnel["registered"].rejected = 2
     funnel["registered"].reached = 8
     funnel["registered"].retries = 4
-    return funnel.to_list()
+    return funnel.to_dict()
 
 
 def test_the_connect_workflow_prints_no_funnel(make_report: MakeReport) -> None:

@@ -7,8 +7,11 @@ import json
 import pytest
 
 from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTER_STAGES, Funnel, Reannouncements
+from simulator.provisioning import ResponderCounters
 from simulator.report.json_report import CONTRACT_KEYS, get_path
 from simulator.report.thresholds import (
+    RESPONDER_KEYS,
     Threshold,
     ThresholdResult,
     evaluate,
@@ -53,7 +56,17 @@ def test_numeric_keys_leave_out_free_form_and_list_entries() -> None:
 
 
 def test_numeric_keys_are_numbers_in_a_real_report(make_report: MakeReport) -> None:
-    report = make_report()
+    funnel = Funnel((*REGISTER_STAGES, FIRST_TELEMETRY))
+    for stage in funnel.stages:
+        stage.reach(1000)
+    report = make_report(
+        workflow="register",
+        funnel=funnel.to_dict(),
+        registered_s=1.0,
+        reannounced=Reannouncements().to_dict(),
+        responder=ResponderCounters().to_dict(),
+        answers={"late": 0, "invalid": 0},
+    )
     for key in numeric_keys():
         value = get_path(report, key)
         assert value is None or isinstance(value, int | float), key
@@ -318,3 +331,7 @@ def test_results_as_json_round_trips_through_json(make_report: MakeReport) -> No
             "passed": True,
         },
     ]
+
+
+def test_the_responder_keys_thresholds_know_are_the_responder_counters() -> None:
+    assert tuple(ResponderCounters().to_dict()) == RESPONDER_KEYS
