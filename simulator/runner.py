@@ -484,8 +484,11 @@ def _onboarding_figures(
     if first is not None:
         stage = Stage(FIRST_TELEMETRY, reached=int(first["reached"]))
         stage.elapsed_us = Histogram.from_dict(first["elapsed_us"])
-        # Accepted devices whose first message never reached ingest fell out here.
-        stage.failed = max(0, fleet.funnel[REGISTERED].reached - stage.reached)
+        # Accepted devices that published but whose first message never reached ingest fell
+        # out here; those whose first message was not due before the run ended are pending.
+        published = sum(1 for device in fleet.devices if device.seq)
+        stage.failed = max(0, published - stage.reached)
+        stage.pending = max(0, fleet.funnel[REGISTERED].reached - stage.reached - stage.failed)
         funnel[stage.name] = stage.to_dict()
     first_start = fleet.connector_stats.first_start
     registered_s = None

@@ -4,9 +4,10 @@ Every stage's time is measured from the start of the device's connection attempt
 p99 is "99 % of devices had got this far within ...": the stages add up along one clock. A
 device that does not reach a stage is counted at that stage as rejected (the other side said
 no: CONNACK refusal, SUBACK failure code, registration refused), timed out (no answer in time)
-or failed (anything else, e.g. the connection dropped mid-way), so for every stage
-``reached + rejected + timeouts + failed`` equals the previous stage's ``reached``, and the
-first stage's sum is the number of devices that tried.
+or failed (anything else, e.g. the connection dropped mid-way), or is still pending when the
+run ends (a device whose first message was not due yet), so for every stage
+``reached + rejected + timeouts + failed + pending`` equals the previous stage's ``reached``,
+and the first stage's sum is the number of devices that tried.
 
 The counts are in devices: a gateway's connection that reaches CONNACK brings all of its
 devices there at once.
@@ -47,6 +48,9 @@ class Stage:
     failed: int = 0
     retries: int = 0
     """Requests sent again after a timeout (devices that got through count in ``reached``)."""
+    pending: int = 0
+    """Devices still on their way when the run ended (e.g. a device whose first message was
+    not due yet): neither reached nor fallen out."""
     elapsed_us: Histogram = field(default_factory=lambda: Histogram(MAX_STAGE_US))
     """Time from the start of the connection attempt to reaching this stage."""
 
@@ -74,6 +78,7 @@ class Stage:
             "timeouts": self.timeouts,
             "failed": self.failed,
             "retries": self.retries,
+            "pending": self.pending,
             "p50_ms": ms(50),
             "p99_ms": ms(99),
             "max_ms": ms(100),
@@ -108,10 +113,10 @@ class Funnel:
         """
         problems = []
         for before, stage in itertools.pairwise(self.stages):
-            if stage.reached + stage.fell_out != before.reached:
+            if stage.reached + stage.fell_out + stage.pending != before.reached:
                 problems.append(
-                    f"{stage.name}: reached {stage.reached} + fell out {stage.fell_out} != "
-                    f"{before.name} reached {before.reached}"
+                    f"{stage.name}: reached {stage.reached} + fell out {stage.fell_out} + "
+                    f"pending {stage.pending} != {before.name} reached {before.reached}"
                 )
         return problems
 

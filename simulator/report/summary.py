@@ -60,8 +60,7 @@ def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
     lines = ["  funnel      (devices; times from the start of each connection attempt)"]
     for stage in onboarding.get("funnel", {}).values():
         out = [f"{stage[k]:,} {k}" for k in ("rejected", "timeouts", "failed") if stage[k]]
-        if stage.get("retries"):
-            out.append(f"{stage['retries']:,} retries")
+        out.extend(f"{stage[k]:,} {k}" for k in ("retries", "pending") if stage.get(k))
         lines.append(
             f"    {stage['stage']:<25} {stage['reached']:>9,}  "
             f"p50 {_num(stage['p50_ms'], ' ms')}, p99 {_num(stage['p99_ms'], ' ms')}"

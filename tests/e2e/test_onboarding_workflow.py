@@ -67,7 +67,7 @@ def assert_adds_up(report: dict[str, Any]) -> None:
     first = funnel[0]
     assert first["reached"] + first["rejected"] + first["timeouts"] + first["failed"] == DEVICES
     for before, stage in itertools.pairwise(funnel):
-        fell_out = stage["rejected"] + stage["timeouts"] + stage["failed"]
+        fell_out = stage["rejected"] + stage["timeouts"] + stage["failed"] + stage["pending"]
         assert stage["reached"] + fell_out == before["reached"], stage["stage"]
         if stage["reached"]:
             # Times run along one clock from the start of the connection attempt.
