@@ -19,9 +19,11 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 from simulator import __version__
@@ -227,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
+            _interrupt_on_sigterm()
             return _cmd_run(args)
         if args.command == "validate":
             return _cmd_validate(args)
@@ -245,6 +248,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (a CI job's timeout, ``kill``) as Ctrl-C: stop, clean up, exit 130.
+
+    Without this a terminated run leaves its Mosquitto and ingest processes behind.
+    """
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)  # the event loop's own Ctrl-C handling
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 def _load(args: argparse.Namespace) -> Any:
