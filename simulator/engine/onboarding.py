@@ -40,7 +40,6 @@ from simulator.mqtt import (
     PubAckReceived,
     Publish,
     Subscribed,
-    decode,
 )
 from simulator.mqtt.session import InflightLimitError
 from simulator.payloads.registration import (
@@ -95,6 +94,9 @@ class _Attempt:
     t0_ns: int
     """The same moment on the wall clock, for the platform side."""
     reannounce: bool
+    client_id: str
+    register_topic: str
+    reply_topic: str
     queue: deque[Member] = field(default_factory=deque)
     """Registrations not yet sent because the broker's Receive Maximum was reached."""
     packet_ids: set[int] = field(default_factory=set)
@@ -142,6 +144,10 @@ class Registrar:
         self._tries: dict[int, int] = {}
         """Devices (by fleet index) that have sent their registration more than once."""
         self._timer: asyncio.TimerHandle | None = None
+        self._reply_topics: dict[int, str] = {}
+        self._signals: dict[str, tuple[str, ...]] = {}
+        """Each model's capability list, sorted once."""
+        """Each connection's reply topic, from its first registration round on."""
 
     @property
     def pending(self) -> int:
@@ -152,18 +158,22 @@ class Registrar:
     def start(self, connection: int, link: MqttLink, elapsed_s: float, *, reannounce: bool) -> None:
         """``link`` has its CONNACK, ``elapsed_s`` after its attempt began: subscribe."""
         now = self._clock()
+        reply_topic = self._topic(self._reply, connection)
+        self._reply_topics[connection] = reply_topic
         attempt = _Attempt(
             connection,
             link,
             now - elapsed_s,
             self._wall_ns() - int(elapsed_s * 1e9),
             reannounce,
+            self._host.client_id(connection),
+            self._topic(self._register, connection),
+            reply_topic,
         )
         self._subscribing[connection] = attempt
         self._subscribing_devices += len(self._host.members(connection))
-        topic = self._topic(self._reply, connection)
         try:
-            link.send(link.session.subscribe([(topic, 1)]))
+            link.send(link.session.subscribe([(reply_topic, 1)]))
         except LocalProtocolError:  # closed between CONNACK and now: nothing to wait for
             self._count(attempt, SUBACK, self._unsubscribing(connection), failed=True)
             return
@@ -212,7 +222,7 @@ class Registrar:
         connection = link.owner
         if not isinstance(connection, int):
             return False
-        if publish.topic != self._topic(self._reply, connection):
+        if publish.topic != self._reply_topics.get(connection):
             return False
         try:
             answer = decode_answer(publish.payload, publish.properties.correlation_data)
@@ -272,24 +282,29 @@ class Registrar:
     # sending
 
     def _send_queued(self, attempt: _Attempt) -> None:
-        link = attempt.link
         queue = attempt.queue
-        while queue:
-            device = queue[0]
-            try:
-                data = self._registration(attempt, device)
-            except InflightLimitError:
-                return  # the next PUBACK of this round sends it
-            except LocalProtocolError:
-                # The session closed under us: lost() counts what is left.
-                return
-            queue.popleft()
-            attempt.packet_ids.add(_packet_id(data, self._version))
-            link.send(data)
-            self._waiting[device.index] = attempt
-            if attempt.reannounce and device.index not in self._tries:
-                self.reannounced.sent += 1
-            self._expect(device.index, subscribing=False, attempt=attempt)
+        # A gateway's registrations go out in one write, not one per device.
+        out: list[bytes] = []
+        try:
+            while queue:
+                device = queue[0]
+                try:
+                    data = self._registration(attempt, device)
+                except InflightLimitError:
+                    return  # the next PUBACK on this connection sends it
+                except LocalProtocolError:
+                    # The session closed under us: lost() counts what is left.
+                    return
+                queue.popleft()
+                attempt.packet_ids.add(_packet_id(data))
+                out.append(data)
+                self._waiting[device.index] = attempt
+                if attempt.reannounce and device.index not in self._tries:
+                    self.reannounced.sent += 1
+                self._expect(device.index, subscribing=False, attempt=attempt)
+        finally:
+            if out:
+                attempt.link.send(b"".join(out))
         if not attempt.packet_ids:
             self._rounds.pop(attempt.connection, None)
 
@@ -306,16 +321,15 @@ class Registrar:
         self._send_queued(attempt)
 
     def _registration(self, attempt: _Attempt, device: Member) -> bytes:
-        connection = attempt.connection
-        client_id = self._host.client_id(connection)
-        reply_to = self._topic(self._reply, connection)
+        client_id = attempt.client_id
+        reply_to = attempt.reply_topic
         correlation = correlation_for(device.index)
         body = encode_registration(
             Registration(
                 device.device_id,
                 (model := self._host.model_of(device)).name,
                 FIRMWARE,
-                tuple(sorted(model.signals)),
+                self._capabilities(model),
                 attempt.t0_ns,
                 reply_to,
                 correlation,
@@ -329,9 +343,13 @@ class Registrar:
                 correlation_data=correlation,
                 content_type="application/json",
             )
-        return attempt.link.session.publish(
-            self._topic(self._register, connection), body, 1, properties=properties
-        )
+        return attempt.link.session.publish(attempt.register_topic, body, 1, properties=properties)
+
+    def _capabilities(self, model: DeviceModel) -> tuple[str, ...]:
+        found = self._signals.get(model.name)
+        if found is None:
+            found = self._signals[model.name] = tuple(sorted(model.signals))
+        return found
 
     def _topic(self, template: TopicTemplate, connection: int) -> str:
         identity = self._host.connection_identity(connection)
@@ -396,11 +414,12 @@ class Registrar:
         return int((self._clock() - attempt.begin) * 1e6)
 
 
-def _packet_id(data: bytes, version: MQTTVersion) -> int:
-    """The packet id the session gave the QoS 1 PUBLISH it just encoded."""
-    decoded = decode(data, version)
-    assert decoded is not None
-    assert isinstance(decoded[0], Publish)
-    packet_id = decoded[0].packet_id
-    assert packet_id is not None
-    return packet_id
+def _packet_id(data: bytes) -> int:
+    """The packet id of an encoded QoS 1 or 2 PUBLISH (it follows the topic name)."""
+    # Fixed header byte, remaining length (1-4 bytes, high bit = more), topic length + topic.
+    i = 1
+    while data[i] & 0x80:
+        i += 1
+    i += 1
+    i += 2 + int.from_bytes(data[i : i + 2], "big")
+    return int.from_bytes(data[i : i + 2], "big")
