@@ -56,6 +56,16 @@ def _whole_number(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -193,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILTER",
         help="also subscribe to registrations (e.g. onboarding/+/register) and time each new "
         "device from its connection attempt to its first ingested message",
+    )
+    ingest.add_argument(
+        "--respond",
+        action="store_true",
+        help="also answer those registrations, as the provisioning responder does",
+    )
+    ingest.add_argument("--respond-seed", type=_whole_number, default=1, metavar="SEED")
+    ingest.add_argument(
+        "--reject-share",
+        type=_share,
+        default=0.0,
+        metavar="FRACTION",
+        help="with --respond: refuse this share of the devices (chosen from the seed)",
+    )
+    ingest.add_argument(
+        "--silent-share",
+        type=_share,
+        default=0.0,
+        metavar="FRACTION",
+        help="with --respond: never answer this share, so their registrations time out",
     )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
@@ -374,6 +404,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from simulator.ingest.service import serve
     from simulator.ingest.worker import WorkerSettings
     from simulator.mqtt import MQTTVersion
+    from simulator.provisioning import Policy
     from simulator.scenario.broker_url import parse_broker_url
 
     address = parse_broker_url(args.broker, "--broker")
@@ -396,6 +427,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         qos=args.qos,
         session_expiry_s=args.session_expiry,
         register_filter=args.register_topic,
+        respond=Policy(args.respond_seed, args.reject_share, args.silent_share, {"qos": args.qos})
+        if args.respond
+        else None,
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,

@@ -37,7 +37,7 @@ from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
-from simulator.provisioning import Responder, ResponderSettings, topic_filter
+from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import IngestFigures, RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
@@ -279,6 +279,9 @@ class Runner:
                 register_filter=topic_filter(scenario.onboarding.register_topic)
                 if scenario.onboarding.workflow == "register"
                 else None,
+                # The worker hears every registration anyway: it answers them too, on the
+                # second core, instead of a responder competing with the devices for the first.
+                respond=_policy(scenario) if _our_responder(scenario) else None,
             )
             ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
             self.say(
@@ -289,7 +292,10 @@ class Runner:
                 self.say(f"note: {note}")
         responder: Responder | None = None
         try:
-            responder = await self._start_responder(loop, address)
+            if ingest is None:
+                responder = await self._start_responder(loop, address)
+            elif _our_responder(scenario):
+                self.say(self._answering("the ingest worker"))
             return await self._drive(loop, address, ingest, responder)
         finally:
             if responder is not None:
@@ -303,7 +309,7 @@ class Runner:
         """Start the provisioning responder, if the scenario registers and wants ours."""
         scenario = self.scenario
         onboarding = scenario.onboarding
-        if onboarding.workflow != "register" or not onboarding.responder.enabled:
+        if not _our_responder(scenario):
             return None
         client_id = f"provisioning-{scenario.name}-0"
         username, password = None, None
@@ -319,10 +325,7 @@ class Runner:
                 if scenario.broker.mqtt_version == "5"
                 else MQTTVersion.V311,
                 client_id=client_id,
-                seed=scenario.seed,
-                reject_share=onboarding.responder.reject_share,
-                silent_share=onboarding.responder.silent_share,
-                config={"qos": scenario.fleet.qos},
+                policy=_policy(scenario),
                 keepalive_s=scenario.broker.keepalive_s,
                 connect_timeout_s=onboarding.connect_timeout_s,
                 username=username,
@@ -335,12 +338,16 @@ class Runner:
             else None,
         )
         await responder.start()
-        self.say(
-            f"provisioning responder answering {topic_filter(onboarding.register_topic)} "
+        self.say(self._answering("a provisioning responder"))
+        return responder
+
+    def _answering(self, who: str) -> str:
+        onboarding = self.scenario.onboarding
+        return (
+            f"{who} answers registrations on {topic_filter(onboarding.register_topic)} "
             f"(refusing {onboarding.responder.reject_share:.0%}, "
             f"ignoring {onboarding.responder.silent_share:.0%})"
         )
-        return responder
 
     async def _drive(
         self,
@@ -465,6 +472,22 @@ class Runner:
         return loop.time() - start
 
 
+def _our_responder(scenario: Scenario) -> bool:
+    """Whether this run answers registrations itself (else a real platform does)."""
+    onboarding = scenario.onboarding
+    return onboarding.workflow == "register" and onboarding.responder.enabled
+
+
+def _policy(scenario: Scenario) -> Policy:
+    responder = scenario.onboarding.responder
+    return Policy(
+        scenario.seed,
+        responder.reject_share,
+        responder.silent_share,
+        {"qos": scenario.fleet.qos},
+    )
+
+
 def _ingest_session_expiry(scenario: Scenario) -> int:
     """Keep the ingest session when the fleet keeps its own (under 3.1.1 any value keeps it)."""
     if scenario.broker.mqtt_version == "5":
@@ -499,7 +522,9 @@ def _onboarding_figures(
         "funnel": funnel,
         "registered_s": registered_s,
         "reannounced": registrar.reannounced.to_dict(),
-        "responder": responder.counters.to_dict() if responder is not None else None,
+        "responder": responder.counters.to_dict()
+        if responder is not None
+        else (final.get("responder") if final is not None else None),
         "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
     }
 

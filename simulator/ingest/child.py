@@ -71,6 +71,17 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
     args += ["--share-group", settings.share_group or ""]
     if settings.register_filter:
         args += ["--register-topic", settings.register_filter]
+    if settings.respond is not None:
+        policy = settings.respond
+        args += [
+            "--respond",
+            "--respond-seed",
+            str(policy.seed),
+            "--reject-share",
+            repr(policy.reject_share),
+            "--silent-share",
+            repr(policy.silent_share),
+        ]
     if settings.session_expiry_s:
         args += ["--session-expiry", str(settings.session_expiry_s)]
     for flag, value in (

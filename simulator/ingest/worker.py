@@ -36,11 +36,13 @@ from simulator.mqtt import (
     Event,
     MessageReceived,
     MQTTVersion,
+    PubAckReceived,
     Subscribed,
 )
 from simulator.mqtt.topics import matches
 from simulator.payloads import get_codec
 from simulator.payloads.detect import AUTO, DetectingDecoder
+from simulator.provisioning.provisioner import Policy, Provisioner
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink
 from simulator.transport.tls import TlsOptions, client_context
@@ -82,6 +84,9 @@ class WorkerSettings:
     register_filter: str | None = None
     """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
     time each new device from its connection attempt to its first ingested message."""
+    respond: Policy | None = None
+    """Also answer the registrations heard there (the provisioning responder's job), so a run
+    needs no second subscriber; None leaves answering to someone else."""
 
 
 def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
@@ -122,6 +127,9 @@ class IngestWorker:
         self.accounting = Accounting()
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
         """The onboarding funnel's last stage (fed only with ``register_filter``)."""
+        self.provisioner: Provisioner | None = None
+        if settings.respond is not None and settings.register_filter is not None:
+            self.provisioner = Provisioner(settings.respond, settings.mqtt_version)
         self.notes: list[str] = []
         """Things the worker worked around and the user should know (said, not hidden)."""
         self._loop = loop
@@ -248,7 +256,8 @@ class IngestWorker:
         if register is not None:
             group = self.settings.share_group
             wanted = f"$share/{group}/{register}" if shared else register
-            if (await self._subscribe(wanted))[0] >= 0x80:
+            # QoS 1 whatever the telemetry's: registrations are few and must not be dropped.
+            if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
                 raise ConnectError(
                     f"broker refused the ingest subscription to {register!r}: the onboarding "
                     f"funnel's first-telemetry stage cannot be measured"
@@ -266,11 +275,12 @@ class IngestWorker:
             return f"$share/{s.share_group}/{s.topic_filter}"
         return s.topic_filter
 
-    async def _subscribe(self, topic_filter: str) -> tuple[int, ...]:
+    async def _subscribe(self, topic_filter: str, qos: int | None = None) -> tuple[int, ...]:
         link = self._link
         assert link is not None
         self._subscribed = self._loop.create_future()
-        link.send(link.session.subscribe([(topic_filter, self.settings.qos)]))
+        wanted = self.settings.qos if qos is None else qos
+        link.send(link.session.subscribe([(topic_filter, wanted)]))
         async with asyncio.timeout(self.settings.connect_timeout_s):
             return await self._subscribed
 
@@ -305,6 +315,9 @@ class IngestWorker:
         data["last_recv_ns"] = self.last_recv_ns
         if self.settings.register_filter is not None:
             data["first_telemetry"] = self.first_telemetry.snapshot()
+        if self.provisioner is not None:
+            self.provisioner.counters.reconnects = self.reconnects  # it answers on our link
+            data["responder"] = self.provisioner.counters.to_dict()
         return data
 
     # link listener
@@ -318,16 +331,21 @@ class IngestWorker:
         batcher = self._batcher
         register = self.settings.register_filter
         first = self.first_telemetry
+        provisioner = self.provisioner
         for event in events:
             if not isinstance(event, MessageReceived):
                 waiter = self._subscribed
                 if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
                     waiter.set_result(tuple(event.reason_codes))
+                elif provisioner is not None and isinstance(event, PubAckReceived):
+                    provisioner.flush(link)
                 continue
             publish = event.publish
             payload = publish.payload
             if register is not None and matches(register, publish.topic):
-                first.registered(payload)
+                registration = first.registered(payload)
+                if provisioner is not None:
+                    provisioner.answer(link, publish, registration)
                 continue
             self.last_recv_ns = recv_ns
             if self.first_recv_ns is None:

@@ -1,11 +1,20 @@
-"""The platform's side of onboarding that ships with the project: the provisioning responder."""
+"""The platform's side of onboarding that ships with the project: answering registrations."""
 
-from simulator.provisioning.responder import (
-    Responder,
+from simulator.provisioning.provisioner import (
+    Policy,
+    Provisioner,
     ResponderCounters,
-    ResponderSettings,
     topic_filter,
     verdict,
 )
+from simulator.provisioning.responder import Responder, ResponderSettings
 
-__all__ = ["Responder", "ResponderCounters", "ResponderSettings", "topic_filter", "verdict"]
+__all__ = [
+    "Policy",
+    "Provisioner",
+    "Responder",
+    "ResponderCounters",
+    "ResponderSettings",
+    "topic_filter",
+    "verdict",
+]

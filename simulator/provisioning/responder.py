@@ -1,24 +1,18 @@
-"""The provisioning responder: the platform's side of the registration exchange.
+"""The provisioning responder: a connection of its own that answers registrations.
 
 It subscribes to every connection's registration topic (the scenario's template with each
-placeholder level as ``+``) and answers each registration on the reply topic the device asked
-for: MQTT 5's Response Topic and Correlation Data when present, the JSON body's ``reply_to`` and
-``correlation`` otherwise (MQTT 3.1.1). So a run is complete on its own; switched off
-(``[onboarding.responder] enabled = false``) a real platform answers instead.
-
-To let a run prove its failure paths, it refuses a share of the devices and ignores another
-share (their registrations time out). Which devices is a pure function of the seed and the
-device id, so the same devices are refused in every run and on every re-announcement.
+placeholder level as ``+``) and answers through a :class:`Provisioner`; it reconnects until
+stopped. A run uses it when ingest is off (otherwise the ingest worker answers, see
+:mod:`simulator.ingest.worker`); switched off (``[onboarding.responder] enabled = false``) a
+real platform answers instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ssl
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,46 +26,14 @@ from simulator.errors import (
 from simulator.mqtt import (
     ClientSession,
     Event,
-    InflightLimitError,
     MessageReceived,
     MQTTVersion,
-    Properties,
     PubAckReceived,
     Subscribed,
 )
-from simulator.payloads.registration import (
-    ACCEPTED,
-    REJECTED,
-    Answer,
-    decode_registration,
-    encode_answer,
-)
+from simulator.payloads.registration import Registration, decode_registration
+from simulator.provisioning.provisioner import Policy, Provisioner, ResponderCounters, topic_filter
 from simulator.transport.connection import MqttLink
-
-ACCEPT = "accept"
-REJECT = "reject"
-IGNORE = "ignore"
-
-REJECT_REASON = "not in the provisioning allow-list"
-"""The reason the responder gives when it refuses a device."""
-
-
-def topic_filter(template: str) -> str:
-    """A subscription filter matching every topic ``template`` renders to."""
-    return "/".join("+" if "{" in level else level for level in template.split("/"))
-
-
-def verdict(seed: int, device_id: str, reject_share: float, silent_share: float) -> str:
-    """What the responder does with ``device_id``'s registration: accept, reject or ignore."""
-    if not reject_share and not silent_share:
-        return ACCEPT
-    digest = hashlib.blake2b(f"{seed}:{device_id}".encode(), digest_size=8).digest()
-    draw = int.from_bytes(digest, "big") / 2**64
-    if draw < reject_share:
-        return REJECT
-    if draw < reject_share + silent_share:
-        return IGNORE
-    return ACCEPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,41 +45,11 @@ class ResponderSettings:
     register_topic: str
     mqtt_version: MQTTVersion = MQTTVersion.V5
     client_id: str = "provisioning-0"
-    seed: int = 1
-    reject_share: float = 0.0
-    silent_share: float = 0.0
-    config: Mapping[str, Any] = field(default_factory=dict)
-    """The configuration every accepted device is sent."""
+    policy: Policy = field(default_factory=Policy)
     keepalive_s: int = 60
     connect_timeout_s: float = 10.0
     username: str | None = None
     password: str | None = None
-
-
-@dataclass(slots=True)
-class ResponderCounters:
-    """What the responder did, for the report."""
-
-    registrations: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    ignored: int = 0
-    malformed: int = 0
-    unsent: int = 0
-    """Answers dropped because the connection closed before they could be sent."""
-    reconnects: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """As the report shows it."""
-        return {
-            "registrations": self.registrations,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "ignored": self.ignored,
-            "malformed": self.malformed,
-            "unsent": self.unsent,
-            "reconnects": self.reconnects,
-        }
 
 
 class Responder:
@@ -133,7 +65,7 @@ class Responder:
     ) -> None:
         self.settings = settings
         self._ssl = ssl_context
-        self.counters = ResponderCounters()
+        self._provisioner = Provisioner(settings.policy, settings.mqtt_version)
         self._loop = loop
         self._wall_ns = wall_ns
         self._link: MqttLink | None = None
@@ -142,8 +74,11 @@ class Responder:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ping: asyncio.TimerHandle | None = None
-        self._backlog: deque[tuple[str, bytes, Properties]] = deque()
-        """Answers waiting for room in the broker's Receive Maximum."""
+
+    @property
+    def counters(self) -> ResponderCounters:
+        """What the responder has answered so far."""
+        return self._provisioner.counters
 
     async def start(self) -> None:
         """Connect and subscribe (raising if that fails), then keep the connection up."""
@@ -178,7 +113,7 @@ class Responder:
                 delay = min(5.0, delay * 2)
                 continue
             delay = 0.2
-            self.counters.reconnects += 1
+            self._provisioner.counters.reconnects += 1
 
     async def _connect(self) -> None:
         s = self.settings
@@ -248,8 +183,8 @@ class Responder:
                     waiter.set_result(tuple(event.reason_codes))
             elif isinstance(event, MessageReceived):
                 self._answer(link, event)
-            elif isinstance(event, PubAckReceived) and self._backlog:
-                self._send_backlog(link)
+            elif isinstance(event, PubAckReceived):
+                self._provisioner.flush(link)
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The connection went away: reconnect (unless stopping)."""
@@ -258,48 +193,8 @@ class Responder:
             self._lost.set()
 
     def _answer(self, link: MqttLink, event: MessageReceived) -> None:
-        publish = event.publish
-        counters = self.counters
-        counters.registrations += 1
         try:
-            reg = decode_registration(publish.payload)
+            registration: Registration | None = decode_registration(event.publish.payload)
         except PayloadError:
-            counters.malformed += 1
-            return
-        s = self.settings
-        props = publish.properties
-        reply_to = props.response_topic or reg.reply_to
-        correlation = props.correlation_data or reg.correlation
-        decision = verdict(s.seed, reg.device_id, s.reject_share, s.silent_share)
-        if decision == IGNORE:
-            counters.ignored += 1
-            return
-        if decision == REJECT:
-            counters.rejected += 1
-            answer = Answer(reg.device_id, REJECTED, correlation, REJECT_REASON)
-        else:
-            counters.accepted += 1
-            answer = Answer(reg.device_id, ACCEPTED, correlation, config=s.config)
-        properties = Properties()
-        if s.mqtt_version is MQTTVersion.V5:
-            properties = Properties(correlation_data=correlation, content_type="application/json")
-        self._backlog.append((reply_to, encode_answer(answer), properties))
-        self._send_backlog(link)
-
-    def _send_backlog(self, link: MqttLink) -> None:
-        """Send queued answers while the broker's Receive Maximum lets us."""
-        backlog = self._backlog
-        session = link.session
-        while backlog:
-            topic, body, properties = backlog[0]
-            try:
-                data = session.publish(topic, body, 1, properties=properties)
-            except InflightLimitError:
-                return  # the next PUBACK sends it
-            except SimulatorError:
-                # Closed under us: these devices time out, as they would with a real platform.
-                self.counters.unsent += len(backlog)
-                backlog.clear()
-                return
-            backlog.popleft()
-            link.send(data)
+            registration = None
+        self._provisioner.answer(link, event.publish, registration)

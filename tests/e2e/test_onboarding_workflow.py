@@ -19,7 +19,9 @@ pytestmark = pytest.mark.broker
 DEVICES = 120
 
 
-def scenario(tmp_path: Path, *, version: str, per_connection: int, responder: str) -> Path:
+def scenario(
+    tmp_path: Path, *, version: str, per_connection: int, responder: str, ingest: bool = True
+) -> Path:
     path = tmp_path / "onboard.toml"
     path.write_text(
         f"""
@@ -43,6 +45,7 @@ register_timeout_s = 1.5
 {responder}
 
 [ingest]
+enabled = {str(ingest).lower()}
 sqlite_path = "{tmp_path / "onboard.sqlite"}"
 """
     )
@@ -144,3 +147,17 @@ def test_without_a_responder_every_registration_times_out(tmp_path: Path) -> Non
     assert registered["reached"] == 0
     assert report["onboarding"]["responder"] is None
     assert report["messages"]["published"] == 0
+
+
+def test_without_ingest_a_responder_of_its_own_answers(tmp_path: Path) -> None:
+    code, output, report = run(
+        tmp_path, version="5", per_connection=4, responder="reject_share = 0.1", ingest=False
+    )
+    assert code == 1, output  # the refused devices
+    assert "a provisioning responder answers registrations" in output
+    assert_adds_up({"onboarding": {"funnel": dict(list(stages(report).items())[:4])}})
+    registered = stages(report)["registered"]
+    assert "first_telemetry_ingested" not in stages(report)
+    assert registered["reached"] + registered["rejected"] == DEVICES
+    assert report["onboarding"]["responder"]["accepted"] == registered["reached"]
+    assert report["messages"]["ingested"] is None

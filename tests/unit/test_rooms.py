@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "broker": {"errors"},
     "sinks": {"errors"},
     "engine": {"errors", "transport", "fleet", "scenario", "payloads", "metrics", "mqtt"},
-    "ingest": {"errors", "transport", "payloads", "sinks", "metrics", "mqtt"},
+    "ingest": {"errors", "transport", "payloads", "sinks", "metrics", "mqtt", "provisioning"},
     "provisioning": {"errors", "transport", "payloads", "mqtt"},
     "report": {"errors", "metrics", "report"},
     "live": {"errors", "metrics", "report"},

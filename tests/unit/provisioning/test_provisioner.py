@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from simulator.fleet import DeviceIdentity, TopicTemplate
 from simulator.mqtt.topics import matches
 from simulator.provisioning import topic_filter, verdict
-from simulator.provisioning.responder import ACCEPT, IGNORE, REJECT
+from simulator.provisioning.provisioner import ACCEPT, IGNORE, REJECT
 
 IDS = [f"ms-{i:06d}" for i in range(20_000)]
 
