@@ -192,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also subscribe to registrations (e.g. onboarding/+/register) and time each new "
         "device from its connection attempt to its first ingested message",
     )
+    ingest.add_argument(
+        "--sparkplug-group",
+        default=None,
+        metavar="GROUP",
+        help="also subscribe to spBv1.0/GROUP/# and account for its DDATA and NDATA; "
+        "births and deaths are counted apart",
+    )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
     ingest.add_argument(
@@ -377,6 +384,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         qos=args.qos,
         session_expiry_s=args.session_expiry,
         register_filter=args.register_topic,
+        sparkplug_group=args.sparkplug_group,
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,

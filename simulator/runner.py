@@ -78,6 +78,14 @@ def connections_needed(scenario: Scenario) -> int:
     return connections_for(scenario.fleet.devices, scenario.fleet.devices_per_connection)
 
 
+def sparkplug_group_of(scenario: Scenario) -> str | None:
+    """The Sparkplug group the fleet's edge nodes publish in (None: no Sparkplug devices)."""
+    fleet = scenario.fleet
+    if all(group.payload != "sparkplug" for group in fleet.groups()):
+        return None
+    return fleet.sparkplug_group or fleet.enterprise
+
+
 def topic_filter_for(template: str) -> str:
     """The narrowest ``#`` filter covering every topic the template can render.
 
@@ -280,6 +288,7 @@ class Runner:
                 register_filter=topic_filter(scenario.onboarding.register_topic)
                 if scenario.onboarding.workflow == "register"
                 else None,
+                sparkplug_group=sparkplug_group_of(scenario),
             )
             ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
             self.say(

@@ -71,6 +71,8 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
     args += ["--share-group", settings.share_group or ""]
     if settings.register_filter:
         args += ["--register-topic", settings.register_filter]
+    if settings.sparkplug_group:
+        args += ["--sparkplug-group", settings.sparkplug_group]
     if settings.session_expiry_s:
         args += ["--session-expiry", str(settings.session_expiry_s)]
     for flag, value in (

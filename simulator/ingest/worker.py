@@ -30,6 +30,7 @@ from simulator.errors import (
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.first_telemetry import FirstTelemetry
+from simulator.ingest.sparkplug import SparkplugTraffic
 from simulator.mqtt import (
     ClientSession,
     ConnectOptions,
@@ -40,6 +41,7 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.topics import matches
 from simulator.payloads import get_codec
+from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink
@@ -82,6 +84,9 @@ class WorkerSettings:
     register_filter: str | None = None
     """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
     time each new device from its connection attempt to its first ingested message."""
+    sparkplug_group: str | None = None
+    """Also take the Sparkplug B messages of this group (``spBv1.0/<group>/#``): data messages
+    are accounted as telemetry, births and deaths counted apart (see :mod:`.sparkplug`)."""
 
 
 def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
@@ -121,6 +126,10 @@ class IngestWorker:
         self.sink = sink
         self.accounting = Accounting()
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
+        self.sparkplug = (
+            SparkplugTraffic(settings.sparkplug_group) if settings.sparkplug_group else None
+        )
+        """Sparkplug B births, deaths and commands seen (with ``sparkplug_group``)."""
         """The onboarding funnel's last stage (fed only with ``register_filter``)."""
         self.notes: list[str] = []
         """Things the worker worked around and the user should know (said, not hidden)."""
@@ -244,6 +253,16 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
+        sparkplug = self.sparkplug
+        if sparkplug is not None and not matches(self._filter(shared=False), sparkplug.probe):
+            group = self.settings.share_group
+            wanted = f"$share/{group}/{sparkplug.filter}" if shared else sparkplug.filter
+            code = (await self._subscribe(wanted))[0]
+            if code > 2:
+                raise ConnectError(
+                    f"broker refused the ingest subscription to {sparkplug.filter!r} with "
+                    f"reason code 0x{code:02X}"
+                )
         register = self.settings.register_filter
         if register is not None:
             group = self.settings.share_group
@@ -305,6 +324,8 @@ class IngestWorker:
         data["last_recv_ns"] = self.last_recv_ns
         if self.settings.register_filter is not None:
             data["first_telemetry"] = self.first_telemetry.snapshot()
+        if self.sparkplug is not None:
+            data["sparkplug"] = self.sparkplug.snapshot()
         return data
 
     # link listener
@@ -318,6 +339,7 @@ class IngestWorker:
         batcher = self._batcher
         register = self.settings.register_filter
         first = self.first_telemetry
+        sparkplug = self.sparkplug
         for event in events:
             if not isinstance(event, MessageReceived):
                 waiter = self._subscribed
@@ -329,11 +351,17 @@ class IngestWorker:
             if register is not None and matches(register, publish.topic):
                 first.registered(payload)
                 continue
+            data_decode: Callable[[bytes], Telemetry] = decode
+            if sparkplug is not None and publish.topic.startswith(sparkplug.prefix):
+                by_topic = sparkplug.decoder(publish.topic)
+                if by_topic is None:  # a birth, death or command: not telemetry
+                    continue
+                data_decode = by_topic
             self.last_recv_ns = recv_ns
             if self.first_recv_ns is None:
                 self.first_recv_ns = recv_ns
             try:
-                telemetry = decode(payload)
+                telemetry = data_decode(payload)
                 if first.waiting:
                     first.seen(telemetry.device_id, recv_ns)
                 record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns)
