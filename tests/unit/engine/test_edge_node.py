@@ -181,6 +181,7 @@ def test_a_rebirth_command_repeats_the_births_and_a_reconnect_takes_the_next_bd_
         "spBv1.0/acme/NBIRTH/gw-00000",
         *(f"spBv1.0/acme/DBIRTH/gw-00000/cnc-00000{i}" for i in range(3)),
     ]
+    assert (edges.births, edges.rebirths) == (1 + 3 + 1 + 3, 1)
     assert not edges.on_message(link, Publish("factory/other", b""))
     node = edges.node(0)
     assert node is not None
