@@ -224,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="with --respond: never answer this share, so their registrations time out",
     )
+    ingest.add_argument(
+        "--sparkplug-group",
+        default=None,
+        metavar="GROUP",
+        help="also subscribe to spBv1.0/GROUP/# and account for its DDATA and NDATA; "
+        "births and deaths are counted apart",
+    )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
     ingest.add_argument(
@@ -430,6 +437,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         respond=Policy(args.respond_seed, args.reject_share, args.silent_share, {"qos": args.qos})
         if args.respond
         else None,
+        sparkplug_group=args.sparkplug_group,
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,

@@ -77,6 +77,14 @@ def connections_needed(scenario: Scenario) -> int:
     return sum(group.connections for group in scenario.fleet.groups())
 
 
+def sparkplug_group_of(scenario: Scenario) -> str | None:
+    """The Sparkplug group the fleet's edge nodes publish in (None: no Sparkplug devices)."""
+    fleet = scenario.fleet
+    if all(group.payload != "sparkplug" for group in fleet.groups()):
+        return None
+    return fleet.sparkplug_group or fleet.enterprise
+
+
 def topic_filter_for(template: str) -> str:
     """The narrowest ``#`` filter covering every topic the template can render.
 
@@ -282,6 +290,7 @@ class Runner:
                 # The worker hears every registration anyway: it answers them too, on the
                 # second core, instead of a responder competing with the devices for the first.
                 respond=_policy(scenario) if _our_responder(scenario) else None,
+                sparkplug_group=sparkplug_group_of(scenario),
             )
             ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
             self.say(

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.engine.backoff import backoff_s
+from simulator.engine.edge_node import EdgeNodes
 from simulator.engine.onboarding import Member, Registrar
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
@@ -264,6 +266,13 @@ class Fleet:
         else:
             self.funnel = Funnel(CONNECT_STAGES)
         """Onboarding stage by stage, in devices (see :mod:`simulator.metrics.funnel`)."""
+        self.edges = EdgeNodes.for_fleet(
+            self,
+            fleet.sparkplug_group or fleet.enterprise,
+            wall_ns=wall_ns,
+            run_time_s=lambda: loop.time() - self._epoch,
+        )
+        """The Sparkplug B edge nodes (None: no device uses the Sparkplug payload)."""
 
     @property
     def connector_stats(self) -> ConnectorStats:
@@ -294,6 +303,18 @@ class Fleet:
         """The devices connection ``connection`` carries."""
         starts = self._starts
         return self.devices[starts[connection] : starts[connection + 1]]
+
+    def connection_of(self, index: int) -> int:
+        """The connection that carries device ``index``."""
+        return bisect_right(self._starts, index) - 1
+
+    def first_device(self, connection: int) -> int:
+        """The index of a connection's first device."""
+        return self._starts[connection]
+
+    def is_gateway(self, connection: int) -> bool:
+        """Whether a connection is a gateway (its client id is gw-NNNNN) or a device's own."""
+        return bool(self._gateway[connection])
 
     def connection_identity(self, connection: int) -> DeviceIdentity:
         """The plant identity of a connection: its first device's, named by its client id."""
@@ -338,6 +359,8 @@ class Fleet:
                         number,
                     )
                 )
+        if self.edges is not None:
+            self.edges.retopic(devices, version)
 
     async def onboard(
         self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
@@ -433,6 +456,8 @@ class Fleet:
             password=password,
             options=self._options_for(connection, client_id),
         )
+        if self.edges is not None:
+            self.edges.arm(connection, session)
         return MqttLink(session, self, connection)
 
     def _options_for(self, connection: int, client_id: str) -> ConnectOptions:
@@ -536,6 +561,8 @@ class Fleet:
         wheel.add(device, device.phase_s)
         device.admitted = True
         self._admitted += 1
+        if self.edges is not None:
+            self.edges.admitted(device, link)
 
     # link listener
 
@@ -548,7 +575,14 @@ class Fleet:
         """
         counters = self.counters
         registrar = self.registrar
+        edges = self.edges
         for event in events:
+            if (
+                edges is not None
+                and isinstance(event, MessageReceived)
+                and edges.on_message(link, event.publish)
+            ):
+                continue
             if registrar is not None:
                 if isinstance(event, Subscribed):
                     registrar.on_subscribed(link, event)
@@ -627,6 +661,8 @@ class Fleet:
         while self._reconnect_ready and not self._stopping:
             connection = self._reconnect_ready.popleft()
             link, attempt = self._dropped[connection]
+            if self.edges is not None:
+                self.edges.arm(connection, link.session)
             outcome = await self.connector.reconnect(connection, link)
             if self._stopping:
                 link.abort()
@@ -669,6 +705,8 @@ class Fleet:
         ts_ns = self._wall_epoch_ns + int((due - self._epoch) * 1e9)
         t_s = due - self._epoch
         encode = group.codec.encode
+        edges = self.edges
+        edge_data = edges.encoder(group) if edges is not None else None
         sample = group.model.sample
         qos = self.qos
         limit = self.messages_per_device
@@ -684,7 +722,11 @@ class Fleet:
                 if seq >= limit:
                     continue
                 finished += 1
-            payload = encode(device.device_id, seq, ts_ns, sample(device.state, seq, t_s))
+            values = sample(device.state, seq, t_s)
+            if edge_data is None:
+                payload = encode(device.device_id, seq, ts_ns, values)
+            else:
+                payload = edge_data(link, device.index, device.device_id, seq, ts_ns, values)
             if qos == 0:
                 transport.write(encode_publish_qos0(device.prefix, payload))
             else:
@@ -692,6 +734,8 @@ class Fleet:
                     transport.write(link.session.publish_prefixed(device.prefix, payload, qos))
                 except InflightLimitError:
                     self.counters.inflight_blocked += 1
+                    if edges is not None and edge_data is not None:
+                        edges.not_sent(link, device.index)
                     continue
             device.seq = seq + 1
             sent += 1

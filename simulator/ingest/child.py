@@ -82,6 +82,8 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
             "--silent-share",
             repr(policy.silent_share),
         ]
+    if settings.sparkplug_group:
+        args += ["--sparkplug-group", settings.sparkplug_group]
     if settings.session_expiry_s:
         args += ["--session-expiry", str(settings.session_expiry_s)]
     for flag, value in (

@@ -30,6 +30,7 @@ from simulator.errors import (
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.first_telemetry import FirstTelemetry
+from simulator.ingest.sparkplug import SparkplugTraffic
 from simulator.mqtt import (
     ClientSession,
     ConnectOptions,
@@ -41,6 +42,7 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.topics import matches
 from simulator.payloads import get_codec
+from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.provisioning.provisioner import Policy, Provisioner
 from simulator.sinks import Malformed, Row, Sink
@@ -87,6 +89,9 @@ class WorkerSettings:
     respond: Policy | None = None
     """Also answer the registrations heard there (the provisioning responder's job), so a run
     needs no second subscriber; None leaves answering to someone else."""
+    sparkplug_group: str | None = None
+    """Also take the Sparkplug B messages of this group (``spBv1.0/<group>/#``): data messages
+    are accounted as telemetry, births and deaths counted apart (see :mod:`.sparkplug`)."""
 
 
 def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
@@ -126,6 +131,10 @@ class IngestWorker:
         self.sink = sink
         self.accounting = Accounting()
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
+        self.sparkplug = (
+            SparkplugTraffic(settings.sparkplug_group) if settings.sparkplug_group else None
+        )
+        """Sparkplug B births, deaths and commands seen (with ``sparkplug_group``)."""
         """The onboarding funnel's last stage (fed only with ``register_filter``)."""
         self.provisioner: Provisioner | None = None
         if settings.respond is not None and settings.register_filter is not None:
@@ -252,6 +261,16 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
+        sparkplug = self.sparkplug
+        if sparkplug is not None and not matches(self._filter(shared=False), sparkplug.probe):
+            group = self.settings.share_group
+            wanted = f"$share/{group}/{sparkplug.filter}" if shared else sparkplug.filter
+            code = (await self._subscribe(wanted))[0]
+            if code > 2:
+                raise ConnectError(
+                    f"broker refused the ingest subscription to {sparkplug.filter!r} with "
+                    f"reason code 0x{code:02X}"
+                )
         register = self.settings.register_filter
         if register is not None:
             group = self.settings.share_group
@@ -318,6 +337,8 @@ class IngestWorker:
         if self.provisioner is not None:
             self.provisioner.counters.reconnects = self.reconnects  # it answers on our link
             data["responder"] = self.provisioner.counters.to_dict()
+        if self.sparkplug is not None:
+            data["sparkplug"] = self.sparkplug.snapshot()
         return data
 
     # link listener
@@ -332,6 +353,7 @@ class IngestWorker:
         register = self.settings.register_filter
         first = self.first_telemetry
         provisioner = self.provisioner
+        sparkplug = self.sparkplug
         for event in events:
             if not isinstance(event, MessageReceived):
                 waiter = self._subscribed
@@ -347,11 +369,17 @@ class IngestWorker:
                 if provisioner is not None:
                     provisioner.answer(link, publish, registration)
                 continue
+            data_decode: Callable[[bytes], Telemetry] = decode
+            if sparkplug is not None and publish.topic.startswith(sparkplug.prefix):
+                by_topic = sparkplug.decoder(publish.topic)
+                if by_topic is None:  # a birth, death or command: not telemetry
+                    continue
+                data_decode = by_topic
             self.last_recv_ns = recv_ns
             if self.first_recv_ns is None:
                 self.first_recv_ns = recv_ns
             try:
-                telemetry = decode(payload)
+                telemetry = data_decode(payload)
                 if first.waiting:
                     first.seen(telemetry.device_id, recv_ns)
                 record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns)

@@ -54,6 +54,7 @@ from .packets import (
     Subscribe,
     Subscription,
     Unsubscribe,
+    Will,
 )
 from .properties import NO_PROPERTIES, Properties
 from .state import SessionState
@@ -193,6 +194,12 @@ class ClientSession:
             return not self._options.clean_start
         expiry = self._limits.session_expiry_interval
         return (self._options.session_expiry_interval if expiry is None else expiry) > 0
+
+    def set_will(self, will: Will | None) -> None:
+        """Carry ``will`` in the next CONNECT (Sparkplug numbers each connect's will anew)."""
+        if self._state is not _NEW and self._state is not _CLOSED:
+            raise LocalProtocolError(f"set_will() on a {self._state.value} session")
+        self._options = replace(self._options, will=will)
 
     def connect(self) -> bytes:
         """Start a connection (a new one, or a reconnect): returns the CONNECT to send."""

@@ -116,6 +116,18 @@ def _check_enterprise(value: str) -> str:
     return value
 
 
+def _check_sparkplug_group(value: str | None) -> str | None:
+    from simulator.payloads.sparkplug import TopicError, build_topic
+    from simulator.payloads.sparkplug.topics import MessageType
+
+    if value is not None:
+        try:
+            build_topic(MessageType.NBIRTH, value, "edge")
+        except TopicError as exc:
+            raise ValueError(str(exc).replace("group_id", "a Sparkplug group id")) from None
+    return value
+
+
 def _check_share_group(value: str) -> str:
     if not value or _SHARE_NAME_FORBIDDEN & set(value):
         raise ValueError(f"must be non-empty and contain none of '/', '+', '#', got {value!r}")
@@ -280,6 +292,10 @@ class FleetSettings(_Table):
     devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
     """1: every device has its own connection; N > 1: devices sit behind gateways, N per
     connection (the last gateway may carry fewer)."""
+    sparkplug_group: Annotated[str | None, AfterValidator(_check_sparkplug_group)] = None
+    """Sparkplug B ``group_id`` of the edge nodes (every connection carrying a device with the
+    ``sparkplug`` payload); default: ``enterprise``. One group for the plant, not one per site:
+    devices are dealt to sites round-robin, so a gateway carries devices of every site."""
 
     @model_validator(mode="after")
     def _every_area_has_a_line(self) -> FleetSettings:
