@@ -429,6 +429,7 @@ class Runner:
         monitor.phase = "done"
         monitor.sample()
         self.view.close()
+        tls = fleet.connector.tls
         figures = RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
@@ -443,6 +444,8 @@ class Runner:
             connections_failed=stats.failed,
             reconnects=fleet.counters.reconnects,
             dead_links=fleet.counters.dead_links,
+            tls_handshakes=tls.handshakes if tls is not None else None,
+            tls_resumed=tls.resumed if tls is not None else None,
             dropped_links=fleet.counters.dropped_links,
             onboarding_s=onboarding_s,
             connect_us=fleet.connect_us,

@@ -97,6 +97,10 @@ class RunFigures:
     reconnects: int = 0
     """Dropped connections that came back during the run."""
     dead_links: int = 0
+    tls_handshakes: int | None = None
+    """TLS handshakes the fleet's own TLS layer completed (None: no TLS, or the event loop's)."""
+    tls_resumed: int | None = None
+    """Of those, the ones that resumed a session."""
     """Connections dropped because the broker stopped answering keepalive pings."""
     workflow: str = "connect"
     """The onboarding workflow: ``connect`` or ``register``."""
@@ -166,6 +170,8 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             else f.devices_failed,
             "reconnects": f.reconnects,
             "dead": f.dead_links,
+            "tls_handshakes": f.tls_handshakes,
+            "tls_resumed": f.tls_resumed,
             "ingest_reconnects": ingest.reconnects if ingest is not None else None,
         },
         "onboarding": {

@@ -88,8 +88,13 @@ class MqttLink(asyncio.Protocol):
         if waiter is not None:
             self.waiter = None
             if not waiter.done():
+                # A connect error (a TLS layer's failed handshake) already says what happened.
                 waiter.set_exception(
-                    ConnectError(f"connection closed before CONNACK: {exc or 'closed by broker'}")
+                    exc
+                    if isinstance(exc, ConnectError)
+                    else ConnectError(
+                        f"connection closed before CONNACK: {exc or 'closed by broker'}"
+                    )
                 )
             return
         self.listener.on_lost(self, self.error or exc)

@@ -28,6 +28,7 @@ from simulator.errors import (
 from simulator.mqtt import Connected
 from simulator.transport.connection import MqttLink
 from simulator.transport.tls import ContextSource, TlsConfigError
+from simulator.transport.tls_link import TlsCertificateError, TlsClient, TlsError, TlsLayer, TlsLink
 
 EARLY_ABORT_ATTEMPTS = 20
 """Failed attempts with no success at all after which the broker is declared unreachable."""
@@ -93,6 +94,7 @@ class Connector:
         timeout_s: float,
         source_addresses: Sequence[str | None] = (None,),
         ssl_context: ContextSource | None = None,
+        tls_layer: TlsLayer = "resume",
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.host = host
@@ -106,6 +108,13 @@ class Connector:
         # Split once here so a connect asks one attribute which kind it has, not isinstance().
         self._shared_context = ssl_context if isinstance(ssl_context, ssl.SSLContext) else None
         self._context_for = None if isinstance(ssl_context, ssl.SSLContext) else ssl_context
+        self.tls = (
+            TlsClient(host, resume=tls_layer == "resume")
+            if ssl_context is not None and tls_layer != "asyncio"
+            else None
+        )
+        """The engine's TLS layer and its handshake counts (None: plain TCP, or the event
+        loop's TLS with ``tls_layer="asyncio"``)."""
         # Timings use a fine clock of their own: uvloop's loop.time() ticks in milliseconds,
         # too coarse for connects that take one or two.
         self._clock = clock
@@ -211,13 +220,18 @@ class Connector:
         local_addr = (source, 0) if source is not None else None
         outcome = ConnectOutcome(index=index, link=None)
         context = self._shared_context
+        tls_link: TlsLink | None = None
         try:
             if self._context_for is not None:
                 # Built now, not up front: only the connection's SSLObject keeps it.
                 context = self._context_for(link.session.client_id)
+            if context is not None and self.tls is not None:
+                tls_link = self.tls.link(link, context, shared=self._context_for is None)
+                context = None
+            protocol: asyncio.Protocol = link if tls_link is None else tls_link
             async with asyncio.timeout(self.timeout_s):
                 await loop.create_connection(
-                    lambda: link,
+                    lambda: protocol,
                     self.host,
                     self.port,
                     local_addr=local_addr,
@@ -229,6 +243,9 @@ class Connector:
         except (OSError, TimeoutError, SimulatorError, ssl.SSLError) as exc:
             link.waiter = None
             link.abort()
+            if tls_link is not None:
+                # Before its handshake finished the link has no transport to abort.
+                tls_link.abort()
             outcome.error = exc
             return outcome
         outcome.total_s = clock() - begin
@@ -248,6 +265,11 @@ def _reason(exc: BaseException | None) -> str:
         return f"refused by broker (reason 0x{exc.reason_code:02X})"
     if isinstance(exc, TlsConfigError):
         return "client certificate unusable"
+    # The same labels whichever TLS layer ran: ours raises these, the event loop's ssl's.
+    if isinstance(exc, TlsCertificateError):
+        return f"TLS certificate rejected ({exc.verify_message})"
+    if isinstance(exc, TlsError):
+        return f"TLS handshake failed ({exc.reason})"
     if isinstance(exc, ConnectError):
         return "closed before CONNACK"
     if isinstance(exc, ssl.SSLCertVerificationError):

@@ -97,3 +97,16 @@ def test_publishing_outside_its_own_topics_is_refused_and_counted(
     assert messages["refused"] == messages["published"]
     assert messages["acked"] == 0
     assert messages["lost"] == messages["published"]
+
+
+def test_connections_after_the_first_resume_its_tls_session(
+    secure: SecureBroker, tmp_path: Path
+) -> None:
+    report = run(secure, tmp_path, tls_url(secure, "{device}:{device}-pw"))
+    connections = report["connections"]
+    assert report["devices"]["connected"] == DEVICES
+    assert connections["tls_handshakes"] == DEVICES
+    # Only the connects that start before the first CONNACK (at most max_in_flight, 10) have
+    # no session to offer; every later one resumes the latest connection's.
+    assert connections["tls_resumed"] >= DEVICES - 10
+    assert report["messages"]["lost"] == 0
