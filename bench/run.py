@@ -67,6 +67,8 @@ STACKS = (
     "engine_tls",
     "gmqtt_tls",
     "engine_tls_noticket",
+    "engine_tls_full",
+    "engine_tls_uvloop",
 )
 DEFAULT_STACKS = ("engine", "gmqtt", "aiomqtt", "ingest")
 MQTT_STACKS = (
@@ -77,14 +79,34 @@ MQTT_STACKS = (
     "engine_qos1",
     "gmqtt_qos1",
     "engine_tls",
+    "engine_tls_full",
+    "engine_tls_uvloop",
     "engine_tls_noticket",
     "gmqtt_tls",
 )
 """The stacks of the main table, in its order."""
 QOS_STACKS = ("engine_qos1", "gmqtt_qos1")
-TLS_STACKS = ("engine_tls", "engine_tls_noticket", "gmqtt_tls")
-VARIANTS = {"engine_tls_noticket": ("engine_tls", ("--no-ticket",))}
+TLS_STACKS = (
+    "engine_tls",
+    "engine_tls_full",
+    "engine_tls_uvloop",
+    "engine_tls_noticket",
+    "gmqtt_tls",
+)
+VARIANTS = {
+    "engine_tls_noticket": ("engine_tls", ("--no-ticket",)),
+    "engine_tls_full": ("engine_tls", ("--tls-layer", "full")),
+    "engine_tls_uvloop": ("engine_tls", ("--tls-layer", "asyncio")),
+}
 """Stacks that are another stack's module run with extra options: module, options."""
+STACK_HELP = (
+    "engine_watched: the engine with the live view and a scraped Prometheus endpoint on; "
+    "*_qos1: QoS 1, acknowledged; *_tls: TLS against the secure broker profile; "
+    "engine_tls: the engine's own TLS layer, resuming sessions; "
+    "engine_tls_full: the same without resumption; "
+    "engine_tls_uvloop: the event loop's TLS, as gmqtt uses it; "
+    "engine_tls_noticket: the engine's layer with ssl.OP_NO_TICKET"
+)
 TLS_PASSWORDS = {FLEET_USER: "fleet-bench-pw", INGEST_USER: "ingest-bench-pw"}
 """The secure broker's accounts: the devices connect as the fleet user (which the ACL lets
 write under ``factory/``), the counting subscriber reads as the ingest user."""
@@ -266,6 +288,9 @@ def derive(figures: dict[str, Any]) -> dict[str, float | None]:
         derived["unacked"] = figures["sent"] - extra["acked"] - (extra.get("refused") or 0)
         derived["ack_window_s"] = ack_s
         derived["acked_rate"] = extra["acked"] / ack_s if ack_s else None
+    if "tls_handshakes" in extra:
+        derived["tls_handshakes"] = extra["tls_handshakes"]
+        derived["tls_resumed"] = extra["tls_resumed"]
     ingest = extra.get("ingest")
     if ingest is not None:
         expected = figures["devices"] * figures["messages"]
@@ -355,6 +380,21 @@ def render(results: dict[str, Any]) -> str:
                 f"| {_num(m.get('delivered'))} | {_num(m['cpu_s'], 1)} |"
             )
         out.append("")
+    tls_stacks = [s for s in TLS_STACKS if medians.get(s, {}).get("tls_handshakes") is not None]
+    if tls_stacks:
+        out += [
+            "| TLS stack (the engine's TLS layer) | handshakes | resumed | CPU ms per connect |",
+            "|---|--:|--:|--:|",
+        ]
+        for stack in tls_stacks:
+            m = medians[stack]
+            connected = m["connected"] or 0
+            cpu_ms = 1000 * (m["cpu_s"] or 0) / connected if connected else None
+            out.append(
+                f"| {stack} | {_num(m['tls_handshakes'])} | {_num(m['tls_resumed'])} "
+                f"| {_num(cpu_ms, 2)} |"
+            )
+        out.append("")
     if "ingest" in medians:
         m = medians["ingest"]
         out += [
@@ -386,7 +426,7 @@ def protocol_rows(medians: dict[str, dict[str, float | None]]) -> list[tuple[str
              _met(engine_qos1.get("acked_rate"), t["acked_rate"])),
         ]  # fmt: skip
     gmqtt_tls = medians.get("gmqtt_tls", {})
-    for stack in ("engine_tls", "engine_tls_noticket"):
+    for stack in ("engine_tls", "engine_tls_full", "engine_tls_uvloop", "engine_tls_noticket"):
         engine_tls = medians.get(stack)
         if engine_tls is None:
             continue
@@ -467,9 +507,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stacks",
         default=",".join(DEFAULT_STACKS),
-        help=f"comma-separated, from {', '.join(STACKS)} (engine_watched: the engine with the "
-        "live view and a scraped Prometheus endpoint on; *_qos1: QoS 1, acknowledged; *_tls: "
-        "TLS against the secure broker profile; engine_tls_noticket: with ssl.OP_NO_TICKET)",
+        help=f"comma-separated, from {', '.join(STACKS)} ({STACK_HELP})",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the table shows medians")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<time>.json)")

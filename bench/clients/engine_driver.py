@@ -26,6 +26,7 @@ from simulator.mqtt import Event
 from simulator.scenario import OnboardingPlan, Scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.credentials import Credentials
+from simulator.transport.tls_link import TlsLayer
 
 from .common import StackArgs, StackFigures, say
 
@@ -75,6 +76,7 @@ async def run_engine(
     scenario: Scenario,
     *,
     ssl_context: ssl.SSLContext | None = None,
+    tls_layer: TlsLayer = "resume",
     credentials: Credentials | None = None,
     figures: StackFigures | None = None,
     watch: Callable[[Fleet], Coroutine[Any, Any, None]] | None = None,
@@ -95,6 +97,7 @@ async def run_engine(
         wall_ns=time.time_ns,
         messages_per_device=args.messages,
         ssl_context=ssl_context,
+        tls_layer=tls_layer,
         credentials=credentials,
     )
     figures.mark_baseline()
@@ -136,6 +139,10 @@ async def run_engine(
         figures.sent = counters.published
         figures.extra["overrun"] = fleet.overrun
         figures.extra["dropped_links"] = counters.dropped_links
+        tls = fleet.connector.tls
+        if tls is not None:
+            figures.extra["tls_handshakes"] = tls.handshakes
+            figures.extra["tls_resumed"] = tls.resumed
         if fleet.qos:
             figures.extra["qos"] = fleet.qos
             figures.extra["acked"] = counters.acked

@@ -4,7 +4,9 @@ The workload of :mod:`clients.engine_stack` (QoS 0), with every connection a TLS
 checked against the test CA (one shared ``ssl.SSLContext``, server name checked) and
 authenticated with the load fleet's user name and password, publishing under ``factory/``
 where the profile's ACL lets that user write. ``--no-ticket`` sets ``ssl.OP_NO_TICKET`` on the
-context (the ``engine_tls_noticket`` stack of ``bench/run.py``).
+context (the ``engine_tls_noticket`` stack of ``bench/run.py``); ``--tls-layer full`` makes
+the engine's TLS layer resume no session (``engine_tls_full``), ``--tls-layer asyncio`` hands
+TLS to uvloop's ``SSLProtocol`` as gmqtt does (``engine_tls_uvloop``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from .secure import SecureArgs, parse_secure_args, tls_context, tls_scenario
 
 async def run(args: StackArgs, secure: SecureArgs) -> StackFigures:
     """Onboard every device over TLS, publish, and disconnect; return the figures."""
-    name = "engine-tls-noticket" if secure.no_ticket else "engine-tls"
+    name = "engine-tls-noticket" if secure.no_ticket else f"engine-tls-{secure.tls_layer}"
     return await run_engine(
         name,
         args,
         tls_scenario(args),
         ssl_context=tls_context(secure),
+        tls_layer=secure.tls_layer,
         credentials=secure.credentials(),
     )
 

@@ -6,9 +6,10 @@ user (:data:`simulator.broker.FLEET_USER`) write only under ``factory/``. So the
 publish on ``factory/{site}/{line}/{device}/telemetry`` instead of the plain stacks' ``bench/``
 topics, and every device connects as that one user.
 
-``bench/run.py`` passes ``--ca-file``, ``--username`` and ``--password`` (and ``--no-ticket``
-for the variant without TLS session tickets) before the common stack options; this module
-takes them off the command line and leaves the rest to :func:`clients.common.parse_args`.
+``bench/run.py`` passes ``--ca-file``, ``--username`` and ``--password`` (and, for the engine's
+variants, ``--no-ticket`` for a context without TLS session tickets and ``--tls-layer`` for who
+does TLS) before the common stack options; this module takes them off the command line and
+leaves the rest to :func:`clients.common.parse_args`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from simulator.scenario import Scenario
 from simulator.transport.credentials import Credentials
 from simulator.transport.tls import TlsOptions, client_context
+from simulator.transport.tls_link import TlsLayer
 
 from .common import StackArgs, parse_args
 from .workload import bench_scenario
@@ -44,6 +47,9 @@ class SecureArgs:
     password: str
     no_ticket: bool
     """Set ``ssl.OP_NO_TICKET`` on the client context (see :func:`tls_context`)."""
+    tls_layer: TlsLayer = "resume"
+    """The engine's TLS: its own layer with or without session resumption, or the event
+    loop's (see :mod:`simulator.transport.tls_link`); gmqtt always uses the event loop's."""
 
     def credentials(self) -> Credentials:
         """The engine's form of the account: every device the same user name and password."""
@@ -57,9 +63,10 @@ def parse_secure_args(description: str) -> tuple[StackArgs, SecureArgs]:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--no-ticket", action="store_true")
+    parser.add_argument("--tls-layer", choices=get_args(TlsLayer), default="resume")
     ns, rest = parser.parse_known_args(sys.argv[1:])
     return parse_args(description, rest), SecureArgs(
-        ns.ca_file, ns.username, ns.password, ns.no_ticket
+        ns.ca_file, ns.username, ns.password, ns.no_ticket, ns.tls_layer
     )
 
 

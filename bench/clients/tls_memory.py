@@ -16,7 +16,12 @@ previous variant freed, and the next one would grow into it without any RSS show
 - ``mtls-shared``: mutual TLS, one client certificate every connection shares (one context);
 - ``mtls-per-connection``: mutual TLS, a certificate per connection from a ``{device}``
   template, each context built as its connection is made (:func:`context_source`, as the
-  engine's connector does).
+  engine's connector does);
+- ``tls-connect``: ``tls``, but each connection is an MQTT link that sends CONNECT and gets its
+  CONNACK (the engine's :class:`MqttLink` and session on uvloop's TLS);
+- ``own``: the same MQTT links over the engine's TLS layer
+  (:mod:`simulator.transport.tls_link`), every handshake a full one;
+- ``own-resume``: ``own`` with session resumption, as the engine connects by default.
 
 CPython sets ``SSL_MODE_RELEASE_BUFFERS`` on every context it makes (``Modules/_ssl.c``), and
 the ``ssl`` module has no way to read or clear an OpenSSL mode; this probe reads and clears it
@@ -38,20 +43,32 @@ import json
 import ssl
 import tempfile
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import uvloop
 
 from simulator.broker import FLEET_USER, Pki, SecureBroker, make_pki, write_device_certs
 from simulator.metrics.process import rss_bytes
+from simulator.mqtt import ClientSession, Connected, Event, MQTTVersion
+from simulator.transport.connection import MqttLink
 from simulator.transport.limits import raise_open_files_limit
 from simulator.transport.tls import ContextSource, TlsOptions, client_context, context_source
+from simulator.transport.tls_link import TlsClient
 
 SSL_CTRL_MODE = 33
 SSL_CTRL_CLEAR_MODE = 78
 SSL_MODE_RELEASE_BUFFERS = 0x10
 CONCURRENCY = 100
+
+
+class Abortable(Protocol):
+    """What the probe closes at the end: a transport or an MQTT link."""
+
+    def abort(self) -> None:
+        """Close at once."""
 
 
 class _MallInfo2(ctypes.Structure):
@@ -109,8 +126,23 @@ def keep_buffers(context: ssl.SSLContext) -> None:
     _ssl_ctx_ctrl()(ssl_ctx_pointer(context), SSL_CTRL_CLEAR_MODE, SSL_MODE_RELEASE_BUFFERS)
 
 
+class Quiet:
+    """The MQTT links' listener: nothing arrives after CONNACK, and nothing needs doing."""
+
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        """Nothing to do."""
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        """Nothing to do."""
+
+
 class Idle(asyncio.Protocol):
     """A connection that only stays open (the broker waits for a CONNECT that never comes)."""
+
+
+def identity(protocol: asyncio.Protocol) -> asyncio.Protocol:
+    """``protocol`` itself: with ``partial``, a factory bound to one protocol object."""
+    return protocol
 
 
 def device_id(index: int) -> str:
@@ -136,14 +168,43 @@ async def open_many(
     return transports
 
 
+async def open_links(
+    host: str, port: int, count: int, context: ssl.SSLContext, tls: TlsClient | None
+) -> list[MqttLink]:
+    """Open ``count`` MQTT links up to their CONNACK, over ``tls`` or else uvloop's TLS."""
+    loop = asyncio.get_running_loop()
+    links: list[MqttLink] = []
+    indices = iter(range(count))
+    quiet = Quiet()
+
+    async def worker() -> None:
+        for index in indices:
+            session = ClientSession(
+                device_id(index), MQTTVersion.V5, 600, username=FLEET_USER, password=b"pw"
+            )
+            link = MqttLink(session, quiet)
+            waiter: asyncio.Future[Connected] = loop.create_future()
+            link.waiter = waiter
+            if tls is None:
+                await loop.create_connection(partial(identity, link), host, port, ssl=context)
+            else:
+                layer = tls.link(link, context, shared=True)
+                await loop.create_connection(partial(identity, layer), host, port)
+            await waiter
+            links.append(link)
+
+    await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, count))))
+    return links
+
+
 async def measure(
-    name: str, host: str, port: int, count: int, source: ContextSource | None
+    name: str, count: int, opener: Callable[[], Awaitable[Sequence[Abortable]]]
 ) -> dict[str, object]:
     """RSS, Python allocations and C heap per connection for ``count`` connections."""
     gc.collect()
     rss0, heap0, maps0 = rss_bytes(), c_heap_in_use(), memory_mappings()
     traced0 = tracemalloc.get_traced_memory()[0]
-    transports = await open_many(host, port, count, source)
+    transports = await opener()
     gc.collect()
     per: dict[str, float | None] = {
         "rss": (rss_bytes() - rss0) / count,
@@ -163,8 +224,10 @@ async def measure(
 
 VARIANTS = (
     "tcp", "tls", "tls-no-ticket", "tls1.2", "tls-keep-buffers", "mtls-shared",
-    "mtls-per-connection",
+    "mtls-per-connection", "tls-connect", "own", "own-resume",
 )  # fmt: skip
+LINK_VARIANTS = {"tls-connect": None, "own": "full", "own-resume": "resume"}
+"""Variants that open MQTT links: no TLS layer of ours (uvloop's), or ours and how."""
 
 
 def variant_context(name: str, ca_file: Path) -> ssl.SSLContext | None:
@@ -196,7 +259,11 @@ async def run(variant: str, count: int, workdir: Path) -> None:
         pki = make_pki(workdir / "pki", clients=[FLEET_USER])
         source = mutual_source(variant, pki, workdir, count)
         with SecureBroker(pki) as broker:
-            result = await measure(variant, broker.host, broker.mtls_port, count, source)
+            result = await measure(
+                variant,
+                count,
+                partial(open_many, broker.host, broker.mtls_port, count, source),
+            )
         print(json.dumps({**result, "openssl": ssl.OPENSSL_VERSION}))
         return
     pki = make_pki(workdir / "pki")
@@ -204,7 +271,19 @@ async def run(variant: str, count: int, workdir: Path) -> None:
         context = variant_context(variant, broker.ca_path)
         port = broker.port if context is None else broker.tls_port
         mode = None if context is None else hex(context_mode(context))
-        result = await measure(variant, broker.host, port, count, context)
+        tls: TlsClient | None = None
+        opener: Callable[[], Awaitable[Sequence[Abortable]]]
+        if variant in LINK_VARIANTS:
+            assert context is not None
+            layer = LINK_VARIANTS[variant]
+            if layer is not None:
+                tls = TlsClient(broker.host, resume=layer == "resume")
+            opener = partial(open_links, broker.host, port, count, context, tls)
+        else:
+            opener = partial(open_many, broker.host, port, count, context)
+        result = await measure(variant, count, opener)
+        if tls is not None:
+            result["tls"] = {"handshakes": tls.handshakes, "resumed": tls.resumed}
         print(json.dumps({**result, "openssl": ssl.OPENSSL_VERSION, "ssl_ctx_mode": mode}))
 
 

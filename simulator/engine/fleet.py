@@ -67,6 +67,7 @@ from simulator.transport.connector import (
 )
 from simulator.transport.credentials import Credentials
 from simulator.transport.tls import ContextSource
+from simulator.transport.tls_link import TlsLayer
 
 DEAD_AFTER_UNANSWERED_PINGS = 2
 """Pings (sent every half keepalive) left unanswered before a connection counts as dead."""
@@ -179,6 +180,7 @@ class Fleet:
         source_addresses: tuple[str | None, ...] = (None,),
         messages_per_device: int | None = None,
         ssl_context: ContextSource | None = None,
+        tls_layer: TlsLayer = "resume",
         credentials: Credentials | None = None,
         devices_per_connection: int | None = None,
         reconnect: ReconnectPolicy | None = None,
@@ -237,6 +239,7 @@ class Fleet:
             timeout_s=scenario.onboarding.connect_timeout_s,
             source_addresses=source_addresses,
             ssl_context=ssl_context,
+            tls_layer=tls_layer,
         )
         self._scheduler = Scheduler(loop)
         self._epoch = 0.0

@@ -15,9 +15,12 @@ handshake flight per connection for its whole life.
 
 **Sessions.** With a shared context every connection presents the same identity (no client
 certificate, or one the whole fleet shares), so one session serves them all: the client keeps
-the session of the latest connection that received a ticket (TLS 1.3 tickets arrive after the
-handshake, so it is taken when the first application data is read) and offers it to the next
-connections, whose handshakes then skip the certificate chain and its verification.
+one session with a ticket (TLS 1.3 tickets arrive after the handshake, so it is taken when a
+connection reads its first application data) and offers it to every later connection, whose
+handshake then skips the certificate chain and its verification. It is replaced only when it
+is half way through its ticket's lifetime or the broker no longer resumes it: each kept session
+is a copy (CPython's ``SSLObject.session`` serializes and parses it again, server certificate
+included), and connections that resumed one copy share that copy's certificate.
 Per-connection contexts (a certificate per device) resume nothing: a session carries the
 identity it was made with, so it must not pass to another client id, and keeping one per
 device for its reconnects would cost about a kilobyte per device.
@@ -28,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 from simulator.errors import ConnectError
@@ -41,7 +46,7 @@ READ_SIZE = 16_384
 """Plaintext asked for per ``SSLObject.read``: one TLS record holds at most this much."""
 
 _HANDSHAKE, _FRESH, _OPEN, _CLOSING, _CLOSED = range(5)
-# _FRESH: handshake done, no application data read yet (a session to keep may come with it);
+# _FRESH: handshake done, no application data read yet (the session tickets come before it);
 # _CLOSING: close() or abort() was called; _CLOSED: the link was told the connection is gone.
 
 
@@ -67,6 +72,7 @@ class TlsClient:
     """What the TLS connections of one connector share: buffers, the session to offer, counts."""
 
     __slots__ = (
+        "_clock",
         "handshakes",
         "incoming",
         "outgoing",
@@ -76,7 +82,13 @@ class TlsClient:
         "session",
     )
 
-    def __init__(self, server_hostname: str | None, *, resume: bool = True) -> None:
+    def __init__(
+        self,
+        server_hostname: str | None,
+        *,
+        resume: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.server_hostname = server_hostname
         """The name the broker's certificate must carry (and the SNI); None sends no name."""
         self.resume = resume
@@ -84,7 +96,9 @@ class TlsClient:
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.session: ssl.SSLSession | None = None
-        """The latest resumable session of a shared-context connection."""
+        """The session offered to shared-context connections (None until one has a ticket)."""
+        self._clock = clock
+        """Wall-clock seconds, the clock of a session's ``time``."""
         self.handshakes = 0
         """TLS handshakes completed, resumed ones included."""
         self.resumed = 0
@@ -97,34 +111,49 @@ class TlsClient:
         offered and kept (see the module's docstring).
         """
         reuse = shared and self.resume
+        offered = self.session if reuse else None
         sslobj = context.wrap_bio(
-            self.incoming,
-            self.outgoing,
-            server_hostname=self.server_hostname,
-            session=self.session if reuse else None,
+            self.incoming, self.outgoing, server_hostname=self.server_hostname, session=offered
         )
-        return TlsLink(self, app, sslobj, keep_session=reuse)
+        return TlsLink(self, app, sslobj, keep_session=reuse, offered=offered)
+
+    def wants_session(self) -> bool:
+        """Whether a connection's session should replace the kept one (none, or aging)."""
+        session = self.session
+        return session is None or (self._clock() - session.time > session.ticket_lifetime_hint / 2)
 
     def remember(self, session: ssl.SSLSession | None) -> None:
         """Keep ``session`` to offer to later connections, if it can be resumed."""
-        # The newest ticket replaces the kept one, so the offered ticket never ages out
-        # while connections keep being made.
         if session is not None and session.has_ticket:
             self.session = session
+
+    def forget(self, session: ssl.SSLSession) -> None:
+        """The broker would not resume ``session``: stop offering it (a fresh one follows)."""
+        if self.session is session:
+            self.session = None
 
 
 class TlsLink(asyncio.Protocol, asyncio.Transport):
     """One TLS connection: the TCP transport's protocol, and the MQTT link's transport."""
 
-    __slots__ = ("_app", "_client", "_keep", "_ssl", "_state", "_tcp")
+    __slots__ = ("_app", "_client", "_keep", "_offered", "_ssl", "_state", "_tcp")
 
     def __init__(
-        self, client: TlsClient, app: MqttLink, sslobj: ssl.SSLObject, *, keep_session: bool
+        self,
+        client: TlsClient,
+        app: MqttLink,
+        sslobj: ssl.SSLObject,
+        *,
+        keep_session: bool,
+        offered: ssl.SSLSession | None = None,
     ) -> None:
         self._client = client
         self._app = app
         self._ssl = sslobj
         self._keep = keep_session
+        """Whether this connection may supply the session its client keeps."""
+        self._offered = offered
+        """The session offered in the handshake, until the handshake says if it resumed."""
         self._tcp: asyncio.Transport | None = None
         self._state = _HANDSHAKE
 
@@ -236,9 +265,15 @@ class TlsLink(asyncio.Protocol, asyncio.Transport):
         self._flush()
         client = self._client
         client.handshakes += 1
-        if sslobj.session_reused:
+        reused = sslobj.session_reused
+        if reused:
             client.resumed += 1
-        self._state = _FRESH if self._keep else _OPEN
+        offered = self._offered
+        if offered is not None:
+            self._offered = None
+            if not reused:
+                client.forget(offered)
+        self._state = _FRESH
         self._app.connection_made(self)
         # The server's flight may have carried more (TLS 1.3 session tickets, even CONNACK).
         if self._state <= _OPEN:
@@ -260,12 +295,22 @@ class TlsLink(asyncio.Protocol, asyncio.Transport):
         except ssl.SSLError as exc:
             self._fail(exc)
             return
+        if not closed and (not chunks or self._state == _FRESH):
+            # OpenSSL 3.0 sets up a 16 KB record write buffer when it reads a post-handshake
+            # message (the TLS 1.3 session tickets) and releases it only after a write: an
+            # idle device would hold it until its first publish. An empty write sends nothing
+            # and releases it (measured: 36 KB -> 20 KB per connection). Should it fail, the
+            # next real write fails the same way and is handled there.
+            with contextlib.suppress(ssl.SSLError):
+                sslobj.write(b"")
         # A read can produce records too (a TLS 1.3 key update answered).
         self._flush()
         if chunks:
             if self._state == _FRESH:
                 self._state = _OPEN
-                self._client.remember(sslobj.session)
+                client = self._client
+                if self._keep and client.wants_session():
+                    client.remember(sslobj.session)
             self._app.data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         if closed and self._tcp is not None and self._state <= _OPEN:
             self._state = _CLOSING
