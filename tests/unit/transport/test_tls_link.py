@@ -319,3 +319,40 @@ def test_close_sends_close_notify_then_closes_tcp(
     connection.tls.connection_lost(None)
     assert connection.listener.lost == [None]
     assert connection.link.transport is None
+
+
+def test_the_kept_session_is_replaced_only_once_half_its_lifetime_is_gone(
+    context: ssl.SSLContext, server_context: ssl.SSLContext
+) -> None:
+    now = [0.0]
+    client = TlsClient("localhost", clock=lambda: now[0])
+    connack(connect(client, context, server_context))
+    kept = client.session
+    assert kept is not None
+    half = kept.ticket_lifetime_hint / 2
+    connack(connect(client, context, server_context))
+    assert client.session is kept  # young: every connection offers the same one
+
+    now[0] = kept.time + half + 1
+    connack(connect(client, context, server_context))
+    assert client.session is not None
+    assert client.session is not kept
+    assert (client.handshakes, client.resumed) == (3, 2)
+
+
+def test_a_session_the_broker_no_longer_resumes_is_dropped_for_a_fresh_one(
+    pki: Pki, context: ssl.SSLContext, server_context: ssl.SSLContext
+) -> None:
+    client = TlsClient("localhost")
+    connack(connect(client, context, server_context))
+    stale = client.session
+    # A restarted broker has new ticket keys: the offered session is refused.
+    restarted = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    restarted.load_cert_chain(str(pki.server.cert), str(pki.server.key))
+    refused = connect(client, context, restarted)
+    assert not refused.tls.session_reused
+    connack(refused)
+    assert client.session is not None
+    assert client.session is not stale
+    resumed = connect(client, context, restarted)
+    assert resumed.tls.session_reused
