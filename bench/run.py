@@ -69,6 +69,8 @@ STACKS = (
     "engine_tls_noticket",
     "engine_tls_full",
     "engine_tls_uvloop",
+    "engine_tls12",
+    "engine_tls_direct",
 )
 DEFAULT_STACKS = ("engine", "gmqtt", "aiomqtt", "ingest")
 MQTT_STACKS = (
@@ -81,6 +83,8 @@ MQTT_STACKS = (
     "engine_tls",
     "engine_tls_full",
     "engine_tls_uvloop",
+    "engine_tls12",
+    "engine_tls_direct",
     "engine_tls_noticket",
     "gmqtt_tls",
 )
@@ -90,13 +94,18 @@ TLS_STACKS = (
     "engine_tls",
     "engine_tls_full",
     "engine_tls_uvloop",
+    "engine_tls12",
+    "engine_tls_direct",
     "engine_tls_noticket",
     "gmqtt_tls",
 )
+"""The TLS stacks; gmqtt's last, every other one is compared with it."""
 VARIANTS = {
     "engine_tls_noticket": ("engine_tls", ("--no-ticket",)),
     "engine_tls_full": ("engine_tls", ("--tls-layer", "full")),
     "engine_tls_uvloop": ("engine_tls", ("--tls-layer", "asyncio")),
+    "engine_tls12": ("engine_tls", ("--tls12",)),
+    "engine_tls_direct": ("engine_tls", ("--direct-session",)),
 }
 """Stacks that are another stack's module run with extra options: module, options."""
 STACK_HELP = (
@@ -105,6 +114,8 @@ STACK_HELP = (
     "engine_tls: the engine's own TLS layer, resuming sessions; "
     "engine_tls_full: the same without resumption; "
     "engine_tls_uvloop: the event loop's TLS, as gmqtt uses it; "
+    "engine_tls12: engine_tls capped at TLS 1.2; "
+    "engine_tls_direct: engine_tls offering its session without CPython's copy (a probe); "
     "engine_tls_noticket: the engine's layer with ssl.OP_NO_TICKET"
 )
 TLS_PASSWORDS = {FLEET_USER: "fleet-bench-pw", INGEST_USER: "ingest-bench-pw"}
@@ -437,7 +448,7 @@ def protocol_rows(medians: dict[str, dict[str, float | None]]) -> list[tuple[str
              _met(engine_qos1.get("acked_rate"), t["acked_rate"])),
         ]  # fmt: skip
     gmqtt_tls = medians.get("gmqtt_tls", {})
-    for stack in ("engine_tls", "engine_tls_full", "engine_tls_uvloop", "engine_tls_noticket"):
+    for stack in TLS_STACKS[:-1]:
         engine_tls = medians.get(stack)
         if engine_tls is None:
             continue

@@ -26,7 +26,7 @@ from simulator.mqtt import Event
 from simulator.scenario import OnboardingPlan, Scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.credentials import Credentials
-from simulator.transport.tls_link import TlsLayer
+from simulator.transport.tls_link import TlsClient, TlsLayer
 
 from .common import StackArgs, StackFigures, say
 
@@ -77,11 +77,14 @@ async def run_engine(
     *,
     ssl_context: ssl.SSLContext | None = None,
     tls_layer: TlsLayer = "resume",
+    tls_client: TlsClient | None = None,
     credentials: Credentials | None = None,
     figures: StackFigures | None = None,
     watch: Callable[[Fleet], Coroutine[Any, Any, None]] | None = None,
 ) -> StackFigures:
     """Onboard ``scenario``'s fleet, publish, wait for the acknowledgements, disconnect.
+
+    ``tls_client`` replaces the connector's TLS layer (a probe's variant of it).
 
     ``figures`` (a fresh one by default) is filled in and returned; ``watch``, if given, runs
     beside the fleet until the end.
@@ -100,6 +103,8 @@ async def run_engine(
         tls_layer=tls_layer,
         credentials=credentials,
     )
+    if tls_client is not None:
+        fleet.connector.tls = tls_client
     figures.mark_baseline()
     fleet.build()
     watcher = asyncio.create_task(watch(fleet)) if watch is not None else None

@@ -50,6 +50,10 @@ class SecureArgs:
     tls_layer: TlsLayer = "resume"
     """The engine's TLS: its own layer with or without session resumption, or the event
     loop's (see :mod:`simulator.transport.tls_link`); gmqtt always uses the event loop's."""
+    tls12: bool = False
+    """Cap the context at TLS 1.2 (its resumption needs no key exchange)."""
+    direct_session: bool = False
+    """Offer the session without CPython's copy (:mod:`clients.direct_session`)."""
 
     def credentials(self) -> Credentials:
         """The engine's form of the account: every device the same user name and password."""
@@ -64,9 +68,17 @@ def parse_secure_args(description: str) -> tuple[StackArgs, SecureArgs]:
     parser.add_argument("--password", required=True)
     parser.add_argument("--no-ticket", action="store_true")
     parser.add_argument("--tls-layer", choices=get_args(TlsLayer), default="resume")
+    parser.add_argument("--tls12", action="store_true")
+    parser.add_argument("--direct-session", action="store_true")
     ns, rest = parser.parse_known_args(sys.argv[1:])
     return parse_args(description, rest), SecureArgs(
-        ns.ca_file, ns.username, ns.password, ns.no_ticket, ns.tls_layer
+        ns.ca_file,
+        ns.username,
+        ns.password,
+        ns.no_ticket,
+        ns.tls_layer,
+        ns.tls12,
+        ns.direct_session,
     )
 
 
@@ -75,11 +87,14 @@ def tls_context(secure: SecureArgs) -> ssl.SSLContext:
 
     ``no_ticket`` sets ``ssl.OP_NO_TICKET``. Over TLS 1.2 the client then asks for no session
     ticket; OpenSSL documents no client-side effect over TLS 1.3, and the measured memory and
-    connect rate did not change (docs/PERFORMANCE.md, "QoS 1 and TLS").
+    connect rate did not change (docs/PERFORMANCE.md, "QoS 1 and TLS"). ``tls12`` caps the
+    version at TLS 1.2.
     """
     context = client_context(TlsOptions(ca_file=secure.ca_file))
     if secure.no_ticket:
         context.options |= ssl.OP_NO_TICKET
+    if secure.tls12:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
