@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 
 from simulator.broker import INGEST_USER, SecureBroker, make_pki
+from simulator.errors import BrokerUnreachableError
+from simulator.mqtt import ClientSession, Event, MQTTVersion
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
-from simulator.transport.tls import TlsOptions
+from simulator.transport.connection import MqttLink
+from simulator.transport.connector import Connector
+from simulator.transport.tls import TlsOptions, client_context
+from simulator.transport.tls_link import TlsLayer
 
 pytestmark = pytest.mark.broker
 
@@ -51,7 +56,10 @@ def run(broker: SecureBroker, tmp_path: Path, url: str, **fleet: Any) -> dict[st
         "<test>",
     )
     runner = Runner(
-        scenario, scenario_path="<test>", out=io.StringIO(), tls=TlsOptions(ca_file=broker.ca_path)
+        scenario,
+        scenario_path="<test>",
+        out=io.StringIO(),
+        tls=TlsOptions(ca_file=broker.ca_path),
     )
     return asyncio.run(runner.run())
 
@@ -110,3 +118,58 @@ def test_connections_after_the_first_resume_its_tls_session(
     # no session to offer; every later one resumes the latest connection's.
     assert connections["tls_resumed"] >= DEVICES - 10
     assert report["messages"]["lost"] == 0
+
+
+class _Quiet:
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        pass
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        pass
+
+
+class _Now:
+    def start_s(self, index: int) -> float:
+        return 0.0
+
+
+def connect_once(host: str, port: int, ca_file: Path, tls_layer: TlsLayer) -> None:
+    """One connect through the engine's connector; raises why it failed."""
+    connector = Connector(
+        host,
+        port,
+        max_in_flight=1,
+        timeout_s=5.0,
+        ssl_context=client_context(TlsOptions(ca_file=ca_file)),
+        tls_layer=tls_layer,
+    )
+    session = ClientSession("ms-000000", MQTTVersion.V5, 60, username="ms-000000")
+
+    async def main() -> None:
+        await connector.run(1, _Now(), lambda _: MqttLink(session, _Quiet()), lambda _: None)
+
+    asyncio.run(main())
+
+
+# The same failure labels whichever layer does TLS.
+LAYERS = pytest.mark.parametrize("tls_layer", ["resume", "asyncio"])
+
+
+@LAYERS
+def test_a_broker_certificate_from_another_ca_is_a_clear_error(
+    secure: SecureBroker, tmp_path: Path, tls_layer: TlsLayer
+) -> None:
+    stranger = make_pki(tmp_path / "other-pki")
+    with pytest.raises(BrokerUnreachableError) as caught:
+        connect_once("localhost", secure.tls_port, stranger.ca_path, tls_layer)
+    assert "TLS certificate rejected (unable to get local issuer certificate)" in str(caught.value)
+
+
+@LAYERS
+def test_a_name_the_broker_certificate_does_not_carry_is_a_clear_error(
+    secure: SecureBroker, tls_layer: TlsLayer
+) -> None:
+    # "127.1" reaches the broker's loopback listener, but is not a name its certificate has.
+    with pytest.raises(BrokerUnreachableError) as caught:
+        connect_once("127.1", secure.tls_port, secure.ca_path, tls_layer)
+    assert "TLS certificate rejected (Hostname mismatch" in str(caught.value)
