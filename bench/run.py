@@ -70,7 +70,7 @@ STACKS = (
     "engine_tls_full",
     "engine_tls_uvloop",
     "engine_tls12",
-    "engine_tls_direct",
+    "engine_tls_copy",
 )
 DEFAULT_STACKS = ("engine", "gmqtt", "aiomqtt", "ingest")
 MQTT_STACKS = (
@@ -84,7 +84,7 @@ MQTT_STACKS = (
     "engine_tls_full",
     "engine_tls_uvloop",
     "engine_tls12",
-    "engine_tls_direct",
+    "engine_tls_copy",
     "engine_tls_noticket",
     "gmqtt_tls",
 )
@@ -95,7 +95,7 @@ TLS_STACKS = (
     "engine_tls_full",
     "engine_tls_uvloop",
     "engine_tls12",
-    "engine_tls_direct",
+    "engine_tls_copy",
     "engine_tls_noticket",
     "gmqtt_tls",
 )
@@ -105,7 +105,7 @@ VARIANTS = {
     "engine_tls_full": ("engine_tls", ("--tls-layer", "full")),
     "engine_tls_uvloop": ("engine_tls", ("--tls-layer", "asyncio")),
     "engine_tls12": ("engine_tls", ("--tls12",)),
-    "engine_tls_direct": ("engine_tls", ("--direct-session",)),
+    "engine_tls_copy": ("engine_tls", ("--copy-session",)),
 }
 """Stacks that are another stack's module run with extra options: module, options."""
 STACK_HELP = (
@@ -115,7 +115,7 @@ STACK_HELP = (
     "engine_tls_full: the same without resumption; "
     "engine_tls_uvloop: the event loop's TLS, as gmqtt uses it; "
     "engine_tls12: engine_tls capped at TLS 1.2; "
-    "engine_tls_direct: engine_tls offering its session without CPython's copy (a probe); "
+    "engine_tls_copy: engine_tls offering its session through CPython's copying setter; "
     "engine_tls_noticket: the engine's layer with ssl.OP_NO_TICKET"
 )
 TLS_PASSWORDS = {FLEET_USER: "fleet-bench-pw", INGEST_USER: "ingest-bench-pw"}

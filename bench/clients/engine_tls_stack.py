@@ -7,16 +7,17 @@ where the profile's ACL lets that user write. ``--no-ticket`` sets ``ssl.OP_NO_T
 context (the ``engine_tls_noticket`` stack of ``bench/run.py``); ``--tls-layer full`` makes
 the engine's TLS layer resume no session (``engine_tls_full``), ``--tls-layer asyncio`` hands
 TLS to uvloop's ``SSLProtocol`` as gmqtt does (``engine_tls_uvloop``); ``--tls12`` caps the
-version (``engine_tls12``); ``--direct-session`` offers the session without CPython's copy
-(``engine_tls_direct``, see :mod:`clients.direct_session`).
+version (``engine_tls12``); ``--copy-session`` offers the session through CPython's setter,
+which copies it (``engine_tls_copy``, see :mod:`simulator.transport.tls_session`).
 """
 
 from __future__ import annotations
 
 import uvloop
 
+from simulator.transport.tls_link import TlsClient
+
 from .common import StackArgs, StackFigures, prepare_process, report
-from .direct_session import DirectSessionClient
 from .engine_driver import run_engine
 from .secure import SecureArgs, parse_secure_args, tls_context, tls_scenario
 
@@ -25,14 +26,14 @@ async def run(args: StackArgs, secure: SecureArgs) -> StackFigures:
     """Onboard every device over TLS, publish, and disconnect; return the figures."""
     name = "engine-tls-noticket" if secure.no_ticket else f"engine-tls-{secure.tls_layer}"
     name += "-tls12" if secure.tls12 else ""
-    name += "-direct" if secure.direct_session else ""
+    name += "-copy" if secure.copy_session else ""
     return await run_engine(
         name,
         args,
         tls_scenario(args),
         ssl_context=tls_context(secure),
         tls_layer=secure.tls_layer,
-        tls_client=DirectSessionClient(args.host) if secure.direct_session else None,
+        tls_client=TlsClient(args.host, copy_sessions=True) if secure.copy_session else None,
         credentials=secure.credentials(),
     )
 

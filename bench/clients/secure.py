@@ -52,8 +52,9 @@ class SecureArgs:
     loop's (see :mod:`simulator.transport.tls_link`); gmqtt always uses the event loop's."""
     tls12: bool = False
     """Cap the context at TLS 1.2 (its resumption needs no key exchange)."""
-    direct_session: bool = False
-    """Offer the session without CPython's copy (:mod:`clients.direct_session`)."""
+    copy_session: bool = False
+    """Offer the session through CPython's setter, which copies it (see
+    :mod:`simulator.transport.tls_session`)."""
 
     def credentials(self) -> Credentials:
         """The engine's form of the account: every device the same user name and password."""
@@ -69,7 +70,7 @@ def parse_secure_args(description: str) -> tuple[StackArgs, SecureArgs]:
     parser.add_argument("--no-ticket", action="store_true")
     parser.add_argument("--tls-layer", choices=get_args(TlsLayer), default="resume")
     parser.add_argument("--tls12", action="store_true")
-    parser.add_argument("--direct-session", action="store_true")
+    parser.add_argument("--copy-session", action="store_true")
     ns, rest = parser.parse_known_args(sys.argv[1:])
     return parse_args(description, rest), SecureArgs(
         ns.ca_file,
@@ -78,7 +79,7 @@ def parse_secure_args(description: str) -> tuple[StackArgs, SecureArgs]:
         ns.no_ticket,
         ns.tls_layer,
         ns.tls12,
-        ns.direct_session,
+        ns.copy_session,
     )
 
 

@@ -18,9 +18,10 @@ certificate, or one the whole fleet shares), so one session serves them all: the
 one session with a ticket (TLS 1.3 tickets arrive after the handshake, so it is taken when a
 connection reads its first application data) and offers it to every later connection, whose
 handshake then skips the certificate chain and its verification. It is replaced only when it
-is half way through its ticket's lifetime or the broker no longer resumes it: each kept session
-is a copy (CPython's ``SSLObject.session`` serializes and parses it again, server certificate
-included), and connections that resumed one copy share that copy's certificate.
+is half way through its ticket's lifetime or the broker no longer resumes it: reading
+``SSLObject.session`` makes a copy (CPython serializes and parses it again, server certificate
+included). It is offered without such a copy (:mod:`simulator.transport.tls_session`), so the
+connections that resumed it share its certificate too.
 Per-connection contexts (a certificate per device) resume nothing: a session carries the
 identity it was made with, so it must not pass to another client id, and keeping one per
 device for its reconnects would cost about a kilobyte per device.
@@ -37,6 +38,7 @@ from typing import Any, Literal, cast
 
 from simulator.errors import ConnectError
 from simulator.transport.connection import MqttLink
+from simulator.transport.tls_session import offer
 
 TlsLayer = Literal["resume", "full", "asyncio"]
 """Who does TLS for a connector: this module with session resumption (the default), this
@@ -73,6 +75,7 @@ class TlsClient:
 
     __slots__ = (
         "_clock",
+        "copy_sessions",
         "handshakes",
         "incoming",
         "outgoing",
@@ -87,12 +90,15 @@ class TlsClient:
         server_hostname: str | None,
         *,
         resume: bool = True,
+        copy_sessions: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.server_hostname = server_hostname
         """The name the broker's certificate must carry (and the SNI); None sends no name."""
         self.resume = resume
         """Offer the kept session to connections with the shared context."""
+        self.copy_sessions = copy_sessions
+        """Offer it through CPython's setter, which copies it (for comparison only)."""
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.session: ssl.SSLSession | None = None
@@ -113,8 +119,10 @@ class TlsClient:
         reuse = shared and self.resume
         offered = self.session if reuse else None
         sslobj = context.wrap_bio(
-            self.incoming, self.outgoing, server_hostname=self.server_hostname, session=offered
+            self.incoming, self.outgoing, server_hostname=self.server_hostname
         )
+        if offered is not None and (self.copy_sessions or not offer(sslobj, context, offered)):
+            sslobj.session = offered
         return TlsLink(self, app, sslobj, keep_session=reuse, offered=offered)
 
     def wants_session(self) -> bool:

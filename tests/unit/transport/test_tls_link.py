@@ -29,6 +29,7 @@ from simulator.transport.connection import MqttLink
 from simulator.transport.connector import _reason
 from simulator.transport.tls import TlsOptions, client_context
 from simulator.transport.tls_link import TlsCertificateError, TlsClient, TlsError, TlsLink
+from simulator.transport.tls_session import offer
 
 V5 = MQTTVersion.V5
 
@@ -356,3 +357,26 @@ def test_a_session_the_broker_no_longer_resumes_is_dropped_for_a_fresh_one(
     assert client.session is not stale
     resumed = connect(client, context, restarted)
     assert resumed.tls.session_reused
+
+
+def test_a_session_is_offered_without_a_copy_and_only_to_its_own_context(
+    pki: Pki, context: ssl.SSLContext, server_context: ssl.SSLContext
+) -> None:
+    client = TlsClient("localhost")
+    connack(connect(client, context, server_context))
+    kept = client.session
+    assert kept is not None
+    fresh = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    assert offer(fresh, context, kept)
+    other = client_context(TlsOptions(ca_file=pki.ca_path))
+    elsewhere = other.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    assert not offer(elsewhere, other, kept)
+
+
+def test_the_copying_setter_resumes_too(
+    context: ssl.SSLContext, server_context: ssl.SSLContext
+) -> None:
+    client = TlsClient("localhost", copy_sessions=True)
+    connack(connect(client, context, server_context))
+    second = connect(client, context, server_context)
+    assert second.tls.session_reused
