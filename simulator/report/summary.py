@@ -44,6 +44,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
     ]
     lines.extend(_funnel_lines(onboarding))
+    connections = report.get("connections", {})
+    handshakes = connections.get("tls_handshakes")
+    if handshakes:
+        lines.append(
+            f"  tls         {handshakes:,} handshakes, {connections['tls_resumed']:,} resumed "
+            f"a session"
+        )
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "

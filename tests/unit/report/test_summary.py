@@ -33,3 +33,12 @@ def test_the_register_workflow_prints_each_stage_and_who_fell_out(make_report: M
     assert "(2 rejected, 4 retries)" in stages[3]
     assert lines[start + 5] == "    all accepted 1.5 s after the first connect"
     assert problems(report) == ["onboarding stage registered: 2 rejected"]
+
+
+def test_tls_handshakes_and_resumptions_are_shown_when_the_engine_did_tls(
+    make_report: MakeReport,
+) -> None:
+    assert not any(line.startswith("  tls") for line in summary_lines(make_report()))
+    report = make_report(tls_handshakes=20, tls_resumed=19)
+    assert report["connections"]["tls_resumed"] == 19
+    assert "  tls         20 handshakes, 19 resumed a session" in summary_lines(report)
