@@ -100,7 +100,9 @@ class TlsClient:
         self.copy_sessions = copy_sessions
         """Offer it through CPython's setter, which copies it (for comparison only)."""
         self.incoming = ssl.MemoryBIO()
+        """Received bytes on their way into a connection's ``SSLObject``; empty between steps."""
         self.outgoing = ssl.MemoryBIO()
+        """Bytes a connection's ``SSLObject`` produced, until flushed to its TCP transport."""
         self.session: ssl.SSLSession | None = None
         """The session offered to shared-context connections (None until one has a ticket)."""
         self._clock = clock
