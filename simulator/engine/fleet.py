@@ -134,7 +134,17 @@ class Device:
 class DeviceGroup:
     """Devices of one model, interval and payload format: one publish wheel between them."""
 
-    __slots__ = ("codec", "count", "interval_s", "layout", "model", "start", "wheel")
+    __slots__ = (
+        "codec",
+        "connections",
+        "count",
+        "interval_s",
+        "layout",
+        "model",
+        "per_connection",
+        "start",
+        "wheel",
+    )
 
     def __init__(self, spec: Group, plant: PlantLayout) -> None:
         self.model: DeviceModel = get_model(spec.model)
@@ -142,6 +152,8 @@ class DeviceGroup:
         self.interval_s = spec.interval_s
         self.start = spec.start
         self.count = spec.count
+        self.per_connection = spec.per_connection
+        self.connections = spec.connections
         self.layout = replace(plant, id_prefix=self.model.id_prefix)
         self.wheel: TimingWheel[Device] | None = None
 
@@ -356,13 +368,26 @@ class Fleet:
                         index,
                         identity.device_id,
                         publish_prefix(topic, version),
-                        publish_phase_s(local, group.count, group.interval_s),
+                        self._phase_s(group, local),
                         model.new_state(index, seed),
                         number,
                     )
                 )
         if self.edges is not None:
             self.edges.retopic(devices, version)
+
+    @staticmethod
+    def _phase_s(group: DeviceGroup, local: int) -> float:
+        """Device ``local`` of ``group``'s phase: its own, or its gateway's.
+
+        A gateway polls its devices and sends their values in one burst, so its devices share
+        the gateway's phase (the gateways are spread over the interval instead): their messages
+        then leave in one write.
+        """
+        per = group.per_connection
+        if per == 1:
+            return publish_phase_s(local, group.count, group.interval_s)
+        return publish_phase_s(local // per, group.connections, group.interval_s)
 
     async def onboard(
         self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
