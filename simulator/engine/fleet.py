@@ -604,6 +604,19 @@ class Fleet:
         registrar = self.registrar
         edges = self.edges
         for event in events:
+            # Nearly every event of a QoS 1 fleet is a PUBACK: it is settled first.
+            if type(event) is PubAckReceived or type(event) is PubCompReceived:
+                if (
+                    registrar is not None
+                    and type(event) is PubAckReceived
+                    and registrar.owns_ack(link, event)
+                ):
+                    continue
+                if event.reason_code >= 0x80:
+                    counters.refused += 1
+                else:
+                    counters.acked += 1
+                continue
             if (
                 edges is not None
                 and isinstance(event, MessageReceived)
@@ -617,14 +630,7 @@ class Fleet:
                 if isinstance(event, MessageReceived):
                     registrar.on_answer(link, event.publish)
                     continue
-                if isinstance(event, PubAckReceived) and registrar.owns_ack(link, event):
-                    continue
-            if isinstance(event, PubAckReceived | PubCompReceived):
-                if event.reason_code >= 0x80:
-                    counters.refused += 1
-                else:
-                    counters.acked += 1
-            elif isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
+            if isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
                 counters.refused += 1
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
