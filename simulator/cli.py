@@ -23,7 +23,6 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 from simulator import __version__
@@ -266,7 +265,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            _interrupt_on_sigterm()
             return _cmd_run(args)
         if args.command == "validate":
             return _cmd_validate(args)
@@ -287,20 +285,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _interrupt_on_sigterm() -> None:
-    """Treat SIGTERM (a CI job's timeout, ``kill``) as Ctrl-C: stop, clean up, exit 130.
+async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; SIGTERM (a CI job's timeout, ``kill``) cancels it as Ctrl-C would.
 
-    Without this a terminated run leaves its Mosquitto and ingest processes behind.
+    Cancelling the task unwinds every ``finally`` of the run, so its Mosquitto and ingest are
+    stopped; the caller reports it as interrupted (exit 130).
     """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated: list[bool] = []
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)  # the event loop's own Ctrl-C handling
-        else:
-            raise KeyboardInterrupt
+    def on_term() -> None:
+        terminated.append(True)
+        task.cancel()
 
-    signal.signal(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -340,7 +348,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         web_port=args.web,
     )
-    report = _run_async(runner.run())
+    report = _run_async(_stopped_by_sigterm(runner.run()))
     results = evaluate(thresholds, report)
     if results:
         report["thresholds"] = results_as_json(results)

@@ -135,7 +135,17 @@ class Device:
 class DeviceGroup:
     """Devices of one model, interval and payload format: one publish wheel between them."""
 
-    __slots__ = ("codec", "count", "interval_s", "layout", "model", "start", "wheel")
+    __slots__ = (
+        "codec",
+        "connections",
+        "count",
+        "interval_s",
+        "layout",
+        "model",
+        "per_connection",
+        "start",
+        "wheel",
+    )
 
     def __init__(self, spec: Group, plant: PlantLayout) -> None:
         self.model: DeviceModel = get_model(spec.model)
@@ -143,6 +153,8 @@ class DeviceGroup:
         self.interval_s = spec.interval_s
         self.start = spec.start
         self.count = spec.count
+        self.per_connection = spec.per_connection
+        self.connections = spec.connections
         self.layout = replace(plant, id_prefix=self.model.id_prefix)
         self.wheel: TimingWheel[Device] | None = None
 
@@ -359,13 +371,26 @@ class Fleet:
                         index,
                         identity.device_id,
                         publish_prefix(topic, version),
-                        publish_phase_s(local, group.count, group.interval_s),
+                        self._phase_s(group, local),
                         model.new_state(index, seed),
                         number,
                     )
                 )
         if self.edges is not None:
             self.edges.retopic(devices, version)
+
+    @staticmethod
+    def _phase_s(group: DeviceGroup, local: int) -> float:
+        """Device ``local`` of ``group``'s phase: its own, or its gateway's.
+
+        A gateway polls its devices and sends their values in one burst, so its devices share
+        the gateway's phase (the gateways are spread over the interval instead): their messages
+        then leave in one write.
+        """
+        per = group.per_connection
+        if per == 1:
+            return publish_phase_s(local, group.count, group.interval_s)
+        return publish_phase_s(local // per, group.connections, group.interval_s)
 
     async def onboard(
         self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
@@ -582,6 +607,19 @@ class Fleet:
         registrar = self.registrar
         edges = self.edges
         for event in events:
+            # Nearly every event of a QoS 1 fleet is a PUBACK: it is settled first.
+            if type(event) is PubAckReceived or type(event) is PubCompReceived:
+                if (
+                    registrar is not None
+                    and type(event) is PubAckReceived
+                    and registrar.owns_ack(link, event)
+                ):
+                    continue
+                if event.reason_code >= 0x80:
+                    counters.refused += 1
+                else:
+                    counters.acked += 1
+                continue
             if (
                 edges is not None
                 and isinstance(event, MessageReceived)
@@ -595,14 +633,7 @@ class Fleet:
                 if isinstance(event, MessageReceived):
                     registrar.on_answer(link, event.publish)
                     continue
-                if isinstance(event, PubAckReceived) and registrar.owns_ack(link, event):
-                    continue
-            if isinstance(event, PubAckReceived | PubCompReceived):
-                if event.reason_code >= 0x80:
-                    counters.refused += 1
-                else:
-                    counters.acked += 1
-            elif isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
+            if isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
                 counters.refused += 1
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:

@@ -45,6 +45,7 @@ from .properties import NO_PROPERTIES, WILL_PROPERTIES, Properties, encode_prope
 from .version import MQTTVersion
 
 _PROTOCOL_NAME = encode_string("MQTT")
+_V5 = MQTTVersion.V5
 _V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
 
 
@@ -346,12 +347,14 @@ def encode_publish_with_id(
         raise LocalProtocolError(
             f"a QoS 1 or 2 PUBLISH needs a packet id in 1..65535, got {packet_id}"
         )
-    pid = bytes((packet_id >> 8, packet_id & 0xFF))
     size = len(prefix) + 2 + len(payload)
-    header = _fixed_header(first, size)
-    if version is MQTTVersion.V5:
-        return b"".join((header, prefix[:-1], pid, b"\x00", payload))
-    return b"".join((header, prefix, pid, payload))
+    if version is _V5:
+        # The id goes in front of the prefix's empty property block: the three bytes of
+        # ``packet_id << 8`` are the id and that block at once.
+        topic, ident = prefix[:-1], (packet_id << 8).to_bytes(3, "big")
+    else:
+        topic, ident = prefix, packet_id.to_bytes(2, "big")
+    return b"".join((_fixed_header(first, size), topic, ident, payload))
 
 
 def encode_publish_fields(

@@ -33,10 +33,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..errors import LocalProtocolError
-from .encoder import encode, encode_publish_fields, encode_publish_qos0, publish_prefix
+from .encoder import (
+    encode,
+    encode_publish_fields,
+    encode_publish_qos0,
+    encode_publish_with_id,
+    publish_prefix,
+)
 from .events import Event
 from .inbound import DEFAULT_RECEIVE_MAXIMUM, receive
-from .inflight import InFlight, TopicAliases
+from .inflight import PUBLISH_QOS1, InFlight, TopicAliases
 from .options import (
     DEFAULT_LIMITS,
     DEFAULT_OPTIONS,
@@ -288,12 +294,24 @@ class ClientSession:
         """
         if self._state is not _CONNECTED:
             self._check_connected("publish_prefixed()")
-        if qos == 0 and not retain and self._aliases is None:
-            data = encode_publish_qos0(prefix, payload)
-            if len(data) > self._limits.maximum_packet_size:
-                self._check_size(data, "PUBLISH", None)
-            return data
+        if not retain and self._aliases is None:
+            if qos == 0:
+                data = encode_publish_qos0(prefix, payload)
+                if len(data) > self._limits.maximum_packet_size:
+                    self._check_size(data, "PUBLISH", None)
+                return data
+            if qos == 1 and self._limits.maximum_qos:
+                return self._publish_qos1(prefix, payload)
         return self._publish_prefixed(prefix, payload, qos, retain)
+
+    def _publish_qos1(self, prefix: bytes, payload: bytes) -> bytes:
+        # Without aliases the packet sent is the packet kept for a resend: one object.
+        packet_id = self._take_packet_id()
+        data = encode_publish_with_id(PUBLISH_QOS1, prefix, packet_id, payload, self._version)
+        if len(data) > self._limits.maximum_packet_size:
+            self._check_size(data, "PUBLISH", packet_id)
+        self._store(packet_id, data)
+        return data
 
     def _publish_prefixed(self, prefix: bytes, payload: bytes, qos: int, retain: bool) -> bytes:
         self._check_publish(qos, retain)
@@ -444,7 +462,8 @@ class ClientSession:
         return data
 
     def _take_packet_id(self) -> int:
-        if self.inflight_count >= self._limits.receive_maximum:
+        flight = self._flight
+        if flight is not None and len(flight.outgoing) >= self._limits.receive_maximum:
             raise InflightLimitError(
                 f"client {self._client_id!r} has {self._limits.receive_maximum} QoS 1 and 2 "
                 "messages in flight, the broker's receive maximum"
@@ -458,14 +477,23 @@ class ClientSession:
         flight.outgoing[packet_id] = data
 
     def _allocate_id(self) -> int:
+        packet_id = self._next_id
         flight = self._flight
-        outgoing = flight.outgoing if flight is not None else ()
-        requests = (flight.requests or ()) if flight is not None else ()
+        if flight is not None and (
+            packet_id in flight.outgoing or (flight.requests and packet_id in flight.requests)
+        ):
+            packet_id = self._free_id(flight, packet_id)
+        self._next_id = packet_id + 1 if packet_id < MAX_PACKET_ID else 1
+        return packet_id
+
+    def _free_id(self, flight: InFlight, packet_id: int) -> int:
+        # The next id not in use, counting on from ``packet_id`` and wrapping after 65535.
+        outgoing = flight.outgoing
+        requests = flight.requests or ()
         for _ in range(MAX_PACKET_ID):
-            packet_id = self._next_id
-            self._next_id = packet_id + 1 if packet_id < MAX_PACKET_ID else 1
             if packet_id not in outgoing and packet_id not in requests:
                 return packet_id
+            packet_id = packet_id + 1 if packet_id < MAX_PACKET_ID else 1
         raise LocalProtocolError(f"client {self._client_id!r} has no free packet id")
 
     def _close(self) -> None:

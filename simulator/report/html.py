@@ -201,6 +201,7 @@ def _summary_html(report: dict[str, Any]) -> str:
         tables.append(f"<table>{''.join(rows)}</table>")
     parts = ['<section id="summary" data-swap>', "<h2>Summary</h2>"]
     parts.append(f'<div class="grid">{"".join(tables)}</div>')
+    parts.extend(_funnel_html(report.get("onboarding")))
     parts.extend(_thresholds_html(report.get("thresholds")))
     notes = report.get("notes") or []
     if notes:
@@ -208,6 +209,33 @@ def _summary_html(report: dict[str, Any]) -> str:
         parts.append(f"<h2>Notes</h2><ul>{items}</ul>")
     parts.append("</section>")
     return "\n".join(parts)
+
+
+FUNNEL_COLUMNS = ("reached", "rejected", "timeouts", "failed", "pending", "retries")
+
+
+def _funnel_html(onboarding: Any) -> Iterator[str]:
+    """The onboarding funnel, a row per stage, for the ``register`` workflow."""
+    if not isinstance(onboarding, dict) or onboarding.get("workflow") != "register":
+        return
+    funnel = onboarding.get("funnel")
+    if not isinstance(funnel, dict) or not funnel:
+        return
+    yield "<h2>Onboarding funnel</h2>"
+    head = "".join(f"<th>{name}</th>" for name in (*FUNNEL_COLUMNS, "p50", "p99"))
+    rows = [f"<table><tr><th>stage (devices; time from the connection attempt)</th>{head}</tr>"]
+    for name, stage in funnel.items():
+        if not isinstance(stage, dict):
+            continue
+        cells = "".join(
+            f'<td class="v">{_cell(stage.get(column), _count)}</td>' for column in FUNNEL_COLUMNS
+        )
+        times = "".join(
+            f'<td class="v">{_cell(stage.get(key), _ms)}</td>' for key in ("p50_ms", "p99_ms")
+        )
+        rows.append(f"<tr><td>{escape(_text(name))}</td>{cells}{times}</tr>")
+    rows.append("</table>")
+    yield "".join(rows)
 
 
 def _thresholds_html(thresholds: Any) -> Iterator[str]:

@@ -40,6 +40,7 @@ from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
 from simulator.mqtt import MQTTVersion
 from simulator.scenario import OnboardingPlan, validate_scenario
+from tests.integration.restarts import run_through_restart as run_scenario_through_restart
 
 pytestmark = pytest.mark.broker
 
@@ -198,13 +199,7 @@ def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(
 ) -> None:
     """The same through ``run`` (the Runner): it keeps the ingest session and subscribes it
     plainly when the scenario keeps sessions, so the report says 0 lost."""
-    import io
-
-    from simulator.runner import Runner
-
     port = free_port()
-    holder = [LocalBroker(port=port, persistence_dir=broker_db)]
-    holder[0].start()
     scenario = validate_scenario(
         {
             "name": "run-restart-persist",
@@ -226,20 +221,10 @@ def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(
         "<test>",
     )
 
-    def restart() -> None:
-        time.sleep(1.5)
-        holder[0].stop()  # SIGTERM: Mosquitto writes its database
-        time.sleep(0.5)
-        holder[0] = LocalBroker(port=port, persistence_dir=broker_db)
-        holder[0].start()
-
-    thread = threading.Thread(target=restart)
-    thread.start()
-    try:
-        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
-    finally:
-        thread.join()
-        holder[0].stop()
+    # The stop is a SIGTERM, so Mosquitto writes its database before it exits.
+    report = run_scenario_through_restart(
+        scenario, lambda: LocalBroker(port=port, persistence_dir=broker_db), after_s=1.5
+    )
     assert report["connections"]["reconnects"] == DEVICES
     assert report["connections"]["ingest_reconnects"] == 1
     messages = report["messages"]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from simulator.broker import LocalBroker, free_port
-from simulator.runner import Runner
 from simulator.scenario import validate_scenario
+from tests.integration.restarts import run_through_restart
 
 pytestmark = pytest.mark.broker
 
@@ -22,8 +18,6 @@ PER_GATEWAY = 8
 
 def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path) -> None:
     port = free_port()
-    broker = LocalBroker(port=port)
-    broker.start()
     scenario = validate_scenario(
         {
             "name": "reannounce",
@@ -46,22 +40,7 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
         },
         "<test>",
     )
-    holder: list[LocalBroker] = [broker]
-
-    def restart() -> None:
-        time.sleep(2.0)
-        holder[0].stop()
-        time.sleep(0.5)
-        holder[0] = LocalBroker(port=port)
-        holder[0].start()
-
-    thread = threading.Thread(target=restart)
-    thread.start()
-    try:
-        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
-    finally:
-        thread.join()
-        holder[0].stop()
+    report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     onboarding = report["onboarding"]
     assert report["connections"]["reconnects"] == DEVICES // PER_GATEWAY
     # The first onboarding is untouched by the restart ...

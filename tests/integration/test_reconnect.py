@@ -13,6 +13,7 @@ import pytest
 from simulator.broker import LocalBroker, free_port
 from simulator.engine.fleet import Fleet, ReconnectPolicy
 from simulator.scenario import OnboardingPlan, validate_scenario
+from tests.integration.restarts import run_through_restart
 
 pytestmark = pytest.mark.broker
 
@@ -126,14 +127,7 @@ def test_a_stalled_broker_is_detected_by_keepalive_and_the_fleet_comes_back(
 
 
 def test_a_whole_run_survives_a_broker_restart(tmp_path: Path) -> None:
-    import io
-    import threading
-
-    from simulator.runner import Runner
-
     port = free_port()
-    broker = LocalBroker(port=port)
-    broker.start()
     scenario = validate_scenario(
         {
             "name": "restart-run",
@@ -151,22 +145,7 @@ def test_a_whole_run_survives_a_broker_restart(tmp_path: Path) -> None:
         },
         "<test>",
     )
-    holder: list[LocalBroker] = [broker]
-
-    def restart() -> None:
-        time.sleep(2.0)
-        holder[0].stop()
-        time.sleep(0.5)
-        holder[0] = LocalBroker(port=port)
-        holder[0].start()
-
-    thread = threading.Thread(target=restart)
-    thread.start()
-    try:
-        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
-    finally:
-        thread.join()
-        holder[0].stop()
+    report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     connections = report["connections"]
     assert connections["reconnects"] == 20
     assert connections["ingest_reconnects"] == 1

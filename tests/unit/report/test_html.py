@@ -266,3 +266,26 @@ def test_write_html_creates_the_folder(tmp_path: Path) -> None:
     report = fake_report(seconds=5)
     write_html(report, path)
     assert path.read_text(encoding="utf-8") == render_html(report)
+
+
+def test_the_onboarding_funnel_is_a_table_for_the_register_workflow() -> None:
+    from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTER_STAGES, Funnel
+
+    report = fake_report(seconds=10)
+    assert "Onboarding funnel" not in render_html(report)  # the connect workflow has none
+    funnel = Funnel((*REGISTER_STAGES, FIRST_TELEMETRY))
+    for stage in funnel.stages:
+        stage.reach(2_000, 90)
+    funnel["registered"].rejected = 7
+    funnel["registered"].timeouts = 3
+    report["onboarding"]["workflow"] = "register"
+    report["onboarding"]["funnel"] = funnel.to_dict()
+    html = render_html(report)
+    assert Page(html).problems == []
+    table = html[html.index("<h2>Onboarding funnel</h2>") :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr><td>([a-z_]+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", table)
+    assert [name for name, _ in rows] == [*REGISTER_STAGES, FIRST_TELEMETRY]
+    registered = re.findall(r">([^<]*)</td>", dict(rows)["registered"])
+    assert registered[:3] == ["90", "7", "3"]
+    assert registered[-2].endswith(" ms")
