@@ -42,6 +42,7 @@ from simulator.payloads.sparkplug.slotted_node import (
     data_payload,
     death_payload,
     device_birth_payload,
+    device_death_payload,
     node_birth_payload,
     wants_rebirth,
 )
@@ -129,6 +130,8 @@ class EdgeNodes:
         """NBIRTH and DBIRTH messages sent, rebirths included."""
         self.rebirths = 0
         """NCMD rebirth requests answered."""
+        self.deaths = 0
+        """DDEATH and NDEATH messages sent by edge nodes leaving on purpose."""
 
     @classmethod
     def for_fleet(
@@ -238,6 +241,33 @@ class EdgeNodes:
                     if device.admitted and device.link is link and device.group in self._groups:
                         self._device_birth(device, node, link)
         return True
+
+    def goodbye(self, connection: int, link: MqttLink) -> None:
+        """Before an intentional disconnect: a DDEATH per born device, then the NDEATH.
+
+        A clean DISCONNECT makes the broker drop the will, so an edge node that leaves on
+        purpose says its death itself (Sparkplug 3.0, operational behaviour of an edge node).
+        """
+        node = self._nodes.get(connection)
+        if node is None or not node.born:
+            return
+        now_ms = self._wall_ns() // 1_000_000
+        edge = link.session.client_id
+        if self._host.is_gateway(connection):
+            for device in self._host.members(connection):
+                if device.admitted and device.link is link and device.group in self._groups:
+                    topic = build_topic(MessageType.DDEATH, self.group_id, edge, device.device_id)
+                    self._say(link, topic, device_death_payload(node.take(), now_ms), 0)
+        topic = build_topic(MessageType.NDEATH, self.group_id, edge)
+        self._say(link, topic, death_payload(node.bd_seq, now_ms), 1)
+        node.born = False
+
+    def _say(self, link: MqttLink, topic: str, payload: bytes, qos: int) -> None:
+        try:
+            link.send(link.session.publish(topic, payload, qos))
+        except LocalProtocolError:
+            return  # closing or a full window: the broker publishes the NDEATH will instead
+        self.deaths += 1
 
     def _node_birth(self, connection: int, node: NodeCounters, link: MqttLink) -> None:
         now_ns = self._wall_ns()

@@ -458,6 +458,11 @@ class Fleet:
         """Send DISCONNECT on every open link and wait (bounded) for the sockets to close."""
         self._stop_reconnecting()
         links = list({id(d.link): d.link for d in self.devices if d.link is not None}.values())
+        edges = self.edges
+        if edges is not None:
+            for link in links:
+                if isinstance(link.owner, int) and link.transport is not None:
+                    edges.goodbye(link.owner, link)
         for device in self.devices:
             device.link = None
         for link in links:

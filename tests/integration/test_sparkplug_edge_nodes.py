@@ -190,7 +190,11 @@ def test_every_edge_node_births_first_and_numbers_every_message(
                 expected_seq = None
                 births.clear()
                 continue
-            if kind == "NBIRTH":
+            if kind == "DDEATH":
+                message = pysparkplug.DDeath.decode(payload)
+                assert device in births, f"{edge}: DDEATH of {device} before its DBIRTH"
+                del births[device]
+            elif kind == "NBIRTH":
                 message = pysparkplug.NBirth.decode(payload)
                 assert message.seq == 0
                 births.clear()
@@ -227,7 +231,7 @@ def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(
     stream = by_edge(messages)["gw-00001"]
     kinds = [kind for kind, _, _ in stream]
     assert kinds.count("NBIRTH") == 2
-    assert kinds.count("NDEATH") == 1
+    assert kinds.count("NDEATH") == 2  # the will at the drop, its own at the end
     death = kinds.index("NDEATH")
     first_birth = pysparkplug.NBirth.decode(stream[0][2])
     ndeath = pysparkplug.NDeath.decode(stream[death][2])
@@ -245,7 +249,7 @@ def test_a_rebirth_command_is_answered_in_the_same_session(
     _, _, messages = plant
     stream = by_edge(messages)["gw-00002"]
     kinds = [kind for kind, _, _ in stream]
-    assert "NDEATH" not in kinds
+    assert kinds.index("NDEATH") == len(kinds) - 1  # only its goodbye, at the end
     births = [i for i, kind in enumerate(kinds) if kind == "NBIRTH"]
     assert len(births) == 2
     assert [bd_seq(pysparkplug.NBirth.decode(stream[i][2])) for i in births] == [0, 0]
@@ -265,5 +269,26 @@ def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(
     # First births of 3 gateways, the reconnect's and the rebirth's.
     assert counts["NBIRTH"] == 3 + 1 + 1
     assert counts["DBIRTH"] == (3 + 1 + 1) * PER_GATEWAY
-    assert counts["NDEATH"] == 1
+    # The dropped gateway's will, then every gateway's own deaths as it left on purpose.
+    assert counts["NDEATH"] == 1 + 3
+    assert counts["DDEATH"] == 3 * PER_GATEWAY
     assert counts["NCMD"] == 1
+
+
+def test_an_edge_node_leaving_on_purpose_says_every_death_itself(
+    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+) -> None:
+    fleet, _, messages = plant
+    assert fleet.edges is not None
+    assert fleet.edges.deaths == 3 * (PER_GATEWAY + 1)
+    for edge, stream in by_edge(messages).items():
+        kinds = [kind for kind, _, _ in stream]
+        births = [i for i, kind in enumerate(kinds) if kind == "NBIRTH"]
+        tail = stream[-(PER_GATEWAY + 1) :]
+        assert [kind for kind, _, _ in tail] == ["DDEATH"] * PER_GATEWAY + ["NDEATH"], edge
+        assert sorted(device or "" for _, device, _ in tail[:-1]) == sorted(
+            device.device_id for device in fleet.members(int(edge[3:]))
+        )
+        # The NDEATH carries the bdSeq of the session it ends.
+        session_birth = pysparkplug.NBirth.decode(stream[births[-1]][2])
+        assert bd_seq(pysparkplug.NDeath.decode(tail[-1][2])) == bd_seq(session_birth)

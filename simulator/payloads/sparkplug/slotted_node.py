@@ -115,6 +115,11 @@ def death_payload(bd_seq: int, now_ms: int) -> bytes:
     return encode_payload(SparkplugPayload(now_ms, (metric,)))
 
 
+def device_death_payload(seq: int, now_ms: int) -> bytes:
+    """A DDEATH: the device is gone while its edge node stays; the node's seq, no metrics."""
+    return _encode(SparkplugPayload(now_ms, (), seq))
+
+
 def node_birth_payload(
     bd_seq: int,
     now_ms: int,

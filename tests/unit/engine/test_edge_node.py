@@ -215,3 +215,30 @@ def test_a_device_on_its_own_is_its_own_edge_node_and_sends_ndata() -> None:
     edges.arm(1, other)
     assert other.options.will is None  # not an edge node
     assert edges.encoder(host.groups[1]) is None
+
+
+def test_leaving_on_purpose_sends_a_ddeath_per_admitted_device_then_the_ndeath() -> None:
+    host, edges = plant(4, ("sparkplug",) * 4)
+    edges.retopic(host.devices, V311)
+    edges.goodbye(0, connect(edges, host, 0)[0])  # never born: nothing to say
+    link, transport = connect(edges, host, 0)  # the second session: bdSeq 1
+    for device in host.devices[:3]:
+        admit(edges, device, link)
+    sent(transport)
+    edges.goodbye(0, link)
+    deaths = sent(transport)
+    assert [p.topic for p in deaths if isinstance(p, Publish)] == [
+        "spBv1.0/acme/DDEATH/gw-00000/cnc-000000",
+        "spBv1.0/acme/DDEATH/gw-00000/cnc-000001",
+        "spBv1.0/acme/DDEATH/gw-00000/cnc-000002",
+        "spBv1.0/acme/NDEATH/gw-00000",
+    ]
+    ddeaths = [pysparkplug.DDeath.decode(p.payload) for p in deaths[:3] if isinstance(p, Publish)]
+    assert [d.seq for d in ddeaths] == [4, 5, 6]  # after NBIRTH 0 and three DBIRTHs
+    ndeath = deaths[3]
+    assert isinstance(ndeath, Publish)
+    assert ndeath.qos == 1
+    assert int(pysparkplug.NDeath.decode(ndeath.payload).bd_seq_metric.value) == 1
+    assert edges.deaths == 4
+    edges.goodbye(0, link)  # said once: the node is no longer born
+    assert sent(transport) == []
