@@ -463,6 +463,7 @@ class Runner:
             drain_s=drain_s,
             timeseries=monitor.series.samples,
             settings=public_settings(scenario),
+            sparkplug=_sparkplug_figures(fleet, final),
             **_onboarding_figures(fleet, final, responder),
         )
         return build_report(figures)
@@ -482,6 +483,20 @@ class Runner:
                 f"{timeout_s:g} s"
             )
         return loop.time() - start
+
+
+def _sparkplug_figures(fleet: Fleet, final: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the edge nodes sent and what ingest saw of it, or None without Sparkplug devices."""
+    edges = fleet.edges
+    if edges is None:
+        return None
+    return {
+        "group_id": edges.group_id,
+        "births": edges.births,
+        "rebirths": edges.rebirths,
+        "deaths": edges.deaths,
+        "ingested_by_type": final.get("sparkplug") if final is not None else None,
+    }
 
 
 def _our_responder(scenario: Scenario) -> bool:

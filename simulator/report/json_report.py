@@ -114,6 +114,8 @@ class RunFigures:
     """What the provisioning responder did, when this run started it."""
     answers: dict[str, int] | None = None
     """Answers the devices could not use: late (after their timeout) or invalid."""
+    sparkplug: dict[str, Any] | None = None
+    """Sparkplug B edge nodes: births, rebirths and deaths sent, message types ingest saw."""
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -223,6 +225,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "connected_rss_bytes": f.connected_rss_bytes,
             "rss_bytes_per_device": per_device,
         },
+        "sparkplug": f.sparkplug,
         "drain_s": round(f.drain_s, 3),
         "notes": list(ingest.notes) if ingest is not None else [],
         "settings": f.settings,
