@@ -602,11 +602,13 @@ class Fleet:
     # link listener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Count acknowledgements and refusals; everything else a device receives is ignored.
+        """Count acknowledgements and refusals; route onboarding and Sparkplug traffic.
 
         A QoS 1 message is done at its PUBACK, a QoS 2 message at its PUBCOMP; a reason code
         of 0x80 or above on either (or on a PUBREC) is the broker refusing it, for example
-        because the ACL does not let this device publish there: counted, never hidden.
+        because the ACL does not let this device publish there: counted, never hidden. The
+        PUBACKs of registrations, the reply topic's SUBACK and answers go to the registrar, an
+        NCMD to the edge nodes; anything else a device receives is ignored.
         """
         counters = self.counters
         registrar = self.registrar
