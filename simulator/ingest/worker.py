@@ -37,7 +37,6 @@ from simulator.mqtt import (
     Event,
     MessageReceived,
     MQTTVersion,
-    PubAckReceived,
     Subscribed,
 )
 from simulator.mqtt.topics import matches
@@ -359,15 +358,13 @@ class IngestWorker:
                 waiter = self._subscribed
                 if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
                     waiter.set_result(tuple(event.reason_codes))
-                elif provisioner is not None and isinstance(event, PubAckReceived):
-                    provisioner.flush(link)
                 continue
             publish = event.publish
             payload = publish.payload
             if register is not None and matches(register, publish.topic):
                 registration = first.registered(payload)
                 if provisioner is not None:
-                    provisioner.answer(link, publish, registration)
+                    provisioner.answer(link, publish, registration)  # sent after the loop
                 continue
             data_decode: Callable[[bytes], Telemetry] = decode
             if sparkplug is not None and publish.topic.startswith(sparkplug.prefix):
@@ -400,6 +397,9 @@ class IngestWorker:
             )
             if batch is not None:
                 self._submit(batch)
+        if provisioner is not None:
+            # Answers queued above, and those a PUBACK has made room for, in one write.
+            provisioner.flush(link)
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The subscriber connection went away while we still wanted it."""

@@ -17,6 +17,7 @@ device id, so the same devices are refused in every run and on every re-announce
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,16 +100,25 @@ class ResponderCounters:
 class Provisioner:
     """Decides and answers registrations; owns the backlog of answers waiting for the window."""
 
-    __slots__ = ("_backlog", "_v5", "counters", "policy")
+    __slots__ = ("_backlog", "_config_json", "_v5", "counters", "policy")
 
     def __init__(self, policy: Policy, version: MQTTVersion) -> None:
         self.policy = policy
+        self._config_json = (
+            f',"config":{json.dumps(dict(policy.config), separators=(",", ":"))}'
+            if policy.config
+            else ""
+        )
         self._v5 = version is MQTTVersion.V5
         self.counters = ResponderCounters()
         self._backlog: deque[tuple[str, bytes, Properties]] = deque()
 
     def answer(self, link: MqttLink, publish: Publish, registration: Registration | None) -> None:
-        """Answer one registration heard on ``link`` (``None``: it did not decode)."""
+        """Queue the answer to one registration heard on ``link`` (``None``: it did not decode).
+
+        Nothing is written yet: call :meth:`flush` once the batch of events that brought it is
+        done, so a burst of registrations is answered in one write.
+        """
         counters = self.counters
         counters.registrations += 1
         if registration is None:
@@ -125,15 +135,24 @@ class Provisioner:
             return
         if decision == REJECT:
             counters.rejected += 1
-            answer = Answer(device_id, REJECTED, correlation, REJECT_REASON)
+            body = encode_answer(Answer(device_id, REJECTED, correlation, REJECT_REASON))
         else:
             counters.accepted += 1
-            answer = Answer(device_id, ACCEPTED, correlation, config=policy.config)
+            body = self._accepted(device_id, correlation)
         properties = Properties()
         if self._v5:
             properties = Properties(correlation_data=correlation, content_type="application/json")
-        self._backlog.append((reply_to, encode_answer(answer), properties))
-        self.flush(link)
+        self._backlog.append((reply_to, body, properties))
+
+    def _accepted(self, device_id: str, correlation: bytes) -> bytes:
+        """:func:`encode_answer` of an acceptance, byte for byte, without building a dict.
+
+        Every acceptance carries the same configuration; its JSON is made once.
+        """
+        return (
+            f'{{"device_id":{json.dumps(device_id)},"status":"{ACCEPTED}",'
+            f'"correlation":"{correlation.hex()}"{self._config_json}}}'
+        ).encode()
 
     def flush(self, link: MqttLink) -> None:
         """Send queued answers while the broker's Receive Maximum lets us (call on PUBACK)."""

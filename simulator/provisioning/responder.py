@@ -28,7 +28,6 @@ from simulator.mqtt import (
     Event,
     MessageReceived,
     MQTTVersion,
-    PubAckReceived,
     Subscribed,
 )
 from simulator.payloads.registration import Registration, decode_registration
@@ -183,8 +182,8 @@ class Responder:
                     waiter.set_result(tuple(event.reason_codes))
             elif isinstance(event, MessageReceived):
                 self._answer(link, event)
-            elif isinstance(event, PubAckReceived):
-                self._provisioner.flush(link)
+        # Answers queued above, and those a PUBACK has made room for, in one write.
+        self._provisioner.flush(link)
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The connection went away: reconnect (unless stopping)."""

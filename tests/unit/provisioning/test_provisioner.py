@@ -10,9 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.fleet import DeviceIdentity, TopicTemplate
+from simulator.mqtt import ClientSession, MQTTVersion, Publish, decode
 from simulator.mqtt.topics import matches
-from simulator.provisioning import topic_filter, verdict
+from simulator.payloads.registration import (
+    Answer,
+    Registration,
+    correlation_for,
+    decode_answer,
+    encode_answer,
+)
+from simulator.provisioning import Policy, Provisioner, topic_filter, verdict
 from simulator.provisioning.provisioner import ACCEPT, IGNORE, REJECT
+from simulator.transport.connection import MqttLink
 
 IDS = [f"ms-{i:06d}" for i in range(20_000)]
 
@@ -131,3 +140,77 @@ def test_a_devices_verdict_does_not_depend_on_the_other_devices() -> None:
     random.Random(4).shuffle(crowd)
     in_a_crowd = {device: verdict(11, device, 0.3, 0.3) for device in crowd}
     assert all(in_a_crowd[device] == outcome for device, outcome in alone.items())
+
+
+# answering -------------------------------------------------------------------------------------
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def connected_link(version: MQTTVersion) -> tuple[MqttLink, Transport]:
+    session = ClientSession("provisioning-0", version, 60)
+    session.connect()
+    session.receive_data(
+        b"\x20\x03\x00\x00\x00" if version is MQTTVersion.V5 else b"\x20\x02\x00\x00"
+    )
+    link = MqttLink(session, listener=None, owner=None)  # type: ignore[arg-type]
+    transport = Transport()
+    link.transport = transport  # type: ignore[assignment]
+    return link, transport
+
+
+def registration(device_id: str, index: int) -> Registration:
+    return Registration(
+        device_id,
+        "cnc-machine",
+        "1.0",
+        ("spindle_rpm",),
+        1,
+        f"onboarding/{device_id}/config",
+        correlation_for(index),
+    )
+
+
+@given(st.text(max_size=30).filter(bool), st.integers(0, 2**32 - 1))
+def test_an_acceptance_is_encode_answer_byte_for_byte(device_id: str, index: int) -> None:
+    config = {"qos": 1, "name": 'a "quoted" value'}
+    provisioner = Provisioner(Policy(config=config), MQTTVersion.V5)
+    correlation = correlation_for(index)
+    assert provisioner._accepted(device_id, correlation) == encode_answer(
+        Answer(device_id, "accepted", correlation, config=config)
+    )
+
+
+@pytest.mark.parametrize("version", [MQTTVersion.V5, MQTTVersion.V311], ids=["5.0", "3.1.1"])
+def test_answers_wait_for_flush_then_leave_in_one_write(version: MQTTVersion) -> None:
+    provisioner = Provisioner(Policy(seed=3, reject_share=0.5), version)
+    link, transport = connected_link(version)
+    regs = [registration(f"cnc-{i:06d}", i) for i in range(6)]
+    for reg in regs:
+        provisioner.answer(link, Publish("onboarding/x/register", b"", 1, False, False, 1), reg)
+    provisioner.answer(link, Publish("onboarding/x/register", b"", 1, False, False, 2), None)
+    assert transport.written == []
+    provisioner.flush(link)
+    assert len(transport.written) == 1
+    packets = []
+    data = transport.written[0]
+    while data:
+        decoded = decode(data, version)
+        assert decoded is not None
+        packets.append(decoded[0])
+        data = data[decoded[1] :]
+    answers = [decode_answer(p.payload) for p in packets if isinstance(p, Publish)]
+    assert [a.device_id for a in answers] == [r.device_id for r in regs]
+    expected = [verdict(3, r.device_id, 0.5, 0.0) for r in regs]
+    assert [a.accepted for a in answers] == [v == ACCEPT for v in expected]
+    assert all(a.correlation == r.correlation for a, r in zip(answers, regs, strict=True))
+    counters = provisioner.counters
+    assert counters.registrations == 7
+    assert counters.malformed == 1
+    assert counters.accepted + counters.rejected == 6
