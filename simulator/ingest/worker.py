@@ -39,7 +39,7 @@ from simulator.mqtt import (
     MQTTVersion,
     Subscribed,
 )
-from simulator.mqtt.topics import matches
+from simulator.mqtt.topics import TopicFilter, matches
 from simulator.payloads import get_codec
 from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
@@ -130,6 +130,9 @@ class IngestWorker:
         self.sink = sink
         self.accounting = Accounting()
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
+        self._register = (
+            TopicFilter(settings.register_filter) if settings.register_filter is not None else None
+        )
         self.sparkplug = (
             SparkplugTraffic(settings.sparkplug_group) if settings.sparkplug_group else None
         )
@@ -349,7 +352,7 @@ class IngestWorker:
         decode = self._codec.decode
         record = self.accounting.record
         batcher = self._batcher
-        register = self.settings.register_filter
+        register = self._register
         first = self.first_telemetry
         provisioner = self.provisioner
         sparkplug = self.sparkplug
@@ -361,7 +364,7 @@ class IngestWorker:
                 continue
             publish = event.publish
             payload = publish.payload
-            if register is not None and matches(register, publish.topic):
+            if register is not None and register.matches(publish.topic):
                 registration = first.registered(payload)
                 if provisioner is not None:
                     provisioner.answer(link, publish, registration)  # sent after the loop

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.mqtt.topics import matches
+from simulator.mqtt.topics import TopicFilter, matches
 
 
 @pytest.mark.parametrize(
@@ -126,3 +126,8 @@ def test_a_topic_used_as_its_own_filter_matches_itself(topic: str) -> None:
 @given(topic=topics)
 def test_hash_matches_every_topic_not_starting_with_dollar(topic: str) -> None:
     assert matches("#", topic) is (not topic.startswith("$"))
+
+
+@given(topic_filter=filters, topic=topics)
+def test_a_compiled_filter_agrees_with_the_regex_reference(topic_filter: str, topic: str) -> None:
+    assert TopicFilter(topic_filter).matches(topic) is reference(topic_filter, topic)
