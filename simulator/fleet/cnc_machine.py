@@ -35,7 +35,7 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, SETUP, RUNNING, TOOL_CHANGE, ALARM, MAINTENANCE, OFF = range(7)
@@ -94,7 +94,7 @@ _WEAR_LOAD = 0.25  # spindle load grows by a quarter from a fresh to a worn-out 
 Profile = tuple[float, float, float, float, int, float, float]
 
 
-class CncState:
+class CncState(RegimeState):
     """One machine: key, mode, regime end, thermal anchor, parts, tool parts, calendar (196 B).
 
     ``mode`` packs the regime (bits 0-2), the thermal curve's direction (bit 3) and the program
@@ -103,19 +103,10 @@ class CncState:
     cycles still to go.
     """
 
-    __slots__ = ("calendar", "key", "mode", "parts", "t0", "tool", "until")
+    __slots__ = ("parts", "tool")
 
     def __init__(self, key: int, calendar: ShiftCalendar, parts: int) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the machine profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar."""
-        self.mode = 0
-        """Regime, thermal direction and program, packed (see the class docstring)."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Anchor of the thermal curve (see :func:`simulator.fleet.regime.anchor`)."""
+        super().__init__(key, calendar)
         self.parts = parts
         """Part counter at ``until``."""
         self.tool = 0

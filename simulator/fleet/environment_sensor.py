@@ -29,8 +29,8 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
-from simulator.fleet.shift import DAY_S, TWO_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.shift import DAY_S, TWO_SHIFTS, calendar_for
 
 OCCUPIED, VENTILATION_FAULT, UNOCCUPIED = range(3)
 _HOUR = 3600.0
@@ -66,25 +66,13 @@ _ROW_MASK = NOISE_ROWS - 1
 Profile = tuple[float, float, float]
 
 
-class EnvironmentState:
+class EnvironmentState(RegimeState):
     """One sensor: key, mode, regime end, air load anchor, calendar (152 bytes).
 
     ``mode`` packs the regime (bits 0-1) and the air load curve's direction (bit 3).
     """
 
-    __slots__ = ("calendar", "key", "mode", "t0", "until")
-
-    def __init__(self, key: int, calendar: ShiftCalendar) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the sensor profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar; its plant time also sets the weather."""
-        self.mode = 0
-        """Regime and air load direction, packed."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Anchor of the air load curve."""
+    __slots__ = ()
 
 
 def _make_profile(number: int) -> Profile:

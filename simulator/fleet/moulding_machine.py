@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, HEATING, SETUP, RUNNING, ALARM, MAINTENANCE, OFF = range(7)
@@ -83,26 +83,17 @@ _START_SHOTS = 2_000_000
 Profile = tuple[float, float, float, float, float, tuple[tuple[float, float], ...]]
 
 
-class MouldingState:
+class MouldingState(RegimeState):
     """One machine: key, mode, regime end, barrel anchor, shots, calendar (188 bytes).
 
     ``mode`` packs the regime (bits 0-2), the barrel curve's direction (bit 3) and the mould
     (bits 4-6) into one cached small int; ``shots`` is the count at ``until``.
     """
 
-    __slots__ = ("calendar", "key", "mode", "shots", "t0", "until")
+    __slots__ = ("shots",)
 
     def __init__(self, key: int, calendar: ShiftCalendar, shots: int) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the machine profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar."""
-        self.mode = 0
-        """Regime, barrel direction and mould, packed."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Anchor of the barrel's thermal curve."""
+        super().__init__(key, calendar)
         self.shots = shots
         """Shot counter at ``until``."""
 

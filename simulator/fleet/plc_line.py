@@ -39,7 +39,7 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, CHANGEOVER, RUNNING, STARVED, BLOCKED, FAULT, MAINTENANCE, OFF = range(8)
@@ -90,7 +90,7 @@ _START_CYCLES = 5_000_000
 Profile = tuple[float, float, float, float]
 
 
-class PlcState:
+class PlcState(RegimeState):
     """One line: key, mode, regime end, availability anchor, cycles, calendar (188 bytes).
 
     ``mode`` packs the regime (bits 0-2), the availability curve's direction (bit 3) and the
@@ -98,19 +98,10 @@ class PlcState:
     ``t0`` holds the frozen availability itself instead of a curve anchor.
     """
 
-    __slots__ = ("calendar", "cycles", "key", "mode", "t0", "until")
+    __slots__ = ("cycles",)
 
     def __init__(self, key: int, calendar: ShiftCalendar, cycles: int) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the line profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar."""
-        self.mode = 0
-        """Regime, availability direction and speed level, packed."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Availability curve anchor, or the frozen availability off shift."""
+        super().__init__(key, calendar)
         self.cycles = cycles
         """Cycle counter at ``until``."""
 

@@ -149,3 +149,26 @@ def level_at(target: float, above: int, t0: float, tau_s: float, t_s: float) -> 
     """Return the lag curve anchored by :func:`anchor` at run time ``t_s``."""
     gap = math.exp((t0 - t_s) / tau_s)
     return target + gap if above else target - gap
+
+
+class RegimeState:
+    """What every regime-driven model keeps per device; each model adds its counters.
+
+    Five slots: the device's stream key, the run's shared shift calendar, ``mode`` (the current
+    regime and the model's packed bits, see each model's state class), the run time at which
+    the regime ends, and the anchor of the model's slow curve (see :func:`anchor`).
+    """
+
+    __slots__ = ("calendar", "key", "mode", "t0", "until")
+
+    def __init__(self, key: int, calendar: ShiftCalendar) -> None:
+        self.key = key
+        """60-bit stream key from (seed, index); bits 20-29 pick the device's profile."""
+        self.calendar = calendar
+        """The run's shared shift calendar."""
+        self.mode = 0
+        """The regime and the model's packed bits."""
+        self.until = 0.0
+        """Run time at which the current regime ends."""
+        self.t0 = 0.0
+        """Anchor of the model's slow curve (or what its state class says it holds)."""

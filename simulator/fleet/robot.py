@@ -35,7 +35,7 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, TEACH, RUNNING, FAULT, MAINTENANCE, OFF = range(6)
@@ -89,7 +89,7 @@ Profile = tuple[float, float, tuple[float, ...]]
 NoiseRow = tuple[float, float, float, float, float, float, float, float, float, float, float, float]
 
 
-class RobotState:
+class RobotState(RegimeState):
     """One robot: key, mode, regime end, thermal anchor, cycles, calendar (188 bytes).
 
     ``mode`` packs the regime (bits 0-2), the thermal curve's direction (bit 3) and the motion
@@ -97,19 +97,10 @@ class RobotState:
     fault code needs no slot: it is drawn from ``until``, fixed while the fault lasts.
     """
 
-    __slots__ = ("calendar", "cycles", "key", "mode", "t0", "until")
+    __slots__ = ("cycles",)
 
     def __init__(self, key: int, calendar: ShiftCalendar, cycles: int) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the robot profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar."""
-        self.mode = 0
-        """Regime, thermal direction and motion program, packed."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Anchor of the joints' thermal curve."""
+        super().__init__(key, calendar)
         self.cycles = cycles
         """Cycle counter at ``until``."""
 

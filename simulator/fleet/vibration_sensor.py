@@ -29,8 +29,8 @@ from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, anchor, level_at
-from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.shift import TWO_SHIFTS, calendar_for
 
 IDLE, RUNNING, BURST, OFF = range(4)
 _MIN = 60.0
@@ -65,25 +65,13 @@ _ROW_MASK = NOISE_ROWS - 1
 Profile = tuple[float, float, float, float, float]
 
 
-class VibrationState:
+class VibrationState(RegimeState):
     """One sensor: key, mode, regime end, thermal anchor, calendar (152 bytes).
 
     ``mode`` packs the regime (bits 0-1) and the thermal curve's direction (bit 3).
     """
 
-    __slots__ = ("calendar", "key", "mode", "t0", "until")
-
-    def __init__(self, key: int, calendar: ShiftCalendar) -> None:
-        self.key = key
-        """60-bit stream key from (seed, index); bits 20-29 pick the machine profile."""
-        self.calendar = calendar
-        """The run's shared shift calendar."""
-        self.mode = 0
-        """Regime and thermal direction, packed."""
-        self.until = 0.0
-        """Run time at which the current regime ends."""
-        self.t0 = 0.0
-        """Anchor of the bearing's thermal curve."""
+    __slots__ = ()
 
 
 def _make_profile(number: int) -> Profile:
