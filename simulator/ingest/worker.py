@@ -45,7 +45,7 @@ from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.provisioning.provisioner import Policy, Provisioner
 from simulator.sinks import Malformed, Row, Sink
-from simulator.transport.connection import MqttLink
+from simulator.transport.connection import MqttLink, open_link
 from simulator.transport.tls import TlsOptions, client_context
 
 SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
@@ -219,24 +219,14 @@ class IngestWorker:
                     s.verify,
                 )
             )
-        waiter: asyncio.Future[Any] = self._loop.create_future()
-        link.waiter = waiter
-        try:
-            async with asyncio.timeout(s.connect_timeout_s):
-                await self._loop.create_connection(
-                    lambda: link,
-                    s.host,
-                    s.port,
-                    ssl=context,
-                    server_hostname=s.host if context is not None else None,
-                )
-                await waiter
-        except (OSError, TimeoutError) as exc:
-            link.abort()
-            why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or repr(exc))
-            raise BrokerUnreachableError(
-                f"ingest could not connect to mqtt://{s.host}:{s.port}: {why}"
-            ) from exc
+        await open_link(
+            link,
+            s.host,
+            s.port,
+            timeout_s=s.connect_timeout_s,
+            ssl_context=context,
+            failure=f"ingest could not connect to mqtt://{s.host}:{s.port}",
+        )
         self._link = link
         self._lost = self._loop.create_future()
         try:

@@ -14,7 +14,6 @@ import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from simulator.errors import (
     BrokerUnreachableError,
@@ -32,7 +31,7 @@ from simulator.mqtt import (
 )
 from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Policy, Provisioner, ResponderCounters, topic_filter
-from simulator.transport.connection import MqttLink
+from simulator.transport.connection import MqttLink, open_link
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,30 +123,22 @@ class Responder:
             password=s.password.encode() if s.password is not None else None,
         )
         link = MqttLink(session, self, self)
-        waiter: asyncio.Future[Any] = self._loop.create_future()
-        link.waiter = waiter
+        await open_link(
+            link,
+            s.host,
+            s.port,
+            timeout_s=s.connect_timeout_s,
+            ssl_context=self._ssl,
+            failure=f"the provisioning responder could not connect to {s.host}:{s.port}",
+        )
+        self._link = link
+        self._lost.clear()
+        self._subscribed = self._loop.create_future()
+        link.send(session.subscribe([(topic_filter(s.register_topic), 1)]))
         try:
             async with asyncio.timeout(s.connect_timeout_s):
-                await self._loop.create_connection(
-                    lambda: link,
-                    s.host,
-                    s.port,
-                    ssl=self._ssl,
-                    server_hostname=s.host if self._ssl is not None else None,
-                )
-                await waiter
-                self._link = link
-                self._lost.clear()
-                self._subscribed = self._loop.create_future()
-                link.send(session.subscribe([(topic_filter(s.register_topic), 1)]))
                 codes = await self._subscribed
-        except OSError as exc:
-            link.abort()
-            raise BrokerUnreachableError(
-                f"the provisioning responder could not connect to {s.host}:{s.port}: "
-                f"{exc.strerror or exc!r}"
-            ) from exc
-        except (TimeoutError, SimulatorError):
+        except TimeoutError:
             link.abort()
             raise
         if codes[0] >= 0x80:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from typing import Protocol, cast
 
-from simulator.errors import ConnectError, SimulatorError
+from simulator.errors import BrokerUnreachableError, ConnectError, SimulatorError
 from simulator.mqtt import ClientSession, Connected, Event
 
 
@@ -131,3 +132,41 @@ class MqttLink(asyncio.Protocol):
             return
         self.error = exc
         self.abort()
+
+
+async def open_link(
+    link: MqttLink,
+    host: str,
+    port: int,
+    *,
+    timeout_s: float,
+    ssl_context: ssl.SSLContext | None = None,
+    failure: str,
+) -> Connected:
+    """Connect one long-lived link (TCP, TLS if given, CONNECT and its CONNACK) in time.
+
+    For the single connections of the ingest worker and the provisioning responder; the
+    fleet's many connections go through the :class:`~simulator.transport.connector.Connector`.
+    A socket error or the timeout raises :class:`BrokerUnreachableError` starting with
+    ``failure`` (e.g. "ingest could not connect to mqtt://host:1883").
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Connected] = loop.create_future()
+    link.waiter = waiter
+    try:
+        async with asyncio.timeout(timeout_s):
+            await loop.create_connection(
+                lambda: link,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context is not None else None,
+            )
+            return await waiter
+    except (OSError, TimeoutError) as exc:
+        link.abort()
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or repr(exc))
+        raise BrokerUnreachableError(f"{failure}: {why}") from exc
+    except SimulatorError:
+        link.abort()
+        raise
