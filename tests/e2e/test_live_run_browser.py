@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from simulator.broker import free_port
+from tests.background_run import quickstart_in_background
 from tests.e2e.test_html_browser import BROWSER, CHART, SERIES, browser_args
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     BROWSER is None, reason="needs Chromium (Debian: apt-get install chromium)"
@@ -64,43 +60,13 @@ def watch(profile: Path, url: str) -> tuple[int, list[str]]:
 def test_the_live_page_follows_a_real_run(tmp_path: Path) -> None:
     port = free_port()
     page = f"http://127.0.0.1:{port}/"
-    log_path = tmp_path / "run.log"
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "run",
-                str(ROOT / "scenarios" / "quickstart.toml"),
-                "--devices",
-                "100",
-                "--duration",
-                "6",
-                "--web",
-                str(port),
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ) as run,
-    ):
-        try:
-            wait_for_samples(run, log_path, page + "data", 1)
-            charts1, first = watch(tmp_path / "profile-1", page)
-            time.sleep(2)
-            charts2, second = watch(tmp_path / "profile-2", page)
-            assert charts1 == charts2 == 7
-            assert first != second, "the run went on between the two looks"
-            assert run.wait(timeout=120) == 0, log_path.read_text()
-        finally:
-            if run.poll() is None:
-                # SIGINT lets the run stop the Mosquitto and ingest child it started.
-                run.send_signal(signal.SIGINT)
-                try:
-                    run.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    run.kill()
-                    run.wait()
+    with quickstart_in_background(
+        tmp_path, "--devices", "100", "--duration", "6", "--web", str(port)
+    ) as (run, log_path):
+        wait_for_samples(run, log_path, page + "data", 1)
+        charts1, first = watch(tmp_path / "profile-1", page)
+        time.sleep(2)
+        charts2, second = watch(tmp_path / "profile-2", page)
+        assert charts1 == charts2 == 7
+        assert first != second, "the run went on between the two looks"
+        assert run.wait(timeout=120) == 0, log_path.read_text()

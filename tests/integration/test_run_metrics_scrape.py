@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.broker import free_port
+from tests.background_run import quickstart_in_background
 
-ROOT = Path(__file__).resolve().parents[2]
 PUBLISHED = "factory_sim_messages_published_total"
 
 
@@ -57,41 +54,11 @@ def poll_until(
 def test_a_run_serves_growing_figures(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    log_path = tmp_path / "run.log"
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "run",
-                str(ROOT / "scenarios" / "quickstart.toml"),
-                "--devices",
-                "100",
-                "--duration",
-                "6",
-                "--metrics-port",
-                str(port),
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ) as run,
-    ):
-        try:
-            first = poll_until(run, log_path, url, 0, timeout_s=60)
-            # The monitor refreshes the totals once a second, so a later scrape sees more.
-            second = poll_until(run, log_path, url, first, timeout_s=30)
-            assert second > first
-            assert run.wait(timeout=120) == 0, log_path.read_text()
-        finally:
-            if run.poll() is None:
-                # SIGINT lets the run stop the Mosquitto and ingest child it started.
-                run.send_signal(signal.SIGINT)
-                try:
-                    run.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    run.kill()
-                    run.wait()
+    with quickstart_in_background(
+        tmp_path, "--devices", "100", "--duration", "6", "--metrics-port", str(port)
+    ) as (run, log_path):
+        first = poll_until(run, log_path, url, 0, timeout_s=60)
+        # The monitor refreshes the totals once a second, so a later scrape sees more.
+        second = poll_until(run, log_path, url, first, timeout_s=30)
+        assert second > first
+        assert run.wait(timeout=120) == 0, log_path.read_text()

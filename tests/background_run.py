@@ -1,0 +1,52 @@
+"""A quickstart run in a child process, for tests that watch it from outside while it goes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def quickstart_in_background(
+    tmp_path: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """Run ``scenarios/quickstart.toml`` with ``args``; yield the process and its log file.
+
+    The run's stderr (its progress lines) goes to the log. On leaving, a run still going gets
+    SIGINT, which lets it stop the Mosquitto and ingest child it started.
+    """
+    log_path = tmp_path / "run.log"
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "run",
+                str(ROOT / "scenarios" / "quickstart.toml"),
+                *args,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ) as run,
+    ):
+        try:
+            yield run, log_path
+        finally:
+            if run.poll() is None:
+                run.send_signal(signal.SIGINT)
+                try:
+                    run.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    run.wait()
