@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -354,6 +354,23 @@ def _met(value: float | None, target: float, *, at_most: bool = False) -> str:
     return "met" if (value <= target if at_most else value >= target) else "**missed**"
 
 
+def _stack_table(
+    medians: dict[str, dict[str, float | None]],
+    stacks: Sequence[str],
+    header: str,
+    cells: Callable[[dict[str, float | None]], str],
+) -> list[str]:
+    """A markdown table of ``stacks`` that ran: ``header``, then a row per stack, then a gap.
+
+    ``cells`` gives a stack's row after its name, from ``| `` on.
+    """
+    ran = [stack for stack in stacks if stack in medians]
+    if not ran:
+        return []
+    align = "|---" + "|--:" * (header.count("|") - 2) + "|"
+    return [header, align, *(f"| {stack} {cells(medians[stack])}" for stack in ran), ""]
+
+
 def render(results: dict[str, Any]) -> str:
     """The markdown the run prints: machine, command, tables, ratios and targets."""
     medians: dict[str, dict[str, float | None]] = results["medians"]
@@ -369,54 +386,42 @@ def render(results: dict[str, Any]) -> str:
         ),
         "",
     ]
-    mqtt_stacks = [s for s in MQTT_STACKS if s in medians]
-    if mqtt_stacks:
-        out += [
-            "| stack | connected | failed | connect s | connect rate (dev/s) | RSS per device (B) "
-            "| sent | delivered | lost | delivery window s | delivered msg/s | CPU s |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-        ]
-        for stack in mqtt_stacks:
-            m = medians[stack]
-            out.append(
-                f"| {stack} | {_num(m['connected'])} | {_num(m['failed'])} "
-                f"| {_num(m['connect_s'], 2)} | {_num(m['connect_rate'])} "
-                f"| {_num(m['rss_per_device'])} | {_num(m['sent'])} "
-                f"| {_num(m.get('delivered'))} | {_num(m.get('lost'))} "
-                f"| {_num(m.get('delivery_window_s'), 2)} | {_num(m.get('delivered_rate'))} "
-                f"| {_num(m['cpu_s'], 1)} |"
-            )
-        out.append("")
-    qos_stacks = [s for s in QOS_STACKS if s in medians]
-    if qos_stacks:
-        out += [
-            "| QoS 1 stack | sent | acked | refused | unacked | ack window s (first publish "
-            "to last PUBACK) | acked msg/s | delivered | CPU s |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-        ]
-        for stack in qos_stacks:
-            m = medians[stack]
-            out.append(
-                f"| {stack} | {_num(m['sent'])} | {_num(m.get('acked'))} "
-                f"| {_num(m.get('refused'))} | {_num(m.get('unacked'))} "
-                f"| {_num(m.get('ack_window_s'), 2)} | {_num(m.get('acked_rate'))} "
-                f"| {_num(m.get('delivered'))} | {_num(m['cpu_s'], 1)} |"
-            )
-        out.append("")
-    tls_stacks = [s for s in TLS_STACKS if s in medians]
-    if tls_stacks:
-        out += [
-            "| TLS stack | handshakes by our layer | resumed | stack CPU s | broker CPU s "
-            "(whole run) |",
-            "|---|--:|--:|--:|--:|",
-        ]
-        for stack in tls_stacks:
-            m = medians[stack]
-            out.append(
-                f"| {stack} | {_num(m.get('tls_handshakes'))} | {_num(m.get('tls_resumed'))} "
-                f"| {_num(m['cpu_s'], 1)} | {_num(m.get('broker_cpu_s'), 1)} |"
-            )
-        out.append("")
+    out += _stack_table(
+        medians,
+        MQTT_STACKS,
+        "| stack | connected | failed | connect s | connect rate (dev/s) | RSS per device (B) "
+        "| sent | delivered | lost | delivery window s | delivered msg/s | CPU s |",
+        lambda m: (
+            f"| {_num(m['connected'])} | {_num(m['failed'])} "
+            f"| {_num(m['connect_s'], 2)} | {_num(m['connect_rate'])} "
+            f"| {_num(m['rss_per_device'])} | {_num(m['sent'])} "
+            f"| {_num(m.get('delivered'))} | {_num(m.get('lost'))} "
+            f"| {_num(m.get('delivery_window_s'), 2)} | {_num(m.get('delivered_rate'))} "
+            f"| {_num(m['cpu_s'], 1)} |"
+        ),
+    )
+    out += _stack_table(
+        medians,
+        QOS_STACKS,
+        "| QoS 1 stack | sent | acked | refused | unacked | ack window s (first publish "
+        "to last PUBACK) | acked msg/s | delivered | CPU s |",
+        lambda m: (
+            f"| {_num(m['sent'])} | {_num(m.get('acked'))} "
+            f"| {_num(m.get('refused'))} | {_num(m.get('unacked'))} "
+            f"| {_num(m.get('ack_window_s'), 2)} | {_num(m.get('acked_rate'))} "
+            f"| {_num(m.get('delivered'))} | {_num(m['cpu_s'], 1)} |"
+        ),
+    )
+    out += _stack_table(
+        medians,
+        TLS_STACKS,
+        "| TLS stack | handshakes by our layer | resumed | stack CPU s | broker CPU s "
+        "(whole run) |",
+        lambda m: (
+            f"| {_num(m.get('tls_handshakes'))} | {_num(m.get('tls_resumed'))} "
+            f"| {_num(m['cpu_s'], 1)} | {_num(m.get('broker_cpu_s'), 1)} |"
+        ),
+    )
     if "ingest" in medians:
         m = medians["ingest"]
         out += [
