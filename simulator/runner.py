@@ -553,6 +553,7 @@ def _onboarding_figures(
         if responder is not None
         else (final.get("responder") if final is not None else None),
         "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
+        "deaths": fleet.deaths.to_dict() if fleet.deaths is not None else None,
     }
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from simulator.engine.backoff import backoff_s
+from simulator.engine.deaths import Deaths
 from simulator.engine.edge_node import EdgeNodes
 from simulator.engine.onboarding import Member, Registrar
 from simulator.engine.scheduler import Scheduler
@@ -290,6 +291,17 @@ class Fleet:
             run_time_s=lambda: loop.time() - self._epoch,
         )
         """The Sparkplug B edge nodes (None: no device uses the Sparkplug payload)."""
+        self.deaths: Deaths | None = None
+        """Deaths of the devices of plain connections (``register`` workflow with a death
+        topic; None otherwise)."""
+        death_topic = scenario.onboarding.death_topic
+        if self.registrar is not None and death_topic:
+            edges = self.edges
+            plain = [i for i in range(len(self.groups)) if edges is None or not edges.covers(i)]
+            if plain:
+                self.deaths = Deaths(
+                    self, death_topic, plain, wills=fleet.will is None, wall_ns=wall_ns
+                )
 
     @property
     def connector_stats(self) -> ConnectorStats:
@@ -459,10 +471,14 @@ class Fleet:
         self._stop_reconnecting()
         links = list({id(d.link): d.link for d in self.devices if d.link is not None}.values())
         edges = self.edges
-        if edges is not None:
-            for link in links:
-                if isinstance(link.owner, int) and link.transport is not None:
-                    edges.goodbye(link.owner, link)
+        deaths = self.deaths
+        for link in links:
+            connection = link.owner
+            if isinstance(connection, int) and link.transport is not None:
+                if edges is not None:
+                    edges.goodbye(connection, link)
+                if deaths is not None:
+                    deaths.goodbye(connection, link)
         for device in self.devices:
             device.link = None
         for link in links:
@@ -493,6 +509,8 @@ class Fleet:
         )
         if self.edges is not None:
             self.edges.arm(connection, session)
+        if self.deaths is not None:
+            self.deaths.arm(connection, session)
         return MqttLink(session, self, connection)
 
     def _options_for(self, connection: int, client_id: str) -> ConnectOptions:

@@ -10,6 +10,10 @@ body (``reply_to``, ``correlation``) and a platform answering either version rea
 JSON rather than msgpack on purpose: this exchange happens once per device and connection,
 and a platform team reads and answers it with their own tools.
 
+A registered device also has a death: a :class:`Death` on its connection's death topic, one per
+device when the connection leaves on purpose, and the connection's MQTT will (naming every
+device it carries) when it vanishes. A platform marks those devices offline.
+
 The correlation data is the device's index in the fleet as four bytes: unique within a run,
 and what the fleet looks a device up by without a table of a million ids.
 """
@@ -26,6 +30,12 @@ from simulator.errors import PayloadError
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 STATUSES = (ACCEPTED, REJECTED)
+
+LEFT = "disconnect"
+"""A death's reason when the connection left on purpose."""
+LOST = "connection lost"
+"""A death's reason when the broker published it as the connection's will."""
+DEATH_REASONS = (LEFT, LOST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,20 @@ class Answer:
     def accepted(self) -> bool:
         """Whether the device may start sending telemetry."""
         return self.status == ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class Death:
+    """The devices of a connection that went offline, and why."""
+
+    devices: tuple[str, ...]
+    gateway: str | None
+    """The client id of the gateway they were behind, if any."""
+    reason: str
+    """:data:`LEFT` or :data:`LOST`."""
+    ts_ms: int
+    """Wall-clock ms since the epoch: when it was sent, or for a will when it was set (the
+    broker publishes a will later, at a moment the device cannot know)."""
 
 
 def correlation_for(index: int) -> bytes:
@@ -147,6 +171,40 @@ def decode_answer(data: bytes, correlation: bytes | None = None) -> Answer:
         reason,
         config,
     )
+
+
+def encode_death(death: Death) -> bytes:
+    """The JSON body of a death."""
+    body: dict[str, Any] = {
+        "devices": list(death.devices),
+        "reason": death.reason,
+        "ts_ms": death.ts_ms,
+    }
+    if death.gateway is not None:
+        body["gateway"] = death.gateway
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_death(data: bytes) -> Death:
+    """Parse a death body; :class:`PayloadError` names what is missing or wrong."""
+    body = _object(data, "death")
+    devices = body.get("devices")
+    if (
+        not isinstance(devices, list)
+        or not devices
+        or not all(isinstance(d, str) and d for d in devices)
+    ):
+        raise PayloadError("death: 'devices' must be a non-empty list of device ids")
+    reason = _text(body, "reason", "death")
+    if reason not in DEATH_REASONS:
+        raise PayloadError(f"death: 'reason' must be one of {', '.join(DEATH_REASONS)}")
+    gateway = body.get("gateway")
+    if gateway is not None and not isinstance(gateway, str):
+        raise PayloadError("death: 'gateway' must be a string")
+    ts_ms = body.get("ts_ms")
+    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
+        raise PayloadError("death: 'ts_ms' must be an integer")
+    return Death(tuple(devices), gateway, reason, ts_ms)
 
 
 def capabilities_of(signals: Sequence[str] | Mapping[str, object]) -> tuple[str, ...]:

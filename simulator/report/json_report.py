@@ -113,6 +113,8 @@ class RunFigures:
     responder: dict[str, int] | None = None
     """What the provisioning responder did, when this run started it."""
     answers: dict[str, int] | None = None
+    deaths: dict[str, Any] | None = None
+    """Device deaths on plain connections: the topic, those sent, wills armed (``register``)."""
     """Answers the devices could not use: late (after their timeout) or invalid."""
     sparkplug: dict[str, Any] | None = None
     """Sparkplug B edge nodes: births, rebirths and deaths sent, message types ingest saw."""
@@ -191,6 +193,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "reannounced": f.reannounced,
             "responder": f.responder,
             "answers": f.answers,
+            "deaths": f.deaths,
         },
         "messages": {
             "published": f.published,

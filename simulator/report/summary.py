@@ -80,6 +80,12 @@ def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
             f"{again['accepted']:,} accepted, {again['rejected']:,} rejected, "
             f"{again['timeouts']:,} timed out"
         )
+    deaths = onboarding.get("deaths")
+    if deaths and (deaths["sent"] or deaths["wills"]):
+        lines.append(
+            f"    deaths on {deaths['topic']}: {deaths['sent']:,} sent on leaving, "
+            f"{deaths['wills']:,} connects carried a death will"
+        )
     if onboarding.get("registered_s") is not None:
         lines.append(
             f"    all accepted {onboarding['registered_s']:,.1f} s after the first connect"

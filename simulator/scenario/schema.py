@@ -107,6 +107,10 @@ def _check_topic(value: str) -> str:
     return value
 
 
+def _check_optional_topic(value: str) -> str:
+    return _check_topic(value) if value else value
+
+
 def _check_enterprise(value: str) -> str:
     from simulator.fleet.plant import enterprise_problem
 
@@ -366,6 +370,11 @@ class OnboardingSettings(_Table):
     """Where a connection's devices register; ``{device}`` is the connection's client id."""
     reply_topic: Annotated[str, AfterValidator(_check_topic)] = "onboarding/{device}/config"
     """Where the platform answers a connection's devices; ``{device}`` as above."""
+    death_topic: Annotated[str, AfterValidator(_check_optional_topic)] = "onboarding/{device}/death"
+    """Where a connection's registered devices die (``register`` workflow, connections without
+    Sparkplug devices, which have NDEATH and DDEATH): one death per device before an
+    intentional disconnect, and the connection's MQTT will naming all its devices unless
+    ``[fleet.will]`` is set (a connection has one will). ``{device}`` as above; empty: none."""
     register_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0
     """How long a device waits for its SUBACK, and for each answer to its registration."""
     register_attempts: Annotated[int, Field(ge=1, le=100)] = 3

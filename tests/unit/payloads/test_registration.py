@@ -13,14 +13,19 @@ from hypothesis import strategies as st
 from simulator.errors import PayloadError
 from simulator.payloads.registration import (
     ACCEPTED,
+    LEFT,
+    LOST,
     REJECTED,
     Answer,
+    Death,
     Registration,
     capabilities_of,
     correlation_for,
     decode_answer,
+    decode_death,
     decode_registration,
     encode_answer,
+    encode_death,
     encode_registration,
     index_of,
 )
@@ -244,12 +249,66 @@ def test_bad_status_is_refused_even_with_the_correlation_property() -> None:
         decode_answer(answer_body(status="pending"), correlation_for(1))
 
 
+# deaths
+
+DEATH = Death(("ms-000001", "ms-000002"), "gw-00000", LOST, 1_700_000_000_123)
+
+
+def death_body(**changes: Any) -> bytes:
+    body = json.loads(encode_death(DEATH))
+    for key, value in changes.items():
+        if value is ...:
+            del body[key]
+        else:
+            body[key] = value
+    return json.dumps(body).encode()
+
+
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5),
+    st.none() | st.text(min_size=1, max_size=12),
+    st.sampled_from([LEFT, LOST]),
+    st.integers(min_value=0, max_value=2**53),
+)
+def test_death_round_trips(devices: list[str], gateway: str | None, reason: str, ts: int) -> None:
+    death = Death(tuple(devices), gateway, reason, ts)
+    assert decode_death(encode_death(death)) == death
+
+
+def test_death_of_a_direct_device_leaves_the_gateway_out() -> None:
+    body = json.loads(encode_death(Death(("ms-000007",), None, LEFT, 5)))
+    assert body == {"devices": ["ms-000007"], "reason": "disconnect", "ts_ms": 5}
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"{", "not JSON"),
+        (b"[]", "object"),
+        (death_body(devices=...), "devices"),
+        (death_body(devices=[]), "devices"),
+        (death_body(devices="ms-1"), "devices"),
+        (death_body(devices=["ms-1", ""]), "devices"),
+        (death_body(devices=[3]), "devices"),
+        (death_body(reason=...), "reason"),
+        (death_body(reason="asleep"), "reason"),
+        (death_body(gateway=5), "gateway"),
+        (death_body(ts_ms=...), "ts_ms"),
+        (death_body(ts_ms=True), "ts_ms"),
+        (death_body(ts_ms=1.5), "ts_ms"),
+    ],
+)
+def test_malformed_death_is_a_payload_error(data: bytes, match: str) -> None:
+    with pytest.raises(PayloadError, match=match):
+        decode_death(data)
+
+
 # whatever arrives off the network
 
 
 @given(st.binary(max_size=64))
 def test_arbitrary_bytes_raise_only_payload_error(data: bytes) -> None:
-    for decode in (decode_registration, decode_answer):
+    for decode in (decode_registration, decode_answer, decode_death):
         with contextlib.suppress(PayloadError):
             decode(data)
 
@@ -261,18 +320,26 @@ json_values = st.recursive(
 )
 
 
-KEYS = [*json.loads(encode_registration(REG)), "gateway", "status", "reason", "config"]
+KEYS = [
+    *json.loads(encode_registration(REG)),
+    "gateway",
+    "status",
+    "reason",
+    "config",
+    "devices",
+    "ts_ms",
+]
 
 
 @given(st.dictionaries(st.sampled_from(KEYS), json_values))
 def test_arbitrary_json_objects_raise_only_payload_error(body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
-    for decode in (decode_registration, decode_answer):
+    for decode in (decode_registration, decode_answer, decode_death):
         with contextlib.suppress(PayloadError):
             decode(data)
 
 
-@pytest.mark.parametrize("decode", [decode_registration, decode_answer])
+@pytest.mark.parametrize("decode", [decode_registration, decode_answer, decode_death])
 def test_deeply_nested_json_is_a_payload_error(decode: Any) -> None:
     # A device (or anyone allowed to publish there) controls these bytes; a nesting deeper
     # than the interpreter's recursion limit must not escape as RecursionError.
