@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from simulator.broker import LocalBroker
+from simulator.payloads.registration import LEFT
 from simulator.provisioning import verdict
+from tests.death_watch import DeathWatch
 from tests.e2e.test_cli import simulator
 
 pytestmark = pytest.mark.broker
@@ -161,3 +164,35 @@ def test_without_ingest_a_responder_of_its_own_answers(tmp_path: Path) -> None:
     assert registered["reached"] + registered["rejected"] == DEVICES
     assert report["onboarding"]["responder"]["accepted"] == registered["reached"]
     assert report["messages"]["ingested"] is None
+
+
+def test_every_accepted_device_dies_on_its_own_when_the_run_ends(
+    tmp_path: Path, mosquitto: LocalBroker
+) -> None:
+    ids = [f"ms-{i:06d}" for i in range(DEVICES)]
+    accepted = sorted(d for d in ids if verdict(7, d, 0.1, 0.0) == "accept")
+    report_path = tmp_path / "report.json"
+    path = scenario(tmp_path, version="5", per_connection=8, responder="reject_share = 0.1")
+    watch = DeathWatch(mosquitto)
+    try:
+        result = simulator(
+            "run", str(path), "--broker", mosquitto.url, "--report", str(report_path), cwd=tmp_path
+        )
+        deaths = watch.wait_for(len(accepted))
+    finally:
+        watch.close()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output  # the refused devices
+    report = json.loads(report_path.read_text())
+    # A death per accepted device, from its own gateway, and none for a refused one.
+    assert sorted(device for _, death in deaths for device in death.devices) == accepted
+    for topic, death in deaths:
+        assert death.reason == LEFT
+        assert topic == f"onboarding/{death.gateway}/death"
+        assert death.gateway == f"gw-{int(death.devices[0][3:]) // 8:05d}"
+    assert report["onboarding"]["deaths"] == {
+        "topic": "onboarding/{device}/death",
+        "sent": len(accepted),
+        "wills": DEVICES // 8,
+    }
+    assert f"{len(accepted)} sent on leaving" in output

@@ -4,22 +4,20 @@ purpose, its will naming every device when it vanishes (real Mosquitto, paho as 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.mqtt import MQTTVersion
-from simulator.payloads.registration import LEFT, LOST, Death, decode_death
+from simulator.payloads.registration import LEFT, LOST, Death
 from simulator.provisioning import Policy, verdict
 from simulator.provisioning.responder import Responder, ResponderSettings
 from simulator.scenario import OnboardingPlan, validate_scenario
+from tests.death_watch import DeathWatch
 
 pytestmark = pytest.mark.broker
 
@@ -53,42 +51,9 @@ def scenario(broker: LocalBroker, version: str, **fleet: Any) -> Any:
     )
 
 
-class Platform:
-    """A paho subscriber on every death topic, standing for the platform."""
-
-    def __init__(self, broker: LocalBroker) -> None:
-        self.deaths: list[tuple[str, Death]] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="death-watcher")
-        client.on_connect = lambda c, *_: c.subscribe("onboarding/+/death", qos=1)
-        client.on_subscribe = lambda *_: subscribed.set()
-        client.on_message = self._on_message
-        client.connect(broker.host, broker.port)
-        client.loop_start()
-        self._client = client
-        assert subscribed.wait(10)
-
-    def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self.deaths.append((message.topic, decode_death(bytes(message.payload))))
-
-    def wait_for(self, count: int) -> list[tuple[str, Death]]:
-        deadline = time.monotonic() + 10
-        while len(self.deaths) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # anything beyond ``count`` would be a death too many
-        with self._lock:
-            return list(self.deaths)
-
-    def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
-
-
 @pytest.fixture
-def platform(mosquitto: LocalBroker) -> Iterator[Platform]:
-    watcher = Platform(mosquitto)
+def platform(mosquitto: LocalBroker) -> Iterator[DeathWatch]:
+    watcher = DeathWatch(mosquitto)
     try:
         yield watcher
     finally:
@@ -130,7 +95,7 @@ def ids_of(deaths: list[tuple[str, Death]]) -> list[str]:
 
 @pytest.mark.parametrize("version", ["3.1.1", "5"])
 def test_a_vanished_gateway_has_its_will_name_every_device(
-    mosquitto: LocalBroker, platform: Platform, version: str
+    mosquitto: LocalBroker, platform: DeathWatch, version: str
 ) -> None:
     async def vanish() -> tuple[int, int]:
         fleet, responder = await onboarded_fleet(mosquitto, version)
@@ -155,7 +120,7 @@ def test_a_vanished_gateway_has_its_will_name_every_device(
 
 @pytest.mark.parametrize("version", ["3.1.1", "5"])
 def test_a_gateway_leaving_on_purpose_sends_a_death_per_accepted_device(
-    mosquitto: LocalBroker, platform: Platform, version: str
+    mosquitto: LocalBroker, platform: DeathWatch, version: str
 ) -> None:
     async def leave() -> tuple[int, int]:
         fleet, responder = await onboarded_fleet(mosquitto, version, reject_share=0.3)
@@ -181,7 +146,7 @@ def test_a_gateway_leaving_on_purpose_sends_a_death_per_accepted_device(
 
 
 def test_a_scenario_will_takes_the_place_of_the_death_will(
-    mosquitto: LocalBroker, platform: Platform
+    mosquitto: LocalBroker, platform: DeathWatch
 ) -> None:
     async def vanish() -> int:
         fleet, responder = await onboarded_fleet(
