@@ -785,6 +785,8 @@ class Fleet:
                     self.counters.inflight_blocked += 1
                     if edges is not None and edge_data is not None:
                         edges.not_sent(link, device.index)
+                    if limit is not None and seq + 1 >= limit:
+                        finished -= 1  # its last message waits: it stays on the wheel
                     continue
             if not coalesce:
                 transport.write(data)
