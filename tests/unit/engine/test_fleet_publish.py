@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
+import pytest
+
 from simulator.engine.fleet import Fleet
 from simulator.mqtt import (
     NO_PROPERTIES,
@@ -23,12 +25,17 @@ from simulator.mqtt import (
     Publish,
     encode,
 )
+from simulator.payloads import get_codec
+from simulator.payloads.codec import Telemetry
+from simulator.payloads.sparkplug.slotted_node import decode_data
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectorStats, ConnectOutcome
 
 WALL_NS = 1_716_000_000_000_000_000
 V5 = MQTTVersion.V5
+JSON = get_codec("json")
+INTERVAL_NS = 10_000_000
 
 
 class FakeHandle:
@@ -60,6 +67,10 @@ class FakeTransport:
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
+
+    def publish_writes(self) -> list[bytes]:
+        """The writes that carry messages (a gateway's link also sends keepalive pings)."""
+        return [data for data in self.writes if data[0] >> 4 == 3]
 
     def packets(self) -> list[Packet]:
         decoder = Decoder(V5)
@@ -107,10 +118,11 @@ def onboarded_fleet(
     *,
     qos: int = 0,
     per_connection: int = 1,
+    payload: str = "json",
     receive_maximum: int | None = None,
     **options: Any,
 ) -> tuple[Fleet, FakeLoop]:
-    """A fleet of ``devices`` JSON machine sensors every 10 ms, connected at time 0."""
+    """A fleet of ``devices`` machine sensors every 10 ms (two 5 ms slots), connected at 0."""
     scenario = validate_scenario(
         {
             "name": "publish",
@@ -118,7 +130,7 @@ def onboarded_fleet(
             "fleet": {
                 "devices": devices,
                 "publish_interval_s": 0.01,
-                "payload": "json",
+                "payload": payload,
                 "qos": qos,
                 "devices_per_connection": per_connection,
             },
@@ -160,6 +172,10 @@ def publishes(transport: FakeTransport) -> list[Publish]:
     return [p for p in transport.packets() if isinstance(p, Publish)]
 
 
+def telemetry(transport: FakeTransport) -> list[Telemetry]:
+    return [JSON.decode(p.payload) for p in publishes(transport)]
+
+
 def ack_all(fleet: Fleet) -> None:
     """The broker acknowledges every QoS 1 message sent so far."""
     for device in fleet.devices:
@@ -184,3 +200,73 @@ def test_a_device_blocked_on_its_last_message_is_not_finished_until_it_sends_it(
     run_until(fleet, loop, 0.029)
     assert finished(fleet)
     assert fleet.published_by_device() == {d.device_id: 2 for d in fleet.devices}
+
+
+def test_a_fleet_behind_sends_each_devices_overdue_messages_in_one_write() -> None:
+    fleet, loop = onboarded_fleet(4, messages_per_device=10)
+    run_until(fleet, loop, 0.0555)  # 5.5 intervals late: six firings of each device are due
+    for transport in transports(fleet):
+        assert len(transport.writes) == 1
+        sent = telemetry(transport)
+        assert [m.seq for m in sent] == list(range(6))
+        # Each message keeps its own scheduled time: the lateness is still latency.
+        first = sent[0].ts_ns
+        assert first - WALL_NS in (0, 5_000_000)  # the device's slot
+        assert [m.ts_ns - first for m in sent] == pytest.approx(
+            [r * INTERVAL_NS for r in range(6)], abs=1
+        )
+    assert fleet.counters.published == 24
+    # Every firing but the one at 55 ms (of the two devices in the second slot) is more
+    # than a slot late: each is counted, merged or not.
+    assert fleet.overrun == 2 * 6 + 2 * 5
+    run_until(fleet, loop, 1.0)  # far behind again: the last four of each in one more write
+    for transport in transports(fleet):
+        assert len(transport.writes) == 2
+        assert [m.seq for m in telemetry(transport)] == list(range(10))
+    assert fleet.counters.published == 40
+    assert finished(fleet)
+
+
+def test_a_gateway_behind_sends_its_devices_overdue_messages_in_one_write() -> None:
+    fleet, loop = onboarded_fleet(6, per_connection=3, messages_per_device=10)
+    run_until(fleet, loop, 0.0555)
+    gateways = transports(fleet)
+    assert len(gateways) == 2
+    for transport in gateways:
+        assert len(transport.publish_writes()) == 1
+        sent = telemetry(transport)
+        assert len(sent) == 3 * 6
+        for device_id in {m.device_id for m in sent}:
+            assert [m.seq for m in sent if m.device_id == device_id] == list(range(6))
+
+
+def test_the_inflight_limit_holds_back_the_rest_of_a_backlog_until_acks_come() -> None:
+    fleet, loop = onboarded_fleet(1, qos=1, receive_maximum=4, messages_per_device=6)
+    (transport,) = transports(fleet)
+    run_until(fleet, loop, 0.0555)  # all six are due; four fit
+    assert [m.seq for m in telemetry(transport)] == [0, 1, 2, 3]
+    assert len(transport.writes) == 1
+    assert fleet.counters.inflight_blocked == 1  # one attempt was refused, then it stopped
+    assert fleet.counters.published == 4
+    assert not finished(fleet)
+    ack_all(fleet)
+    run_until(fleet, loop, 0.2)  # the last two, from a later firing, still in sequence
+    assert [m.seq for m in telemetry(transport)] == list(range(6))
+    assert len(transport.writes) == 2
+    assert fleet.counters.published == 6
+    assert finished(fleet)
+
+
+def test_a_sparkplug_edge_node_numbers_merged_messages_in_the_order_they_are_sent() -> None:
+    fleet, loop = onboarded_fleet(3, per_connection=3, payload="sparkplug", messages_per_device=10)
+    (transport,) = transports(fleet)
+    run_until(fleet, loop, 0.0555)
+    data = [p.payload for p in publishes(transport) if "/DDATA/" in p.topic]
+    assert len(data) == 3 * 6
+    node_seqs = [payload[-1] for payload in data]  # the edge node's seq ends each payload
+    assert node_seqs == [(node_seqs[0] + k) % 256 for k in range(len(data))]
+    by_device: dict[str, list[int]] = {}
+    for payload in data:
+        message = decode_data(payload)
+        by_device.setdefault(message.device_id, []).append(message.seq)
+    assert list(by_device.values()) == [list(range(6))] * 3
