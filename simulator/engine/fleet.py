@@ -820,6 +820,8 @@ class Fleet:
         sends a backlog in one segment. The single-firing path stays in :meth:`_publish`,
         kept free of the per-message bookkeeping this one needs.
         """
+        wheel = group.wheel
+        assert wheel is not None
         epoch = self._epoch
         wall_epoch_ns = self._wall_epoch_ns
         interval = group.interval_s
@@ -880,6 +882,9 @@ class Fleet:
             sent += seq - first
             if seq == limit:
                 finished += 1
+                if seq - first < repeats:
+                    # Its quota ended the backlog early: the rest were no sends, late or not.
+                    wheel.member_left(seq - first)
         if chunks and out_transport is not None:
             out_transport.write(b"".join(chunks))
         self.counters.published += sent

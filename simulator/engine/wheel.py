@@ -40,6 +40,7 @@ class TimingWheel(Generic[T]):
 
     __slots__ = (
         "_cursor",
+        "_late",
         "_merge",
         "_slots",
         "_window_end",
@@ -73,6 +74,8 @@ class TimingWheel(Generic[T]):
         """Last index (inclusive) the open catch-up window covers; -1 when none is open."""
         self._window_stop = 0
         """The cursor at which the open window has visited every slot once and closes."""
+        self._late = 0
+        """How many of the repeats being handed over are late (see :meth:`member_left`)."""
 
     @property
     def slot_count(self) -> int:
@@ -109,6 +112,15 @@ class TimingWheel(Generic[T]):
         floor = max(self._cursor, self._window_end + 1)
         self._cursor = max(floor, math.ceil((now - self.epoch) / self.slot_width_s))
         self._window_end = -1
+
+    def member_left(self, acted: int) -> None:
+        """A member left the wheel while acting on its repeats, after the first ``acted``.
+
+        The firings after those did not happen for it (it reached a message quota, say), so
+        the late ones among them come off :attr:`overrun`, which counted them at the handover.
+        Only for the caller of :meth:`advance`, while it acts on a handover with repeats.
+        """
+        self.overrun -= max(0, self._late - acted)
 
     def advance(self, now: float) -> Generator[tuple[float, list[T], int], None, None]:
         """Yield ``(due_time, members, repeats)`` for every firing due at or before ``now``.
@@ -156,6 +168,7 @@ class TimingWheel(Generic[T]):
                 while late and now - (epoch + newest * width) <= width:
                     late -= 1
                     newest -= count
+                self._late = late
                 self.overrun += len(members) * late
                 yield due, members, repeats
         while self._cursor <= last:

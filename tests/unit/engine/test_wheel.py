@@ -325,6 +325,19 @@ def test_overrun_counts_each_late_member_firing_of_a_window() -> None:
     assert merged.overrun == single.overrun == 2 * 3 + 3
 
 
+def test_a_member_leaving_part_way_is_overrun_only_for_the_firings_it_acted_on() -> None:
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0)
+    for member in "abc":
+        wheel.add(member, 0.0)
+    acted = {"a": 1, "b": 4, "c": 3}  # of four firings: 0, 1 and 2 s late, 3 s on time
+    for _, members, repeats in wheel.advance(3.05):
+        assert repeats == 4
+        for member in members:
+            if acted[member] < repeats:
+                wheel.member_left(acted[member])
+    assert wheel.overrun == 1 + 3 + 3
+
+
 def test_without_merging_repeats_is_always_one() -> None:
     wheel = wheel_with([0, 1, 3], 4, merge=False)
     for now in (0.2, 5.0, 5.1, 30.0):
