@@ -196,6 +196,7 @@ class Fleet:
         credentials: Credentials | None = None,
         devices_per_connection: int | None = None,
         reconnect: ReconnectPolicy | None = None,
+        merge_overdue: bool = True,
     ) -> None:
         self.scenario = scenario
         specs = scenario.fleet.groups()
@@ -219,6 +220,10 @@ class Fleet:
             raise LocalProtocolError(f"messages_per_device must be >= 1, got {messages_per_device}")
         self.messages_per_device = messages_per_device
         """Stop each device after this many messages (benchmarks); None publishes until stopped."""
+        self.merge_overdue = merge_overdue
+        """Whether a publish wheel a whole interval behind sends each device's overdue messages
+        in one write (see :class:`TimingWheel`); False sends them one firing at a time, to
+        measure what merging saves."""
         fleet = scenario.fleet
         self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
         self.options = connect_options(scenario, self.version)
@@ -405,7 +410,9 @@ class Fleet:
         self._epoch = loop.time()
         self._wall_epoch_ns = self._wall_ns()
         for group in self.groups:
-            group.wheel = TimingWheel(group.interval_s, SLOT_WIDTH_S, self._epoch)
+            group.wheel = TimingWheel(
+                group.interval_s, SLOT_WIDTH_S, self._epoch, merge_overdue=self.merge_overdue
+            )
             self._scheduler.add_wheel(group.wheel, self._publisher(group))
         ping_interval = self.keepalive_s / 2
         if self.keepalive_s and (self.interval_s > ping_interval or any(self._gateway)):

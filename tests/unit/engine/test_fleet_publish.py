@@ -273,3 +273,24 @@ def test_a_sparkplug_edge_node_numbers_merged_messages_in_the_order_they_are_sen
         message = decode_data(payload)
         by_device.setdefault(message.device_id, []).append(message.seq)
     assert list(by_device.values()) == [list(range(6))] * 3
+
+
+def test_without_merging_the_same_messages_go_out_one_write_each() -> None:
+    sent: dict[bool, list[list[Telemetry]]] = {}
+    for merge in (True, False):
+        fleet, loop = onboarded_fleet(4, messages_per_device=10, merge_overdue=merge)
+        for now in (0.0555, 0.07, 1.0):
+            run_until(fleet, loop, now)
+        sent[merge] = [telemetry(transport) for transport in transports(fleet)]
+        writes = sum(len(transport.writes) for transport in transports(fleet))
+        assert writes == (4 * 3 if merge else 40)
+        # The same late sends, merged or not: 22 at 55.5 ms as above; at 70 ms the firings
+        # at 60 and 65 ms; at 1 s the last 2 or 3 of each device. The hundreds of firings
+        # due by 1 s that come after a device's quota are no sends and not counted.
+        assert fleet.overrun == 22 + 4 + 2 * 2 + 2 * 3
+    for merged, single in zip(sent[True], sent[False], strict=True):
+        assert [(m.device_id, m.seq) for m in merged] == [(m.device_id, m.seq) for m in single]
+        # Within a nanosecond: int() of a float sum can land either side of a boundary.
+        assert [m.ts_ns for m in merged] == pytest.approx([m.ts_ns for m in single], abs=1)
+        for one, other in zip(merged, single, strict=True):
+            assert one.values == pytest.approx(other.values)  # model time: the same due
