@@ -9,10 +9,11 @@ the schedule never drifts however late a tick runs (emqtt-bench's ``start + n * 
 A slot processed more than one slot width after it was due counts its devices in
 :attr:`TimingWheel.overrun`: the sender has fallen behind and says so instead of hiding it.
 
-A wheel at least one whole interval behind catches up by slot, not by firing: it opens a
-*catch-up window* over every firing due so far and hands each slot's overdue firings to the
-caller together, as ``repeats``, so the caller can send a device's backlog in one write. Each
-firing keeps its own due time (``due + r * interval``) and is counted in the overrun on its own.
+A wheel at least one whole interval behind can catch up by slot, not by firing: it opens a
+*catch-up window* over the firings due so far (at most ``max_repeats`` intervals of them) and
+hands each slot's overdue firings to the caller together, as ``repeats``, so the caller can
+send a device's backlog in one write. Each firing keeps its own due time
+(``due + r * interval``) and is counted in the overrun on its own.
 
 This module is pure: it takes ``now`` and imports no clock.
 """
@@ -34,14 +35,16 @@ class TimingWheel(Generic[T]):
     ``interval_s`` is the period of every member; ``slot_width_s`` the resolution of phases
     (it is rounded so that a whole number of slots covers the interval). ``epoch`` is the
     time of slot 0's first firing, on the same clock as the ``now`` given to :meth:`advance`.
-    With ``merge_overdue=False`` the wheel hands over one firing at a time however far behind
-    it is (to measure what merging saves).
+    ``max_repeats`` is the most firings of a slot handed over at once; 1 (the default) hands
+    over one firing at a time however far behind the wheel is. A larger backlog is handed over
+    in windows of ``max_repeats`` intervals: the caller's work per handover, a slot's members
+    times its repeats, stays bounded however late the wheel runs.
     """
 
     __slots__ = (
         "_cursor",
         "_late",
-        "_merge",
+        "_max_repeats",
         "_slots",
         "_window_end",
         "_window_stop",
@@ -52,13 +55,15 @@ class TimingWheel(Generic[T]):
     )
 
     def __init__(
-        self, interval_s: float, slot_width_s: float, epoch: float, *, merge_overdue: bool = True
+        self, interval_s: float, slot_width_s: float, epoch: float, *, max_repeats: int = 1
     ) -> None:
         if interval_s <= 0 or slot_width_s <= 0:
             raise LocalProtocolError(
                 f"timing wheel needs positive interval and slot width, got "
                 f"interval_s={interval_s}, slot_width_s={slot_width_s}"
             )
+        if max_repeats < 1:
+            raise LocalProtocolError(f"timing wheel needs max_repeats >= 1, got {max_repeats}")
         count = max(1, round(interval_s / slot_width_s))
         self.interval_s = interval_s
         self.slot_width_s = interval_s / count
@@ -68,8 +73,8 @@ class TimingWheel(Generic[T]):
         """Index (counting from the epoch, never wrapping) of the next firing to process."""
         self.overrun = 0
         """Member firings processed later than one slot width after they were due."""
-        self._merge = merge_overdue
-        """Whether a wheel one interval behind hands over each slot's overdue firings at once."""
+        self._max_repeats = max_repeats
+        """Most firings of a slot one handover may carry (1: no catch-up windows)."""
         self._window_end = -1
         """Last index (inclusive) the open catch-up window covers; -1 when none is open."""
         self._window_stop = 0
@@ -126,11 +131,12 @@ class TimingWheel(Generic[T]):
         """Yield ``(due_time, members, repeats)`` for every firing due at or before ``now``.
 
         ``repeats`` (>= 1) firings of the slot are handed over at once, due at ``due_time``,
-        ``due_time + interval_s``, and so on. It is 1 unless the wheel is at least one whole
-        interval behind: then a catch-up window opens over every index up to ``now``'s, and
-        each slot comes once with all its firings in the window. A caller that closes the
-        generator part way through resumes the open window at the next call (its end does
-        not move), so no firing is lost or repeated.
+        ``due_time + interval_s``, and so on. It is 1 unless ``max_repeats`` allows more and
+        the wheel is at least one whole interval behind: then a catch-up window opens over the
+        indices up to ``now``'s (at most ``max_repeats`` intervals of them), and each slot comes
+        once with all its firings in the window; a larger backlog takes several windows. A
+        caller that closes the generator part way through resumes the open window at the next
+        call (its end does not move), so no firing is lost or repeated.
 
         The members list is the live slot: callers must not keep or change it while iterating.
         """
@@ -141,9 +147,9 @@ class TimingWheel(Generic[T]):
         last = math.floor((now - epoch) / width)
         while True:
             if self._window_end < 0:
-                if not self._merge or last - self._cursor < count:
+                if self._max_repeats == 1 or last - self._cursor < count:
                     break
-                self._window_end = last
+                self._window_end = min(last, self._cursor + self._max_repeats * count - 1)
                 self._window_stop = self._cursor + count
             end = self._window_end
             stop = self._window_stop

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import CATCH_UP_REPEATS, Fleet
 from simulator.mqtt import (
     NO_PROPERTIES,
     ConnAck,
@@ -73,9 +73,7 @@ class FakeTransport:
         return [data for data in self.writes if data[0] >> 4 == 3]
 
     def packets(self) -> list[Packet]:
-        decoder = Decoder(V5)
-        decoder.feed(b"".join(self.writes))
-        return list(decoder)
+        return decoded(b"".join(self.writes))
 
     def close(self) -> None:
         pass
@@ -168,6 +166,12 @@ def transports(fleet: Fleet) -> list[FakeTransport]:
     return [cast(FakeTransport, link.transport) for link in links.values()]
 
 
+def decoded(data: bytes) -> list[Packet]:
+    decoder = Decoder(V5)
+    decoder.feed(data)
+    return list(decoder)
+
+
 def publishes(transport: FakeTransport) -> list[Publish]:
     return [p for p in transport.packets() if isinstance(p, Publish)]
 
@@ -228,6 +232,15 @@ def test_a_fleet_behind_sends_each_devices_overdue_messages_in_one_write() -> No
     # (all late) are overrun.
     assert fleet.overrun == 22 + 4 * 4
     assert finished(fleet)
+
+
+def test_a_backlog_longer_than_the_merge_limit_goes_out_in_writes_of_at_most_the_limit() -> None:
+    fleet, loop = onboarded_fleet(2)
+    run_until(fleet, loop, 0.2055)  # 21 firings of each device are due
+    for transport in transports(fleet):
+        sizes = [len(decoded(data)) for data in transport.writes]
+        assert sizes == [CATCH_UP_REPEATS, CATCH_UP_REPEATS, 21 - 2 * CATCH_UP_REPEATS]
+        assert [m.seq for m in telemetry(transport)] == list(range(21))
 
 
 def test_a_gateway_behind_sends_its_devices_overdue_messages_in_one_write() -> None:

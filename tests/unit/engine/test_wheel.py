@@ -1,8 +1,8 @@
 """The timing wheel with a fake clock: drift-free due times, catch-up, overrun counting.
 
-A wheel a whole interval behind hands each slot's overdue firings over at once (``repeats``);
-the helpers here spread them back out into single firings, so the same expectations hold
-whether firings came one at a time or merged.
+A wheel with ``max_repeats`` above 1 that is a whole interval behind hands each slot's overdue
+firings over at once (``repeats``); the helpers here spread them back out into single firings,
+so the same expectations hold whether firings came one at a time or merged.
 """
 
 from __future__ import annotations
@@ -100,10 +100,13 @@ def test_interval_is_split_into_whole_slots() -> None:
     assert wheel.slot_width_s == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize(("interval", "width"), [(0.0, 0.1), (1.0, 0.0), (-1.0, 0.1)])
-def test_bad_arguments_are_local_errors(interval: float, width: float) -> None:
+@pytest.mark.parametrize(
+    ("interval", "width", "max_repeats"),
+    [(0.0, 0.1, 1), (1.0, 0.0, 1), (-1.0, 0.1, 1), (1.0, 0.1, 0)],
+)
+def test_bad_arguments_are_local_errors(interval: float, width: float, max_repeats: int) -> None:
     with pytest.raises(LocalProtocolError):
-        TimingWheel(interval, width, epoch=0.0)
+        TimingWheel(interval, width, epoch=0.0, max_repeats=max_repeats)
 
 
 @given(
@@ -153,8 +156,8 @@ class FakeLoop:
 
 def test_a_scheduler_tick_yields_after_its_budget_and_resumes_where_it_stopped() -> None:
     loop = FakeLoop()
-    # One firing at a time, so that the budget runs out between firings of one slot.
-    wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0, merge_overdue=False)
+    # One firing at a time (the default), so the budget runs out between firings of a slot.
+    wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0)
     for member in range(10):
         wheel.add(member, 0.0)
     fired: list[tuple[float, int]] = []
@@ -170,7 +173,7 @@ def test_a_scheduler_tick_yields_after_its_budget_and_resumes_where_it_stopped()
 
 def test_a_merged_catch_up_charges_every_firing_against_the_budget() -> None:
     loop = FakeLoop()
-    wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0)
+    wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0, max_repeats=8)
     for member in range(10):
         wheel.add(member, 0.0)
         wheel.add(100 + member, 0.5)
@@ -214,8 +217,8 @@ def brute_force(slots: list[int], slot_count: int, last: int) -> list[tuple[int,
     )
 
 
-def wheel_with(slots: list[int], slot_count: int, *, merge: bool = True) -> TimingWheel[int]:
-    wheel: TimingWheel[int] = TimingWheel(1.0, 1.0 / slot_count, 0.0, merge_overdue=merge)
+def wheel_with(slots: list[int], slot_count: int, max_repeats: int = 100) -> TimingWheel[int]:
+    wheel: TimingWheel[int] = TimingWheel(1.0, 1.0 / slot_count, 0.0, max_repeats=max_repeats)
     for member, slot in enumerate(slots):
         wheel.add(member, (slot + 0.5) / slot_count)  # mid-slot: no rounding into a neighbour
     return wheel
@@ -228,7 +231,7 @@ def test_less_than_an_interval_behind_hands_over_one_firing_at_a_time() -> None:
 
 
 def test_a_window_hands_each_slot_its_overdue_firings_then_carries_on_after_its_end() -> None:
-    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0)
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0, max_repeats=8)
     for slot, member in enumerate("abcd"):
         wheel.add(member, slot * 0.25)
     # 2.6 s: indices 0..10 are due. Slots 0-2 have three firings each, slot 3 two.
@@ -239,16 +242,17 @@ def test_a_window_hands_each_slot_its_overdue_firings_then_carries_on_after_its_
     assert [(due, repeats) for due, _, repeats in wheel.advance(3.1)] == [(2.75, 1), (3.0, 1)]
 
 
+@pytest.mark.parametrize("max_repeats", [2, 3, 100])
 @pytest.mark.parametrize("slot_count", [1, 2, 3, 10])
 @pytest.mark.parametrize(
     "nows", [(3.0,), (0.3, 4.75), (2.5, 2.6, 9.99), (0.0, 1.0, 2.0, 3.01), (0.9, 1.1, 7.3)]
 )
 def test_merged_firings_are_exactly_the_firings_one_at_a_time(
-    slot_count: int, nows: tuple[float, ...]
+    max_repeats: int, slot_count: int, nows: tuple[float, ...]
 ) -> None:
     slots = [0, 0, *range(1, slot_count, 2)]  # two members in slot 0, every other slot empty
-    merged = wheel_with(slots, slot_count)
-    single = wheel_with(slots, slot_count, merge=False)
+    merged = wheel_with(slots, slot_count, max_repeats)
+    single = wheel_with(slots, slot_count, max_repeats=1)
     got: list[tuple[int, int]] = []
     want: list[tuple[int, int]] = []
     handovers = 0
@@ -267,8 +271,30 @@ def test_a_wheel_an_interval_behind_merges() -> None:
     assert [repeats for _, _, repeats in merged.advance(2.5)] == [3, 3, 2]
 
 
+def test_a_larger_backlog_is_handed_over_in_windows_of_max_repeats_intervals() -> None:
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0, max_repeats=2)
+    for slot, member in enumerate("abcd"):
+        wheel.add(member, slot * 0.25)
+    # 5.1 s: indices 0..20. Windows of two intervals: 0..7, 8..15, then 16..20.
+    handed = [(due, members[0], repeats) for due, members, repeats in wheel.advance(5.1)]
+    assert handed == [
+        (0.0, "a", 2),
+        (0.25, "b", 2),
+        (0.5, "c", 2),
+        (0.75, "d", 2),
+        (2.0, "a", 2),
+        (2.25, "b", 2),
+        (2.5, "c", 2),
+        (2.75, "d", 2),
+        (4.0, "a", 2),
+        (4.25, "b", 1),
+        (4.5, "c", 1),
+        (4.75, "d", 1),
+    ]
+
+
 def test_an_interrupted_window_resumes_first_and_loses_or_repeats_nothing() -> None:
-    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0)
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0, max_repeats=8)
     for slot, member in enumerate("abcd"):
         wheel.add(member, slot * 0.25)
     firings = wheel.advance(2.6)  # the window covers indices 0..10
@@ -287,6 +313,7 @@ def test_an_interrupted_window_resumes_first_and_loses_or_repeats_nothing() -> N
 
 
 @given(
+    max_repeats=st.integers(min_value=1, max_value=5),
     slot_count=st.integers(min_value=1, max_value=6),
     slots=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=8),
     ticks=st.lists(
@@ -296,10 +323,10 @@ def test_an_interrupted_window_resumes_first_and_loses_or_repeats_nothing() -> N
     ),
 )
 def test_interrupted_catch_ups_fire_every_member_once_per_index_in_order(
-    slot_count: int, slots: list[int], ticks: list[tuple[float, int | None]]
+    max_repeats: int, slot_count: int, slots: list[int], ticks: list[tuple[float, int | None]]
 ) -> None:
     slots = [slot % slot_count for slot in slots]
-    wheel = wheel_with(slots, slot_count)
+    wheel = wheel_with(slots, slot_count, max_repeats)
     fired: list[tuple[int, int]] = []
     now = 0.0
     for step, yields in ticks:
@@ -313,8 +340,8 @@ def test_interrupted_catch_ups_fire_every_member_once_per_index_in_order(
 
 
 def test_overrun_counts_each_late_member_firing_of_a_window() -> None:
-    merged: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0)
-    single: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0, merge_overdue=False)
+    merged: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0, max_repeats=8)
+    single: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0)
     for wheel in (merged, single):
         wheel.add("a", 0.0)
         wheel.add("b", 0.0)
@@ -326,7 +353,7 @@ def test_overrun_counts_each_late_member_firing_of_a_window() -> None:
 
 
 def test_a_member_leaving_part_way_is_overrun_only_for_the_firings_it_acted_on() -> None:
-    wheel: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0)
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.1, epoch=0.0, max_repeats=8)
     for member in "abc":
         wheel.add(member, 0.0)
     acted = {"a": 1, "b": 4, "c": 3}  # of four firings: 0, 1 and 2 s late, 3 s on time
@@ -339,14 +366,14 @@ def test_a_member_leaving_part_way_is_overrun_only_for_the_firings_it_acted_on()
 
 
 def test_without_merging_repeats_is_always_one() -> None:
-    wheel = wheel_with([0, 1, 3], 4, merge=False)
+    wheel = wheel_with([0, 1, 3], 4, max_repeats=1)
     for now in (0.2, 5.0, 5.1, 30.0):
         assert {repeats for _, _, repeats in wheel.advance(now)} <= {1}
     assert len(fire_all(wheel, 30.0)) == 0
 
 
 def test_skip_to_closes_a_window_without_firing_its_handed_over_repeats_again() -> None:
-    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0)
+    wheel: TimingWheel[str] = TimingWheel(1.0, 0.25, epoch=0.0, max_repeats=8)
     for slot, member in enumerate("abcd"):
         wheel.add(member, slot * 0.25)
     firings = wheel.advance(2.6)
