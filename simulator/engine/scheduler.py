@@ -1,7 +1,8 @@
 """The one scheduler of a process: a single timer that drives every timing wheel.
 
 Devices have no timers of their own. Each wheel gets an action (one callable per wheel, not per
-device) that receives a due time and the members due then; the scheduler calls
+device) that receives a due time, the members due then and how many consecutive firings of
+theirs are due (more than one when the wheel catches up a whole interval); the scheduler calls
 ``loop.call_at`` once for the earliest next firing of any wheel, runs everything due, and
 re-arms itself. Because wheels compute due times from their epoch, a late tick catches up
 without drifting, and the lateness is counted in each wheel's ``overrun``.
@@ -15,7 +16,8 @@ from typing import Any
 
 from simulator.engine.wheel import TimingWheel
 
-WheelAction = Callable[[float, list[Any]], None]
+WheelAction = Callable[[float, list[Any], int], None]
+"""``action(due, members, repeats)``: ``repeats`` firings of ``members``, the first at ``due``."""
 
 
 class Scheduler:
@@ -28,10 +30,10 @@ class Scheduler:
         self.ticks = 0
         """How many times the timer fired (for the live view and tests)."""
         self.budget = budget
-        """Members one tick may process before it yields to the event loop."""
+        """Member firings one tick may process before it yields to the event loop."""
 
     def add_wheel(self, wheel: TimingWheel[Any], action: WheelAction) -> None:
-        """Drive ``wheel``; ``action(due, members)`` runs for each of its firings."""
+        """Drive ``wheel``; ``action(due, members, repeats)`` runs for each of its firings."""
         self._wheels.append((wheel, action))
         if self._handle is not None:
             self._arm()
@@ -82,9 +84,9 @@ class Scheduler:
         budget = self.budget
         for wheel, action in self._wheels:
             firings = wheel.advance(now)
-            for due, members in firings:
-                action(due, members)
-                budget -= len(members)
+            for due, members, repeats in firings:
+                action(due, members, repeats)
+                budget -= len(members) * repeats
                 if budget <= 0:
                     firings.close()
                     break

@@ -9,6 +9,12 @@ the schedule never drifts however late a tick runs (emqtt-bench's ``start + n * 
 A slot processed more than one slot width after it was due counts its devices in
 :attr:`TimingWheel.overrun`: the sender has fallen behind and says so instead of hiding it.
 
+A wheel at least one whole interval behind can catch up by slot, not by firing: it opens a
+*catch-up window* over the firings due so far (at most ``max_repeats`` intervals of them) and
+hands each slot's overdue firings to the caller together, as ``repeats``, so the caller can
+send a device's backlog in one write. Each firing keeps its own due time
+(``due + r * interval``) and is counted in the overrun on its own.
+
 This module is pure: it takes ``now`` and imports no clock.
 """
 
@@ -29,16 +35,35 @@ class TimingWheel(Generic[T]):
     ``interval_s`` is the period of every member; ``slot_width_s`` the resolution of phases
     (it is rounded so that a whole number of slots covers the interval). ``epoch`` is the
     time of slot 0's first firing, on the same clock as the ``now`` given to :meth:`advance`.
+    ``max_repeats`` is the most firings of a slot handed over at once; 1 (the default) hands
+    over one firing at a time however far behind the wheel is. A larger backlog is handed over
+    in windows of ``max_repeats`` intervals: the caller's work per handover, a slot's members
+    times its repeats, stays bounded however late the wheel runs.
     """
 
-    __slots__ = ("_cursor", "_slots", "epoch", "interval_s", "overrun", "slot_width_s")
+    __slots__ = (
+        "_cursor",
+        "_late",
+        "_max_repeats",
+        "_slots",
+        "_window_end",
+        "_window_stop",
+        "epoch",
+        "interval_s",
+        "overrun",
+        "slot_width_s",
+    )
 
-    def __init__(self, interval_s: float, slot_width_s: float, epoch: float) -> None:
+    def __init__(
+        self, interval_s: float, slot_width_s: float, epoch: float, *, max_repeats: int = 1
+    ) -> None:
         if interval_s <= 0 or slot_width_s <= 0:
             raise LocalProtocolError(
                 f"timing wheel needs positive interval and slot width, got "
                 f"interval_s={interval_s}, slot_width_s={slot_width_s}"
             )
+        if max_repeats < 1:
+            raise LocalProtocolError(f"timing wheel needs max_repeats >= 1, got {max_repeats}")
         count = max(1, round(interval_s / slot_width_s))
         self.interval_s = interval_s
         self.slot_width_s = interval_s / count
@@ -48,6 +73,14 @@ class TimingWheel(Generic[T]):
         """Index (counting from the epoch, never wrapping) of the next firing to process."""
         self.overrun = 0
         """Member firings processed later than one slot width after they were due."""
+        self._max_repeats = max_repeats
+        """Most firings of a slot one handover may carry (1: no catch-up windows)."""
+        self._window_end = -1
+        """Last index (inclusive) the open catch-up window covers; -1 when none is open."""
+        self._window_stop = 0
+        """The cursor at which the open window has visited every slot once and closes."""
+        self._late = 0
+        """How many of the repeats being handed over are late (see :meth:`member_left`)."""
 
     @property
     def slot_count(self) -> int:
@@ -74,30 +107,83 @@ class TimingWheel(Generic[T]):
             return
 
     def next_due(self) -> float:
-        """When the next unprocessed firing is due."""
+        """When the next unprocessed firing is due (in a catch-up window: the cursor's slot)."""
         return self.epoch + self._cursor * self.slot_width_s
 
     def skip_to(self, now: float) -> None:
         """Forget firings due before ``now`` without counting them (used when starting late)."""
-        target = max(self._cursor, math.ceil((now - self.epoch) / self.slot_width_s))
-        self._cursor = target
+        # An open window has already handed over some firings up to its end: the cursor must
+        # move past the end, or those would fire a second time.
+        floor = max(self._cursor, self._window_end + 1)
+        self._cursor = max(floor, math.ceil((now - self.epoch) / self.slot_width_s))
+        self._window_end = -1
 
-    def advance(self, now: float) -> Generator[tuple[float, list[T]], None, None]:
-        """Yield ``(due_time, members)`` for every firing due at or before ``now``, in order.
+    def member_left(self, acted: int) -> None:
+        """A member left the wheel while acting on its repeats, after the first ``acted``.
+
+        The firings after those did not happen for it (it reached a message quota, say), so
+        the late ones among them come off :attr:`overrun`, which counted them at the handover.
+        Only for the caller of :meth:`advance`, while it acts on a handover with repeats.
+        """
+        self.overrun -= max(0, self._late - acted)
+
+    def advance(self, now: float) -> Generator[tuple[float, list[T], int], None, None]:
+        """Yield ``(due_time, members, repeats)`` for every firing due at or before ``now``.
+
+        ``repeats`` (>= 1) firings of the slot are handed over at once, due at ``due_time``,
+        ``due_time + interval_s``, and so on. It is 1 unless ``max_repeats`` allows more and
+        the wheel is at least one whole interval behind: then a catch-up window opens over the
+        indices up to ``now``'s (at most ``max_repeats`` intervals of them), and each slot comes
+        once with all its firings in the window; a larger backlog takes several windows. A
+        caller that closes the generator part way through resumes the open window at the next
+        call (its end does not move), so no firing is lost or repeated.
 
         The members list is the live slot: callers must not keep or change it while iterating.
         """
         width = self.slot_width_s
         slots = self._slots
         count = len(slots)
-        last = math.floor((now - self.epoch) / width)
+        epoch = self.epoch
+        last = math.floor((now - epoch) / width)
+        while True:
+            if self._window_end < 0:
+                if self._max_repeats == 1 or last - self._cursor < count:
+                    break
+                self._window_end = min(last, self._cursor + self._max_repeats * count - 1)
+                self._window_stop = self._cursor + count
+            end = self._window_end
+            stop = self._window_stop
+            while self._cursor < stop:
+                index = self._cursor
+                # The state moves before the yield: a generator closed at the yield leaves
+                # the wheel ready to resume after the firing it has just handed over.
+                if index + 1 < stop:
+                    self._cursor = index + 1
+                else:
+                    self._cursor = end + 1
+                    self._window_end = -1
+                members = slots[index % count]
+                if not members:
+                    continue
+                repeats = (end - index) // count + 1
+                due = epoch + index * width
+                # Each firing is late or not by its own due time, as if handed over alone:
+                # the late ones are the oldest, so count back from the newest.
+                late = repeats
+                newest = index + (repeats - 1) * count
+                while late and now - (epoch + newest * width) <= width:
+                    late -= 1
+                    newest -= count
+                self._late = late
+                self.overrun += len(members) * late
+                yield due, members, repeats
         while self._cursor <= last:
             index = self._cursor
             self._cursor = index + 1
             members = slots[index % count]
             if not members:
                 continue
-            due = self.epoch + index * width
+            due = epoch + index * width
             if now - due > width:
                 self.overrun += len(members)
-            yield due, members
+            yield due, members, 1
