@@ -89,13 +89,15 @@ async def run_engine(
     credentials: Credentials | None = None,
     figures: StackFigures | None = None,
     watch: Callable[[Fleet], Coroutine[Any, Any, None]] | None = None,
+    merge_overdue: bool = True,
 ) -> StackFigures:
     """Onboard ``scenario``'s fleet, publish, wait for the acknowledgements, disconnect.
 
     ``tls_client`` replaces the connector's TLS layer (a probe's variant of it).
 
     ``figures`` (a fresh one by default) is filled in and returned; ``watch``, if given, runs
-    beside the fleet until the end.
+    beside the fleet until the end; ``merge_overdue=False`` sends one message per write even
+    when behind (see :class:`~simulator.engine.fleet.Fleet`).
     """
     if figures is None:
         figures = StackFigures(name, args.devices, args.messages)
@@ -110,6 +112,7 @@ async def run_engine(
         ssl_context=ssl_context,
         tls_layer=tls_layer,
         credentials=credentials,
+        merge_overdue=merge_overdue,
     )
     if tls_client is not None:
         fleet.connector.tls = tls_client
