@@ -20,12 +20,13 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from simulator.engine.backoff import backoff_s
 from simulator.engine.deaths import Deaths
+from simulator.engine.devices import Device, DeviceGroup, FleetCounters
 from simulator.engine.edge_node import EdgeNodes
 from simulator.engine.onboarding import Member, Registrar
+from simulator.engine.publishing import CATCH_UP_REPEATS, Publisher
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import (
@@ -43,7 +44,6 @@ from simulator.mqtt import (
     ClientSession,
     ConnectOptions,
     Event,
-    InflightLimitError,
     MessageReceived,
     MQTTVersion,
     Properties,
@@ -52,12 +52,10 @@ from simulator.mqtt import (
     PubRecReceived,
     Subscribed,
     Will,
-    encode_publish_qos0,
     publish_prefix,
 )
-from simulator.payloads import PayloadCodec, get_codec
 from simulator.scenario import Scenario
-from simulator.scenario.composition import Group, connection_starts
+from simulator.scenario.composition import connection_starts
 from simulator.scenario.plan import publish_phase_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import (
@@ -75,13 +73,6 @@ DEAD_AFTER_UNANSWERED_PINGS = 2
 
 SLOT_WIDTH_S = 0.005
 """Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
-
-CATCH_UP_REPEATS = 8
-"""Most overdue messages of one device a wheel behind schedule hands over for one write.
-
-Merging saves a syscall per message, but the scheduler's budget is checked between handovers,
-so a slot's members times this is one callback with no socket read or timer in between.
-Unbounded, the windows grew with the lateness into callbacks of seconds."""
 
 HISTOGRAM_MAX_US = 3_600_000_000
 """Largest duration the connect histograms hold: one hour, in microseconds."""
@@ -105,85 +96,6 @@ class ReconnectPolicy:
 
     min_s: float = 0.5
     max_s: float = 30.0
-
-
-class Device:
-    """One emulated device: identity, pre-encoded topic, sequence, model state and link."""
-
-    __slots__ = (
-        "admitted",
-        "device_id",
-        "group",
-        "index",
-        "link",
-        "phase_s",
-        "prefix",
-        "seq",
-        "state",
-    )
-
-    def __init__(  # noqa: PLR0917 - built once per device in one place, positionally for speed
-        self, index: int, device_id: str, prefix: bytes, phase_s: float, state: Any, group: int = 0
-    ) -> None:
-        self.index = index
-        self.group = group
-        """Index of the device's :class:`DeviceGroup` (model, interval, payload format)."""
-        self.device_id = device_id
-        self.prefix = prefix
-        """The PUBLISH variable header (topic, and v5's empty properties), encoded once."""
-        self.phase_s = phase_s
-        self.state = state
-        self.seq = 0
-        """Sequence number of the next message; also how many it has published."""
-        self.link: MqttLink | None = None
-        self.admitted = False
-        """On its publish wheel: connected and (with the register workflow) accepted."""
-
-
-class DeviceGroup:
-    """Devices of one model, interval and payload format: one publish wheel between them."""
-
-    __slots__ = (
-        "codec",
-        "connections",
-        "count",
-        "interval_s",
-        "layout",
-        "model",
-        "per_connection",
-        "start",
-        "wheel",
-    )
-
-    def __init__(self, spec: Group, plant: PlantLayout) -> None:
-        self.model: DeviceModel = get_model(spec.model)
-        self.codec: PayloadCodec = get_codec(spec.payload)
-        self.interval_s = spec.interval_s
-        self.start = spec.start
-        self.count = spec.count
-        self.per_connection = spec.per_connection
-        self.connections = spec.connections
-        self.layout = replace(plant, id_prefix=self.model.id_prefix)
-        self.wheel: TimingWheel[Device] | None = None
-
-
-@dataclass(slots=True)
-class FleetCounters:
-    """Totals the live view samples once a second and the report reads at the end."""
-
-    published: int = 0
-    acked: int = 0
-    dropped_links: int = 0
-    reconnects: int = 0
-    """Dropped connections that came back."""
-    dead_links: int = 0
-    """Connections dropped because the broker stopped answering keepalive pings."""
-    discarded: int = 0
-    """QoS 1/2 messages dropped unacknowledged because the broker had lost our session."""
-    refused: int = 0
-    """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
-    inflight_blocked: int = 0
-    """QoS 1 and 2 sends postponed because the broker's receive maximum was reached."""
 
 
 class Fleet:
@@ -220,8 +132,6 @@ class Fleet:
             spec.per_connection > 1 for spec in specs for _ in range(spec.connections)
         )
         """Per connection: 1 if it is a gateway (its client id is gw-NNNNN), 0 if a device."""
-        self._coalesce = any(self._gateway)
-        """Whether publishing joins a gateway's messages of one slot into one write."""
         self.credentials = credentials
         """User name and password template every device connects with (None: anonymous)."""
         if messages_per_device is not None and messages_per_device < 1:
@@ -268,7 +178,6 @@ class Fleet:
         )
         self._scheduler = Scheduler(loop)
         self._epoch = 0.0
-        self._wall_epoch_ns = 0
         self._ping_wheel: TimingWheel[MqttLink] | None = None
         self._devices_onboarded = 0
         self._devices_dropped = 0
@@ -314,6 +223,15 @@ class Fleet:
                 self.deaths = Deaths(
                     self, death_topic, plain, wills=fleet.will is None, wall_ns=wall_ns
                 )
+        self.publisher = Publisher(
+            self.counters,
+            qos=self.qos,
+            limit=messages_per_device,
+            coalesce=any(self._gateway),
+            edges=self.edges,
+            finished=self._devices_finished,
+        )
+        """The publish wheels' action: due devices in, PUBLISH writes out."""
 
     @property
     def connector_stats(self) -> ConnectorStats:
@@ -427,7 +345,7 @@ class Fleet:
         """
         loop = self._loop
         self._epoch = loop.time()
-        self._wall_epoch_ns = self._wall_ns()
+        self.publisher.start(self._epoch, self._wall_ns())
         for group in self.groups:
             group.wheel = TimingWheel(
                 group.interval_s,
@@ -435,7 +353,7 @@ class Fleet:
                 self._epoch,
                 max_repeats=CATCH_UP_REPEATS if self.merge_overdue else 1,
             )
-            self._scheduler.add_wheel(group.wheel, self._publisher(group))
+            self._scheduler.add_wheel(group.wheel, self.publisher.action(group))
         ping_interval = self.keepalive_s / 2
         if self.keepalive_s and (self.interval_s > ping_interval or any(self._gateway)):
             # Merging matters here too: pings fired one by one within a tick that reads nothing
@@ -778,166 +696,8 @@ class Fleet:
 
     # wheel actions
 
-    def _publisher(self, group: DeviceGroup) -> Callable[[float, list[Device], int], None]:
-        """The wheel action that publishes ``group``'s due members (one per group)."""
-
-        def publish(due: float, members: list[Device], repeats: int) -> None:
-            self._publish(group, due, members, repeats)
-
-        return publish
-
-    def _publish(self, group: DeviceGroup, due: float, members: list[Device], repeats: int) -> None:
-        if repeats > 1:
-            self._publish_overdue(group, due, members, repeats)
-            return
-        ts_ns = self._wall_epoch_ns + int((due - self._epoch) * 1e9)
-        t_s = due - self._epoch
-        encode = group.codec.encode
-        edges = self.edges
-        edge_data = edges.encoder(group) if edges is not None else None
-        sample = group.model.sample
-        qos = self.qos
-        limit = self.messages_per_device
-        sent = 0
-        finished = 0
-        # A gateway's devices sit side by side in a slot (their phases are adjacent): their
-        # messages go out in one write per run of the same link instead of one per message.
-        coalesce = self._coalesce
-        out_link: MqttLink | None = None
-        out_transport: asyncio.Transport | None = None
-        chunks: list[bytes] = []
-        for device in members:
-            link = device.link
-            transport = link.transport if link is not None else None
-            if link is None or transport is None:
-                continue
-            seq = device.seq
-            if limit is not None and seq + 1 >= limit:
-                if seq >= limit:
-                    continue
-                finished += 1
-            values = sample(device.state, seq, t_s)
-            if edge_data is None:
-                payload = encode(device.device_id, seq, ts_ns, values)
-            else:
-                payload = edge_data(link, device.index, device.device_id, seq, ts_ns, values)
-            if qos == 0:
-                data = encode_publish_qos0(device.prefix, payload)
-            else:
-                try:
-                    data = link.session.publish_prefixed(device.prefix, payload, qos)
-                except InflightLimitError:
-                    self.counters.inflight_blocked += 1
-                    if edges is not None and edge_data is not None:
-                        edges.not_sent(link, device.index)
-                    if limit is not None and seq + 1 >= limit:
-                        finished -= 1  # its last message waits: it stays on the wheel
-                    continue
-            if not coalesce:
-                transport.write(data)
-            elif link is out_link:
-                chunks.append(data)
-            else:
-                if chunks and out_transport is not None:
-                    out_transport.write(b"".join(chunks))
-                out_link, out_transport, chunks = link, transport, [data]
-            device.seq = seq + 1
-            sent += 1
-        if chunks and out_transport is not None:
-            out_transport.write(b"".join(chunks))
-        self.counters.published += sent
-        if finished:
-            self._retire_finished(members, finished)
-
-    def _publish_overdue(
-        self, group: DeviceGroup, due: float, members: list[Device], repeats: int
-    ) -> None:
-        """Publish ``repeats`` overdue firings of ``members``: each device's backlog in one write.
-
-        A wheel a whole interval behind hands a slot's overdue firings over together. Each
-        message still carries its own scheduled time (``due + r * interval``), so the lateness
-        shows up as latency; what is saved is the syscall per message, the way a TCP stack
-        sends a backlog in one segment. The single-firing path stays in :meth:`_publish`,
-        kept free of the per-message bookkeeping this one needs.
-        """
-        wheel = group.wheel
-        assert wheel is not None
-        epoch = self._epoch
-        wall_epoch_ns = self._wall_epoch_ns
-        interval = group.interval_s
-        times: list[tuple[int, float]] = []
-        for r in range(repeats):
-            t_s = due + r * interval - epoch
-            times.append((wall_epoch_ns + int(t_s * 1e9), t_s))
-        encode = group.codec.encode
-        edges = self.edges
-        edge_data = edges.encoder(group) if edges is not None else None
-        sample = group.model.sample
-        qos = self.qos
-        limit = self.messages_per_device
-        sent = 0
-        finished = 0
-        # Without gateways every device's messages make one write; with them, a run of
-        # devices on the same link shares it, as in _publish.
-        coalesce = self._coalesce
-        out_link: MqttLink | None = None
-        out_transport: asyncio.Transport | None = None
-        chunks: list[bytes] = []
-        for device in members:
-            link = device.link
-            transport = link.transport if link is not None else None
-            if link is None or transport is None:
-                continue
-            first = device.seq
-            stop = first + repeats
-            if limit is not None:
-                if first >= limit:
-                    continue
-                stop = min(stop, limit)
-            if link is not out_link or not coalesce:
-                if chunks and out_transport is not None:
-                    out_transport.write(b"".join(chunks))
-                out_link, out_transport, chunks = link, transport, []
-            seq = first
-            while seq < stop:
-                ts_ns, t_s = times[seq - first]
-                values = sample(device.state, seq, t_s)
-                if edge_data is None:
-                    payload = encode(device.device_id, seq, ts_ns, values)
-                else:
-                    payload = edge_data(link, device.index, device.device_id, seq, ts_ns, values)
-                if qos == 0:
-                    chunks.append(encode_publish_qos0(device.prefix, payload))
-                else:
-                    try:
-                        chunks.append(link.session.publish_prefixed(device.prefix, payload, qos))
-                    except InflightLimitError:
-                        # The rest wait for acks: sent from a later firing, in sequence.
-                        self.counters.inflight_blocked += 1
-                        if edges is not None and edge_data is not None:
-                            edges.not_sent(link, device.index)
-                        break
-                seq += 1
-            device.seq = seq
-            sent += seq - first
-            if seq == limit:
-                finished += 1
-                if seq - first < repeats:
-                    # Its quota ended the backlog early: the rest were no sends, late or not.
-                    wheel.member_left(seq - first)
-        if chunks and out_transport is not None:
-            out_transport.write(b"".join(chunks))
-        self.counters.published += sent
-        if finished:
-            self._retire_finished(members, finished)
-
-    def _retire_finished(self, members: list[Device], finished: int) -> None:
-        # Devices that sent their last message leave the wheel, so they are neither visited
-        # again nor counted as overrun; the slot list is rebuilt in place once per slot.
-        limit = self.messages_per_device
-        assert limit is not None
-        members[:] = [device for device in members if device.seq < limit]
-        self._finished_devices += finished
+    def _devices_finished(self, count: int) -> None:
+        self._finished_devices += count
         self._check_finished()
 
     def _check_finished(self) -> None:

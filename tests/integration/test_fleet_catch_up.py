@@ -17,7 +17,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import CATCH_UP_REPEATS, Fleet
+from simulator.engine.fleet import Fleet
+from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
 

@@ -13,7 +13,8 @@ from typing import Any, cast
 
 import pytest
 
-from simulator.engine.fleet import CATCH_UP_REPEATS, Fleet
+from simulator.engine.fleet import Fleet
+from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.mqtt import (
     NO_PROPERTIES,
     ConnAck,
