@@ -204,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         "device from its connection attempt to its first ingested message",
     )
     ingest.add_argument(
+        "--death-topic",
+        default=None,
+        metavar="FILTER",
+        help="also subscribe to device deaths (e.g. onboarding/+/death) and count the devices "
+        "they name",
+    )
+    ingest.add_argument(
         "--respond",
         action="store_true",
         help="also answer those registrations, as the provisioning responder does",
@@ -442,6 +449,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         qos=args.qos,
         session_expiry_s=args.session_expiry,
         register_filter=args.register_topic,
+        death_filter=args.death_topic,
         respond=Policy(args.respond_seed, args.reject_share, args.silent_share, {"qos": args.qos})
         if args.respond
         else None,

@@ -287,6 +287,9 @@ class Runner:
                 register_filter=topic_filter(scenario.onboarding.register_topic)
                 if scenario.onboarding.workflow == "register"
                 else None,
+                death_filter=topic_filter(scenario.onboarding.death_topic)
+                if scenario.onboarding.workflow == "register" and scenario.onboarding.death_topic
+                else None,
                 # The worker hears every registration anyway: it answers them too, on the
                 # second core, instead of a responder competing with the devices for the first.
                 respond=_policy(scenario) if _our_responder(scenario) else None,
@@ -421,6 +424,7 @@ class Runner:
             drain_s = await self._drain(loop, fleet, ingest)
             monitor.phase = "stopping"
             await fleet.disconnect_all()
+            await self._hear_deaths(fleet, ingest)
         finally:
             monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -467,6 +471,18 @@ class Runner:
             **_onboarding_figures(fleet, final, responder),
         )
         return build_report(figures)
+
+    async def _hear_deaths(self, fleet: Fleet, ingest: IngestChild | None) -> None:
+        """Give ingest the time to hear the deaths sent on leaving (bounded; they are counted)."""
+        deaths = fleet.deaths
+        if ingest is None or deaths is None or not deaths.sent:
+            return
+        timeout_s = self.scenario.ingest.drain_timeout_s
+        if not await ingest.wait_for_deaths(deaths.sent, timeout_s):
+            self.say(
+                f"ingest heard {ingest.deaths_left:,} of the {deaths.sent:,} device deaths sent "
+                f"within {timeout_s:g} s"
+            )
 
     async def _drain(
         self, loop: asyncio.AbstractEventLoop, fleet: Fleet, ingest: IngestChild | None
@@ -553,7 +569,20 @@ def _onboarding_figures(
         if responder is not None
         else (final.get("responder") if final is not None else None),
         "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
-        "deaths": fleet.deaths.to_dict() if fleet.deaths is not None else None,
+        "deaths": _death_figures(fleet, final),
+    }
+
+
+def _death_figures(fleet: Fleet, final: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the fleet's deaths were, and how many of them ingest heard (None: no ingest)."""
+    if fleet.deaths is None:
+        return None
+    heard = final.get("deaths") if final is not None else None
+    return {
+        **fleet.deaths.to_dict(),
+        "heard": heard["left"] if heard is not None else None,
+        "heard_in_wills": heard["lost"] if heard is not None else None,
+        "heard_invalid": heard["invalid"] if heard is not None else None,
     }
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -71,6 +72,8 @@ def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
     args += ["--share-group", settings.share_group or ""]
     if settings.register_filter:
         args += ["--register-topic", settings.register_filter]
+    if settings.death_filter:
+        args += ["--death-topic", settings.death_filter]
     if settings.respond is not None:
         policy = settings.respond
         args += [
@@ -148,11 +151,23 @@ class IngestChild:
         """Distinct messages the child has received so far."""
         return int(self.progress.get("unique", 0))
 
+    @property
+    def deaths_left(self) -> int:
+        """Devices the child has heard leave on purpose (with a death topic)."""
+        return int(self.progress.get("deaths", {}).get("left", 0))
+
     async def wait_for_unique(self, count: int, timeout_s: float) -> bool:
         """Wait until the child has ``count`` distinct messages; False if ``timeout_s`` passed."""
+        return await self._wait_until(lambda: self.unique >= count, timeout_s)
+
+    async def wait_for_deaths(self, count: int, timeout_s: float) -> bool:
+        """Wait until the child has heard ``count`` devices leave; False if ``timeout_s`` passed."""
+        return await self._wait_until(lambda: self.deaths_left >= count, timeout_s)
+
+    async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while self.unique < count:
+        while not done():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False

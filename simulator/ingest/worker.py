@@ -29,6 +29,7 @@ from simulator.errors import (
 )
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
+from simulator.ingest.deaths import DeathsHeard
 from simulator.ingest.first_telemetry import FirstTelemetry
 from simulator.ingest.sparkplug import SparkplugTraffic
 from simulator.mqtt import (
@@ -85,6 +86,9 @@ class WorkerSettings:
     register_filter: str | None = None
     """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
     time each new device from its connection attempt to its first ingested message."""
+    death_filter: str | None = None
+    """Also subscribe to the death topics (the ``register`` workflow) and count the devices
+    each death names (see :mod:`.deaths`)."""
     respond: Policy | None = None
     """Also answer the registrations heard there (the provisioning responder's job), so a run
     needs no second subscriber; None leaves answering to someone else."""
@@ -133,6 +137,11 @@ class IngestWorker:
         self._register = (
             TopicFilter(settings.register_filter) if settings.register_filter is not None else None
         )
+        self._death = (
+            TopicFilter(settings.death_filter) if settings.death_filter is not None else None
+        )
+        self.deaths = DeathsHeard()
+        """Device deaths heard (fed only with ``death_filter``)."""
         self.sparkplug = (
             SparkplugTraffic(settings.sparkplug_group) if settings.sparkplug_group else None
         )
@@ -273,6 +282,15 @@ class IngestWorker:
                     f"broker refused the ingest subscription to {register!r}: the onboarding "
                     f"funnel's first-telemetry stage cannot be measured"
                 )
+        death = self.settings.death_filter
+        if death is not None:
+            group = self.settings.share_group
+            wanted = f"$share/{group}/{death}" if shared else death
+            if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
+                raise ConnectError(
+                    f"broker refused the ingest subscription to {death!r}: device deaths "
+                    f"cannot be counted"
+                )
         if codes[0] < self.settings.qos and not self.reconnects:
             self.notes.append(
                 f"the broker granted the ingest subscription QoS {codes[0]}, not the "
@@ -326,6 +344,8 @@ class IngestWorker:
         data["last_recv_ns"] = self.last_recv_ns
         if self.settings.register_filter is not None:
             data["first_telemetry"] = self.first_telemetry.snapshot()
+        if self.settings.death_filter is not None:
+            data["deaths"] = self.deaths.snapshot()
         if self.provisioner is not None:
             self.provisioner.counters.reconnects = self.reconnects  # it answers on our link
             data["responder"] = self.provisioner.counters.to_dict()
@@ -343,6 +363,7 @@ class IngestWorker:
         record = self.accounting.record
         batcher = self._batcher
         register = self._register
+        death = self._death
         first = self.first_telemetry
         provisioner = self.provisioner
         sparkplug = self.sparkplug
@@ -358,6 +379,9 @@ class IngestWorker:
                 registration = first.registered(payload)
                 if provisioner is not None:
                     provisioner.answer(link, publish, registration)  # sent after the loop
+                continue
+            if death is not None and death.matches(publish.topic):
+                self.deaths.heard(payload)
                 continue
             data_decode: Callable[[bytes], Telemetry] = decode
             if sparkplug is not None and publish.topic.startswith(sparkplug.prefix):

@@ -114,7 +114,8 @@ class RunFigures:
     """What the provisioning responder did, when this run started it."""
     answers: dict[str, int] | None = None
     deaths: dict[str, Any] | None = None
-    """Device deaths on plain connections: the topic, those sent, wills armed (``register``)."""
+    """Device deaths on plain connections (``register``): the topic, those sent on leaving, the
+    wills armed, and what ingest heard (devices that left, named in wills, invalid messages)."""
     """Answers the devices could not use: late (after their timeout) or invalid."""
     sparkplug: dict[str, Any] | None = None
     """Sparkplug B edge nodes: births, rebirths and deaths sent, message types ingest saw."""

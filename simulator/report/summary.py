@@ -83,8 +83,9 @@ def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
     deaths = onboarding.get("deaths")
     if deaths and (deaths["sent"] or deaths["wills"]):
         lines.append(
-            f"    deaths on {deaths['topic']}: {deaths['sent']:,} sent on leaving, "
-            f"{deaths['wills']:,} connects carried a death will"
+            f"    deaths on {deaths['topic']}: {deaths['sent']:,} sent on leaving"
+            + (f" ({deaths['heard']:,} heard by ingest)" if deaths.get("heard") is not None else "")
+            + f", {deaths['wills']:,} connects carried a death will"
         )
     if onboarding.get("registered_s") is not None:
         lines.append(

@@ -125,7 +125,14 @@ def _synthetic_figures() -> RunFigures:
         reannounced=Reannouncements().to_dict(),
         responder=dict.fromkeys(RESPONDER_KEYS, 1),
         answers={"late": 0, "invalid": 0},
-        deaths={"topic": "onboarding/{device}/death", "sent": 1, "wills": 1},
+        deaths={
+            "topic": "onboarding/{device}/death",
+            "sent": 1,
+            "wills": 1,
+            "heard": 1,
+            "heard_in_wills": 0,
+            "heard_invalid": 0,
+        },
         sparkplug={"group_id": "acme", "births": 1, "rebirths": 0, "deaths": 1},
     )
 

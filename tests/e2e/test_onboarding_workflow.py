@@ -194,5 +194,8 @@ def test_every_accepted_device_dies_on_its_own_when_the_run_ends(
         "topic": "onboarding/{device}/death",
         "sent": len(accepted),
         "wills": DEVICES // 8,
+        "heard": len(accepted),  # by the ingest worker, the platform's side
+        "heard_in_wills": 0,
+        "heard_invalid": 0,
     }
-    assert f"{len(accepted)} sent on leaving" in output
+    assert f"{len(accepted)} sent on leaving ({len(accepted)} heard by ingest)" in output

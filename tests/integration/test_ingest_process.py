@@ -17,6 +17,7 @@ from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import MQTTVersion
+from simulator.payloads.registration import LEFT, LOST, Death, encode_death
 
 pytestmark = pytest.mark.broker
 
@@ -93,3 +94,30 @@ def test_worker_classifies_every_message_and_keeps_malformed_ones(
         kept = db.execute("SELECT topic, payload FROM malformed ORDER BY recv_ns").fetchall()
     assert [t for t, _ in kept] == [topic.format("c")] * 2
     assert kept[0][1] == b"\xc1 not msgpack"
+
+
+def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_path: Path) -> None:
+    deaths = [
+        ("onboarding/gw-00000/death", encode_death(Death(("ms-000000",), "gw-00000", LEFT, 1))),
+        ("onboarding/gw-00000/death", encode_death(Death(("ms-000001",), "gw-00000", LEFT, 1))),
+        ("onboarding/gw-00001/death", encode_death(Death(("a", "b", "c"), "gw-00001", LOST, 1))),
+        ("onboarding/gw-00002/death", b"offline"),
+    ]
+
+    async def run() -> dict[str, Any]:
+        settings = WorkerSettings(
+            host=mosquitto.host, port=mosquitto.port, death_filter="onboarding/+/death"
+        )
+        child = IngestChild(settings, tmp_path / "ingest.sqlite")
+        await child.start()
+        try:
+            await asyncio.to_thread(publish_all, mosquitto, deaths)
+            assert await child.wait_for_deaths(2, timeout_s=10)
+            return await child.stop()
+        finally:
+            await child.kill()
+
+    final = asyncio.run(run())
+    assert final["deaths"] == {"left": 2, "lost": 3, "invalid": 1}
+    assert final["received"] == 0  # deaths are not telemetry
+    assert final["malformed"] == 0

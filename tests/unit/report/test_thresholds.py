@@ -66,7 +66,14 @@ def test_numeric_keys_are_numbers_in_a_real_report(make_report: MakeReport) -> N
         reannounced=Reannouncements().to_dict(),
         responder=ResponderCounters().to_dict(),
         answers={"late": 0, "invalid": 0},
-        deaths={"topic": "onboarding/{device}/death", "sent": 2, "wills": 1},
+        deaths={
+            "topic": "onboarding/{device}/death",
+            "sent": 2,
+            "wills": 1,
+            "heard": 2,
+            "heard_in_wills": 0,
+            "heard_invalid": 0,
+        },
         sparkplug={"group_id": "acme", "births": 3, "rebirths": 0, "deaths": 3},
     )
     for key in numeric_keys():
