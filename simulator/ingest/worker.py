@@ -272,30 +272,30 @@ class IngestWorker:
                     f"broker refused the ingest subscription to {sparkplug.filter!r} with "
                     f"reason code 0x{code:02X}"
                 )
+        # QoS 1 whatever the telemetry's: registrations and deaths are few and must not be
+        # dropped.
         register = self.settings.register_filter
         if register is not None:
-            group = self.settings.share_group
-            wanted = f"$share/{group}/{register}" if shared else register
-            # QoS 1 whatever the telemetry's: registrations are few and must not be dropped.
-            if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
-                raise ConnectError(
-                    f"broker refused the ingest subscription to {register!r}: the onboarding "
-                    f"funnel's first-telemetry stage cannot be measured"
-                )
+            await self._subscribe_onboarding(
+                register, shared, "the onboarding funnel's first-telemetry stage cannot be measured"
+            )
         death = self.settings.death_filter
         if death is not None:
-            group = self.settings.share_group
-            wanted = f"$share/{group}/{death}" if shared else death
-            if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
-                raise ConnectError(
-                    f"broker refused the ingest subscription to {death!r}: device deaths "
-                    f"cannot be counted"
-                )
+            await self._subscribe_onboarding(death, shared, "device deaths cannot be counted")
         if codes[0] < self.settings.qos and not self.reconnects:
             self.notes.append(
                 f"the broker granted the ingest subscription QoS {codes[0]}, not the "
                 f"QoS {self.settings.qos} asked for: messages it drops on the way in are "
                 f"counted as lost"
+            )
+
+    async def _subscribe_onboarding(self, topic_filter: str, shared: bool, loss: str) -> None:
+        """Subscribe at QoS 1 to an onboarding filter; a refusal is an error that says ``loss``."""
+        group = self.settings.share_group
+        wanted = f"$share/{group}/{topic_filter}" if shared else topic_filter
+        if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
+            raise ConnectError(
+                f"broker refused the ingest subscription to {topic_filter!r}: {loss}"
             )
 
     def _filter(self, *, shared: bool) -> str:
