@@ -10,6 +10,12 @@ stdlib asyncio streams (no thread, no dependency):
 anything else      404 (405 for a method other than GET or HEAD)
 =================  ===================================================================
 
+Bound to a loopback address (the default), it answers only requests whose ``Host`` names a
+loopback host (``localhost``, ``127.0.0.1``, ``[::1]``, any port): a web page the user opens
+elsewhere could otherwise point a name of its own at 127.0.0.1 (DNS rebinding) and read the
+run's figures through the browser. Others get 421. Bound to another address, the user chose
+to expose it, and any ``Host`` is answered.
+
 ``provider`` is called once per request, never per message, and the page asks once a second
 for the samples it lacks, so a watcher costs the run the same at second 10 and at hour 10.
 Each connection answers one request and closes. A client that sends its request slowly, or
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -50,6 +57,7 @@ _REASONS = {
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    421: "Misdirected Request",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
 }
@@ -75,6 +83,8 @@ class LiveDashboard:
         self._provider = provider
         self._host = host
         self._port = port
+        self._loopback_only = _is_loopback(host)
+        """Answer only requests addressed to a loopback host (see the module docstring)."""
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         # Samples are appended, never changed: each is encoded once, so a page opened an
@@ -159,6 +169,10 @@ class LiveDashboard:
             return 400, "text/plain; charset=utf-8", b"bad request line\n"
         if method not in ("GET", "HEAD"):
             return 405, "text/plain; charset=utf-8", b"only GET and HEAD\n"
+        if self._loopback_only:
+            host = _host_header(head)
+            if host is not None and not _is_loopback(host):
+                return 421, "text/plain; charset=utf-8", b"this dashboard answers to localhost\n"
         url = urlsplit(target)
         if url.path not in ("/", "/data"):
             return 404, "text/plain; charset=utf-8", b"not found: try / or /data\n"
@@ -186,6 +200,29 @@ class LiveDashboard:
         rest["timeseries_from"] = since
         head = embed_json(rest)[:-1]
         return f'{head},"timeseries":[{",".join(self._encoded[since:])}]}}'
+
+
+def _host_header(head: bytes) -> str | None:
+    """The host name of a request head's ``Host`` header, without its port (None: no header)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"host":
+            host = value.strip().decode("latin-1")
+            if host.startswith("["):
+                return host[1 : host.find("]")] if "]" in host else host
+            return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) can only mean this machine."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _response(status: int, content_type: str, body: bytes, *, with_body: bool = True) -> bytes:

@@ -146,3 +146,26 @@ async def test_stop_frees_the_port_and_a_taken_port_is_a_clear_error() -> None:
         await asyncio.open_connection("127.0.0.1", port)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:{port}", 200),
+        ("localhost:{port}", 200),
+        ("LOCALHOST", 200),
+        ("[::1]:{port}", 200),
+        ("127.5.6.7", 200),
+        ("rebound.example:{port}", 421),
+        ("rebound.example", 421),
+        ("127.0.0.1.rebound.example", 421),
+        ("[2001:db8::1]:{port}", 421),
+    ],
+)
+async def test_bound_to_loopback_it_answers_only_to_loopback_hosts(host: str, status: int) -> None:
+    # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) sends that name.
+    async with LiveDashboard(GrowingRun()) as dashboard:
+        header = host.format(port=dashboard.port)
+        answer = await request(dashboard.port, f"GET /data HTTP/1.1\r\nHost: {header}\r\n\r\n")
+        assert answer[0] == status
+
