@@ -168,4 +168,3 @@ async def test_bound_to_loopback_it_answers_only_to_loopback_hosts(host: str, st
         header = host.format(port=dashboard.port)
         answer = await request(dashboard.port, f"GET /data HTTP/1.1\r\nHost: {header}\r\n\r\n")
         assert answer[0] == status
-
