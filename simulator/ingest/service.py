@@ -78,7 +78,13 @@ async def serve(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    worker = IngestWorker(settings, SqliteSink(sqlite_path), loop=loop, wall_ns=wall_ns)
+    sink = SqliteSink(sqlite_path)
+    worker = IngestWorker(settings, sink, loop=loop, wall_ns=wall_ns)
+    if sink.rows_before:
+        worker.notes.append(
+            f"{sqlite_path} already held {sink.rows_before:,} telemetry rows from earlier runs; "
+            f"this run's rows are added after them (rowid > {sink.rows_before})"
+        )
     try:
         await worker.start()
     except SimulatorError as exc:

@@ -43,8 +43,12 @@ class SqliteSink:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 self._conn.execute(statement)
+            (last,) = self._conn.execute("SELECT max(rowid) FROM telemetry").fetchone()
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"sqlite sink {path}: cannot open: {exc}") from exc
+        self.rows_before = int(last or 0)
+        """Telemetry rows the file held when opened (earlier runs), read from the largest rowid:
+        exact unless rows were deleted; this sink's rows follow them."""
 
     @property
     def rows_written(self) -> int:

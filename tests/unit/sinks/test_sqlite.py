@@ -66,3 +66,21 @@ def test_an_unopenable_path_raises_sink_error(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(SinkError, match="cannot open"):
         SqliteSink(blocker / "run.sqlite")
+
+
+def test_a_file_from_earlier_runs_says_how_many_rows_it_held(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    first = SqliteSink(path)
+    assert first.rows_before == 0
+    first.write_batch([row(0), row(1), row(2)])
+    first.close()
+    second = SqliteSink(path)
+    try:
+        assert second.rows_before == 3
+        second.write_batch([row(3)])
+        with sqlite3.connect(path) as conn:
+            newest = conn.execute("SELECT seq FROM telemetry WHERE rowid > 3").fetchall()
+        assert newest == [(3,)]  # this run's rows are the ones after rows_before
+        assert second.rows_written == 1
+    finally:
+        second.close()
