@@ -80,7 +80,7 @@ class Deaths:
         self.sent = 0
         """Device deaths published before an intentional disconnect."""
         self.wills = 0
-        """CONNECTs that carried a death will."""
+        """Connect attempts (first ones and reconnects, failed ones too) armed with a death will."""
 
     def covers(self, connection: int) -> bool:
         """Whether this connection's devices die here (not through Sparkplug)."""

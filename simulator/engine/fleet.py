@@ -666,6 +666,8 @@ class Fleet:
             link, attempt = self._dropped[connection]
             if self.edges is not None:
                 self.edges.arm(connection, link.session)
+            if self.deaths is not None:
+                self.deaths.arm(connection, link.session)
             outcome = await self.connector.reconnect(connection, link)
             if self._stopping:
                 link.abort()

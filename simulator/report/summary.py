@@ -85,7 +85,7 @@ def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
         lines.append(
             f"    deaths on {deaths['topic']}: {deaths['sent']:,} sent on leaving"
             + (f" ({deaths['heard']:,} heard by ingest)" if deaths.get("heard") is not None else "")
-            + f", {deaths['wills']:,} connects carried a death will"
+            + f", {deaths['wills']:,} connect attempts carried a death will"
         )
     if onboarding.get("registered_s") is not None:
         lines.append(

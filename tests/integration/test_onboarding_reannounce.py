@@ -56,6 +56,12 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
     # sent again after their timeout (again["retries"]): every device is accepted twice.
     assert onboarding["responder"]["accepted"] == 2 * DEVICES
     assert onboarding["responder"]["reconnects"] == 1
+    # Every connect attempt, the first and those after the restart (some while the broker was
+    # still down), carried the gateway's death will stamped anew; each device died once on
+    # leaving, heard by ingest.
+    deaths = onboarding["deaths"]
+    assert deaths["wills"] >= 2 * (DEVICES // PER_GATEWAY)
+    assert deaths["sent"] == deaths["heard"] == DEVICES
     # Re-announced devices are publishing again after the restart.
     ingested = report["messages"]["ingested"]
     assert ingested is not None
