@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
-from simulator.engine.fleet import Fleet, ReconnectPolicy
+from simulator.engine.fleet import Fleet
+from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, ResourceLimitError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from simulator.engine.backoff import backoff_s
 from simulator.engine.deaths import Deaths
 from simulator.engine.devices import Device, DeviceGroup, FleetCounters
 from simulator.engine.edge_node import EdgeNodes
 from simulator.engine.onboarding import Member, Registrar
 from simulator.engine.publishing import CATCH_UP_REPEATS, Publisher
+from simulator.engine.reconnects import ReconnectPolicy, Reconnects
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import (
@@ -88,14 +86,6 @@ def connect_options(scenario: Scenario, version: MQTTVersion) -> ConnectOptions:
             topic_aliases=broker.topic_aliases,
         )
     return ConnectOptions(clean_start=broker.clean_start)
-
-
-@dataclass(frozen=True, slots=True)
-class ReconnectPolicy:
-    """Exponential, jittered backoff for dropped connections (see :mod:`.backoff`)."""
-
-    min_s: float = 0.5
-    max_s: float = 30.0
 
 
 class Fleet:
@@ -182,15 +172,18 @@ class Fleet:
         self._devices_onboarded = 0
         self._devices_dropped = 0
         self._devices_failed = 0
-        self.reconnect = reconnect
-        """How dropped connections come back (None: they stay down)."""
-        self._reconnect_due: list[tuple[float, int]] = []
-        self._reconnect_ready: deque[int] = deque()
-        self._reconnect_timer: asyncio.TimerHandle | None = None
-        self._reconnect_workers: set[asyncio.Task[None]] = set()
-        self._dropped: dict[int, tuple[MqttLink, int]] = {}
-        """Connections waiting to come back: their link and the attempts so far."""
-        self._stopping = False
+        self.reconnects: Reconnects | None = None
+        """Brings dropped connections back (None: they stay down)."""
+        if reconnect is not None:
+            self.reconnects = Reconnects(
+                reconnect,
+                seed=scenario.seed,
+                limit=scenario.onboarding.max_in_flight,
+                loop=loop,
+                prepare=self._rearm,
+                attempt=self.connector.reconnect,
+                back=self._back,
+            )
         self._finished = asyncio.Event()
         self._finished_devices = 0
         self._onboarding_done = False
@@ -410,7 +403,8 @@ class Fleet:
 
     async def disconnect_all(self, timeout_s: float = 5.0) -> None:
         """Send DISCONNECT on every open link and wait (bounded) for the sockets to close."""
-        self._stop_reconnecting()
+        if self.reconnects is not None:
+            self.reconnects.stop()
         links = list({id(d.link): d.link for d in self.devices if d.link is not None}.values())
         edges = self.edges
         deaths = self.deaths
@@ -625,76 +619,29 @@ class Fleet:
             self._ping_wheel.remove(link, members[0].phase_s % self._ping_wheel.interval_s)
         if self.registrar is not None:
             self.registrar.lost(connection, link)
-        if self.reconnect is not None and not self._stopping:
-            self._schedule_reconnect(connection, link, 0)
+        if self.reconnects is not None:
+            self.reconnects.schedule(connection, link)
 
-    # reconnecting: one timer and a bounded pool of workers, not a timer or task per connection
+    # reconnecting (see :mod:`.reconnects`)
 
-    def _schedule_reconnect(self, connection: int, link: MqttLink, attempt: int) -> None:
-        policy = self.reconnect
-        assert policy is not None
-        delay = backoff_s(
-            attempt, connection, self.scenario.seed, min_s=policy.min_s, max_s=policy.max_s
-        )
-        self._dropped[connection] = (link, attempt)
-        heapq.heappush(self._reconnect_due, (self._loop.time() + delay, connection))
-        self._arm_reconnect_timer()
+    def _rearm(self, connection: int, link: MqttLink) -> None:
+        """Before a reconnect attempt: the session's will, numbered or stamped anew."""
+        if self.edges is not None:
+            self.edges.arm(connection, link.session)
+        if self.deaths is not None:
+            self.deaths.arm(connection, link.session)
 
-    def _arm_reconnect_timer(self) -> None:
-        if self._reconnect_timer is not None:
-            self._reconnect_timer.cancel()
-            self._reconnect_timer = None
-        if self._reconnect_due and not self._stopping:
-            when = self._reconnect_due[0][0]
-            self._reconnect_timer = self._loop.call_at(when, self._reconnects_due)
-
-    def _reconnects_due(self) -> None:
-        self._reconnect_timer = None
-        now = self._loop.time()
-        while self._reconnect_due and self._reconnect_due[0][0] <= now:
-            self._reconnect_ready.append(heapq.heappop(self._reconnect_due)[1])
-        limit = self.scenario.onboarding.max_in_flight
-        while self._reconnect_ready and len(self._reconnect_workers) < limit:
-            task = self._loop.create_task(self._reconnect_worker())
-            self._reconnect_workers.add(task)
-            task.add_done_callback(self._reconnect_workers.discard)
-        self._arm_reconnect_timer()
-
-    async def _reconnect_worker(self) -> None:
-        while self._reconnect_ready and not self._stopping:
-            connection = self._reconnect_ready.popleft()
-            link, attempt = self._dropped[connection]
-            if self.edges is not None:
-                self.edges.arm(connection, link.session)
-            if self.deaths is not None:
-                self.deaths.arm(connection, link.session)
-            outcome = await self.connector.reconnect(connection, link)
-            if self._stopping:
-                link.abort()
-                return
-            if outcome.link is None:
-                self._schedule_reconnect(connection, link, attempt + 1)
-                continue
-            del self._dropped[connection]
-            self.counters.reconnects += 1
-            if outcome.connected is not None:
-                # The broker had no session for us: our unacknowledged messages are gone.
-                self.counters.discarded += len(outcome.connected.discarded)
-            self._devices_dropped -= self._attach(connection, link)
-            if self.registrar is not None:
-                self.registrar.start(connection, link, outcome.total_s, reannounce=True)
-            else:
-                self._admit_all(connection, link)
-
-    def _stop_reconnecting(self) -> None:
-        self._stopping = True
-        if self._reconnect_timer is not None:
-            self._reconnect_timer.cancel()
-            self._reconnect_timer = None
-        self._reconnect_due.clear()
-        self._reconnect_ready.clear()
-        for task in self._reconnect_workers:
-            task.cancel()
+    def _back(self, connection: int, link: MqttLink, outcome: ConnectOutcome) -> None:
+        """A dropped connection is back: its devices onboard again (announcing themselves)."""
+        self.counters.reconnects += 1
+        if outcome.connected is not None:
+            # The broker had no session for us: our unacknowledged messages are gone.
+            self.counters.discarded += len(outcome.connected.discarded)
+        self._devices_dropped -= self._attach(connection, link)
+        if self.registrar is not None:
+            self.registrar.start(connection, link, outcome.total_s, reannounce=True)
+        else:
+            self._admit_all(connection, link)
 
     # wheel actions
 

@@ -34,7 +34,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties as PahoProperties
 
 from simulator.broker import LocalBroker, free_port
-from simulator.engine.fleet import Fleet, ReconnectPolicy
+from simulator.engine.fleet import Fleet
+from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerLaunchError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.worker import WorkerSettings

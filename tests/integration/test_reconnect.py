@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from simulator.broker import LocalBroker, free_port
-from simulator.engine.fleet import Fleet, ReconnectPolicy
+from simulator.engine.fleet import Fleet
+from simulator.engine.reconnects import ReconnectPolicy
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.integration.restarts import run_through_restart
 

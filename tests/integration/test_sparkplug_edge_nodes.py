@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet, ReconnectPolicy
+from simulator.engine.fleet import Fleet
+from simulator.engine.reconnects import ReconnectPolicy
 from simulator.ingest.worker import IngestWorker, WorkerSettings
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.sinks.memory import MemorySink
