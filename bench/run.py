@@ -74,23 +74,6 @@ STACKS = (
     "engine_tls_copy",
 )
 DEFAULT_STACKS = ("engine", "gmqtt", "aiomqtt", "ingest")
-MQTT_STACKS = (
-    "engine",
-    "engine_watched",
-    "engine_unmerged",
-    "gmqtt",
-    "aiomqtt",
-    "engine_qos1",
-    "gmqtt_qos1",
-    "engine_tls",
-    "engine_tls_full",
-    "engine_tls_uvloop",
-    "engine_tls12",
-    "engine_tls_copy",
-    "engine_tls_noticket",
-    "gmqtt_tls",
-)
-"""The stacks of the main table, in its order."""
 QOS_STACKS = ("engine_qos1", "gmqtt_qos1")
 TLS_STACKS = (
     "engine_tls",
@@ -102,6 +85,16 @@ TLS_STACKS = (
     "gmqtt_tls",
 )
 """The TLS stacks; gmqtt's last, every other one is compared with it."""
+MQTT_STACKS = (
+    "engine",
+    "engine_watched",
+    "engine_unmerged",
+    "gmqtt",
+    "aiomqtt",
+    *QOS_STACKS,
+    *TLS_STACKS,
+)
+"""The stacks of the main table, in its order."""
 VARIANTS = {
     "engine_tls_noticket": ("engine_tls", ("--no-ticket",)),
     "engine_tls_full": ("engine_tls", ("--tls-layer", "full")),

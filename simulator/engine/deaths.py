@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
-from simulator.engine.onboarding import Member
+from simulator.engine.onboarding import Member, TopicHost, connection_topic
 from simulator.errors import LocalProtocolError
-from simulator.fleet import DeviceModel, TopicTemplate
-from simulator.fleet.plant import DeviceIdentity
+from simulator.fleet import TopicTemplate
 from simulator.mqtt import Will
 from simulator.mqtt.session import ClientSession
 from simulator.payloads.registration import LEFT, LOST, Death, encode_death
@@ -39,7 +38,7 @@ class Mortal(Member, Protocol):
     link: MqttLink | None
 
 
-class DeathsHost(Protocol):
+class DeathsHost(TopicHost, Protocol):
     """The fleet, as the deaths see it."""
 
     def members(self, connection: int) -> Sequence[Mortal]:
@@ -50,12 +49,6 @@ class DeathsHost(Protocol):
 
     def is_gateway(self, connection: int) -> bool:
         """Whether the connection is a gateway carrying several devices."""
-
-    def connection_identity(self, connection: int) -> DeviceIdentity:
-        """The plant identity topics of the connection are rendered from."""
-
-    def model_of(self, device: Mortal) -> DeviceModel:
-        """The device's equipment model."""
 
 
 class Deaths:
@@ -91,8 +84,9 @@ class Deaths:
         if not self._wills or not self.covers(connection):
             return
         ids = tuple(device.device_id for device in self._host.members(connection))
-        death = self._death(connection, ids, LOST)
-        session.set_will(Will(self._topic(connection), encode_death(death), 1))
+        death = Death(ids, self._gateway(connection), LOST, self._wall_ns() // 1_000_000)
+        topic = connection_topic(self._host, self._template, connection)
+        session.set_will(Will(topic, encode_death(death), 1))
         self.wills += 1
 
     def goodbye(self, connection: int, link: MqttLink) -> None:
@@ -100,12 +94,14 @@ class Deaths:
         if not self.covers(connection):
             return
         members = self._host.members(connection)
-        topic = self._topic(connection)
+        topic = connection_topic(self._host, self._template, connection)
+        gateway = self._gateway(connection)
+        now_ms = self._wall_ns() // 1_000_000
         out: list[bytes] = []
         try:
             for device in members:
                 if device.admitted and device.link is link:
-                    death = self._death(connection, (device.device_id,), LEFT)
+                    death = Death((device.device_id,), gateway, LEFT, now_ms)
                     out.append(link.session.publish(topic, encode_death(death), 0))
         except LocalProtocolError:
             return  # closing already: its will, if any, speaks for its devices
@@ -117,12 +113,6 @@ class Deaths:
         """The report's ``onboarding.deaths``."""
         return {"topic": self.topic, "sent": self.sent, "wills": self.wills}
 
-    def _death(self, connection: int, devices: tuple[str, ...], reason: str) -> Death:
+    def _gateway(self, connection: int) -> str | None:
         host = self._host
-        gateway = host.client_id(connection) if host.is_gateway(connection) else None
-        return Death(devices, gateway, reason, self._wall_ns() // 1_000_000)
-
-    def _topic(self, connection: int) -> str:
-        host = self._host
-        model = host.model_of(host.members(connection)[0])
-        return self._template.render(host.connection_identity(connection), model.name)
+        return host.client_id(connection) if host.is_gateway(connection) else None

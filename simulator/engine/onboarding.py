@@ -64,20 +64,30 @@ class Member(Protocol):
     group: int
 
 
-class RegistrarHost(Protocol):
-    """The fleet, as the registrar sees it."""
+class TopicHost(Protocol):
+    """What rendering a connection's onboarding topics reads of the fleet."""
 
     def members(self, connection: int) -> Sequence[Member]:
         """The devices a connection carries."""
-
-    def client_id(self, connection: int) -> str:
-        """The connection's MQTT client id."""
 
     def connection_identity(self, connection: int) -> DeviceIdentity:
         """The plant identity topics of the connection are rendered from."""
 
     def model_of(self, device: Member) -> DeviceModel:
         """The device's equipment model."""
+
+
+def connection_topic(host: TopicHost, template: TopicTemplate, connection: int) -> str:
+    """``template`` rendered for ``connection`` (``{device}`` is its client id)."""
+    model = host.model_of(host.members(connection)[0])
+    return template.render(host.connection_identity(connection), model.name)
+
+
+class RegistrarHost(TopicHost, Protocol):
+    """The fleet, as the registrar sees it."""
+
+    def client_id(self, connection: int) -> str:
+        """The connection's MQTT client id."""
 
     def admit(self, device: Member, link: MqttLink) -> None:
         """Start publishing ``device`` over ``link``."""
@@ -158,7 +168,7 @@ class Registrar:
     def start(self, connection: int, link: MqttLink, elapsed_s: float, *, reannounce: bool) -> None:
         """``link`` has its CONNACK, ``elapsed_s`` after its attempt began: subscribe."""
         now = self._clock()
-        reply_topic = self._topic(self._reply, connection)
+        reply_topic = connection_topic(self._host, self._reply, connection)
         self._reply_topics[connection] = reply_topic
         attempt = _Attempt(
             connection,
@@ -167,7 +177,7 @@ class Registrar:
             self._wall_ns() - int(elapsed_s * 1e9),
             reannounce,
             self._host.client_id(connection),
-            self._topic(self._register, connection),
+            connection_topic(self._host, self._register, connection),
             reply_topic,
         )
         self._subscribing[connection] = attempt
@@ -350,11 +360,6 @@ class Registrar:
         if found is None:
             found = self._signals[model.name] = tuple(sorted(model.signals))
         return found
-
-    def _topic(self, template: TopicTemplate, connection: int) -> str:
-        identity = self._host.connection_identity(connection)
-        model = self._host.model_of(self._host.members(connection)[0])
-        return template.render(identity, model.name)
 
     # deadlines
 

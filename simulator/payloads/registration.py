@@ -120,12 +120,8 @@ def decode_registration(data: bytes) -> Registration:
     capabilities = body.get("capabilities", [])
     if not isinstance(capabilities, list) or not all(isinstance(c, str) for c in capabilities):
         raise PayloadError("registration: 'capabilities' must be a list of strings")
-    gateway = body.get("gateway")
-    if gateway is not None and not isinstance(gateway, str):
-        raise PayloadError("registration: 'gateway' must be a string")
-    t0 = body.get("t0_ns")
-    if not isinstance(t0, int) or isinstance(t0, bool):
-        raise PayloadError("registration: 't0_ns' must be an integer")
+    gateway = _optional_text(body, "gateway", "registration")
+    t0 = _integer(body, "t0_ns", "registration")
     return Registration(
         _text(body, "device_id", "registration"),
         _text(body, "model", "registration"),
@@ -158,9 +154,7 @@ def decode_answer(data: bytes, correlation: bytes | None = None) -> Answer:
     status = _text(body, "status", "answer")
     if status not in STATUSES:
         raise PayloadError(f"answer: 'status' must be one of {', '.join(STATUSES)}, not {status!r}")
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise PayloadError("answer: 'reason' must be a string")
+    reason = _optional_text(body, "reason", "answer")
     config = body.get("config", {})
     if not isinstance(config, dict):
         raise PayloadError("answer: 'config' must be an object")
@@ -198,13 +192,8 @@ def decode_death(data: bytes) -> Death:
     reason = _text(body, "reason", "death")
     if reason not in DEATH_REASONS:
         raise PayloadError(f"death: 'reason' must be one of {', '.join(DEATH_REASONS)}")
-    gateway = body.get("gateway")
-    if gateway is not None and not isinstance(gateway, str):
-        raise PayloadError("death: 'gateway' must be a string")
-    ts_ms = body.get("ts_ms")
-    if not isinstance(ts_ms, int) or isinstance(ts_ms, bool):
-        raise PayloadError("death: 'ts_ms' must be an integer")
-    return Death(tuple(devices), gateway, reason, ts_ms)
+    gateway = _optional_text(body, "gateway", "death")
+    return Death(tuple(devices), gateway, reason, _integer(body, "ts_ms", "death"))
 
 
 def capabilities_of(signals: Sequence[str] | Mapping[str, object]) -> tuple[str, ...]:
@@ -227,6 +216,20 @@ def _text(body: Mapping[str, Any], key: str, what: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
         raise PayloadError(f"{what}: {key!r} must be a non-empty string")
+    return value
+
+
+def _optional_text(body: Mapping[str, Any], key: str, what: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PayloadError(f"{what}: {key!r} must be a string")
+    return value
+
+
+def _integer(body: Mapping[str, Any], key: str, what: str) -> int:
+    value = body.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PayloadError(f"{what}: {key!r} must be an integer")
     return value
 
 

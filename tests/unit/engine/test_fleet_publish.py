@@ -32,32 +32,12 @@ from simulator.payloads.sparkplug.slotted_node import decode_data
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectorStats, ConnectOutcome
+from tests.unit.engine.fake_loop import FakeLoop
 
 WALL_NS = 1_716_000_000_000_000_000
 V5 = MQTTVersion.V5
 JSON = get_codec("json")
 INTERVAL_NS = 10_000_000
-
-
-class FakeHandle:
-    def cancel(self) -> None:
-        pass
-
-
-class FakeLoop:
-    """The fleet's loop as far as publishing goes: a clock set by hand; timers are not run."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def call_soon(self, callback: Callable[[], None]) -> FakeHandle:
-        return FakeHandle()
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> FakeHandle:
-        return FakeHandle()
 
 
 class FakeTransport:

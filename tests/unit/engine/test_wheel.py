@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
 from simulator.errors import LocalProtocolError
+from tests.unit.engine.fake_loop import FakeLoop
 
 T = TypeVar("T")
 
@@ -129,29 +130,6 @@ def test_every_member_fires_once_per_elapsed_interval(
         slot_start = wheel.slot_for_phase(phase) * wheel.slot_width_s
         expected = 0 if now < slot_start else int((now - slot_start) // 1.0 + 1e-9) + 1
         assert abs(counts[i] - expected) <= 1  # float rounding at an exact boundary
-
-
-class FakeHandle:
-    def cancel(self) -> None:
-        pass
-
-
-class FakeLoop:
-    """Just enough of a loop for the scheduler: a settable clock, and call_soon counted."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.soon = 0
-
-    def time(self) -> float:
-        return self.now
-
-    def call_soon(self, callback: object) -> FakeHandle:
-        self.soon += 1
-        return FakeHandle()
-
-    def call_at(self, when: float, callback: object) -> FakeHandle:
-        return FakeHandle()
 
 
 def test_a_scheduler_tick_yields_after_its_budget_and_resumes_where_it_stopped() -> None:

@@ -41,24 +41,23 @@ REG = Registration(
 )
 
 
-def registration_body(**changes: Any) -> bytes:
-    body = json.loads(encode_registration(REG))
+def edited(encoded: bytes, changes: dict[str, Any]) -> bytes:
+    """A JSON body with keys set to new values, or removed where the value is ``...``."""
+    body = json.loads(encoded)
     for key, value in changes.items():
         if value is ...:
             del body[key]
         else:
             body[key] = value
     return json.dumps(body).encode()
+
+
+def registration_body(**changes: Any) -> bytes:
+    return edited(encode_registration(REG), changes)
 
 
 def answer_body(**changes: Any) -> bytes:
-    body = json.loads(encode_answer(Answer("ms-000042", ACCEPTED, correlation_for(42))))
-    for key, value in changes.items():
-        if value is ...:
-            del body[key]
-        else:
-            body[key] = value
-    return json.dumps(body).encode()
+    return edited(encode_answer(Answer("ms-000042", ACCEPTED, correlation_for(42))), changes)
 
 
 # round trips
@@ -255,13 +254,7 @@ DEATH = Death(("ms-000001", "ms-000002"), "gw-00000", LOST, 1_700_000_000_123)
 
 
 def death_body(**changes: Any) -> bytes:
-    body = json.loads(encode_death(DEATH))
-    for key, value in changes.items():
-        if value is ...:
-            del body[key]
-        else:
-            body[key] = value
-    return json.dumps(body).encode()
+    return edited(encode_death(DEATH), changes)
 
 
 @given(
