@@ -100,4 +100,10 @@ class PayloadError(SimulatorError):
 
 
 class SinkError(SimulatorError):
-    """A sink failed to store a batch."""
+    """A sink failed to store a batch; ``reason`` says why in one word of
+    :data:`simulator.sinks.REASONS` (``disk_full``, ``locked``, ``permission``, ``constraint``,
+    ``connection_lost``, ``closed``, ``other``)."""
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason

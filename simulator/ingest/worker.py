@@ -409,6 +409,7 @@ class IngestWorker:
                     recv_ns,
                     publish.topic,
                     payload,
+                    telemetry.values,
                 ),
                 now,
             )

@@ -4,15 +4,36 @@ A sink sees rows and malformed messages, never device models. Implementations:
 
 - :class:`~simulator.sinks.memory.MemorySink`: keeps everything in lists; the test double.
 - :class:`~simulator.sinks.sqlite.SqliteSink`: one SQLite file in WAL mode; the embedded default.
+- :class:`~simulator.sinks.postgresql.PostgresSink`: PostgreSQL through ``COPY``.
 
-Every storage failure surfaces as :class:`~simulator.errors.SinkError` naming the sink and the
-size of the batch that was lost, and writing to a closed sink is such a failure too.
+:func:`~simulator.sinks.url.open_sink` opens one from a URL (``sqlite:///path``,
+``postgresql://user:pass@host:port/db``). Every sink writes its rows under the run id it was
+opened with, so several runs share one database or file without mixing.
+
+A batch is committed whole or not at all. Every storage failure surfaces as
+:class:`~simulator.errors.SinkError` naming the sink and the size of the batch, with a short
+``reason`` (one of :data:`REASONS`) that the report counts by; writing to a closed sink is such
+a failure too. Retrying is the caller's business (the ingest worker's writer), so a sink makes
+one attempt per call and, after a lost connection, reconnects on the next call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Final, NamedTuple, Protocol
+
+from simulator.payloads.codec import Value
+
+REASONS: Final = (
+    "disk_full",
+    "locked",
+    "permission",
+    "constraint",
+    "connection_lost",
+    "closed",
+    "other",
+)
+"""Why a batch could not be stored; the report's ``sink.errors`` counts rows by these."""
 
 
 class Row(NamedTuple):
@@ -26,6 +47,8 @@ class Row(NamedTuple):
     """Ingest clock when the message arrived, in ns since the epoch."""
     topic: str
     payload: bytes
+    values: Mapping[str, Value]
+    """The decoded signals (name to value), stored in a queryable form (JSON)."""
 
 
 class Malformed(NamedTuple):
@@ -41,10 +64,13 @@ class Sink(Protocol):
     """Stores batches of rows. Called from one thread at a time; batches are atomic."""
 
     kind: str
-    """Short name of the implementation (``"memory"``, ``"sqlite"``) for reports and errors."""
+    """Short name of the implementation (``"memory"``, ``"sqlite"``, ``"postgresql"``)."""
+    run_id: str
+    """The run every row written here belongs to (a column of every stored row)."""
 
     def write_batch(self, rows: Sequence[Row]) -> None:
-        """Store ``rows`` all together or not at all; raise SinkError on failure."""
+        """Store ``rows`` all together (one transaction, committed on return) or not at all;
+        raise SinkError with a ``reason`` on failure."""
         ...
 
     def write_malformed(self, items: Sequence[Malformed]) -> None:
@@ -52,13 +78,19 @@ class Sink(Protocol):
         ...
 
     def close(self) -> None:
-        """Release the storage. Closing twice is harmless; writing afterwards raises SinkError."""
+        """Release the storage. Closing twice is harmless; writing afterwards raises SinkError
+        with reason ``closed``."""
         ...
 
     @property
     def rows_written(self) -> int:
-        """How many rows :meth:`write_batch` has stored so far."""
+        """How many rows :meth:`write_batch` has committed so far."""
+        ...
+
+    @property
+    def rows_before(self) -> int:
+        """Telemetry rows of other runs the storage held when opened (0 if unknown)."""
         ...
 
 
-__all__ = ["Malformed", "Row", "Sink"]
+__all__ = ["REASONS", "Malformed", "Row", "Sink"]

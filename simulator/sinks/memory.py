@@ -16,9 +16,11 @@ class MemorySink:
     """
 
     kind = "memory"
+    rows_before = 0
 
-    def __init__(self) -> None:
-        """Make an empty, open sink."""
+    def __init__(self, run_id: str = "test") -> None:
+        """Make an empty, open sink whose rows belong to ``run_id``."""
+        self.run_id = run_id
         self.rows: list[Row] = []
         self.malformed: list[Malformed] = []
         self.batches = 0

@@ -28,6 +28,7 @@ class SqliteSink:
     """
 
     kind = "sqlite"
+    run_id = ""
 
     def __init__(self, path: Path) -> None:
         """Open (creating the file, its parent directories and the tables) the database at path."""
@@ -67,7 +68,7 @@ class SqliteSink:
             # The connection as a context manager commits, or rolls back if anything failed.
             with conn:
                 conn.execute("BEGIN")
-                conn.executemany(sql, items)
+                conn.executemany(sql, (item[:6] for item in items))
         except sqlite3.Error as exc:
             raise SinkError(
                 f"sqlite sink {self.path}: could not write a batch of {len(items)} {what}: {exc}"

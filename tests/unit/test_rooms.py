@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"errors"},
     "transport": {"errors", "mqtt"},
     "broker": {"errors"},
-    "sinks": {"errors"},
+    "sinks": {"errors", "payloads"},
     "engine": {"errors", "transport", "fleet", "scenario", "payloads", "metrics", "mqtt"},
     "ingest": {"errors", "transport", "payloads", "sinks", "metrics", "mqtt", "provisioning"},
     "provisioning": {"errors", "transport", "payloads", "mqtt"},

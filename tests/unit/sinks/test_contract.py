@@ -20,7 +20,15 @@ T0 = 1_716_000_000_000_000_000
 
 def rows(device: str, count: int, start: int = 0) -> list[Row]:
     return [
-        Row(device, seq, T0 + seq, T0 + seq + 1_500, f"plant/{device}/t", bytes([seq % 256]) * 150)
+        Row(
+            device,
+            seq,
+            T0 + seq,
+            T0 + seq + 1_500,
+            f"plant/{device}/t",
+            bytes([seq % 256]) * 150,
+            {},
+        )
         for seq in range(start, start + count)
     ]
 
@@ -49,7 +57,7 @@ def _sqlite(tmp_path: Path) -> Subject:
             return conn.execute(sql).fetchall()
 
     def stored_rows() -> list[Row]:
-        return [Row(*r) for r in read("SELECT * FROM telemetry ORDER BY rowid")]
+        return [Row(*r, values={}) for r in read("SELECT * FROM telemetry ORDER BY rowid")]
 
     def stored_malformed() -> list[Malformed]:
         return [Malformed(*r) for r in read("SELECT * FROM malformed ORDER BY rowid")]

@@ -13,7 +13,7 @@ from simulator.sinks.sqlite import SqliteSink
 
 
 def row(seq: int, payload: object = b"x") -> Row:
-    return Row("dev-1", seq, 1, 2, "t", payload)  # type: ignore[arg-type]
+    return Row("dev-1", seq, 1, 2, "t", payload, {})  # type: ignore[arg-type]
 
 
 def count(path: Path) -> int:
