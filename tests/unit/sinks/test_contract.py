@@ -57,7 +57,7 @@ def _sqlite(tmp_path: Path) -> Subject:
             return conn.execute(sql).fetchall()
 
     def stored_rows() -> list[Row]:
-        return [Row(*r, values={}) for r in read("SELECT * FROM telemetry ORDER BY rowid")]
+        return [Row._make((*r, {})) for r in read("SELECT * FROM telemetry ORDER BY rowid")]
 
     def stored_malformed() -> list[Malformed]:
         return [Malformed(*r) for r in read("SELECT * FROM malformed ORDER BY rowid")]
