@@ -1,11 +1,10 @@
 """The report page in a real headless Chromium: the script runs, draws the charts, and the live
-page redraws as the run's data grows. Skipped where Chromium is not installed."""
+page redraws as the run's data grows. Without Chromium they fail (see tests/required.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -17,15 +16,10 @@ import pytest
 
 from simulator.live.web import LiveDashboard
 from simulator.report.html import write_html
+from tests import required
 from tests.unit.report.test_html import fake_report, fake_timeseries
 
-BROWSER = next(
-    (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
-)
-
-pytestmark = pytest.mark.skipif(
-    BROWSER is None, reason="needs Chromium (Debian: apt-get install chromium)"
-)
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("chromium")]
 
 CHART = r'<svg viewBox="0 0 \d+ \d+"'
 """A chart the script drew (its source spells the size as a placeholder)."""
@@ -38,9 +32,8 @@ SERIES_BLUE = (0x1F, 0x6F, 0xB4)
 
 
 def browser_args(profile: Path, *args: str) -> list[str]:
-    assert BROWSER is not None
     return [
-        BROWSER,
+        required.chromium(),
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

@@ -14,11 +14,9 @@ import pytest
 
 from simulator.broker import free_port
 from tests.background_run import quickstart_in_background
-from tests.e2e.test_html_browser import BROWSER, CHART, SERIES, browser_args
+from tests.e2e.test_html_browser import CHART, SERIES, browser_args
 
-pytestmark = pytest.mark.skipif(
-    BROWSER is None, reason="needs Chromium (Debian: apt-get install chromium)"
-)
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("chromium")]
 
 
 def samples(url: str) -> int | None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from simulator.engine.edge_node import EdgeNodes
 from simulator.fleet import DeviceModel, get_model
 from simulator.mqtt import ClientSession, MQTTVersion, Publish, Subscribe, decode
@@ -15,8 +13,9 @@ from simulator.payloads.codec import PayloadCodec
 from simulator.payloads.sparkplug import DataType, Metric, SparkplugPayload, encode_payload
 from simulator.payloads.sparkplug.slotted_node import decode_data
 from simulator.transport.connection import MqttLink
+from tests import required
 
-pysparkplug = pytest.importorskip("pysparkplug")
+pysparkplug = required.pysparkplug()
 
 V311 = MQTTVersion.V311
 MODEL = get_model("cnc-machine")

@@ -17,8 +17,9 @@ from simulator.payloads.sparkplug.slotted_node import (
     node_birth_payload,
     wants_rebirth,
 )
+from tests import required
 
-pysparkplug = pytest.importorskip("pysparkplug")
+pysparkplug = required.pysparkplug()
 
 SAMPLE: dict[str, Value] = {"temp": 21.5, "state": "running", "count": 7, "alarm": False}
 TS_NS = 1_700_000_000_123_456_789
