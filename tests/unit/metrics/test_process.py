@@ -31,6 +31,8 @@ def test_status_value_is_read_by_key() -> None:
     assert parse_status_kib(STATUS, "VmSwap") == 0
 
 
+# A platform condition, not a missing tool: only Linux has /proc, and CI runs on Linux, where
+# these tests always run.
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 

@@ -250,6 +250,7 @@ def test_an_unknown_role_is_refused() -> None:
         RunCollector(lambda: None, "gateway")
 
 
+# A platform condition: the process figures exist only where /proc does (Linux, as in CI).
 @pytest.mark.skipif(not HAS_PROC, reason="process figures come from /proc")
 @pytest.mark.parametrize("role", ["simulator", "ingest"])
 def test_process_families_carry_the_role(role: str) -> None:
