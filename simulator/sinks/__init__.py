@@ -19,6 +19,7 @@ one attempt per call and, after a lost connection, reconnects on the next call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple, Protocol
 
@@ -34,6 +35,22 @@ REASONS: Final = (
     "other",
 )
 """Why a batch could not be stored; the report's ``sink.errors`` counts rows by these."""
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is 1 to 64 of ``A-Z a-z 0-9 . _ -``; raise ValueError otherwise.
+
+    So short and plain that a sink may write it into its SQL as a literal, bound once per
+    statement instead of once per row, and that it reads well in a file name or a report.
+    """
+    if not _RUN_ID.fullmatch(run_id):
+        raise ValueError(
+            f"run id {run_id!r} is not 1 to 64 characters of letters, digits, '.', '_' and '-'"
+        )
+    return run_id
 
 
 class Row(NamedTuple):
@@ -93,4 +110,4 @@ class Sink(Protocol):
         ...
 
 
-__all__ = ["REASONS", "Malformed", "Row", "Sink"]
+__all__ = ["REASONS", "Malformed", "Row", "Sink", "check_run_id"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simulator.errors import SinkError
-from simulator.sinks import Malformed, Row
+from simulator.sinks import Malformed, Row, check_run_id
 
 
 class MemorySink:
     """Keeps rows and malformed messages in memory, in the order they were written.
 
-    :meth:`fail_next_batch` makes the next write fail, so callers can test how they handle a
-    storage failure without a broken disk.
+    :meth:`fail_next_batch` and :meth:`fail_batches` make writes fail with a chosen reason, so
+    callers can test how they handle a full disk or a lost server without having one.
     """
 
     kind = "memory"
@@ -20,29 +20,42 @@ class MemorySink:
 
     def __init__(self, run_id: str = "test") -> None:
         """Make an empty, open sink whose rows belong to ``run_id``."""
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.rows: list[Row] = []
         self.malformed: list[Malformed] = []
         self.batches = 0
         """How many non-empty row batches were written (to check that batching happened)."""
         self._closed = False
-        self._failure: str | None = None
+        self._failures = 0
+        self._failure = ("", "other")
 
     @property
     def rows_written(self) -> int:
         """How many rows have been stored."""
         return len(self.rows)
 
-    def fail_next_batch(self, reason: str) -> None:
-        """Make the next :meth:`write_batch` or :meth:`write_malformed` raise SinkError."""
-        self._failure = reason
+    def fail_next_batch(self, reason_text: str, reason: str = "other") -> None:
+        """Make the next :meth:`write_batch` or :meth:`write_malformed` raise SinkError saying
+        ``reason_text``, with ``reason`` (one of :data:`simulator.sinks.REASONS`)."""
+        self.fail_batches(1, reason_text, reason)
+
+    def fail_batches(self, count: int, reason_text: str, reason: str = "other") -> None:
+        """Make the next ``count`` writes fail like :meth:`fail_next_batch`: a storage that stays
+        broken for a while, for testing retries."""
+        self._failures = count
+        self._failure = (reason_text, reason)
 
     def _check(self, what: str, size: int) -> None:
         if self._closed:
-            raise SinkError(f"memory sink: cannot write {size} {what}: the sink is closed")
-        if self._failure is not None:
-            reason, self._failure = self._failure, None
-            raise SinkError(f"memory sink: could not write {size} {what}: {reason}")
+            raise SinkError(
+                f"memory sink: cannot write {size} {what}: the sink is closed", "closed"
+            )
+        if self._failures:
+            self._failures -= 1
+            text, reason = self._failure
+            raise SinkError(
+                f"memory sink: could not write a batch of {size} {what}: {text}", reason
+            )
 
     def write_batch(self, rows: Sequence[Row]) -> None:
         """Append ``rows``."""

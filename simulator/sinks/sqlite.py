@@ -1,21 +1,76 @@
-"""The embedded default sink: one SQLite file, WAL journal, one transaction per batch."""
+"""The embedded default sink: one SQLite file, WAL journal, one transaction per batch.
+
+Tables (every row carries the run id it was written under, so runs share a file unmixed)::
+
+    telemetry (run_id, device_id, seq, emit_ns, recv_ns, topic, payload, signals)
+    malformed (run_id, recv_ns, topic, payload, error)
+
+``signals`` is the row's decoded values as JSON text, so a question about the data needs no
+decoder: ``SELECT json_extract(signals, '$.temperature_c') FROM telemetry WHERE run_id = ?``.
+It is text, not the bytes orjson returns: SQLite 3.45 and later read a BLOB given to the JSON
+functions as its binary JSONB format, and older ones refuse it.
+
+A file written before run ids existed (tables without ``run_id`` and ``signals``) gets the
+columns added in place when opened; its old rows keep ``NULL`` there.
+"""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
+
 from simulator.errors import SinkError
-from simulator.sinks import Malformed, Row
+from simulator.sinks import Malformed, Row, check_run_id
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS telemetry ("
-    "device_id TEXT, seq INTEGER, emit_ns INTEGER, recv_ns INTEGER, topic TEXT, payload BLOB)",
-    "CREATE TABLE IF NOT EXISTS malformed (recv_ns INTEGER, topic TEXT, payload BLOB, error TEXT)",
+    "CREATE TABLE IF NOT EXISTS telemetry (run_id TEXT, device_id TEXT, seq INTEGER, "
+    "emit_ns INTEGER, recv_ns INTEGER, topic TEXT, payload BLOB, signals TEXT)",
+    "CREATE TABLE IF NOT EXISTS malformed "
+    "(run_id TEXT, recv_ns INTEGER, topic TEXT, payload BLOB, error TEXT)",
 )
-_INSERT_ROW = "INSERT INTO telemetry VALUES (?, ?, ?, ?, ?, ?)"
-_INSERT_MALFORMED = "INSERT INTO malformed VALUES (?, ?, ?, ?)"
+_ADDED_COLUMNS = {"telemetry": ("run_id TEXT", "signals TEXT"), "malformed": ("run_id TEXT",)}
+"""Columns a file of the first version lacks, added by ALTER TABLE when it is opened."""
+
+_REASONS = {
+    "SQLITE_FULL": "disk_full",
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+    "SQLITE_READONLY": "permission",
+    "SQLITE_CANTOPEN": "permission",
+    "SQLITE_PERM": "permission",
+    "SQLITE_AUTH": "permission",
+    "SQLITE_CONSTRAINT": "constraint",
+}
+"""Primary SQLite result code (the extended ones, e.g. ``SQLITE_BUSY_SNAPSHOT``, share it) to
+the sink's failure reason."""
+
+_OS_REASONS = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EACCES: "permission",
+    errno.EPERM: "permission",
+    errno.EROFS: "permission",
+}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The sink failure reason (one of :data:`simulator.sinks.REASONS`) for an SQLite or OS error.
+
+    SQLite errors are told apart by their result code name (``sqlite_errorname``, Python 3.11),
+    which says what happened in every locale and every SQLite version; an error raised before
+    SQLite ran (binding a value of a type it cannot store) has none and is ``other``.
+    """
+    if isinstance(exc, OSError):
+        return _OS_REASONS.get(exc.errno or 0, "other")
+    name: str = getattr(exc, "sqlite_errorname", "") or ""
+    primary = "_".join(name.split("_")[:2])
+    if primary in _REASONS:
+        return _REASONS[primary]
+    return "disk_full" if "disk is full" in str(exc) else "other"
 
 
 class SqliteSink:
@@ -25,63 +80,132 @@ class SqliteSink:
     the sink on its event loop and write from its single writer thread; only one thread may use
     the sink at a time. WAL with ``synchronous=NORMAL`` means a batch is durable against a crash
     of this process, though the last batches may be lost if the machine loses power.
+
+    Another writer on the same file (a second run, a person with the sqlite3 shell) makes a batch
+    wait up to ``busy_timeout_s`` for its lock rather than fail at once. Each batch starts with
+    ``BEGIN IMMEDIATE``, which takes the write lock up front: that is where SQLite's busy handler
+    waits. A deferred ``BEGIN`` would take it at the first insert, where in WAL mode a writer
+    that began as a reader can get ``SQLITE_BUSY`` without the handler ever being called.
     """
 
     kind = "sqlite"
-    run_id = ""
 
-    def __init__(self, path: Path) -> None:
-        """Open (creating the file, its parent directories and the tables) the database at path."""
+    def __init__(self, path: Path, run_id: str, *, busy_timeout_s: float = 10.0) -> None:
+        """Open (creating the file, its parent directories and the tables, and adding the columns
+        a file of the first version lacks) the database at ``path`` for the run ``run_id``.
+
+        Raises ValueError for a malformed run id, SinkError (with a reason) if the file cannot be
+        opened or prepared.
+        """
         self.path = path
+        self.run_id = check_run_id(run_id)
         self._rows_written = 0
+        # The run id is checked to be plain characters, so it sits in the SQL as a literal and
+        # the per-row tuples need not carry it.
+        self._insert_row = (
+            "INSERT INTO telemetry (run_id, device_id, seq, emit_ns, recv_ns, topic, payload, "
+            f"signals) VALUES ('{run_id}', ?, ?, ?, ?, ?, ?, ?)"
+        )
+        self._insert_malformed = (
+            "INSERT INTO malformed (run_id, recv_ns, topic, payload, error) "
+            f"VALUES ('{run_id}', ?, ?, ?, ?)"
+        )
+        self._conn: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly, one per batch.
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None
+            # Autocommit mode: transactions are opened explicitly, one per batch. ``timeout`` is
+            # SQLite's busy timeout, the wait for another connection's lock.
+            conn = sqlite3.connect(
+                path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            (last,) = self._conn.execute("SELECT max(rowid) FROM telemetry").fetchone()
         except (OSError, sqlite3.Error) as exc:
-            raise SinkError(f"sqlite sink {path}: cannot open: {exc}") from exc
+            raise SinkError(f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)) from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._prepare(conn)
+            (last,) = conn.execute("SELECT max(rowid) FROM telemetry").fetchone()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise SinkError(f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)) from exc
+        self._conn = conn
         self.rows_before = int(last or 0)
         """Telemetry rows the file held when opened (earlier runs), read from the largest rowid:
         exact unless rows were deleted; this sink's rows follow them."""
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection) -> None:
+        # One write transaction, so two sinks opening a new or old file at once neither race
+        # to create the tables nor both add a column: the second reads the schema after the
+        # first has committed.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {info[1] for info in conn.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in present:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
 
     @property
     def rows_written(self) -> int:
         """How many rows have been committed by this sink."""
         return self._rows_written
 
-    def _write(self, sql: str, items: Sequence[Row] | Sequence[Malformed], what: str) -> None:
-        conn = self._conn
-        if conn is None:
+    def _connection(self, size: int, what: str) -> sqlite3.Connection:
+        if self._conn is None:
             raise SinkError(
-                f"sqlite sink {self.path}: cannot write {len(items)} {what}: the sink is closed"
+                f"sqlite sink {self.path}: cannot write {size} {what}: the sink is closed", "closed"
             )
-        if not items:
-            return
+        return self._conn
+
+    def _commit(self, sql: str, params: Sequence[Sequence[object]], what: str) -> None:
+        conn = self._connection(len(params), what)
         try:
-            # The connection as a context manager commits, or rolls back if anything failed.
-            with conn:
-                conn.execute("BEGIN")
-                conn.executemany(sql, (item[:6] for item in items))
-        except sqlite3.Error as exc:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, params)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OverflowError) as exc:
+            # OverflowError is an integer beyond SQLite's 64 bits, met while binding. SQLite rolls
+            # some failures back by itself (a full disk may); whatever is left of the
+            # transaction goes, so the next batch starts clean.
+            if conn.in_transaction:
+                try:
+                    conn.rollback()
+                except sqlite3.Error as rollback_exc:
+                    exc.add_note(f"and rolling back failed too: {rollback_exc}")
             raise SinkError(
-                f"sqlite sink {self.path}: could not write a batch of {len(items)} {what}: {exc}"
+                f"sqlite sink {self.path}: could not write a batch of {len(params)} {what}: {exc}",
+                failure_reason(exc),
             ) from exc
 
     def write_batch(self, rows: Sequence[Row]) -> None:
-        """Insert ``rows`` in one transaction."""
-        self._write(_INSERT_ROW, rows, "rows")
+        """Insert ``rows`` in one transaction, their values as JSON text in ``signals``."""
+        self._connection(len(rows), "rows")
+        if not rows:
+            return
+        dumps = orjson.dumps
+        try:
+            # ``default=dict`` turns a values mapping that is not a dict into one.
+            params = [(*row[:6], dumps(row[6], default=dict).decode()) for row in rows]
+        except orjson.JSONEncodeError as exc:
+            raise SinkError(
+                f"sqlite sink {self.path}: could not write a batch of {len(rows)} rows: "
+                f"values not storable as JSON: {exc}"
+            ) from exc
+        self._commit(self._insert_row, params, "rows")
         self._rows_written += len(rows)
 
     def write_malformed(self, items: Sequence[Malformed]) -> None:
         """Insert ``items`` in one transaction."""
-        self._write(_INSERT_MALFORMED, items, "malformed messages")
+        self._connection(len(items), "malformed messages")
+        if items:
+            self._commit(self._insert_malformed, items, "malformed messages")
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the file); harmless twice."""
