@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.quickstart import ROOT, quickstart_without_thresholds
 
 
 @contextmanager
 def quickstart_in_background(
     tmp_path: Path, *args: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """Run ``scenarios/quickstart.toml`` with ``args``; yield the process and its log file.
+    """Run ``scenarios/quickstart.toml`` (without its thresholds: see :mod:`tests.quickstart`)
+    with ``args``; yield the process and its log file.
 
     The run's stderr (its progress lines) goes to the log. On leaving, a run still going gets
     SIGINT, which lets it stop the Mosquitto and ingest child it started.
@@ -31,7 +32,7 @@ def quickstart_in_background(
                 "-m",
                 "simulator",
                 "run",
-                str(ROOT / "scenarios" / "quickstart.toml"),
+                str(quickstart_without_thresholds(tmp_path)),
                 *args,
             ],
             cwd=tmp_path,

@@ -13,6 +13,7 @@ import pytest
 
 from simulator.broker import free_port
 from simulator.report.json_report import CONTRACT_KEYS, get_path
+from tests.quickstart import quickstart_without_thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,9 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     report_path = tmp_path / "quickstart.json"
     result = simulator(
         "run",
-        str(ROOT / "scenarios" / "quickstart.toml"),
+        str(quickstart_without_thresholds(tmp_path)),
+        "--threshold",
+        "messages.lost == 0",
         "--report",
         str(report_path),
         cwd=tmp_path,
@@ -49,6 +52,8 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     assert report["messages"]["lost"] == 0
     assert report["messages"]["ingested"] == report["messages"]["published"] > 0
     assert (tmp_path / "runs" / "quickstart.sqlite").exists()
+    thresholds = [(t["expr"], t["passed"]) for t in report["thresholds"]]
+    assert thresholds == [("messages.lost == 0", True)]  # the test's own, none of the file's
     # The live view: at least one progress line per second of publishing.
     progress = [line for line in result.stderr.splitlines() if "connected 1,000/1,000" in line]
     assert len(progress) >= 10
@@ -59,7 +64,7 @@ def test_overrides_apply_and_the_report_is_written(tmp_path: Path) -> None:
     report_path = tmp_path / "r.json"
     result = simulator(
         "run",
-        str(ROOT / "scenarios" / "quickstart.toml"),
+        str(quickstart_without_thresholds(tmp_path)),
         "--devices",
         "50",
         "--interval",
@@ -150,7 +155,7 @@ def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
     report_path = tmp_path / "r.json"
     result = simulator(
         "run",
-        str(ROOT / "scenarios" / "quickstart.toml"),
+        str(quickstart_without_thresholds(tmp_path)),
         "--devices",
         "30",
         "--duration",
