@@ -26,8 +26,8 @@ from pathlib import Path
 
 from simulator.fleet import PlantLayout, TopicTemplate, get_model
 from simulator.ingest.child import IngestChild
-from simulator.ingest.worker import WorkerSettings
-from simulator.mqtt import MQTTVersion, encode_publish_qos0, publish_prefix
+from simulator.ingest.settings import WorkerSettings
+from simulator.mqtt import MQTTVersion, Publish, encode
 from simulator.payloads import get_codec
 
 CHUNK = 1 << 20
@@ -42,18 +42,19 @@ def build_stream(devices: int, messages: int, version: MQTTVersion) -> bytes:
     codec = get_codec("msgpack")
     layout = PlantLayout(2, 4, model.id_prefix)
     template = TopicTemplate()
-    ids, prefixes, states = [], [], []
+    ids, topics, states = [], [], []
     for index in range(devices):
         identity = layout.identity(index)
         ids.append(identity.device_id)
-        prefixes.append(publish_prefix(template.render(identity, model.name), version))
+        topics.append(template.render(identity, model.name))
         states.append(model.new_state(index, 1))
     now_ns = time.time_ns()
     parts = []
     for n in range(messages):
         index, seq = n % devices, n // devices
         payload = codec.encode(ids[index], seq, now_ns, model.sample(states[index], seq, seq))
-        parts.append(encode_publish_qos0(prefixes[index], payload))
+        # The broker's side of the wire: not a client session's to frame.
+        parts.append(encode(Publish(topics[index], payload), version))
     return b"".join(parts)
 
 
@@ -103,32 +104,36 @@ async def measure(devices: int, messages: int, batch_size: int) -> dict[str, obj
     port = server.sockets[0].getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         settings = WorkerSettings(
-            host="127.0.0.1", port=port, topic_filter="factory/#", batch_size=batch_size
+            host="127.0.0.1",
+            port=port,
+            topic_filter="factory/#",
+            batch_size=batch_size,
+            sink=f"sqlite:///{Path(tmp) / 'replay.sqlite'}",
         )
-        child = IngestChild(settings, Path(tmp) / "replay.sqlite")
+        child = IngestChild(settings)
         try:
             await child.start()
             write_s = await asyncio.wait_for(done, 300)
-            await child.wait_for_unique(messages, 300)
+            await child.wait_for_resolved(messages, 300)
             final = await child.stop()
         finally:
             await child.kill()
             server.close()
             with contextlib.suppress(Exception):
                 await server.wait_closed()
-    window_s = (final["last_recv_ns"] - final["first_recv_ns"]) / 1e9
+    window_s = ((final.last_recv_ns or 0) - (final.first_recv_ns or 0)) / 1e9
     return {
         "messages": messages,
         "devices": devices,
         "stream_bytes": len(stream),
         "server_write_s": round(write_s, 3),
-        "received": final["received"],
-        "unique": final["unique"],
-        "lost": messages - final["unique"],
-        "duplicated": final["duplicated"],
-        "rows_written": final["rows_written"],
+        "received": final.received,
+        "unique": final.unique,
+        "lost": messages - final.unique,
+        "duplicated": final.duplicated,
+        "rows_written": final.committed_rows,
         "receive_window_s": round(window_s, 3),
-        "ingested_per_s": round(final["received"] / window_s) if window_s > 0 else None,
+        "ingested_per_s": round(final.received / window_s) if window_s > 0 else None,
     }
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -127,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--mqtt", choices=("3.1.1", "5"), help="override broker.mqtt_version")
     run.add_argument("--qos", type=int, choices=(0, 1, 2), help="override fleet.qos")
+    run.add_argument(
+        "--sink",
+        metavar="URL",
+        help="override ingest.sink: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB",
+    )
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
     run.add_argument(
         "--quiet", action="store_true", help="no live view and no summary; only problems"
@@ -178,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenario", type=Path)
 
     ingest = commands.add_parser("ingest", help="run an ingest worker on its own")
-    ingest.add_argument("--broker", required=True, metavar="mqtt://HOST:PORT")
+    ingest.add_argument(
+        "--broker", metavar="mqtt://HOST:PORT", help="required unless --settings-stdin"
+    )
     ingest.add_argument("--topic", default="factory/#", help="topic filter (default factory/#)")
     ingest.add_argument(
         "--share-group",
@@ -240,10 +246,31 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
     ingest.add_argument(
-        "--sqlite",
-        type=Path,
-        default=Path("runs/ingest.sqlite"),
-        help="SQLite file to write (default runs/ingest.sqlite)",
+        "--sink",
+        default=None,
+        metavar="URL",
+        help="where rows go: sqlite:///PATH (default sqlite:///runs/ingest.sqlite) or "
+        "postgresql://USER:PASS@HOST:PORT/DB",
+    )
+    ingest.add_argument("--sqlite", type=Path, metavar="PATH", help="same as --sink sqlite:///PATH")
+    ingest.add_argument(
+        "--run-id",
+        default="",
+        metavar="ID",
+        help="mark every stored row with this run id (default: one made from the time)",
+    )
+    ingest.add_argument("--keepalive", type=_whole_number, default=60, metavar="SECONDS")
+    ingest.add_argument(
+        "--sink-retry",
+        type=_number,
+        default=30.0,
+        metavar="SECONDS",
+        help="retry a failing sink this long before its rows count as lost (default 30)",
+    )
+    ingest.add_argument(
+        "--settings-stdin",
+        action="store_true",
+        help="read every setting as JSON from standard input (how 'run' starts a worker)",
     )
     ingest.add_argument(
         "--duration",
@@ -328,6 +355,7 @@ def _load(args: argparse.Namespace) -> Any:
         broker_url=getattr(args, "broker", None),
         mqtt_version=getattr(args, "mqtt", None),
         qos=getattr(args, "qos", None) if args.command == "run" else None,
+        sink=getattr(args, "sink", None) if args.command == "run" else None,
     )
     return load_scenario(args.scenario, overrides)
 
@@ -422,21 +450,69 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from simulator.ingest.child import PASSWORD_ENV
     from simulator.ingest.service import serve
-    from simulator.ingest.worker import WorkerSettings
+
+    settings = _ingest_settings(args)
+    final = _run_async(
+        serve(
+            settings,
+            duration_s=args.duration,
+            jsonl=args.jsonl,
+            progress_interval_s=0.5 if args.jsonl else 1.0,
+            metrics_port=args.metrics_port,
+        )
+    )
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(final.to_dict(), indent=2) + "\n")
+    if not args.jsonl:
+        lost = (
+            f", {final.failed_rows:,} rows NOT stored ({final.sink_error})"
+            if final.failed_rows
+            else ""
+        )
+        sys.stderr.write(
+            f"ingest: received {final.received:,} messages, {final.unique:,} unique, "
+            f"{final.duplicated:,} duplicated, {final.out_of_order:,} out of order, "
+            f"{final.missing:,} missing by sequence gaps, {final.malformed:,} malformed; "
+            f"{final.committed_rows:,} rows committed to {final.sink} "
+            f"(run id {final.run_id}){lost}\n"
+        )
+    return EXIT_OK if not final.failed_rows else EXIT_RUN_PROBLEMS
+
+
+def _ingest_settings(args: argparse.Namespace) -> Any:
+    """The worker's settings: whole from standard input (``run``), or from the flags."""
+    from simulator.ingest.settings import WorkerSettings
     from simulator.mqtt import MQTTVersion
     from simulator.provisioning import Policy
     from simulator.scenario.broker_url import parse_broker_url
+    from simulator.sinks.url import parse_sink_url
 
+    if args.settings_stdin:
+        try:
+            return WorkerSettings.from_json(sys.stdin.read())
+        except ValueError as exc:
+            raise ScenarioError([ScenarioProblem("<stdin>", "settings", str(exc))]) from None
+    if args.broker is None:
+        raise ScenarioError(
+            [ScenarioProblem("<command line>", "--broker", "required (or --settings-stdin)")]
+        )
+    sink = (
+        args.sink if args.sink is not None else f"sqlite:///{args.sqlite or 'runs/ingest.sqlite'}"
+    )
+    try:
+        parse_sink_url(sink)
+    except ValueError as exc:
+        raise ScenarioError([ScenarioProblem("<command line>", "--sink", str(exc))]) from None
     address = parse_broker_url(args.broker, "--broker")
     # As in a run, {device} in certificate paths is the worker's user name, else its client id.
     tls = _tls_options(args).for_client(address.username or args.client_id)
-    settings = WorkerSettings(
+    return WorkerSettings(
         host=address.host,
         port=address.port,
         username=address.username,
-        password=address.password if address.password is not None else os.environ.get(PASSWORD_ENV),
+        password=address.password,
         tls=address.tls,
         ca_file=str(tls.ca_file) if tls.ca_file else None,
         cert_file=str(tls.cert_file) if tls.cert_file else None,
@@ -446,6 +522,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         share_group=args.share_group or None,
         mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,
         client_id=args.client_id,
+        keepalive_s=args.keepalive,
         qos=args.qos,
         session_expiry_s=args.session_expiry,
         register_filter=args.register_topic,
@@ -457,25 +534,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,
+        sink=sink,
+        run_id=args.run_id,
+        sink_retry_s=args.sink_retry,
     )
-    final = _run_async(
-        serve(
-            settings,
-            args.sqlite,
-            duration_s=args.duration,
-            jsonl=args.jsonl,
-            progress_interval_s=0.5 if args.jsonl else 1.0,
-            metrics_port=args.metrics_port,
-        )
-    )
-    if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(final, indent=2) + "\n")
-    if not args.jsonl:
-        sys.stderr.write(
-            f"ingest: received {final['received']:,} messages, {final['unique']:,} unique, "
-            f"{final['duplicated']:,} duplicated, {final['out_of_order']:,} out of order, "
-            f"{final['missing']:,} missing by sequence gaps, {final['malformed']:,} malformed; "
-            f"{final['rows_written']:,} rows in {args.sqlite}\n"
-        )
-    return EXIT_OK if not final.get("sink_error") else EXIT_RUN_PROBLEMS

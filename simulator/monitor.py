@@ -39,7 +39,6 @@ class Monitor:
         self.phase = "starting"
         self._clock = clock
         self._start = clock()
-        self._latency_source: object = None
         self._latency = Histogram()
 
     def totals(self) -> Totals:
@@ -61,26 +60,19 @@ class Monitor:
             latency_us=self._ingest_latency(),
             connect_us=fleet.connect_us.copy(),
         )
-        progress = self.ingest.progress if self.ingest is not None else {}
-        if progress:
-            totals.received = int(progress.get("received", 0))
-            totals.ingested = int(progress.get("unique", 0))
-            totals.missing = int(progress.get("missing", 0))
-            totals.duplicated = int(progress.get("duplicated", 0))
-            totals.out_of_order = int(progress.get("out_of_order", 0))
-            totals.malformed = int(progress.get("malformed", 0))
+        progress = self.ingest.progress if self.ingest is not None else None
+        if progress is not None:
+            totals.received = progress.received
+            totals.ingested = progress.committed_unique  # stored, not merely heard
+            totals.missing = progress.missing
+            totals.duplicated = progress.duplicated
+            totals.out_of_order = progress.out_of_order
+            totals.malformed = progress.malformed
         return totals
 
     def _ingest_latency(self) -> Histogram:
-        # The child sends its cumulative histogram with every progress line; decode it only
-        # when a new line has arrived.
-        if self.ingest is None:
-            return self._latency
-        progress = self.ingest.progress
-        if progress is not self._latency_source and "latency_us" in progress:
-            self._latency_source = progress
-            self._latency = Histogram.from_dict(progress["latency_us"])
-        return self._latency
+        progress = self.ingest.progress if self.ingest is not None else None
+        return progress.latency_us if progress is not None else self._latency
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now and show it."""

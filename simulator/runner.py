@@ -20,29 +20,29 @@ import contextlib
 import socket
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
 from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, ResourceLimitError
-from simulator.ingest.child import IngestChild
-from simulator.ingest.worker import WorkerSettings
+from simulator.ingest.child import IngestChild, IngestChildError
+from simulator.ingest.settings import WorkerSettings
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
 from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
-from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
 from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
-from simulator.report.json_report import IngestFigures, RunFigures, build_report
+from simulator.report.json_report import RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.plan import OnboardingPlan
+from simulator.sinks.url import new_run_id, parse_sink_url
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
 from simulator.transport.tls import (
@@ -295,11 +295,15 @@ class Runner:
                 # second core, instead of a responder competing with the devices for the first.
                 respond=_policy(scenario) if _our_responder(scenario) else None,
                 sparkplug_group=sparkplug_group_of(scenario),
+                sink=scenario.ingest.sink_url,
+                run_id=new_run_id(scenario.name, time.time_ns()),
+                sink_retry_s=scenario.ingest.sink_retry_s,
+                sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
             )
-            ingest = IngestChild(settings, Path(scenario.ingest.sqlite_path))
+            ingest = IngestChild(settings)
             self.say(
-                f"starting ingest ({' '.join(ingest.args[1:4])} ...) into "
-                f"{scenario.ingest.sqlite_path}"
+                f"starting ingest into {parse_sink_url(settings.sink).display()} "
+                f"(run id {settings.run_id})"
             )
             for note in await ingest.start():
                 self.say(f"note: {note}")
@@ -430,7 +434,7 @@ class Runner:
             monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor_task
-        final = await ingest.stop() if ingest is not None else None
+        final, ingest_error = await self._stop_ingest(ingest)
         monitor.phase = "done"
         monitor.sample()
         self.view.close()
@@ -464,7 +468,8 @@ class Runner:
             baseline_rss_bytes=baseline_rss,
             connected_rss_bytes=connected_rss,
             peak_rss_bytes=peak_rss_bytes(),
-            ingest=_ingest_figures(final) if final is not None else None,
+            ingest=final,
+            ingest_error=ingest_error,
             drain_s=drain_s,
             timeseries=monitor.series.samples,
             settings=public_settings(scenario),
@@ -472,6 +477,22 @@ class Runner:
             **_onboarding_figures(fleet, final, responder),
         )
         return build_report(figures)
+
+    async def _stop_ingest(
+        self, ingest: IngestChild | None
+    ) -> tuple[IngestSnapshot | None, str | None]:
+        """Ingest's final figures, or why they are unknown: a dead worker still gets a report.
+
+        The worker needs up to its sink's retry time to settle a failing sink before it can
+        report, so it is given that long and some.
+        """
+        if ingest is None:
+            return None, None
+        try:
+            return await ingest.stop(self.scenario.ingest.sink_retry_s + 30.0), None
+        except IngestChildError as exc:
+            self.say(f"ingest: {exc}")
+            return None, str(exc).split("; its last output")[0]
 
     async def _hear_deaths(self, fleet: Fleet, ingest: IngestChild | None) -> None:
         """Give ingest the time to hear the deaths sent on leaving (bounded; they are counted)."""
@@ -494,15 +515,18 @@ class Runner:
             return 0.0
         published = fleet.counters.published
         timeout_s = self.scenario.ingest.drain_timeout_s
-        if not await ingest.wait_for_unique(published, timeout_s):
-            self.say(
-                f"drain timeout: ingest has {ingest.unique:,} of {published:,} messages after "
-                f"{timeout_s:g} s"
-            )
+        if not await ingest.wait_for_resolved(published, timeout_s):
+            if ingest.gone:
+                self.say(f"ingest worker exited (status {ingest.returncode}) before draining")
+            else:
+                self.say(
+                    f"drain timeout: ingest has committed {ingest.committed:,} of "
+                    f"{published:,} messages after {timeout_s:g} s"
+                )
         return loop.time() - start
 
 
-def _sparkplug_figures(fleet: Fleet, final: dict[str, Any] | None) -> dict[str, Any] | None:
+def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Any] | None:
     """What the edge nodes sent and what ingest saw of it, or None without Sparkplug devices."""
     edges = fleet.edges
     if edges is None:
@@ -512,7 +536,7 @@ def _sparkplug_figures(fleet: Fleet, final: dict[str, Any] | None) -> dict[str, 
         "births": edges.births,
         "rebirths": edges.rebirths,
         "deaths": edges.deaths,
-        "ingested_by_type": final.get("sparkplug") if final is not None else None,
+        "ingested_by_type": final.sparkplug if final is not None else None,
     }
 
 
@@ -540,17 +564,17 @@ def _ingest_session_expiry(scenario: Scenario) -> int:
 
 
 def _onboarding_figures(
-    fleet: Fleet, final: dict[str, Any] | None, responder: Responder | None
+    fleet: Fleet, final: IngestSnapshot | None, responder: Responder | None
 ) -> dict[str, Any]:
     """The funnel and what goes with it, as :class:`RunFigures` fields."""
     registrar = fleet.registrar
     if registrar is None:
         return {"workflow": "connect", "funnel": fleet.funnel.to_dict()}
     funnel = fleet.funnel.to_dict()
-    first = final.get("first_telemetry") if final is not None else None
-    if first is not None:
-        stage = Stage(FIRST_TELEMETRY, reached=int(first["reached"]))
-        stage.elapsed_us = Histogram.from_dict(first["elapsed_us"])
+    first = final.first_telemetry_us if final is not None else None
+    if final is not None and first is not None:
+        stage = Stage(FIRST_TELEMETRY, reached=final.first_telemetry_reached or 0)
+        stage.elapsed_us = first
         # Accepted devices that published but whose first message never reached ingest fell
         # out here; those whose first message was not due before the run ended are pending.
         published = sum(1 for device in fleet.devices if device.seq)
@@ -568,38 +592,20 @@ def _onboarding_figures(
         "reannounced": registrar.reannounced.to_dict(),
         "responder": responder.counters.to_dict()
         if responder is not None
-        else (final.get("responder") if final is not None else None),
+        else (final.responder if final is not None else None),
         "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
         "deaths": _death_figures(fleet, final),
     }
 
 
-def _death_figures(fleet: Fleet, final: dict[str, Any] | None) -> dict[str, Any] | None:
+def _death_figures(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Any] | None:
     """What the fleet's deaths were, and how many of them ingest heard (None: no ingest)."""
     if fleet.deaths is None:
         return None
-    heard = final.get("deaths") if final is not None else None
+    heard = final.deaths if final is not None else None
     return {
         **fleet.deaths.to_dict(),
         "heard": heard["left"] if heard is not None else None,
         "heard_in_wills": heard["lost"] if heard is not None else None,
         "heard_invalid": heard["invalid"] if heard is not None else None,
     }
-
-
-def _ingest_figures(final: dict[str, Any]) -> IngestFigures:
-    return IngestFigures(
-        received=int(final["received"]),
-        unique=int(final["unique"]),
-        duplicated=int(final["duplicated"]),
-        out_of_order=int(final["out_of_order"]),
-        missing=int(final["missing"]),
-        malformed=int(final["malformed"]),
-        latency_us=Histogram.from_dict(final["latency_us"]),
-        rows_written=int(final["rows_written"]),
-        sink_kind=str(final["sink_kind"]),
-        first_recv_ns=final.get("first_recv_ns"),
-        last_recv_ns=final.get("last_recv_ns"),
-        notes=list(final.get("notes", [])),
-        reconnects=int(final.get("reconnects", 0)),
-    )

@@ -16,8 +16,8 @@ from typing import Any
 import uvloop
 
 from simulator.ingest.child import IngestChild
-from simulator.ingest.worker import WorkerSettings
-from simulator.metrics.histogram import Histogram
+from simulator.ingest.settings import WorkerSettings
+from simulator.metrics.ingest import IngestSnapshot
 
 from .common import StackArgs, StackFigures, parse_args, prepare_process, report, say
 from .engine_driver import run_engine
@@ -30,8 +30,9 @@ FINAL_KEYS = (
     "out_of_order",
     "missing",
     "malformed",
-    "rows_written",
-    "rows_failed",
+    "committed_rows",
+    "committed_unique",
+    "failed_rows",
     "first_recv_ns",
     "last_recv_ns",
     "sink_kind",
@@ -41,18 +42,16 @@ FINAL_KEYS = (
 """The parts of the worker's final snapshot the benchmark keeps."""
 
 
-def ingest_figures(final: dict[str, Any]) -> dict[str, Any]:
+def ingest_figures(final: IngestSnapshot) -> dict[str, Any]:
     """The benchmark's view of the worker's final snapshot, with latency percentiles in µs."""
-    kept = {key: final.get(key) for key in FINAL_KEYS}
-    latency = final.get("latency_us")
-    if isinstance(latency, dict):
-        histogram = Histogram.from_dict(latency)
-        if histogram.count:
-            kept["latency_us"] = {
-                "p50": histogram.percentile(50),
-                "p99": histogram.percentile(99),
-                "max": histogram.max,
-            }
+    kept = {key: getattr(final, key) for key in FINAL_KEYS}
+    histogram = final.latency_us
+    if histogram.count:
+        kept["latency_us"] = {
+            "p50": histogram.percentile(50),
+            "p99": histogram.percentile(99),
+            "max": histogram.max,
+        }
     return kept
 
 
@@ -62,17 +61,21 @@ async def run(args: StackArgs) -> StackFigures:
     scenario = bench_scenario(args.host, args.port, args.devices, args.concurrency)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
         child = IngestChild(
-            WorkerSettings(args.host, args.port, topic_filter=TOPIC_FILTER),
-            Path(workdir) / "ingest.sqlite",
+            WorkerSettings(
+                args.host,
+                args.port,
+                topic_filter=TOPIC_FILTER,
+                sink=f"sqlite:///{Path(workdir) / 'ingest.sqlite'}",
+            )
         )
         say("ingest: starting the worker process")
         figures.notes.extend(await child.start())
         try:
             await run_engine("engine", args, scenario, figures=figures)
             say(f"ingest: waiting for the worker to receive {figures.sent:,} messages")
-            if not await child.wait_for_unique(figures.sent, args.phase_timeout_s):
+            if not await child.wait_for_resolved(figures.sent, args.phase_timeout_s):
                 figures.notes.append(
-                    f"ingest: worker had {child.unique:,} of {figures.sent:,} messages after "
+                    f"ingest: worker had {child.committed:,} of {figures.sent:,} messages after "
                     f"{args.phase_timeout_s:g} s"
                 )
             final = await child.stop()

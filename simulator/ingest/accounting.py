@@ -52,22 +52,27 @@ class Accounting:
         self._malformed = 0
         self._clock_skew = 0
 
-    def record(self, device_id: str, seq: int, emit_ns: int, recv_ns: int) -> None:
-        """Account for one received message. A negative ``seq`` raises PayloadError."""
+    def record(self, device_id: str, seq: int, emit_ns: int, recv_ns: int) -> bool:
+        """Account for one received message; True if it was not seen before (not a duplicate).
+
+        A negative ``seq`` raises PayloadError.
+        """
         expected = self._next.get(device_id)
         if seq == expected:
             self._next[device_id] = seq + 1
             self._unique += 1
+            new = True
         else:
-            self._classify(device_id, seq, expected)
+            new = self._classify(device_id, seq, expected)
         latency_ns = recv_ns - emit_ns
         if latency_ns < 0:
             # The device's clock is ahead of ours; count it rather than poison the histogram.
             self._clock_skew += 1
             latency_ns = 0
         self._latency.record(latency_ns // 1000)
+        return new
 
-    def _classify(self, device_id: str, seq: int, expected: int | None) -> None:
+    def _classify(self, device_id: str, seq: int, expected: int | None) -> bool:
         if seq < 0:
             raise PayloadError(f"device {device_id!r}: sequence number must be >= 0, got {seq}")
         if expected is None:
@@ -78,14 +83,15 @@ class Accounting:
                 self._missing += seq - expected
             self._next[device_id] = seq + 1
             self._unique += 1
-            return
+            return True
         holes = self._holes.get(device_id)
         if holes is not None:
             i = bisect_right(holes, seq)
             if i & 1:
                 self._fill(device_id, holes, i, seq)
-                return
+                return True
         self._duplicated += 1
+        return False
 
     def _fill(self, device_id: str, holes: list[int], i: int, seq: int) -> None:
         """Take ``seq`` out of the hole ``[holes[i-1], holes[i])`` that holds it."""

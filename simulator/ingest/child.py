@@ -1,9 +1,10 @@
 """Starting an ingest worker as a child process and reading its JSON lines.
 
-``run`` keeps ingest in a process of its own, so decoding and SQLite writes use the second
-core instead of competing with the devices for the first. The child speaks the line protocol
-of :mod:`simulator.ingest.service`; this side keeps the latest progress for the live view and
-returns the final snapshot after a graceful stop.
+``run`` keeps ingest in a process of its own, so decoding and sink writes use the second
+core instead of competing with the devices for the first. The child is given its
+:class:`~simulator.ingest.settings.WorkerSettings` whole, as JSON on its standard input, and
+speaks the line protocol of :mod:`simulator.ingest.service`; this side keeps the latest
+progress for the live view and returns the final snapshot after a graceful stop.
 """
 
 from __future__ import annotations
@@ -11,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from simulator.errors import SimulatorError
-from simulator.ingest.worker import WorkerSettings
-from simulator.mqtt import MQTTVersion
+from simulator.ingest.settings import WorkerSettings
+from simulator.metrics.ingest import IngestSnapshot
 
 STDERR_TAIL_LINES = 20
 
@@ -30,94 +28,31 @@ class IngestChildError(SimulatorError):
     """The ingest child process failed to start, or stopped without a final snapshot."""
 
 
-PASSWORD_ENV = "FACTORY_SIM_BROKER_PASSWORD"
-"""Where the child finds the broker password, so it never shows on a command line."""
-
-
-def command_line(settings: WorkerSettings, sqlite_path: Path) -> list[str]:
-    """The ``python -m simulator ingest`` command that runs a worker with ``settings``.
-
-    The password is not on it: :class:`IngestChild` passes it in :data:`PASSWORD_ENV`.
-    """
-    version = "5" if settings.mqtt_version is MQTTVersion.V5 else "3.1.1"
-    scheme = "mqtts" if settings.tls else "mqtt"
-    user = f"{quote(settings.username, safe='')}@" if settings.username else ""
-    args = [
-        sys.executable,
-        "-m",
-        "simulator",
-        "ingest",
-        "--broker",
-        f"{scheme}://{user}{settings.host}:{settings.port}",
-        "--topic",
-        settings.topic_filter,
-        "--mqtt",
-        version,
-        "--client-id",
-        settings.client_id,
-        "--payload",
-        settings.payload,
-        "--qos",
-        str(settings.qos),
-        "--batch-size",
-        str(settings.batch_size),
-        "--batch-max-age-ms",
-        str(round(settings.batch_max_age_s * 1000)),
-        "--sqlite",
-        str(sqlite_path),
-        "--jsonl",
-    ]
-    # Always given: left out, the command's default group would turn a plain subscription
-    # into a shared one.
-    args += ["--share-group", settings.share_group or ""]
-    if settings.register_filter:
-        args += ["--register-topic", settings.register_filter]
-    if settings.death_filter:
-        args += ["--death-topic", settings.death_filter]
-    if settings.respond is not None:
-        policy = settings.respond
-        args += [
-            "--respond",
-            "--respond-seed",
-            str(policy.seed),
-            "--reject-share",
-            repr(policy.reject_share),
-            "--silent-share",
-            repr(policy.silent_share),
-        ]
-    if settings.sparkplug_group:
-        args += ["--sparkplug-group", settings.sparkplug_group]
-    if settings.session_expiry_s:
-        args += ["--session-expiry", str(settings.session_expiry_s)]
-    for flag, value in (
-        ("--ca-file", settings.ca_file),
-        ("--client-cert", settings.cert_file),
-        ("--client-key", settings.key_file),
-    ):
-        if value:
-            args += [flag, value]
-    if not settings.verify:
-        args.append("--insecure")
-    return args
+COMMAND = (sys.executable, "-m", "simulator", "ingest", "--settings-stdin", "--jsonl")
+"""How ``run`` starts a worker; everything else it needs comes on its standard input."""
 
 
 class IngestChild:
     """One ingest worker process and the latest thing it said."""
 
-    def __init__(self, settings: WorkerSettings, sqlite_path: Path) -> None:
-        self.args = command_line(settings, sqlite_path)
-        self._env = dict(os.environ)
-        if settings.password is not None:
-            self._env[PASSWORD_ENV] = settings.password
-        self.progress: dict[str, Any] = {}
-        self.final: dict[str, Any] | None = None
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.args = list(COMMAND)
+        self.progress: IngestSnapshot | None = None
+        """The latest figures the child sent (None before its first progress line)."""
+        self.final: IngestSnapshot | None = None
         self.error: str | None = None
+        self.echoed: dict[str, Any] | None = None
+        """The settings the child says it was given (password masked), from its ready line."""
+        self.run_id = settings.run_id
         self._proc: asyncio.subprocess.Process | None = None
         self._ready: asyncio.Future[list[str]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stderr: list[str] = []
         self._stderr_reader: asyncio.Task[None] | None = None
         self._progressed = asyncio.Event()
+        self.gone = False
+        """The child closed its output: it has exited, or is about to."""
 
     async def start(self, timeout_s: float = 20.0) -> list[str]:
         """Start the child and wait until it has subscribed; return its notes."""
@@ -125,11 +60,14 @@ class IngestChild:
         self._ready = loop.create_future()
         self._proc = await asyncio.create_subprocess_exec(
             *self.args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env,
         )
+        stdin = self._proc.stdin
+        assert stdin is not None
+        stdin.write(self.settings.to_json().encode())
+        stdin.close()
         self._reader = asyncio.create_task(self._read_stdout())
         self._stderr_reader = asyncio.create_task(self._read_stderr())
         try:
@@ -142,23 +80,30 @@ class IngestChild:
             ) from None
 
     @property
-    def received(self) -> int:
-        """Messages the child has received so far (0 before its first progress line)."""
-        return int(self.progress.get("received", 0))
+    def returncode(self) -> int | None:
+        """The child's exit status once it has exited (None while it runs)."""
+        return self._proc.returncode if self._proc is not None else None
 
     @property
-    def unique(self) -> int:
-        """Distinct messages the child has received so far."""
-        return int(self.progress.get("unique", 0))
+    def committed(self) -> int:
+        """Distinct messages whose rows the child has committed so far."""
+        return self.progress.committed_unique if self.progress is not None else 0
+
+    @property
+    def resolved(self) -> int:
+        """Distinct messages the child has committed or given up on (their fate is known)."""
+        return self.progress.resolved_unique if self.progress is not None else 0
 
     @property
     def deaths_left(self) -> int:
         """Devices the child has heard leave on purpose (with a death topic)."""
-        return int(self.progress.get("deaths", {}).get("left", 0))
+        deaths = self.progress.deaths if self.progress is not None else None
+        return deaths.get("left", 0) if deaths is not None else 0
 
-    async def wait_for_unique(self, count: int, timeout_s: float) -> bool:
-        """Wait until the child has ``count`` distinct messages; False if ``timeout_s`` passed."""
-        return await self._wait_until(lambda: self.unique >= count, timeout_s)
+    async def wait_for_resolved(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` distinct messages are committed or given up; False on timeout
+        (or if the child exits first)."""
+        return await self._wait_until(lambda: self.resolved >= count, timeout_s)
 
     async def wait_for_deaths(self, count: int, timeout_s: float) -> bool:
         """Wait until the child has heard ``count`` devices leave; False if ``timeout_s`` passed."""
@@ -169,7 +114,7 @@ class IngestChild:
         deadline = loop.time() + timeout_s
         while not done():
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or self.gone:
                 return False
             self._progressed.clear()
             with contextlib.suppress(TimeoutError):
@@ -177,7 +122,7 @@ class IngestChild:
                     await self._progressed.wait()
         return True
 
-    async def stop(self, timeout_s: float = 30.0) -> dict[str, Any]:
+    async def stop(self, timeout_s: float = 30.0) -> IngestSnapshot:
         """Ask the child to stop (SIGTERM), wait for its final snapshot and its exit."""
         proc = self._proc
         if proc is None:
@@ -231,17 +176,21 @@ class IngestChild:
                 continue
             kind = message.pop("event", None)
             if kind == "progress":
-                self.progress = message
+                self.progress = IngestSnapshot.from_dict(message)
                 self._progressed.set()
             elif kind == "ready":
+                self.echoed = message.get("settings")
+                self.run_id = str(message.get("run_id", self.run_id))
                 self._resolve_ready(list(message.get("notes", [])))
             elif kind == "final":
-                self.final = message
-                self.progress = message
+                self.final = self.progress = IngestSnapshot.from_dict(message)
+                self._progressed.set()
             elif kind == "error":
                 self.error = str(message.get("message"))
                 self._fail_ready(self.error)
         self._fail_ready(f"ingest worker exited before subscribing{self._stderr_tail()}")
+        self.gone = True
+        self._progressed.set()  # whoever waits on progress learns the child is gone
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None

@@ -1,30 +1,33 @@
 """Running an ingest worker as a process of its own (``python -m simulator ingest``).
 
 The process talks to whoever started it through JSON lines on standard output when asked to
-(``--jsonl``; the ``run`` command reads them): one ``ready`` line once subscribed, a
-``progress`` line every ``progress_interval_s``, and a ``final`` line with the full snapshot
-(counters and the latency histogram, mergeable across workers) after a graceful stop. Without
-``--jsonl`` it prints one human line per interval to standard error instead. SIGTERM and
-SIGINT stop it gracefully: flush batches, wait for the sink, disconnect.
+(``--jsonl``; the ``run`` command reads them): one ``ready`` line once subscribed (with the
+settings it was given, password masked, and the run id its rows carry), a ``progress`` line
+every ``progress_interval_s``, and a ``final`` line with the full
+:class:`~simulator.metrics.ingest.IngestSnapshot` (counters and the latency histogram,
+mergeable across workers) after a graceful stop. Without ``--jsonl`` it prints one human line
+per interval to standard error instead. SIGTERM and SIGINT stop it gracefully: flush batches,
+wait until the sink has committed them or given them up, disconnect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from simulator.errors import SimulatorError
-from simulator.ingest.worker import IngestWorker, WorkerSettings
-from simulator.metrics.histogram import Histogram
+from simulator.ingest.settings import WorkerSettings
+from simulator.ingest.worker import IngestWorker
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.prometheus import MetricsServer
 from simulator.metrics.timeseries import Totals
-from simulator.sinks.sqlite import SqliteSink
+from simulator.sinks.url import new_run_id, open_sink, parse_sink_url
 
 
 def _emit(stream: TextIO, event: str, **data: Any) -> None:
@@ -32,34 +35,44 @@ def _emit(stream: TextIO, event: str, **data: Any) -> None:
     stream.flush()
 
 
-def _totals(snap: dict[str, Any], t_s: float) -> Totals:
+def _totals(snap: IngestSnapshot, t_s: float) -> Totals:
     """The worker's snapshot as the cumulative totals the Prometheus collector reads."""
     return Totals(
         t_s=t_s,
         phase="ingesting",
-        received=snap["received"],
-        ingested=snap["unique"],
-        missing=snap["missing"],
-        duplicated=snap["duplicated"],
-        out_of_order=snap["out_of_order"],
-        malformed=snap["malformed"],
-        latency_us=Histogram.from_dict(snap["latency_us"]),
+        received=snap.received,
+        ingested=snap.committed_unique,
+        missing=snap.missing,
+        duplicated=snap.duplicated,
+        out_of_order=snap.out_of_order,
+        malformed=snap.malformed,
+        latency_us=snap.latency_us,
     )
 
 
-def _human_line(elapsed: float, snap: dict[str, Any], rate: float) -> str:
-    latency = Histogram.from_dict(snap["latency_us"])
+def _human_line(elapsed: float, snap: IngestSnapshot, rate: float) -> str:
+    latency = snap.latency_us
     p99_ms = latency.percentile(99.0) / 1000 if latency.count else 0.0
+    failed = f"  FAILED rows {snap.failed_rows:,}" if snap.failed_rows else ""
     return (
-        f"[ingest {elapsed:7.1f}s] received {snap['received']:,} ({rate:,.0f} msg/s)  "
-        f"gaps {snap['missing']:,}  dup {snap['duplicated']:,}  ooo {snap['out_of_order']:,}  "
-        f"malformed {snap['malformed']:,}  p99 {p99_ms:.1f} ms  rows {snap['rows_written']:,}"
+        f"[ingest {elapsed:7.1f}s] received {snap.received:,} ({rate:,.0f} msg/s)  "
+        f"gaps {snap.missing:,}  dup {snap.duplicated:,}  ooo {snap.out_of_order:,}  "
+        f"malformed {snap.malformed:,}  p99 {p99_ms:.1f} ms  "
+        f"committed rows {snap.committed_rows:,}{failed}"
     )
+
+
+def public_settings(settings: WorkerSettings) -> dict[str, Any]:
+    """The settings as the worker says it got them: passwords masked, in broker and sink."""
+    data: dict[str, Any] = json.loads(settings.to_json())
+    if settings.password is not None:
+        data["password"] = "***"
+    data["sink"] = parse_sink_url(settings.sink).display()
+    return data
 
 
 async def serve(
     settings: WorkerSettings,
-    sqlite_path: Path,
     *,
     duration_s: float | None = None,
     jsonl: bool = False,
@@ -68,7 +81,7 @@ async def serve(
     err: TextIO = sys.stderr,
     wall_ns: Callable[[], int] = time.time_ns,
     metrics_port: int | None = None,
-) -> dict[str, Any]:
+) -> IngestSnapshot:
     """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot.
 
     With ``metrics_port``, Prometheus metrics (role ``ingest``) are served for the worker's
@@ -78,12 +91,22 @@ async def serve(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    sink = SqliteSink(sqlite_path)
-    worker = IngestWorker(settings, sink, loop=loop, wall_ns=wall_ns)
+    if not settings.run_id:
+        settings = dataclasses.replace(settings, run_id=new_run_id("ingest", wall_ns()))
+    target = parse_sink_url(settings.sink)
+    try:
+        sink = await asyncio.to_thread(
+            open_sink, target, settings.run_id, busy_timeout_s=settings.sink_busy_timeout_s
+        )
+    except SimulatorError as exc:
+        if jsonl:
+            _emit(out, "error", message=str(exc))
+        raise
+    worker = IngestWorker(settings, sink, loop=loop, wall_ns=wall_ns, sink_display=target.display())
     if sink.rows_before:
         worker.notes.append(
-            f"{sqlite_path} already held {sink.rows_before:,} telemetry rows from earlier runs; "
-            f"this run's rows are added after them (rowid > {sink.rows_before})"
+            f"{target.display()} already held {sink.rows_before:,} telemetry rows of other "
+            f"runs; this run's rows are those with run_id = {settings.run_id!r}"
         )
     try:
         await worker.start()
@@ -93,7 +116,13 @@ async def serve(
         await worker.stop()
         raise
     if jsonl:
-        _emit(out, "ready", notes=worker.notes)
+        _emit(
+            out,
+            "ready",
+            notes=worker.notes,
+            run_id=settings.run_id,
+            settings=public_settings(settings),
+        )
     for note in worker.notes:
         err.write(f"ingest: note: {note}\n")
     started = loop.time()
@@ -128,11 +157,11 @@ async def serve(
             if server is not None:
                 latest[:] = [_totals(snap, loop.time() - started)]
             if jsonl:
-                _emit(out, "progress", **snap)
+                _emit(out, "progress", **snap.to_dict())
             else:
-                rate = (snap["received"] - last_received) / progress_interval_s
+                rate = (snap.received - last_received) / progress_interval_s
                 err.write(_human_line(loop.time() - started, snap, rate) + "\n")
-            last_received = snap["received"]
+            last_received = snap.received
             if deadline is not None and loop.time() >= deadline:
                 break
     finally:
@@ -144,5 +173,5 @@ async def serve(
             server.stop()
     final = worker.snapshot()
     if jsonl:
-        _emit(out, "final", **final)
+        _emit(out, "final", **final.to_dict())
     return final

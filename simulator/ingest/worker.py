@@ -1,13 +1,14 @@
-"""The ingest worker: subscribe, decode, account for every message, batch, write to a sink.
+"""The ingest worker: subscribe, decode, account for every message, batch, hand to the writer.
 
 It is one MQTT subscriber connection (an MQTT 5 shared subscription, so several workers split
 the load) driven by the same :class:`~simulator.transport.connection.MqttLink` adapter the
 devices use. Each message is decoded, classified by the accounting (in order, lost, duplicated,
-out of order, latency) and added to the batcher; a full or old batch goes to the sink on one
-writer thread, so a slow disk never stalls the socket. If the sink falls behind by more than
-``max_pending_batches``, the worker pauses reading and lets TCP push back on the broker instead
-of buffering without bound. A payload that does not decode is counted and kept aside in the
-sink's malformed table, never a crash.
+out of order, latency) and added to the batcher; a full or old batch goes to the
+:class:`~simulator.ingest.writer.SinkWriter`, which stores it on its own thread and counts it
+only once committed. If the sink falls behind by more than ``max_pending_batches``, the worker
+pauses reading and lets TCP push back on the broker instead of buffering without bound. A
+payload that does not decode is counted and kept aside in the sink's malformed table, never a
+crash.
 """
 
 from __future__ import annotations
@@ -15,26 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from simulator.errors import (
     BrokerUnreachableError,
     ConnectError,
     PayloadError,
     RemoteProtocolError,
-    SinkError,
 )
 from simulator.ingest.accounting import Accounting
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.deaths import DeathsHeard
 from simulator.ingest.first_telemetry import FirstTelemetry
+from simulator.ingest.settings import WorkerSettings, subscriber_options
 from simulator.ingest.sparkplug import SparkplugTraffic
+from simulator.ingest.writer import SinkWriter
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import (
     ClientSession,
-    ConnectOptions,
     Event,
     MessageReceived,
     MQTTVersion,
@@ -44,73 +43,12 @@ from simulator.mqtt.topics import TopicFilter, matches
 from simulator.payloads import get_codec
 from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
-from simulator.provisioning.provisioner import Policy, Provisioner
+from simulator.provisioning.provisioner import Provisioner
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink, open_link
 from simulator.transport.tls import TlsOptions, client_context
 
 SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSettings:
-    """Everything one worker needs to know; built from a scenario or the ingest command line."""
-
-    host: str
-    port: int
-    topic_filter: str = "factory/#"
-    share_group: str | None = "ingest"
-    mqtt_version: MQTTVersion = MQTTVersion.V5
-    client_id: str = "ingest-0"
-    keepalive_s: int = 60
-    qos: int = 0
-    payload: str = "msgpack"
-    batch_size: int = 1000
-    batch_max_age_s: float = 0.25
-    max_pending_batches: int = 8
-    connect_timeout_s: float = 10.0
-    username: str | None = None
-    password: str | None = None
-    session_expiry_s: int = 0
-    """Keep the subscriber's session (its subscription, what the broker queues for it and
-    what it had in flight to it) across a drop and resume it on reconnect; 0 starts clean
-    every time. MQTT 5: the broker keeps it this many seconds. MQTT 3.1.1 has no expiry
-    interval: any value above 0 connects with clean session 0, and the broker keeps the
-    session until it expires it itself, across runs too."""
-    tls: bool = False
-    """Connect with TLS (see ``ca_file``, ``cert_file``, ``key_file``, ``verify``)."""
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    verify: bool = True
-    register_filter: str | None = None
-    """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
-    time each new device from its connection attempt to its first ingested message."""
-    death_filter: str | None = None
-    """Also subscribe to the death topics (the ``register`` workflow) and count the devices
-    each death names (see :mod:`.deaths`)."""
-    respond: Policy | None = None
-    """Also answer the registrations heard there (the provisioning responder's job), so a run
-    needs no second subscriber; None leaves answering to someone else."""
-    sparkplug_group: str | None = None
-    """Also take the Sparkplug B messages of this group (``spBv1.0/<group>/#``): data messages
-    are accounted as telemetry, births and deaths counted apart (see :mod:`.sparkplug`)."""
-
-
-def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
-    """The CONNECT options of the subscriber's session (None: a clean session each time).
-
-    A kept session asks to resume from the very first connect, under both versions: 3.1.1
-    knows no other way, and Mosquitto 2.0.11 writes a 5.0 session to its persistence
-    database only if its connection asked for clean start 0, so one begun clean would not
-    survive a broker restart (``tests/integration/test_broker_restart_persistence.py``).
-    The price: a session left under the same client id by an earlier run is resumed too.
-    """
-    if not settings.session_expiry_s:
-        return None
-    if settings.mqtt_version is MQTTVersion.V5:
-        return ConnectOptions(clean_start=False, session_expiry_interval=settings.session_expiry_s)
-    return ConnectOptions(clean_start=False)
 
 
 class IngestWorker:
@@ -129,9 +67,12 @@ class IngestWorker:
         *,
         loop: asyncio.AbstractEventLoop,
         wall_ns: Callable[[], int],
+        sink_display: str = "",
     ) -> None:
         self.settings = settings
         self.sink = sink
+        self.sink_display = sink_display
+        """Where the rows go, as the report shows it (password masked)."""
         self.accounting = Accounting()
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
         self._register = (
@@ -158,10 +99,16 @@ class IngestWorker:
             DetectingDecoder() if settings.payload == AUTO else get_codec(settings.payload)
         )
         self._batcher: Batcher[Row] = Batcher(settings.batch_size, settings.batch_max_age_s)
+        self._batch_unique = 0
+        """Of the rows in the open batch, those that were new messages (not duplicates)."""
         self._malformed: list[Malformed] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-writer")
-        self._pending: set[Future[None]] = set()
-        self._paused = False
+        self.writer = SinkWriter(
+            sink,
+            loop=loop,
+            retry_s=settings.sink_retry_s,
+            max_pending=settings.max_pending_batches,
+            pause=self._pause_reading,
+        )
         s = settings
         self._session = ClientSession(
             s.client_id,
@@ -175,8 +122,6 @@ class IngestWorker:
         self._subscribed: asyncio.Future[tuple[int, ...]] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[BaseException | None] = loop.create_future()
-        self.sink_error: SinkError | None = None
-        self.rows_failed = 0
         self.first_recv_ns: int | None = None
         self.reconnects = 0
         """Times the subscriber connection was lost and made again."""
@@ -314,44 +259,59 @@ class IngestWorker:
             return await self._subscribed
 
     async def stop(self) -> None:
-        """Flush what is batched, wait for the sink, disconnect, close the sink."""
+        """Flush what is batched, wait until the sink has it (or gave it up), disconnect, close."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._submit(self._batcher.drain())
-        self._submit_malformed()
-        if self._pending:
-            await asyncio.gather(
-                *(asyncio.wrap_future(f) for f in list(self._pending)), return_exceptions=True
-            )
+        self.writer.submit_malformed(self._take_malformed())
+        await self.writer.drain()
         link, self._link = self._link, None
         if link is not None:
             link.close()
-        await self._loop.run_in_executor(self._executor, self.sink.close)
-        self._executor.shutdown(wait=True)
+        await self.writer.close()
 
-    def snapshot(self) -> dict[str, Any]:
-        """Counters and latency histogram so far, as plain JSON-able data."""
-        data = self.accounting.snapshot()
-        data["rows_written"] = self.sink.rows_written
-        data["rows_failed"] = self.rows_failed
-        data["pending_rows"] = self._batcher.pending
-        data["sink_kind"] = self.sink.kind
-        data["sink_error"] = str(self.sink_error) if self.sink_error else None
-        data["notes"] = list(self.notes)
-        data["first_recv_ns"] = self.first_recv_ns
-        data["reconnects"] = self.reconnects
-        data["last_recv_ns"] = self.last_recv_ns
-        if self.settings.register_filter is not None:
-            data["first_telemetry"] = self.first_telemetry.snapshot()
-        if self.settings.death_filter is not None:
-            data["deaths"] = self.deaths.snapshot()
+    def snapshot(self) -> IngestSnapshot:
+        """Everything measured so far."""
+        acc = self.accounting
+        writer = self.writer
+        first = self.first_telemetry if self.settings.register_filter is not None else None
+        responder = None
         if self.provisioner is not None:
             self.provisioner.counters.reconnects = self.reconnects  # it answers on our link
-            data["responder"] = self.provisioner.counters.to_dict()
-        if self.sparkplug is not None:
-            data["sparkplug"] = self.sparkplug.snapshot()
-        return data
+            responder = self.provisioner.counters.to_dict()
+        return IngestSnapshot(
+            received=acc.received,
+            unique=acc.unique,
+            duplicated=acc.duplicated,
+            out_of_order=acc.out_of_order,
+            missing=acc.missing,
+            devices_seen=acc.devices_seen,
+            malformed=acc.malformed,
+            clock_skew=acc.clock_skew,
+            latency_us=acc.latency.copy(),
+            sink_kind=self.sink.kind,
+            run_id=self.sink.run_id,
+            sink=self.sink_display,
+            committed_rows=writer.committed_rows,
+            committed_unique=writer.committed_unique,
+            failed_rows=writer.failed_rows,
+            failed_unique=writer.failed_unique,
+            pending_rows=writer.pending_rows + self._batcher.pending,
+            sink_errors=dict(writer.errors),
+            sink_retries=writer.retries,
+            sink_error=str(writer.first_error) if writer.first_error is not None else None,
+            rows_before=self.sink.rows_before,
+            first_recv_ns=self.first_recv_ns,
+            last_recv_ns=self.last_recv_ns,
+            reconnects=self.reconnects,
+            notes=list(self.notes),
+            first_telemetry_reached=first.stage.reached if first is not None else None,
+            first_telemetry_us=first.stage.elapsed_us.copy() if first is not None else None,
+            deaths=self.deaths.snapshot() if self.settings.death_filter is not None else None,
+            responder=responder,
+            sparkplug=self.sparkplug.snapshot() if self.sparkplug is not None else None,
+        )
 
     # link listener
 
@@ -396,7 +356,8 @@ class IngestWorker:
                 telemetry = data_decode(payload)
                 if first.waiting:
                     first.seen(telemetry.device_id, recv_ns)
-                record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns)
+                if record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns):
+                    self._batch_unique += 1
             except PayloadError as exc:
                 self.accounting.record_malformed()
                 self._malformed.append(Malformed(recv_ns, publish.topic, payload, str(exc)))
@@ -435,7 +396,7 @@ class IngestWorker:
     def _flush_due(self) -> None:
         now = self._loop.time()
         self._submit(self._batcher.due(now))
-        self._submit_malformed()
+        self.writer.submit_malformed(self._take_malformed())
         self._keep_alive(now)
         self._arm_flush()
 
@@ -448,41 +409,19 @@ class IngestWorker:
             self._last_ping = now
             link.send(link.session.ping())
 
-    def _submit_malformed(self) -> None:
-        if self._malformed:
-            items, self._malformed = self._malformed, []
-            future = self._executor.submit(self.sink.write_malformed, items)
-            self._track(future, 0)
+    def _take_malformed(self) -> list[Malformed]:
+        items, self._malformed = self._malformed, []
+        return items
 
     def _submit(self, batch: list[Row] | None) -> None:
-        if not batch:
-            return
-        future = self._executor.submit(self.sink.write_batch, batch)
-        self._track(future, len(batch))
+        if batch:
+            self.writer.submit(batch, self._batch_unique)
+            self._batch_unique = 0
 
-    def _track(self, future: Future[None], rows: int) -> None:
-        self._pending.add(future)
-        if len(self._pending) >= self.settings.max_pending_batches and not self._paused:
-            self._set_paused(True)
-        future.add_done_callback(lambda f: self._loop.call_soon_threadsafe(self._written, f, rows))
-
-    def _written(self, future: Future[None], rows: int) -> None:
-        self._pending.discard(future)
-        exc = future.exception()
-        if exc is not None:
-            self.rows_failed += rows
-            if self.sink_error is None:
-                self.sink_error = (
-                    exc if isinstance(exc, SinkError) else SinkError(f"{self.sink.kind}: {exc}")
-                )
-        if self._paused and len(self._pending) < self.settings.max_pending_batches // 2:
-            self._set_paused(False)
-
-    def _set_paused(self, paused: bool) -> None:
+    def _pause_reading(self, paused: bool) -> None:
         link = self._link
         if link is None or link.transport is None:
             return
-        self._paused = paused
         with contextlib.suppress(RuntimeError):
             if paused:
                 link.transport.pause_reading()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import IngestSnapshot
 
 CONTRACT_KEYS: tuple[str, ...] = (
     "scenario",
@@ -43,25 +44,6 @@ CONTRACT_KEYS: tuple[str, ...] = (
 
 
 @dataclass(slots=True)
-class IngestFigures:
-    """What the ingest worker(s) measured, merged."""
-
-    received: int
-    unique: int
-    duplicated: int
-    out_of_order: int
-    missing: int
-    malformed: int
-    latency_us: Histogram
-    rows_written: int
-    sink_kind: str
-    first_recv_ns: int | None
-    last_recv_ns: int | None
-    notes: list[str] = field(default_factory=list)
-    reconnects: int = 0
-
-
-@dataclass(slots=True)
 class RunFigures:
     """Everything one run measured, in raw units; :func:`build_report` turns it into the report."""
 
@@ -84,7 +66,9 @@ class RunFigures:
     baseline_rss_bytes: int
     connected_rss_bytes: int
     peak_rss_bytes: int
-    ingest: IngestFigures | None
+    ingest: IngestSnapshot | None
+    """What ingest measured; None if it did not run, or if its figures are unknown (then
+    ``ingest_error`` says why)."""
     drain_s: float
     refused: int = 0
     """Messages the broker refused with a reason code (QoS 1 and 2 only can say so)."""
@@ -123,6 +107,10 @@ class RunFigures:
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
     settings: dict[str, Any] = field(default_factory=dict)
     """The resolved scenario the run used."""
+    ingest_error: str | None = None
+    """Why ingest's figures are unknown (its worker died, or never reported), if they are."""
+    ingest_restarts: int = 0
+    """Times the run started its ingest worker again after it died."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -136,14 +124,18 @@ def _rate(count: int, seconds: float) -> float | None:
 
 
 def build_report(f: RunFigures) -> dict[str, Any]:
-    """The report for one run, as a JSON-able dict."""
+    """The report for one run, as a JSON-able dict.
+
+    A message counts as ingested once a sink transaction has committed its row; one the
+    sink gave up on, or that never reached it, is lost.
+    """
     ingest = f.ingest
     lost: int | None = None
     ingested: int | None = None
     ingested_per_s: float | None = None
     if ingest is not None:
-        ingested = ingest.unique
-        lost = max(0, f.published - ingest.unique)
+        ingested = ingest.committed_unique
+        lost = max(0, f.published - ingested)
         if ingest.first_recv_ns is not None and ingest.last_recv_ns is not None:
             span_s = (ingest.last_recv_ns - ingest.first_recv_ns) / 1e9
             ingested_per_s = _rate(ingest.received, span_s)
@@ -219,9 +211,11 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "p99": _ms(latency, 99),
             "max": _ms(latency, 100),
         },
-        "sink": {
-            "kind": ingest.sink_kind if ingest is not None else None,
-            "rows": ingest.rows_written if ingest is not None else None,
+        "sink": _sink(ingest),
+        "ingest": {
+            "status": "failed" if f.ingest_error else "ok" if ingest is not None else "off",
+            "error": f.ingest_error,
+            "restarts": f.ingest_restarts,
         },
         "process": {
             "peak_rss_bytes": f.peak_rss_bytes,
@@ -234,6 +228,25 @@ def build_report(f: RunFigures) -> dict[str, Any]:
         "notes": list(ingest.notes) if ingest is not None else [],
         "settings": f.settings,
         "timeseries": f.timeseries,
+    }
+
+
+def _sink(ingest: IngestSnapshot | None) -> dict[str, Any]:
+    if ingest is None:
+        return dict.fromkeys(
+            ("kind", "url", "run_id", "rows", "committed_rows", "failed_rows", "errors", "error")
+        )
+    return {
+        "kind": ingest.sink_kind,
+        "url": ingest.sink,
+        "run_id": ingest.run_id,
+        "rows": ingest.committed_rows,
+        "committed_rows": ingest.committed_rows,
+        "failed_rows": ingest.failed_rows,
+        "errors": dict(sorted(ingest.sink_errors.items())),
+        "error": ingest.sink_error,
+        "retries": ingest.sink_retries,
+        "rows_before": ingest.rows_before,
     }
 
 
@@ -259,6 +272,16 @@ def problems(report: dict[str, Any]) -> list[str]:
         if out:
             said = ", ".join(f"{n:,} {why}" for why, n in out.items())
             found.append(f"onboarding stage {stage['stage']}: {said}")
+    ingest = report.get("ingest") or {}
+    if ingest.get("status") == "failed":
+        found.append(f"ingest figures are unknown: {ingest.get('error')}")
+    sink = report.get("sink") or {}
+    if sink.get("failed_rows"):
+        reasons = ", ".join(f"{n:,} {why}" for why, n in sink["errors"].items())
+        found.append(
+            f"{sink['failed_rows']:,} rows could not be stored in {sink['url']} ({reasons}): "
+            f"{sink['error']}"
+        )
     messages = report["messages"]
     if messages["lost"]:
         found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")

@@ -39,7 +39,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         f"{_num(throughput['ingested_per_s'], ' msg/s')} ingested",
         f"  latency     p50 {_num(latency['p50'], ' ms')}, p90 {_num(latency['p90'], ' ms')}, "
         f"p99 {_num(latency['p99'], ' ms')}, max {_num(latency['max'], ' ms')}",
-        f"  sink        {_num(report['sink']['kind'])}, {_num(report['sink']['rows'])} rows",
+        _sink_line(report),
         f"  memory      {_num(process['rss_bytes_per_device'], ' B')} RSS per connected device, "
         f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
     ]
@@ -58,6 +58,21 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
     lines.extend(f"  note: {note}" for note in report.get("notes", []))
     return lines
+
+
+def _sink_line(report: dict[str, Any]) -> str:
+    """One line: where rows went, how many committed, and what could not be stored and why."""
+    sink = report["sink"]
+    ingest = report.get("ingest") or {}
+    if ingest.get("status") == "failed":
+        return f"  sink        unknown: {ingest.get('error')}"
+    if sink["kind"] is None:
+        return "  sink        none (ingest off)"
+    line = f"  sink        {sink['url']}, {sink['committed_rows']:,} rows committed"
+    if sink["failed_rows"]:
+        reasons = ", ".join(f"{why} {n:,}" for why, n in sink["errors"].items())
+        line += f", {sink['failed_rows']:,} NOT stored ({reasons})"
+    return line + f" (run id {sink['run_id']})"
 
 
 def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:

@@ -23,7 +23,8 @@ from typing import Any
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTER_STAGES, Funnel, Reannouncements
 from simulator.metrics.histogram import Histogram
-from simulator.report.json_report import IngestFigures, RunFigures, build_report, get_path
+from simulator.metrics.ingest import IngestSnapshot
+from simulator.report.json_report import RunFigures, build_report, get_path
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -101,15 +102,12 @@ def _synthetic_figures() -> RunFigures:
         baseline_rss_bytes=1,
         connected_rss_bytes=2,
         peak_rss_bytes=2,
-        ingest=IngestFigures(
+        ingest=IngestSnapshot(
             received=1,
             unique=1,
-            duplicated=0,
-            out_of_order=0,
-            missing=0,
-            malformed=0,
             latency_us=hist,
-            rows_written=1,
+            committed_rows=1,
+            committed_unique=1,
             sink_kind="memory",
             first_recv_ns=0,
             last_recv_ns=1_000_000_000,

@@ -32,6 +32,7 @@ OVERRIDE_TARGETS: Mapping[str, tuple[str, str]] = {
     "broker_url": ("--broker", "broker.url"),
     "mqtt_version": ("--mqtt", "broker.mqtt_version"),
     "qos": ("--qos", "fleet.qos"),
+    "sink": ("--sink", "ingest.sink"),
 }
 """For each :class:`Overrides` field: the command-line flag that sets it and the key it replaces."""
 
@@ -56,6 +57,8 @@ class Overrides:
     """Replaces ``broker.mqtt_version``."""
     qos: int | None = None
     """Replaces ``fleet.qos``."""
+    sink: str | None = None
+    """Replaces ``ingest.sink``."""
 
 
 def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:

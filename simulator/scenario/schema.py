@@ -35,6 +35,7 @@ from simulator.errors import ScenarioError, SimulatorError
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
 from simulator.scenario.composition import Group, compose
 from simulator.scenario.problems import describe_value
+from simulator.sinks.url import parse_sink_url
 
 MAX_DEVICES = 1_000_000
 """The largest fleet one scenario may describe."""
@@ -129,6 +130,12 @@ def _check_sparkplug_group(value: str | None) -> str | None:
             build_topic(MessageType.NBIRTH, value, "edge")
         except TopicError as exc:
             raise ValueError(str(exc).replace("group_id", "a Sparkplug group id")) from None
+    return value
+
+
+def _check_sink_url(value: str) -> str:
+    if value:
+        parse_sink_url(value)  # its ValueError names the value and the forms allowed
     return value
 
 
@@ -394,6 +401,14 @@ class IngestSettings(_Table):
     """Longest a partial batch waits before it is written anyway."""
     sqlite_path: str = ""
     """SQLite file; the scenario fills in ``runs/<name>.sqlite`` when this is empty."""
+    sink: Annotated[str, AfterValidator(_check_sink_url)] = ""
+    """Where rows go, as a URL: ``sqlite:///PATH`` or ``postgresql://user:pass@host:port/db``;
+    empty: the SQLite file ``sqlite_path``."""
+    sink_retry_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0
+    """How long a failing sink (disk full, database locked or gone) is retried before the rows
+    it could not store count as lost."""
+    sqlite_busy_timeout_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 10.0
+    """How long SQLite waits for a lock another process holds on the file."""
     drain_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 15.0
     """After publishing stops, how long to wait for ingest to catch up."""
     share_group: Annotated[str, AfterValidator(_check_share_group)] = "ingest"
@@ -404,6 +419,11 @@ class IngestSettings(_Table):
     """User name of the ingest worker; None: the broker URL's, with ``{device}`` as its id."""
     password: str | None = None
     """Password of the ingest worker (with ``username``)."""
+
+    @property
+    def sink_url(self) -> str:
+        """Where rows go: ``sink``, else the SQLite file ``sqlite_path``."""
+        return self.sink or f"sqlite:///{self.sqlite_path}"
 
 
 class Scenario(_Table):

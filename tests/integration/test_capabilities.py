@@ -81,7 +81,8 @@ def test_a_broker_capped_below_the_fleets_qos_is_refused_by_name(tmp_path: Path)
 
 @pytest.mark.broker
 def test_ingest_says_when_the_broker_downgrades_its_subscription(tmp_path: Path) -> None:
-    from simulator.ingest.worker import IngestWorker, WorkerSettings
+    from simulator.ingest.settings import WorkerSettings
+    from simulator.ingest.worker import IngestWorker
     from simulator.sinks.memory import MemorySink
 
     base = (ROOT / "broker_config" / "mosquitto.conf").read_text()

@@ -66,7 +66,13 @@ def test_every_published_message_is_ingested_and_stored(
     assert messages["lost"] == 0
     assert messages["duplicated"] == 0
     assert messages["malformed"] == 0
-    assert report["sink"] == {"kind": "sqlite", "rows": messages["published"]}
+    sink = report["sink"]
+    assert (sink["kind"], sink["rows"]) == ("sqlite", messages["published"])
+    assert (sink["committed_rows"], sink["failed_rows"], sink["errors"]) == (
+        messages["published"],
+        0,
+        {},
+    )
     assert report["latency_ms"]["p50"] is not None
     assert report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] <= report["latency_ms"]["max"]
     assert report["process"]["rss_bytes_per_device"] is not None

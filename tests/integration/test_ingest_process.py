@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import paho.mqtt.client as paho
@@ -14,8 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.ingest.child import IngestChild
-from simulator.ingest.worker import WorkerSettings
-from simulator.metrics.histogram import Histogram
+from simulator.ingest.settings import WorkerSettings
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.registration import LEFT, LOST, Death, encode_death
 
@@ -40,22 +39,22 @@ def publish_all(broker: LocalBroker, messages: list[tuple[str, bytes]]) -> None:
 
 async def ingest_messages(
     broker: LocalBroker, sqlite_path: Path, messages: list[tuple[str, bytes]], version: MQTTVersion
-) -> dict[str, Any]:
+) -> IngestSnapshot:
     settings = WorkerSettings(
         host=broker.host,
         port=broker.port,
         mqtt_version=version,
         batch_size=3,
         batch_max_age_s=0.05,
+        sink=f"sqlite:///{sqlite_path}",
+        run_id="process-test",
     )
-    child = IngestChild(settings, sqlite_path)
+    child = IngestChild(settings)
     await child.start()
     try:
         await asyncio.to_thread(publish_all, broker, messages)
-        for _ in range(200):
-            if child.received + int(child.progress.get("malformed", 0)) >= len(messages):
-                break
-            await asyncio.sleep(0.05)
+        # 7 of the messages decode: 6 new ones and a duplicate, all to be committed.
+        assert await child.wait_for_resolved(6, timeout_s=10)
         return await child.stop()
     finally:
         await child.kill()
@@ -81,16 +80,20 @@ def test_worker_classifies_every_message_and_keeps_malformed_ones(
     sqlite_path = tmp_path / "ingest.sqlite"
     final = asyncio.run(ingest_messages(mosquitto, sqlite_path, messages, version))
 
-    assert final["received"] == 7
-    assert final["unique"] == 6
-    assert final["duplicated"] == 1
-    assert final["out_of_order"] == 1
-    assert final["missing"] == 1
-    assert final["malformed"] == 2
-    assert final["rows_written"] == 7
-    assert Histogram.from_dict(final["latency_us"]).count == 7
+    assert final.received == 7
+    assert final.unique == 6
+    assert final.duplicated == 1
+    assert final.out_of_order == 1
+    assert final.missing == 1
+    assert final.malformed == 2
+    assert final.committed_rows == 7
+    assert final.committed_unique == 6
+    assert final.failed_rows == 0
+    assert final.latency_us.count == 7
     with sqlite3.connect(sqlite_path) as db:
-        assert db.execute("SELECT count(*) FROM telemetry").fetchone() == (7,)
+        assert db.execute(
+            "SELECT count(*) FROM telemetry WHERE run_id = 'process-test'"
+        ).fetchone() == (7,)
         kept = db.execute("SELECT topic, payload FROM malformed ORDER BY recv_ns").fetchall()
     assert [t for t, _ in kept] == [topic.format("c")] * 2
     assert kept[0][1] == b"\xc1 not msgpack"
@@ -104,11 +107,14 @@ def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_
         ("onboarding/gw-00002/death", b"offline"),
     ]
 
-    async def run() -> dict[str, Any]:
+    async def run() -> IngestSnapshot:
         settings = WorkerSettings(
-            host=mosquitto.host, port=mosquitto.port, death_filter="onboarding/+/death"
+            host=mosquitto.host,
+            port=mosquitto.port,
+            death_filter="onboarding/+/death",
+            sink=f"sqlite:///{tmp_path / 'ingest.sqlite'}",
         )
-        child = IngestChild(settings, tmp_path / "ingest.sqlite")
+        child = IngestChild(settings)
         await child.start()
         try:
             await asyncio.to_thread(publish_all, mosquitto, deaths)
@@ -118,6 +124,6 @@ def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_
             await child.kill()
 
     final = asyncio.run(run())
-    assert final["deaths"] == {"left": 2, "lost": 3, "invalid": 1}
-    assert final["received"] == 0  # deaths are not telemetry
-    assert final["malformed"] == 0
+    assert final.deaths == {"left": 2, "lost": 3, "invalid": 1}
+    assert final.received == 0  # deaths are not telemetry
+    assert final.malformed == 0

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "mqtt": {"errors"},
     "payloads": {"errors"},
     "fleet": {"errors", "payloads"},
-    "scenario": {"errors", "fleet", "payloads", "report"},
+    "scenario": {"errors", "fleet", "payloads", "report", "sinks"},
     "metrics": {"errors"},
     "transport": {"errors", "mqtt"},
     "broker": {"errors"},

@@ -21,8 +21,9 @@ from simulator.harness import (
     scenario_data,
 )
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.pytest_plugin import scenario_name
-from simulator.report.json_report import CONTRACT_KEYS, IngestFigures, RunFigures, build_report
+from simulator.report.json_report import CONTRACT_KEYS, RunFigures, build_report
 from simulator.scenario import validate_scenario
 
 
@@ -32,7 +33,7 @@ def make_report(*, connected: int = 50, unique: int = 400, published: int = 400)
         latency.record(us)
     connect = Histogram()
     connect.record(300)
-    ingest = IngestFigures(
+    ingest = IngestSnapshot(
         received=unique,
         unique=unique,
         duplicated=0,
@@ -40,7 +41,8 @@ def make_report(*, connected: int = 50, unique: int = 400, published: int = 400)
         missing=0,
         malformed=0,
         latency_us=latency,
-        rows_written=unique,
+        committed_rows=unique,
+        committed_unique=unique,
         sink_kind="sqlite",
         first_recv_ns=1_000_000_000,
         last_recv_ns=3_000_000_000,
@@ -152,15 +154,15 @@ def test_private_names_are_never_looked_up_as_keys() -> None:
 def test_sections_compare_like_their_dicts_iterate_their_keys_and_list_them() -> None:
     report = Report(make_report())
 
-    assert report.sink == {"kind": "sqlite", "rows": 400}
-    assert report.sink != {"kind": "sqlite", "rows": 401}
-    assert report.sink == Report(make_report()).sink
-    assert report.sink != 3
-    assert list(report.sink) == ["kind", "rows"]
+    assert report.throughput == {"published_per_s": 200.0, "ingested_per_s": 200.0}
+    assert report.throughput != {"published_per_s": 200.0, "ingested_per_s": 201.0}
+    assert report.throughput == Report(make_report()).throughput
+    assert report.throughput != 3
+    assert list(report.throughput) == ["published_per_s", "ingested_per_s"]
     assert len(report.latency_ms) == 4
     assert {"messages", "latency_ms", "problems", "raw"} <= set(dir(report))
     with pytest.raises(TypeError):
-        hash(report.sink)
+        hash(report.throughput)
 
 
 def test_the_repr_shows_what_a_failed_assertion_needs() -> None:
@@ -170,7 +172,9 @@ def test_the_repr_shows_what_a_failed_assertion_needs() -> None:
         "<Report gw: devices 48/50 connected, 2 failed; messages 400 published, 390 ingested, "
         f"10 lost, 0 duplicated; latency p99 {report.latency_ms.p99} ms>"
     )
-    assert repr(report.sink) == "<report sink: {'kind': 'sqlite', 'rows': 390}>"
+    assert repr(report.broker) == (
+        "<report broker: {'url': 'mqtt://127.0.0.1:1883', 'mqtt_version': '5'}>"
+    )
     assert repr(Report({"odd": 1})) == "<Report {'odd': 1}>"
 
 

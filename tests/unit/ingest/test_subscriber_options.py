@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.ingest.worker import WorkerSettings, subscriber_options
+from simulator.ingest.settings import WorkerSettings, subscriber_options
 from simulator.mqtt import ClientSession, MQTTVersion
 from simulator.mqtt.codec import decode
 from simulator.mqtt.packets import Connect

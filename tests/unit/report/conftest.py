@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from simulator.metrics.histogram import Histogram
-from simulator.report.json_report import IngestFigures, RunFigures, build_report
+from simulator.metrics.ingest import IngestSnapshot
+from simulator.report.json_report import RunFigures, build_report
 
 MakeReport = Callable[..., dict[str, Any]]
 
@@ -59,7 +60,7 @@ def make_report() -> MakeReport:
             "drain_s": 0.2,
         }
         if ingest:
-            figures["ingest"] = IngestFigures(
+            figures["ingest"] = IngestSnapshot(
                 received=unique + duplicated,
                 unique=unique,
                 duplicated=duplicated,
@@ -67,7 +68,8 @@ def make_report() -> MakeReport:
                 missing=0,
                 malformed=0,
                 latency_us=_histogram(latency_us if latency_us is not None else [4700]),
-                rows_written=unique,
+                committed_rows=unique,
+                committed_unique=unique,
                 sink_kind="sqlite",
                 first_recv_ns=0,
                 last_recv_ns=10_000_000_000,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.timeseries import SAMPLE_KEYS, TimeSeries, Totals
 from simulator.report.html import SUMMARY, mask_password, render_html, write_html
-from simulator.report.json_report import IngestFigures, RunFigures, build_report
+from simulator.report.json_report import RunFigures, build_report
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
 
@@ -90,7 +91,7 @@ def fake_report(seconds: int = 300, name: str = "quickstart", **settings: Any) -
         baseline_rss_bytes=60 * 2**20,
         connected_rss_bytes=64 * 2**20,
         peak_rss_bytes=65 * 2**20,
-        ingest=IngestFigures(
+        ingest=IngestSnapshot(
             received=published,
             unique=published - 3,
             duplicated=2,
@@ -98,7 +99,8 @@ def fake_report(seconds: int = 300, name: str = "quickstart", **settings: Any) -
             missing=3,
             malformed=0,
             latency_us=latency_us,
-            rows_written=published - 3,
+            committed_rows=published - 3,
+            committed_unique=published - 3,
             sink_kind="sqlite",
             first_recv_ns=0,
             last_recv_ns=seconds * 10**9,

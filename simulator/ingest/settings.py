@@ -1,0 +1,107 @@
+"""What one ingest worker is told: resolved once, then handed over whole.
+
+``run`` resolves a scenario into one :class:`WorkerSettings` and gives the worker process that
+exact object as JSON on its standard input (:meth:`WorkerSettings.to_json` and
+:meth:`WorkerSettings.from_json`), never as a command line rebuilt by hand: every setting
+reaches the worker, the password never shows in a process list, and a field added here travels
+without a flag to add. ``factory-sim ingest`` builds the same object from its own flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.mqtt import ConnectOptions, MQTTVersion
+from simulator.provisioning.provisioner import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Everything one worker needs to know; built from a scenario or the ingest command line."""
+
+    host: str
+    port: int
+    topic_filter: str = "factory/#"
+    share_group: str | None = "ingest"
+    mqtt_version: MQTTVersion = MQTTVersion.V5
+    client_id: str = "ingest-0"
+    keepalive_s: int = 60
+    qos: int = 0
+    payload: str = "msgpack"
+    batch_size: int = 1000
+    batch_max_age_s: float = 0.25
+    max_pending_batches: int = 8
+    """Batches queued for the sink before the worker stops reading from the broker."""
+    connect_timeout_s: float = 10.0
+    username: str | None = None
+    password: str | None = None
+    session_expiry_s: int = 0
+    """Keep the subscriber's session (its subscription, what the broker queues for it and
+    what it had in flight to it) across a drop and resume it on reconnect; 0 starts clean
+    every time. MQTT 5: the broker keeps it this many seconds. MQTT 3.1.1 has no expiry
+    interval: any value above 0 connects with clean session 0, and the broker keeps the
+    session until it expires it itself, across runs too."""
+    tls: bool = False
+    """Connect with TLS (see ``ca_file``, ``cert_file``, ``key_file``, ``verify``)."""
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+    register_filter: str | None = None
+    """Also subscribe to the registration topics (the ``register`` onboarding workflow), to
+    time each new device from its connection attempt to its first ingested message."""
+    death_filter: str | None = None
+    """Also subscribe to the death topics (the ``register`` workflow) and count the devices
+    each death names (see :mod:`.deaths`)."""
+    respond: Policy | None = None
+    """Also answer the registrations heard there (the provisioning responder's job), so a run
+    needs no second subscriber; None leaves answering to someone else."""
+    sparkplug_group: str | None = None
+    """Also take the Sparkplug B messages of this group (``spBv1.0/<group>/#``): data messages
+    are accounted as telemetry, births and deaths counted apart (see :mod:`.sparkplug`)."""
+    sink: str = "sqlite:///runs/ingest.sqlite"
+    """Where rows are stored: ``sqlite:///PATH`` or ``postgresql://user:pass@host:port/db``."""
+    run_id: str = ""
+    """The run every stored row is marked with (empty: the worker makes one up)."""
+    sink_retry_s: float = 30.0
+    """How long a failing sink is retried before the rows of a batch are given up as lost."""
+    sink_busy_timeout_s: float = 10.0
+    """How long SQLite waits for a lock another process holds before a write fails."""
+
+    def to_json(self) -> str:
+        """This object as one JSON document, for the worker process's standard input."""
+        data = dataclasses.asdict(self)
+        data["mqtt_version"] = self.mqtt_version.name
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerSettings:
+        """The object :meth:`to_json` wrote; ValueError naming what is wrong otherwise."""
+        try:
+            data: dict[str, Any] = json.loads(text)
+            data["mqtt_version"] = MQTTVersion[data["mqtt_version"]]
+            respond = data.get("respond")
+            if respond is not None:
+                data["respond"] = Policy(**respond)
+            return cls(**data)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(f"ingest settings on standard input are not valid: {exc}") from exc
+
+
+def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
+    """The CONNECT options of the subscriber's session (None: a clean session each time).
+
+    A kept session asks to resume from the very first connect, under both versions: 3.1.1
+    knows no other way, and Mosquitto 2.0.11 writes a 5.0 session to its persistence
+    database only if its connection asked for clean start 0, so one begun clean would not
+    survive a broker restart (``tests/integration/test_broker_restart_persistence.py``).
+    The price: a session left under the same client id by an earlier run is resumed too.
+    """
+    if not settings.session_expiry_s:
+        return None
+    if settings.mqtt_version is MQTTVersion.V5:
+        return ConnectOptions(clean_start=False, session_expiry_interval=settings.session_expiry_s)
+    return ConnectOptions(clean_start=False)

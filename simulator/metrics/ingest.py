@@ -1,0 +1,151 @@
+"""What an ingest worker has measured so far: one typed value that crosses the process boundary.
+
+The worker builds an :class:`IngestSnapshot` once per progress interval and once at the end;
+``run`` reads it back from the worker's JSON lines (:meth:`IngestSnapshot.from_dict`), the
+monitor and the report take their figures from it. Counts are cumulative since the worker
+started, so a later snapshot supersedes an earlier one and snapshots of several workers add up
+(:meth:`IngestSnapshot.merge`).
+
+Three counts of the same messages, from the wire to the disk:
+
+- ``received``: every telemetry message that decoded (duplicates included);
+- ``unique``: distinct (device, sequence) pairs among them;
+- ``committed_unique``: of those, the ones whose row a sink transaction has committed. This is
+  what the report calls ingested. ``failed_unique`` could not be stored (retries exhausted) and
+  are lost; the rest (``unique - committed_unique - failed_unique``) are still on their way to
+  the sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.metrics.histogram import Histogram
+
+
+@dataclass(slots=True)
+class IngestSnapshot:
+    """One worker's cumulative figures (or several workers' merged)."""
+
+    received: int = 0
+    unique: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    missing: int = 0
+    """Sequence numbers skipped so far (gaps not yet filled by a late arrival)."""
+    devices_seen: int = 0
+    malformed: int = 0
+    clock_skew: int = 0
+    """Messages stamped later than they arrived (the sender's clock is ahead)."""
+    latency_us: Histogram = field(default_factory=Histogram)
+    sink_kind: str = ""
+    run_id: str = ""
+    """The run every stored row is marked with."""
+    sink: str = ""
+    """Where rows go, password masked (``sqlite:///runs/q.sqlite``, ``postgresql://...``)."""
+    committed_rows: int = 0
+    """Rows (duplicates included) that a sink transaction has committed."""
+    committed_unique: int = 0
+    failed_rows: int = 0
+    """Rows the sink could not store within the retry time; given up on."""
+    failed_unique: int = 0
+    pending_rows: int = 0
+    """Rows batched or being written, fate not yet known."""
+    sink_errors: dict[str, int] = field(default_factory=dict)
+    """Rows given up on, by reason (``disk_full``, ``locked``, ...)."""
+    sink_retries: int = 0
+    """Failed write attempts that were tried again."""
+    sink_error: str | None = None
+    """The first error that made rows fail, in full."""
+    rows_before: int = 0
+    """Rows of earlier runs the storage already held."""
+    first_recv_ns: int | None = None
+    last_recv_ns: int | None = None
+    reconnects: int = 0
+    notes: list[str] = field(default_factory=list)
+    first_telemetry_reached: int | None = None
+    """Devices whose first telemetry arrived after their registration (register workflow)."""
+    first_telemetry_us: Histogram | None = None
+    """Their time from connection attempt to first ingested message, in microseconds."""
+    deaths: dict[str, int] | None = None
+    """Devices named by the deaths heard, by reason (``left``, ``lost``, ``invalid``)."""
+    responder: dict[str, int] | None = None
+    """What the worker's provisioning responder answered."""
+    sparkplug: dict[str, int] | None = None
+    """Sparkplug B messages that are not telemetry, by type."""
+
+    @property
+    def resolved_unique(self) -> int:
+        """Distinct messages whose fate is known: committed or given up on."""
+        return self.committed_unique + self.failed_unique
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the worker's progress and final lines."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["latency_us"] = self.latency_us.to_dict()
+        if self.first_telemetry_us is not None:
+            data["first_telemetry_us"] = self.first_telemetry_us.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestSnapshot:
+        """The snapshot :meth:`to_dict` wrote; unknown keys are ignored (a newer worker)."""
+        values = {name: data[name] for name in _FIELDS if name in data}
+        values["latency_us"] = Histogram.from_dict(data["latency_us"])
+        first = data.get("first_telemetry_us")
+        values["first_telemetry_us"] = Histogram.from_dict(first) if first is not None else None
+        return cls(**values)
+
+    def merge(self, other: IngestSnapshot) -> None:
+        """Add another worker's figures to these (several workers of one run)."""
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latency_us.merge(other.latency_us)
+        for reason, rows in other.sink_errors.items():
+            self.sink_errors[reason] = self.sink_errors.get(reason, 0) + rows
+        self.sink_error = self.sink_error or other.sink_error
+        self.first_recv_ns = _least(self.first_recv_ns, other.first_recv_ns)
+        if other.last_recv_ns is not None:
+            self.last_recv_ns = max(self.last_recv_ns or 0, other.last_recv_ns)
+        self.notes.extend(n for n in other.notes if n not in self.notes)
+        if other.first_telemetry_us is not None:
+            if self.first_telemetry_us is None:
+                self.first_telemetry_us = Histogram()
+            self.first_telemetry_us.merge(other.first_telemetry_us)
+            self.first_telemetry_reached = (self.first_telemetry_reached or 0) + (
+                other.first_telemetry_reached or 0
+            )
+        self.deaths = _add_counts(self.deaths, other.deaths)
+        self.responder = _add_counts(self.responder, other.responder)
+        self.sparkplug = _add_counts(self.sparkplug, other.sparkplug)
+
+
+def _least(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _add_counts(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
+    if a is None or b is None:
+        return a if b is None else dict(b)
+    return {key: a.get(key, 0) + b.get(key, 0) for key in a.keys() | b.keys()}
+
+
+_FIELDS = tuple(IngestSnapshot.__dataclass_fields__)
+_SUMMED = (
+    "received",
+    "unique",
+    "duplicated",
+    "out_of_order",
+    "missing",
+    "devices_seen",
+    "malformed",
+    "clock_skew",
+    "committed_rows",
+    "committed_unique",
+    "failed_rows",
+    "failed_unique",
+    "pending_rows",
+    "sink_retries",
+    "reconnects",
+)

@@ -1,0 +1,71 @@
+"""The worker's settings cross to its process whole: every field, as JSON on standard input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from simulator.ingest.settings import WorkerSettings
+from simulator.mqtt import MQTTVersion
+from simulator.provisioning import Policy
+
+EVERY_FIELD_SET = WorkerSettings(
+    host="broker.plant",
+    port=8883,
+    topic_filter="plant/#",
+    share_group=None,
+    mqtt_version=MQTTVersion.V311,
+    client_id="ingest-x-3",
+    keepalive_s=17,
+    qos=2,
+    payload="json",
+    batch_size=77,
+    batch_max_age_s=0.125,
+    max_pending_batches=3,
+    connect_timeout_s=4.5,
+    username="ingest",
+    password="s3cret",
+    session_expiry_s=900,
+    tls=True,
+    ca_file="ca.pem",
+    cert_file="ingest.pem",
+    key_file="ingest.key",
+    verify=False,
+    register_filter="onboarding/+/register",
+    death_filter="onboarding/+/death",
+    respond=Policy(7, 0.25, 0.125, {"qos": 2}),
+    sparkplug_group="plant",
+    sink="postgresql://u:p@127.0.0.1:5432/db",
+    run_id="q-20261207T000000Z-abc123",
+    sink_retry_s=2.5,
+    sink_busy_timeout_s=0.5,
+)
+
+
+def test_every_field_differs_from_its_default() -> None:
+    # So the round trip below proves each field travels, not that defaults match defaults.
+    defaults = WorkerSettings(host="h", port=1)
+    for field in dataclasses.fields(WorkerSettings):
+        if field.name in ("host", "port"):
+            continue
+        assert getattr(EVERY_FIELD_SET, field.name) != getattr(defaults, field.name), field.name
+
+
+def test_settings_survive_json_whole() -> None:
+    assert WorkerSettings.from_json(EVERY_FIELD_SET.to_json()) == EVERY_FIELD_SET
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("not json", "not valid"),
+        ('{"host": "h", "mqtt_version": "V5"}', "port"),
+        ('{"host": "h", "port": 1}', "mqtt_version"),
+        ('{"host": "h", "port": 1, "mqtt_version": "V9"}', "V9"),
+        ('{"host": "h", "port": 1, "mqtt_version": "V5", "colour": 1}', "colour"),
+    ],
+)
+def test_bad_settings_say_what_is_wrong(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        WorkerSettings.from_json(text)
