@@ -1,45 +1,119 @@
-"""A whole run through a broker restart: the one way the restart tests stop and start Mosquitto."""
+"""A whole run through a broker restart: the one way the restart tests stop and start Mosquitto.
+
+The restart is caused by the run's progress, not by a clock: a paho-mqtt subscriber counts
+each device's telemetry as the broker delivers it, and the broker is restarted once every
+device has published a few messages (so every device is onboarded, and admitted when the
+scenario registers its devices). On a slow machine the restart comes later; it never comes
+before the phase the test's counts assume.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.runner import Runner
 from simulator.scenario import Scenario
+
+WAIT_S = 60.0
+"""Upper bound on the wait for the run to reach the restart; a healthy run needs seconds."""
+
+
+class TelemetryWatch:
+    """How many telemetry messages of each device the broker has delivered to an observer."""
+
+    def __init__(self, broker: LocalBroker, topic_template: str) -> None:
+        segments = topic_template.split("/")
+        self._device_at = segments.index("{device}")
+        topic_filter = "/".join("+" if re.fullmatch(r"\{\w+\}", s) else s for s in segments)
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="restart-watch")
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *_: subscribed.set()
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(topic_filter, qos=0)
+        self._client.loop_start()
+        assert subscribed.wait(10), "no SUBACK for the restart watch"
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        device = message.topic.split("/")[self._device_at]
+        with self._lock:
+            self._counts[device] += 1
+
+    def devices_with(self, at_least: int) -> int:
+        """How many devices have published at least ``at_least`` messages so far."""
+        with self._lock:
+            return sum(n >= at_least for n in self._counts.values())
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 def run_through_restart(
     scenario: Scenario,
     new_broker: Callable[[], LocalBroker],
     *,
-    after_s: float = 2.0,
+    messages_per_device: int = 2,
     down_s: float = 0.5,
 ) -> dict[str, Any]:
-    """Run ``scenario``; ``after_s`` in, stop its broker (SIGTERM) and start a fresh one.
+    """Run ``scenario``; once every device has published ``messages_per_device`` messages,
+    stop its broker (SIGTERM), leave it down ``down_s`` (the fault), start a fresh one.
 
     ``new_broker`` makes a broker on the scenario's port (with whatever persistence the test
-    wants); it is called once before the run and once for the restart. Returns the report.
+    wants); it is called once before the run and once for the restart. Returns the report;
+    fails if the run ended before the restart.
     """
     holder = [new_broker()]
     holder[0].start()
+    finished = threading.Event()
+    restarted = threading.Event()
+    errors: list[BaseException] = []
+    devices = scenario.fleet.devices
 
     def restart() -> None:
-        time.sleep(after_s)
-        holder[0].stop()
-        time.sleep(down_s)
-        holder[0] = new_broker()
-        holder[0].start()
+        try:
+            watch = TelemetryWatch(holder[0], scenario.fleet.topic)
+            deadline = time.monotonic() + WAIT_S
+            try:
+                while watch.devices_with(messages_per_device) < devices:
+                    if finished.is_set() or time.monotonic() > deadline:
+                        return
+                    time.sleep(0.01)
+            finally:
+                watch.stop()  # before the broker goes: paho would try to reconnect
+            holder[0].stop()
+            time.sleep(down_s)  # the fault itself: how long nothing listens
+            holder[0] = new_broker()
+            holder[0].start()
+            restarted.set()
+        except BaseException as exc:  # handed to the test's thread below
+            errors.append(exc)
 
     thread = threading.Thread(target=restart)
     thread.start()
     try:
-        return asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
     finally:
+        finished.set()
         thread.join()
         holder[0].stop()
+    if errors:
+        raise errors[0]
+    assert restarted.is_set(), (
+        f"no restart: the run ended before each of its {devices} devices had published "
+        f"{messages_per_device} messages"
+    )
+    return report
