@@ -1,4 +1,5 @@
-"""SIGTERM (a CI job's timeout) stops a run like Ctrl-C: exit 130, nothing left running."""
+"""SIGTERM (a CI job's timeout) stops a run like Ctrl-C: exit 130, nothing left running: neither
+the Mosquitto nor the ingest worker it started."""
 
 from __future__ import annotations
 
@@ -8,21 +9,38 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.test_cli import ROOT
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
 
 
-def alive(pid: int) -> bool:
+def exited(pid: int) -> bool:
+    """``pid`` is gone, or has exited and waits for its parent (a zombie)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def ingest_children(run_pid: int) -> list[int]:
+    """The ingest workers the run started: its children that run ``simulator ingest``."""
+    found = []
+    for task in Path(f"/proc/{run_pid}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:
+                continue
+            if b"simulator" in command and b"ingest" in command:
+                found.append(int(pid))
+    return found
 
 
 def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
@@ -51,13 +69,12 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
             break
         assert time.monotonic() < deadline, "".join(lines)
     assert broker_pid is not None, "".join(lines)
+    ingest = ingest_children(proc.pid)
+    assert len(ingest) == 1, ingest
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, "".join(lines) + rest
     assert "interrupted" in rest
     assert "Traceback" not in rest
-    for _ in range(50):
-        if not alive(broker_pid):
-            break
-        time.sleep(0.1)
-    assert not alive(broker_pid)
+    for pid, what in ((broker_pid, "Mosquitto"), (ingest[0], "the ingest worker")):
+        wait_until_sync(partial(exited, pid), f"{what} (pid {pid}) to exit", 5.0)
