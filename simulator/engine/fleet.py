@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import replace
@@ -276,6 +277,18 @@ class Fleet:
     def model_of(self, device: Member) -> DeviceModel:
         """The equipment model of ``device``."""
         return self.groups[device.group].model
+
+    def telemetry_topic(self, device: Member) -> str | None:
+        """The topic ``device`` publishes its telemetry on; None for a Sparkplug device, whose
+        topic names its edge node rather than its place in the plant."""
+        group = self.groups[device.group]
+        if group.codec.name == "sparkplug":
+            return None
+        return self._topic_template.render(group.layout.identity(device.index), group.model.name)
+
+    @functools.cached_property
+    def _topic_template(self) -> TopicTemplate:
+        return TopicTemplate(self.scenario.fleet.topic)
 
     def client_id(self, connection: int) -> str:
         """The MQTT client id of a connection: the device's id, or the gateway's."""

@@ -92,6 +92,9 @@ class RegistrarHost(TopicHost, Protocol):
     def admit(self, device: Member, link: MqttLink) -> None:
         """Start publishing ``device`` over ``link``."""
 
+    def telemetry_topic(self, device: Member) -> str | None:
+        """Where ``device`` publishes its telemetry (said in its registration), if one topic."""
+
 
 @dataclass(slots=True, eq=False)
 class _Attempt:
@@ -344,6 +347,7 @@ class Registrar:
                 reply_to,
                 correlation,
                 client_id if client_id != device.device_id else None,
+                self._host.telemetry_topic(device),
             )
         )
         properties = Properties()

@@ -54,6 +54,9 @@ class Registration:
     correlation: bytes
     gateway: str | None = None
     """The client id of the gateway it is behind, if any."""
+    topic: str | None = None
+    """Where its telemetry will be published, so a platform that partitions its ingest by
+    topic knows which of its workers the device belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ def encode_registration(reg: Registration) -> bytes:
     }
     if reg.gateway is not None:
         body["gateway"] = reg.gateway
+    if reg.topic is not None:
+        body["topic"] = reg.topic
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -131,6 +136,7 @@ def decode_registration(data: bytes) -> Registration:
         _text(body, "reply_to", "registration"),
         _hex(body, "registration"),
         gateway,
+        _optional_text(body, "topic", "registration"),
     )
 
 

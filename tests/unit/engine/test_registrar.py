@@ -134,6 +134,9 @@ class Fleet:
     def admit(self, device: Any, link: MqttLink) -> None:
         self.admitted.append((device.device_id, link))
 
+    def telemetry_topic(self, device: Any) -> str:
+        return f"factory/site-01/line-01/{device.device_id}/telemetry"
+
     # LinkListener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
@@ -344,6 +347,7 @@ async def test_suback_sends_one_registration_per_member(
         assert body.capabilities == tuple(sorted(MODEL.signals))
         assert body.t0_ns == WALL_NS - int(ELAPSED_S * 1e9)
         assert body.gateway == "gw-0001"
+        assert body.topic == f"factory/site-01/line-01/{dev.device_id}/telemetry"
         # Both versions carry the reply topic and correlation in the body (3.1.1 needs it).
         assert body.reply_to == reply_topic("gw-0001")
         assert body.correlation == correlation_for(dev.index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from typing import Any
 
@@ -338,3 +339,11 @@ def test_deeply_nested_json_is_a_payload_error(decode: Any) -> None:
     # than the interpreter's recursion limit must not escape as RecursionError.
     with pytest.raises(PayloadError):
         decode(b"[" * 100_000)
+
+
+def test_a_registration_may_say_where_its_telemetry_goes() -> None:
+    placed = dataclasses.replace(REG, topic="factory/site-01/line-02/ms-000042/telemetry")
+    assert decode_registration(encode_registration(placed)) == placed
+    assert decode_registration(encode_registration(REG)).topic is None
+    with pytest.raises(PayloadError, match="topic"):
+        decode_registration(registration_body(topic=7))
