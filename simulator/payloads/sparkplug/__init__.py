@@ -5,7 +5,8 @@
 - :mod:`~.model`: the payload records; :mod:`~.payload` and :mod:`~.decoding`:
   ``encode_payload`` and ``decode_payload``, over the field tables in :mod:`~.fields`.
 - :mod:`~.topics`: the ``spBv1.0/...`` topic namespace.
-- :mod:`~.session`: an edge node's session rules (bdSeq, seq, births, aliases, rebirth).
+- :mod:`~.slotted_node`: the engine's edge node (bdSeq, seq, births, aliases from a device's
+  slot, rebirth), keeping nothing per device.
 - :mod:`~.codec`: the ``sparkplug`` payload codec that ingest can account over.
 
 No protobuf library is used: the wire format is small and this keeps the package's runtime
@@ -25,7 +26,6 @@ from simulator.payloads.sparkplug.model import (
     TemplateParameter,
 )
 from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
-from simulator.payloads.sparkplug.session import EdgeNode, Message
 from simulator.payloads.sparkplug.topics import (
     MessageType,
     SparkplugTopic,
@@ -38,8 +38,6 @@ from simulator.payloads.sparkplug.topics import (
 __all__ = [
     "DataSet",
     "DataType",
-    "EdgeNode",
-    "Message",
     "MessageType",
     "MetaData",
     "Metric",

@@ -11,8 +11,8 @@ payload. So each message is one Sparkplug B payload whose first three metrics ca
     seq       = seq % 256                          (the Sparkplug sequence number)
 
 Metrics carry names, not aliases, and no per-metric timestamp: a payload decodes on its own,
-without a birth certificate. The edge-node session that speaks full Sparkplug (births, aliases,
-rebirth) is :mod:`simulator.payloads.sparkplug.session`.
+without a birth certificate. The edge node that speaks full Sparkplug (births, aliases,
+rebirth) is :mod:`simulator.payloads.sparkplug.slotted_node`.
 
 The three ``sim/`` metrics are known by their place, first, so a value may have any name, even
 one of theirs. Decoding checks their names and types, that the payload time and seq agree with

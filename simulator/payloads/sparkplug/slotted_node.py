@@ -1,9 +1,9 @@
 """An edge node whose devices are numbered slots: Sparkplug B with nothing kept per device.
 
-:class:`~simulator.payloads.sparkplug.session.EdgeNode` keeps, per device, a record of every
-metric its birth declared and its latest value, so that any caller can rebirth it: a few
-kilobytes per device, too much for a gateway process carrying a million. Here the edge node
-keeps only its counters (:class:`NodeCounters`: bdSeq, seq, born), and the rest is computed:
+An edge node that kept, per device, a record of every metric its birth declared and its latest
+value, so that any caller could rebirth it, would cost a few kilobytes per device: too much for
+a gateway process carrying a million (docs/DECISIONS.md). Here the edge node keeps only its
+counters (:class:`NodeCounters`: bdSeq, seq, born), and the rest is computed:
 
 - Aliases come from the device's slot on its edge node (its place among the connection's
   devices): bdSeq is alias 0, ``Node Control/Rebirth`` alias 1, and the ``k``-th metric of the
@@ -40,15 +40,20 @@ from simulator.payloads.sparkplug.codec import DEVICE, SEQ, TS_NS
 from simulator.payloads.sparkplug.datatype import DataType
 from simulator.payloads.sparkplug.model import Metric, SparkplugPayload
 from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
-from simulator.payloads.sparkplug.session import BD_SEQ, REBIRTH
 from simulator.payloads.sparkplug.wire import decode_varint, encode_varint
 
+BD_SEQ = "bdSeq"
+"""The metric that ties an NBIRTH to its NDEATH."""
+REBIRTH = "Node Control/Rebirth"
+"""The node control metric a host writes true to ask for a rebirth."""
 NODE_METRICS = 2
 """Aliases the node's own metrics take (bdSeq 0, rebirth 1) before the first device's."""
 SIM_METRICS = 3
 """The ``sim/`` metrics every device has before its signals."""
 
-_BD_SEQ_TYPE = DataType.Int64  # as EdgeNode: the reference implementation's type for bdSeq
+# The specification's examples show UInt64, but its issue #314 settled bdSeq as Int64, which is
+# what the reference implementation sends; hosts read either.
+_BD_SEQ_TYPE = DataType.Int64
 _DOUBLE = struct.Struct("<d").pack
 _UNPACK_DOUBLE = struct.Struct("<d").unpack_from
 _TYPE_OF: dict[type, DataType] = {

@@ -15,7 +15,6 @@ from hypothesis import given
 from simulator.payloads import Value, get_codec
 from simulator.payloads.sparkplug import (
     DataType,
-    EdgeNode,
     Metric,
     PropertySet,
     SparkplugPayload,
@@ -98,45 +97,6 @@ def test_our_bytes_are_googles_bytes(payload: SparkplugPayload) -> None:
 @given(payloads())
 def test_we_decode_googles_bytes(payload: SparkplugPayload) -> None:
     assert decode_payload(to_pb(payload).SerializeToString()) == payload
-
-
-def test_pysparkplug_reads_our_session_messages() -> None:
-    node = EdgeNode("plant-1", "gateway-7")
-    node.death_will(1_000)
-    nbirth = node.node_birth(1_000, [Metric(name="uptime_s", datatype=DataType.UInt32, value=5)])
-    dbirth = node.device_birth(
-        "press-3",
-        1_001,
-        [
-            Metric(name="temp", datatype=DataType.Float, value=20.5),
-            Metric(name="offset", datatype=DataType.Int8, value=-3),
-            Metric(name="state", datatype=DataType.String, value="idle"),
-        ],
-    )
-    ddata = node.device_data("press-3", 1_002, {"offset": -128, "state": "running"})
-
-    their_nbirth = pysparkplug.NBirth.decode(nbirth.payload)
-    assert their_nbirth.seq == 0
-    assert {m.name: m.value for m in their_nbirth.metrics} == {
-        "bdSeq": 0,
-        "Node Control/Rebirth": False,
-        "uptime_s": 5,
-    }
-    their_dbirth = pysparkplug.DBirth.decode(dbirth.payload)
-    assert their_dbirth.seq == 1
-    assert {m.name: m.value for m in their_dbirth.metrics} == {
-        "temp": 20.5,
-        "offset": -3,
-        "state": "idle",
-    }
-    their_ddata = pysparkplug.DData.decode(ddata.payload, birth=their_dbirth)
-    assert their_ddata.seq == 2
-    assert [(m.name, m.alias, m.value) for m in their_ddata.metrics] == [
-        ("offset", 4, -128),
-        ("state", 5, "running"),
-    ]
-    # Data messages carry aliases only; the names came from the birth.
-    assert not any(m.HasField("name") for m in pb2.Payload.FromString(ddata.payload).metrics)
 
 
 def test_we_read_pysparkplugs_messages() -> None:

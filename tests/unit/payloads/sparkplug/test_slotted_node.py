@@ -6,7 +6,13 @@ import pytest
 
 from simulator.errors import LocalProtocolError, PayloadError
 from simulator.payloads.codec import Value
-from simulator.payloads.sparkplug import DataType, Metric, SparkplugPayload, encode_payload
+from simulator.payloads.sparkplug import (
+    DataType,
+    Metric,
+    SparkplugPayload,
+    decode_payload,
+    encode_payload,
+)
 from simulator.payloads.sparkplug.slotted_node import (
     NodeCounters,
     alias_base,
@@ -14,12 +20,14 @@ from simulator.payloads.sparkplug.slotted_node import (
     death_payload,
     decode_data,
     device_birth_payload,
+    device_death_payload,
     node_birth_payload,
     wants_rebirth,
 )
 from tests import required
 
 pysparkplug = required.pysparkplug()
+pb2 = required.required_module("pysparkplug._protobuf", required.PYSPARKPLUG_INSTALL)
 
 SAMPLE: dict[str, Value] = {"temp": 21.5, "state": "running", "count": 7, "alarm": False}
 TS_NS = 1_700_000_000_123_456_789
@@ -64,12 +72,25 @@ def test_aliases_of_slots_never_overlap_each_other_or_the_node_metrics() -> None
 def test_pysparkplug_reads_a_death_and_births_with_their_bd_seq() -> None:
     death = pysparkplug.NDeath.decode(death_payload(7, 1_000))
     assert death.bd_seq_metric.value == 7
+    assert decode_payload(death_payload(7, 1_000)).seq is None  # NDEATH has no seq
     birth = pysparkplug.NBirth.decode(node_birth_payload(7, 1_000))
     assert birth.seq == 0
     assert [(m.name, m.alias, m.value) for m in birth.metrics] == [
         ("bdSeq", 0, 7),
         ("Node Control/Rebirth", 1, False),
     ]
+    ours = decode_payload(node_birth_payload(7, 1_234))
+    assert ours.timestamp == 1_234
+    # bdSeq as Int64, as the reference implementation sends it; every metric timed.
+    assert [(m.datatype, m.timestamp) for m in ours.metrics] == [
+        (DataType.Int64, 1_234),
+        (DataType.Boolean, 1_234),
+    ]
+
+
+def test_a_ddeath_carries_the_node_seq_and_no_metrics() -> None:
+    ddeath = decode_payload(device_death_payload(9, 1_000))
+    assert (ddeath.seq, ddeath.timestamp, ddeath.metrics) == (9, 1_000, ())
 
 
 def test_data_carries_aliases_only_and_pysparkplug_resolves_them_through_the_birth() -> None:
@@ -94,6 +115,10 @@ def test_data_carries_aliases_only_and_pysparkplug_resolves_them_through_the_bir
         "alarm": True,
     }
     raw = data_payload(5, base, "cnc-000042", 301, TS_NS, later)
+    # Data messages carry aliases only, and no data type: the names came from the birth.
+    assert not any(
+        m.HasField("name") or m.HasField("datatype") for m in pb2.Payload.FromString(raw).metrics
+    )
     data = pysparkplug.DData.decode(raw, birth=birth)
     assert data.seq == 5
     assert data.timestamp == TS_NS // 1_000_000
@@ -168,3 +193,5 @@ def test_a_rebirth_command_is_recognised_by_name_or_alias() -> None:
     assert not wants_rebirth(command(Metric("other", datatype=DataType.Boolean, value=True)))
     with pytest.raises(PayloadError):
         wants_rebirth(command(Metric(rebirth, datatype=DataType.Int32, value=1)))
+    with pytest.raises(PayloadError):
+        wants_rebirth(b"\x12\x05")  # a metric cut short: not a payload at all
