@@ -15,7 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
@@ -23,16 +25,17 @@ from simulator.engine.reconnects import ReconnectPolicy
 from simulator.ingest.worker import IngestWorker, WorkerSettings
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.sinks.memory import MemorySink
+from tests import required
+from tests.waiting import wait_until, wait_until_sync
 
-paho = pytest.importorskip("paho.mqtt.client")
-pysparkplug = pytest.importorskip("pysparkplug")
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+pysparkplug = required.pysparkplug()
 
 pytestmark = pytest.mark.broker
 
 GROUP = "acme"
 DEVICES = 12
 PER_GATEWAY = 4
+EDGES = [f"gw-{gw:05d}" for gw in range(DEVICES // PER_GATEWAY)]
 
 
 class Recorder:
@@ -77,11 +80,26 @@ class Recorder:
         self.client.disconnect()
 
 
-async def wait_until(condition: Any, what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+def kinds_of(messages: list[tuple[str, bytes]], edge: str) -> list[str]:
+    """The message types ``edge`` sent, in the order the recorder heard them."""
+    return [topic.split("/")[2] for topic, _ in messages if topic.split("/")[3] == edge]
+
+
+def count(messages: list[tuple[str, bytes]], kind: str) -> int:
+    return sum(topic.split("/")[2] == kind for topic, _ in messages)
+
+
+def reborn(recorder: Recorder, edge: str, births: int) -> bool:
+    """The recorder has heard ``edge``'s ``births``-th NBIRTH and a DBIRTH per device after it."""
+    kinds = kinds_of(recorder.snapshot(), edge)
+    starts = [i for i, kind in enumerate(kinds) if kind == "NBIRTH"]
+    return len(starts) >= births and kinds[starts[births - 1] :].count("DBIRTH") >= PER_GATEWAY
+
+
+def past_seq_255(recorder: Recorder) -> bool:
+    """Every edge node has sent more than 256 messages since its NBIRTH: its seq wrapped."""
+    messages = recorder.snapshot()
+    return all(len(kinds_of(messages, edge)) > 257 for edge in EDGES)
 
 
 async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, dict[str, Any]]:
@@ -122,16 +140,19 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, dic
     )
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
-    await asyncio.sleep(1.0)  # 4 devices at 50 msg/s each: past seq 255 on every gateway
+    await wait_until(lambda: past_seq_255(recorder), "every edge node's seq to pass 255")
     link = fleet.members(1)[0].link
     assert link is not None
     link.abort()  # no DISCONNECT: the broker publishes the will
     await wait_until(lambda: fleet.counters.reconnects == 1, "the gateway to come back")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: reborn(recorder, "gw-00001", 2), "gw-00001's births after it")
     recorder.rebirth("gw-00002")
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: reborn(recorder, "gw-00002", 2), "gw-00002's rebirth")
     fleet.stop_publishing()
-    await asyncio.sleep(0.3)
+    await wait_until(
+        lambda: count(recorder.snapshot(), "DDATA") == fleet.counters.published,
+        "the recorder to hear every DDATA before the edge nodes leave",
+    )
     await fleet.disconnect_all()
     await wait_until(
         lambda: worker.accounting.snapshot()["unique"] >= fleet.counters.published,
@@ -150,7 +171,11 @@ def plant() -> Iterator[tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]]]:
         recorder = Recorder(broker)
         try:
             fleet, snapshot = asyncio.run(run_plant(broker, recorder))
-            time.sleep(0.2)  # the recorder's thread may still be reading the last messages
+            # The dropped gateway's will, then each edge node's own NDEATH after its DDEATHs.
+            wait_until_sync(
+                lambda: count(recorder.snapshot(), "NDEATH") == 1 + len(EDGES),
+                "the recorder to hear every edge node leave",
+            )
             yield fleet, snapshot, recorder.snapshot()
         finally:
             recorder.stop()
