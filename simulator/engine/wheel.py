@@ -13,9 +13,11 @@ Only the slots that hold members exist (a dict from slot to members), so a wheel
 follows its devices, not its interval: a list per slot would be 17.3 M lists (1.1 GB) for the
 fleet's 5 ms slots over a daily interval, of which a group of 10 devices fills 10. The slots
 keep their width however long the interval, so a device keeps its phase and its due times.
-Empty slots are still visited one by one as time passes (a dict miss each, about as cheap as
-a list index): the cursor, :meth:`TimingWheel.next_due` and so the scheduler's tick do not
-depend on where members are, and a member added to any slot fires at that slot's next turn.
+Empty slots are still visited one by one as time passes: the cursor,
+:meth:`TimingWheel.next_due` and so the scheduler's tick do not depend on where members are,
+and a member added to any slot fires at that slot's next turn. A slot is looked up by
+subscript, not ``get``: a slot with members, the busy wheel's every turn, costs no more than
+a list index did, and only an empty one pays for the ``KeyError`` (about 0.3 µs).
 
 A wheel at least one whole interval behind can catch up by slot, not by firing: it opens a
 *catch-up window* over the firings due so far (at most ``max_repeats`` intervals of them) and
@@ -178,7 +180,10 @@ class TimingWheel(Generic[T]):
                 else:
                     self._cursor = end + 1
                     self._window_end = -1
-                members = slots.get(index % count)
+                try:
+                    members = slots[index % count]
+                except KeyError:
+                    continue
                 if not members:
                     continue
                 repeats = (end - index) // count + 1
@@ -196,7 +201,10 @@ class TimingWheel(Generic[T]):
         while self._cursor <= last:
             index = self._cursor
             self._cursor = index + 1
-            members = slots.get(index % count)
+            try:
+                members = slots[index % count]
+            except KeyError:
+                continue
             if not members:
                 continue
             due = epoch + index * width
