@@ -15,6 +15,7 @@ from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.errors import ScenarioError
 from simulator.scenario import OnboardingPlan, validate_scenario
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -48,12 +49,14 @@ async def kill_gateways(broker: LocalBroker, version: str, **broker_table: Any) 
     )
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
-    await asyncio.sleep(0.3)
+    await wait_until(
+        lambda: len(fleet.published_by_device()) == len(fleet.devices), "every device to publish"
+    )
     fleet.stop_publishing()
     links = {id(d.link): d.link for d in fleet.devices if d.link is not None}
     for link in links.values():
         link.abort()  # vanish without DISCONNECT, as a crashed gateway does
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: fleet.connected == 0, "the aborted connections to close")
     return len(links)
 
 
