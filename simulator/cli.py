@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="override ingest.sink: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB",
     )
+    run.add_argument(
+        "--ingest-workers",
+        type=_whole_number,
+        metavar="N",
+        help="override ingest.workers: ingest processes splitting the topics between them",
+    )
     run.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
     run.add_argument(
         "--quiet", action="store_true", help="no live view and no summary; only problems"
@@ -356,6 +362,7 @@ def _load(args: argparse.Namespace) -> Any:
         mqtt_version=getattr(args, "mqtt", None),
         qos=getattr(args, "qos", None) if args.command == "run" else None,
         sink=getattr(args, "sink", None) if args.command == "run" else None,
+        ingest_workers=getattr(args, "ingest_workers", None),
     )
     return load_scenario(args.scenario, overrides)
 

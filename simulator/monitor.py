@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.engine.fleet import Fleet
-from simulator.ingest.child import IngestChild
+from simulator.ingest.pool import IngestPool
 from simulator.live.console import View
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import cpu_seconds, rss_bytes
@@ -28,7 +28,7 @@ class Monitor:
     def __init__(
         self,
         fleet: Fleet,
-        ingest: IngestChild | None,
+        ingest: IngestPool | None,
         view: View,
         clock: Callable[[], float],
     ) -> None:

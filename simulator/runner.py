@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import sys
 import time
@@ -26,7 +27,8 @@ from simulator.broker import LocalBroker, max_connections_hint
 from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, ResourceLimitError
-from simulator.ingest.child import IngestChild, IngestChildError
+from simulator.ingest.child import IngestChildError
+from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
@@ -41,6 +43,7 @@ from simulator.provisioning import Policy, Responder, ResponderSettings, topic_f
 from simulator.report.json_report import RunFigures, build_report
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
+from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
 from simulator.sinks.url import new_run_id, parse_sink_url
 from simulator.transport.credentials import Credentials
@@ -249,7 +252,7 @@ class Runner:
         scenario = self.scenario
         loop = asyncio.get_running_loop()
         version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
-        ingest: IngestChild | None = None
+        ingest: IngestPool | None = None
         if scenario.ingest.enabled:
             client_id = f"ingest-{scenario.name}-0"
             username, password = scenario.ingest.username, scenario.ingest.password
@@ -300,10 +303,17 @@ class Runner:
                 sink_retry_s=scenario.ingest.sink_retry_s,
                 sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
             )
-            ingest = IngestChild(settings)
+            workers = _ingest_workers(scenario, settings)
+            if len(workers) < scenario.ingest.workers:
+                self.say(
+                    f"note: the topic template {scenario.fleet.topic!r} splits into "
+                    f"{len(workers)} part(s) only: running {len(workers)} ingest worker(s), "
+                    f"not {scenario.ingest.workers}"
+                )
+            ingest = IngestPool(workers)
             self.say(
-                f"starting ingest into {parse_sink_url(settings.sink).display()} "
-                f"(run id {settings.run_id})"
+                f"starting {len(workers)} ingest worker(s) into "
+                f"{parse_sink_url(settings.sink).display()} (run id {settings.run_id})"
             )
             for note in await ingest.start():
                 self.say(f"note: {note}")
@@ -370,7 +380,7 @@ class Runner:
         self,
         loop: asyncio.AbstractEventLoop,
         address: BrokerAddress,
-        ingest: IngestChild | None,
+        ingest: IngestPool | None,
         responder: Responder | None,
     ) -> dict[str, Any]:
         scenario = self.scenario
@@ -470,6 +480,7 @@ class Runner:
             peak_rss_bytes=peak_rss_bytes(),
             ingest=final,
             ingest_error=ingest_error,
+            ingest_workers=ingest.per_worker() if ingest is not None else [],
             drain_s=drain_s,
             timeseries=monitor.series.samples,
             settings=public_settings(scenario),
@@ -479,7 +490,7 @@ class Runner:
         return build_report(figures)
 
     async def _stop_ingest(
-        self, ingest: IngestChild | None
+        self, ingest: IngestPool | None
     ) -> tuple[IngestSnapshot | None, str | None]:
         """Ingest's final figures, or why they are unknown: a dead worker still gets a report.
 
@@ -494,7 +505,7 @@ class Runner:
             self.say(f"ingest: {exc}")
             return None, str(exc).split("; its last output")[0]
 
-    async def _hear_deaths(self, fleet: Fleet, ingest: IngestChild | None) -> None:
+    async def _hear_deaths(self, fleet: Fleet, ingest: IngestPool | None) -> None:
         """Give ingest the time to hear the deaths sent on leaving (bounded; they are counted)."""
         deaths = fleet.deaths
         if ingest is None or deaths is None or not deaths.sent:
@@ -507,7 +518,7 @@ class Runner:
             )
 
     async def _drain(
-        self, loop: asyncio.AbstractEventLoop, fleet: Fleet, ingest: IngestChild | None
+        self, loop: asyncio.AbstractEventLoop, fleet: Fleet, ingest: IngestPool | None
     ) -> float:
         """Wait until ingest has every published message, or the drain timeout passes."""
         start = loop.time()
@@ -517,7 +528,11 @@ class Runner:
         timeout_s = self.scenario.ingest.drain_timeout_s
         if not await ingest.wait_for_resolved(published, timeout_s):
             if ingest.gone:
-                self.say(f"ingest worker exited (status {ingest.returncode}) before draining")
+                for child in ingest.dead():
+                    self.say(
+                        f"ingest worker {child.settings.client_id} exited (status "
+                        f"{child.returncode}) before draining"
+                    )
             else:
                 self.say(
                     f"drain timeout: ingest has committed {ingest.committed:,} of "
@@ -538,6 +553,32 @@ def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, 
         "deaths": edges.deaths,
         "ingested_by_type": final.sparkplug if final is not None else None,
     }
+
+
+def _ingest_workers(scenario: Scenario, settings: WorkerSettings) -> list[WorkerSettings]:
+    """The settings of each ingest worker: one as given, or several splitting the topics.
+
+    Every worker answers the registrations of its own devices; only the first listens to
+    deaths and to Sparkplug traffic, which a topic partition cannot split.
+    """
+    count = scenario.ingest.workers
+    if count == 1:
+        return [settings]
+    parts = ingest_partitions(scenario.fleet, count)
+    if len(parts) == 1:
+        return [settings]
+    name = scenario.name
+    return [
+        dataclasses.replace(
+            settings,
+            client_id=f"ingest-{name}-{k}",
+            partition=part,
+            worker_index=k,
+            death_filter=settings.death_filter if k == 0 else None,
+            sparkplug_group=settings.sparkplug_group if k == 0 else None,
+        )
+        for k, part in enumerate(parts)
+    ]
 
 
 def _our_responder(scenario: Scenario) -> bool:

@@ -35,7 +35,11 @@ COMMAND = (sys.executable, "-m", "simulator", "ingest", "--settings-stdin", "--j
 class IngestChild:
     """One ingest worker process and the latest thing it said."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(
+        self, settings: WorkerSettings, *, progressed: asyncio.Event | None = None
+    ) -> None:
+        """A worker to be started with ``settings``; ``progressed`` (shared by a pool) is set
+        whenever it says something new."""
         self.settings = settings
         self.args = list(COMMAND)
         self.progress: IngestSnapshot | None = None
@@ -50,7 +54,7 @@ class IngestChild:
         self._reader: asyncio.Task[None] | None = None
         self._stderr: list[str] = []
         self._stderr_reader: asyncio.Task[None] | None = None
-        self._progressed = asyncio.Event()
+        self._progressed = progressed if progressed is not None else asyncio.Event()
         self.gone = False
         """The child closed its output: it has exited, or is about to."""
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from simulator.errors import PayloadError
 from simulator.metrics.funnel import FIRST_TELEMETRY, Stage
-from simulator.payloads.registration import Registration, decode_registration
+from simulator.payloads.registration import Registration
 
 
 class FirstTelemetry:
@@ -39,20 +38,15 @@ class FirstTelemetry:
         """Registered devices whose first telemetry has not arrived yet."""
         return len(self._waiting)
 
-    def registered(self, payload: bytes) -> Registration | None:
-        """A registration went by: start its device's clock, unless it is known already.
-
-        Returns the decoded registration (None if it did not decode), for whoever answers it.
-        """
-        try:
-            registration = decode_registration(payload)
-        except PayloadError:
+    def registered(self, registration: Registration | None) -> None:
+        """A registration went by (None: one that did not decode): start its device's clock,
+        unless the device is known already."""
+        if registration is None:
             self.malformed += 1
-            return None
+            return
         device_id = registration.device_id
         if not self._known(device_id) and device_id not in self._waiting:
             self._waiting[device_id] = registration.t0_ns
-        return registration
 
     def seen(self, device_id: str, recv_ns: int) -> None:
         """Telemetry from ``device_id`` arrived at ``recv_ns`` (call only while :attr:`waiting`)."""

@@ -62,6 +62,12 @@ class WorkerSettings:
     sparkplug_group: str | None = None
     """Also take the Sparkplug B messages of this group (``spBv1.0/<group>/#``): data messages
     are accounted as telemetry, births and deaths counted apart (see :mod:`.sparkplug`)."""
+    partition: tuple[str, ...] = ()
+    """This worker's share of the telemetry topics, as plain subscriptions (see
+    :mod:`simulator.scenario.partition`): every device's messages reach one worker, so its
+    sequence accounting stays exact. Empty: ``topic_filter``, shared by ``share_group``."""
+    worker_index: int = 0
+    """Which of a run's workers this is; the first also takes what no partition places."""
     sink: str = "sqlite:///runs/ingest.sqlite"
     """Where rows are stored: ``sqlite:///PATH`` or ``postgresql://user:pass@host:port/db``."""
     run_id: str = ""
@@ -83,6 +89,7 @@ class WorkerSettings:
         try:
             data: dict[str, Any] = json.loads(text)
             data["mqtt_version"] = MQTTVersion[data["mqtt_version"]]
+            data["partition"] = tuple(data.get("partition", ()))
             respond = data.get("respond")
             if respond is not None:
                 data["respond"] = Policy(**respond)

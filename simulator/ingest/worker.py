@@ -37,12 +37,14 @@ from simulator.mqtt import (
     Event,
     MessageReceived,
     MQTTVersion,
+    Publish,
     Subscribed,
 )
 from simulator.mqtt.topics import TopicFilter, matches
 from simulator.payloads import get_codec
 from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
+from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Provisioner
 from simulator.sinks import Malformed, Row, Sink
 from simulator.transport.connection import MqttLink, open_link
@@ -80,6 +82,14 @@ class IngestWorker:
         )
         self._death = (
             TopicFilter(settings.death_filter) if settings.death_filter is not None else None
+        )
+        self._partition = frozenset(settings.partition)
+        """This worker's telemetry filters; a device is its own if its topic, with the
+        device's level as ``+``, is one of them."""
+        self._device_levels = (
+            [i for i, level in enumerate(settings.partition[0].split("/")) if level == "+"]
+            if settings.partition
+            else []
         )
         self.deaths = DeathsHeard()
         """Device deaths heard (fed only with ``death_filter``)."""
@@ -193,20 +203,13 @@ class IngestWorker:
             raise
 
     async def _subscribe_or_fail(self) -> None:
-        codes = await self._subscribe(self._filter(shared=True))
-        shared = self._filter(shared=True) != self._filter(shared=False)
-        if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
+        partition = self.settings.partition
+        if partition:
+            await self._subscribe_partition(partition)
             shared = False
-            self.notes.append(
-                "the broker does not support shared subscriptions: this worker subscribed "
-                "plainly, so run only one ingest worker against it"
-            )
-            codes = await self._subscribe(self._filter(shared=False))
-        if codes[0] > 2:
-            raise ConnectError(
-                f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
-                f"with reason code 0x{codes[0]:02X}"
-            )
+            codes: tuple[int, ...] = (self.settings.qos,)
+        else:
+            codes, shared = await self._subscribe_telemetry()
         sparkplug = self.sparkplug
         if sparkplug is not None and not matches(self._filter(shared=False), sparkplug.probe):
             group = self.settings.share_group
@@ -232,6 +235,47 @@ class IngestWorker:
                 f"the broker granted the ingest subscription QoS {codes[0]}, not the "
                 f"QoS {self.settings.qos} asked for: messages it drops on the way in are "
                 f"counted as lost"
+            )
+
+    async def _subscribe_telemetry(self) -> tuple[tuple[int, ...], bool]:
+        """Subscribe to ``topic_filter`` (shared when asked and possible); the granted codes
+        and whether the subscription is shared."""
+        codes = await self._subscribe(self._filter(shared=True))
+        shared = self._filter(shared=True) != self._filter(shared=False)
+        if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
+            shared = False
+            self.notes.append(
+                "the broker does not support shared subscriptions: this worker subscribed "
+                "plainly, so run only one ingest worker against it"
+            )
+            codes = await self._subscribe(self._filter(shared=False))
+        if codes[0] > 2:
+            raise ConnectError(
+                f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
+                f"with reason code 0x{codes[0]:02X}"
+            )
+        return codes, shared
+
+    async def _subscribe_partition(self, filters: tuple[str, ...]) -> None:
+        """Subscribe plainly to this worker's share of the telemetry topics, in one packet."""
+        link = self._link
+        assert link is not None
+        self._subscribed = self._loop.create_future()
+        qos = self.settings.qos
+        link.send(link.session.subscribe([(f, qos) for f in filters]))
+        async with asyncio.timeout(self.settings.connect_timeout_s):
+            codes = await self._subscribed
+        refused = [f for f, code in zip(filters, codes, strict=False) if code > 2]
+        if refused:
+            raise ConnectError(
+                f"broker refused {len(refused)} of the ingest worker's {len(filters)} "
+                f"subscriptions, e.g. {refused[0]!r}"
+            )
+        granted = min(codes, default=qos)
+        if granted < qos and not self.reconnects:
+            self.notes.append(
+                f"the broker granted the ingest subscriptions QoS {granted}, not the QoS {qos} "
+                f"asked for: messages it drops on the way in are counted as lost"
             )
 
     async def _subscribe_onboarding(self, topic_filter: str, shared: bool, loss: str) -> None:
@@ -336,9 +380,7 @@ class IngestWorker:
             publish = event.publish
             payload = publish.payload
             if register is not None and register.matches(publish.topic):
-                registration = first.registered(payload)
-                if provisioner is not None:
-                    provisioner.answer(link, publish, registration)  # sent after the loop
+                self._registration(link, publish)  # an answer is sent after the loop
                 continue
             if death is not None and death.matches(publish.topic):
                 self.deaths.heard(payload)
@@ -379,6 +421,35 @@ class IngestWorker:
         if provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
             provisioner.flush(link)
+
+    def _registration(self, link: MqttLink, publish: Publish) -> None:
+        """Time (and answer, when responding) a registration of one of this worker's devices.
+
+        Every worker of a partitioned run hears every registration; the one whose topics hold
+        the device's telemetry topic takes it, and the first worker those that name none (or
+        do not decode), so each is counted once.
+        """
+        try:
+            registration: Registration | None = decode_registration(publish.payload)
+        except PayloadError:
+            registration = None
+        if not self._owns(registration.topic if registration is not None else None):
+            return
+        self.first_telemetry.registered(registration)
+        if self.provisioner is not None:
+            self.provisioner.answer(link, publish, registration)
+
+    def _owns(self, topic: str | None) -> bool:
+        """Whether a device publishing on ``topic`` is this worker's (see ``partition``)."""
+        if not self._partition:
+            return True
+        if topic is None:
+            return self.settings.worker_index == 0
+        levels = topic.split("/")
+        for level in self._device_levels:
+            if level < len(levels):
+                levels[level] = "+"
+        return "/".join(levels) in self._partition
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The subscriber connection went away while we still wanted it."""

@@ -111,6 +111,8 @@ class RunFigures:
     """Why ingest's figures are unknown (its worker died, or never reported), if they are."""
     ingest_restarts: int = 0
     """Times the run started its ingest worker again after it died."""
+    ingest_workers: list[dict[str, Any]] = field(default_factory=list)
+    """Each ingest worker's share: client id, topic filters, messages and rows it took."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -216,6 +218,7 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "status": "failed" if f.ingest_error else "ok" if ingest is not None else "off",
             "error": f.ingest_error,
             "restarts": f.ingest_restarts,
+            "workers": f.ingest_workers,
         },
         "process": {
             "peak_rss_bytes": f.peak_rss_bytes,

@@ -33,6 +33,7 @@ OVERRIDE_TARGETS: Mapping[str, tuple[str, str]] = {
     "mqtt_version": ("--mqtt", "broker.mqtt_version"),
     "qos": ("--qos", "fleet.qos"),
     "sink": ("--sink", "ingest.sink"),
+    "ingest_workers": ("--ingest-workers", "ingest.workers"),
 }
 """For each :class:`Overrides` field: the command-line flag that sets it and the key it replaces."""
 
@@ -59,6 +60,8 @@ class Overrides:
     """Replaces ``fleet.qos``."""
     sink: str | None = None
     """Replaces ``ingest.sink``."""
+    ingest_workers: int | None = None
+    """Replaces ``ingest.workers``."""
 
 
 def load_scenario(path: Path, overrides: Overrides | None = None) -> Scenario:

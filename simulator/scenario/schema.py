@@ -404,6 +404,9 @@ class IngestSettings(_Table):
     sink: Annotated[str, AfterValidator(_check_sink_url)] = ""
     """Where rows go, as a URL: ``sqlite:///PATH`` or ``postgresql://user:pass@host:port/db``;
     empty: the SQLite file ``sqlite_path``."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Ingest worker processes. Several split the telemetry topics between them (each device
+    to one worker, so accounting stays exact) and all answer registrations."""
     sink_retry_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 30.0
     """How long a failing sink (disk full, database locked or gone) is retried before the rows
     it could not store count as lost."""

@@ -5,15 +5,13 @@ from __future__ import annotations
 from simulator.ingest.first_telemetry import FirstTelemetry
 from simulator.metrics.funnel import FIRST_TELEMETRY
 from simulator.metrics.histogram import Histogram
-from simulator.payloads.registration import Registration, correlation_for, encode_registration
+from simulator.payloads.registration import Registration, correlation_for
 
 T0 = 1_716_000_000_000_000_000
 
 
-def registration(device_id: str, t0_ns: int = T0) -> bytes:
-    return encode_registration(
-        Registration(device_id, "machine-sensor", "fsim-1.0.0", ("power_w",), t0_ns, "r", b"\0")
-    )
+def registration(device_id: str, t0_ns: int = T0) -> Registration:
+    return Registration(device_id, "machine-sensor", "fsim-1.0.0", ("power_w",), t0_ns, "r", b"\0")
 
 
 def nobody_known(device_id: str) -> bool:
@@ -98,8 +96,8 @@ def test_telemetry_stamped_before_t0_counts_as_zero() -> None:
 
 def test_a_malformed_registration_is_counted() -> None:
     first = FirstTelemetry(nobody_known)
-    first.registered(b"not json")
-    first.registered(b'{"device_id": "ms-1"}')
+    first.registered(None)
+    first.registered(None)
     assert first.malformed == 2
     assert first.waiting == 0
 
@@ -111,7 +109,7 @@ def test_snapshot() -> None:
     assert Histogram.from_dict(empty["elapsed_us"]).count == 0
     for i in range(3):
         first.registered(registration(f"ms-{i}", T0 + i))
-    first.registered(b"[]")
+    first.registered(None)
     first.seen("ms-0", T0 + 42_000)
     snap = first.snapshot()
     assert set(snap) == {"reached", "waiting", "malformed", "elapsed_us"}
@@ -125,9 +123,8 @@ def test_snapshot() -> None:
 
 def test_a_device_behind_a_gateway_is_timed_by_its_own_id() -> None:
     first = FirstTelemetry(nobody_known)
-    data = encode_registration(
+    first.registered(
         Registration("ms-9", "robot", "fsim-1.0.0", (), T0, "r", correlation_for(9), "gw-1")
     )
-    first.registered(data)
     first.seen("ms-9", T0 + 1_000)
     assert first.stage.reached == 1
