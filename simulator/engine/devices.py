@@ -94,3 +94,5 @@ class FleetCounters:
     """Messages the broker refused with a reason code (e.g. 0x87 not authorized)."""
     inflight_blocked: int = 0
     """QoS 1 and 2 sends postponed because the broker's receive maximum was reached."""
+    too_large: int = 0
+    """Messages not sent because they exceeded the broker's Maximum Packet Size (CONNACK)."""

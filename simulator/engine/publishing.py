@@ -1,10 +1,12 @@
 """The fleet's hot path: a publish wheel's due devices in, PUBLISH writes out.
 
 One :class:`Publisher` per fleet gives each publish wheel its action. A firing builds each due
-device's message (model sample, payload, pre-encoded PUBLISH prefix) and writes it; a gateway's
-devices on one link share one write. A wheel at least one whole interval behind hands a slot's
-overdue firings over together (up to :data:`CATCH_UP_REPEATS` of them), and each device's
-backlog then leaves in one write, every message still stamped with its own scheduled time.
+device's message (model sample, payload) and has the connection's session frame it from the
+device's pre-encoded PUBLISH prefix (at every QoS, so topic aliases and the broker's CONNACK
+limits apply to every message); a gateway's devices on one link share one write. A wheel at
+least one whole interval behind hands a slot's overdue firings over together (up to
+:data:`CATCH_UP_REPEATS` of them), and each device's backlog then leaves in one write, every
+message still stamped with its own scheduled time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Callable
 
 from simulator.engine.devices import Device, DeviceGroup, FleetCounters
 from simulator.engine.edge_node import EdgeNodes
-from simulator.mqtt import InflightLimitError, encode_publish_qos0
+from simulator.errors import LocalProtocolError
+from simulator.mqtt import InflightLimitError, PacketTooLargeError, SessionState
 from simulator.transport.connection import MqttLink
 
 CATCH_UP_REPEATS = 8
@@ -23,6 +26,8 @@ CATCH_UP_REPEATS = 8
 Merging saves a syscall per message, but the scheduler's budget is checked between handovers,
 so a slot's members times this is one callback with no socket read or timer in between.
 Unbounded, the windows grew with the lateness into callbacks of seconds."""
+
+_CONNECTED = SessionState.CONNECTED
 
 
 class Publisher:
@@ -66,82 +71,21 @@ class Publisher:
         return publish
 
     def publish(self, group: DeviceGroup, due: float, members: list[Device], repeats: int) -> None:
-        """Publish ``repeats`` firings, due from ``due`` on, of every device in ``members``."""
-        if repeats > 1:
-            self._publish_overdue(group, due, members, repeats)
-            return
-        ts_ns = self.wall_epoch_ns + int((due - self.epoch) * 1e9)
-        t_s = due - self.epoch
-        encode = group.codec.encode
-        edges = self.edges
-        edge_data = edges.encoder(group) if edges is not None else None
-        sample = group.model.sample
-        qos = self.qos
-        limit = self.limit
-        sent = 0
-        finished = 0
-        # A gateway's devices sit side by side in a slot (their phases are adjacent): their
-        # messages go out in one write per run of the same link instead of one per message.
-        coalesce = self.coalesce
-        out_link: MqttLink | None = None
-        out_transport: asyncio.Transport | None = None
-        chunks: list[bytes] = []
-        for device in members:
-            link = device.link
-            transport = link.transport if link is not None else None
-            if link is None or transport is None:
-                continue
-            seq = device.seq
-            if limit is not None and seq + 1 >= limit:
-                if seq >= limit:
-                    continue
-                finished += 1
-            values = sample(device.state, seq, t_s)
-            if edge_data is None:
-                payload = encode(device.device_id, seq, ts_ns, values)
-            else:
-                payload = edge_data(link, device.index, device.device_id, seq, ts_ns, values)
-            if qos == 0:
-                data = encode_publish_qos0(device.prefix, payload)
-            else:
-                try:
-                    data = link.session.publish_prefixed(device.prefix, payload, qos)
-                except InflightLimitError:
-                    self.counters.inflight_blocked += 1
-                    if edges is not None and edge_data is not None:
-                        edges.not_sent(link, device.index)
-                    if limit is not None and seq + 1 >= limit:
-                        finished -= 1  # its last message waits: it stays on the wheel
-                    continue
-            if not coalesce:
-                transport.write(data)
-            elif link is out_link:
-                chunks.append(data)
-            else:
-                if chunks and out_transport is not None:
-                    out_transport.write(b"".join(chunks))
-                out_link, out_transport, chunks = link, transport, [data]
-            device.seq = seq + 1
-            sent += 1
-        if chunks and out_transport is not None:
-            out_transport.write(b"".join(chunks))
-        self.counters.published += sent
-        if finished:
-            self._retire(members, finished)
+        """Publish ``repeats`` firings, due from ``due`` on, of every device in ``members``.
 
-    def _publish_overdue(
-        self, group: DeviceGroup, due: float, members: list[Device], repeats: int
-    ) -> None:
-        """Publish ``repeats`` overdue firings of ``members``: each device's backlog in one write.
+        One firing (``repeats == 1``) is the common case; a wheel a whole interval behind
+        hands a slot's overdue firings over together, and each device's backlog then leaves
+        in one write. Each message carries its own scheduled time (``due + r * interval``), so
+        the lateness shows up as latency; what merging saves is the syscall per message, the
+        way a TCP stack sends a backlog in one segment. Both go through the one loop below: a
+        single firing is a backlog of one.
 
-        A wheel a whole interval behind hands a slot's overdue firings over together. Each
-        message still carries its own scheduled time (``due + r * interval``), so the lateness
-        shows up as latency; what is saved is the syscall per message, the way a TCP stack
-        sends a backlog in one segment. The single-firing path stays in :meth:`publish`,
-        kept free of the per-message bookkeeping this one needs.
+        A message the session refuses is not written: over the broker's Maximum Packet Size
+        it is counted in ``too_large`` and skipped (the device goes on with its next one); at
+        the broker's Receive Maximum it waits, with the rest of the device's backlog, for a
+        later firing (``inflight_blocked``); on a session already closing (the broker
+        disconnected us or broke the protocol) the device's backlog waits for its reconnect.
         """
-        wheel = group.wheel
-        assert wheel is not None
         epoch = self.epoch
         wall_epoch_ns = self.wall_epoch_ns
         interval = group.interval_s
@@ -155,10 +99,12 @@ class Publisher:
         sample = group.model.sample
         qos = self.qos
         limit = self.limit
-        sent = 0
+        advanced = 0
+        too_large = 0
         finished = 0
-        # Without gateways every device's messages make one write; with them, a run of
-        # devices on the same link shares it, as in publish().
+        # A gateway's devices sit side by side in a slot (their phases are adjacent): their
+        # messages go out in one write per run of the same link instead of one per message.
+        # Without gateways each device's messages make one write.
         coalesce = self.coalesce
         out_link: MqttLink | None = None
         out_transport: asyncio.Transport | None = None
@@ -169,45 +115,60 @@ class Publisher:
             if link is None or transport is None:
                 continue
             first = device.seq
-            stop = first + repeats
+            run = times
             if limit is not None:
-                if first >= limit:
+                left = limit - first
+                if left <= 0:
                     continue
-                stop = min(stop, limit)
+                if left < repeats:
+                    run = times[:left]
             if link is not out_link or not coalesce:
                 if chunks and out_transport is not None:
                     out_transport.write(b"".join(chunks))
-                out_link, out_transport, chunks = link, transport, []
+                    chunks.clear()
+                out_link = link
+                out_transport = transport
             seq = first
-            while seq < stop:
-                ts_ns, t_s = times[seq - first]
+            for ts_ns, t_s in run:
                 values = sample(device.state, seq, t_s)
                 if edge_data is None:
                     payload = encode(device.device_id, seq, ts_ns, values)
                 else:
                     payload = edge_data(link, device.index, device.device_id, seq, ts_ns, values)
-                if qos == 0:
-                    chunks.append(encode_publish_qos0(device.prefix, payload))
-                else:
-                    try:
-                        chunks.append(link.session.publish_prefixed(device.prefix, payload, qos))
-                    except InflightLimitError:
-                        # The rest wait for acks: sent from a later firing, in sequence.
-                        self.counters.inflight_blocked += 1
-                        if edges is not None and edge_data is not None:
-                            edges.not_sent(link, device.index)
-                        break
+                try:
+                    chunks.append(link.session.publish_prefixed(device.prefix, payload, qos))
+                except InflightLimitError:
+                    # The rest wait for acks: sent from a later firing, in sequence.
+                    self.counters.inflight_blocked += 1
+                    if edge_data is not None and edges is not None:
+                        edges.not_sent(link, device.index)
+                    break
+                except PacketTooLargeError:
+                    too_large += 1
+                    if edge_data is not None and edges is not None:
+                        edges.not_sent(link, device.index)
+                except LocalProtocolError:
+                    if link.session.state is _CONNECTED:
+                        raise
+                    if edge_data is not None and edges is not None:
+                        edges.not_sent(link, device.index)
+                    break
                 seq += 1
             device.seq = seq
-            sent += seq - first
+            advanced += seq - first
             if seq == limit:
                 finished += 1
                 if seq - first < repeats:
                     # Its quota ended the backlog early: the rest were no sends, late or not.
+                    wheel = group.wheel
+                    assert wheel is not None
                     wheel.member_left(seq - first)
         if chunks and out_transport is not None:
             out_transport.write(b"".join(chunks))
-        self.counters.published += sent
+        counters = self.counters
+        counters.published += advanced - too_large
+        if too_large:
+            counters.too_large += too_large
         if finished:
             self._retire(members, finished)
 

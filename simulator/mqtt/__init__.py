@@ -6,13 +6,7 @@ returns, and keepalive decisions take ``now`` as an argument.
 """
 
 from .codec import DEFAULT_MAX_PACKET_SIZE, Decoder, decode
-from .encoder import (
-    encode,
-    encode_publish_qos0,
-    encode_publish_qos1,
-    encode_publish_qos2,
-    publish_prefix,
-)
+from .encoder import encode, publish_prefix
 from .events import (
     Connected,
     Event,
@@ -102,9 +96,6 @@ __all__ = [
     "Will",
     "decode",
     "encode",
-    "encode_publish_qos0",
-    "encode_publish_qos1",
-    "encode_publish_qos2",
     "publish_prefix",
     "reason_code_name",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from .encoder import encode, encode_publish_qos0, encode_publish_qos1, publish_prefix
+from .encoder import encode, publish_prefix
 from .packet_type import PacketType, packet_type_name
 from .packets import (
     AckPacket,
@@ -500,7 +500,5 @@ __all__ = [
     "Decoder",
     "decode",
     "encode",
-    "encode_publish_qos0",
-    "encode_publish_qos1",
     "publish_prefix",
 ]

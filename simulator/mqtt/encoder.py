@@ -1,9 +1,12 @@
-"""Packets to bytes: the general :func:`encode` and the device hot path for PUBLISH.
+"""Packets to bytes: the general :func:`encode` and the pieces of the PUBLISH hot path.
 
 Every check here guards what *we* send, so failures are :class:`LocalProtocolError`.
 A device publishes the same topic for its whole life, so :func:`publish_prefix` encodes
-the topic once and :func:`encode_publish_qos0` / :func:`encode_publish_qos1` only glue
-bytes together per message: no dataclass, no string encoding, no property walk.
+the topic once, and the session's
+:meth:`~simulator.mqtt.session.ClientSession.publish_prefixed` only glues bytes together
+per message: no dataclass, no string encoding, no property walk. The session is the one
+place that frames a message from a prefix (it applies the topic alias and the broker's
+limits), so the helpers below take parts it has already decided on.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ _V5 = MQTTVersion.V5
 _V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
 
 
-def _fixed_header(first: int, size: int) -> bytes:
+def fixed_header(first: int, size: int) -> bytes:
+    """A packet's first byte and its remaining length ``size`` as a variable byte integer."""
     if size < 128:
         return bytes((first, size))
     if size < 16384:
@@ -297,46 +301,18 @@ def encode(packet: Packet, version: MQTTVersion) -> bytes:
         except KeyError:
             raise LocalProtocolError(f"cannot encode {type(packet).__name__}") from None
         body = encoder(packet, version)
-    return _fixed_header(first, len(body)) + body
+    return fixed_header(first, len(body)) + body
 
 
 def publish_prefix(topic: str, version: MQTTVersion) -> bytes:
     """Pre-encode the variable header of a QoS 0 PUBLISH to ``topic``.
 
     That is the topic's two-byte length and UTF-8 bytes, then for 5.0 an empty property
-    block. Compute it once per device and pass it to :func:`encode_publish_qos0` or
-    :func:`encode_publish_qos1` for every message.
+    block. Compute it once per device and pass it to
+    :meth:`~simulator.mqtt.session.ClientSession.publish_prefixed` for every message.
     """
     field = _topic_name(topic, MQTTVersion.V311, NO_PROPERTIES)
     return field + b"\x00" if version is MQTTVersion.V5 else field
-
-
-def encode_publish_qos0(prefix: bytes, payload: bytes) -> bytes:
-    """A complete QoS 0 PUBLISH from a :func:`publish_prefix` and a payload."""
-    size = len(prefix) + len(payload)
-    if size < 128:
-        return b"".join((bytes((0x30, size)), prefix, payload))
-    if size < 16384:
-        return b"".join((bytes((0x30, (size & 0x7F) | 0x80, size >> 7)), prefix, payload))
-    return b"".join((_fixed_header(0x30, size), prefix, payload))
-
-
-def encode_publish_qos1(
-    prefix: bytes, packet_id: int, payload: bytes, version: MQTTVersion
-) -> bytes:
-    """A complete QoS 1 PUBLISH from a :func:`publish_prefix`, a packet id and a payload.
-
-    The packet id sits between the topic and the property block, so for 5.0 the prefix's
-    trailing empty property block moves behind it.
-    """
-    return encode_publish_with_id(0x32, prefix, packet_id, payload, version)
-
-
-def encode_publish_qos2(
-    prefix: bytes, packet_id: int, payload: bytes, version: MQTTVersion
-) -> bytes:
-    """A complete QoS 2 PUBLISH from a :func:`publish_prefix`, a packet id and a payload."""
-    return encode_publish_with_id(0x34, prefix, packet_id, payload, version)
 
 
 def encode_publish_with_id(
@@ -354,7 +330,7 @@ def encode_publish_with_id(
         topic, ident = prefix[:-1], (packet_id << 8).to_bytes(3, "big")
     else:
         topic, ident = prefix, packet_id.to_bytes(2, "big")
-    return b"".join((_fixed_header(first, size), topic, ident, payload))
+    return b"".join((fixed_header(first, size), topic, ident, payload))
 
 
 def encode_publish_fields(
@@ -366,4 +342,4 @@ def encode_publish_fields(
     ``b"\\x00\\x00"`` plus a three-byte alias property once the broker knows the alias.
     """
     size = len(topic_field) + len(packet_id) + len(properties) + len(payload)
-    return b"".join((_fixed_header(first, size), topic_field, packet_id, properties, payload))
+    return b"".join((fixed_header(first, size), topic_field, packet_id, properties, payload))

@@ -51,13 +51,20 @@ class InFlight:
         return not self.outgoing and not self.incoming and not self.requests
 
 
+ALIASED_TOPIC = b"\x00\x00\x03\x23"
+"""An empty topic, then a property block of three bytes holding only a topic alias (0x23):
+with the alias's two bytes, what a 5.0 PUBLISH carries in place of its topic."""
+
+
 class TopicAliases:
     """Topic aliases of one connection, both ways; they die with the connection.
 
     Outbound, a topic gets the next free alias the first time it is published while any
     is free, and keeps it for the connection (device topics are fixed, so no eviction).
     Keys are :func:`~simulator.mqtt.encoder.publish_prefix` bytes, so the general and the
-    hot path share aliases.
+    hot path share aliases; values are the variable header that replaces the prefix once
+    the broker knows the alias, so a QoS 0 message with an alias is framed as cheaply as
+    one without.
     """
 
     __slots__ = ("inbound", "maximum", "outbound")
@@ -66,19 +73,19 @@ class TopicAliases:
         self.maximum = maximum
         """How many aliases we may assign (the broker's Topic Alias Maximum, or 0)."""
         self.outbound: dict[bytes, bytes] = {}
-        """Publish prefix -> the alias's two bytes."""
+        """Publish prefix -> :data:`ALIASED_TOPIC` and the alias's two bytes."""
         self.inbound: dict[int, str] | None = {} if accept_inbound else None
         """Alias -> topic the broker set, if we allowed the broker aliases."""
 
     def lookup(self, prefix: bytes) -> tuple[bytes | None, bool]:
-        """The alias for ``prefix`` and whether it is new (the topic must go with it).
+        """The alias (two bytes) for ``prefix`` and whether it is new (the topic goes with it).
 
         A new alias is not recorded until :meth:`assign` (the packet might not be sent).
         ``(None, False)`` means no alias: none allowed, or all taken by other topics.
         """
-        alias = self.outbound.get(prefix)
-        if alias is not None:
-            return alias, False
+        aliased = self.outbound.get(prefix)
+        if aliased is not None:
+            return aliased[len(ALIASED_TOPIC) :], False
         count = len(self.outbound)
         if count >= self.maximum:
             return None, False
@@ -86,4 +93,4 @@ class TopicAliases:
 
     def assign(self, prefix: bytes, alias: bytes) -> None:
         """Record that the broker now knows ``alias`` for ``prefix``."""
-        self.outbound[prefix] = alias
+        self.outbound[prefix] = ALIASED_TOPIC + alias

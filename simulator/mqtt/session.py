@@ -36,8 +36,8 @@ from ..errors import LocalProtocolError
 from .encoder import (
     encode,
     encode_publish_fields,
-    encode_publish_qos0,
     encode_publish_with_id,
+    fixed_header,
     publish_prefix,
 )
 from .events import Event
@@ -85,6 +85,20 @@ _V5 = MQTTVersion.V5
 _ALIAS_PROPERTY = b"\x03\x23"
 """A property block of three bytes holding only a topic alias (identifier 0x23)."""
 _EMPTY_TOPIC = b"\x00\x00"
+_PUBLISH_QOS0 = 0x30
+_QOS0_HEADERS: dict[int, bytes] = {}
+"""QoS 0 PUBLISH fixed headers by remaining length, made the first time a length is sent.
+
+A fleet's messages come in a few dozen lengths, so looking the two or three bytes up is
+cheaper than building them per message; lengths of 16,384 and more are built each time, so
+the table holds at most 16,384 entries."""
+
+
+def _qos0_header(size: int) -> bytes:
+    header = fixed_header(_PUBLISH_QOS0, size)
+    if size < 16384:
+        _QOS0_HEADERS[size] = header
+    return header
 
 
 class InflightLimitError(LocalProtocolError):
@@ -289,19 +303,35 @@ class ClientSession:
     ) -> bytes:
         """The hot-path :meth:`publish`: ``prefix`` comes from :meth:`topic_prefix`.
 
-        With topic aliases on, the first message on a connection carries the topic and
-        its alias, later ones only the alias; the device keeps passing the same prefix.
+        Every message the fleet sends goes through here, QoS 0 included, so the broker's
+        CONNACK limits apply to all of them: a packet over its Maximum Packet Size raises
+        :class:`PacketTooLargeError` and is not sent. With topic aliases on, the first
+        message on a connection carries the topic and its alias, later ones only the alias
+        (an empty topic); once the broker's Topic Alias Maximum is used up, further topics
+        go out in full. The device keeps passing the same prefix either way.
         """
         if self._state is not _CONNECTED:
             self._check_connected("publish_prefixed()")
-        if not retain and self._aliases is None:
-            if qos == 0:
-                data = encode_publish_qos0(prefix, payload)
-                if len(data) > self._limits.maximum_packet_size:
-                    self._check_size(data, "PUBLISH", None)
-                return data
-            if qos == 1 and self._limits.maximum_qos:
-                return self._publish_qos1(prefix, payload)
+        if qos == 0 and not retain:
+            # A QoS 0 message keeps no state, so this is only framing: the prefix, or the
+            # aliased variable header that stands for it, then the payload.
+            aliases = self._aliases
+            if aliases is not None:
+                aliased = aliases.outbound.get(prefix)
+                if aliased is not None:
+                    prefix = aliased
+                elif len(aliases.outbound) < aliases.maximum:
+                    return self._publish_prefixed(prefix, payload, 0, False)  # a new alias
+            size = len(prefix) + len(payload)
+            header = _QOS0_HEADERS.get(size)
+            if header is None:
+                header = _qos0_header(size)
+            data = b"".join((header, prefix, payload))
+            if len(data) > self._limits.maximum_packet_size:
+                self._check_size(data, "PUBLISH", None)
+            return data
+        if qos == 1 and not retain and self._aliases is None and self._limits.maximum_qos:
+            return self._publish_qos1(prefix, payload)
         return self._publish_prefixed(prefix, payload, qos, retain)
 
     def _publish_qos1(self, prefix: bytes, payload: bytes) -> bytes:

@@ -8,13 +8,15 @@ from hypothesis import strategies as st
 
 from simulator.errors import LocalProtocolError
 from simulator.mqtt import (
+    ClientSession,
+    ConnAck,
     MQTTVersion,
     Publish,
     encode,
-    encode_publish_qos0,
-    encode_publish_qos1,
     publish_prefix,
 )
+from simulator.mqtt.encoder import encode_publish_with_id
+from simulator.mqtt.inflight import PUBLISH_QOS1
 from tests.unit.mqtt.mqtt_strategies import topics
 
 VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
@@ -22,11 +24,18 @@ VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 sizes = st.sampled_from([0, 1, 100, 120, 127, 16_300, 16_383, 16_384, 20_000]) | st.integers(0, 300)
 
 
+def connected(version: MQTTVersion) -> ClientSession:
+    session = ClientSession("dev-1", version, 0)
+    session.connect()
+    session.receive_data(encode(ConnAck(), version))
+    return session
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @given(topic=topics, size=sizes)
 def test_qos0_matches_the_general_encoder(version: MQTTVersion, topic: str, size: int) -> None:
     payload = bytes(size)
-    wire = encode_publish_qos0(publish_prefix(topic, version), payload)
+    wire = connected(version).publish_prefixed(publish_prefix(topic, version), payload)
     assert wire == encode(Publish(topic, payload), version)
 
 
@@ -36,14 +45,16 @@ def test_qos1_matches_the_general_encoder(
     version: MQTTVersion, topic: str, size: int, packet_id: int
 ) -> None:
     payload = bytes(size)
-    wire = encode_publish_qos1(publish_prefix(topic, version), packet_id, payload, version)
+    prefix = publish_prefix(topic, version)
+    wire = encode_publish_with_id(PUBLISH_QOS1, prefix, packet_id, payload, version)
     assert wire == encode(Publish(topic, payload, qos=1, packet_id=packet_id), version)
 
 
 @pytest.mark.parametrize("packet_id", [0, 65_536])
 def test_qos1_refuses_a_bad_packet_id(packet_id: int) -> None:
+    prefix = publish_prefix("t", MQTTVersion.V5)
     with pytest.raises(LocalProtocolError, match="packet id"):
-        encode_publish_qos1(publish_prefix("t", MQTTVersion.V5), packet_id, b"", MQTTVersion.V5)
+        encode_publish_with_id(PUBLISH_QOS1, prefix, packet_id, b"", MQTTVersion.V5)
 
 
 @pytest.mark.parametrize("topic", ["", "a/+", "a/#", "nul\x00"])
