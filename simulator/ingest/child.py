@@ -47,7 +47,7 @@ class IngestChild:
         self.final: IngestSnapshot | None = None
         self.error: str | None = None
         self.echoed: dict[str, Any] | None = None
-        """The settings the child says it was given (password masked), from its ready line."""
+        """The settings the child says it was given (passwords masked), its first line."""
         self.run_id = settings.run_id
         self._proc: asyncio.subprocess.Process | None = None
         self._ready: asyncio.Future[list[str]] | None = None
@@ -182,8 +182,9 @@ class IngestChild:
             if kind == "progress":
                 self.progress = IngestSnapshot.from_dict(message)
                 self._progressed.set()
-            elif kind == "ready":
+            elif kind == "settings":
                 self.echoed = message.get("settings")
+            elif kind == "ready":
                 self.run_id = str(message.get("run_id", self.run_id))
                 self._resolve_ready(list(message.get("notes", [])))
             elif kind == "final":

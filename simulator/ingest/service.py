@@ -1,8 +1,9 @@
 """Running an ingest worker as a process of its own (``python -m simulator ingest``).
 
 The process talks to whoever started it through JSON lines on standard output when asked to
-(``--jsonl``; the ``run`` command reads them): one ``ready`` line once subscribed (with the
-settings it was given, password masked, and the run id its rows carry), a ``progress`` line
+(``--jsonl``; the ``run`` command reads them): a ``settings`` line first (the settings it was
+given, passwords masked), one ``ready`` line once subscribed (with the run id its rows carry),
+a ``progress`` line
 every ``progress_interval_s``, and a ``final`` line with the full
 :class:`~simulator.metrics.ingest.IngestSnapshot` (counters and the latency histogram,
 mergeable across workers) after a graceful stop. Without ``--jsonl`` it prints one human line
@@ -93,6 +94,9 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     if not settings.run_id:
         settings = dataclasses.replace(settings, run_id=new_run_id("ingest", wall_ns()))
+    if jsonl:
+        # First of all, so whoever started us can check every setting arrived as meant.
+        _emit(out, "settings", settings=public_settings(settings))
     target = parse_sink_url(settings.sink)
     try:
         sink = await asyncio.to_thread(
@@ -116,13 +120,7 @@ async def serve(
         await worker.stop()
         raise
     if jsonl:
-        _emit(
-            out,
-            "ready",
-            notes=worker.notes,
-            run_id=settings.run_id,
-            settings=public_settings(settings),
-        )
+        _emit(out, "ready", notes=worker.notes, run_id=settings.run_id)
     for note in worker.notes:
         err.write(f"ingest: note: {note}\n")
     started = loop.time()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -12,11 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.ingest.child import IngestChild
+from simulator.ingest.child import IngestChild, IngestChildError
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.registration import LEFT, LOST, Death, encode_death
+from simulator.sinks.url import parse_sink_url
+from tests.unit.ingest.test_settings import EVERY_FIELD_SET
 
 pytestmark = pytest.mark.broker
 
@@ -127,3 +132,34 @@ def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_
     assert final.deaths == {"left": 2, "lost": 3, "invalid": 1}
     assert final.received == 0  # deaths are not telemetry
     assert final.malformed == 0
+
+
+def test_every_setting_reaches_the_worker_process(tmp_path: Path) -> None:
+    """The worker echoes what it read from its standard input before it connects anywhere."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the worker's connect is refused
+    port = closed.getsockname()[1]
+    settings = dataclasses.replace(
+        EVERY_FIELD_SET,
+        host="127.0.0.1",
+        port=port,
+        tls=False,
+        connect_timeout_s=1.0,
+        sink=f"sqlite:///{tmp_path / 'echo.sqlite'}",
+    )
+
+    async def attempt() -> IngestChild:
+        child = IngestChild(settings)
+        with pytest.raises(IngestChildError):
+            await child.start(timeout_s=30)
+        await child.kill()
+        return child
+
+    try:
+        child = asyncio.run(attempt())
+    finally:
+        closed.close()
+    sent = json.loads(settings.to_json())
+    sent["password"] = "***"
+    sent["sink"] = parse_sink_url(settings.sink).display()
+    assert child.echoed == sent
