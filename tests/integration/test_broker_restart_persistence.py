@@ -38,7 +38,8 @@ from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerLaunchError
 from simulator.ingest.child import IngestChild
-from simulator.ingest.worker import WorkerSettings
+from simulator.ingest.settings import WorkerSettings
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.integration.restarts import run_through_restart as run_scenario_through_restart
@@ -73,7 +74,7 @@ class Outcome:
     acked: int
     discarded: int
     reconnects: int
-    ingest: dict[str, Any]
+    ingest: IngestSnapshot
     seqs: dict[str, list[int]]
     published_by_device: dict[str, int]
 
@@ -117,8 +118,9 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
         qos=1,
         session_expiry_s=300,
         batch_max_age_s=0.05,
+        sink=f"sqlite:///{tmp_path / 'ingest.sqlite'}",
     )
-    ingest = IngestChild(settings, tmp_path / "ingest.sqlite")
+    ingest = IngestChild(settings)
     fleet: Fleet | None = None
     try:
         await ingest.start()
@@ -148,7 +150,7 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
         assert await _until(
             lambda: fleet is not None and fleet.counters.acked >= fleet.counters.published
         )
-        await ingest.wait_for_unique(fleet.counters.published, WAIT_S)
+        await ingest.wait_for_resolved(fleet.counters.published, WAIT_S)
         counters = fleet.counters
         by_device = fleet.published_by_device()
         await fleet.disconnect_all()
@@ -185,18 +187,18 @@ def test_a_broker_restart_with_persistence_loses_no_qos1_message(
     # The restart really happened mid-run, to every connection.
     assert 0 < out.published_before_stop < out.published
     assert out.reconnects == DEVICES
-    assert out.ingest["reconnects"] == 1
+    assert out.ingest.reconnects == 1
     # Every device's session was resumed and every message acknowledged by the broker ...
     assert out.discarded == 0
     assert out.acked == out.published
     # ... and every message reached ingest: each device's sequence is complete.
-    assert out.ingest["unique"] == out.published
-    assert out.ingest["missing"] == 0
+    assert out.ingest.unique == out.published
+    assert out.ingest.missing == 0
     for device_id, count in out.published_by_device.items():
         assert sorted(set(out.seqs[device_id])) == list(range(count)), device_id
     # Redelivery is allowed and counted, never hidden.
     rows = sum(len(seqs) for seqs in out.seqs.values())
-    assert out.ingest["duplicated"] == rows - out.published
+    assert out.ingest.duplicated == rows - out.published
 
 
 def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(

@@ -22,7 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
-from simulator.ingest.worker import IngestWorker, WorkerSettings
+from simulator.ingest.settings import WorkerSettings
+from simulator.ingest.worker import IngestWorker
+from simulator.metrics.ingest import IngestSnapshot
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.sinks.memory import MemorySink
 from tests import required
@@ -102,7 +104,7 @@ def past_seq_255(recorder: Recorder) -> bool:
     return all(len(kinds_of(messages, edge)) > 257 for edge in EDGES)
 
 
-async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, dict[str, Any]]:
+async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, IngestSnapshot]:
     scenario = validate_scenario(
         {
             "name": "sparkplug",
@@ -155,7 +157,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, dic
     )
     await fleet.disconnect_all()
     await wait_until(
-        lambda: worker.accounting.snapshot()["unique"] >= fleet.counters.published,
+        lambda: worker.accounting.unique >= fleet.counters.published,
         "ingest to catch up",
     )
     await worker.stop()
@@ -163,7 +165,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, dic
 
 
 @pytest.fixture(scope="module")
-def plant() -> Iterator[tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]]]:
+def plant() -> Iterator[tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]]]:
     """One run, checked from several sides."""
     broker = LocalBroker()
     broker.start()
@@ -198,7 +200,7 @@ def bd_seq(message: Any) -> int:
 
 
 def test_every_edge_node_births_first_and_numbers_every_message(
-    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
 ) -> None:
     fleet, _, messages = plant
     edges = by_edge(messages)
@@ -251,7 +253,7 @@ def test_every_edge_node_births_first_and_numbers_every_message(
 
 
 def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(
-    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
 ) -> None:
     _, _, messages = plant
     stream = by_edge(messages)["gw-00001"]
@@ -270,7 +272,7 @@ def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(
 
 
 def test_a_rebirth_command_is_answered_in_the_same_session(
-    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
 ) -> None:
     _, _, messages = plant
     stream = by_edge(messages)["gw-00002"]
@@ -283,15 +285,16 @@ def test_a_rebirth_command_is_answered_in_the_same_session(
 
 
 def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(
-    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
 ) -> None:
     fleet, snapshot, _ = plant
     assert fleet.counters.published > DEVICES * 10
-    assert snapshot["unique"] == fleet.counters.published  # nothing lost
-    assert snapshot["duplicated"] == 0
-    assert snapshot["malformed"] == 0
-    assert snapshot["devices_seen"] == DEVICES
-    counts = snapshot["sparkplug"]
+    assert snapshot.unique == fleet.counters.published  # nothing lost
+    assert snapshot.duplicated == 0
+    assert snapshot.malformed == 0
+    assert snapshot.devices_seen == DEVICES
+    counts = snapshot.sparkplug
+    assert counts is not None
     # First births of 3 gateways, the reconnect's and the rebirth's.
     assert counts["NBIRTH"] == 3 + 1 + 1
     assert counts["DBIRTH"] == (3 + 1 + 1) * PER_GATEWAY
@@ -302,7 +305,7 @@ def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(
 
 
 def test_an_edge_node_leaving_on_purpose_says_every_death_itself(
-    plant: tuple[Fleet, dict[str, Any], list[tuple[str, bytes]]],
+    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
 ) -> None:
     fleet, _, messages = plant
     assert fleet.edges is not None
