@@ -63,7 +63,8 @@ def test_the_live_page_follows_a_real_run(tmp_path: Path) -> None:
     ) as (run, log_path):
         wait_for_samples(run, log_path, page + "data", 1)
         charts1, first = watch(tmp_path / "profile-1", page)
-        time.sleep(2)
+        # The run goes on between the two looks: two more samples at least.
+        wait_for_samples(run, log_path, page + "data", (samples(page + "data") or 0) + 2)
         charts2, second = watch(tmp_path / "profile-2", page)
         assert charts1 == charts2 == 7
         assert first != second, "the run went on between the two looks"
