@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from bisect import bisect_left
 from collections.abc import Callable
 from pathlib import Path
 
@@ -360,67 +361,101 @@ class IngestWorker:
     # link listener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Account for and batch every message; resolve the SUBACK waiter."""
+        """Account for and batch every message; resolve the SUBACK waiter.
+
+        This loop is the worker's hot path: every message passes it once, so a message does
+        only what it needs (decode, account, build its row) and rows reach the batcher once
+        per call (:meth:`_batch`), not once each. Anything but plain telemetry (registrations,
+        deaths, Sparkplug, packets other than PUBLISH) takes a helper, in order.
+        """
         recv_ns = self._wall_ns()
-        now = self._loop.time()
-        decode = self._codec.decode
+        decode: Callable[[bytes], Telemetry] = self._codec.decode
         record = self.accounting.record
-        batcher = self._batcher
-        register = self._register
-        death = self._death
         first = self.first_telemetry
-        provisioner = self.provisioner
-        sparkplug = self.sparkplug
+        # Registrations, deaths and Sparkplug need a look at each topic; plain telemetry does not.
+        routed = self._register is not None or self._death is not None or self.sparkplug is not None
+        new_row = tuple.__new__  # Row's own __new__ is a Python frame per message
+        rows: list[Row] = []
+        # Positions in ``rows`` of messages seen before: rare, so a list, not a flag per row.
+        dups: list[int] = []
         for event in events:
-            if not isinstance(event, MessageReceived):
-                waiter = self._subscribed
-                if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
-                    waiter.set_result(tuple(event.reason_codes))
+            if type(event) is not MessageReceived:
+                self._other_event(event)
                 continue
             publish = event.publish
             payload = publish.payload
-            if register is not None and register.matches(publish.topic):
-                self._registration(link, publish)  # an answer is sent after the loop
-                continue
-            if death is not None and death.matches(publish.topic):
-                self.deaths.heard(payload)
-                continue
-            data_decode: Callable[[bytes], Telemetry] = decode
-            if sparkplug is not None and publish.topic.startswith(sparkplug.prefix):
-                by_topic = sparkplug.decoder(publish.topic)
-                if by_topic is None:  # a birth, death or command: not telemetry
+            data_decode = decode
+            if routed:
+                by_route = self._route(link, publish)
+                if by_route is None:
                     continue
-                data_decode = by_topic
-            self.last_recv_ns = recv_ns
-            if self.first_recv_ns is None:
-                self.first_recv_ns = recv_ns
+                data_decode = by_route
             try:
-                telemetry = data_decode(payload)
-                if first.waiting:
-                    first.seen(telemetry.device_id, recv_ns)
-                if record(telemetry.device_id, telemetry.seq, telemetry.ts_ns, recv_ns):
-                    self._batch_unique += 1
+                device_id, seq, ts_ns, values = data_decode(payload)
+                if routed and first.waiting:
+                    first.seen(device_id, recv_ns)
+                if not record(device_id, seq, ts_ns, recv_ns):
+                    dups.append(len(rows))
             except PayloadError as exc:
-                self.accounting.record_malformed()
-                self._malformed.append(Malformed(recv_ns, publish.topic, payload, str(exc)))
+                self._malformed_message(recv_ns, publish.topic, payload, exc)
                 continue
-            batch = batcher.add(
-                Row(
-                    telemetry.device_id,
-                    telemetry.seq,
-                    telemetry.ts_ns,
-                    recv_ns,
-                    publish.topic,
-                    payload,
-                    telemetry.values,
-                ),
-                now,
+            rows.append(
+                new_row(Row, (device_id, seq, ts_ns, recv_ns, publish.topic, payload, values))
             )
-            if batch is not None:
-                self._submit(batch)
-        if provisioner is not None:
+        if rows:
+            self._received(recv_ns)
+            self._batch(rows, dups, self._loop.time())
+        if self.provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
-            provisioner.flush(link)
+            self.provisioner.flush(link)
+
+    def _other_event(self, event: Event) -> None:
+        """A packet other than a PUBLISH: a SUBACK resolves whoever waits on it."""
+        waiter = self._subscribed
+        if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
+            waiter.set_result(tuple(event.reason_codes))
+
+    def _route(self, link: MqttLink, publish: Publish) -> Callable[[bytes], Telemetry] | None:
+        """The decoder of a message that is telemetry, or None for one handled here: a
+        registration (answered after the loop), a death, a Sparkplug birth, death or command."""
+        topic = publish.topic
+        register = self._register
+        if register is not None and register.matches(topic):
+            self._registration(link, publish)
+            return None
+        death = self._death
+        if death is not None and death.matches(topic):
+            self.deaths.heard(publish.payload)
+            return None
+        sparkplug = self.sparkplug
+        if sparkplug is not None and topic.startswith(sparkplug.prefix):
+            return sparkplug.decoder(topic)
+        return self._codec.decode
+
+    def _received(self, recv_ns: int) -> None:
+        self.last_recv_ns = recv_ns
+        if self.first_recv_ns is None:
+            self.first_recv_ns = recv_ns
+
+    def _malformed_message(self, recv_ns: int, topic: str, payload: bytes, exc: Exception) -> None:
+        """Count a message that did not decode and keep it for the sink's malformed table."""
+        self._received(recv_ns)
+        self.accounting.record_malformed()
+        self._malformed.append(Malformed(recv_ns, topic, payload, str(exc)))
+
+    def _batch(self, rows: list[Row], dups: list[int], now: float) -> None:
+        """Add one call's rows to the batcher and hand every batch they fill to the writer,
+        each with its exact count of new messages: the rows of this call in it, less the
+        duplicates among them (``dups``: their positions in ``rows``, ascending), plus the new
+        ones that were pending from earlier calls."""
+        pending = self._batcher.pending
+        start = 0
+        for batch in self._batcher.add_many(rows, now):
+            end = start + len(batch) - pending
+            self._batch_unique += end - start - _count_in(dups, start, end)
+            self._submit(batch)
+            start, pending = end, 0
+        self._batch_unique += len(rows) - start - _count_in(dups, start, len(rows))
 
     def _registration(self, link: MqttLink, publish: Publish) -> None:
         """Time (and answer, when responding) a registration of one of this worker's devices.
@@ -498,3 +533,10 @@ class IngestWorker:
                 link.transport.pause_reading()
             else:
                 link.transport.resume_reading()
+
+
+def _count_in(positions: list[int], start: int, end: int) -> int:
+    """How many of the ascending ``positions`` are in ``start .. end - 1``."""
+    if not positions:
+        return 0
+    return bisect_left(positions, end) - bisect_left(positions, start)

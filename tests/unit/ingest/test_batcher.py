@@ -82,3 +82,28 @@ def test_every_item_comes_out_once_in_order_within_limits(
     out.append(batcher.drain())
     assert [item for batch in out for item in batch] == list(range(len(steps)))
     assert all(len(batch) <= size for batch in out)
+
+
+@given(
+    st.integers(min_value=1, max_value=20),
+    st.integers(min_value=0, max_value=5),
+    st.lists(st.integers(min_value=0, max_value=45), max_size=30),
+)
+def test_adding_many_at_once_makes_the_batches_one_at_a_time_would(
+    size: int, pending: int, reads: list[int]
+) -> None:
+    one: Batcher[int] = Batcher(max_size=size, max_age_s=1.0)
+    many: Batcher[int] = Batcher(max_size=size, max_age_s=1.0)
+    item = 0
+    for _ in range(min(pending, size - 1)):  # an open batch from before, not yet full
+        assert one.add(item, now=0.0) is None
+        assert many.add_many([item], now=0.0) == []
+        item += 1
+    for read, count in enumerate(reads):
+        items = list(range(item, item + count))
+        item += count
+        filled = [batch for x in items if (batch := one.add(x, now=float(read))) is not None]
+        assert many.add_many(items, now=float(read)) == filled
+        assert many.pending == one.pending
+        assert many.deadline == one.deadline
+    assert many.drain() == one.drain()
