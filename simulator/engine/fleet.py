@@ -32,7 +32,6 @@ from simulator.errors import (
     BrokerCapabilityError,
     BrokerRefusedError,
     LocalProtocolError,
-    RemoteProtocolError,
 )
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.fleet.plant import DeviceIdentity
@@ -40,6 +39,7 @@ from simulator.metrics.funnel import CONNACK, CONNECT_STAGES, TCP_CONNECT, Funne
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import (
     NO_PROPERTIES,
+    BrokerLimits,
     ClientSession,
     ConnectOptions,
     Event,
@@ -53,6 +53,7 @@ from simulator.mqtt import (
     Will,
     publish_prefix,
 )
+from simulator.mqtt.capabilities import qos_missing, retain_missing
 from simulator.scenario import Scenario
 from simulator.scenario.composition import connection_starts
 from simulator.scenario.plan import publish_phase_s
@@ -64,11 +65,9 @@ from simulator.transport.connector import (
     StartSchedule,
 )
 from simulator.transport.credentials import Credentials
+from simulator.transport.keepalive import keep_alive
 from simulator.transport.tls import ContextSource
 from simulator.transport.tls_link import TlsLayer
-
-DEAD_AFTER_UNANSWERED_PINGS = 2
-"""Pings (sent every half keepalive) left unanswered before a connection counts as dead."""
 
 SLOT_WIDTH_S = 0.005
 """Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
@@ -360,17 +359,6 @@ class Fleet:
                 max_repeats=CATCH_UP_REPEATS if self.merge_overdue else 1,
             )
             self._scheduler.add_wheel(group.wheel, self.publisher.action(group))
-        ping_interval = self.keepalive_s / 2
-        if self.keepalive_s and (self.interval_s > ping_interval or any(self._gateway)):
-            # Merging matters here too: pings fired one by one within a tick that reads nothing
-            # would each count as unanswered, and the link would be called dead.
-            self._ping_wheel = TimingWheel(
-                ping_interval,
-                max(SLOT_WIDTH_S, 0.05),
-                self._epoch,
-                max_repeats=CATCH_UP_REPEATS,
-            )
-            self._scheduler.add_wheel(self._ping_wheel, self._ping)
         if publish_while_onboarding:
             self.start_publishing()
         stats = await self.connector.run(
@@ -492,6 +480,7 @@ class Fleet:
             return
         if not self._devices_onboarded:
             self._check_capabilities(link)
+            self._add_ping_wheel(link.session.ping_interval)
         self.tcp_us.record(int(outcome.tcp_s * 1e6))
         self.connect_us.record(int(outcome.total_s * 1e6))
         self.funnel[TCP_CONNECT].reach(int(outcome.tcp_s * 1e6), count)
@@ -517,28 +506,44 @@ class Fleet:
 
     def _check_capabilities(self, link: MqttLink) -> None:
         """Refuse, on the first CONNACK, a broker that cannot do what this run relies on."""
-        limits = link.session.limits
-        url = f"{self.connector.host}:{self.connector.port}"
-        if limits.maximum_qos < self.qos:
+        problem = self._capability_problem(link.session.limits)
+        if problem is not None:
             link.abort()
             raise BrokerCapabilityError(
-                f"the broker at {url} allows at most QoS {limits.maximum_qos} (CONNACK Maximum "
-                f"QoS) but fleet.qos is {self.qos}; run with --qos {limits.maximum_qos}"
+                f"the broker at {self.connector.host}:{self.connector.port} {problem}"
             )
+
+    def _capability_problem(self, limits: BrokerLimits) -> str | None:
+        """What the fleet's settings need that ``limits`` refuse, with the setting to change."""
+        problem = qos_missing(limits, self.qos, "fleet.qos")
+        if problem is not None:
+            return f"{problem}; run with --qos {limits.maximum_qos}"
         will = self.scenario.fleet.will
-        if will is not None:
-            if will.retain and not limits.retain_available:
-                link.abort()
-                raise BrokerCapabilityError(
-                    f"the broker at {url} has no retained messages (CONNACK Retain Available 0) "
-                    f"but fleet.will.retain is true; set it to false"
-                )
-            if will.qos > limits.maximum_qos:
-                link.abort()
-                raise BrokerCapabilityError(
-                    f"the broker at {url} allows at most QoS {limits.maximum_qos} but "
-                    f"fleet.will.qos is {will.qos}"
-                )
+        if will is None:
+            return None
+        if will.retain:
+            problem = retain_missing(limits, "fleet.will.retain")
+            if problem is not None:
+                return f"{problem}; set it to false"
+        return qos_missing(limits, will.qos, "fleet.will.qos")
+
+    def _add_ping_wheel(self, ping_interval: float) -> None:
+        """Keep connections alive from one wheel, pinging at the interval the first CONNACK set.
+
+        Every connection goes to the same broker, so its first CONNACK's keepalive (the
+        broker's Server Keep Alive if it names one, else ours) holds for all of them. A
+        broker that asks for a shorter keepalive than ours thus gets its pings in time. As
+        before, the wheel exists when devices publish less often than that interval (more
+        often, their messages keep the link alive) or the fleet has gateways.
+        """
+        if not ping_interval or not (self.interval_s > ping_interval or any(self._gateway)):
+            return
+        # Merging matters here too: a wheel catching up pings each link once per handover.
+        self._ping_wheel = TimingWheel(
+            ping_interval, max(SLOT_WIDTH_S, 0.05), self._epoch, max_repeats=CATCH_UP_REPEATS
+        )
+        self._ping_wheel.skip_to(self._loop.time())
+        self._scheduler.add_wheel(self._ping_wheel, self._ping)
 
     def _attach(self, connection: int, link: MqttLink) -> int:
         """Give the connection's devices ``link`` and keep it alive; return how many."""
@@ -668,24 +673,7 @@ class Fleet:
             self._finished.set()
 
     def _ping(self, due: float, links: list[MqttLink], repeats: int) -> None:
-        # However many pings are overdue, one per link says the same (``repeats`` is ignored).
-        # Pings go out every half keepalive; a link whose broker has not sent a byte since the
-        # previous two is dead (a stalled or partitioned broker never closes the socket), so it
-        # is dropped and reconnects like any other drop.
-        dead: list[MqttLink] = []
-        for link in links:
-            if link.transport is None:
-                continue
-            if link.unanswered >= DEAD_AFTER_UNANSWERED_PINGS:
-                dead.append(link)
-                continue
-            with contextlib.suppress(LocalProtocolError):  # closing: no ping needed
-                link.send(link.session.ping())
-                link.unanswered += 1
-        for link in dead:
-            self.counters.dead_links += 1
-            link.error = RemoteProtocolError(
-                f"{link.session.client_id}: no answer from the broker for "
-                f"{DEAD_AFTER_UNANSWERED_PINGS} keepalive pings"
-            )
-            link.abort()
+        # However many pings are overdue, one per link says the same (``repeats`` is ignored),
+        # and silence is measured on the loop's clock, not in due times: a wheel catching up
+        # has not given the broker time to answer.
+        self.counters.dead_links += keep_alive(links, self._loop.time())

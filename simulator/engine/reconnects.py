@@ -1,8 +1,9 @@
 """Bringing dropped connections back: one timer and a bounded pool of workers.
 
-A dropped connection waits out an exponential, jittered backoff (:mod:`.backoff`) in one heap of
-due times; one loop timer, armed for the earliest, moves due connections to a ready queue, and
-at most ``limit`` worker tasks (the onboarding concurrency) reconnect them. Nothing is kept per
+A dropped connection waits out an exponential, jittered backoff
+(:mod:`simulator.transport.backoff`) in one heap of due times; one loop timer, armed for the
+earliest, moves due connections to a ready queue, and at most ``limit`` worker tasks (the
+onboarding concurrency) reconnect them. Nothing is kept per
 connection but its link and attempt count while it is down: no timer or task per connection.
 """
 
@@ -14,14 +15,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from simulator.engine.backoff import backoff_s
+from simulator.transport.backoff import backoff_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectOutcome
 
 
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:
-    """Exponential, jittered backoff for dropped connections (see :mod:`.backoff`)."""
+    """Exponential, jittered backoff for dropped connections (see :mod:`simulator.transport.backoff`)."""
 
     min_s: float = 0.5
     max_s: float = 30.0

@@ -115,6 +115,12 @@ class BrokerLimits:
     """The broker's keepalive, which replaces ours."""
     session_expiry_interval: int | None = None
     """The broker's session expiry, which replaces ours."""
+    wildcard_subscription_available: bool = True
+    """Whether filters with ``+`` or ``#`` may be subscribed to."""
+    subscription_identifier_available: bool = True
+    """Whether a SUBSCRIBE may carry a subscription identifier."""
+    shared_subscription_available: bool = True
+    """Whether ``$share/{group}/{filter}`` subscriptions may be made."""
 
 
 DEFAULT_LIMITS = BrokerLimits()
@@ -132,6 +138,10 @@ def limits_from_connack(props: Properties) -> BrokerLimits:
         props.retain_available != 0,
         props.server_keep_alive,
         props.session_expiry_interval,
+        # Absent means available (MQTT 5.0, 3.2.2.3.11 to 3.2.2.3.13).
+        props.wildcard_subscription_available != 0,
+        props.subscription_identifier_available != 0,
+        props.shared_subscription_available != 0,
     )
 
 
@@ -144,6 +154,9 @@ def _interned(  # noqa: PLR0917 - mirrors the BrokerLimits fields
     retain_available: bool,
     server_keep_alive: int | None,
     session_expiry_interval: int | None,
+    wildcard_subscription_available: bool,
+    subscription_identifier_available: bool,
+    shared_subscription_available: bool,
 ) -> BrokerLimits:
     return BrokerLimits(
         receive_maximum,
@@ -153,4 +166,7 @@ def _interned(  # noqa: PLR0917 - mirrors the BrokerLimits fields
         retain_available,
         server_keep_alive,
         session_expiry_interval,
+        wildcard_subscription_available,
+        subscription_identifier_available,
+        shared_subscription_available,
     )

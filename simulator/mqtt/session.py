@@ -422,10 +422,15 @@ class ClientSession:
         self._outbound = b""
         return data
 
-    def ping_due(self, now: float, last_sent: float) -> bool:
-        """Whether a PINGREQ should go out, given when we last sent anything."""
-        keepalive = self.keepalive
-        return keepalive > 0 and now - last_sent >= keepalive
+    @property
+    def ping_interval(self) -> float:
+        """Seconds between PINGREQs: half the keepalive in force (0: never ping).
+
+        The keepalive in force is the broker's Server Keep Alive once its CONNACK names one.
+        Half of it, so a ping sent late by a busy process, or slow on the way, still reaches
+        the broker within the keepalive and far inside its 1.5x grace.
+        """
+        return self.keepalive / 2
 
     def keepalive_expired(self, now: float, last_received: float) -> bool:
         """Whether the broker has been silent too long, given when it last sent anything."""

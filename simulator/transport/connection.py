@@ -31,7 +31,7 @@ class LinkListener(Protocol):
 class MqttLink(asyncio.Protocol):
     """One MQTT connection: transport plus session, plus a back-reference for the listener."""
 
-    __slots__ = ("error", "listener", "owner", "session", "transport", "unanswered", "waiter")
+    __slots__ = ("error", "listener", "owner", "session", "silent_since", "transport", "waiter")
 
     def __init__(
         self, session: ClientSession, listener: LinkListener, owner: object = None
@@ -43,9 +43,10 @@ class MqttLink(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Connected] | None = None
         self.error: SimulatorError | None = None
-        self.unanswered = 0
-        """PINGREQs sent since the broker last sent anything (the owner's liveness check)."""
         """Why the link was closed by us, if it was (a protocol error from the broker)."""
+        self.silent_since: float | None = None
+        """The first keepalive tick (:mod:`.keepalive`) since the broker last sent anything:
+        it has been silent at least since then. None until such a tick."""
 
     # asyncio.Protocol callbacks
 
@@ -63,7 +64,7 @@ class MqttLink(asyncio.Protocol):
         except SimulatorError as exc:
             self._fail(exc)
             return
-        self.unanswered = 0
+        self.silent_since = None
         transport = self.transport
         out = self.session.data_to_send()
         if out and transport is not None:

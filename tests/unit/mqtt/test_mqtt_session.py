@@ -315,15 +315,14 @@ def test_server_keep_alive_overrides_ours_and_drives_keepalive_decisions() -> No
     session = session_in(CONNECTING)
     session.receive_data(encode(ConnAck(properties=Properties(server_keep_alive=10)), V5))
     assert session.keepalive == 10
-    assert not session.ping_due(now=109.9, last_sent=100.0)
-    assert session.ping_due(now=110.0, last_sent=100.0)
+    assert session.ping_interval == 5.0
     assert not session.keepalive_expired(now=114.9, last_received=100.0)
     assert session.keepalive_expired(now=115.0, last_received=100.0)
 
 
 def test_keepalive_zero_never_pings() -> None:
     session = ClientSession("dev-1", V5, 0)
-    assert not session.ping_due(now=1e9, last_sent=0.0)
+    assert session.ping_interval == 0
     assert not session.keepalive_expired(now=1e9, last_received=0.0)
     with pytest.raises(LocalProtocolError, match="keepalive"):
         ClientSession("dev-1", V5, 70_000)

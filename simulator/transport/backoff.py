@@ -1,5 +1,7 @@
 """Reconnect backoff: exponential, capped, jittered, deterministic from the seed.
 
+One function for every connection that comes back: the fleet's
+(:mod:`simulator.engine.reconnects`) and the long-lived subscribers' (:mod:`.subscriber`).
 After a broker restart every device notices at once; reconnecting them all on the same
 schedule would be a synchronized storm that knocks the broker over again. Each connection
 waits ``min_s * 2**attempt`` (capped at ``max_s``), scaled by a jitter in ``[0.5, 1.0)``
