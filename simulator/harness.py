@@ -63,12 +63,12 @@ class ReportSection:
 
     __slots__ = ("_data", "_path")
 
-    def __init__(self, data: dict[str, Any], path: str = "") -> None:
+    def __init__(self, data: Mapping[str, Any], path: str = "") -> None:
         self._data = data
         self._path = path
 
     @property
-    def raw(self) -> dict[str, Any]:
+    def raw(self) -> Mapping[str, Any]:
         """The wrapped dict itself, not a copy."""
         return self._data
 
@@ -155,7 +155,7 @@ class Report(ReportSection):
 
     __slots__ = ()
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+    def __init__(self, raw: Mapping[str, Any]) -> None:
         super().__init__(raw)
 
     @classmethod

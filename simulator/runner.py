@@ -21,6 +21,7 @@ import dataclasses
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
@@ -33,6 +34,7 @@ from simulator.ingest.settings import WorkerSettings
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
 from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
+from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
@@ -41,6 +43,7 @@ from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
 from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import RunFigures, build_report
+from simulator.report.schema import DeathsSection, RunReport, SparkplugSection
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.partition import ingest_partitions
@@ -114,6 +117,19 @@ def _preflight(host: str, port: int) -> None:
         ) from exc
 
 
+@dataclass(slots=True)
+class _RunState:
+    """What a run has started, kept so its figures can be read at any moment."""
+
+    fleet: Fleet
+    ingest: IngestPool | None
+    responder: Responder | None
+    address: BrokerAddress
+    baseline_rss: int
+    start: float
+    """Loop time the onboarding began."""
+
+
 class Runner:
     """Runs one scenario and returns its report (see :mod:`simulator.report.json_report`)."""
 
@@ -136,18 +152,19 @@ class Runner:
         """Serve Prometheus metrics on this port for the run's lifetime (None: don't)."""
         self.web_port = web_port
         """Serve the live dashboard on this port for the run's lifetime (None: don't)."""
-        self.final_report: dict[str, Any] | None = None
+        self.final_report: RunReport | None = None
         self.scenario_path = scenario_path
         self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
         self.sample_interval_s = sample_interval_s
         self.monitor: Monitor | None = None
         """The run's monitor once the fleet exists: its time series is what watchers read."""
+        self._state: _RunState | None = None
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
         self.view.say(text)
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> RunReport:
         """Run the scenario end to end; everything started here is stopped here."""
         dashboard: LiveDashboard | None = None
         if self.web_port is not None:
@@ -161,49 +178,59 @@ class Runner:
             if dashboard is not None:
                 await dashboard.stop()
 
-    def live_report(self) -> dict[str, Any]:
-        """What the live dashboard shows now: the run's figures so far, in the report's shape."""
+    def live_report(self) -> RunReport:
+        """What the live dashboard shows now: the run's figures so far, built as the final
+        report is (the same schema, ``live`` set), or the final report once there is one."""
         if self.final_report is not None:
             return self.final_report
-        scenario = self.scenario
-        monitor = self.monitor
-        totals = monitor.series.latest if monitor is not None else None
-        report: dict[str, Any] = {
-            "scenario": scenario.name,
-            "scenario_path": self.scenario_path,
-            "settings": public_settings(scenario),
-            "timeseries": monitor.series.samples if monitor is not None else [],
-            "live": True,
-        }
-        if totals is None:
-            return report
-        latency = totals.latency_us
-        report.update(
-            devices={
-                "target": totals.devices_target,
-                "connected": totals.connected,
-                "failed": totals.connect_failed,
-            },
-            messages={
-                "published": totals.published,
-                "acked": totals.acked,
-                "ingested": totals.ingested,
-                "received": totals.received,
-                "lost": totals.missing,
-                "duplicated": totals.duplicated,
-                "out_of_order": totals.out_of_order,
-                "malformed": totals.malformed,
-                "overrun": totals.overrun,
-            },
-            latency_ms={
-                key: round(latency.percentile(p) / 1000, 3) if latency.count else None
-                for key, p in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
-            },
-            duration_s=round(totals.t_s, 3),
+        state = self._state
+        if state is None:
+            return self._empty_report()
+        ingest = state.ingest
+        figures = self._figures(
+            state,
+            ingest.progress if ingest is not None else None,
+            None,
+            publish_window_s=asyncio.get_running_loop().time() - state.start,
+            drain_s=0.0,
+            connected_rss=rss_bytes(),
         )
+        report = build_report(figures)
+        report["live"] = True
         return report
 
-    async def _run(self) -> dict[str, Any]:
+    def _empty_report(self) -> RunReport:
+        """The live view before the fleet exists: the scenario, nothing measured yet."""
+        scenario = self.scenario
+        empty = RunFigures(
+            scenario=scenario.name,
+            scenario_path=self.scenario_path,
+            broker_url=scenario.broker.address.url() if scenario.broker.address else "local",
+            mqtt_version=scenario.broker.mqtt_version,
+            devices_target=scenario.fleet.devices,
+            devices_connected=0,
+            devices_failed=0,
+            failures={},
+            dropped_links=0,
+            onboarding_s=0.0,
+            connect_us=Histogram(),
+            tcp_us=Histogram(),
+            published=0,
+            acked=0,
+            publish_window_s=0.0,
+            overrun=0,
+            baseline_rss_bytes=0,
+            connected_rss_bytes=0,
+            peak_rss_bytes=0,
+            ingest=None,
+            drain_s=0.0,
+            settings=public_settings(scenario),
+        )
+        report = build_report(empty)
+        report["live"] = True
+        return report
+
+    async def _run(self) -> RunReport:
         scenario = self.scenario
         connections = connections_needed(scenario)
         check_descriptors(connections + INGEST_CONNECTIONS, raise_open_files_limit())
@@ -248,7 +275,7 @@ class Runner:
                 f"its own broker with --broker."
             )
 
-    async def _run_against(self, address: BrokerAddress) -> dict[str, Any]:
+    async def _run_against(self, address: BrokerAddress) -> RunReport:
         scenario = self.scenario
         loop = asyncio.get_running_loop()
         version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
@@ -382,7 +409,7 @@ class Runner:
         address: BrokerAddress,
         ingest: IngestPool | None,
         responder: Responder | None,
-    ) -> dict[str, Any]:
+    ) -> RunReport:
         scenario = self.scenario
         baseline_rss = rss_bytes()
         credentials = None
@@ -416,9 +443,11 @@ class Runner:
         )
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
         monitor_task = asyncio.create_task(monitor.run(self.sample_interval_s))
+        state = self._state = _RunState(
+            fleet, ingest, responder, address, baseline_rss, start=loop.time()
+        )
         try:
             monitor.phase = "onboarding"
-            start = loop.time()
             try:
                 await fleet.onboard(plan)
             except BaseException:
@@ -426,15 +455,11 @@ class Runner:
                 await fleet.disconnect_all()
                 raise
             await fleet.wait_registered()
-            stats = fleet.connector_stats
-            onboarding_s = 0.0
-            if stats.first_start is not None and stats.last_connected is not None:
-                onboarding_s = stats.last_connected - stats.first_start
             connected_rss = rss_bytes()
             monitor.phase = "publishing"
             await asyncio.sleep(scenario.duration_s)
             fleet.stop_publishing()
-            publish_window_s = loop.time() - start
+            publish_window_s = loop.time() - state.start
             monitor.phase = "draining"
             drain_s = await self._drain(loop, fleet, ingest)
             monitor.phase = "stopping"
@@ -448,11 +473,40 @@ class Runner:
         monitor.phase = "done"
         monitor.sample()
         self.view.close()
+        return build_report(
+            self._figures(
+                state,
+                final,
+                ingest_error,
+                publish_window_s=publish_window_s,
+                drain_s=drain_s,
+                connected_rss=connected_rss,
+            )
+        )
+
+    def _figures(
+        self,
+        state: _RunState,
+        final: IngestSnapshot | None,
+        ingest_error: str | None,
+        *,
+        publish_window_s: float,
+        drain_s: float,
+        connected_rss: int,
+    ) -> RunFigures:
+        """Everything the run has measured, so far or in the end, as the report's input."""
+        scenario = self.scenario
+        fleet = state.fleet
+        ingest = state.ingest
+        stats = fleet.connector_stats
+        onboarding_s = 0.0
+        if stats.first_start is not None and stats.last_connected is not None:
+            onboarding_s = stats.last_connected - stats.first_start
         tls = fleet.connector.tls
-        figures = RunFigures(
+        return RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
-            broker_url=address.url(),
+            broker_url=state.address.url(),
             mqtt_version=scenario.broker.mqtt_version,
             devices_target=scenario.fleet.devices,
             devices_connected=fleet.onboarded,
@@ -475,19 +529,18 @@ class Runner:
             discarded=fleet.counters.discarded,
             publish_window_s=publish_window_s,
             overrun=fleet.overrun,
-            baseline_rss_bytes=baseline_rss,
+            baseline_rss_bytes=state.baseline_rss,
             connected_rss_bytes=connected_rss,
             peak_rss_bytes=peak_rss_bytes(),
             ingest=final,
             ingest_error=ingest_error,
             ingest_workers=ingest.per_worker() if ingest is not None else [],
             drain_s=drain_s,
-            timeseries=monitor.series.samples,
+            timeseries=list(self.monitor.series.samples) if self.monitor is not None else [],
             settings=public_settings(scenario),
             sparkplug=_sparkplug_figures(fleet, final),
-            **_onboarding_figures(fleet, final, responder),
+            **_onboarding_figures(fleet, final, state.responder),
         )
-        return build_report(figures)
 
     async def _stop_ingest(
         self, ingest: IngestPool | None
@@ -541,7 +594,7 @@ class Runner:
         return loop.time() - start
 
 
-def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Any] | None:
+def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> SparkplugSection | None:
     """What the edge nodes sent and what ingest saw of it, or None without Sparkplug devices."""
     edges = fleet.edges
     if edges is None:
@@ -639,13 +692,16 @@ def _onboarding_figures(
     }
 
 
-def _death_figures(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Any] | None:
+def _death_figures(fleet: Fleet, final: IngestSnapshot | None) -> DeathsSection | None:
     """What the fleet's deaths were, and how many of them ingest heard (None: no ingest)."""
     if fleet.deaths is None:
         return None
     heard = final.deaths if final is not None else None
+    deaths = fleet.deaths
     return {
-        **fleet.deaths.to_dict(),
+        "topic": deaths.topic,
+        "sent": deaths.sent,
+        "wills": deaths.wills,
         "heard": heard["left"] if heard is not None else None,
         "heard_in_wills": heard["lost"] if heard is not None else None,
         "heard_invalid": heard["invalid"] if heard is not None else None,

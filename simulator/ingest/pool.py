@@ -15,7 +15,7 @@ from typing import Any
 
 from simulator.ingest.child import IngestChild, IngestChildError
 from simulator.ingest.settings import WorkerSettings
-from simulator.metrics.ingest import IngestSnapshot
+from simulator.metrics.ingest import IngestSnapshot, WorkerShare
 
 
 class IngestPool:
@@ -128,22 +128,22 @@ class IngestPool:
             return None
         return _merged(finals)
 
-    def per_worker(self) -> list[dict[str, Any]]:
+    def per_worker(self) -> list[WorkerShare]:
         """Each worker's share, for the report: who, which topics, what it took."""
-        shares = []
+        shares: list[WorkerShare] = []
         for child in self.children:
             snap = child.final or child.progress
             shares.append(
-                {
-                    "client_id": child.settings.client_id,
-                    "topic_filters": len(child.settings.partition) or None,
-                    "received": snap.received if snap is not None else None,
-                    "committed_rows": snap.committed_rows if snap is not None else None,
-                    "registrations": snap.responder.get("registrations")
+                WorkerShare(
+                    client_id=child.settings.client_id,
+                    topic_filters=len(child.settings.partition) or None,
+                    received=snap.received if snap is not None else None,
+                    committed_rows=snap.committed_rows if snap is not None else None,
+                    registrations=snap.responder.get("registrations")
                     if snap is not None and snap.responder is not None
                     else None,
-                    "exit_status": child.returncode,
-                }
+                    exit_status=child.returncode,
+                )
             )
         return shares
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from simulator.errors import ResourceLimitError
 from simulator.report.html import embed_json, public_data, render_html
 
-Provider = Callable[[], dict[str, Any]]
+Provider = Callable[[], Mapping[str, Any]]
 """Returns the run's report as it stands (partial while the run goes)."""
 
 MAX_CLIENTS = 32
@@ -185,7 +185,7 @@ class LiveDashboard:
         except Exception as exc:  # a provider bug must not end the run: say it, go on
             return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
 
-    def _data(self, report: dict[str, Any], query: str) -> str:
+    def _data(self, report: Mapping[str, Any], query: str) -> str:
         """``report`` as JSON, the first ``since`` samples left out (``timeseries_from``)."""
         samples = report.get("timeseries") or []
         if len(samples) < len(self._encoded):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from simulator.metrics.histogram import Histogram
 
@@ -35,6 +35,34 @@ REGISTER_STAGES = (TCP_CONNECT, CONNACK, SUBACK, REGISTERED)
 
 MAX_STAGE_US = 3_600_000_000
 """Longest stage time the histograms hold: one hour, in microseconds."""
+
+
+class StageFigures(TypedDict):
+    """One stage as the report shows it (times in milliseconds)."""
+
+    stage: str
+    reached: int
+    rejected: int
+    timeouts: int
+    failed: int
+    retries: int
+    pending: int
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class ReannouncedFigures(TypedDict):
+    """Registrations sent again after reconnects, as the report shows them."""
+
+    sent: int
+    accepted: int
+    rejected: int
+    timeouts: int
+    failed: int
+    retries: int
+    p50_ms: float | None
+    p99_ms: float | None
 
 
 @dataclass(slots=True)
@@ -64,7 +92,7 @@ class Stage:
         """Devices that got to the previous stage but not to this one."""
         return self.rejected + self.timeouts + self.failed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StageFigures:
         """The stage as the report shows it (times in milliseconds)."""
         hist = self.elapsed_us
 
@@ -120,7 +148,7 @@ class Funnel:
                 )
         return problems
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
+    def to_dict(self) -> dict[str, StageFigures]:
         """Every stage, in order, by name, as the report shows it (``funnel.registered.p99_ms``
         is then a threshold key)."""
         return {stage.name: stage.to_dict() for stage in self.stages}
@@ -139,7 +167,7 @@ class Reannouncements:
     elapsed_us: Histogram = field(default_factory=lambda: Histogram(MAX_STAGE_US))
     """From the start of the reconnect attempt to the registration's answer."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReannouncedFigures:
         """As the report shows it (times in milliseconds)."""
         hist = self.elapsed_us
         return {

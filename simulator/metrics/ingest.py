@@ -19,9 +19,21 @@ Three counts of the same messages, from the wire to the disk:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from simulator.metrics.histogram import Histogram
+
+
+class WorkerShare(TypedDict):
+    """One worker's part of a run with several, as the report lists it."""
+
+    client_id: str
+    topic_filters: int | None
+    """How many topic filters its share is (None: one worker, the whole topic space)."""
+    received: int | None
+    committed_rows: int | None
+    registrations: int | None
+    exit_status: int | None
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -122,12 +123,14 @@ def _row(key: str, better: Better, base: float | None, new: float | None, tol: f
     )
 
 
-def _figure(report: dict[str, Any], key: str) -> float | None:
+def _figure(report: Mapping[str, Any], key: str) -> float | None:
     value = get_path(report, key)
     return None if value is None else float(value)
 
 
-def compare_reports(base: dict[str, Any], new: dict[str, Any], tolerance: float) -> Comparison:
+def compare_reports(
+    base: Mapping[str, Any], new: Mapping[str, Any], tolerance: float
+) -> Comparison:
     """Compare the headline figures of ``new`` with those of ``base``.
 
     Both must be valid reports (see :func:`load_report`).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from html import escape
 from importlib.resources import files
@@ -147,7 +147,7 @@ def mask_password(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 
-def public_data(report: dict[str, Any]) -> dict[str, Any]:
+def public_data(report: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``report`` fit to show: URL passwords masked everywhere but in the time series.
 
     The time series holds numbers and phase names only, so it is passed through uncopied: this
@@ -166,7 +166,7 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def _lookup(report: dict[str, Any], dotted: str) -> Any:
+def _lookup(report: Mapping[str, Any], dotted: str) -> Any:
     value: Any = report
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -188,7 +188,7 @@ def _cell(value: Any, formatter: Formatter) -> str:
         return escape(_text(value))
 
 
-def _summary_html(report: dict[str, Any]) -> str:
+def _summary_html(report: Mapping[str, Any]) -> str:
     tables = []
     for column in SUMMARY:
         rows: list[str] = []
@@ -287,7 +287,7 @@ def embed_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str).translate(_JSON_ESCAPES)
 
 
-def render_html(report: dict[str, Any], *, live: bool = False) -> str:
+def render_html(report: Mapping[str, Any], *, live: bool = False) -> str:
     """The report page for ``report`` (the JSON report dict, partial while a run goes).
 
     ``live`` makes the page fetch ``data`` beside it every second instead of keeping the
@@ -323,7 +323,7 @@ def render_html(report: dict[str, Any], *, live: bool = False) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m[1]], _asset("report.html"))
 
 
-def write_html(report: dict[str, Any], path: Path) -> None:
+def write_html(report: Mapping[str, Any], path: Path) -> None:
     """Write :func:`render_html` of ``report`` to ``path`` (UTF-8), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")

@@ -7,11 +7,22 @@ off, no device connected) is ``null``, never a made-up zero.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot
+from simulator.metrics.ingest import IngestSnapshot, WorkerShare
+from simulator.report.schema import (
+    AnswersSection,
+    DeathsSection,
+    FunnelSection,
+    ResponderSection,
+    RunReport,
+    SinkSection,
+    SparkplugSection,
+)
 
 CONTRACT_KEYS: tuple[str, ...] = (
     "scenario",
@@ -81,27 +92,27 @@ class RunFigures:
     reconnects: int = 0
     """Dropped connections that came back during the run."""
     dead_links: int = 0
+    """Connections dropped because the broker stopped answering keepalive pings."""
     tls_handshakes: int | None = None
     """TLS handshakes the fleet's own TLS layer completed (None: no TLS, or the event loop's)."""
     tls_resumed: int | None = None
     """Of those, the ones that resumed a session."""
-    """Connections dropped because the broker stopped answering keepalive pings."""
     workflow: str = "connect"
     """The onboarding workflow: ``connect`` or ``register``."""
-    funnel: dict[str, dict[str, Any]] = field(default_factory=dict)
+    funnel: dict[str, StageFigures] = field(default_factory=dict)
     """Onboarding stage by stage (see :mod:`simulator.metrics.funnel`)."""
     registered_s: float | None = None
     """From the first connect to the last device accepted (``register`` workflow)."""
-    reannounced: dict[str, Any] | None = None
+    reannounced: ReannouncedFigures | None = None
     """Registrations sent again after reconnects (``register`` workflow)."""
-    responder: dict[str, int] | None = None
+    responder: ResponderSection | None = None
     """What the provisioning responder did, when this run started it."""
-    answers: dict[str, int] | None = None
-    deaths: dict[str, Any] | None = None
+    answers: AnswersSection | None = None
+    """Answers the devices could not use: late (after their timeout) or invalid."""
+    deaths: DeathsSection | None = None
     """Device deaths on plain connections (``register``): the topic, those sent on leaving, the
     wills armed, and what ingest heard (devices that left, named in wills, invalid messages)."""
-    """Answers the devices could not use: late (after their timeout) or invalid."""
-    sparkplug: dict[str, Any] | None = None
+    sparkplug: SparkplugSection | None = None
     """Sparkplug B edge nodes: births, rebirths and deaths sent, message types ingest saw."""
     timeseries: list[dict[str, Any]] = field(default_factory=list)
     """One sample per interval (see :mod:`simulator.metrics.timeseries`)."""
@@ -111,7 +122,7 @@ class RunFigures:
     """Why ingest's figures are unknown (its worker died, or never reported), if they are."""
     ingest_restarts: int = 0
     """Times the run started its ingest worker again after it died."""
-    ingest_workers: list[dict[str, Any]] = field(default_factory=list)
+    ingest_workers: list[WorkerShare] = field(default_factory=list)
     """Each ingest worker's share: client id, topic filters, messages and rows it took."""
 
 
@@ -125,7 +136,7 @@ def _rate(count: int, seconds: float) -> float | None:
     return round(count / seconds, 1) if seconds > 0 else None
 
 
-def build_report(f: RunFigures) -> dict[str, Any]:
+def build_report(f: RunFigures) -> RunReport:
     """The report for one run, as a JSON-able dict.
 
     A message counts as ingested once a sink transaction has committed its row; one the
@@ -184,7 +195,8 @@ def build_report(f: RunFigures) -> dict[str, Any]:
             "tcp_connect_ms": {"p50": _ms(f.tcp_us, 50), "p99": _ms(f.tcp_us, 99)},
             "workflow": f.workflow,
             "registered_s": round(f.registered_s, 3) if f.registered_s is not None else None,
-            "funnel": f.funnel,
+            # The stage names are FunnelSection's keys: metrics.funnel names them.
+            "funnel": cast(FunnelSection, f.funnel),
             "reannounced": f.reannounced,
             "responder": f.responder,
             "answers": f.answers,
@@ -234,11 +246,26 @@ def build_report(f: RunFigures) -> dict[str, Any]:
     }
 
 
-def _sink(ingest: IngestSnapshot | None) -> dict[str, Any]:
+def as_dict(report: RunReport) -> dict[str, Any]:
+    """The report as the plain JSON data it is, for code that reads it by key paths, as code
+    reading a report file does (the schema's types are for the code that writes it)."""
+    return cast(dict[str, Any], report)
+
+
+def _sink(ingest: IngestSnapshot | None) -> SinkSection:
     if ingest is None:
-        return dict.fromkeys(
-            ("kind", "url", "run_id", "rows", "committed_rows", "failed_rows", "errors", "error")
-        )
+        return {
+            "kind": None,
+            "url": None,
+            "run_id": None,
+            "rows": None,
+            "committed_rows": None,
+            "failed_rows": None,
+            "errors": None,
+            "error": None,
+            "retries": None,
+            "rows_before": None,
+        }
     return {
         "kind": ingest.sink_kind,
         "url": ingest.sink,
@@ -253,7 +280,7 @@ def _sink(ingest: IngestSnapshot | None) -> dict[str, Any]:
     }
 
 
-def problems(report: dict[str, Any]) -> list[str]:
+def problems(report: Mapping[str, Any]) -> list[str]:
     """Why a run should exit non-zero: failed devices, lost or malformed messages, dropped links."""
     found: list[str] = []
     devices = report["devices"]
@@ -295,7 +322,7 @@ def problems(report: dict[str, Any]) -> list[str]:
     return found
 
 
-def get_path(report: dict[str, Any], dotted: str) -> Any:
+def get_path(report: Mapping[str, Any], dotted: str) -> Any:
     """The value at a dotted key path, e.g. ``latency_ms.p99``; KeyError if absent."""
     value: Any = report
     for part in dotted.split("."):

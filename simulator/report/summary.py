@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -15,7 +16,7 @@ def _num(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-def summary_lines(report: dict[str, Any]) -> list[str]:
+def summary_lines(report: Mapping[str, Any]) -> list[str]:
     """A short human summary of ``report``."""
     devices = report["devices"]
     onboarding = report["onboarding"]
@@ -60,7 +61,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _sink_line(report: dict[str, Any]) -> str:
+def _sink_line(report: Mapping[str, Any]) -> str:
     """One line: where rows went, how many committed, and what could not be stored and why."""
     sink = report["sink"]
     ingest = report.get("ingest") or {}
@@ -75,7 +76,7 @@ def _sink_line(report: dict[str, Any]) -> str:
     return line + f" (run id {sink['run_id']})"
 
 
-def _funnel_lines(onboarding: dict[str, Any]) -> list[str]:
+def _funnel_lines(onboarding: Mapping[str, Any]) -> list[str]:
     """The onboarding funnel, one stage a line, for the ``register`` workflow."""
     if onboarding.get("workflow") != "register":
         return []

@@ -15,16 +15,14 @@ import difflib
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from simulator.errors import ScenarioError, ScenarioProblem
-from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTER_STAGES, Funnel, Reannouncements
-from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot
-from simulator.report.json_report import RunFigures, build_report, get_path
+from simulator.report.json_report import get_path
+from simulator.report.schema import numeric_paths
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -38,9 +36,6 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
 
 THRESHOLDS_PATH = "thresholds"
 """The ``path`` of a problem that concerns a whole expression rather than a known key."""
-
-FREE_FORM_KEYS: frozenset[str] = frozenset({"timeseries", "settings", "devices.failures_by_reason"})
-"""Report entries whose contents vary from run to run; their leaves are not threshold keys."""
 
 _ALLOWED_OPERATORS = ", ".join(OPERATORS)
 _FORM = "write KEY OP LIMIT, e.g. latency_ms.p99 < 50"
@@ -78,107 +73,22 @@ class ThresholdResult:
     passed: bool
 
 
-def _synthetic_figures() -> RunFigures:
-    """A run in which every figure is present, so every numeric key of the report is a number."""
-    hist = Histogram()
-    hist.record(1000)
-    return RunFigures(
-        scenario="synthetic",
-        scenario_path="synthetic.toml",
-        broker_url="mqtt://127.0.0.1:1883",
-        mqtt_version="5",
-        devices_target=2,
-        devices_connected=1,
-        devices_failed=1,
-        failures={"timeout": 1},
-        dropped_links=0,
-        onboarding_s=1.0,
-        connect_us=hist,
-        tcp_us=hist,
-        published=1,
-        acked=1,
-        publish_window_s=1.0,
-        overrun=0,
-        baseline_rss_bytes=1,
-        connected_rss_bytes=2,
-        peak_rss_bytes=2,
-        ingest=IngestSnapshot(
-            received=1,
-            unique=1,
-            latency_us=hist,
-            committed_rows=1,
-            committed_unique=1,
-            sink_kind="memory",
-            first_recv_ns=0,
-            last_recv_ns=1_000_000_000,
-        ),
-        drain_s=0.0,
-        connections_target=2,
-        connections_connected=1,
-        connections_failed=1,
-        settings={"fleet": {"devices": 2}},
-        workflow="register",
-        funnel=_synthetic_funnel(),
-        registered_s=1.0,
-        reannounced=Reannouncements().to_dict(),
-        responder=dict.fromkeys(RESPONDER_KEYS, 1),
-        answers={"late": 0, "invalid": 0},
-        deaths={
-            "topic": "onboarding/{device}/death",
-            "sent": 1,
-            "wills": 1,
-            "heard": 1,
-            "heard_in_wills": 0,
-            "heard_invalid": 0,
-        },
-        sparkplug={"group_id": "acme", "births": 1, "rebirths": 0, "deaths": 1},
-    )
-
-
-RESPONDER_KEYS = (
-    "registrations",
-    "accepted",
-    "rejected",
-    "ignored",
-    "malformed",
-    "unsent",
-    "reconnects",
-)
-"""The provisioning responder's counters in the report (``onboarding.responder.*``)."""
-
-
-def _synthetic_funnel() -> dict[str, dict[str, Any]]:
-    funnel = Funnel((*REGISTER_STAGES, FIRST_TELEMETRY))
-    for stage in funnel.stages:
-        stage.reach(1000)
-    return funnel.to_dict()
-
-
-def _leaves(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    for name, value in node.items():
-        path = f"{prefix}{name}"
-        yield path, value
-        if isinstance(value, dict) and path not in FREE_FORM_KEYS:
-            yield from _leaves(value, f"{path}.")
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @cache
 def _report_paths() -> dict[str, bool]:
-    """Every dotted path of a fully filled report, mapped to whether its value is a number."""
-    report = build_report(_synthetic_figures())
-    return {path: _is_number(value) for path, value in _leaves(report, "")}
+    """Every dotted path of the report's schema, mapped to whether its value is a number."""
+    return numeric_paths()
 
 
 @cache
 def numeric_keys() -> tuple[str, ...]:
     """Every dotted report path whose value is a number (or ``null`` when not measured).
 
-    Derived from a report built by :func:`~simulator.report.json_report.build_report`, so a key
-    added to the report becomes a threshold key without a change here.
+    Read from the report's typed schema (:mod:`simulator.report.schema`), so a figure added to
+    the report becomes a threshold key without a change here.
     """
     return tuple(path for path, numeric in _report_paths().items() if numeric)
 
@@ -268,7 +178,7 @@ def parse_thresholds(items: Sequence[tuple[str, str]]) -> list[Threshold]:
     return thresholds
 
 
-def evaluate(thresholds: Sequence[Threshold], report: dict[str, Any]) -> list[ThresholdResult]:
+def evaluate(thresholds: Sequence[Threshold], report: Mapping[str, Any]) -> list[ThresholdResult]:
     """Check every threshold against ``report``; a figure that is ``null`` or absent fails."""
     results = []
     for threshold in thresholds:

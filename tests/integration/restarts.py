@@ -22,6 +22,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
+from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import Scenario
 
@@ -105,7 +106,9 @@ def run_through_restart(
     thread = threading.Thread(target=restart)
     thread.start()
     try:
-        report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+        report = as_dict(
+            asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+        )
     finally:
         finished.set()
         thread.join()

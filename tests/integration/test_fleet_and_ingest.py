@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.errors import BrokerUnreachableError
-from simulator.report.json_report import CONTRACT_KEYS, get_path
+from simulator.report.json_report import CONTRACT_KEYS, as_dict, get_path
 from simulator.runner import Runner
 from simulator.scenario import Scenario, validate_scenario
 
@@ -38,7 +38,7 @@ def small_scenario(tmp_path: Path, url: str, **fleet: Any) -> Scenario:
 
 def run(scenario: Scenario) -> dict[str, Any]:
     out = io.StringIO()
-    report = asyncio.run(Runner(scenario, scenario_path="<test>", out=out).run())
+    report = as_dict(asyncio.run(Runner(scenario, scenario_path="<test>", out=out).run()))
     assert "publishing" in out.getvalue()  # the live view printed at least one line
     return report
 

@@ -46,9 +46,11 @@ def test_a_mix_of_models_and_formats_is_ingested_whole(
     assert messages["ingested"] == messages["published"]
     # The 25 Sparkplug power meters are each their own edge node: born once, dead at the end.
     sparkplug = report["sparkplug"]
+    assert sparkplug is not None
     assert sparkplug["births"] == sparkplug["deaths"] == 25
-    assert sparkplug["ingested_by_type"]["NBIRTH"] == 25
-    assert sparkplug["ingested_by_type"]["NDEATH"] == 25
+    by_type = sparkplug["ingested_by_type"]
+    assert by_type is not None
+    assert by_type["NBIRTH"] == by_type["NDEATH"] == 25
     with sqlite3.connect(tmp_path / "mixed.sqlite") as db:
         prefixes = dict(
             db.execute(

@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.broker.locate import default_config_dir
+from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
 from tests.waiting import wait_until
@@ -149,7 +150,7 @@ async def run_with_a_stalled_subscriber(broker: LocalBroker, sqlite: Path) -> di
                 f"the broker to drop {DROPPED} messages for the stopped ingest",
             )
             assert not run.done(), "the run ended before the broker dropped anything"
-        return await run
+        return as_dict(await run)
     finally:
         dropped.stop()
         if not run.done():  # a failed wait: stop the run and what it started

@@ -13,6 +13,7 @@ import pytest
 from simulator.broker import INGEST_USER, SecureBroker, make_pki
 from simulator.errors import BrokerUnreachableError
 from simulator.mqtt import ClientSession, Event, MQTTVersion
+from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
 from simulator.transport.connection import MqttLink
@@ -61,7 +62,7 @@ def run(broker: SecureBroker, tmp_path: Path, url: str, **fleet: Any) -> dict[st
         out=io.StringIO(),
         tls=TlsOptions(ca_file=broker.ca_path),
     )
-    return asyncio.run(runner.run())
+    return as_dict(asyncio.run(runner.run()))
 
 
 def tls_url(broker: SecureBroker, credentials: str) -> str:

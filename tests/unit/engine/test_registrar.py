@@ -19,7 +19,7 @@ import pytest
 
 from simulator.engine.onboarding import FIRMWARE, Registrar
 from simulator.fleet import DeviceIdentity, DeviceModel, get_model
-from simulator.metrics.funnel import CONNACK, REGISTERED, SUBACK, TCP_CONNECT, Funnel
+from simulator.metrics.funnel import CONNACK, REGISTERED, SUBACK, TCP_CONNECT, Funnel, StageFigures
 from simulator.mqtt import (
     NO_PROPERTIES,
     ClientSession,
@@ -280,7 +280,7 @@ def registrations(link: MqttLink) -> list[Publish]:
     return [p for p in sent(link, Publish) if p.topic.endswith("/register")]
 
 
-def counts(funnel: Funnel) -> list[dict[str, Any]]:
+def counts(funnel: Funnel) -> list[StageFigures]:
     return [stage.to_dict() for stage in funnel.stages]
 
 

@@ -23,7 +23,7 @@ from simulator.harness import (
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.pytest_plugin import scenario_name
-from simulator.report.json_report import CONTRACT_KEYS, RunFigures, build_report
+from simulator.report.json_report import CONTRACT_KEYS, RunFigures, as_dict, build_report
 from simulator.scenario import validate_scenario
 
 
@@ -71,7 +71,7 @@ def make_report(*, connected: int = 50, unique: int = 400, published: int = 400)
         drain_s=0.1,
         timeseries=[{"t": 1.0, "published": 200}, {"t": 2.0, "published": 400}],
     )
-    return build_report(figures)
+    return as_dict(build_report(figures))
 
 
 def test_attributes_read_nested_tables_and_leave_values_as_stored() -> None:

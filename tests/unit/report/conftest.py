@@ -9,7 +9,7 @@ import pytest
 
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
-from simulator.report.json_report import RunFigures, build_report
+from simulator.report.json_report import RunFigures, as_dict, build_report
 
 MakeReport = Callable[..., dict[str, Any]]
 
@@ -75,6 +75,6 @@ def make_report() -> MakeReport:
                 last_recv_ns=10_000_000_000,
             )
         figures.update(changes)
-        return build_report(RunFigures(**figures))
+        return as_dict(build_report(RunFigures(**figures)))
 
     return build

@@ -12,7 +12,7 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.timeseries import SAMPLE_KEYS, TimeSeries, Totals
 from simulator.report.html import SUMMARY, mask_password, render_html, write_html
-from simulator.report.json_report import RunFigures, build_report
+from simulator.report.json_report import RunFigures, as_dict, build_report
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
 
@@ -124,7 +124,7 @@ def fake_report(seconds: int = 300, name: str = "quickstart", **settings: Any) -
             **settings,
         },
     )
-    return build_report(figures)
+    return as_dict(build_report(figures))
 
 
 class Page(HTMLParser):

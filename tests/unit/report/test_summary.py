@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from simulator.metrics.funnel import REGISTER_STAGES, Funnel
+from simulator.metrics.funnel import REGISTER_STAGES, Funnel, StageFigures
 from simulator.report.json_report import problems
 from simulator.report.summary import summary_lines
 from tests.unit.report.conftest import MakeReport
 
 
-def registered_funnel() -> dict[str, dict[str, object]]:
+def registered_funnel() -> dict[str, StageFigures]:
     funnel = Funnel(REGISTER_STAGES)
     for stage, ms in zip(REGISTER_STAGES, (1, 2, 3, 5), strict=True):
         funnel[stage].reach(ms * 1000, 10)

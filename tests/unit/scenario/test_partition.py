@@ -15,7 +15,11 @@ from simulator.scenario.schema import FleetSettings
 
 
 def fleet(**settings: Any) -> FleetSettings:
-    data = {"name": "p", "duration_s": 1.0, "fleet": {"devices": 240, "publish_interval_s": 1.0, **settings}}
+    data = {
+        "name": "p",
+        "duration_s": 1.0,
+        "fleet": {"devices": 240, "publish_interval_s": 1.0, **settings},
+    }
     return validate_scenario(data, "<test>").fleet
 
 

@@ -1,0 +1,219 @@
+"""The JSON report's schema, as types: what every key is, and so which keys are thresholds.
+
+:func:`~simulator.report.json_report.build_report` returns a :class:`RunReport`, so mypy
+checks every key it writes against these declarations, and :func:`numeric_paths` walks them
+to find the numeric figures a threshold may name (``latency_ms.p99``,
+``onboarding.funnel.registered.p99_ms``...). A figure that was not measured is ``None``
+(``null`` in JSON), never a made-up zero. Entries typed as plain ``dict`` or ``list`` are free
+form (their keys vary from run to run) and hold no threshold keys.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
+
+from simulator.metrics.funnel import ReannouncedFigures, StageFigures
+from simulator.metrics.ingest import WorkerShare
+
+
+class BrokerSection(TypedDict):
+    url: str
+    mqtt_version: str
+
+
+class DevicesSection(TypedDict):
+    target: int
+    connected: int
+    failed: int
+    failures_by_reason: dict[str, int]
+    dropped_after_connect: int
+
+
+class ConnectionsSection(TypedDict):
+    target: int
+    connected: int
+    failed: int
+    reconnects: int
+    dead: int
+    tls_handshakes: int | None
+    tls_resumed: int | None
+    ingest_reconnects: int | None
+
+
+class ConnectTimes(TypedDict):
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+
+class TcpConnectTimes(TypedDict):
+    p50: float | None
+    p99: float | None
+
+
+class FunnelSection(TypedDict, total=False):
+    """Stages by name; a ``connect`` run has the first two, a ``register`` run all five."""
+
+    tcp_connect: StageFigures
+    connack: StageFigures
+    suback: StageFigures
+    registered: StageFigures
+    first_telemetry_ingested: StageFigures
+
+
+class ResponderSection(TypedDict):
+    registrations: int
+    accepted: int
+    rejected: int
+    ignored: int
+    malformed: int
+    unsent: int
+    reconnects: int
+
+
+class AnswersSection(TypedDict):
+    late: int
+    invalid: int
+
+
+class DeathsSection(TypedDict):
+    topic: str
+    sent: int
+    wills: int
+    heard: int | None
+    heard_in_wills: int | None
+    heard_invalid: int | None
+
+
+class OnboardingSection(TypedDict):
+    duration_s: float
+    connect_rate_per_s: float | None
+    connect_ms: ConnectTimes
+    tcp_connect_ms: TcpConnectTimes
+    workflow: str
+    registered_s: float | None
+    funnel: FunnelSection
+    reannounced: ReannouncedFigures | None
+    responder: ResponderSection | None
+    answers: AnswersSection | None
+    deaths: DeathsSection | None
+
+
+class MessagesSection(TypedDict):
+    published: int
+    acked: int
+    refused: int
+    discarded: int
+    ingested: int | None
+    """Distinct messages whose rows a sink committed."""
+    received: int | None
+    lost: int | None
+    duplicated: int | None
+    out_of_order: int | None
+    malformed: int | None
+    overrun: int
+
+
+class ThroughputSection(TypedDict):
+    published_per_s: float | None
+    ingested_per_s: float | None
+
+
+class LatencySection(TypedDict):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+
+
+class SinkSection(TypedDict):
+    kind: str | None
+    url: str | None
+    run_id: str | None
+    rows: int | None
+    committed_rows: int | None
+    failed_rows: int | None
+    errors: dict[str, int] | None
+    """Rows given up on, by reason."""
+    error: str | None
+    retries: int | None
+    rows_before: int | None
+
+
+class IngestSection(TypedDict):
+    status: str
+    """``ok``, ``off`` (not run) or ``failed`` (its figures are unknown: see ``error``)."""
+    error: str | None
+    restarts: int
+    workers: list[WorkerShare]
+
+
+class ProcessSection(TypedDict):
+    peak_rss_bytes: int
+    baseline_rss_bytes: int
+    connected_rss_bytes: int
+    rss_bytes_per_device: int | None
+
+
+class SparkplugSection(TypedDict):
+    group_id: str
+    births: int
+    rebirths: int
+    deaths: int
+    ingested_by_type: dict[str, int] | None
+
+
+class RunReport(TypedDict):
+    """One run's report: the JSON document ``--report`` writes."""
+
+    scenario: str
+    scenario_path: str
+    broker: BrokerSection
+    duration_s: float
+    devices: DevicesSection
+    connections: ConnectionsSection
+    onboarding: OnboardingSection
+    messages: MessagesSection
+    throughput: ThroughputSection
+    latency_ms: LatencySection
+    sink: SinkSection
+    ingest: IngestSection
+    process: ProcessSection
+    sparkplug: SparkplugSection | None
+    drain_s: float
+    notes: list[str]
+    settings: dict[str, Any]
+    timeseries: list[dict[str, Any]]
+    thresholds: NotRequired[list[dict[str, Any]]]
+    """Added once the thresholds have been checked."""
+    live: NotRequired[bool]
+    """True in the live dashboard's view of a run still going."""
+
+
+def numeric_paths() -> dict[str, bool]:
+    """Every dotted path the schema declares, mapped to whether its value is a number."""
+    return dict(_walk(RunReport, ""))
+
+
+def _walk(schema: type, prefix: str) -> typing.Iterator[tuple[str, bool]]:
+    for name, hint in get_type_hints(schema).items():
+        path = f"{prefix}{name}"
+        kind = _strip(hint)
+        if typing.is_typeddict(kind):
+            yield path, False
+            yield from _walk(kind, f"{path}.")
+        else:
+            yield path, kind in (int, float)
+
+
+def _strip(hint: Any) -> Any:
+    """The type under ``X | None`` and ``NotRequired[X]``."""
+    origin = get_origin(hint)
+    if origin is NotRequired:
+        return _strip(get_args(hint)[0])
+    if origin in (Union, types.UnionType):
+        kinds = [a for a in get_args(hint) if a is not type(None)]
+        return _strip(kinds[0]) if len(kinds) == 1 else hint
+    return hint
