@@ -1,14 +1,16 @@
 """The ingest worker: subscribe, decode, account for every message, batch, hand to the writer.
 
 It is one MQTT subscriber connection (an MQTT 5 shared subscription, so several workers split
-the load) driven by the same :class:`~simulator.transport.connection.MqttLink` adapter the
-devices use. Each message is decoded, classified by the accounting (in order, lost, duplicated,
-out of order, latency) and added to the batcher; a full or old batch goes to the
-:class:`~simulator.ingest.writer.SinkWriter`, which stores it on its own thread and counts it
-only once committed. If the sink falls behind by more than ``max_pending_batches``, the worker
-pauses reading and lets TCP push back on the broker instead of buffering without bound. A
-payload that does not decode is counted and kept aside in the sink's malformed table, never a
-crash.
+the load; a plain one, with a note, on a broker without them) kept by a
+:class:`~simulator.transport.subscriber.Subscriber`, as the provisioning responder's is:
+capabilities checked against the CONNACK, keepalive at the broker's Server Keep Alive,
+reconnects with the fleet's backoff. Each message is decoded, classified by the accounting (in
+order, lost, duplicated, out of order, latency) and added to the batcher; a full or old batch
+goes to the :class:`~simulator.ingest.writer.SinkWriter`, which stores it on its own thread and
+counts it only once committed. If the sink falls behind by more than ``max_pending_batches``,
+the worker pauses reading and lets TCP push back on the broker instead of buffering without
+bound. A payload that does not decode is counted and kept aside in the sink's malformed table,
+never a crash.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from simulator.errors import (
-    BrokerUnreachableError,
+    BrokerCapabilityError,
     ConnectError,
     PayloadError,
     RemoteProtocolError,
@@ -39,8 +41,8 @@ from simulator.mqtt import (
     MessageReceived,
     MQTTVersion,
     Publish,
-    Subscribed,
 )
+from simulator.mqtt.capabilities import qos_missing, shared_missing
 from simulator.mqtt.topics import TopicFilter, matches
 from simulator.payloads import get_codec
 from simulator.payloads.codec import Telemetry
@@ -48,7 +50,8 @@ from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Provisioner
 from simulator.sinks import Malformed, Row, Sink
-from simulator.transport.connection import MqttLink, open_link
+from simulator.transport.connection import MqttLink
+from simulator.transport.subscriber import Subscriber
 from simulator.transport.tls import TlsOptions, client_context
 
 SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
@@ -130,13 +133,16 @@ class IngestWorker:
             options=subscriber_options(s),
         )
         self._link: MqttLink | None = None
-        self._subscribed: asyncio.Future[tuple[int, ...]] | None = None
+        self._subscriber: Subscriber | None = None
+        """Made at the first connect (building the TLS context may fail: that is start's)."""
+        self._shared = bool(s.share_group) and s.mqtt_version is MQTTVersion.V5
+        """Whether the telemetry, Sparkplug and onboarding filters are shared; off for good
+        once the broker shows it has no shared subscriptions."""
         self._flush_handle: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[BaseException | None] = loop.create_future()
         self.first_recv_ns: int | None = None
         self.reconnects = 0
         """Times the subscriber connection was lost and made again."""
-        self._last_ping = loop.time()
         self.last_recv_ns: int | None = None
 
     @property
@@ -149,31 +155,40 @@ class IngestWorker:
         await self._connect_and_subscribe()
         self._arm_flush()
 
-    async def reconnect(
-        self, stop: asyncio.Event, *, min_s: float = 0.5, max_s: float = 10.0
-    ) -> bool:
+    async def reconnect(self, stop: asyncio.Event) -> bool:
         """After :attr:`lost`: connect and subscribe again, backing off; False if stopped first.
 
         Batched rows, the accounting and the sink carry on; what the broker did not keep for
         this subscriber while it was away shows up as lost, as it should.
         """
-        delay = min_s
-        while not stop.is_set():
-            try:
-                await self._connect_and_subscribe()
-            except (BrokerUnreachableError, ConnectError, RemoteProtocolError, TimeoutError):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await stop.wait()
-                delay = min(max_s, delay * 2)
-                continue
-            self.reconnects += 1
-            return True
-        return False
+        subscriber = self._subscriber
+        assert subscriber is not None, "reconnect() before start()"
+        if not await subscriber.retry(stop, self._connect_and_subscribe):
+            return False
+        self.reconnects += 1
+        return True
 
     async def _connect_and_subscribe(self) -> None:
+        subscriber = self._subscriber
+        if subscriber is None:
+            subscriber = self._subscriber = self._new_subscriber()
+        try:
+            await subscriber.connect(self._subscribe_or_fail)
+        except BrokerCapabilityError:
+            # A broker that says nothing in its CONNACK may still refuse a shared
+            # subscription by disconnecting (reason 0x9E): come back once, plainly.
+            refused = subscriber.disconnect_reason == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
+            if not (self._shared and refused):
+                raise
+            self._subscribe_plainly(
+                f"the broker at {subscriber.address} disconnected the worker with reason 0x9E "
+                f"(shared subscriptions not supported) when it subscribed to "
+                f"{self._filter(shared=True)!r}"
+            )
+            await subscriber.connect(self._subscribe_or_fail)
+
+    def _new_subscriber(self) -> Subscriber:
         s = self.settings
-        link = MqttLink(self._session, self, self)
         context = None
         if s.tls:
             context = client_context(
@@ -184,27 +199,40 @@ class IngestWorker:
                     s.verify,
                 )
             )
-        await open_link(
-            link,
-            s.host,
-            s.port,
+        return Subscriber(
+            self._session,
+            self,
+            loop=self._loop,
+            host=s.host,
+            port=s.port,
             timeout_s=s.connect_timeout_s,
+            who="the ingest worker",
             ssl_context=context,
-            failure=f"ingest could not connect to mqtt://{s.host}:{s.port}",
         )
-        self._link = link
-        self._lost = self._loop.create_future()
-        try:
-            await self._subscribe_or_fail()
-        except BaseException:
-            # The link shares the worker's session: close it now, so that its close is
-            # done with before the next attempt puts a new connection on the session.
-            self._link = None
-            link.abort()
-            raise
 
-    async def _subscribe_or_fail(self) -> None:
+    def _subscribe_plainly(self, why: str) -> None:
+        """Give up shared subscriptions for good, and say so once."""
+        self._shared = False
+        self.notes.append(
+            f"{why}: this worker subscribed plainly, so run only one ingest worker against it"
+        )
+
+    async def _subscribe_or_fail(self, link: MqttLink) -> None:
+        """Make every subscription on the new ``link``, then take it as the worker's."""
+        subscriber = self._subscriber
+        assert subscriber is not None
+        limits = self._session.limits
+        if self.provisioner is not None:
+            problem = qos_missing(limits, 1, "the QoS of the registration answers")
+            if problem is not None:
+                raise BrokerCapabilityError(
+                    f"{subscriber.who}: the broker at {subscriber.address} {problem}"
+                )
         partition = self.settings.partition
+        if self._shared and not partition:
+            problem = shared_missing(limits)
+            if problem is not None:
+                self._subscribe_plainly(f"the broker at {subscriber.address} {problem}")
         if partition:
             await self._subscribe_partition(partition)
             shared = False
@@ -237,17 +265,18 @@ class IngestWorker:
                 f"QoS {self.settings.qos} asked for: messages it drops on the way in are "
                 f"counted as lost"
             )
+        # Only now: a link lost while subscribing fails the subscription, not the worker.
+        self._link = link
+        self._lost = self._loop.create_future()
 
     async def _subscribe_telemetry(self) -> tuple[tuple[int, ...], bool]:
         """Subscribe to ``topic_filter`` (shared when asked and possible); the granted codes
         and whether the subscription is shared."""
         codes = await self._subscribe(self._filter(shared=True))
-        shared = self._filter(shared=True) != self._filter(shared=False)
-        if codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
-            shared = False
-            self.notes.append(
-                "the broker does not support shared subscriptions: this worker subscribed "
-                "plainly, so run only one ingest worker against it"
+        if self._shared and codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
+            self._subscribe_plainly(
+                "the broker refused the shared subscription (SUBACK 0x9E, shared "
+                "subscriptions not supported)"
             )
             codes = await self._subscribe(self._filter(shared=False))
         if codes[0] > 2:
@@ -255,17 +284,14 @@ class IngestWorker:
                 f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
                 f"with reason code 0x{codes[0]:02X}"
             )
-        return codes, shared
+        return codes, self._shared
 
     async def _subscribe_partition(self, filters: tuple[str, ...]) -> None:
         """Subscribe plainly to this worker's share of the telemetry topics, in one packet."""
-        link = self._link
-        assert link is not None
-        self._subscribed = self._loop.create_future()
+        subscriber = self._subscriber
+        assert subscriber is not None
         qos = self.settings.qos
-        link.send(link.session.subscribe([(f, qos) for f in filters]))
-        async with asyncio.timeout(self.settings.connect_timeout_s):
-            codes = await self._subscribed
+        codes = await subscriber.subscribe([(f, qos) for f in filters])
         refused = [f for f, code in zip(filters, codes, strict=False) if code > 2]
         if refused:
             raise ConnectError(
@@ -290,18 +316,15 @@ class IngestWorker:
 
     def _filter(self, *, shared: bool) -> str:
         s = self.settings
-        if shared and s.share_group and s.mqtt_version is MQTTVersion.V5:
+        if shared and self._shared:
             return f"$share/{s.share_group}/{s.topic_filter}"
         return s.topic_filter
 
     async def _subscribe(self, topic_filter: str, qos: int | None = None) -> tuple[int, ...]:
-        link = self._link
-        assert link is not None
-        self._subscribed = self._loop.create_future()
+        subscriber = self._subscriber
+        assert subscriber is not None
         wanted = self.settings.qos if qos is None else qos
-        link.send(link.session.subscribe([(topic_filter, wanted)]))
-        async with asyncio.timeout(self.settings.connect_timeout_s):
-            return await self._subscribed
+        return await subscriber.subscribe([(topic_filter, wanted)])
 
     async def stop(self) -> None:
         """Flush what is batched, wait until the sink has it (or gave it up), disconnect, close."""
@@ -361,7 +384,7 @@ class IngestWorker:
     # link listener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Account for and batch every message; resolve the SUBACK waiter.
+        """Account for and batch every message.
 
         This loop is the worker's hot path: every message passes it once, so a message does
         only what it needs (decode, account, build its row) and rows reach the batcher once
@@ -379,8 +402,7 @@ class IngestWorker:
         # Positions in ``rows`` of messages seen before: rare, so a list, not a flag per row.
         dups: list[int] = []
         for event in events:
-            if type(event) is not MessageReceived:
-                self._other_event(event)
+            if type(event) is not MessageReceived:  # the subscriber has seen to SUBACKs
                 continue
             publish = event.publish
             payload = publish.payload
@@ -408,12 +430,6 @@ class IngestWorker:
         if self.provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
             self.provisioner.flush(link)
-
-    def _other_event(self, event: Event) -> None:
-        """A packet other than a PUBLISH: a SUBACK resolves whoever waits on it."""
-        waiter = self._subscribed
-        if isinstance(event, Subscribed) and waiter is not None and not waiter.done():
-            waiter.set_result(tuple(event.reason_codes))
 
     def _route(self, link: MqttLink, publish: Publish) -> Callable[[bytes], Telemetry] | None:
         """The decoder of a message that is telemetry, or None for one handled here: a
@@ -503,17 +519,7 @@ class IngestWorker:
         now = self._loop.time()
         self._submit(self._batcher.due(now))
         self.writer.submit_malformed(self._take_malformed())
-        self._keep_alive(now)
         self._arm_flush()
-
-    def _keep_alive(self, now: float) -> None:
-        # Receiving does not count as activity for the broker: a subscriber that only listens
-        # must still send something within the keepalive, or it is disconnected at 1.5x.
-        keepalive = self.settings.keepalive_s
-        link = self._link
-        if keepalive and link is not None and now - self._last_ping >= keepalive / 2:
-            self._last_ping = now
-            link.send(link.session.ping())
 
     def _take_malformed(self) -> list[Malformed]:
         items, self._malformed = self._malformed, []

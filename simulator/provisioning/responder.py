@@ -1,8 +1,11 @@
 """The provisioning responder: a connection of its own that answers registrations.
 
 It subscribes to every connection's registration topic (the scenario's template with each
-placeholder level as ``+``) and answers through a :class:`Provisioner`; it reconnects until
-stopped. A run uses it when ingest is off (otherwise the ingest worker answers, see
+placeholder level as ``+``) and answers through a :class:`Provisioner`. Its connection is a
+:class:`~simulator.transport.subscriber.Subscriber`, as the ingest worker's is: the broker's
+capabilities checked (answers go out at QoS 1, the filter has wildcards), keepalive at the
+broker's Server Keep Alive, and reconnects with the fleet's backoff until stopped. A run
+uses it when ingest is off (otherwise the ingest worker answers, see
 :mod:`simulator.ingest.worker`); switched off (``[onboarding.responder] enabled = false``) a
 real platform answers instead.
 """
@@ -15,23 +18,13 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.errors import (
-    BrokerUnreachableError,
-    ConnectError,
-    PayloadError,
-    RemoteProtocolError,
-    SimulatorError,
-)
-from simulator.mqtt import (
-    ClientSession,
-    Event,
-    MessageReceived,
-    MQTTVersion,
-    Subscribed,
-)
+from simulator.errors import BrokerCapabilityError, ConnectError, PayloadError
+from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion
+from simulator.mqtt.capabilities import qos_missing
 from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Policy, Provisioner, ResponderCounters, topic_filter
-from simulator.transport.connection import MqttLink, open_link
+from simulator.transport.connection import MqttLink
+from simulator.transport.subscriber import Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +55,31 @@ class Responder:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
-        self._ssl = ssl_context
         self._provisioner = Provisioner(settings.policy, settings.mqtt_version)
         self._loop = loop
         self._wall_ns = wall_ns
+        s = settings
+        session = ClientSession(
+            s.client_id,
+            s.mqtt_version,
+            s.keepalive_s,
+            username=s.username,
+            password=s.password.encode() if s.password is not None else None,
+        )
+        self._subscriber = Subscriber(
+            session,
+            self,
+            loop=loop,
+            host=s.host,
+            port=s.port,
+            timeout_s=s.connect_timeout_s,
+            who="the provisioning responder",
+            ssl_context=ssl_context,
+        )
         self._link: MqttLink | None = None
-        self._subscribed: asyncio.Future[tuple[int, ...]] | None = None
         self._lost: asyncio.Event = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._ping: asyncio.TimerHandle | None = None
 
     @property
     def counters(self) -> ResponderCounters:
@@ -90,88 +98,44 @@ class Responder:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._ping is not None:
-            self._ping.cancel()
-        link, self._link = self._link, None
-        if link is not None:
-            link.close()
+        self._link = None
+        self._subscriber.close()
 
     async def _keep_connected(self) -> None:
-        delay = 0.2
         while not self._stop.is_set():
             await self._lost.wait()
             if self._stop.is_set():
                 return
-            try:
-                await self._connect()
-            except (BrokerUnreachableError, ConnectError, RemoteProtocolError, TimeoutError):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._stop.wait()
-                delay = min(5.0, delay * 2)
-                continue
-            delay = 0.2
-            self._provisioner.counters.reconnects += 1
+            if await self._subscriber.retry(self._stop, self._connect):
+                self._provisioner.counters.reconnects += 1
 
     async def _connect(self) -> None:
-        s = self.settings
-        session = ClientSession(
-            s.client_id,
-            s.mqtt_version,
-            s.keepalive_s,
-            username=s.username,
-            password=s.password.encode() if s.password is not None else None,
-        )
-        link = MqttLink(session, self, self)
-        await open_link(
-            link,
-            s.host,
-            s.port,
-            timeout_s=s.connect_timeout_s,
-            ssl_context=self._ssl,
-            failure=f"the provisioning responder could not connect to {s.host}:{s.port}",
-        )
-        self._link = link
-        self._lost.clear()
-        self._subscribed = self._loop.create_future()
-        link.send(session.subscribe([(topic_filter(s.register_topic), 1)]))
-        try:
-            async with asyncio.timeout(s.connect_timeout_s):
-                codes = await self._subscribed
-        except TimeoutError:
-            link.abort()
-            raise
+        await self._subscriber.connect(self._subscribe)
+
+    async def _subscribe(self, link: MqttLink) -> None:
+        """Check what answering needs, subscribe to the registrations, take the link."""
+        subscriber = self._subscriber
+        problem = qos_missing(subscriber.session.limits, 1, "the QoS of its answers")
+        if problem is not None:
+            raise BrokerCapabilityError(
+                f"{subscriber.who}: the broker at {subscriber.address} {problem}"
+            )
+        wanted = topic_filter(self.settings.register_topic)
+        codes = await subscriber.subscribe([(wanted, 1)])
         if codes[0] >= 0x80:
-            link.abort()
             raise ConnectError(
                 f"the broker refused the provisioning responder's subscription to "
-                f"{topic_filter(s.register_topic)!r} with reason code 0x{codes[0]:02X}"
+                f"{wanted!r} with reason code 0x{codes[0]:02X}"
             )
-        self._arm_ping()
-
-    def _arm_ping(self) -> None:
-        # A subscriber that only listens must still send something within the keepalive.
-        keepalive = self.settings.keepalive_s
-        if keepalive:
-            self._ping = self._loop.call_later(keepalive / 2, self._send_ping)
-
-    def _send_ping(self) -> None:
-        link = self._link
-        if link is not None and link.transport is not None:
-            with contextlib.suppress(SimulatorError):
-                link.send(link.session.ping())
-        self._arm_ping()
+        self._link = link
+        self._lost.clear()
 
     # link listener
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Answer every registration; resolve the SUBACK waiter."""
+        """Answer every registration."""
         for event in events:
-            if isinstance(event, Subscribed):
-                waiter = self._subscribed
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(tuple(event.reason_codes))
-            elif isinstance(event, MessageReceived):
+            if isinstance(event, MessageReceived):
                 self._answer(link, event)
         # Answers queued above, and those a PUBACK has made room for, in one write.
         self._provisioner.flush(link)
