@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
     except SimulatorError as exc:
-        from simulator.transport.tls import TlsConfigError
+        from simulator.errors import TlsConfigError
 
         sys.stderr.write(f"error: {exc}\n")
         # An unusable --ca-file or --client-cert is a bad argument, not the environment's fault.
@@ -445,7 +445,8 @@ def _load_with_thresholds(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from simulator.report.compare import ReportInputError, compare_files, format_comparison
+    from simulator.errors import ReportInputError
+    from simulator.report.compare import compare_files, format_comparison
 
     try:
         comparison = compare_files(args.base, args.new, args.tolerance)

@@ -1,33 +1,66 @@
-"""The package's one exception root and its tree.
+"""The package's one exception root and its tree: every class, in this one module.
 
 Every error the simulator raises on purpose derives from :class:`SimulatorError`,
 so a caller can catch one class and still tell whose fault it was::
 
     SimulatorError
+    ├── InvalidArgumentError          a value given to our own API is out of range (a ValueError)
     ├── ProtocolError                 MQTT went wrong
-    │   ├── LocalProtocolError        we misused the protocol (a bug or a bad argument here)
+    │   ├── LocalProtocolError        we tried to send what MQTT does not allow (our bug)
+    │   │   ├── InflightLimitError    no packet id free: the broker's Receive Maximum is reached
+    │   │   └── PacketTooLargeError   over the broker's Maximum Packet Size
     │   └── RemoteProtocolError       the peer sent something malformed or unexpected
     ├── ConnectError                  a connection could not be made or was refused
     │   ├── BrokerUnreachableError    TCP connect failed or timed out
     │   ├── BrokerRefusedError        the broker answered CONNACK with a failure reason
-    │   └── BrokerCapabilityError     the broker lacks something the run relies on
+    │   ├── BrokerCapabilityError     the broker lacks something the run relies on
+    │   ├── TlsConfigError            a TLS file could not be read or does not fit
+    │   │   └── MissingClientFilesError   per-connection certificates or keys are missing
+    │   └── TlsError                  the TLS handshake or session failed
+    │       └── TlsCertificateError   the broker's certificate was rejected
     ├── ScenarioError                 a scenario is invalid; carries every problem at once
+    ├── FleetConfigError              a fleet setting is invalid (turned into scenario problems)
+    │   ├── UnknownModelError         no device model has that name
+    │   ├── PlantLayoutError          a plant size or device id prefix is out of range
+    │   └── TopicTemplateError        a topic template has an unknown placeholder or bad level
+    ├── PlanError                     an onboarding plan asked for the impossible
     ├── ResourceLimitError            the run needs more than this process may have
+    │   ├── MetricsPortError          the Prometheus endpoint could not listen
+    │   └── DashboardPortError        the live dashboard could not listen
     ├── BrokerLaunchError             a local Mosquitto could not be found, started or stopped
+    │   └── PkiError                  the throwaway certificate authority could not be made
     ├── PayloadError                  a payload could not be encoded or decoded
-    └── SinkError                     a sink could not store a batch
+    │   └── TopicError                a Sparkplug B topic is malformed
+    ├── SinkError                     a sink could not store a batch (``reason`` says why)
+    ├── IngestChildError              an ingest worker process failed or said no final word
+    ├── ReportInputError              a report file given to ``compare`` is not a report
+    ├── JUnitWriteError               the JUnit XML file could not be written
+    ├── HarnessError                  the programmatic run (pytest plugin) was misused
+    └── ReportKeyError                a report has no such key (also a KeyError, AttributeError)
 
-Nothing here imports anything else from the package.
+Nothing here imports anything else from the package; ``tests/unit/test_errors.py`` checks that
+no other module defines an exception class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SimulatorError(Exception):
     """Root of every error the simulator raises on purpose."""
+
+
+class InvalidArgumentError(SimulatorError, ValueError):
+    """A value given to one of our functions is out of its range; the message says the range.
+
+    Not a protocol error: nothing was sent. A ``ValueError`` too, as Python's own are.
+    """
 
 
 class ProtocolError(SimulatorError):
@@ -35,7 +68,7 @@ class ProtocolError(SimulatorError):
 
 
 class LocalProtocolError(ProtocolError):
-    """We tried to do something the protocol does not allow (our fault)."""
+    """We tried to send something MQTT (or Sparkplug B) does not allow (our fault)."""
 
 
 class RemoteProtocolError(ProtocolError):
@@ -107,3 +140,118 @@ class SinkError(SimulatorError):
     def __init__(self, message: str, reason: str = "other") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InflightLimitError(LocalProtocolError):
+    """A QoS 1 or 2 publish would exceed the broker's receive maximum; wait for an ack."""
+
+
+class PacketTooLargeError(LocalProtocolError):
+    """A packet would exceed the broker's Maximum Packet Size, so it was not sent."""
+
+
+class MetricsPortError(ResourceLimitError):
+    """The ``/metrics`` server could not listen on its host and port."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot serve metrics on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+
+
+class ReportInputError(SimulatorError):
+    """A report to compare could not be read or is not a report; the message names the file."""
+
+
+class JUnitWriteError(SimulatorError):
+    """The JUnit file could not be written."""
+
+
+class HarnessError(SimulatorError):
+    """The harness was asked for something it cannot do, such as a blocking run inside a loop."""
+
+
+class ReportKeyError(SimulatorError, KeyError, AttributeError):
+    """A report has no value at the path asked for.
+
+    Both a :class:`KeyError` and an :class:`AttributeError`, so ``report["a.b"]``,
+    ``report.a.b``, ``hasattr`` and ``getattr(report, name, default)`` behave as usual.
+    """
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; the message here is a sentence, not a key.
+        return str(self.args[0])
+
+
+class PlanError(SimulatorError):
+    """A plan was asked for with arguments no valid scenario produces (a bug in the caller)."""
+
+
+class PkiError(BrokerLaunchError):
+    """The test PKI could not be made: openssl is missing or failed, or a name is unusable."""
+
+
+class IngestChildError(SimulatorError):
+    """The ingest child process failed to start, or stopped without a final snapshot."""
+
+
+class TlsConfigError(ConnectError):
+    """A TLS file could not be read or does not fit (names the file and what is wrong)."""
+
+
+class MissingClientFilesError(TlsConfigError):
+    """Per-connection certificate or key files are missing (names the first and the count)."""
+
+    def __init__(self, message: str, first: Path, missing: int) -> None:
+        super().__init__(message)
+        self.first = first
+        """The first missing file, in connection order."""
+        self.missing = missing
+        """How many files are missing in all."""
+
+
+class TlsError(ConnectError):
+    """TLS with the broker failed, in the handshake or after (names the connection and why)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """OpenSSL's short reason, e.g. ``TLSV1_ALERT_UNKNOWN_CA``."""
+
+
+class TlsCertificateError(TlsError):
+    """The broker's certificate was rejected: an untrusted chain, another name, expired."""
+
+    def __init__(self, message: str, reason: str, verify_message: str) -> None:
+        super().__init__(message, reason)
+        self.verify_message = verify_message
+        """OpenSSL's verdict, e.g. ``Hostname mismatch, certificate is not valid for 'x'.``"""
+
+
+class DashboardPortError(ResourceLimitError):
+    """The dashboard could not listen on its host and port."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot serve the dashboard on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+
+
+class FleetConfigError(SimulatorError):
+    """A fleet setting is invalid; the message says what is allowed."""
+
+
+class UnknownModelError(FleetConfigError):
+    """No device model is registered under the requested name."""
+
+
+class PlantLayoutError(FleetConfigError):
+    """A plant layout was asked for with out-of-range sizes or an unusable id prefix."""
+
+
+class TopicTemplateError(FleetConfigError):
+    """A topic template cannot produce valid MQTT topic names."""
+
+
+class TopicError(PayloadError):
+    """A Sparkplug topic is malformed or a topic part is not a valid id."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from simulator.errors import SimulatorError
+from simulator.errors import HarnessError, ReportKeyError
 
 T = TypeVar("T")
 
@@ -35,22 +35,6 @@ DEFAULT_NAME = "harness"
 
 DEFAULT_SOURCE = "run_fleet()"
 """Where a harness run's settings come from, as its problems and its report name it."""
-
-
-class HarnessError(SimulatorError):
-    """The harness was asked for something it cannot do, such as a blocking run inside a loop."""
-
-
-class ReportKeyError(SimulatorError, KeyError, AttributeError):
-    """A report has no value at the path asked for.
-
-    Both a :class:`KeyError` and an :class:`AttributeError`, so ``report["a.b"]``,
-    ``report.a.b``, ``hasattr`` and ``getattr(report, name, default)`` behave as usual.
-    """
-
-    def __str__(self) -> str:
-        # KeyError quotes its argument; the message here is a sentence, not a key.
-        return str(self.args[0])
 
 
 class ReportSection:

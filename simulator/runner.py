@@ -27,8 +27,7 @@ from typing import Any, TextIO
 from simulator.broker import LocalBroker, max_connections_hint
 from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
-from simulator.errors import BrokerUnreachableError, ResourceLimitError
-from simulator.ingest.child import IngestChildError
+from simulator.errors import BrokerUnreachableError, IngestChildError, ResourceLimitError
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings
 from simulator.live.console import make_view

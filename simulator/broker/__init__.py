@@ -28,7 +28,6 @@ from simulator.broker.pki import (
     DEVICE_PLACEHOLDER,
     KeyPair,
     Pki,
-    PkiError,
     make_pki,
     write_device_certs,
 )
@@ -39,6 +38,7 @@ from simulator.broker.runtime_config import (
     render_secure_config,
 )
 from simulator.broker.secure import FLEET_USER, INGEST_USER, SecureBroker
+from simulator.errors import PkiError
 
 __all__ = [
     "BASE_CONFIG_NAME",

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import BrokerLaunchError
+from simulator.errors import PkiError
 
 DEFAULT_SERVER_NAMES: tuple[str, ...] = ("127.0.0.1", "localhost")
 """The names a local broker is reached by: its loopback address and ``localhost``."""
@@ -46,10 +46,6 @@ _CLIENT = (*_LEAF, "extendedKeyUsage=clientAuth")
 DEVICE_PLACEHOLDER = "{device}"
 """Where the device id goes in the paths :func:`write_device_certs` returns (the same
 placeholder as in the simulator's ``--client-cert`` and broker URL templates)."""
-
-
-class PkiError(BrokerLaunchError):
-    """The test PKI could not be made: openssl is missing or failed, or a name is unusable."""
 
 
 @dataclass(frozen=True, slots=True)

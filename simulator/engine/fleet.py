@@ -31,7 +31,7 @@ from simulator.engine.wheel import TimingWheel
 from simulator.errors import (
     BrokerCapabilityError,
     BrokerRefusedError,
-    LocalProtocolError,
+    InvalidArgumentError,
 )
 from simulator.fleet import DeviceModel, PlantLayout, TopicTemplate, get_model
 from simulator.fleet.plant import DeviceIdentity
@@ -112,7 +112,7 @@ class Fleet:
         specs = scenario.fleet.groups()
         if devices_per_connection is not None:
             if devices_per_connection < 1:
-                raise LocalProtocolError(
+                raise InvalidArgumentError(
                     f"devices_per_connection must be >= 1, got {devices_per_connection}"
                 )
             specs = tuple(replace(spec, per_connection=devices_per_connection) for spec in specs)
@@ -125,7 +125,9 @@ class Fleet:
         self.credentials = credentials
         """User name and password template every device connects with (None: anonymous)."""
         if messages_per_device is not None and messages_per_device < 1:
-            raise LocalProtocolError(f"messages_per_device must be >= 1, got {messages_per_device}")
+            raise InvalidArgumentError(
+                f"messages_per_device must be >= 1, got {messages_per_device}"
+            )
         self.messages_per_device = messages_per_device
         """Stop each device after this many messages (benchmarks); None publishes until stopped."""
         self.merge_overdue = merge_overdue
@@ -383,7 +385,7 @@ class Fleet:
     async def wait_finished(self) -> None:
         """Wait until every admitted device has sent ``messages_per_device`` messages."""
         if self.messages_per_device is None:
-            raise LocalProtocolError("wait_finished() needs a fleet with messages_per_device")
+            raise InvalidArgumentError("wait_finished() needs a fleet with messages_per_device")
         while not self._finished.is_set():
             # A registration that times out admits nobody and publishes nothing, so nothing
             # else would look again: check on a slow beat too.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from simulator.errors import LocalProtocolError, PayloadError
+from simulator.errors import InflightLimitError, LocalProtocolError, PayloadError
 from simulator.fleet import DeviceModel, TopicTemplate
 from simulator.fleet.plant import DeviceIdentity
 from simulator.metrics.funnel import (
@@ -41,7 +41,6 @@ from simulator.mqtt import (
     Publish,
     Subscribed,
 )
-from simulator.mqtt.session import InflightLimitError
 from simulator.payloads.registration import (
     Registration,
     correlation_for,

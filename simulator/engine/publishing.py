@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from simulator.engine.devices import Device, DeviceGroup, FleetCounters
 from simulator.engine.edge_node import EdgeNodes
-from simulator.errors import LocalProtocolError
-from simulator.mqtt import InflightLimitError, PacketTooLargeError, SessionState
+from simulator.errors import InflightLimitError, LocalProtocolError, PacketTooLargeError
+from simulator.mqtt import SessionState
 from simulator.transport.connection import MqttLink
 
 CATCH_UP_REPEATS = 8

@@ -34,7 +34,7 @@ from collections.abc import Generator
 from math import ceil, floor
 from typing import Generic, TypeVar
 
-from simulator.errors import LocalProtocolError
+from simulator.errors import InvalidArgumentError
 
 T = TypeVar("T")
 
@@ -69,12 +69,12 @@ class TimingWheel(Generic[T]):
         self, interval_s: float, slot_width_s: float, epoch: float, *, max_repeats: int = 1
     ) -> None:
         if interval_s <= 0 or slot_width_s <= 0:
-            raise LocalProtocolError(
+            raise InvalidArgumentError(
                 f"timing wheel needs positive interval and slot width, got "
                 f"interval_s={interval_s}, slot_width_s={slot_width_s}"
             )
         if max_repeats < 1:
-            raise LocalProtocolError(f"timing wheel needs max_repeats >= 1, got {max_repeats}")
+            raise InvalidArgumentError(f"timing wheel needs max_repeats >= 1, got {max_repeats}")
         count = max(1, round(interval_s / slot_width_s))
         self.interval_s = interval_s
         self.slot_width_s = interval_s / count

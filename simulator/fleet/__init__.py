@@ -8,7 +8,7 @@ docs/MODELS.md describes each. :class:`PlantLayout` places devices on sites and 
 :class:`TopicTemplate` names their topics. Nothing here does I/O or reads a clock.
 """
 
-from simulator.fleet.errors import (
+from simulator.errors import (
     FleetConfigError,
     PlantLayoutError,
     TopicTemplateError,

@@ -22,7 +22,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from simulator.fleet.errors import PlantLayoutError, TopicTemplateError
+from simulator.errors import PlantLayoutError, TopicTemplateError
 
 DEFAULT_TOPIC = "factory/{site}/{line}/{device}/telemetry"
 """The topic template a scenario gets when it names none."""

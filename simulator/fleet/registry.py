@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from simulator.errors import UnknownModelError
 from simulator.fleet.cnc_machine import CncMachine
 from simulator.fleet.environment_sensor import EnvironmentSensor
-from simulator.fleet.errors import UnknownModelError
 from simulator.fleet.machine_sensor import MachineSensor
 from simulator.fleet.model import DeviceModel
 from simulator.fleet.moulding_machine import MouldingMachine

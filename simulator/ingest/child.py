@@ -17,15 +17,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from simulator.errors import SimulatorError
+from simulator.errors import IngestChildError
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 
 STDERR_TAIL_LINES = 20
-
-
-class IngestChildError(SimulatorError):
-    """The ingest child process failed to start, or stopped without a final snapshot."""
 
 
 COMMAND = (sys.executable, "-m", "simulator", "ingest", "--settings-stdin", "--jsonl")

@@ -13,7 +13,8 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from simulator.ingest.child import IngestChild, IngestChildError
+from simulator.errors import IngestChildError
+from simulator.ingest.child import IngestChild
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot, WorkerShare
 

@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simulator.errors import ResourceLimitError
+from simulator.errors import DashboardPortError
 from simulator.report.html import embed_json, public_data, render_html
 
 Provider = Callable[[], Mapping[str, Any]]
@@ -61,15 +61,6 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
 }
-
-
-class DashboardPortError(ResourceLimitError):
-    """The dashboard could not listen on its host and port."""
-
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"cannot serve the dashboard on {host}:{port}: {reason}")
-        self.host = host
-        self.port = port
 
 
 class LiveDashboard:

@@ -69,7 +69,7 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from simulator.errors import ResourceLimitError
+from simulator.errors import MetricsPortError
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.timeseries import Totals
 
@@ -276,15 +276,6 @@ class RoleProcessCollector(Collector):
                 for sample in family.samples
             ]
             yield family
-
-
-class MetricsPortError(ResourceLimitError):
-    """The ``/metrics`` server could not listen on its host and port."""
-
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"cannot serve metrics on {host}:{port}: {reason}")
-        self.host = host
-        self.port = port
 
 
 class MetricsServer:

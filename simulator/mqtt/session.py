@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from simulator.errors import InflightLimitError, PacketTooLargeError
+
 from ..errors import LocalProtocolError
 from .encoder import (
     encode,
@@ -99,14 +101,6 @@ def _qos0_header(size: int) -> bytes:
     if size < 16384:
         _QOS0_HEADERS[size] = header
     return header
-
-
-class InflightLimitError(LocalProtocolError):
-    """A QoS 1 or 2 publish would exceed the broker's receive maximum; wait for an ack."""
-
-
-class PacketTooLargeError(LocalProtocolError):
-    """A packet would exceed the broker's Maximum Packet Size, so it was not sent."""
 
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState

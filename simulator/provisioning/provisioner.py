@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.errors import SimulatorError
-from simulator.mqtt import InflightLimitError, MQTTVersion, Properties, Publish
+from simulator.errors import InflightLimitError, SimulatorError
+from simulator.mqtt import MQTTVersion, Properties, Publish
 from simulator.payloads.registration import (
     ACCEPTED,
     REJECTED,

@@ -18,12 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import SimulatorError
+from simulator.errors import ReportInputError
 from simulator.report.json_report import CONTRACT_KEYS, get_path
-
-
-class ReportInputError(SimulatorError):
-    """A report to compare could not be read or is not a report; the message names the file."""
 
 
 class Better(Enum):

@@ -12,12 +12,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator.errors import SimulatorError
+from simulator.errors import JUnitWriteError
 from simulator.report.thresholds import ThresholdResult, describe_result
-
-
-class JUnitWriteError(SimulatorError):
-    """The JUnit file could not be written."""
 
 
 def _suite_element(results: Sequence[ThresholdResult], suite: str) -> ET.Element:

@@ -11,15 +11,10 @@ The public names::
 Everything here is pure: no sockets, no event loop, no clock.
 """
 
+from simulator.errors import PlanError
 from simulator.scenario.broker_url import BrokerAddress, parse_broker_url
 from simulator.scenario.loader import OVERRIDE_TARGETS, Overrides, load_scenario, validate_scenario
-from simulator.scenario.plan import (
-    OnboardingPlan,
-    PlanError,
-    expected_messages,
-    publish_phase_s,
-    publish_slot,
-)
+from simulator.scenario.plan import OnboardingPlan, expected_messages, publish_phase_s, publish_slot
 from simulator.scenario.schema import (
     BrokerSettings,
     FleetSettings,

@@ -16,15 +16,11 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
-from simulator.errors import SimulatorError
+from simulator.errors import PlanError
 
 # 1/phi: a stride near devices/phi puts consecutive indexes about 0.618 of an interval apart,
 # and successive ones keep splitting the largest remaining gap (the golden-ratio sequence).
 _INVERSE_GOLDEN_RATIO = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-class PlanError(SimulatorError):
-    """A plan was asked for with arguments no valid scenario produces (a bug in the caller)."""
 
 
 class OnboardingPlan:

@@ -122,7 +122,8 @@ def _check_enterprise(value: str) -> str:
 
 
 def _check_sparkplug_group(value: str | None) -> str | None:
-    from simulator.payloads.sparkplug import TopicError, build_topic
+    from simulator.errors import TopicError
+    from simulator.payloads.sparkplug import build_topic
     from simulator.payloads.sparkplug.topics import MessageType
 
     if value is not None:

@@ -24,11 +24,14 @@ from simulator.errors import (
     BrokerUnreachableError,
     ConnectError,
     SimulatorError,
+    TlsCertificateError,
+    TlsConfigError,
+    TlsError,
 )
 from simulator.mqtt import Connected
 from simulator.transport.connection import MqttLink
-from simulator.transport.tls import ContextSource, TlsConfigError
-from simulator.transport.tls_link import TlsCertificateError, TlsClient, TlsError, TlsLayer, TlsLink
+from simulator.transport.tls import ContextSource
+from simulator.transport.tls_link import TlsClient, TlsLayer, TlsLink
 
 EARLY_ABORT_ATTEMPTS = 20
 """Failed attempts with no success at all after which the broker is declared unreachable."""

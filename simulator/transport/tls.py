@@ -22,28 +22,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from simulator.errors import ConnectError
+from simulator.errors import MissingClientFilesError, TlsConfigError
 from simulator.transport.credentials import PLACEHOLDER
 
 ContextSource = ssl.SSLContext | Callable[[str], ssl.SSLContext]
 """One context every connection shares, or a function from a client id to its own context."""
 
 _ANY_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
-
-class TlsConfigError(ConnectError):
-    """A TLS file could not be read or does not fit (names the file and what is wrong)."""
-
-
-class MissingClientFilesError(TlsConfigError):
-    """Per-connection certificate or key files are missing (names the first and the count)."""
-
-    def __init__(self, message: str, first: Path, missing: int) -> None:
-        super().__init__(message)
-        self.first = first
-        """The first missing file, in connection order."""
-        self.missing = missing
-        """How many files are missing in all."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
-from simulator.errors import ConnectError
+from simulator.errors import TlsCertificateError, TlsError
 from simulator.transport.connection import MqttLink
 from simulator.transport.tls_session import offer
 
@@ -50,24 +50,6 @@ READ_SIZE = 16_384
 _HANDSHAKE, _FRESH, _OPEN, _CLOSING, _CLOSED = range(5)
 # _FRESH: handshake done, no application data read yet (the session tickets come before it);
 # _CLOSING: close() or abort() was called; _CLOSED: the link was told the connection is gone.
-
-
-class TlsError(ConnectError):
-    """TLS with the broker failed, in the handshake or after (names the connection and why)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        """OpenSSL's short reason, e.g. ``TLSV1_ALERT_UNKNOWN_CA``."""
-
-
-class TlsCertificateError(TlsError):
-    """The broker's certificate was rejected: an untrusted chain, another name, expired."""
-
-    def __init__(self, message: str, reason: str, verify_message: str) -> None:
-        super().__init__(message, reason)
-        self.verify_message = verify_message
-        """OpenSSL's verdict, e.g. ``Hostname mismatch, certificate is not valid for 'x'.``"""
 
 
 class TlsClient:

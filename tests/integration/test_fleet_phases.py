@@ -9,7 +9,7 @@ import pytest
 
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
-from simulator.errors import LocalProtocolError
+from simulator.errors import InvalidArgumentError
 from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
 
 pytestmark = pytest.mark.broker
@@ -80,5 +80,5 @@ def test_waiting_for_a_quota_needs_one() -> None:
         )
         await fleet.wait_finished()
 
-    with pytest.raises(LocalProtocolError, match="messages_per_device"):
+    with pytest.raises(InvalidArgumentError, match="messages_per_device"):
         asyncio.run(attempt())

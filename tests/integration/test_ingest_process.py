@@ -15,7 +15,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.ingest.child import IngestChild, IngestChildError
+from simulator.errors import IngestChildError
+from simulator.ingest.child import IngestChild
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion

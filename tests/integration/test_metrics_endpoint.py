@@ -9,7 +9,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from simulator.metrics.prometheus import MetricsPortError, MetricsServer
+from simulator.errors import MetricsPortError
+from simulator.metrics.prometheus import MetricsServer
 from simulator.metrics.timeseries import Totals
 
 

@@ -44,7 +44,7 @@ def test_factory_fleet_runs_against_a_broker_started_for_the_session(
         import pytest
 
         from simulator.errors import ScenarioError
-        from simulator.harness import HarnessError
+        from simulator.errors import HarnessError
 
         PORTS = set()
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from simulator.live.web import MAX_HEAD_BYTES, DashboardPortError, LiveDashboard
+from simulator.errors import DashboardPortError
+from simulator.live.web import MAX_HEAD_BYTES, LiveDashboard
 from tests.unit.report.test_html import fake_report, fake_timeseries
 
 

@@ -13,6 +13,7 @@ No protobuf library is used: the wire format is small and this keeps the package
 dependencies unchanged. Everything here is pure (no I/O, no clock).
 """
 
+from simulator.errors import TopicError
 from simulator.payloads.sparkplug.codec import SparkplugCodec
 from simulator.payloads.sparkplug.datatype import DataType
 from simulator.payloads.sparkplug.model import (
@@ -29,7 +30,6 @@ from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
 from simulator.payloads.sparkplug.topics import (
     MessageType,
     SparkplugTopic,
-    TopicError,
     build_topic,
     parse_topic,
     state_topic,

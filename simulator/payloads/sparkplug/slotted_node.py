@@ -34,7 +34,7 @@ import struct
 from collections.abc import Mapping
 from typing import cast
 
-from simulator.errors import LocalProtocolError, PayloadError
+from simulator.errors import InvalidArgumentError, LocalProtocolError, PayloadError
 from simulator.payloads.codec import Telemetry, Value
 from simulator.payloads.sparkplug.codec import DEVICE, SEQ, TS_NS
 from simulator.payloads.sparkplug.datatype import DataType
@@ -72,7 +72,7 @@ class NodeCounters:
     def __init__(self, first_bd_seq: int = 0) -> None:
         """No session yet; the first :meth:`new_session` takes ``first_bd_seq``."""
         if not 0 <= first_bd_seq <= 255:
-            raise LocalProtocolError(f"bdSeq must be in 0..255, got {first_bd_seq}")
+            raise InvalidArgumentError(f"bdSeq must be in 0..255, got {first_bd_seq}")
         self.next_bd_seq = first_bd_seq
         self.bd_seq = -1
         """The current session's bdSeq (-1 before the first)."""
@@ -169,7 +169,7 @@ def _device_metrics(  # noqa: PLR0917 - see device_birth_payload
     for k, (name, value) in enumerate(sample.items(), SIM_METRICS):
         datatype = _TYPE_OF.get(type(value))
         if datatype is None:
-            raise LocalProtocolError(f"signal {name!r} is a {type(value).__name__}")
+            raise InvalidArgumentError(f"signal {name!r} is a {type(value).__name__}")
         metrics.append(Metric(name, base + k, now_ms, datatype, value))
     return metrics
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from simulator.errors import PayloadError
+from simulator.errors import TopicError
 
 NAMESPACE = "spBv1.0"
 """The first level of every Sparkplug B topic."""
@@ -42,10 +42,6 @@ class MessageType(Enum):
 
 _BY_NAME = {kind.value: kind for kind in MessageType}
 _RESERVED = frozenset("/+#")
-
-
-class TopicError(PayloadError):
-    """A Sparkplug topic is malformed or a topic part is not a valid id."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.broker import DEFAULT_SERVER_NAMES, Pki, PkiError, make_pki
+from simulator.broker import DEFAULT_SERVER_NAMES, Pki, make_pki
 from simulator.broker.pki import find_openssl
+from simulator.errors import PkiError
 
 
 def _text(cert: Path) -> str:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.wheel import TimingWheel
-from simulator.errors import LocalProtocolError
+from simulator.errors import InvalidArgumentError
 from tests.unit.engine.fake_loop import FakeLoop
 
 T = TypeVar("T")
@@ -106,7 +106,7 @@ def test_interval_is_split_into_whole_slots() -> None:
     [(0.0, 0.1, 1), (1.0, 0.0, 1), (-1.0, 0.1, 1), (1.0, 0.1, 0)],
 )
 def test_bad_arguments_are_local_errors(interval: float, width: float, max_repeats: int) -> None:
-    with pytest.raises(LocalProtocolError):
+    with pytest.raises(InvalidArgumentError):
         TimingWheel(interval, width, epoch=0.0, max_repeats=max_repeats)
 
 

@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
-from simulator.errors import SimulatorError
-from simulator.fleet import (
-    DeviceModel,
-    FleetConfigError,
-    UnknownModelError,
-    get_model,
-    model_names,
-)
+from simulator.errors import FleetConfigError, SimulatorError, UnknownModelError
+from simulator.fleet import DeviceModel, get_model, model_names
 from simulator.fleet.noise import unit
 from simulator.payloads import get_codec
 

@@ -6,17 +6,14 @@ from collections import Counter
 
 import pytest
 
-from simulator.errors import SimulatorError
+from simulator.errors import FleetConfigError, PlantLayoutError, SimulatorError, TopicTemplateError
 from simulator.fleet import (
     DEFAULT_TOPIC,
     PLACEHOLDERS,
     DeviceIdentity,
-    FleetConfigError,
     PlantLayout,
-    PlantLayoutError,
     Signal,
     TopicTemplate,
-    TopicTemplateError,
 )
 
 

@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.fleet import (
-    DeviceIdentity,
-    PlantLayout,
-    PlantLayoutError,
-    TopicTemplate,
-    TopicTemplateError,
-)
+from simulator.errors import PlantLayoutError, TopicTemplateError
+from simulator.fleet import DeviceIdentity, PlantLayout, TopicTemplate
 from simulator.fleet.plant import DEFAULT_ENTERPRISE
 
 Level = Callable[[DeviceIdentity], object]

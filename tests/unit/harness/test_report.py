@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 
-from simulator.errors import ScenarioError, SimulatorError
-from simulator.harness import (
-    HarnessError,
-    Report,
-    ReportKeyError,
-    ReportSection,
-    run_fleet,
-    run_fleet_async,
-    scenario_data,
-)
+from simulator.errors import HarnessError, ReportKeyError, ScenarioError, SimulatorError
+from simulator.harness import Report, ReportSection, run_fleet, run_fleet_async, scenario_data
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.pytest_plugin import scenario_name

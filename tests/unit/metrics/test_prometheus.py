@@ -17,12 +17,11 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from simulator.errors import ResourceLimitError
+from simulator.errors import MetricsPortError, ResourceLimitError
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.prometheus import (
     CONNECT_BUCKETS_S,
     LATENCY_BUCKETS_S,
-    MetricsPortError,
     RoleProcessCollector,
     RunCollector,
 )

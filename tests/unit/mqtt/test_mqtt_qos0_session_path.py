@@ -11,13 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import LocalProtocolError
+from simulator.errors import LocalProtocolError, PacketTooLargeError
 from simulator.mqtt import (
     ClientSession,
     ConnAck,
     ConnectOptions,
     MQTTVersion,
-    PacketTooLargeError,
     Properties,
     Publish,
     decode,

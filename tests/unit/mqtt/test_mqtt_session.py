@@ -8,7 +8,12 @@ from enum import Enum
 
 import pytest
 
-from simulator.errors import BrokerRefusedError, LocalProtocolError, RemoteProtocolError
+from simulator.errors import (
+    BrokerRefusedError,
+    InflightLimitError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from simulator.mqtt import (
     Auth,
     ClientSession,
@@ -16,7 +21,6 @@ from simulator.mqtt import (
     Connect,
     Connected,
     Disconnect,
-    InflightLimitError,
     MessageReceived,
     MQTTVersion,
     Packet,

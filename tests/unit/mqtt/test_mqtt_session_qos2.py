@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.errors import LocalProtocolError, RemoteProtocolError
+from simulator.errors import InflightLimitError, LocalProtocolError, RemoteProtocolError
 from simulator.mqtt import (
     ClientSession,
     ConnAck,
     Connected,
     ConnectOptions,
-    InflightLimitError,
     MessageReceived,
     MQTTVersion,
     Packet,

@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.errors import BrokerRefusedError, LocalProtocolError, RemoteProtocolError
+from simulator.errors import (
+    BrokerRefusedError,
+    LocalProtocolError,
+    PacketTooLargeError,
+    RemoteProtocolError,
+)
 from simulator.mqtt import (
     ClientSession,
     ConnAck,
@@ -15,7 +20,6 @@ from simulator.mqtt import (
     Disconnect,
     MessageReceived,
     MQTTVersion,
-    PacketTooLargeError,
     Properties,
     PubAck,
     PubAckReceived,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from simulator.errors import ReportInputError
 from simulator.report.compare import (
     HEADLINE,
     Better,
     Comparison,
-    ReportInputError,
     Row,
     compare_files,
     compare_reports,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.report.junit import JUnitWriteError, junit_xml, write_junit
+from simulator.errors import JUnitWriteError
+from simulator.report.junit import junit_xml, write_junit
 from simulator.report.thresholds import ThresholdResult, evaluate, parse_thresholds
 from tests.unit.report.conftest import MakeReport
 

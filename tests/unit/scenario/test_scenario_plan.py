@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.scenario import (
-    OnboardingPlan,
-    PlanError,
-    expected_messages,
-    publish_phase_s,
-    publish_slot,
-)
+from simulator.errors import PlanError
+from simulator.scenario import OnboardingPlan, expected_messages, publish_phase_s, publish_slot
 
 devices_st = st.integers(min_value=1, max_value=1_000_000)
 rates_st = st.floats(min_value=0.001, max_value=100_000.0)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.broker import KeyPair, Pki, PkiError, make_pki, write_device_certs
+from simulator.broker import KeyPair, Pki, make_pki, write_device_certs
+from simulator.errors import MissingClientFilesError, PkiError, TlsConfigError
 from simulator.transport.connector import _reason
 from simulator.transport.tls import (
-    MissingClientFilesError,
-    TlsConfigError,
     TlsOptions,
     check_client_files,
     check_templates,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.errors import TlsConfigError
 from simulator.transport.credentials import Credentials
-from simulator.transport.tls import TlsConfigError, TlsOptions, client_context
+from simulator.transport.tls import TlsOptions, client_context
 
 
 def test_credentials_render_the_device_id_into_both_parts() -> None:

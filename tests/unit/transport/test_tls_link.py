@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from simulator.broker import Pki, make_pki
-from simulator.errors import ConnectError
+from simulator.errors import ConnectError, TlsCertificateError, TlsError
 from simulator.mqtt import (
     ClientSession,
     ConnAck,
@@ -28,7 +28,7 @@ from simulator.mqtt import (
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import _reason
 from simulator.transport.tls import TlsOptions, client_context
-from simulator.transport.tls_link import TlsCertificateError, TlsClient, TlsError, TlsLink
+from simulator.transport.tls_link import TlsClient, TlsLink
 from simulator.transport.tls_session import offer
 
 V5 = MQTTVersion.V5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.errors import LocalProtocolError, PayloadError
+from simulator.errors import InvalidArgumentError, LocalProtocolError, PayloadError
 from simulator.payloads.codec import Value
 from simulator.payloads.sparkplug import (
     DataType,
@@ -58,7 +58,7 @@ def test_no_birth_without_a_session_and_no_data_before_the_birth() -> None:
     node.new_session()
     with pytest.raises(LocalProtocolError, match="before the NBIRTH"):
         node.take()
-    with pytest.raises(LocalProtocolError, match=r"0\.\.255"):
+    with pytest.raises(InvalidArgumentError, match=r"0\.\.255"):
         NodeCounters(first_bd_seq=256)
 
 

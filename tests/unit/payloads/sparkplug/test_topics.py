@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simulator.errors import TopicError
 from simulator.payloads.sparkplug import (
     MessageType,
     SparkplugTopic,
-    TopicError,
     build_topic,
     parse_topic,
     state_topic,
