@@ -22,7 +22,7 @@ from simulator.transport.connector import ConnectOutcome
 
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:
-    """Exponential, jittered backoff for dropped connections (see :mod:`simulator.transport.backoff`)."""
+    """Exponential, jittered backoff of dropped connections (:mod:`simulator.transport.backoff`)."""
 
     min_s: float = 0.5
     max_s: float = 30.0

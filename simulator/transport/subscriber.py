@@ -31,7 +31,12 @@ import ssl
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from simulator.errors import BrokerCapabilityError, ConnectError, RemoteProtocolError
+from simulator.errors import (
+    BrokerCapabilityError,
+    ConnectError,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from simulator.mqtt import (
     ClientSession,
     Event,
@@ -146,7 +151,13 @@ class Subscriber:
         self._suback = waiter
         self._subscribing = repr(filters[0][0]) if len(filters) == 1 else f"{len(filters)} filters"
         try:
-            link.send(self.session.subscribe(filters))
+            try:
+                packet = self.session.subscribe(filters)
+            except LocalProtocolError as exc:  # closed by a protocol error, loss not yet told
+                raise ConnectError(
+                    f"{self.who}: lost the connection to {self.address} ({exc})"
+                ) from exc
+            link.send(packet)
             async with asyncio.timeout(self._timeout_s):
                 return await waiter
         except TimeoutError:
