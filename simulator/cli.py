@@ -431,17 +431,15 @@ def _load_with_thresholds(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     except ScenarioError as exc:
         found.extend(exc.problems)
     items = [(expr, "--threshold") for expr in args.threshold]
-    if scenario is not None:
-        source = str(args.scenario)
-        items = [(f"{k} {v}", source) for k, v in scenario.thresholds.items()] + items
-    thresholds = []
+    thresholds: list[Any] = []
     try:
         thresholds = parse_thresholds(items)
     except ScenarioError as exc:
         found.extend(exc.problems)
-    if found:
+    if found or scenario is None:
         raise ScenarioError(found)
-    return scenario, thresholds
+    # The scenario's own were parsed when it was validated; the command line's follow them.
+    return scenario, [*scenario.thresholds, *thresholds]
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

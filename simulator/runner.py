@@ -526,6 +526,7 @@ class Runner:
             acked=fleet.counters.acked,
             refused=fleet.counters.refused,
             discarded=fleet.counters.discarded,
+            too_large=fleet.counters.too_large,
             publish_window_s=publish_window_s,
             overrun=fleet.overrun,
             baseline_rss_bytes=state.baseline_rss,

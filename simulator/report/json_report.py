@@ -84,6 +84,8 @@ class RunFigures:
     refused: int = 0
     """Messages the broker refused with a reason code (QoS 1 and 2 only can say so)."""
     discarded: int = 0
+    too_large: int = 0
+    """Messages over the broker's Maximum Packet Size, counted and not sent."""
     """QoS 1/2 messages dropped unacknowledged on reconnect because the broker lost the session."""
     connections_target: int | None = None
     """Connections the fleet needed (equal to devices unless devices sit behind gateways)."""
@@ -214,6 +216,7 @@ def build_report(f: RunFigures) -> RunReport:
             "out_of_order": ingest.out_of_order if ingest is not None else None,
             "malformed": ingest.malformed if ingest is not None else None,
             "overrun": f.overrun,
+            "too_large": f.too_large,
         },
         "throughput": {
             "published_per_s": _rate(f.published, f.publish_window_s),
@@ -315,6 +318,11 @@ def problems(report: Mapping[str, Any]) -> list[str]:
     messages = report["messages"]
     if messages["lost"]:
         found.append(f"{messages['lost']:,} of {messages['published']:,} messages were lost")
+    if messages.get("too_large"):
+        found.append(
+            f"{messages['too_large']:,} messages were not sent: larger than the broker's "
+            f"Maximum Packet Size"
+        )
     if messages.get("refused"):
         found.append(f"{messages['refused']:,} messages were refused by the broker")
     if messages["malformed"]:

@@ -114,6 +114,8 @@ class MessagesSection(TypedDict):
     out_of_order: int | None
     malformed: int | None
     overrun: int
+    too_large: int
+    """Messages not sent because they exceeded the broker's Maximum Packet Size."""
 
 
 class ThroughputSection(TypedDict):

@@ -98,7 +98,7 @@ def validate_scenario(
         raw["name"] = default_name
     sources_by_path = _apply(overrides, raw) if overrides is not None else {}
     try:
-        return Scenario.model_validate(raw)
+        return Scenario.model_validate(raw, context={"source": source})
     except ValidationError as exc:
         problems = problems_from_validation_error(exc, Scenario, source, sources_by_path)
     if name_defaulted:

@@ -24,7 +24,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
     model_validator,
@@ -32,6 +34,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from simulator.errors import ScenarioError, SimulatorError
+from simulator.report.thresholds import Threshold, parse_threshold
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
 from simulator.scenario.composition import Group, compose
 from simulator.scenario.problems import describe_value
@@ -158,17 +161,21 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _check_thresholds(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    from simulator.report.thresholds import parse_threshold
-
+def _parse_thresholds(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> tuple[Threshold, ...]:
+    """The ``[thresholds]`` table, parsed once into thresholds (every problem at once)."""
+    if isinstance(value, tuple) and all(isinstance(t, Threshold) for t in value):
+        return value  # already parsed: a copy of a validated scenario
     if not isinstance(value, dict):
         raise ValueError(
             'must be a table of "report.key" = "OP LIMIT" strings, e.g. '
             f'"latency_ms.p99" = "< 50"; got {describe_value(value)}'
         )
-    flat = _flatten(value)
+    source = str((info.context or {}).get("source", "scenario"))
+    parsed: list[Threshold] = []
     errors: list[InitErrorDetails] = []
-    for key, spec in flat.items():
+    for key, spec in _flatten(value).items():
         messages: list[str] = []
         if not isinstance(spec, str):
             messages.append(
@@ -177,7 +184,7 @@ def _check_thresholds(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
             )
         else:
             try:
-                parse_threshold(f"{key} {spec}", "scenario")
+                parsed.append(parse_threshold(f"{key} {spec}", source))
             except ScenarioError as exc:
                 messages.extend(problem.message for problem in exc.problems)
         errors.extend(
@@ -188,7 +195,12 @@ def _check_thresholds(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         # pydantic nests a ValidationError raised here under this field's location, so each
         # problem is reported at ``thresholds.<key>`` along with every other problem of the file.
         raise ValidationError.from_exception_data("thresholds", errors)
-    return handler(flat)
+    return tuple(parsed)
+
+
+def _thresholds_table(thresholds: tuple[Threshold, ...]) -> dict[str, str]:
+    """Thresholds as the scenario file writes them: key to ``"OP LIMIT"``."""
+    return {t.key: t.expr[len(t.key) + 1 :] for t in thresholds}
 
 
 class _Table(BaseModel):
@@ -443,9 +455,14 @@ class Scenario(_Table):
     fleet: FleetSettings
     onboarding: OnboardingSettings = OnboardingSettings()
     ingest: IngestSettings = IngestSettings()
-    thresholds: Annotated[dict[str, str], WrapValidator(_check_thresholds)] = {}
-    """``[thresholds]``: report key to ``"OP LIMIT"``, e.g. ``"latency_ms.p99" = "< 50"``;
-    the run fails its gate when any does not hold (see :mod:`simulator.report.thresholds`)."""
+    thresholds: Annotated[
+        tuple[Threshold, ...],
+        WrapValidator(_parse_thresholds),
+        PlainSerializer(_thresholds_table),
+    ] = ()
+    """``[thresholds]``: report key to ``"OP LIMIT"``, e.g. ``"latency_ms.p99" = "< 50"``,
+    parsed once here; the run fails its gate when any does not hold (see
+    :mod:`simulator.report.thresholds`)."""
 
     @model_validator(mode="before")
     @classmethod

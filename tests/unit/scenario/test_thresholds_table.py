@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulator.report.thresholds import parse_thresholds
-from simulator.scenario import load_scenario, validate_scenario
+from simulator.scenario import Scenario, load_scenario, validate_scenario
 from tests.unit.scenario.conftest import Problems, WriteScenario
+
+
+def table(scenario: Scenario) -> dict[str, str]:
+    """The thresholds as the scenario file wrote them (how a resolved scenario shows them)."""
+    shown: dict[str, str] = scenario.model_dump()["thresholds"]
+    return shown
+
 
 BASE = """
 duration_s = 5
@@ -17,36 +24,37 @@ publish_interval_s = 1.0
 
 
 def test_no_table_means_no_thresholds(write_scenario: WriteScenario) -> None:
-    assert load_scenario(write_scenario(BASE)).thresholds == {}
+    assert load_scenario(write_scenario(BASE)).thresholds == ()
 
 
 def test_thresholds_load_as_written(write_scenario: WriteScenario) -> None:
     text = BASE + '[thresholds]\n"latency_ms.p99" = "< 50"\n"messages.lost" = "==0"\n'
     scenario = load_scenario(write_scenario(text))
-    assert scenario.thresholds == {"latency_ms.p99": "< 50", "messages.lost": "==0"}
+    assert table(scenario) == {"latency_ms.p99": "< 50", "messages.lost": "== 0"}  # as parsed
 
 
 def test_unquoted_dotted_keys_name_the_same_report_path(write_scenario: WriteScenario) -> None:
     text = BASE + '[thresholds]\nlatency_ms.p99 = "< 50"\n[thresholds.throughput]\n'
     text += 'ingested_per_s = ">= 1e4"\n'
     scenario = load_scenario(write_scenario(text))
-    assert scenario.thresholds == {
+    assert table(scenario) == {
         "latency_ms.p99": "< 50",
         "throughput.ingested_per_s": ">= 1e4",
     }
 
 
-def test_loaded_thresholds_parse_into_the_same_conditions(write_scenario: WriteScenario) -> None:
+def test_loaded_thresholds_are_parsed_once_naming_their_file(
+    write_scenario: WriteScenario,
+) -> None:
     path = write_scenario(BASE + '[thresholds]\n"onboarding.connect_rate_per_s" = ">= 5000"\n')
-    scenario = load_scenario(path)
-    [threshold] = parse_thresholds(
-        [(f"{k} {v}", str(path)) for k, v in scenario.thresholds.items()]
-    )
-    assert (threshold.key, threshold.op, threshold.limit) == (
+    [threshold] = load_scenario(path).thresholds
+    assert (threshold.key, threshold.op, threshold.limit, threshold.source) == (
         "onboarding.connect_rate_per_s",
         ">=",
         5000.0,
+        str(path),
     )
+    assert [threshold] == parse_thresholds([("onboarding.connect_rate_per_s >= 5000", str(path))])
 
 
 def test_every_bad_threshold_is_reported_with_the_other_problems(
@@ -108,14 +116,12 @@ def test_validate_scenario_checks_thresholds_too() -> None:
         "fleet": {"devices": 10, "publish_interval_s": 1.0},
         "thresholds": {"messages.lost": "== 0"},
     }
-    assert validate_scenario(data, "<test>", default_name="t").thresholds == {
-        "messages.lost": "== 0"
-    }
+    assert table(validate_scenario(data, "<test>", default_name="t")) == {"messages.lost": "== 0"}
 
 
 def test_quickstart_carries_generous_thresholds() -> None:
     path = Path(__file__).resolve().parents[3] / "scenarios" / "quickstart.toml"
-    assert load_scenario(path).thresholds == {
+    assert table(load_scenario(path)) == {
         "messages.lost": "== 0",
         "latency_ms.p99": "< 1000",
     }
