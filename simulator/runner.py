@@ -74,19 +74,19 @@ def public_settings(scenario: Scenario) -> dict[str, Any]:
 
 def ingest_payload(scenario: Scenario) -> str:
     """The payload format ingest decodes: the fleet's one, or detected per message if mixed."""
-    formats = {group.payload for group in scenario.fleet.groups()}
+    formats = {group.payload for group in scenario.fleet.groups}
     return formats.pop() if len(formats) == 1 else AUTO
 
 
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
-    return sum(group.connections for group in scenario.fleet.groups())
+    return sum(group.connections for group in scenario.fleet.groups)
 
 
 def sparkplug_group_of(scenario: Scenario) -> str | None:
     """The Sparkplug group the fleet's edge nodes publish in (None: no Sparkplug devices)."""
     fleet = scenario.fleet
-    if all(group.payload != "sparkplug" for group in fleet.groups()):
+    if all(group.payload != "sparkplug" for group in fleet.groups):
         return None
     return fleet.sparkplug_group or fleet.enterprise
 

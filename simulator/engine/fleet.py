@@ -109,7 +109,7 @@ class Fleet:
         merge_overdue: bool = True,
     ) -> None:
         self.scenario = scenario
-        specs = scenario.fleet.groups()
+        specs = scenario.fleet.groups
         if devices_per_connection is not None:
             if devices_per_connection < 1:
                 raise InvalidArgumentError(

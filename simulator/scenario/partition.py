@@ -37,7 +37,7 @@ def ingest_partitions(fleet: FleetSettings, workers: int) -> tuple[tuple[str, ..
         cells_per_line=fleet.cells_per_line,
     )
     models = list(
-        dict.fromkeys(group.model for group in fleet.groups() if group.payload != SPARKPLUG)
+        dict.fromkeys(group.model for group in fleet.groups if group.payload != SPARKPLUG)
     )
     levels = fleet.topic.split("/")
     places = fleet.sites * fleet.lines_per_site * fleet.cells_per_line

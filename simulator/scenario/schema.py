@@ -16,6 +16,7 @@ the file's stem and reports every problem at once.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -332,11 +333,13 @@ class FleetSettings(_Table):
 
     @model_validator(mode="after")
     def _mix_adds_up(self) -> FleetSettings:
-        self.groups()  # raises ValueError naming what does not add up
+        _ = self.groups  # raises ValueError naming what does not add up
         return self
 
+    @functools.cached_property
     def groups(self) -> tuple[Group, ...]:
-        """The fleet as blocks of devices by model, interval and payload format."""
+        """The fleet as blocks of devices by model, interval and payload format: composed
+        once, when the settings are validated, and kept (the settings never change)."""
         return compose(
             self.devices,
             self.mix,

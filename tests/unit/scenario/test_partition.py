@@ -27,7 +27,7 @@ def owners(settings: FleetSettings, parts: tuple[tuple[str, ...], ...]) -> Count
     """How many devices each worker's filters match; each device must match exactly one."""
     template = TopicTemplate(settings.topic)
     counts: Counter[int] = Counter()
-    for group in settings.groups():
+    for group in settings.groups:
         model = get_model(group.model)
         layout = PlantLayout(
             settings.sites,

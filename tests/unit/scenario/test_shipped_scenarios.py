@@ -25,7 +25,7 @@ def load(stem: str) -> Scenario:
 
 
 def messages_per_s(scenario: Scenario) -> float:
-    return sum(group.count / group.interval_s for group in scenario.fleet.groups())
+    return sum(group.count / group.interval_s for group in scenario.fleet.groups)
 
 
 def test_the_plant_scenarios_are_shipped() -> None:
@@ -62,7 +62,7 @@ def test_every_shipped_topic_renders_for_the_first_and_last_device(path: Path) -
 
 def test_mixed_plant_mixes_models_intervals_and_formats() -> None:
     scenario = load("mixed-plant")
-    groups = scenario.fleet.groups()
+    groups = scenario.fleet.groups
 
     assert sum(group.count for group in groups) == 5000
     assert {group.model for group in groups} == {
@@ -95,7 +95,7 @@ def test_mixed_plant_spreads_every_model_over_every_cell() -> None:
     cells = fleet.sites * fleet.lines_per_site * fleet.cells_per_line
 
     assert cells == 48
-    for group in fleet.groups():
+    for group in fleet.groups:
         placed = Counter(
             (i.site, i.area, i.line, i.cell)
             for i in map(layout.identity, range(group.start, group.start + group.count))
