@@ -381,17 +381,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.report.thresholds import evaluate, format_results, results_as_json
     from simulator.runner import Runner
 
-    scenario, thresholds = _load_with_thresholds(args)
-    runner = Runner(
-        scenario,
-        scenario_path=str(args.scenario),
-        quiet=args.quiet,
-        tls=_tls_options(args),
-        metrics_port=args.metrics_port,
-        web_port=args.web,
-    )
+    config = _run_config(args)
+    runner = Runner(config)
     report = _run_async(_stopped_by_sigterm(runner.run()))
-    results = evaluate(thresholds, report)
+    results = evaluate(config.thresholds, report)
     if results:
         report["thresholds"] = results_as_json(results)
     if args.report is not None:
@@ -420,9 +413,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_THRESHOLDS if any(not r.passed for r in results) else EXIT_OK
 
 
-def _load_with_thresholds(args: argparse.Namespace) -> tuple[Any, list[Any]]:
-    """The scenario and every threshold (its table, then --threshold), all problems at once."""
-    from simulator.report.thresholds import parse_thresholds
+def _run_config(args: argparse.Namespace) -> Any:
+    """The run's one configuration: scenario, thresholds and options, all problems at once."""
+    import time
+
+    from simulator.config import resolve_run_config
 
     found: list[ScenarioProblem] = []
     scenario = None
@@ -430,16 +425,17 @@ def _load_with_thresholds(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         scenario = _load(args)
     except ScenarioError as exc:
         found.extend(exc.problems)
-    items = [(expr, "--threshold") for expr in args.threshold]
-    thresholds: list[Any] = []
-    try:
-        thresholds = parse_thresholds(items)
-    except ScenarioError as exc:
-        found.extend(exc.problems)
-    if found or scenario is None:
-        raise ScenarioError(found)
-    # The scenario's own were parsed when it was validated; the command line's follow them.
-    return scenario, [*scenario.thresholds, *thresholds]
+    return resolve_run_config(
+        scenario,
+        str(args.scenario),
+        now_ns=time.time_ns(),
+        found=found,
+        threshold_flags=args.threshold,
+        tls=_tls_options(args),
+        metrics_port=args.metrics_port,
+        web_port=args.web,
+        quiet=args.quiet,
+    )
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,6 +286,7 @@ async def run_fleet_async(
     **table_overrides: Any,
 ) -> Report:
     """Run a fleet against ``broker_url`` in the running event loop; see :func:`run_fleet`."""
+    from simulator.config import resolve_run_config
     from simulator.runner import Runner
     from simulator.scenario import validate_scenario
 
@@ -310,9 +312,8 @@ async def run_fleet_async(
             # which a test must not litter; rows nobody asked to keep go away with the run.
             data["ingest"] = {**table, "sqlite_path": str(Path(scratch) / "ingest.sqlite")}
         built = validate_scenario(data, source)
-        runner = Runner(
-            built, scenario_path=source, out=sys.stderr if out is None else out, quiet=quiet
-        )
+        config = resolve_run_config(built, source, now_ns=time.time_ns(), quiet=quiet)
+        runner = Runner(config, out=sys.stderr if out is None else out)
         return Report(await runner.run())
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
+from simulator.config import RunConfig
 from simulator.engine.fleet import Fleet
 from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, IngestChildError, ResourceLimitError
@@ -47,11 +48,10 @@ from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
-from simulator.sinks.url import new_run_id, parse_sink_url
+from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
 from simulator.transport.tls import (
-    TlsOptions,
     check_client_files,
     client_context,
     context_source,
@@ -132,29 +132,14 @@ class _RunState:
 class Runner:
     """Runs one scenario and returns its report (see :mod:`simulator.report.json_report`)."""
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        scenario_path: str,
-        out: TextIO = sys.stderr,
-        quiet: bool = False,
-        sample_interval_s: float = 1.0,
-        tls: TlsOptions | None = None,
-        metrics_port: int | None = None,
-        web_port: int | None = None,
-    ) -> None:
-        self.scenario = scenario
-        self.tls = tls or TlsOptions()
+    def __init__(self, config: RunConfig, *, out: TextIO = sys.stderr) -> None:
+        self.config = config
+        self.scenario = config.scenario
+        self.tls = config.tls
         """Trust and client certificate for an ``mqtts://`` broker."""
-        self.metrics_port = metrics_port
-        """Serve Prometheus metrics on this port for the run's lifetime (None: don't)."""
-        self.web_port = web_port
-        """Serve the live dashboard on this port for the run's lifetime (None: don't)."""
         self.final_report: RunReport | None = None
-        self.scenario_path = scenario_path
-        self.view = make_view(out, quiet=quiet, title=f"factory-sim: {scenario.name}")
-        self.sample_interval_s = sample_interval_s
+        self.scenario_path = config.scenario_path
+        self.view = make_view(out, quiet=config.quiet, title=f"factory-sim: {self.scenario.name}")
         self.monitor: Monitor | None = None
         """The run's monitor once the fleet exists: its time series is what watchers read."""
         self._state: _RunState | None = None
@@ -166,8 +151,8 @@ class Runner:
     async def run(self) -> RunReport:
         """Run the scenario end to end; everything started here is stopped here."""
         dashboard: LiveDashboard | None = None
-        if self.web_port is not None:
-            dashboard = LiveDashboard(self.live_report, port=self.web_port)
+        if self.config.web_port is not None:
+            dashboard = LiveDashboard(self.live_report, port=self.config.web_port)
             await dashboard.start()
             self.say(f"live dashboard on {dashboard.url}")
         try:
@@ -234,7 +219,7 @@ class Runner:
         connections = connections_needed(scenario)
         check_descriptors(connections + INGEST_CONNECTIONS, raise_open_files_limit())
         with contextlib.ExitStack() as stack:
-            if self.metrics_port is not None:
+            if self.config.metrics_port is not None:
                 stack.callback(self._metrics_server().stop)
             address = scenario.broker.address
             if address is None:
@@ -254,7 +239,7 @@ class Runner:
         address = scenario.broker.address
         server = MetricsServer(
             lambda: self.monitor.series.latest if self.monitor is not None else None,
-            self.metrics_port or 0,
+            self.config.metrics_port or 0,
             role="simulator",
             info={"scenario": scenario.name, "broker": address.url() if address else "local"},
             ingest=scenario.ingest.enabled,
@@ -325,7 +310,7 @@ class Runner:
                 respond=_policy(scenario) if _our_responder(scenario) else None,
                 sparkplug_group=sparkplug_group_of(scenario),
                 sink=scenario.ingest.sink_url,
-                run_id=new_run_id(scenario.name, time.time_ns()),
+                run_id=self.config.run_id,
                 sink_retry_s=scenario.ingest.sink_retry_s,
                 sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
             )
@@ -441,7 +426,7 @@ class Runner:
             f"every {scenario.fleet.publish_interval_s:g} s per device"
         )
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
-        monitor_task = asyncio.create_task(monitor.run(self.sample_interval_s))
+        monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
         state = self._state = _RunState(
             fleet, ingest, responder, address, baseline_rss, start=loop.time()
         )

@@ -25,6 +25,7 @@ from simulator.broker import LocalBroker
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import Scenario
+from tests.runs import run_config
 
 WAIT_S = 60.0
 """Upper bound on the wait for the run to reach the restart; a healthy run needs seconds."""
@@ -106,9 +107,7 @@ def run_through_restart(
     thread = threading.Thread(target=restart)
     thread.start()
     try:
-        report = as_dict(
-            asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
-        )
+        report = as_dict(asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run()))
     finally:
         finished.set()
         thread.join()

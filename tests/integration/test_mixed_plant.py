@@ -12,6 +12,7 @@ import pytest
 from simulator.broker import LocalBroker
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
+from tests.runs import run_config
 
 pytestmark = pytest.mark.broker
 
@@ -38,7 +39,7 @@ def test_a_mix_of_models_and_formats_is_ingested_whole(
         },
         "<test>",
     )
-    report = asyncio.run(Runner(scenario, scenario_path="<test>", out=io.StringIO()).run())
+    report = asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run())
     messages = report["messages"]
     assert report["devices"]["connected"] == 60
     assert messages["malformed"] == 0

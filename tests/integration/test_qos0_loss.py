@@ -31,6 +31,7 @@ from simulator.broker.locate import default_config_dir
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
+from tests.runs import run_config
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -134,9 +135,7 @@ async def run_with_a_stalled_subscriber(broker: LocalBroker, sqlite: Path) -> di
         },
         "<test>",
     )
-    run = asyncio.create_task(
-        Runner(scenario, scenario_path="<test>", out=io.StringIO(), quiet=True).run()
-    )
+    run = asyncio.create_task(Runner(run_config(scenario, quiet=True), out=io.StringIO()).run())
     dropped = Dropped(broker)
     try:
         await wait_until(lambda: ingest_child_pid(broker.pid) is not None, "the ingest child")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from simulator.transport.connection import MqttLink
 from simulator.transport.connector import Connector
 from simulator.transport.tls import TlsOptions, client_context
 from simulator.transport.tls_link import TlsLayer
+from tests.runs import run_config
 
 pytestmark = pytest.mark.broker
 
@@ -56,12 +58,8 @@ def run(broker: SecureBroker, tmp_path: Path, url: str, **fleet: Any) -> dict[st
         },
         "<test>",
     )
-    runner = Runner(
-        scenario,
-        scenario_path="<test>",
-        out=io.StringIO(),
-        tls=TlsOptions(ca_file=broker.ca_path),
-    )
+    config = dataclasses.replace(run_config(scenario), tls=TlsOptions(ca_file=broker.ca_path))
+    runner = Runner(config, out=io.StringIO())
     return as_dict(asyncio.run(runner.run()))
 
 
