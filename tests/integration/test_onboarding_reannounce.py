@@ -62,7 +62,11 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
     deaths = onboarding["deaths"]
     assert deaths["wills"] >= 2 * (DEVICES // PER_GATEWAY)
     assert deaths["sent"] == deaths["heard"] == DEVICES
-    # Re-announced devices are publishing again after the restart.
-    ingested = report["messages"]["ingested"]
-    assert ingested is not None
-    assert ingested > DEVICES * 2 / 0.2  # more than the first two seconds' worth
+    # Re-announced devices are publishing again after the restart: the broker went down once
+    # every device had published 2 messages, and only an accepted device publishes, so well
+    # over that many were published, and ingest (back on its own backoff, losing what QoS 0
+    # sent meanwhile, which the report counts as lost) stored more than the first 2 each.
+    messages = report["messages"]
+    assert messages["published"] > DEVICES * 10
+    assert messages["ingested"] is not None
+    assert messages["ingested"] > DEVICES * 3
