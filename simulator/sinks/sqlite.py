@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 
 import orjson
@@ -34,6 +35,12 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS malformed "
     "(run_id TEXT, recv_ns INTEGER, topic TEXT, payload BLOB, error TEXT)",
 )
+MAX_CHUNK_ROWS = 512
+"""Most rows one INSERT statement carries (3,584 variables; SQLite allows 32,766 since 3.32,
+999 before, and a smaller limit gives smaller chunks). A few hundred rows per statement already
+take the per-statement costs off each row; bigger ones only bind longer holding the GIL."""
+_ROW_VARIABLES = 7
+"""Values bound per telemetry row (the run id is a literal)."""
 _ADDED_COLUMNS = {"telemetry": ("run_id TEXT", "signals TEXT"), "malformed": ("run_id TEXT",)}
 """Columns a file of the first version lacks, added by ALTER TABLE when it is opened."""
 
@@ -103,11 +110,11 @@ class SqliteSink:
         self.run_id = check_run_id(run_id)
         self._rows_written = 0
         # The run id is checked to be plain characters, so it sits in the SQL as a literal and
-        # the per-row tuples need not carry it.
-        self._insert_row = (
-            "INSERT INTO telemetry (run_id, device_id, seq, emit_ns, recv_ns, topic, payload, "
-            f"signals) VALUES ('{run_id}', ?, ?, ?, ?, ?, ?, ?)"
-        )
+        # the per-row values need not carry it.
+        self._row_values = f"('{run_id}', ?, ?, ?, ?, ?, ?, ?)"
+        self._inserts: dict[int, str] = {}
+        """The INSERT of ``n`` rows, by ``n``: a power of two up to :attr:`_chunk`."""
+        self._chunk = 1
         self._insert_malformed = (
             "INSERT INTO malformed (run_id, recv_ns, topic, payload, error) "
             f"VALUES ('{run_id}', ?, ?, ?, ?)"
@@ -131,6 +138,10 @@ class SqliteSink:
             conn.close()
             raise SinkError(f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)) from exc
         self._conn = conn
+        # As many rows per statement as SQLite allows variables for, up to MAX_CHUNK_ROWS.
+        variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        while self._chunk * 2 <= MAX_CHUNK_ROWS and self._chunk * 2 * _ROW_VARIABLES <= variables:
+            self._chunk *= 2
         self.rows_before = int(last or 0)
         """Telemetry rows the file held when opened (earlier runs), read from the largest rowid:
         exact unless rows were deleted; this sink's rows follow them."""
@@ -166,11 +177,12 @@ class SqliteSink:
             )
         return self._conn
 
-    def _commit(self, sql: str, params: Sequence[Sequence[object]], what: str) -> None:
-        conn = self._connection(len(params), what)
+    def _commit(self, size: int, what: str, write: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``write`` (storing ``size`` ``what``) in one transaction; SinkError if it fails."""
+        conn = self._connection(size, what)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, params)
+            write(conn)
             conn.execute("COMMIT")
         except (sqlite3.Error, OverflowError) as exc:
             # OverflowError is an integer beyond SQLite's 64 bits, met while binding. SQLite rolls
@@ -182,12 +194,44 @@ class SqliteSink:
                 except sqlite3.Error as rollback_exc:
                     exc.add_note(f"and rolling back failed too: {rollback_exc}")
             raise SinkError(
-                f"sqlite sink {self.path}: could not write a batch of {len(params)} {what}: {exc}",
+                f"sqlite sink {self.path}: could not write a batch of {size} {what}: {exc}",
                 failure_reason(exc),
             ) from exc
 
+    def _insert(self, rows: int) -> str:
+        """The INSERT of ``rows`` rows (made once per size: a handful of powers of two)."""
+        sql = self._inserts.get(rows)
+        if sql is None:
+            sql = self._inserts[rows] = (
+                "INSERT INTO telemetry (run_id, device_id, seq, emit_ns, recv_ns, topic, payload, "
+                "signals) VALUES " + ", ".join([self._row_values] * rows)
+            )
+        return sql
+
+    def _insert_values(self, conn: sqlite3.Connection, values: list[object]) -> None:
+        """Insert the rows whose values lie flat in ``values``, a chunk per statement: as many
+        rows as fit, then halving, so a batch of any size takes few statements of few sizes."""
+        rows = len(values) // _ROW_VARIABLES
+        start = 0
+        chunk = self._chunk
+        while start < rows:
+            while chunk > rows - start:
+                chunk //= 2
+            end = start + chunk
+            conn.execute(self._insert(chunk), values[start * _ROW_VARIABLES : end * _ROW_VARIABLES])
+            start = end
+
     def write_batch(self, rows: Sequence[Row]) -> None:
-        """Insert ``rows`` in one transaction, their values as JSON text in ``signals``."""
+        """Insert ``rows`` in one transaction, their values as JSON text in ``signals``.
+
+        Many rows go in one statement (:data:`MAX_CHUNK_ROWS`), not one statement each
+        (``executemany``): the sqlite3 module gives up the GIL around every statement it steps,
+        and a writer thread that needs it back while the event loop thread is busy decoding
+        waits a switch interval (5 ms) each time. One statement per row made the writer crawl
+        at a few thousand rows per second whenever messages kept arriving, so batches were
+        committed mostly while reading was paused, in bursts. Many rows per statement also cost
+        less CPU (``bench/ingest_replay.py``, docs/PERFORMANCE.md).
+        """
         self._connection(len(rows), "rows")
         if not rows:
             return
@@ -195,31 +239,36 @@ class SqliteSink:
         try:
             # ``default=dict`` turns a values mapping that is not a dict into one. Unpacking
             # each row in the loop's target is a fifth cheaper than slicing and re-packing it.
-            params = [
-                (
-                    device_id,
-                    seq,
-                    emit_ns,
-                    recv_ns,
-                    topic,
-                    payload,
-                    dumps(values, default=dict).decode(),
+            values = list(
+                chain.from_iterable(
+                    (
+                        device_id,
+                        seq,
+                        emit_ns,
+                        recv_ns,
+                        topic,
+                        payload,
+                        dumps(row_values, default=dict).decode(),
+                    )
+                    for device_id, seq, emit_ns, recv_ns, topic, payload, row_values in rows
                 )
-                for device_id, seq, emit_ns, recv_ns, topic, payload, values in rows
-            ]
+            )
         except orjson.JSONEncodeError as exc:
             raise SinkError(
                 f"sqlite sink {self.path}: could not write a batch of {len(rows)} rows: "
                 f"values not storable as JSON: {exc}"
             ) from exc
-        self._commit(self._insert_row, params, "rows")
+        self._commit(len(rows), "rows", lambda conn: self._insert_values(conn, values))
         self._rows_written += len(rows)
 
     def write_malformed(self, items: Sequence[Malformed]) -> None:
         """Insert ``items`` in one transaction."""
         self._connection(len(items), "malformed messages")
         if items:
-            self._commit(self._insert_malformed, items, "malformed messages")
+            sql = self._insert_malformed
+            self._commit(
+                len(items), "malformed messages", lambda conn: conn.executemany(sql, items)
+            )
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the file); harmless twice."""

@@ -105,6 +105,24 @@ def test_a_failing_batch_stores_nothing_and_the_sink_stays_usable(tmp_path: Path
         sink.close()
 
 
+@pytest.mark.parametrize("sizes", [[1, 2, 3], [511, 512, 513], [1300, 7]])
+def test_batches_of_any_size_store_every_row_in_order(tmp_path: Path, sizes: list[int]) -> None:
+    # A batch goes in as statements of up to MAX_CHUNK_ROWS rows, then halving chunks.
+    path = tmp_path / "run.sqlite"
+    sink = SqliteSink(path, "run-1")
+    seq = 0
+    try:
+        for size in sizes:
+            sink.write_batch([row(n) for n in range(seq, seq + size)])
+            seq += size
+    finally:
+        sink.close()
+    assert sink.rows_written == seq == sum(sizes)
+    with sqlite3.connect(path) as conn:
+        stored = conn.execute("SELECT run_id, seq FROM telemetry ORDER BY rowid").fetchall()
+    assert stored == [("run-1", n) for n in range(seq)]
+
+
 def test_a_write_waits_for_another_writers_lock_and_then_succeeds(tmp_path: Path) -> None:
     path = tmp_path / "run.sqlite"
     sink = SqliteSink(path, "run-1", busy_timeout_s=60)
