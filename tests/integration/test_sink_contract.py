@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -88,8 +88,10 @@ def _memory(_: pytest.FixtureRequest, __: Path) -> Subject:
 
 def _sqlite_reader(path: Path) -> Callable[..., list[Any]]:
     def read(query: str, *params: object) -> list[Any]:
-        # A fresh connection sees only what was committed to the file.
-        with sqlite3.connect(path) as conn:
+        # A fresh connection sees only what was committed to the file. Closed here: a
+        # connection's statement cache refers back to it, so dropping it leaves the file open
+        # until the garbage collector runs, and the disk-full fault cannot unmount its tmpfs.
+        with closing(sqlite3.connect(path)) as conn:
             return conn.execute(query, params).fetchall()
 
     return read
