@@ -66,7 +66,8 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
     # every device had published 2 messages, and only an accepted device publishes, so well
     # over that many were published, and ingest (back on its own backoff, losing what QoS 0
     # sent meanwhile, which the report counts as lost) stored more than the first 2 each.
+    # (Registrations sent while the responder was away are retried after register_timeout_s.)
     messages = report["messages"]
-    assert messages["published"] > DEVICES * 10
+    assert messages["published"] > DEVICES * 5
     assert messages["ingested"] is not None
     assert messages["ingested"] > DEVICES * 3
