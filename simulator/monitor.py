@@ -17,7 +17,6 @@ from typing import Any
 from simulator.engine.fleet import Fleet
 from simulator.ingest.pool import IngestPool
 from simulator.live.console import View
-from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import cpu_seconds, rss_bytes
 from simulator.metrics.timeseries import TimeSeries, Totals
 
@@ -39,7 +38,6 @@ class Monitor:
         self.phase = "starting"
         self._clock = clock
         self._start = clock()
-        self._latency = Histogram()
 
     def totals(self) -> Totals:
         """The run's cumulative figures now."""
@@ -57,22 +55,12 @@ class Monitor:
             overrun=fleet.overrun,
             rss_bytes=rss_bytes(),
             cpu_s=cpu_seconds(),
-            latency_us=self._ingest_latency(),
             connect_us=fleet.connect_us.copy(),
         )
         progress = self.ingest.progress if self.ingest is not None else None
         if progress is not None:
-            totals.received = progress.received
-            totals.ingested = progress.committed_unique  # stored, not merely heard
-            totals.missing = progress.missing
-            totals.duplicated = progress.duplicated
-            totals.out_of_order = progress.out_of_order
-            totals.malformed = progress.malformed
+            totals.take_ingest(progress)
         return totals
-
-    def _ingest_latency(self) -> Histogram:
-        progress = self.ingest.progress if self.ingest is not None else None
-        return progress.latency_us if progress is not None else self._latency
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now and show it."""

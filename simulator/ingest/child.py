@@ -28,6 +28,27 @@ COMMAND = (sys.executable, "-m", "simulator", "ingest", "--settings-stdin", "--j
 """How ``run`` starts a worker; everything else it needs comes on its standard input."""
 
 
+async def wait_for_progress(
+    progressed: asyncio.Event,
+    done: Callable[[], bool],
+    gone: Callable[[], bool],
+    timeout_s: float,
+) -> bool:
+    """Wait until ``done()``, looking again each time ``progressed`` is set; False once
+    ``timeout_s`` has passed or ``gone()`` (a worker exited: nothing more will come)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not done():
+        remaining = deadline - loop.time()
+        if remaining <= 0 or gone():
+            return False
+        progressed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(remaining):
+                await progressed.wait()
+    return True
+
+
 class IngestChild:
     """One ingest worker process and the latest thing it said."""
 
@@ -110,17 +131,7 @@ class IngestChild:
         return await self._wait_until(lambda: self.deaths_left >= count, timeout_s)
 
     async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while not done():
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.gone:
-                return False
-            self._progressed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self._progressed.wait()
-        return True
+        return await wait_for_progress(self._progressed, done, lambda: self.gone, timeout_s)
 
     async def stop(self, timeout_s: float = 30.0) -> IngestSnapshot:
         """Ask the child to stop (SIGTERM), wait for its final snapshot and its exit."""

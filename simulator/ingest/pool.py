@@ -9,12 +9,11 @@ the report, and keeps each worker's own for the report's ``ingest.workers`` list
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from simulator.errors import IngestChildError
-from simulator.ingest.child import IngestChild
+from simulator.ingest.child import IngestChild, wait_for_progress
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot, WorkerShare
 
@@ -88,17 +87,7 @@ class IngestPool:
         return await self._wait_until(lambda: self.deaths_left >= count, timeout_s)
 
     async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while not done():
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.gone:
-                return False
-            self.progressed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self.progressed.wait()
-        return True
+        return await wait_for_progress(self.progressed, done, lambda: self.gone, timeout_s)
 
     async def stop(self, timeout_s: float = 30.0) -> IngestSnapshot:
         """Stop every worker; their final figures added up. If any worker fails to report,

@@ -38,17 +38,9 @@ def _emit(stream: TextIO, event: str, **data: Any) -> None:
 
 def _totals(snap: IngestSnapshot, t_s: float) -> Totals:
     """The worker's snapshot as the cumulative totals the Prometheus collector reads."""
-    return Totals(
-        t_s=t_s,
-        phase="ingesting",
-        received=snap.received,
-        ingested=snap.committed_unique,
-        missing=snap.missing,
-        duplicated=snap.duplicated,
-        out_of_order=snap.out_of_order,
-        malformed=snap.malformed,
-        latency_us=snap.latency_us,
-    )
+    totals = Totals(t_s=t_s, phase="ingesting")
+    totals.take_ingest(snap)
+    return totals
 
 
 def _human_line(elapsed: float, snap: IngestSnapshot, rate: float) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import IngestSnapshot
 
 SAMPLE_KEYS: tuple[str, ...] = (
     "t_s",
@@ -82,6 +83,16 @@ class Totals:
     cpu_s: float = 0.0
     latency_us: Histogram = field(default_factory=Histogram)
     connect_us: Histogram = field(default_factory=Histogram)
+
+    def take_ingest(self, snap: IngestSnapshot) -> None:
+        """Fill in ingest's figures from a worker's snapshot; ingested means committed."""
+        self.received = snap.received
+        self.ingested = snap.committed_unique
+        self.missing = snap.missing
+        self.duplicated = snap.duplicated
+        self.out_of_order = snap.out_of_order
+        self.malformed = snap.malformed
+        self.latency_us = snap.latency_us
 
 
 def _rate(now: float, then: float, span: float) -> float:
