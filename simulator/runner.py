@@ -27,7 +27,6 @@ from typing import Any, TextIO
 from simulator.broker import LocalBroker, max_connections_hint
 from simulator.config import RunConfig
 from simulator.engine.fleet import Fleet
-from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerUnreachableError, IngestChildError, ResourceLimitError
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings
@@ -50,6 +49,7 @@ from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
 from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
+from simulator.transport.endpoint import Endpoint
 from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
 from simulator.transport.tls import (
     check_client_files,
@@ -399,21 +399,14 @@ class Runner:
         credentials = None
         if address.username is not None:
             credentials = Credentials(address.username, address.password)
-        fleet = Fleet(
-            scenario,
+        endpoint = Endpoint(
             address.host,
             address.port,
-            loop=loop,
-            wall_ns=time.time_ns,
             source_addresses=source_addresses(address.host, connections_needed(scenario)),
-            ssl_context=context_source(self.tls) if address.tls else None,
+            tls=context_source(self.tls) if address.tls else None,
             credentials=credentials,
-            reconnect=ReconnectPolicy(
-                scenario.onboarding.reconnect_min_s, scenario.onboarding.reconnect_max_s
-            )
-            if scenario.onboarding.reconnect
-            else None,
         )
+        fleet = Fleet(scenario, endpoint, loop=loop, wall_ns=time.time_ns)
         fleet.build()
         if address.tls:
             ids = map(fleet.client_id, range(fleet.connection_count))

@@ -24,11 +24,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.mqtt import Event
 from simulator.scenario import OnboardingPlan, Scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.credentials import Credentials
+from simulator.transport.endpoint import Endpoint
 from simulator.transport.tls_link import TlsClient, TlsLayer
 
 from .common import StackArgs, StackFigures, say
@@ -40,13 +41,12 @@ class AckTimedFleet(Fleet):
     def __init__(
         self,
         scenario: Scenario,
-        host: str,
-        port: int,
+        endpoint: Endpoint,
         *,
         loop: asyncio.AbstractEventLoop,
         **options: Any,
     ) -> None:
-        super().__init__(scenario, host, port, loop=loop, **options)
+        super().__init__(scenario, endpoint, loop=loop, **options)
         self._clock = loop.time
         self.last_ack_s: float | None = None
         """Loop time of the last PUBACK or PUBCOMP (acknowledged or refused); None before."""
@@ -102,17 +102,15 @@ async def run_engine(
     if figures is None:
         figures = StackFigures(name, args.devices, args.messages)
     loop = asyncio.get_running_loop()
+    endpoint = Endpoint(
+        args.host, args.port, tls=ssl_context, tls_layer=tls_layer, credentials=credentials
+    )
     fleet = AckTimedFleet(
         scenario,
-        args.host,
-        args.port,
+        endpoint,
         loop=loop,
         wall_ns=time.time_ns,
-        messages_per_device=args.messages,
-        ssl_context=ssl_context,
-        tls_layer=tls_layer,
-        credentials=credentials,
-        merge_overdue=merge_overdue,
+        options=FleetOptions(messages_per_device=args.messages, merge_overdue=merge_overdue),
     )
     if tls_client is not None:
         fleet.connector.tls = tls_client

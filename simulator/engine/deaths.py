@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
+from simulator.engine.hooks import ConnectionHook
 from simulator.engine.onboarding import Member, TopicHost, connection_topic
 from simulator.errors import LocalProtocolError
 from simulator.fleet import TopicTemplate
@@ -39,7 +40,7 @@ class Mortal(Member, Protocol):
 
 
 class DeathsHost(TopicHost, Protocol):
-    """The fleet, as the deaths see it."""
+    """The fleet's topology, as the deaths see it."""
 
     def members(self, connection: int) -> Sequence[Mortal]:
         """The devices a connection carries."""
@@ -51,7 +52,7 @@ class DeathsHost(TopicHost, Protocol):
         """Whether the connection is a gateway carrying several devices."""
 
 
-class Deaths:
+class Deaths(ConnectionHook):
     """Announces the deaths of the devices of a fleet's plain connections."""
 
     def __init__(

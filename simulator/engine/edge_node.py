@@ -30,6 +30,7 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from simulator.engine.hooks import ConnectionHook
 from simulator.errors import LocalProtocolError, PayloadError
 from simulator.fleet import DeviceModel
 from simulator.mqtt import Publish, Will, publish_prefix
@@ -79,7 +80,7 @@ class EdgeGroup(Protocol):
 
 
 class EdgeHost(Protocol):
-    """The fleet, as its edge nodes see it."""
+    """The fleet's topology, as its edge nodes see it."""
 
     def connection_of(self, index: int) -> int:
         """The connection that carries device ``index``."""
@@ -101,7 +102,7 @@ class EdgeHost(Protocol):
         """The devices a connection carries."""
 
 
-class EdgeNodes:
+class EdgeNodes(ConnectionHook):
     """The Sparkplug edge nodes of one fleet."""
 
     def __init__(
@@ -155,7 +156,7 @@ class EdgeNodes:
         """The counters of a connection's edge node (None before its first connect)."""
         return self._nodes.get(connection)
 
-    def retopic(self, devices: Sequence[EdgeDevice], version: Any) -> None:
+    def built(self, devices: Sequence[EdgeDevice], version: Any) -> None:
         """Point each Sparkplug device's pre-encoded PUBLISH prefix at its DDATA (NDATA) topic."""
         host = self._host
         for device in devices:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from simulator.engine.hooks import ConnectionHook
 from simulator.errors import InflightLimitError, LocalProtocolError, PayloadError
 from simulator.fleet import DeviceModel, TopicTemplate
 from simulator.fleet.plant import DeviceIdentity
@@ -83,13 +84,10 @@ def connection_topic(host: TopicHost, template: TopicTemplate, connection: int) 
 
 
 class RegistrarHost(TopicHost, Protocol):
-    """The fleet, as the registrar sees it."""
+    """The fleet's topology, as the registrar sees it."""
 
     def client_id(self, connection: int) -> str:
         """The connection's MQTT client id."""
-
-    def admit(self, device: Member, link: MqttLink) -> None:
-        """Start publishing ``device`` over ``link``."""
 
     def telemetry_topic(self, device: Member) -> str | None:
         """Where ``device`` publishes its telemetry (said in its registration), if one topic."""
@@ -115,8 +113,10 @@ class _Attempt:
     """Packet ids of this round's registrations still waiting for their PUBACK."""
 
 
-class Registrar:
+class Registrar(ConnectionHook):
     """Runs the register workflow for every connection of one fleet."""
+
+    claims_acks = True
 
     def __init__(
         self,
@@ -124,11 +124,14 @@ class Registrar:
         settings: OnboardingSettings,
         version: MQTTVersion,
         *,
+        admit: Callable[[Member, MqttLink], None],
         loop: asyncio.AbstractEventLoop,
         wall_ns: Callable[[], int],
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._host = host
+        self._admit = admit
+        """Starts publishing an accepted device over its link (the fleet's)."""
         self._version = version
         self._register = TopicTemplate(settings.register_topic)
         self._reply = TopicTemplate(settings.reply_topic)
@@ -167,7 +170,9 @@ class Registrar:
         queued = sum(len(attempt.queue) for attempt in self._rounds.values())
         return len(self._waiting) + self._subscribing_devices + queued
 
-    def start(self, connection: int, link: MqttLink, elapsed_s: float, *, reannounce: bool) -> None:
+    def connected(
+        self, connection: int, link: MqttLink, elapsed_s: float, *, reannounce: bool
+    ) -> None:
         """``link`` has its CONNACK, ``elapsed_s`` after its attempt began: subscribe."""
         now = self._clock()
         reply_topic = connection_topic(self._host, self._reply, connection)
@@ -229,7 +234,7 @@ class Registrar:
         self._rounds[connection] = attempt
         self._send_queued(attempt)
 
-    def on_answer(self, link: MqttLink, publish: Publish) -> bool:
+    def on_message(self, link: MqttLink, publish: Publish) -> bool:
         """A message on a connection; returns whether it was an answer to a registration."""
         connection = link.owner
         if not isinstance(connection, int):
@@ -262,7 +267,7 @@ class Registrar:
             else:
                 self.funnel[REGISTERED].reach(self._elapsed_us(attempt))
                 self.last_accepted = self._clock()
-            self._host.admit(device, link)
+            self._admit(device, link)
         else:
             self._count(attempt, REGISTERED, 1, rejected=True)
         return True

@@ -35,13 +35,13 @@ from paho.mqtt.properties import Properties as PahoProperties
 
 from simulator.broker import LocalBroker, free_port
 from simulator.engine.fleet import Fleet
-from simulator.engine.reconnects import ReconnectPolicy
 from simulator.errors import BrokerLaunchError
 from simulator.ingest.child import IngestChild
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 from tests.integration.restarts import run_through_restart as run_scenario_through_restart
 
 pytestmark = pytest.mark.broker
@@ -104,7 +104,13 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
                 **kept,
             },
             "fleet": {"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
-            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 10, "connect_timeout_s": 2.0},
+            "onboarding": {
+                "rate_per_s": 1000.0,
+                "max_in_flight": 10,
+                "connect_timeout_s": 2.0,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 1.0,
+            },
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -126,11 +132,9 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
         await ingest.start()
         fleet = Fleet(
             scenario,
-            "127.0.0.1",
-            port,
+            Endpoint("127.0.0.1", port),
             loop=asyncio.get_running_loop(),
             wall_ns=time.time_ns,
-            reconnect=ReconnectPolicy(min_s=0.2, max_s=1.0),
         )
         fleet.build()
         await fleet.onboard(OnboardingPlan(DEVICES, 1000.0))

@@ -12,6 +12,7 @@ from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerCapabilityError, BrokerUnreachableError
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,12 +24,18 @@ def fleet_for(port: int, qos: int, devices: int = 3) -> Fleet:
             "duration_s": 1.0,
             "broker": {"url": f"mqtt://127.0.0.1:{port}"},
             "fleet": {"devices": devices, "publish_interval_s": 1.0, "qos": qos},
-            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 3, "connect_timeout_s": 0.5},
+            "onboarding": {
+                "rate_per_s": 1000.0,
+                "max_in_flight": 3,
+                "connect_timeout_s": 0.5,
+                "reconnect": False,
+            },
             "ingest": {"enabled": False},
         },
         "<test>",
     )
-    return Fleet(scenario, "127.0.0.1", port, loop=asyncio.get_running_loop(), wall_ns=time.time_ns)
+    endpoint = Endpoint("127.0.0.1", port)
+    return Fleet(scenario, endpoint, loop=asyncio.get_running_loop(), wall_ns=time.time_ns)
 
 
 def test_a_broker_that_accepts_tcp_but_never_answers_connect_is_named() -> None:

@@ -17,6 +17,7 @@ from simulator.payloads.registration import LEFT, LOST, Death
 from simulator.provisioning import Policy, verdict
 from simulator.provisioning.responder import Responder, ResponderSettings
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 from tests.death_watch import DeathWatch
 
 pytestmark = pytest.mark.broker
@@ -44,6 +45,7 @@ def scenario(broker: LocalBroker, version: str, **fleet: Any) -> Any:
                 "workflow": "register",
                 "register_timeout_s": 2.0,
                 "register_attempts": 1,
+                "reconnect": False,
             },
             "ingest": {"enabled": False},
         },
@@ -78,8 +80,7 @@ async def onboarded_fleet(
     await responder.start()
     fleet = Fleet(
         scenario(broker, version, **fleet_table),
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=loop,
         wall_ns=time.time_ns,
     )

@@ -17,10 +17,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 pytestmark = pytest.mark.broker
 
@@ -63,12 +64,10 @@ async def stalled_run(broker: LocalBroker, *, merge: bool) -> tuple[int, int, in
     )
     fleet = Fleet(
         scenario,
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
-        messages_per_device=MESSAGES,
-        merge_overdue=merge,
+        options=FleetOptions(messages_per_device=MESSAGES, merge_overdue=merge),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(DEVICES, 5000.0), publish_while_onboarding=False)

@@ -8,9 +8,10 @@ import time
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.errors import InvalidArgumentError
 from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 pytestmark = pytest.mark.broker
 
@@ -33,11 +34,10 @@ async def onboard_then_publish(broker: LocalBroker) -> tuple[int, int, int, list
     loop = asyncio.get_running_loop()
     fleet = Fleet(
         scenario_for(broker, 40),
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=loop,
         wall_ns=time.time_ns,
-        messages_per_device=3,
+        options=FleetOptions(messages_per_device=3),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(40, 5000.0), publish_while_onboarding=False)
@@ -76,7 +76,10 @@ def test_waiting_for_a_quota_needs_one() -> None:
             "<test>",
         )
         fleet = Fleet(
-            broker_less, "127.0.0.1", 1, loop=asyncio.get_running_loop(), wall_ns=time.time_ns
+            broker_less,
+            Endpoint("127.0.0.1", 1),
+            loop=asyncio.get_running_loop(),
+            wall_ns=time.time_ns,
         )
         await fleet.wait_finished()
 

@@ -8,8 +8,9 @@ import time
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 pytestmark = pytest.mark.broker
 
@@ -28,12 +29,10 @@ async def run_gateways(broker: LocalBroker) -> tuple[Fleet, int, int]:
     )
     fleet = Fleet(
         scenario,
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
-        messages_per_device=2,
-        devices_per_connection=10,
+        options=FleetOptions(messages_per_device=2, devices_per_connection=10),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))

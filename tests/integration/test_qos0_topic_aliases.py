@@ -22,10 +22,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.mqtt import Decoder, MQTTVersion, Publish
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 pytestmark = pytest.mark.broker
 
@@ -74,11 +75,10 @@ async def aliased_run(broker: LocalBroker) -> tuple[Fleet, list[RecordingTranspo
     )
     fleet = Fleet(
         scenario,
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
-        messages_per_device=MESSAGES,
+        options=FleetOptions(messages_per_device=MESSAGES),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(GATEWAYS, 1000.0), publish_while_onboarding=False)

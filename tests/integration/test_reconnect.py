@@ -12,8 +12,8 @@ import pytest
 
 from simulator.broker import LocalBroker, free_port
 from simulator.engine.fleet import Fleet
-from simulator.engine.reconnects import ReconnectPolicy
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 from tests.integration.restarts import run_through_restart
 from tests.integration.test_qos0_loss import stored
 from tests.waiting import wait_until
@@ -28,7 +28,13 @@ async def restart_under(port: int) -> tuple[int, int]:
             "duration_s": 1.0,
             "broker": {"url": f"mqtt://127.0.0.1:{port}"},
             "fleet": {"devices": 30, "publish_interval_s": 0.1},
-            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 10, "connect_timeout_s": 2.0},
+            "onboarding": {
+                "rate_per_s": 1000.0,
+                "max_in_flight": 10,
+                "connect_timeout_s": 2.0,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 1.0,
+            },
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -37,11 +43,9 @@ async def restart_under(port: int) -> tuple[int, int]:
     await asyncio.to_thread(broker.start)
     fleet = Fleet(
         scenario,
-        "127.0.0.1",
-        port,
+        Endpoint("127.0.0.1", port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
-        reconnect=ReconnectPolicy(min_s=0.2, max_s=1.0),
     )
     fleet.build()
     try:
@@ -78,18 +82,22 @@ async def stall_under(broker: LocalBroker) -> tuple[int, int, int]:
             "duration_s": 1.0,
             "broker": {"url": broker.url, "keepalive_s": 2},
             "fleet": {"devices": 10, "publish_interval_s": 60.0},
-            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 10, "connect_timeout_s": 1.0},
+            "onboarding": {
+                "rate_per_s": 1000.0,
+                "max_in_flight": 10,
+                "connect_timeout_s": 1.0,
+                "reconnect_min_s": 0.2,
+                "reconnect_max_s": 0.5,
+            },
             "ingest": {"enabled": False},
         },
         "<test>",
     )
     fleet = Fleet(
         scenario,
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
-        reconnect=ReconnectPolicy(min_s=0.2, max_s=0.5),
     )
     fleet.build()
     try:

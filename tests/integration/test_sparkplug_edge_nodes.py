@@ -21,12 +21,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
-from simulator.engine.reconnects import ReconnectPolicy
 from simulator.ingest.settings import WorkerSettings
 from simulator.ingest.worker import IngestWorker
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.sinks.memory import MemorySink
+from simulator.transport.endpoint import Endpoint
 from tests import required
 from tests.waiting import wait_until, wait_until_sync
 
@@ -117,7 +117,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, Ing
                 "model": "cnc-machine",
                 "devices_per_connection": PER_GATEWAY,
             },
-            "onboarding": {"rate_per_s": 1000.0},
+            "onboarding": {"rate_per_s": 1000.0, "reconnect_min_s": 0.1, "reconnect_max_s": 0.2},
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -132,14 +132,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, Ing
         wall_ns=time.time_ns,
     )
     await worker.start()
-    fleet = Fleet(
-        scenario,
-        broker.host,
-        broker.port,
-        loop=loop,
-        wall_ns=time.time_ns,
-        reconnect=ReconnectPolicy(min_s=0.1, max_s=0.2),
-    )
+    fleet = Fleet(scenario, Endpoint(broker.host, broker.port), loop=loop, wall_ns=time.time_ns)
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await wait_until(lambda: past_seq_255(recorder), "every edge node's seq to pass 255")

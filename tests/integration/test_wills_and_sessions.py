@@ -15,6 +15,7 @@ from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.errors import ScenarioError
 from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.transport.endpoint import Endpoint
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -32,7 +33,7 @@ def scenario(broker: LocalBroker, version: str, **broker_table: Any) -> Any:
                 "devices_per_connection": 3,
                 "will": {"payload": "gone", "qos": 1, "retain": False},
             },
-            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 4},
+            "onboarding": {"rate_per_s": 1000.0, "max_in_flight": 4, "reconnect": False},
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -42,8 +43,7 @@ def scenario(broker: LocalBroker, version: str, **broker_table: Any) -> Any:
 async def kill_gateways(broker: LocalBroker, version: str, **broker_table: Any) -> int:
     fleet = Fleet(
         scenario(broker, version, **broker_table),
-        broker.host,
-        broker.port,
+        Endpoint(broker.host, broker.port),
         loop=asyncio.get_running_loop(),
         wall_ns=time.time_ns,
     )

@@ -134,7 +134,7 @@ def test_each_connect_carries_the_ndeath_with_the_next_bd_seq() -> None:
 
 def test_births_go_out_in_order_as_devices_are_admitted_then_data_is_numbered() -> None:
     host, edges = plant(4, ("sparkplug",) * 4)
-    edges.retopic(host.devices, V311)
+    edges.built(host.devices, V311)
     link, transport = connect(edges, host, 0)
     admit(edges, host.devices[0], link)
     nbirth, subscribe, dbirth = sent(transport)
@@ -201,7 +201,7 @@ def test_a_rebirth_command_repeats_the_births_and_a_reconnect_takes_the_next_bd_
 
 def test_a_device_on_its_own_is_its_own_edge_node_and_sends_ndata() -> None:
     host, edges = plant(1, ("sparkplug", "msgpack"))
-    edges.retopic(host.devices, V311)
+    edges.built(host.devices, V311)
     assert b"spBv1.0/acme/NDATA/cnc-000000" in host.devices[0].prefix
     assert host.devices[1].prefix == b""  # the other format keeps its own topic
     link, transport = connect(edges, host, 0)
@@ -218,7 +218,7 @@ def test_a_device_on_its_own_is_its_own_edge_node_and_sends_ndata() -> None:
 
 def test_leaving_on_purpose_sends_a_ddeath_per_admitted_device_then_the_ndeath() -> None:
     host, edges = plant(4, ("sparkplug",) * 4)
-    edges.retopic(host.devices, V311)
+    edges.built(host.devices, V311)
     edges.goodbye(0, connect(edges, host, 0)[0])  # never born: nothing to say
     link, transport = connect(edges, host, 0)  # the second session: bdSeq 1
     for device in host.devices[:3]:

@@ -13,6 +13,7 @@ from simulator.mqtt import ConnAck, MQTTVersion, PingReq, PingResp, Properties, 
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectorStats, ConnectOutcome
+from simulator.transport.endpoint import Endpoint
 from tests.unit.engine.fake_loop import FakeLoop
 from tests.unit.engine.test_fleet_publish import FakeTransport, transports
 
@@ -62,13 +63,17 @@ def fleet_with(connack: Properties, devices: int = 3) -> tuple[Fleet, FakeLoop]:
             "duration_s": 1.0,
             "broker": {"keepalive_s": 60},
             "fleet": {"devices": devices, "publish_interval_s": 60.0},
+            "onboarding": {"reconnect": False},
             "ingest": {"enabled": False},
         },
         "<test>",
     )
     loop = FakeLoop()
     fleet = Fleet(
-        scenario, "127.0.0.1", 1883, loop=cast(asyncio.AbstractEventLoop, loop), wall_ns=lambda: 0
+        scenario,
+        Endpoint("127.0.0.1", 1883),
+        loop=cast(asyncio.AbstractEventLoop, loop),
+        wall_ns=lambda: 0,
     )
     fleet.connector = cast(Any, ConnackConnector(connack))
     fleet.build()
@@ -100,7 +105,7 @@ def pings(transport: FakeTransport) -> int:
 
 def test_the_ping_wheel_turns_at_half_the_brokers_server_keep_alive() -> None:
     fleet, loop = fleet_with(Properties(server_keep_alive=4))
-    wheel = fleet._ping_wheel
+    wheel = fleet.pings.wheel
     assert wheel is not None
     assert wheel.interval_s == 2.0
     tick_until(fleet, loop, 9.95, answer=True)
@@ -119,4 +124,4 @@ def test_links_whose_broker_stays_silent_are_found_dead_after_its_grace() -> Non
 
 def test_a_server_keep_alive_of_zero_means_no_pings_at_all() -> None:
     fleet, _ = fleet_with(Properties(server_keep_alive=0))
-    assert fleet._ping_wheel is None
+    assert fleet.pings.wheel is None

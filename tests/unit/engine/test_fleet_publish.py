@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.mqtt import (
     NO_PROPERTIES,
@@ -32,6 +32,7 @@ from simulator.payloads.sparkplug.slotted_node import decode_data
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectorStats, ConnectOutcome
+from simulator.transport.endpoint import Endpoint
 from tests.unit.engine.fake_loop import FakeLoop
 
 WALL_NS = 1_716_000_000_000_000_000
@@ -120,11 +121,10 @@ def onboarded_fleet(
     loop = FakeLoop()
     fleet = Fleet(
         scenario,
-        "127.0.0.1",
-        1883,
+        Endpoint("127.0.0.1", 1883),
         loop=cast(asyncio.AbstractEventLoop, loop),
         wall_ns=lambda: WALL_NS,
-        **options,
+        options=FleetOptions(**options),
     )
     fleet.connector = cast(Any, FakeConnector(receive_maximum))
     fleet.build()

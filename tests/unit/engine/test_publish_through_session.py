@@ -13,11 +13,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.mqtt import ConnAck, Disconnect, MQTTVersion, Properties, encode
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectorStats, ConnectOutcome
+from simulator.transport.endpoint import Endpoint
 from tests.unit.engine.fake_loop import FakeLoop
 from tests.unit.engine.test_fleet_publish import (
     WALL_NS,
@@ -80,6 +81,7 @@ def fleet_against(
                 "topic": TOPIC,
                 "devices_per_connection": per_connection,
             },
+            "onboarding": {"reconnect": False},
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -87,11 +89,10 @@ def fleet_against(
     loop = FakeLoop()
     fleet = Fleet(
         scenario,
-        "127.0.0.1",
-        1883,
+        Endpoint("127.0.0.1", 1883),
         loop=cast(asyncio.AbstractEventLoop, loop),
         wall_ns=lambda: WALL_NS,
-        messages_per_device=messages,
+        options=FleetOptions(messages_per_device=messages),
     )
     fleet.connector = cast(Any, ConnAckConnector(connack))
     fleet.build()

@@ -104,7 +104,8 @@ class Clock:
 
 
 class Fleet:
-    """The registrar's host and the links' listener: dispatches events as the fleet does."""
+    """The registrar's host, what it admits, and the links' listener: dispatches events as
+    the fleet does."""
 
     def __init__(self) -> None:
         self.connections: dict[int, list[Dev]] = {
@@ -117,7 +118,7 @@ class Fleet:
         """PUBACKs the registrar said were not its own."""
         self.registrar: Registrar | None = None
 
-    # RegistrarHost
+    # RegistrarHost, and admission
 
     def members(self, connection: int) -> list[Dev]:
         return self.connections[connection]
@@ -146,7 +147,7 @@ class Fleet:
             if isinstance(event, Subscribed):
                 registrar.on_subscribed(link, event)
             elif isinstance(event, MessageReceived):
-                registrar.on_answer(link, event.publish)
+                registrar.on_message(link, event.publish)
             elif isinstance(event, PubAckReceived) and not registrar.owns_ack(link, event):
                 self.other_acks.append(event.packet_id)
 
@@ -168,6 +169,7 @@ class Rig:
             self.fleet,
             settings,
             version,
+            admit=self.fleet.admit,
             loop=asyncio.get_running_loop(),
             wall_ns=lambda: WALL_NS,
             clock=self.clock,
@@ -218,7 +220,7 @@ class Rig:
         if not reannounce:  # the fleet's stages
             self.funnel[TCP_CONNECT].reach(2_000, count)
             self.funnel[CONNACK].reach(int(ELAPSED_S * 1e6), count)
-        self.registrar.start(connection, link, ELAPSED_S, reannounce=reannounce)
+        self.registrar.connected(connection, link, ELAPSED_S, reannounce=reannounce)
 
     def deliver(self, link: MqttLink, packet: Packet) -> None:
         link.data_received(encode(packet, self.version))
@@ -563,14 +565,14 @@ async def test_messages_off_the_reply_topic_are_not_answers(rigs: Callable[..., 
     rig.suback(link)
     dev = rig.fleet.members(SINGLE)[0]
     publish = Publish("onboarding/ms-000000/other", b"{}", 0)
-    assert rig.registrar.on_answer(link, publish) is False
+    assert rig.registrar.on_message(link, publish) is False
     rig.answer(link, dev, topic=reply_topic("gw-0001"))
     assert (rig.registrar.invalid_answers, rig.registrar.late_answers) == (0, 0)
     assert rig.fleet.admitted == []
     reply = Publish(
         reply_topic("ms-000000"), encode_answer(Answer(dev.device_id, ACCEPTED, correlation_for(0)))
     )
-    assert rig.registrar.on_answer(link, reply) is True
+    assert rig.registrar.on_message(link, reply) is True
     assert rig.fleet.admitted == [("ms-000000", link)]
 
 

@@ -15,6 +15,7 @@ from simulator.fleet import PlantLayout, TopicTemplate
 from simulator.fleet.plant import DEFAULT_ENTERPRISE
 from simulator.mqtt import MQTTVersion, publish_prefix
 from simulator.scenario import Scenario, validate_scenario
+from simulator.transport.endpoint import Endpoint
 
 
 def scenario(**fleet: Any) -> Scenario:
@@ -88,7 +89,7 @@ def test_topics_use_every_level_of_the_scenarios_plant(loop: asyncio.AbstractEve
         cells_per_line=3,
         mix=[{"model": "cnc-machine", "count": 15}, {"model": "robot", "share": 1.0}],
     )
-    fleet = Fleet(settings, "127.0.0.1", 1883, loop=loop, wall_ns=time.time_ns)
+    fleet = Fleet(settings, Endpoint("127.0.0.1", 1883), loop=loop, wall_ns=time.time_ns)
 
     fleet.build()
 

@@ -1,0 +1,33 @@
+"""Where and how a fleet's connections reach the broker, as one value.
+
+The broker's address, the local addresses connections are spread over, TLS (a context source
+and which layer runs it) and the credentials template belong together: they are resolved once
+by whoever starts a fleet (the runner from the scenario and command line, a test or benchmark
+from its own broker) and read by the fleet only to build its connector and sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.transport.credentials import Credentials
+from simulator.transport.tls import ContextSource
+from simulator.transport.tls_link import TlsLayer
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """The broker a fleet connects to, and how each of its connections gets there."""
+
+    host: str
+    port: int
+    source_addresses: tuple[str | None, ...] = (None,)
+    """Local addresses the connections take in turn (None: the system's choice), so a fleet
+    beyond one address's ephemeral ports can still connect (see :mod:`.limits`)."""
+    tls: ContextSource | None = None
+    """One client context for every connection, or a function from a client id to its own
+    context (see :mod:`.tls`); None connects over plain TCP."""
+    tls_layer: TlsLayer = "resume"
+    """Which TLS layer runs the handshakes (see :mod:`.tls_link`)."""
+    credentials: Credentials | None = None
+    """The user name and password template every connection presents (None: anonymous)."""
