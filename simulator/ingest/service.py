@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
+import os
+import select
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -31,9 +35,69 @@ from simulator.metrics.timeseries import Totals
 from simulator.sinks.url import new_run_id, open_sink, parse_sink_url
 
 
-def _emit(stream: TextIO, event: str, **data: Any) -> None:
-    stream.write(json.dumps({"event": event, **data}, separators=(",", ":")) + "\n")
-    stream.flush()
+class JsonLines:
+    """The worker's JSON lines to whoever started it, on ``out``.
+
+    Ingest must never wait on its reader: the run's process may be too busy publishing to
+    read a pipe whose 64 KiB fill with two or three progress lines (each carries the latency
+    histogram), and a blocked write would stall the worker's event loop, and so ingest, for as
+    long. On a pipe the lines are written without blocking; a progress line is cumulative, so
+    one that finds the last still unread is skipped (the next supersedes it), while every other
+    line (settings, ready, error, final) is written whole, waiting if it must.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._fd: int | None = None
+        self._pending = b""
+        try:
+            fd = out.fileno()
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                out.flush()
+                os.set_blocking(fd, False)
+                self._fd = fd
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # not a pipe (a file, a test's StringIO): plain writes
+        self.skipped = 0
+        """Progress lines not written because the reader had not taken the last one."""
+
+    def emit(self, event: str, **data: Any) -> None:
+        """Write one line whole."""
+        line = json.dumps({"event": event, **data}, separators=(",", ":")) + "\n"
+        if self._fd is None:
+            self._out.write(line)
+            self._out.flush()
+            return
+        self._pending += line.encode()
+        self._write(wait=True)
+
+    def progress(self, **data: Any) -> None:
+        """Write a progress line, unless the reader has not taken the previous one yet."""
+        if self._fd is not None and self._pending:
+            self._write(wait=False)
+            if self._pending:
+                self.skipped += 1
+                return
+        if self._fd is None:
+            self.emit("progress", **data)
+            return
+        self._pending = (
+            json.dumps({"event": "progress", **data}, separators=(",", ":")) + "\n"
+        ).encode()
+        self._write(wait=False)
+
+    def _write(self, *, wait: bool) -> None:
+        fd = self._fd
+        assert fd is not None
+        while self._pending:
+            try:
+                written = os.write(fd, self._pending)
+            except BlockingIOError:
+                if not wait:
+                    return
+                select.select([], [fd], [])
+                continue
+            self._pending = self._pending[written:]
 
 
 def _totals(snap: IngestSnapshot, t_s: float) -> Totals:
@@ -86,9 +150,10 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     if not settings.run_id:
         settings = dataclasses.replace(settings, run_id=new_run_id("ingest", wall_ns()))
+    lines = JsonLines(out)
     if jsonl:
         # First of all, so whoever started us can check every setting arrived as meant.
-        _emit(out, "settings", settings=public_settings(settings))
+        lines.emit("settings", settings=public_settings(settings))
     target = parse_sink_url(settings.sink)
     try:
         sink = await asyncio.to_thread(
@@ -96,7 +161,7 @@ async def serve(
         )
     except SimulatorError as exc:
         if jsonl:
-            _emit(out, "error", message=str(exc))
+            lines.emit("error", message=str(exc))
         raise
     worker = IngestWorker(settings, sink, loop=loop, wall_ns=wall_ns, sink_display=target.display())
     if sink.rows_before:
@@ -108,11 +173,11 @@ async def serve(
         await worker.start()
     except SimulatorError as exc:
         if jsonl:
-            _emit(out, "error", message=str(exc))
+            lines.emit("error", message=str(exc))
         await worker.stop()
         raise
     if jsonl:
-        _emit(out, "ready", notes=worker.notes, run_id=settings.run_id)
+        lines.emit("ready", notes=worker.notes, run_id=settings.run_id)
     for note in worker.notes:
         err.write(f"ingest: note: {note}\n")
     started = loop.time()
@@ -129,10 +194,14 @@ async def serve(
         err.write(f"ingest: metrics on {server.url}\n")
     deadline = started + duration_s if duration_s else None
     last_received = 0
+    ticks = 0
     stop_wait: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
-            timeout = progress_interval_s
+            # Drift-free: the n-th line is due at started + n * interval, however long the
+            # last one took.
+            ticks += 1
+            timeout = max(0.0, started + ticks * progress_interval_s - loop.time())
             if deadline is not None:
                 timeout = min(timeout, max(0.0, deadline - loop.time()))
             lost: asyncio.Future[Any] = worker.lost
@@ -147,7 +216,7 @@ async def serve(
             if server is not None:
                 latest[:] = [_totals(snap, loop.time() - started)]
             if jsonl:
-                _emit(out, "progress", **snap.to_dict())
+                lines.progress(**snap.to_dict())
             else:
                 rate = (snap.received - last_received) / progress_interval_s
                 err.write(_human_line(loop.time() - started, snap, rate) + "\n")
@@ -163,5 +232,5 @@ async def serve(
             server.stop()
     final = worker.snapshot()
     if jsonl:
-        _emit(out, "final", **final.to_dict())
+        lines.emit("final", **final.to_dict())
     return final
