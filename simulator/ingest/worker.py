@@ -349,6 +349,7 @@ class IngestWorker:
             self.provisioner.counters.reconnects = self.reconnects  # it answers on our link
             responder = self.provisioner.counters.to_dict()
         return IngestSnapshot(
+            taken_ns=self._wall_ns(),
             received=acc.received,
             unique=acc.unique,
             duplicated=acc.duplicated,

@@ -40,6 +40,9 @@ class WorkerShare(TypedDict):
 class IngestSnapshot:
     """One worker's cumulative figures (or several workers' merged)."""
 
+    taken_ns: int = 0
+    """Wall clock when the worker took these figures, so rates come from its own clock and
+    not from when a reader happened to read them."""
     received: int = 0
     unique: int = 0
     duplicated: int = 0
@@ -117,6 +120,7 @@ class IngestSnapshot:
         for reason, rows in other.sink_errors.items():
             self.sink_errors[reason] = self.sink_errors.get(reason, 0) + rows
         self.sink_error = self.sink_error or other.sink_error
+        self.taken_ns = max(self.taken_ns, other.taken_ns)
         self.first_recv_ns = _least(self.first_recv_ns, other.first_recv_ns)
         if other.last_recv_ns is not None:
             self.last_recv_ns = max(self.last_recv_ns or 0, other.last_recv_ns)

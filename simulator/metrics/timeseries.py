@@ -83,9 +83,12 @@ class Totals:
     cpu_s: float = 0.0
     latency_us: Histogram = field(default_factory=Histogram)
     connect_us: Histogram = field(default_factory=Histogram)
+    ingest_t_s: float | None = None
+    """When ingest took its figures, on its own clock (None: the same instant as ``t_s``)."""
 
     def take_ingest(self, snap: IngestSnapshot) -> None:
         """Fill in ingest's figures from a worker's snapshot; ingested means committed."""
+        self.ingest_t_s = snap.taken_ns / 1e9 if snap.taken_ns else None
         self.received = snap.received
         self.ingested = snap.committed_unique
         self.missing = snap.missing
@@ -110,6 +113,7 @@ class TimeSeries:
         self.samples: list[dict[str, Any]] = []
         self.latest: Totals | None = None
         self._latency_at_last: Histogram | None = None
+        self._ingested_per_s = 0.0
 
     def add(self, totals: Totals) -> dict[str, Any]:
         """Record ``totals`` (cumulative, taken at ``totals.t_s``) and return the new sample."""
@@ -128,7 +132,7 @@ class TimeSeries:
             "connected": totals.connected,
             "onboarding_rate_per_s": _rate(totals.onboarded, previous.onboarded, span),
             "published_per_s": _rate(totals.published, previous.published, span),
-            "ingested_per_s": _rate(totals.received, previous.received, span),
+            "ingested_per_s": self._ingest_rate(totals, previous, span),
             "published_total": totals.published,
             "ingested_total": totals.ingested,
             "lost_so_far": totals.missing,
@@ -146,3 +150,18 @@ class TimeSeries:
         self.latest = totals
         self._latency_at_last = latency.copy()
         return sample
+
+    def _ingest_rate(self, totals: Totals, previous: Totals, span: float) -> float:
+        """Messages committed per second, over ingest's own clock when it gives one.
+
+        Ingest's figures come in lines a busy reader may take late or skip (they are
+        cumulative); timing them by their arrival would show a stored second as nothing and the
+        next as double. Over the worker's clock the rate is true for its last interval, and
+        stays so (repeated) until a newer line comes.
+        """
+        now, then = totals.ingest_t_s, previous.ingest_t_s
+        if now is None or then is None:
+            return _rate(totals.ingested, previous.ingested, span)
+        if now > then:
+            self._ingested_per_s = _rate(totals.ingested, previous.ingested, now - then)
+        return self._ingested_per_s

@@ -19,6 +19,7 @@ def histogram(*values: int) -> Histogram:
 def full(scale: int) -> IngestSnapshot:
     """A snapshot with every field set (none left at its default)."""
     return IngestSnapshot(
+        taken_ns=10_000 * scale,
         received=10 * scale,
         unique=9 * scale,
         duplicated=1 * scale,

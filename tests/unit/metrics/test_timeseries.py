@@ -15,14 +15,32 @@ def totals(t_s: float, latency: Histogram, **figures: int | float | str) -> Tota
 def test_rates_are_differences_over_the_interval() -> None:
     series = TimeSeries()
     latency = Histogram()
-    series.add(totals(1.0, latency, published=100, received=90, onboarded=50, cpu_s=0.5))
-    sample = series.add(totals(3.0, latency, published=500, received=490, onboarded=150, cpu_s=1.5))
+    series.add(totals(1.0, latency, published=100, ingested=90, onboarded=50, cpu_s=0.5))
+    sample = series.add(totals(3.0, latency, published=500, ingested=490, onboarded=150, cpu_s=1.5))
     assert sample["published_per_s"] == 200.0
     assert sample["ingested_per_s"] == 200.0
     assert sample["onboarding_rate_per_s"] == 50.0
     assert sample["cpu_percent"] == 50.0
     assert sample["published_total"] == 500
     assert list(sample) == list(SAMPLE_KEYS)
+
+
+def test_ingested_per_second_runs_on_ingest_s_own_clock() -> None:
+    """A line read late is not a second with nothing stored and the next with double."""
+    series = TimeSeries()
+    latency = Histogram()
+
+    def at(t_s: float, ingest_t_s: float, ingested: int) -> float:
+        sample = totals(t_s, latency, ingested=ingested)
+        sample.ingest_t_s = ingest_t_s
+        rate: float = series.add(sample)["ingested_per_s"]
+        return rate
+
+    assert at(1.0, 100.0, 1000) == 1000.0  # the first: over the run's own first second
+    assert at(2.0, 101.0, 2000) == 1000.0
+    assert at(3.0, 101.0, 2000) == 1000.0  # no newer line came: the last rate holds
+    assert at(4.0, 103.0, 4000) == 1000.0  # two seconds' worth, over two of ingest's seconds
+    assert at(5.0, 104.0, 4000) == 0.0  # a newer line with nothing stored: a stall, said so
 
 
 def test_the_first_sample_counts_from_time_zero() -> None:
