@@ -497,6 +497,7 @@ class Runner:
             tls_handshakes=tls.handshakes if tls is not None else None,
             tls_resumed=tls.resumed if tls is not None else None,
             dropped_links=fleet.counters.dropped_links,
+            drop_reasons=dict(fleet.counters.drop_reasons),
             onboarding_s=onboarding_s,
             connect_us=fleet.connect_us,
             tcp_us=fleet.tcp_us,

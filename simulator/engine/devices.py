@@ -7,7 +7,7 @@ compact state and its link. Devices of one model, interval and payload format fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simulator.engine.wheel import TimingWheel
@@ -84,6 +84,8 @@ class FleetCounters:
     published: int = 0
     acked: int = 0
     dropped_links: int = 0
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    """Dropped connections by why they went (see :func:`drop_reason`)."""
     reconnects: int = 0
     """Dropped connections that came back."""
     dead_links: int = 0
@@ -96,3 +98,15 @@ class FleetCounters:
     """QoS 1 and 2 sends postponed because the broker's receive maximum was reached."""
     too_large: int = 0
     """Messages not sent because they exceeded the broker's Maximum Packet Size (CONNACK)."""
+
+
+def drop_reason(exc: BaseException | None) -> str:
+    """Why a connection went away, in a few words that many drops share (no client ids)."""
+    if exc is None:
+        return "closed by the broker"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    text = str(exc)
+    # Our own messages name the connection first ("gw-00042: ..."): count by what follows.
+    head, _, rest = text.partition(": ")
+    return (rest if rest and " " not in head else text)[:80] or type(exc).__name__

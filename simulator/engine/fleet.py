@@ -322,7 +322,7 @@ class Fleet:
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """A connection went away: stop publishing its devices and count the drop."""
-        self.links.on_lost(link)
+        self.links.on_lost(link, exc)
 
     # connector and workflow callbacks
 

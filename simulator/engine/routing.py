@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulator.engine.devices import Device, FleetCounters
+from simulator.engine.devices import Device, FleetCounters, drop_reason
 from simulator.engine.hooks import ConnectionHook
 from simulator.engine.onboarding import Member
 from simulator.engine.pings import PingWheel
@@ -212,8 +212,8 @@ class LinkRouter:
             elif isinstance(event, PubRecReceived) and event.reason_code >= 0x80:
                 counters.refused += 1
 
-    def on_lost(self, link: MqttLink) -> None:
-        """A connection went away: stop publishing its devices and count the drop."""
+    def on_lost(self, link: MqttLink, exc: BaseException | None = None) -> None:
+        """A connection went away: stop publishing its devices and count the drop and why."""
         connection = link.owner
         if not isinstance(connection, int):
             return
@@ -221,6 +221,9 @@ class LinkRouter:
         if not members:
             return
         self.counters.dropped_links += 1
+        reasons = self.counters.drop_reasons
+        reason = drop_reason(exc)
+        reasons[reason] = reasons.get(reason, 0) + 1
         self.dropped += len(members)
         groups = self._topology.groups
         for device in members:

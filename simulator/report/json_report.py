@@ -126,6 +126,8 @@ class RunFigures:
     """Times the run started its ingest worker again after it died."""
     ingest_workers: list[WorkerShare] = field(default_factory=list)
     """Each ingest worker's share: client id, topic filters, messages and rows it took."""
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    """Connections dropped after onboarding, by why (``dropped_links`` in all)."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -169,6 +171,7 @@ def build_report(f: RunFigures) -> RunReport:
             "failed": f.devices_failed,
             "failures_by_reason": dict(sorted(f.failures.items())),
             "dropped_after_connect": f.dropped_links,
+            "drops_by_reason": dict(sorted(f.drop_reasons.items())),
         },
         "connections": {
             "target": f.connections_target
@@ -294,9 +297,10 @@ def problems(report: Mapping[str, Any]) -> list[str]:
         )
     if devices["dropped_after_connect"]:
         back = report.get("connections", {}).get("reconnects", 0)
+        why = ", ".join(f"{n:,} {r}" for r, n in devices.get("drops_by_reason", {}).items())
         found.append(
             f"{devices['dropped_after_connect']:,} connections dropped after onboarding "
-            f"({back:,} reconnects)"
+            f"({back:,} reconnects){': ' + why if why else ''}"
         )
     for stage in report["onboarding"].get("funnel", {}).values():
         if stage["stage"] in ("tcp_connect", "connack"):

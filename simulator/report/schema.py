@@ -29,6 +29,7 @@ class DevicesSection(TypedDict):
     failed: int
     failures_by_reason: dict[str, int]
     dropped_after_connect: int
+    drops_by_reason: dict[str, int]
 
 
 class ConnectionsSection(TypedDict):

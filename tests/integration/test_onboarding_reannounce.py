@@ -43,6 +43,9 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
     report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     onboarding = report["onboarding"]
     assert report["connections"]["reconnects"] == DEVICES // PER_GATEWAY
+    # Every drop is counted with why it happened (the broker went away under them).
+    drops = report["devices"]["drops_by_reason"]
+    assert sum(drops.values()) == report["devices"]["dropped_after_connect"] > 0
     # The first onboarding is untouched by the restart ...
     registered = onboarding["funnel"]["registered"]
     assert registered["reached"] == DEVICES

@@ -9,11 +9,12 @@ from typing import Any, cast
 import pytest
 
 from simulator.engine.deaths import Deaths
+from simulator.engine.devices import drop_reason
 from simulator.engine.edge_node import EdgeNodes
 from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.engine.hooks import AdmitAtConnack
 from simulator.engine.onboarding import Registrar
-from simulator.errors import InvalidArgumentError
+from simulator.errors import InvalidArgumentError, RemoteProtocolError
 from simulator.metrics.funnel import CONNECT_STAGES, REGISTER_STAGES
 from simulator.scenario import validate_scenario
 from simulator.transport.endpoint import Endpoint
@@ -75,3 +76,13 @@ def test_fleet_options_refuse_fewer_than_one() -> None:
         FleetOptions(messages_per_device=0)
     with pytest.raises(InvalidArgumentError, match="devices_per_connection must be >= 1, got 0"):
         FleetOptions(devices_per_connection=0)
+
+
+def test_a_drop_is_counted_by_why_it_happened_without_naming_the_connection() -> None:
+    assert drop_reason(None) == "closed by the broker"
+    assert drop_reason(ConnectionResetError(104, "Connection reset by peer")) == (
+        "Connection reset by peer"
+    )
+    silent = RemoteProtocolError("gw-00042: the broker sent nothing for 1.5 x its keepalive")
+    assert drop_reason(silent) == "the broker sent nothing for 1.5 x its keepalive"
+    assert drop_reason(RemoteProtocolError("malformed packet: 0x00")) == "malformed packet: 0x00"
