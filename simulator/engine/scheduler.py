@@ -82,7 +82,12 @@ class Scheduler:
         self.ticks += 1
         now = self._loop.time()
         budget = self.budget
-        for wheel, action in self._wheels:
+        # Each tick starts at the next wheel: a publish wheel far behind would otherwise
+        # spend every tick's budget before the wheels after it (the ping wheel) got a turn,
+        # and a broker disconnects a connection it has heard nothing from for 1.5 keepalives.
+        wheels = self._wheels
+        first = self.ticks % len(wheels)
+        for wheel, action in (*wheels[first:], *wheels[:first]):
             firings = wheel.advance(now)
             for due, members, repeats in firings:
                 action(due, members, repeats)

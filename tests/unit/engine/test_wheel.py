@@ -149,6 +149,24 @@ def test_a_scheduler_tick_yields_after_its_budget_and_resumes_where_it_stopped()
     assert [due for due, _ in fired] == [0.0, 1.0, 2.0, 3.0]  # nothing skipped, nothing repeated
 
 
+def test_a_wheel_far_behind_does_not_starve_the_wheels_after_it() -> None:
+    """The ping wheel comes after the publish wheels: it must fire while they catch up."""
+    loop = FakeLoop()
+    publish: TimingWheel[int] = TimingWheel(1.0, 0.01, epoch=0.0)
+    for member in range(1000):
+        publish.add(member, member / 1000)
+    pings: TimingWheel[str] = TimingWheel(30.0, 0.05, epoch=0.0)
+    pings.add("gateway", 0.0)
+    pinged: list[float] = []
+    scheduler = Scheduler(loop, budget=100)  # type: ignore[arg-type]
+    scheduler.add_wheel(publish, lambda due, members, repeats: None)
+    scheduler.add_wheel(pings, lambda due, members, repeats: pinged.append(due))
+    loop.now = 60.5  # 60 s of publishing due: 60,000 firings, 600 ticks' worth of budget
+    for _ in range(4):
+        scheduler._tick()
+    assert pinged == [0.0, 30.0, 60.0]  # not after the publish wheel's whole backlog
+
+
 def test_a_merged_catch_up_charges_every_firing_against_the_budget() -> None:
     loop = FakeLoop()
     wheel: TimingWheel[int] = TimingWheel(1.0, 0.5, epoch=0.0, max_repeats=8)
