@@ -39,7 +39,6 @@ from simulator.engine.topology import Topology
 from simulator.engine.wheel import TimingWheel
 from simulator.engine.workflows import build_workflows
 from simulator.errors import InvalidArgumentError
-from simulator.fleet import PlantLayout, get_model
 from simulator.metrics.funnel import Funnel
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import Event, MQTTVersion
@@ -95,14 +94,7 @@ class Fleet:
         if options.devices_per_connection is not None:
             per = options.devices_per_connection
             specs = tuple(replace(spec, per_connection=per) for spec in specs)
-        layout = PlantLayout(
-            fleet.sites,
-            fleet.lines_per_site,
-            get_model(fleet.model).id_prefix,
-            enterprise=fleet.enterprise,
-            areas_per_site=fleet.areas_per_site,
-            cells_per_line=fleet.cells_per_line,
-        )
+        layout = fleet.plant
         self.topology = Topology(specs, layout, fleet.topic)
         """Which devices each connection carries, and their names."""
         self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311

@@ -12,7 +12,7 @@ Pure: a function of the fleet settings alone, so every worker and the run agree 
 
 from __future__ import annotations
 
-from simulator.fleet import DeviceIdentity, PlantLayout, get_model
+from simulator.fleet import DeviceIdentity
 from simulator.scenario.schema import FleetSettings
 
 SPARKPLUG = "sparkplug"
@@ -28,14 +28,7 @@ def ingest_partitions(fleet: FleetSettings, workers: int) -> tuple[tuple[str, ..
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    layout = PlantLayout(
-        fleet.sites,
-        fleet.lines_per_site,
-        get_model(fleet.model).id_prefix,
-        enterprise=fleet.enterprise,
-        areas_per_site=fleet.areas_per_site,
-        cells_per_line=fleet.cells_per_line,
-    )
+    layout = fleet.plant
     models = list(
         dict.fromkeys(group.model for group in fleet.groups if group.payload != SPARKPLUG)
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +40,9 @@ from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, par
 from simulator.scenario.composition import Group, compose
 from simulator.scenario.problems import describe_value
 from simulator.sinks.url import parse_sink_url
+
+if TYPE_CHECKING:
+    from simulator.fleet import PlantLayout
 
 MAX_DEVICES = 1_000_000
 """The largest fleet one scenario may describe."""
@@ -335,6 +338,20 @@ class FleetSettings(_Table):
     def _mix_adds_up(self) -> FleetSettings:
         _ = self.groups  # raises ValueError naming what does not add up
         return self
+
+    @functools.cached_property
+    def plant(self) -> PlantLayout:
+        """The plant's layout, ids prefixed with the fleet's model's (each group re-prefixes)."""
+        from simulator.fleet import PlantLayout, get_model
+
+        return PlantLayout(
+            self.sites,
+            self.lines_per_site,
+            get_model(self.model).id_prefix,
+            enterprise=self.enterprise,
+            areas_per_site=self.areas_per_site,
+            cells_per_line=self.cells_per_line,
+        )
 
     @functools.cached_property
     def groups(self) -> tuple[Group, ...]:
