@@ -5,17 +5,14 @@ device (the wheel is one of the scheduler's)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, cast
 
 from simulator.engine.fleet import Fleet
-from simulator.mqtt import ConnAck, MQTTVersion, PingReq, PingResp, Properties, encode
+from simulator.mqtt import MQTTVersion, PingReq, PingResp, Properties, encode
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.connection import MqttLink
-from simulator.transport.connector import ConnectorStats, ConnectOutcome
 from simulator.transport.endpoint import Endpoint
 from tests.unit.engine.fake_loop import FakeLoop
-from tests.unit.engine.test_fleet_publish import FakeTransport, transports
+from tests.unit.engine.test_fleet_publish import FakeConnector, FakeTransport, transports
 
 V5 = MQTTVersion.V5
 
@@ -27,32 +24,6 @@ class AbortableTransport(FakeTransport):
 
     def abort(self) -> None:
         self.aborted = True
-
-
-class ConnackConnector:
-    """Connects every link at once with a CONNACK carrying ``properties``."""
-
-    host = "127.0.0.1"
-    port = 1883
-
-    def __init__(self, properties: Properties) -> None:
-        self.properties = properties
-        self.stats = ConnectorStats()
-
-    async def run(
-        self,
-        count: int,
-        schedule: object,
-        make_link: Callable[[int], MqttLink],
-        on_outcome: Callable[[ConnectOutcome], None],
-    ) -> ConnectorStats:
-        for index in range(count):
-            link = make_link(index)
-            link.session.connect()
-            link.transport = cast(asyncio.Transport, AbortableTransport())
-            link.data_received(encode(ConnAck(properties=self.properties), V5))
-            on_outcome(ConnectOutcome(index, link, 0.001, 0.002))
-        return self.stats
 
 
 def fleet_with(connack: Properties, devices: int = 3) -> tuple[Fleet, FakeLoop]:
@@ -75,7 +46,7 @@ def fleet_with(connack: Properties, devices: int = 3) -> tuple[Fleet, FakeLoop]:
         loop=cast(asyncio.AbstractEventLoop, loop),
         wall_ns=lambda: 0,
     )
-    fleet.connector = cast(Any, ConnackConnector(connack))
+    fleet.connector = cast(Any, FakeConnector(connack, AbortableTransport))
     fleet.build()
     asyncio.run(fleet.onboard(OnboardingPlan(devices, 1000.0)))
     return fleet, loop

@@ -65,13 +65,19 @@ class FakeTransport:
 
 
 class FakeConnector:
-    """Connects every link at once: the CONNACK (with a receive maximum) and a fake transport."""
+    """Connects every link at once, on a fake transport, with a CONNACK carrying ``connack``
+    (``transport`` makes each link's transport: a test may want more than writes recorded)."""
 
     host = "127.0.0.1"
     port = 1883
 
-    def __init__(self, receive_maximum: int | None) -> None:
-        self.receive_maximum = receive_maximum
+    def __init__(
+        self,
+        connack: Properties = NO_PROPERTIES,
+        transport: Callable[[], FakeTransport] = FakeTransport,
+    ) -> None:
+        self.connack = connack
+        self.transport = transport
         self.stats = ConnectorStats()
 
     async def run(
@@ -81,14 +87,11 @@ class FakeConnector:
         make_link: Callable[[int], MqttLink],
         on_outcome: Callable[[ConnectOutcome], None],
     ) -> ConnectorStats:
-        props = NO_PROPERTIES
-        if self.receive_maximum is not None:
-            props = Properties(receive_maximum=self.receive_maximum)
         for index in range(count):
             link = make_link(index)
             link.session.connect()
-            link.session.receive_data(encode(ConnAck(False, 0, props), V5))
-            link.transport = cast(asyncio.Transport, FakeTransport())
+            link.transport = cast(asyncio.Transport, self.transport())
+            link.data_received(encode(ConnAck(False, 0, self.connack), V5))
             on_outcome(ConnectOutcome(index, link, 0.001, 0.002))
         return self.stats
 
@@ -126,7 +129,10 @@ def onboarded_fleet(
         wall_ns=lambda: WALL_NS,
         options=FleetOptions(**options),
     )
-    fleet.connector = cast(Any, FakeConnector(receive_maximum))
+    connack = NO_PROPERTIES
+    if receive_maximum is not None:
+        connack = Properties(receive_maximum=receive_maximum)
+    fleet.connector = cast(Any, FakeConnector(connack))
     fleet.build()
     asyncio.run(fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0)))
     return fleet, loop

@@ -10,18 +10,16 @@ is real, as in ``test_fleet_publish``; the broker's CONNACK is chosen per test.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, cast
 
 from simulator.engine.fleet import Fleet, FleetOptions
-from simulator.mqtt import ConnAck, Disconnect, MQTTVersion, Properties, encode
+from simulator.mqtt import Disconnect, MQTTVersion, Properties, encode
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.connection import MqttLink
-from simulator.transport.connector import ConnectorStats, ConnectOutcome
 from simulator.transport.endpoint import Endpoint
 from tests.unit.engine.fake_loop import FakeLoop
 from tests.unit.engine.test_fleet_publish import (
     WALL_NS,
+    FakeConnector,
     FakeTransport,
     publishes,
     run_until,
@@ -30,32 +28,6 @@ from tests.unit.engine.test_fleet_publish import (
 
 V5 = MQTTVersion.V5
 TOPIC = "plant/{device}/telemetry"
-
-
-class ConnAckConnector:
-    """Connects every link at once with the CONNACK properties given, on a fake transport."""
-
-    host = "127.0.0.1"
-    port = 1883
-
-    def __init__(self, connack: Properties) -> None:
-        self.connack = connack
-        self.stats = ConnectorStats()
-
-    async def run(
-        self,
-        count: int,
-        schedule: object,
-        make_link: Callable[[int], MqttLink],
-        on_outcome: Callable[[ConnectOutcome], None],
-    ) -> ConnectorStats:
-        for index in range(count):
-            link = make_link(index)
-            link.session.connect()
-            link.session.receive_data(encode(ConnAck(False, 0, self.connack), V5))
-            link.transport = cast(asyncio.Transport, FakeTransport())
-            on_outcome(ConnectOutcome(index, link, 0.001, 0.002))
-        return self.stats
 
 
 def fleet_against(
@@ -94,7 +66,7 @@ def fleet_against(
         wall_ns=lambda: WALL_NS,
         options=FleetOptions(messages_per_device=messages),
     )
-    fleet.connector = cast(Any, ConnAckConnector(connack))
+    fleet.connector = cast(Any, FakeConnector(connack))
     fleet.build()
     asyncio.run(fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0)))
     return fleet, loop
