@@ -59,6 +59,7 @@ def test_every_published_message_is_ingested_and_stored(
         "failed": 0,
         "failures_by_reason": {},
         "dropped_after_connect": 0,
+        "drops_by_reason": {},
     }
     messages = report["messages"]
     # 200 devices every 0.25 s for at least 2 s after onboarding: at least 1,600 messages.
