@@ -41,7 +41,7 @@ from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 from tests.integration.restarts import run_through_restart as run_scenario_through_restart
 
 pytestmark = pytest.mark.broker
@@ -130,12 +130,7 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
     fleet: Fleet | None = None
     try:
         await ingest.start()
-        fleet = Fleet(
-            scenario,
-            Endpoint("127.0.0.1", port),
-            loop=asyncio.get_running_loop(),
-            wall_ns=time.time_ns,
-        )
+        fleet = live_fleet(scenario, "127.0.0.1", port)
         fleet.build()
         await fleet.onboard(OnboardingPlan(DEVICES, 1000.0))
         published = fleet.published_by_device

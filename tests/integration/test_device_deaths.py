@@ -17,8 +17,8 @@ from simulator.payloads.registration import LEFT, LOST, Death
 from simulator.provisioning import Policy, verdict
 from simulator.provisioning.responder import Responder, ResponderSettings
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
 from tests.death_watch import DeathWatch
+from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
 
@@ -78,12 +78,7 @@ async def onboarded_fleet(
         wall_ns=time.time_ns,
     )
     await responder.start()
-    fleet = Fleet(
-        scenario(broker, version, **fleet_table),
-        Endpoint(broker.host, broker.port),
-        loop=loop,
-        wall_ns=time.time_ns,
-    )
+    fleet = live_fleet(scenario(broker, version, **fleet_table), broker.host, broker.port)
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await fleet.wait_registered()

@@ -17,11 +17,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet, FleetOptions
+from simulator.engine.fleet import FleetOptions
 from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
 
@@ -62,12 +62,11 @@ async def stalled_run(broker: LocalBroker, *, merge: bool) -> tuple[int, int, in
         },
         "<test>",
     )
-    fleet = Fleet(
+    fleet = live_fleet(
         scenario,
-        Endpoint(broker.host, broker.port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-        options=FleetOptions(messages_per_device=MESSAGES, merge_overdue=merge),
+        broker.host,
+        broker.port,
+        FleetOptions(messages_per_device=MESSAGES, merge_overdue=merge),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(DEVICES, 5000.0), publish_while_onboarding=False)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet, FleetOptions
+from simulator.engine.fleet import FleetOptions
 from simulator.errors import InvalidArgumentError
 from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
 
@@ -31,13 +30,8 @@ def scenario_for(broker: LocalBroker, devices: int) -> Scenario:
 
 
 async def onboard_then_publish(broker: LocalBroker) -> tuple[int, int, int, list[int]]:
-    loop = asyncio.get_running_loop()
-    fleet = Fleet(
-        scenario_for(broker, 40),
-        Endpoint(broker.host, broker.port),
-        loop=loop,
-        wall_ns=time.time_ns,
-        options=FleetOptions(messages_per_device=3),
+    fleet = live_fleet(
+        scenario_for(broker, 40), broker.host, broker.port, FleetOptions(messages_per_device=3)
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(40, 5000.0), publish_while_onboarding=False)
@@ -75,12 +69,7 @@ def test_waiting_for_a_quota_needs_one() -> None:
             },
             "<test>",
         )
-        fleet = Fleet(
-            broker_less,
-            Endpoint("127.0.0.1", 1),
-            loop=asyncio.get_running_loop(),
-            wall_ns=time.time_ns,
-        )
+        fleet = live_fleet(broker_less, "127.0.0.1", 1)
         await fleet.wait_finished()
 
     with pytest.raises(InvalidArgumentError, match="messages_per_device"):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
 
@@ -27,12 +26,11 @@ async def run_gateways(broker: LocalBroker) -> tuple[Fleet, int, int]:
         },
         "<test>",
     )
-    fleet = Fleet(
+    fleet = live_fleet(
         scenario,
-        Endpoint(broker.host, broker.port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-        options=FleetOptions(messages_per_device=2, devices_per_connection=10),
+        broker.host,
+        broker.port,
+        FleetOptions(messages_per_device=2, devices_per_connection=10),
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any, cast
 
 import paho.mqtt.client as paho
@@ -26,7 +25,7 @@ from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.mqtt import Decoder, MQTTVersion, Publish
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
 
@@ -73,12 +72,8 @@ async def aliased_run(broker: LocalBroker) -> tuple[Fleet, list[RecordingTranspo
         },
         "<test>",
     )
-    fleet = Fleet(
-        scenario,
-        Endpoint(broker.host, broker.port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-        options=FleetOptions(messages_per_device=MESSAGES),
+    fleet = live_fleet(
+        scenario, broker.host, broker.port, FleetOptions(messages_per_device=MESSAGES)
     )
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(GATEWAYS, 1000.0), publish_while_onboarding=False)

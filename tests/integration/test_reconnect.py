@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from simulator.broker import LocalBroker, free_port
-from simulator.engine.fleet import Fleet
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 from tests.integration.restarts import run_through_restart
 from tests.integration.test_qos0_loss import stored
 from tests.waiting import wait_until
@@ -41,12 +39,7 @@ async def restart_under(port: int) -> tuple[int, int]:
     )
     broker = LocalBroker(port=port)
     await asyncio.to_thread(broker.start)
-    fleet = Fleet(
-        scenario,
-        Endpoint("127.0.0.1", port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-    )
+    fleet = live_fleet(scenario, "127.0.0.1", port)
     fleet.build()
     try:
         await fleet.onboard(OnboardingPlan(30, 1000.0))
@@ -93,12 +86,7 @@ async def stall_under(broker: LocalBroker) -> tuple[int, int, int]:
         },
         "<test>",
     )
-    fleet = Fleet(
-        scenario,
-        Endpoint(broker.host, broker.port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-    )
+    fleet = live_fleet(scenario, broker.host, broker.port)
     fleet.build()
     try:
         await fleet.onboard(OnboardingPlan(10, 1000.0))

@@ -12,10 +12,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
-from simulator.engine.fleet import Fleet
 from simulator.errors import ScenarioError
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -41,12 +40,7 @@ def scenario(broker: LocalBroker, version: str, **broker_table: Any) -> Any:
 
 
 async def kill_gateways(broker: LocalBroker, version: str, **broker_table: Any) -> int:
-    fleet = Fleet(
-        scenario(broker, version, **broker_table),
-        Endpoint(broker.host, broker.port),
-        loop=asyncio.get_running_loop(),
-        wall_ns=time.time_ns,
-    )
+    fleet = live_fleet(scenario(broker, version, **broker_table), broker.host, broker.port)
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await wait_until(
