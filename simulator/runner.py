@@ -58,7 +58,6 @@ from simulator.transport.tls import (
 )
 
 PREFLIGHT_TIMEOUT_S = 5.0
-INGEST_CONNECTIONS = 1
 
 
 def public_settings(scenario: Scenario) -> dict[str, Any]:
@@ -81,6 +80,12 @@ def ingest_payload(scenario: Scenario) -> str:
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
     return sum(group.connections for group in scenario.fleet.groups)
+
+
+def platform_connections(scenario: Scenario) -> int:
+    """Connections our platform side opens to the broker: one per ingest worker, or the
+    provisioning responder's one without ingest."""
+    return scenario.ingest.workers if scenario.ingest.enabled else 1
 
 
 def sparkplug_group_of(scenario: Scenario) -> str | None:
@@ -216,8 +221,8 @@ class Runner:
 
     async def _run(self) -> RunReport:
         scenario = self.scenario
-        connections = connections_needed(scenario)
-        check_descriptors(connections + INGEST_CONNECTIONS, raise_open_files_limit())
+        connections = connections_needed(scenario) + platform_connections(scenario)
+        check_descriptors(connections, raise_open_files_limit())
         with contextlib.ExitStack() as stack:
             if self.config.metrics_port is not None:
                 stack.callback(self._metrics_server().stop)
@@ -250,10 +255,10 @@ class Runner:
 
     def _check_local_broker_capacity(self, connections: int) -> None:
         capacity = max_connections_hint()
-        if connections + INGEST_CONNECTIONS > capacity:
+        if connections > capacity:
             raise ResourceLimitError(
                 f"a local Mosquitto on this machine can hold about {capacity:,} connections "
-                f"(its open-files limit), but the run needs {connections + INGEST_CONNECTIONS:,}. "
+                f"(its open-files limit), but the run needs {connections:,}. "
                 f"Put devices behind gateways (fleet.devices_per_connection), use fewer devices "
                 f"per run, or start several brokers and simulator processes and point each at "
                 f"its own broker with --broker."
