@@ -4,15 +4,13 @@ device (the wheel is one of the scheduler's)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
+from typing import cast
 
 from simulator.engine.fleet import Fleet
 from simulator.mqtt import MQTTVersion, PingReq, PingResp, Properties, encode
-from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from simulator.scenario import validate_scenario
+from tests.unit.engine.fake_fleet import FakeTransport, onboarded, transports
 from tests.unit.engine.fake_loop import FakeLoop
-from tests.unit.engine.test_fleet_publish import FakeConnector, FakeTransport, transports
 
 V5 = MQTTVersion.V5
 
@@ -39,17 +37,7 @@ def fleet_with(connack: Properties, devices: int = 3) -> tuple[Fleet, FakeLoop]:
         },
         "<test>",
     )
-    loop = FakeLoop()
-    fleet = Fleet(
-        scenario,
-        Endpoint("127.0.0.1", 1883),
-        loop=cast(asyncio.AbstractEventLoop, loop),
-        wall_ns=lambda: 0,
-    )
-    fleet.connector = cast(Any, FakeConnector(connack, AbortableTransport))
-    fleet.build()
-    asyncio.run(fleet.onboard(OnboardingPlan(devices, 1000.0)))
-    return fleet, loop
+    return onboarded(scenario, connack, transport=AbortableTransport)
 
 
 def tick_until(fleet: Fleet, loop: FakeLoop, end: float, *, answer: bool) -> None:

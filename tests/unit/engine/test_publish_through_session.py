@@ -9,22 +9,13 @@ is real, as in ``test_fleet_publish``; the broker's CONNACK is chosen per test.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
+from typing import cast
 
 from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.mqtt import Disconnect, MQTTVersion, Properties, encode
-from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from simulator.scenario import validate_scenario
+from tests.unit.engine.fake_fleet import FakeTransport, onboarded, publishes, run_until, transports
 from tests.unit.engine.fake_loop import FakeLoop
-from tests.unit.engine.test_fleet_publish import (
-    WALL_NS,
-    FakeConnector,
-    FakeTransport,
-    publishes,
-    run_until,
-    transports,
-)
 
 V5 = MQTTVersion.V5
 TOPIC = "plant/{device}/telemetry"
@@ -58,18 +49,7 @@ def fleet_against(
         },
         "<test>",
     )
-    loop = FakeLoop()
-    fleet = Fleet(
-        scenario,
-        Endpoint("127.0.0.1", 1883),
-        loop=cast(asyncio.AbstractEventLoop, loop),
-        wall_ns=lambda: WALL_NS,
-        options=FleetOptions(messages_per_device=messages),
-    )
-    fleet.connector = cast(Any, FakeConnector(connack))
-    fleet.build()
-    asyncio.run(fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0)))
-    return fleet, loop
+    return onboarded(scenario, connack, options=FleetOptions(messages_per_device=messages))
 
 
 def run_in_step(fleet: Fleet, loop: FakeLoop, until: float) -> None:
