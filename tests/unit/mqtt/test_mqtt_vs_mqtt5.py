@@ -32,25 +32,38 @@ from simulator.mqtt import (
     ReasonCode,
     SubAck,
     Subscribe,
-    Subscription,
     UnsubAck,
     Unsubscribe,
     decode,
     encode,
 )
 from simulator.mqtt.primitives import MAX_VARINT
+from tests.unit.mqtt.mqtt_strategies import packet_ids, subscriptions, texts, topic_filters, topics
 
 V5 = MQTTVersion.V5
-texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=10)
-topics = texts.filter(lambda t: t and "+" not in t and "#" not in t)
-topic_filters = st.builds(
-    lambda levels, tail: "/".join([*levels, *tail]),
-    st.lists(topics | st.just("+") | st.just(""), min_size=1, max_size=3),
-    st.lists(st.just("#"), max_size=1),
-).filter(bool)
 user_props = st.lists(st.tuples(texts, texts), max_size=2)
 u32 = st.integers(1, 0xFFFF_FFFF)
 Pair = tuple[Packet, Any]
+
+# mqtt5's keyword arguments that name a property differently from ours.
+_OUR_NAMES = {
+    "reason_str": "reason_string",
+    "assigned_client_id": "assigned_client_identifier",
+    "max_packet_size": "maximum_packet_size",
+}
+
+
+def _ours(theirs: dict[str, Any], **more: Any) -> Properties:
+    """Our properties for mqtt5's keyword arguments ``theirs`` (its names, user properties as
+    a list), with ``more`` that mqtt5 takes in another form."""
+    kw = {_OUR_NAMES.get(name, name): value for name, value in theirs.items()}
+    kw["user_properties"] = tuple(kw.get("user_properties", ()))
+    return Properties(**kw, **more)
+
+
+def _reason_and_users(draw: st.DrawFn) -> dict[str, Any]:
+    """A reason string or none, and user properties, as mqtt5's keyword arguments."""
+    return {"reason_str": draw(_opt(texts)), "user_properties": draw(user_props)}
 
 
 def _codes(kind: Any) -> st.SearchStrategy[Any]:
@@ -73,7 +86,7 @@ def _opt(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 def publish_pairs(draw: st.DrawFn) -> Pair:
     topic, payload = draw(topics), draw(st.binary(max_size=200))
     qos, retain = draw(st.integers(0, 2)), draw(st.booleans())
-    packet_id = draw(st.integers(1, 0xFFFF)) if qos else None
+    packet_id = draw(packet_ids) if qos else None
     dup = draw(st.booleans()) and qos > 0
     kw = {
         "payload_format_indicator": draw(_opt(st.just(1))),
@@ -82,18 +95,11 @@ def publish_pairs(draw: st.DrawFn) -> Pair:
         "response_topic": draw(_opt(topics)),
         "correlation_data": draw(_opt(st.binary(max_size=8))),
         "topic_alias": draw(_opt(st.integers(1, 0xFFFF))),
+        "user_properties": draw(user_props),
     }
     sub_ids = draw(st.lists(st.integers(1, MAX_VARINT), max_size=2))
-    users = draw(user_props)
-    ours = Publish(
-        topic,
-        payload,
-        qos,
-        retain,
-        dup,
-        packet_id,
-        Properties(**kw, subscription_identifiers=tuple(sub_ids), user_properties=tuple(users)),
-    )
+    props = _ours(kw, subscription_identifiers=tuple(sub_ids))
+    ours = Publish(topic, payload, qos, retain, dup, packet_id, props)
     kw["payload_format_indicator"] = kw["payload_format_indicator"] or 0
     theirs = mqtt5.PublishPacket(
         topic,
@@ -103,7 +109,6 @@ def publish_pairs(draw: st.DrawFn) -> Pair:
         packet_id=packet_id,
         duplicate=dup,
         subscription_ids=sub_ids,
-        user_properties=users,
         **kw,
     )
     return ours, theirs
@@ -155,25 +160,19 @@ def connack_pairs(draw: st.DrawFn) -> Pair:
         "session_expiry_interval": draw(_opt(u32)),
         "assigned_client_id": draw(_opt(texts)),
         "server_keep_alive": draw(_opt(st.integers(0, 0xFFFF))),
-        "reason_str": draw(_opt(texts)),
         "max_packet_size": draw(_opt(u32)),
+        **_reason_and_users(draw),
     }
     receive_max = draw(_opt(st.integers(1, 0xFFFE)))
     max_qos = draw(_opt(st.integers(0, 1)))
     retain = draw(_opt(st.just(0)))
     wildcard = draw(_opt(st.just(0)))
-    users = draw(user_props)
-    props = Properties(
-        session_expiry_interval=kw["session_expiry_interval"],
-        assigned_client_identifier=kw["assigned_client_id"],
-        server_keep_alive=kw["server_keep_alive"],
-        reason_string=kw["reason_str"],
-        maximum_packet_size=kw["max_packet_size"],
+    props = _ours(
+        kw,
         receive_maximum=receive_max,
         maximum_qos=max_qos,
         retain_available=retain,
         wildcard_subscription_available=wildcard,
-        user_properties=tuple(users),
     )
     theirs = mqtt5.ConnAckPacket(
         session_present=present,
@@ -182,7 +181,6 @@ def connack_pairs(draw: st.DrawFn) -> Pair:
         max_qos=mqtt5.QoS(2 if max_qos is None else max_qos),
         retain_available=retain is None,
         wildcard_subscription_available=wildcard is None,
-        user_properties=users,
         **kw,
     )
     return ConnAck(present, int(code), props), theirs
@@ -190,19 +188,15 @@ def connack_pairs(draw: st.DrawFn) -> Pair:
 
 @st.composite
 def ack_pairs(draw: st.DrawFn) -> Pair:
-    packet_id = draw(st.integers(1, 0xFFFF))
-    reason_str = draw(_opt(texts))
-    users = draw(user_props)
-    props = Properties(reason_string=reason_str, user_properties=tuple(users))
+    packet_id = draw(packet_ids)
+    kw = _reason_and_users(draw)
     if draw(st.booleans()):
         code = draw(_codes(mqtt5.PubAckReasonCode))
-        puback = mqtt5.PubAckPacket(
-            packet_id, reason_code=code, reason_str=reason_str, user_properties=users
-        )
-        return PubAck(packet_id, int(code), props), puback
+        puback = mqtt5.PubAckPacket(packet_id, reason_code=code, **kw)
+        return PubAck(packet_id, int(code), _ours(kw)), puback
     codes = draw(st.lists(_codes(mqtt5.SubAckReasonCode), min_size=1, max_size=3))
-    suback = mqtt5.SubAckPacket(packet_id, codes, reason_str=reason_str, user_properties=users)
-    return SubAck(packet_id, tuple(int(c) for c in codes), props), suback
+    suback = mqtt5.SubAckPacket(packet_id, codes, **kw)
+    return SubAck(packet_id, tuple(int(c) for c in codes), _ours(kw)), suback
 
 
 _QOS2_ACKS: list[tuple[type[PubRec | PubRel | PubComp], Any, Any]] = [
@@ -215,70 +209,42 @@ _QOS2_ACKS: list[tuple[type[PubRec | PubRel | PubComp], Any, Any]] = [
 @st.composite
 def qos2_ack_pairs(draw: st.DrawFn) -> Pair:
     ours_cls, theirs_cls, codes = draw(st.sampled_from(_QOS2_ACKS))
-    packet_id = draw(st.integers(1, 0xFFFF))
+    packet_id = draw(packet_ids)
     code = draw(_codes(codes))
-    reason_str = draw(_opt(texts))
-    users = draw(user_props)
-    props = Properties(reason_string=reason_str, user_properties=tuple(users))
-    theirs = theirs_cls(packet_id, reason_code=code, reason_str=reason_str, user_properties=users)
-    return ours_cls(packet_id, int(code), props), theirs
+    kw = _reason_and_users(draw)
+    theirs = theirs_cls(packet_id, reason_code=code, **kw)
+    return ours_cls(packet_id, int(code), _ours(kw)), theirs
 
 
 @st.composite
 def unsubscribe_pairs(draw: st.DrawFn) -> Pair:
-    packet_id = draw(st.integers(1, 0xFFFF))
-    users = draw(user_props)
-    props = Properties(user_properties=tuple(users))
+    packet_id = draw(packet_ids)
     if draw(st.booleans()):
         filters = draw(st.lists(topic_filters, min_size=1, max_size=3))
+        users = draw(user_props)
         theirs = mqtt5.UnsubscribePacket(packet_id, filters, user_properties=users)
-        return Unsubscribe(packet_id, tuple(filters), props), theirs
+        return Unsubscribe(packet_id, tuple(filters), _ours({"user_properties": users})), theirs
     codes = draw(st.lists(_codes(mqtt5.UnsubAckReasonCode), min_size=1, max_size=3))
-    reason_str = draw(_opt(texts))
-    props = Properties(reason_string=reason_str, user_properties=tuple(users))
-    unsuback = mqtt5.UnsubAckPacket(packet_id, codes, reason_str=reason_str, user_properties=users)
-    return UnsubAck(packet_id, tuple(int(c) for c in codes), props), unsuback
+    kw = _reason_and_users(draw)
+    unsuback = mqtt5.UnsubAckPacket(packet_id, codes, **kw)
+    return UnsubAck(packet_id, tuple(int(c) for c in codes), _ours(kw)), unsuback
 
 
 @st.composite
 def auth_pairs(draw: st.DrawFn) -> Pair:
     code = draw(_codes(mqtt5.AuthReasonCode))
-    method, data = draw(_opt(texts)), draw(_opt(st.binary(max_size=8)))
-    reason_str = draw(_opt(texts))
-    users = draw(user_props)
-    props = Properties(
-        authentication_method=method,
-        authentication_data=data,
-        reason_string=reason_str,
-        user_properties=tuple(users),
-    )
-    theirs = mqtt5.AuthPacket(
-        reason_code=code,
-        authentication_method=method,
-        authentication_data=data,
-        reason_str=reason_str,
-        user_properties=users,
-    )
-    return Auth(int(code), props), theirs
+    kw = {
+        "authentication_method": draw(_opt(texts)),
+        "authentication_data": draw(_opt(st.binary(max_size=8))),
+        **_reason_and_users(draw),
+    }
+    return Auth(int(code), _ours(kw)), mqtt5.AuthPacket(reason_code=code, **kw)
 
 
 @st.composite
 def subscribe_pairs(draw: st.DrawFn) -> Pair:
-    packet_id = draw(st.integers(1, 0xFFFF))
-    subs = draw(
-        st.lists(
-            st.builds(
-                Subscription,
-                topic_filter=topic_filters,
-                qos=st.integers(0, 2),
-                no_local=st.booleans(),
-                retain_as_published=st.booleans(),
-                retain_handling=st.integers(0, 2),
-            ),
-            min_size=1,
-            max_size=3,
-        )
-    )
+    packet_id = draw(packet_ids)
+    subs = draw(st.lists(subscriptions(V5), min_size=1, max_size=3))
     sub_id = draw(_opt(st.integers(1, MAX_VARINT)))
     users = draw(user_props)
     filters = [
@@ -303,23 +269,12 @@ def subscribe_pairs(draw: st.DrawFn) -> Pair:
 @st.composite
 def disconnect_pairs(draw: st.DrawFn) -> Pair:
     code = draw(_codes(mqtt5.DisconnectReasonCode))
-    reason_str, expiry = draw(_opt(texts)), draw(_opt(u32))
-    server = draw(_opt(texts))
-    users = draw(user_props)
-    props = Properties(
-        reason_string=reason_str,
-        session_expiry_interval=expiry,
-        server_reference=server,
-        user_properties=tuple(users),
-    )
-    theirs = mqtt5.DisconnectPacket(
-        reason_code=code,
-        reason_str=reason_str,
-        session_expiry_interval=expiry,
-        server_reference=server,
-        user_properties=users,
-    )
-    return Disconnect(int(code), props), theirs
+    kw = {
+        "session_expiry_interval": draw(_opt(u32)),
+        "server_reference": draw(_opt(texts)),
+        **_reason_and_users(draw),
+    }
+    return Disconnect(int(code), _ours(kw)), mqtt5.DisconnectPacket(reason_code=code, **kw)
 
 
 pairs = st.one_of(
