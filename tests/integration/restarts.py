@@ -24,11 +24,46 @@ from paho.mqtt.enums import CallbackAPIVersion
 from simulator.broker import LocalBroker
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, validate_scenario
 from tests.runs import run_config
 
 WAIT_S = 60.0
 """Upper bound on the wait for the run to reach the restart; a healthy run needs seconds."""
+
+QUICK_RETURN: dict[str, Any] = {
+    "rate_per_s": 1000.0,
+    "connect_timeout_s": 2.0,
+    "reconnect_min_s": 0.2,
+    "reconnect_max_s": 1.0,
+}
+"""Onboarding that connects every device at once and, after a restart, tries again within a
+second of the broker's return (so a test's wait is for the restart, not for backoff)."""
+
+
+def restart_scenario(
+    name: str,
+    port: int,
+    *,
+    duration_s: float,
+    fleet: dict[str, Any],
+    ingest: dict[str, Any],
+    broker: dict[str, Any] | None = None,
+    onboarding: dict[str, Any] | None = None,
+) -> Scenario:
+    """A scenario against the broker on ``port``, the one port the restarted broker takes
+    again, onboarding with ``QUICK_RETURN``; ``broker`` and ``onboarding`` add keys to (or
+    change keys of) those tables."""
+    return validate_scenario(
+        {
+            "name": name,
+            "duration_s": duration_s,
+            "broker": {"url": f"mqtt://127.0.0.1:{port}", **(broker or {})},
+            "fleet": fleet,
+            "onboarding": QUICK_RETURN | (onboarding or {}),
+            "ingest": ingest,
+        },
+        "<test>",
+    )
 
 
 class TelemetryWatch:

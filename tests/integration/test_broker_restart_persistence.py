@@ -40,8 +40,9 @@ from simulator.ingest.child import IngestChild
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
-from simulator.scenario import OnboardingPlan, validate_scenario
+from simulator.scenario import OnboardingPlan
 from tests.fleets import live_fleet
+from tests.integration.restarts import restart_scenario
 from tests.integration.restarts import run_through_restart as run_scenario_through_restart
 
 pytestmark = pytest.mark.broker
@@ -94,26 +95,14 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
     broker = LocalBroker(port=port, persistence_dir=database)
     await asyncio.to_thread(broker.start)
     kept = {"clean_start": False} | ({"session_expiry_s": 300} if version is V5 else {})
-    scenario = validate_scenario(
-        {
-            "name": "restart-persist",
-            "duration_s": 1.0,
-            "broker": {
-                "url": f"mqtt://127.0.0.1:{port}",
-                "mqtt_version": "5" if version is V5 else "3.1.1",
-                **kept,
-            },
-            "fleet": {"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "max_in_flight": 10,
-                "connect_timeout_s": 2.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0,
-            },
-            "ingest": {"enabled": False},
-        },
-        "<test>",
+    scenario = restart_scenario(
+        "restart-persist",
+        port,
+        duration_s=1.0,
+        broker={"mqtt_version": "5" if version is V5 else "3.1.1", **kept},
+        fleet={"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
+        onboarding={"max_in_flight": 10},
+        ingest={"enabled": False},
     )
     settings = WorkerSettings(
         host="127.0.0.1",
@@ -206,25 +195,13 @@ def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(
     """The same through ``run`` (the Runner): it keeps the ingest session and subscribes it
     plainly when the scenario keeps sessions, so the report says 0 lost."""
     port = free_port()
-    scenario = validate_scenario(
-        {
-            "name": "run-restart-persist",
-            "duration_s": 4.0,
-            "broker": {
-                "url": f"mqtt://127.0.0.1:{port}",
-                "clean_start": False,
-                "session_expiry_s": 300,
-            },
-            "fleet": {"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "connect_timeout_s": 2.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0,
-            },
-            "ingest": {"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": WAIT_S},
-        },
-        "<test>",
+    scenario = restart_scenario(
+        "run-restart-persist",
+        port,
+        duration_s=4.0,
+        broker={"clean_start": False, "session_expiry_s": 300},
+        fleet={"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
+        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": WAIT_S},
     )
 
     # The stop is a SIGTERM, so Mosquitto writes its database before it exits.

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator.broker import LocalBroker, free_port
-from simulator.scenario import validate_scenario
-from tests.integration.restarts import run_through_restart
+from tests.integration.restarts import restart_scenario, run_through_restart
 
 pytestmark = pytest.mark.broker
 
@@ -18,27 +17,17 @@ PER_GATEWAY = 8
 
 def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path) -> None:
     port = free_port()
-    scenario = validate_scenario(
-        {
-            "name": "reannounce",
-            "duration_s": 5.0,
-            "broker": {"url": f"mqtt://127.0.0.1:{port}"},
-            "fleet": {
-                "devices": DEVICES,
-                "publish_interval_s": 0.2,
-                "devices_per_connection": PER_GATEWAY,
-            },
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "connect_timeout_s": 2.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0,
-                "workflow": "register",
-                "register_timeout_s": 3.0,
-            },
-            "ingest": {"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
+    scenario = restart_scenario(
+        "reannounce",
+        port,
+        duration_s=5.0,
+        fleet={
+            "devices": DEVICES,
+            "publish_interval_s": 0.2,
+            "devices_per_connection": PER_GATEWAY,
         },
-        "<test>",
+        onboarding={"workflow": "register", "register_timeout_s": 3.0},
+        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
     )
     report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     onboarding = report["onboarding"]

@@ -12,7 +12,7 @@ import pytest
 from simulator.broker import LocalBroker, free_port
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.fleets import live_fleet
-from tests.integration.restarts import run_through_restart
+from tests.integration.restarts import QUICK_RETURN, restart_scenario, run_through_restart
 from tests.integration.test_qos0_loss import stored
 from tests.waiting import wait_until
 
@@ -20,22 +20,13 @@ pytestmark = pytest.mark.broker
 
 
 async def restart_under(port: int) -> tuple[int, int]:
-    scenario = validate_scenario(
-        {
-            "name": "restart",
-            "duration_s": 1.0,
-            "broker": {"url": f"mqtt://127.0.0.1:{port}"},
-            "fleet": {"devices": 30, "publish_interval_s": 0.1},
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "max_in_flight": 10,
-                "connect_timeout_s": 2.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0,
-            },
-            "ingest": {"enabled": False},
-        },
-        "<test>",
+    scenario = restart_scenario(
+        "restart",
+        port,
+        duration_s=1.0,
+        fleet={"devices": 30, "publish_interval_s": 0.1},
+        onboarding={"max_in_flight": 10},
+        ingest={"enabled": False},
     )
     broker = LocalBroker(port=port)
     await asyncio.to_thread(broker.start)
@@ -75,13 +66,8 @@ async def stall_under(broker: LocalBroker) -> tuple[int, int, int]:
             "duration_s": 1.0,
             "broker": {"url": broker.url, "keepalive_s": 2},
             "fleet": {"devices": 10, "publish_interval_s": 60.0},
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "max_in_flight": 10,
-                "connect_timeout_s": 1.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 0.5,
-            },
+            "onboarding": QUICK_RETURN
+            | {"max_in_flight": 10, "connect_timeout_s": 1.0, "reconnect_max_s": 0.5},
             "ingest": {"enabled": False},
         },
         "<test>",
@@ -119,22 +105,13 @@ def test_a_stalled_broker_is_detected_by_keepalive_and_the_fleet_comes_back(
 
 def test_a_whole_run_survives_a_broker_restart(tmp_path: Path) -> None:
     port = free_port()
-    scenario = validate_scenario(
-        {
-            "name": "restart-run",
-            "duration_s": 5.0,
-            "broker": {"url": f"mqtt://127.0.0.1:{port}"},
-            "fleet": {"devices": 20, "publish_interval_s": 0.2},
-            "onboarding": {
-                "rate_per_s": 1000.0,
-                "max_in_flight": 10,
-                "connect_timeout_s": 2.0,
-                "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1.0,
-            },
-            "ingest": {"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
-        },
-        "<test>",
+    scenario = restart_scenario(
+        "restart-run",
+        port,
+        duration_s=5.0,
+        fleet={"devices": 20, "publish_interval_s": 0.2},
+        onboarding={"max_in_flight": 10},
+        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
     )
     report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     connections = report["connections"]
