@@ -1,4 +1,5 @@
-"""Helpers for scenario tests: write a TOML file and collect the problems it has."""
+"""Helpers for scenario tests: the smallest valid scenario, writing a TOML file and collecting
+the problems it has."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ import pytest
 
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario import Overrides, load_scenario
+
+MINIMAL = """\
+duration_s = 5.0
+
+[fleet]
+devices = 10
+publish_interval_s = 1.0
+"""
+"""The smallest valid scenario: only the keys without a default."""
 
 WriteScenario = Callable[..., Path]
 Problems = Callable[..., list[ScenarioProblem]]

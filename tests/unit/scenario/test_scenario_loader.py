@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario import OVERRIDE_TARGETS, Overrides, load_scenario, validate_scenario
-
-MINIMAL = """\
-duration_s = 5.0
-
-[fleet]
-devices = 10
-publish_interval_s = 1.0
-"""
-
-Problems = Callable[..., list[ScenarioProblem]]
+from tests.unit.scenario.conftest import MINIMAL, WriteScenario
 
 
 def load_problems(path: Path, overrides: Overrides | None = None) -> tuple[ScenarioProblem, ...]:
@@ -44,7 +34,7 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
 
 
 def test_source_is_the_path_as_given(
-    write_scenario: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    write_scenario: WriteScenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_scenario(MINIMAL + "qos = 3\n")
     monkeypatch.chdir(path.parent)
@@ -64,7 +54,7 @@ def test_file_that_is_not_utf8(tmp_path: Path) -> None:
     assert problem.message == "not UTF-8 text (TOML must be): byte 11 is invalid"
 
 
-def test_toml_syntax_error_names_line_and_column(write_scenario: Callable[..., Path]) -> None:
+def test_toml_syntax_error_names_line_and_column(write_scenario: WriteScenario) -> None:
     path = write_scenario("duration_s = 5.0\n[fleet]\ndevices = \npublish_interval_s = 1\n")
 
     (problem,) = load_problems(path)
@@ -75,20 +65,20 @@ def test_toml_syntax_error_names_line_and_column(write_scenario: Callable[..., P
     assert "(at line" not in problem.message
 
 
-def test_toml_error_at_end_of_document(write_scenario: Callable[..., Path]) -> None:
+def test_toml_error_at_end_of_document(write_scenario: WriteScenario) -> None:
     (problem,) = load_problems(write_scenario('name = "unterminated'))
 
     assert problem.path == "end of document"
     assert problem.message.startswith("invalid TOML: ")
 
 
-def test_duplicate_key_is_a_toml_error(write_scenario: Callable[..., Path]) -> None:
+def test_duplicate_key_is_a_toml_error(write_scenario: WriteScenario) -> None:
     (problem,) = load_problems(write_scenario("duration_s = 1\nduration_s = 2\n"))
 
     assert problem.path.startswith("line 2, column")
 
 
-def test_overrides_replace_file_values(write_scenario: Callable[..., Path]) -> None:
+def test_overrides_replace_file_values(write_scenario: WriteScenario) -> None:
     overrides = Overrides(
         devices=250,
         interval_s=0.5,
@@ -106,7 +96,7 @@ def test_overrides_replace_file_values(write_scenario: Callable[..., Path]) -> N
     assert scenario.broker.mqtt_version == "3.1.1"
 
 
-def test_unset_overrides_keep_file_values(write_scenario: Callable[..., Path]) -> None:
+def test_unset_overrides_keep_file_values(write_scenario: WriteScenario) -> None:
     scenario = load_scenario(write_scenario(MINIMAL), Overrides())
 
     assert scenario.fleet.devices == 10
@@ -125,7 +115,7 @@ def test_unset_overrides_keep_file_values(write_scenario: Callable[..., Path]) -
     ],
 )
 def test_bad_override_names_the_flag(
-    write_scenario: Callable[..., Path], overrides: Overrides, flag: str, path: str, says: str
+    write_scenario: WriteScenario, overrides: Overrides, flag: str, path: str, says: str
 ) -> None:
     (problem,) = load_problems(write_scenario(MINIMAL), overrides)
 
@@ -134,7 +124,7 @@ def test_bad_override_names_the_flag(
 
 
 def test_override_problems_and_file_problems_are_reported_together(
-    write_scenario: Callable[..., Path],
+    write_scenario: WriteScenario,
 ) -> None:
     path = write_scenario(MINIMAL + "qos = 5\n")
 
@@ -146,7 +136,7 @@ def test_override_problems_and_file_problems_are_reported_together(
     }
 
 
-def test_override_fixes_a_bad_file_value(write_scenario: Callable[..., Path]) -> None:
+def test_override_fixes_a_bad_file_value(write_scenario: WriteScenario) -> None:
     scenario = load_scenario(
         write_scenario(MINIMAL.replace("devices = 10", "devices = 0")), Overrides(devices=7)
     )

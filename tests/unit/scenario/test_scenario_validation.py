@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
@@ -12,17 +9,7 @@ from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.fleet import model_names
 from simulator.payloads import codec_names
 from simulator.scenario import Scenario, load_scenario, validate_scenario
-
-MINIMAL = """\
-duration_s = 5.0
-
-[fleet]
-devices = 10
-publish_interval_s = 1.0
-"""
-"""The smallest valid scenario: only the keys without a default."""
-
-Problems = Callable[..., list[ScenarioProblem]]
+from tests.unit.scenario.conftest import MINIMAL, Problems, WriteScenario
 
 
 def only(found: list[ScenarioProblem]) -> ScenarioProblem:
@@ -32,7 +19,7 @@ def only(found: list[ScenarioProblem]) -> ScenarioProblem:
 
 
 def test_minimal_scenario_takes_the_documented_defaults(
-    write_scenario: Callable[..., Path],
+    write_scenario: WriteScenario,
 ) -> None:
     scenario = load_scenario(write_scenario(MINIMAL, stem="line-7"))
 
@@ -56,7 +43,7 @@ def test_minimal_scenario_takes_the_documented_defaults(
     assert (ingest.drain_timeout_s, ingest.share_group) == (15.0, "ingest")
 
 
-def test_every_key_can_be_set(write_scenario: Callable[..., Path]) -> None:
+def test_every_key_can_be_set(write_scenario: WriteScenario) -> None:
     model = model_names()[-1]
     codec = codec_names()[-1]
     text = f"""
@@ -102,7 +89,7 @@ share_group = "ingest-2"
 
 
 def test_integers_are_accepted_where_floats_are_expected(
-    write_scenario: Callable[..., Path],
+    write_scenario: WriteScenario,
 ) -> None:
     scenario = load_scenario(
         write_scenario("duration_s = 5\n[fleet]\ndevices = 1\npublish_interval_s = 2\n")
@@ -112,7 +99,7 @@ def test_integers_are_accepted_where_floats_are_expected(
     assert scenario.fleet.publish_interval_s == 2.0
 
 
-def test_scenario_is_frozen(write_scenario: Callable[..., Path]) -> None:
+def test_scenario_is_frozen(write_scenario: WriteScenario) -> None:
     scenario = load_scenario(write_scenario(MINIMAL))
 
     with pytest.raises(ValidationError):
@@ -333,7 +320,7 @@ def test_bad_broker_url(problems: Problems, url: str) -> None:
     assert repr(url) in problem.message
 
 
-def test_mqtts_and_credentials_are_accepted(write_scenario: Callable[..., Path]) -> None:
+def test_mqtts_and_credentials_are_accepted(write_scenario: WriteScenario) -> None:
     path = write_scenario(f'{MINIMAL}[broker]\nurl = "mqtts://dev:pw@broker:8883"\n')
     address = load_scenario(path).broker.address
     assert address is not None
@@ -370,7 +357,7 @@ def test_bad_name(problems: Problems, name: str) -> None:
 
 
 def test_a_bad_file_stem_as_default_name_says_where_the_name_came_from(
-    write_scenario: Callable[..., Path],
+    write_scenario: WriteScenario,
 ) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario(write_scenario(MINIMAL, stem="my run"))
@@ -392,7 +379,7 @@ def test_missing_required_keys_and_tables(problems: Problems) -> None:
     assert found == {"fleet": "required key is missing; expected a table"}
 
 
-def test_several_problems_are_reported_together(write_scenario: Callable[..., Path]) -> None:
+def test_several_problems_are_reported_together(write_scenario: WriteScenario) -> None:
     text = """
 seeed = 3
 duration_s = -1
