@@ -12,6 +12,7 @@ import pytest
 from simulator.broker import DEFAULT_SERVER_NAMES, Pki, make_pki
 from simulator.broker.pki import find_openssl
 from simulator.errors import PkiError
+from tests.memory_tls import handshake
 
 
 def _text(cert: Path) -> str:
@@ -22,27 +23,6 @@ def _text(cert: Path) -> str:
         text=True,
     )
     return result.stdout
-
-
-def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, server_name: str) -> None:
-    """A TLS handshake between two contexts through memory buffers, no sockets."""
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    c = client.wrap_bio(c_in, c_out, server_hostname=server_name)
-    s = server.wrap_bio(s_in, s_out, server_side=True)
-    done = {"client": False, "server": False}
-    for _ in range(10):
-        for name, side in (("client", c), ("server", s)):
-            if not done[name]:
-                try:
-                    side.do_handshake()
-                    done[name] = True
-                except ssl.SSLWantReadError:
-                    pass
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
-        if all(done.values()):
-            return
-    raise AssertionError("handshake did not finish")
 
 
 def _server_context(pki: Pki) -> ssl.SSLContext:
@@ -61,9 +41,9 @@ def test_server_certificate_names_and_chain(tmp_path: Path) -> None:
     # Python's verifier, with the server name checked, accepts every name and no other.
     client = ssl.create_default_context(cafile=str(pki.ca_path))
     for name in pki.server_names:
-        _handshake(client, _server_context(pki), name)
+        handshake(client, _server_context(pki), name)
     with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
-        _handshake(client, _server_context(pki), "other.plant.local")
+        handshake(client, _server_context(pki), "other.plant.local")
 
 
 def test_client_certificates_carry_the_device_id_as_common_name(tmp_path: Path) -> None:

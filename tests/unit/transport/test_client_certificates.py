@@ -23,6 +23,7 @@ from simulator.transport.tls import (
     client_context,
     context_source,
 )
+from tests.memory_tls import handshake
 
 DEVICES = ("ms-000000", "ms-000001", "gw-00000")
 
@@ -43,28 +44,12 @@ def _peer_common_name(client: ssl.SSLContext, pki: Pki) -> str:
     server.load_cert_chain(str(pki.server.cert), str(pki.server.key))
     server.load_verify_locations(cafile=str(pki.ca_path))
     server.verify_mode = ssl.CERT_REQUIRED
-    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-    c = client.wrap_bio(c_in, c_out, server_hostname="localhost")
-    s = server.wrap_bio(s_in, s_out, server_side=True)
-    done = {c: False, s: False}
-    for _ in range(10):
-        for side in (c, s):
-            if not done[side]:
-                try:
-                    side.do_handshake()
-                    done[side] = True
-                except ssl.SSLWantReadError:
-                    pass
-        s_in.write(c_out.read())
-        c_in.write(s_out.read())
-        if all(done.values()):
-            peer = s.getpeercert()
-            assert peer is not None
-            subject = peer["subject"]
-            assert isinstance(subject, tuple)
-            names = [pair[1] for rdn in subject for pair in rdn if pair[0] == "commonName"]
-            return str(names[0])
-    raise AssertionError("handshake did not finish")
+    peer = handshake(client, server, "localhost").getpeercert()
+    assert peer is not None
+    subject = peer["subject"]
+    assert isinstance(subject, tuple)
+    names = [pair[1] for rdn in subject for pair in rdn if pair[0] == "commonName"]
+    return str(names[0])
 
 
 def test_a_template_is_rendered_per_client_id_and_a_shared_path_is_not() -> None:
