@@ -102,6 +102,13 @@ def _topic_name(topic: str, version: MQTTVersion, props: Properties) -> bytes:
     return encode_string(topic)
 
 
+def _topic_filter(topic_filter: str) -> bytes:
+    problem = topic_filter_problem(topic_filter)
+    if problem is not None:
+        raise LocalProtocolError(problem)
+    return encode_string(topic_filter)
+
+
 def _encode_will(will: Will, version: MQTTVersion) -> bytes:
     _qos(will.qos, "will")
     return b"".join(
@@ -179,17 +186,18 @@ def _ack(p: AckPacket, version: MQTTVersion) -> bytes:
     return pid + reason + encode_properties(p.properties, p.packet_type)
 
 
+def _pid_props(p: Subscribe | SubAck | Unsubscribe, version: MQTTVersion) -> bytes:
+    """The packet id and the properties that open SUBSCRIBE, SUBACK and UNSUBSCRIBE."""
+    name = p.packet_type.name
+    return _packet_id(p.packet_id, name) + _props(p.properties, version, p.packet_type, name)
+
+
 def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
     if not p.subscriptions:
         raise LocalProtocolError("a SUBSCRIBE needs at least one topic filter")
-    parts = [
-        _packet_id(p.packet_id, "SUBSCRIBE"),
-        _props(p.properties, version, PacketType.SUBSCRIBE, "SUBSCRIBE"),
-    ]
+    parts = [_pid_props(p, version)]
     for sub in p.subscriptions:
-        problem = topic_filter_problem(sub.topic_filter)
-        if problem is not None:
-            raise LocalProtocolError(problem)
+        topic_filter = _topic_filter(sub.topic_filter)
         options = _qos(sub.qos, "subscription")
         v5_options = (
             (0x04 if sub.no_local else 0)
@@ -202,7 +210,7 @@ def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
             raise LocalProtocolError(
                 f"subscription options beyond QoS need MQTT 5: {sub.topic_filter!r}"
             )
-        parts.append(encode_string(sub.topic_filter))
+        parts.append(topic_filter)
         parts.append(bytes((options | v5_options,)))
     return b"".join(parts)
 
@@ -213,22 +221,14 @@ def _suback(p: SubAck, version: MQTTVersion) -> bytes:
     if version is MQTTVersion.V311 and not _V311_SUBACK_CODES.issuperset(p.reason_codes):
         raise LocalProtocolError(f"3.1.1 SUBACK codes are 0, 1, 2 or 0x80, got {p.reason_codes}")
     codes = b"".join(_byte(code, "SUBACK reason code") for code in p.reason_codes)
-    pid = _packet_id(p.packet_id, "SUBACK")
-    return pid + _props(p.properties, version, PacketType.SUBACK, "SUBACK") + codes
+    return _pid_props(p, version) + codes
 
 
 def _unsubscribe(p: Unsubscribe, version: MQTTVersion) -> bytes:
     if not p.topic_filters:
         raise LocalProtocolError("an UNSUBSCRIBE needs at least one topic filter")
-    parts = [
-        _packet_id(p.packet_id, "UNSUBSCRIBE"),
-        _props(p.properties, version, PacketType.UNSUBSCRIBE, "UNSUBSCRIBE"),
-    ]
-    for topic_filter in p.topic_filters:
-        problem = topic_filter_problem(topic_filter)
-        if problem is not None:
-            raise LocalProtocolError(problem)
-        parts.append(encode_string(topic_filter))
+    parts = [_pid_props(p, version)]
+    parts.extend(_topic_filter(topic_filter) for topic_filter in p.topic_filters)
     return b"".join(parts)
 
 
