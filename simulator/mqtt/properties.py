@@ -7,6 +7,7 @@ instance, so the common "no properties" case allocates nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -164,6 +165,24 @@ def _check_value(spec: PropertySpec, value: int, error: type[ProtocolError]) -> 
         raise error(f"property {spec.name} must not be 0")
 
 
+def _decode_string_pair(buf: Buffer, pos: int, end: int) -> tuple[tuple[str, str], int]:
+    key, pos = decode_string(buf, pos, end)
+    text, pos = decode_string(buf, pos, end)
+    return (key, text), pos
+
+
+_DECODERS: Final[dict[PropertyType, Callable[[Buffer, int, int], tuple[Any, int]]]] = {
+    _B: decode_u8,
+    _U16: decode_u16,
+    _U32: decode_u32,
+    _VI: decode_varint,
+    _S: decode_string,
+    _BIN: decode_binary,
+    _PAIR: _decode_string_pair,
+}
+_INTEGERS: Final = frozenset({_B, _U16, _U32, _VI})
+
+
 def _encode_value(spec: PropertySpec, value: Any) -> bytes:
     kind = spec.kind
     if kind is PropertyType.STRING:
@@ -221,25 +240,8 @@ def decode_properties(buf: Buffer, pos: int, end: int, context: int) -> tuple[Pr
             raise RemoteProtocolError(
                 f"property {spec.name} is not allowed in {_context_name(context)}"
             )
-        value: Any
-        kind = spec.kind
-        if kind is PropertyType.STRING:
-            value, pos = decode_string(buf, pos, stop)
-        elif kind is PropertyType.BINARY:
-            value, pos = decode_binary(buf, pos, stop)
-        elif kind is PropertyType.STRING_PAIR:
-            key, pos = decode_string(buf, pos, stop)
-            text, pos = decode_string(buf, pos, stop)
-            value = (key, text)
-        else:
-            if kind is PropertyType.BYTE:
-                value, pos = decode_u8(buf, pos, stop)
-            elif kind is PropertyType.TWO_BYTE:
-                value, pos = decode_u16(buf, pos, stop)
-            elif kind is PropertyType.FOUR_BYTE:
-                value, pos = decode_u32(buf, pos, stop)
-            else:
-                value, pos = decode_varint(buf, pos, stop)
+        value, pos = _DECODERS[spec.kind](buf, pos, stop)
+        if spec.kind in _INTEGERS:
             _check_value(spec, value, RemoteProtocolError)
         if spec.repeatable:
             values.setdefault(spec.name, []).append(value)
