@@ -16,6 +16,7 @@ dependencies unchanged. Everything here is pure (no I/O, no clock).
 from simulator.errors import TopicError
 from simulator.payloads.sparkplug.codec import SparkplugCodec
 from simulator.payloads.sparkplug.datatype import DataType
+from simulator.payloads.sparkplug.decoding import decode_payload
 from simulator.payloads.sparkplug.model import (
     DataSet,
     MetaData,
@@ -26,7 +27,7 @@ from simulator.payloads.sparkplug.model import (
     Template,
     TemplateParameter,
 )
-from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
+from simulator.payloads.sparkplug.payload import encode_payload
 from simulator.payloads.sparkplug.topics import (
     MessageType,
     SparkplugTopic,

@@ -30,8 +30,8 @@ from typing import cast
 from simulator.errors import PayloadError
 from simulator.payloads.codec import U64_LIMIT, Telemetry, Value
 from simulator.payloads.sparkplug.datatype import DataType, is_integer
+from simulator.payloads.sparkplug.decoding import decode_payload
 from simulator.payloads.sparkplug.model import Metric
-from simulator.payloads.sparkplug.payload import decode_payload
 from simulator.payloads.sparkplug.wire import decode_varint, encode_varint, to_signed64
 
 DEVICE = "sim/device"

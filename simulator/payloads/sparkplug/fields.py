@@ -20,16 +20,6 @@ METRIC_VALUES = {
     ValueKind.DATASET: 17,
     ValueKind.TEMPLATE: 18,
 }
-PROPERTY_VALUES = {
-    ValueKind.INT: 3,
-    ValueKind.LONG: 4,
-    ValueKind.FLOAT: 5,
-    ValueKind.DOUBLE: 6,
-    ValueKind.BOOLEAN: 7,
-    ValueKind.STRING: 8,
-    ValueKind.PROPERTY_SET: 9,
-    ValueKind.PROPERTY_SET_LIST: 10,
-}
 PARAMETER_VALUES = {
     ValueKind.INT: 3,
     ValueKind.LONG: 4,
@@ -37,6 +27,12 @@ PARAMETER_VALUES = {
     ValueKind.DOUBLE: 6,
     ValueKind.BOOLEAN: 7,
     ValueKind.STRING: 8,
+}
+# PropertyValue numbers its scalars as Template.Parameter does, then adds its property sets.
+PROPERTY_VALUES = {
+    **PARAMETER_VALUES,
+    ValueKind.PROPERTY_SET: 9,
+    ValueKind.PROPERTY_SET_LIST: 10,
 }
 CELL_VALUES = {
     ValueKind.INT: 1,

@@ -1,9 +1,9 @@
-"""Sparkplug B payloads to protobuf bytes, written from ``sparkplug_b.proto``; and back.
+"""Sparkplug B payloads to protobuf bytes, written from ``sparkplug_b.proto``.
 
 Encoding writes fields in field-number order, as protobuf's own serialisers do, and repeated
 scalars unpacked, as the proto2 schema declares them; a value that the schema cannot carry
-raises :class:`~simulator.errors.PayloadError`. :func:`decode_payload` is in
-:mod:`~simulator.payloads.sparkplug.decoding` and importable from here.
+raises :class:`~simulator.errors.PayloadError`. Reading them back is
+:func:`~simulator.payloads.sparkplug.decoding.decode_payload`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from simulator.payloads.sparkplug.datatype import (
     is_integer,
     kind_of,
 )
-from simulator.payloads.sparkplug.decoding import decode_payload
 from simulator.payloads.sparkplug.fields import (
     CELL_VALUES,
     METRIC_VALUES,
@@ -36,7 +35,7 @@ from simulator.payloads.sparkplug.model import (
 )
 from simulator.payloads.sparkplug.wire import double_field, float_field, len_field, varint_field
 
-__all__ = ["decode_payload", "encode_payload"]
+__all__ = ["encode_payload"]
 
 
 def encode_payload(payload: SparkplugPayload) -> bytes:

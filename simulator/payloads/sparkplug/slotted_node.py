@@ -38,8 +38,9 @@ from simulator.errors import InvalidArgumentError, LocalProtocolError, PayloadEr
 from simulator.payloads.codec import Telemetry, Value
 from simulator.payloads.sparkplug.codec import DEVICE, SEQ, TS_NS
 from simulator.payloads.sparkplug.datatype import DataType
+from simulator.payloads.sparkplug.decoding import decode_payload
 from simulator.payloads.sparkplug.model import Metric, SparkplugPayload
-from simulator.payloads.sparkplug.payload import decode_payload, encode_payload
+from simulator.payloads.sparkplug.payload import encode_payload
 from simulator.payloads.sparkplug.wire import decode_varint, encode_varint
 
 BD_SEQ = "bdSeq"
