@@ -7,6 +7,7 @@ failure (0x80 or above), since the broker then ends the exchange there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .packets import Publish
@@ -36,6 +37,23 @@ class MessageReceived:
     """
 
     publish: Publish
+
+
+def _message_factory() -> Callable[[Publish], MessageReceived]:
+    # As codec.new_publish: the frozen dataclass's __init__ costs an object.__setattr__.
+    new = object.__new__
+    publish_ = getattr(MessageReceived, "publish").__set__  # noqa: B009 - a slot, not typed
+
+    def make(publish: Publish) -> MessageReceived:
+        event: MessageReceived = new(MessageReceived)
+        publish_(event, publish)
+        return event
+
+    return make
+
+
+new_message = _message_factory()
+"""``MessageReceived(publish)`` for the receive path's hot loop, without its ``__init__``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import BrokerRefusedError, RemoteProtocolError
-from .codec import decode
+from .codec import decode, new_publish
 from .encoder import encode
 from .events import (
     Connected,
@@ -35,6 +35,7 @@ from .events import (
     ServerDisconnected,
     Subscribed,
     Unsubscribed,
+    new_message,
 )
 from .inflight import (
     KIND_MASK,
@@ -76,6 +77,14 @@ _V5 = MQTTVersion.V5
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState
 _PUBACK = 0x40
 """The first byte of every PUBACK (its fixed header flags are reserved as 0)."""
+_PUBLISH_QOS0 = 0x30
+"""The first byte of a QoS 0 PUBLISH that is neither retained nor a duplicate."""
+_TOPICS: dict[bytes, str] = {}
+"""Topic names already read and checked, by their bytes: a subscriber hears the same few
+thousand topics over and over, so each is decoded and checked once, not once per message. A
+pure function's memo, shared by every session of the process."""
+_TOPICS_KEPT = 1 << 16
+"""Most topic names :data:`_TOPICS` keeps; past that it starts again from empty."""
 
 
 def _ack(first: int, packet_id: int) -> bytes:
@@ -99,6 +108,10 @@ def receive(session: ClientSession, data: bytes) -> list[Event]:
     limit = session._options.maximum_packet_size
     try:
         while pos < size:
+            if buf[pos] == _PUBLISH_QOS0 and session._state is _CONNECTED:
+                pos = _short_publishes(session, buf, pos, size, events, limit)
+                if pos >= size:
+                    break
             if buf[pos] == _PUBACK and session._state is _CONNECTED:
                 pos = _short_pubacks(session, buf, pos, size, events)
                 if pos >= size:
@@ -162,6 +175,74 @@ def _short_pubacks(
     if flight.is_empty():
         session._flight = None
     return pos
+
+
+def _short_publishes(  # noqa: PLR0917 - the receive loop's own state, passed as it stands
+    session: ClientSession,
+    buf: bytes,
+    pos: int,
+    size: int,
+    events: list[Event],
+    limit: int | None,
+) -> int:
+    """Deliver a run of plain QoS 0 PUBLISH packets at ``pos``; returns where it ended.
+
+    A subscriber spends most of its receiving on these: first byte ``0x30`` (no retain, no
+    DUP), a topic, in 5.0 an empty property list, the payload. Read in place, with the topic
+    looked up in :data:`_TOPICS`, one costs its :class:`Publish` and its event, and none of
+    the general decoder's steps. The run stops at the first packet that is anything else, is
+    incomplete, is over ``limit``, carries properties (a topic alias among them), or whose
+    topic is not known yet and not a valid topic name: the general path then decodes that
+    packet, and checks, refuses or delivers it as it always has.
+    """
+    v5 = session._version is _V5
+    topics = _TOPICS
+    append = events.append
+    while pos + 4 < size and buf[pos] == _PUBLISH_QOS0:
+        length = buf[pos + 1]
+        head = pos + 2
+        if length >= 0x80:
+            # A multi-byte remaining length: the general decoder checks its encoding.
+            byte = buf[pos + 2]
+            if byte >= 0x80 or not byte:
+                break
+            length = (length & 0x7F) | byte << 7
+            head = pos + 3
+        end = head + length
+        if end > size or (limit is not None and end - pos > limit) or head + 2 > end:
+            break
+        start = head + 2
+        stop = start + (buf[head] << 8 | buf[head + 1])
+        if stop >= end if v5 else stop > end:
+            break
+        name = buf[start:stop]
+        topic = topics.get(name)
+        if topic is None:
+            topic = _checked_topic(name)
+            if topic is None:
+                break
+        if v5:
+            if buf[stop]:
+                break
+            stop += 1
+        append(new_message(new_publish(topic, buf[stop:end], 0, False, False, None, NO_PROPERTIES)))
+        pos = end
+    return pos
+
+
+def _checked_topic(name: bytes) -> str | None:
+    """``name`` as a topic name to deliver, remembered, or None if it is not one (empty, not
+    UTF-8, or holding U+0000 or a wildcard)."""
+    try:
+        topic = str(name, "utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not topic or "\x00" in topic or "+" in topic or "#" in topic:
+        return None
+    if len(_TOPICS) >= _TOPICS_KEPT:
+        _TOPICS.clear()
+    _TOPICS[name] = topic
+    return topic
 
 
 def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
