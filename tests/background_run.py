@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.quickstart import ROOT, quickstart_without_thresholds
+from tests.commands import CHILD_ENV
+from tests.quickstart import quickstart_without_thresholds
 
 
 @contextmanager
@@ -38,7 +38,7 @@ def quickstart_in_background(
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=log,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=CHILD_ENV,
         ) as run,
     ):
         try:

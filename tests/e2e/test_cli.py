@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,35 +10,21 @@ import pytest
 
 from simulator.broker import free_port
 from simulator.report.json_report import CONTRACT_KEYS, get_path
-from tests.quickstart import quickstart_without_thresholds
+from tests.commands import python, quickstart, simulator
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def simulator(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
 
 
 @pytest.mark.broker
 @pytest.mark.slow
 def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     report_path = tmp_path / "quickstart.json"
-    result = simulator(
-        "run",
-        str(quickstart_without_thresholds(tmp_path)),
+    result = quickstart(
+        tmp_path,
         "--threshold",
         "messages.lost == 0",
         "--report",
         str(report_path),
-        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(report_path.read_text())
@@ -62,9 +45,8 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
 @pytest.mark.broker
 def test_overrides_apply_and_the_report_is_written(tmp_path: Path) -> None:
     report_path = tmp_path / "r.json"
-    result = simulator(
-        "run",
-        str(quickstart_without_thresholds(tmp_path)),
+    result = quickstart(
+        tmp_path,
         "--devices",
         "50",
         "--interval",
@@ -75,7 +57,6 @@ def test_overrides_apply_and_the_report_is_written(tmp_path: Path) -> None:
         "3.1.1",
         "--report",
         str(report_path),
-        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(report_path.read_text())
@@ -120,24 +101,17 @@ def test_a_fleet_beyond_the_open_files_limit_is_refused_before_connecting(tmp_pa
         "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)); "
         "from simulator.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "run",
-            str(ROOT / "scenarios" / "quickstart.toml"),
-            "--devices",
-            "2000",
-            "--broker",
-            "mqtt://127.0.0.1:1",
-        ],
+    result = python(
+        "-c",
+        code,
+        "run",
+        str(ROOT / "scenarios" / "quickstart.toml"),
+        "--devices",
+        "2000",
+        "--broker",
+        "mqtt://127.0.0.1:1",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 3
     assert "needs 2,065 open files" in result.stderr
@@ -153,9 +127,8 @@ def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
 
     junit = tmp_path / "thresholds.xml"
     report_path = tmp_path / "r.json"
-    result = simulator(
-        "run",
-        str(quickstart_without_thresholds(tmp_path)),
+    result = quickstart(
+        tmp_path,
         "--devices",
         "30",
         "--duration",
@@ -168,7 +141,6 @@ def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
         str(junit),
         "--report",
         str(report_path),
-        cwd=tmp_path,
     )
     assert result.returncode == 4, result.stderr
     assert "FAIL  latency_ms.p99 < 0.000001" in result.stderr

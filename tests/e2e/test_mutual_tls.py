@@ -8,10 +8,8 @@ presents its own certificate publishes, and one that presents another device's i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,10 @@ from typing import Any
 import pytest
 
 from simulator.broker import INGEST_USER, KeyPair, Pki, SecureBroker, make_pki, write_device_certs
+from tests.commands import simulator
 
 pytestmark = pytest.mark.broker
 
-ROOT = Path(__file__).resolve().parents[2]
 DEVICES = [f"ms-{i:06d}" for i in range(5)]
 GATEWAYS = ["gw-00000", "gw-00001"]
 TIMEOUT_S = 120.0
@@ -79,30 +77,21 @@ drain_timeout_s = 5.0
 """
     )
     report = tmp_path / "report.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "run",
-            str(scenario),
-            "--broker",
-            f"mqtts://localhost:{broker.mtls_port}",
-            "--ca-file",
-            str(broker.ca_path),
-            "--client-cert",
-            str(certs.cert),
-            "--client-key",
-            str(certs.key),
-            "--report",
-            str(report),
-        ],
+    result = simulator(
+        "run",
+        str(scenario),
+        "--broker",
+        f"mqtts://localhost:{broker.mtls_port}",
+        "--ca-file",
+        str(broker.ca_path),
+        "--client-cert",
+        str(certs.cert),
+        "--client-key",
+        str(certs.key),
+        "--report",
+        str(report),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=TIMEOUT_S,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
     )
     return result, json.loads(report.read_text()) if report.exists() else None
 

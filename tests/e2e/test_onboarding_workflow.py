@@ -14,8 +14,8 @@ import pytest
 from simulator.broker import LocalBroker
 from simulator.payloads.registration import LEFT
 from simulator.provisioning import verdict
+from tests.commands import simulator
 from tests.death_watch import DeathWatch
-from tests.e2e.test_cli import simulator
 
 pytestmark = pytest.mark.broker
 

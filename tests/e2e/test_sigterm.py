@@ -3,7 +3,6 @@ the Mosquitto nor the ingest worker it started."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import ROOT
+from tests.commands import CHILD_ENV
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
@@ -54,7 +53,7 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=CHILD_ENV,
     )
     assert proc.stdout is not None
     broker_pid = None

@@ -1,0 +1,33 @@
+"""The simulator's command line in a child process, as a user runs it from a checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.quickstart import ROOT, quickstart_without_thresholds
+
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+"""A child's environment: this one, with the checkout importable from any working directory."""
+
+
+def python(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run this Python with ``args`` in ``cwd`` and wait; its output captured as text, its
+    exit code left for the test to check."""
+    argv = [sys.executable, *args]
+    return subprocess.run(
+        argv, cwd=cwd, env=CHILD_ENV, timeout=timeout, capture_output=True, text=True, check=False
+    )
+
+
+def simulator(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m simulator`` with ``args``, as :func:`python` runs it."""
+    return python("-m", "simulator", *args, cwd=cwd, timeout=timeout)
+
+
+def quickstart(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``simulator run`` of ``scenarios/quickstart.toml`` without its thresholds (see
+    :mod:`tests.quickstart`) with ``args``, in ``directory``."""
+    return simulator("run", str(quickstart_without_thresholds(directory)), *args, cwd=directory)
