@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, SETUP, RUNNING, TOOL_CHANGE, ALARM, MAINTENANCE, OFF = range(7)
@@ -114,9 +114,7 @@ class CncState(RegimeState):
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     return (
         draw(0, 19.0, 25.0),  # ambient, °C
         draw(1, 8.0, 12.0),  # X axis rise at running equilibrium, °C
@@ -236,7 +234,5 @@ class CncMachine:
             until = at + cycles * cycle
             state.parts += cycles
             state.tool += cycles
-        above, t0 = anchor(heat, _HEAT[regime], _TAU_S, at)
-        state.mode = regime | above | program << 4
-        state.until = until
-        state.t0 = t0
+        target = _HEAT[regime]
+        enter(state, regime, until, at, level=heat, target=target, tau_s=_TAU_S, bits=program << 4)

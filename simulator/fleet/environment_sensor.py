@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
 from simulator.fleet.shift import DAY_S, TWO_SHIFTS, calendar_for
 
 OCCUPIED, VENTILATION_FAULT, UNOCCUPIED = range(3)
@@ -76,9 +76,7 @@ class EnvironmentState(RegimeState):
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     return (
         draw(0, 19.0, 22.0),  # base temperature, °C
         draw(1, 35.0, 55.0),  # relative humidity at base temperature, empty hall, %
@@ -112,13 +110,14 @@ class EnvironmentSensor:
         key = hash64(seed, index, _MODEL_TAG) >> 4
         state = EnvironmentState(key, calendar_for(seed, TWO_SHIFTS))
         regime, until, _ = CHAIN.first(key, state.calendar)
-        _enter(state, regime, until, 0.0, min(_LOAD[regime], 1.0))
+        load = min(_LOAD[regime], 1.0)
+        enter(state, regime, until, 0.0, level=load, target=_LOAD[regime], tau_s=_TAU_S)
         return state
 
     def sample(self, state: EnvironmentState, seq: int, t_s: float) -> dict[str, SampleValue]:
         """Advance the sensor to ``t_s`` and return its readings."""
         if t_s >= state.until:
-            _advance(state, t_s)
+            advance(state, t_s, CHAIN, _LOAD, _TAU_S)
         key = state.key
         mode = state.mode
         regime = mode & 3
@@ -142,22 +141,3 @@ class EnvironmentSensor:
             + 0.05 * n2,
             "co2_ppm": OUTDOOR_CO2_PPM + 380.0 * load + 8.0 * n3,
         }
-
-
-def _advance(state: EnvironmentState, t_s: float) -> None:
-    """Step the regimes from their end at ``state.until`` until one lasts past ``t_s``."""
-    while state.until <= t_s:
-        at = state.until
-        mode = state.mode
-        regime = mode & 3
-        load = level_at(_LOAD[regime], mode & ABOVE, state.t0, _TAU_S, at)
-        nxt, until, _ = CHAIN.step(state.key, regime, at, state.calendar)
-        _enter(state, nxt, until, at, load)
-
-
-def _enter(state: EnvironmentState, regime: int, until: float, at: float, load: float) -> None:
-    """Enter ``regime`` at ``at`` with the air load at ``load``, until ``until``."""
-    above, t0 = anchor(load, _LOAD[regime], _TAU_S, at)
-    state.mode = regime | above
-    state.until = until
-    state.t0 = t0

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import GOLDEN, MASK64, hash64, unit
+from simulator.fleet.noise import GOLDEN, MASK64, hash64, uniform_draws, unit
 
 RUNNING, IDLE, ALARM = 0, 1, 2
 STATE_NAMES = ("running", "idle", "alarm")
@@ -81,9 +81,7 @@ class MachineState:
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     ambient = draw(0, 20.0, 24.0)
     running = draw(1, 49.0, 69.0)  # equilibrium at average load
     return (

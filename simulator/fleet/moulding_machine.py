@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, HEATING, SETUP, RUNNING, ALARM, MAINTENANCE, OFF = range(7)
@@ -99,9 +99,7 @@ class MouldingState(RegimeState):
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     setpoints = MATERIALS[int(draw(0, 0.0, len(MATERIALS)))][1]
     moulds = tuple(
         (draw(10 + m, 15.0, 60.0), draw(20 + m, 600.0, 1400.0))  # cycle s, peak pressure bar
@@ -200,7 +198,4 @@ class MouldingMachine:
             shots = max(1, int((until - at) / cycle))
             until = at + shots * cycle
             state.shots += shots
-        above, t0 = anchor(heat, _HOT[regime], tau, at)
-        state.mode = regime | above | mould << 4
-        state.until = until
-        state.t0 = t0
+        enter(state, regime, until, at, level=heat, target=_HOT[regime], tau_s=tau, bits=mould << 4)

@@ -13,6 +13,7 @@ for seed 0), so streams are the same on every platform and Python version.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
 
 MASK64 = (1 << 64) - 1
@@ -52,6 +53,18 @@ def hash64(seed: int, a: int, b: int) -> int:
 def unit(seed: int, a: int, b: int) -> float:
     """Return a float in ``[0, 1)`` determined by the three integers (53 random bits)."""
     return (hash64(seed, a, b) >> 11) * _TO_UNIT
+
+
+def uniform_draws(seed: int, a: int) -> Callable[[int, float, float], float]:
+    """Return ``draw(b, low, high)``: a float in ``[low, high)`` determined by the three integers.
+
+    What a model draws its table of device profiles with, ``a`` numbering the profile.
+    """
+
+    def draw(b: int, low: float, high: float) -> float:
+        return low + (high - low) * unit(seed, a, b)
+
+    return draw
 
 
 def normal(seed: int, a: int, b: int) -> float:

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws, unit
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
@@ -107,9 +107,7 @@ class PlcState(RegimeState):
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     return (
         draw(0, 12.0, 60.0),  # ideal cycle time, s
         draw(1, 0.97, 0.995),  # mean quality

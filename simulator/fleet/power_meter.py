@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws, unit
 from simulator.fleet.regime import Chain, Regime
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
@@ -88,9 +88,7 @@ class MeterState:
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     return (
         draw(0, 20.0, 250.0),  # rated power, kW
         draw(1, 0.06, 0.16),  # base load, share of rated

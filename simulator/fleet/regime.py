@@ -13,7 +13,9 @@ ends. Models sample only the end time each message and call :meth:`Chain.step` (
 has passed, which is rare.
 
 Also here: :func:`anchor`, the first-order lag the models use for temperatures and other levels
-that move toward a regime's target without jumping.
+that move toward a regime's target without jumping; :func:`enter`, which puts a device in a
+regime with its curve anchored; and :func:`advance`, the whole regime step of a model whose
+state is only its regime and that one curve.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _FIRST_TAG = 0x4649525354  # the draw for t = 0 is apart from every change's dra
 
 ABOVE = 8
 """The mode bit :func:`anchor` sets when a level approaches its target from above."""
+_REGIME_BITS = ABOVE - 1  # a mode's bits 0-2: the regime
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,44 @@ def level_at(target: float, above: int, t0: float, tau_s: float, t_s: float) -> 
     """Return the lag curve anchored by :func:`anchor` at run time ``t_s``."""
     gap = math.exp((t0 - t_s) / tau_s)
     return target + gap if above else target - gap
+
+
+def enter(
+    state: RegimeState,
+    regime: int,
+    until: float,
+    at: float,
+    *,
+    level: float,
+    target: float,
+    tau_s: float,
+    bits: int = 0,
+) -> None:
+    """Put ``state`` in ``regime`` from ``at`` until ``until``, its slow curve anchored there.
+
+    The curve leaves ``level`` toward ``target`` with time constant ``tau_s`` (see
+    :func:`anchor`); ``bits`` are the model's own bits of ``mode``, above :data:`ABOVE`.
+    """
+    above, t0 = anchor(level, target, tau_s, at)
+    state.mode = regime | above | bits
+    state.until = until
+    state.t0 = t0
+
+
+def advance(
+    state: RegimeState, t_s: float, chain: Chain, targets: Sequence[float], tau_s: float
+) -> None:
+    """Step the regimes from their end at ``state.until`` until one lasts past ``t_s``.
+
+    For a model whose mode holds only the regime and whose one slow curve moves toward
+    ``targets[regime]`` with time constant ``tau_s``.
+    """
+    while state.until <= t_s:
+        at = state.until
+        regime = state.mode & _REGIME_BITS
+        level = level_at(targets[regime], state.mode & ABOVE, state.t0, tau_s, at)
+        nxt, until, _ = chain.step(state.key, regime, at, state.calendar)
+        enter(state, nxt, until, at, level=level, target=targets[nxt], tau_s=tau_s)
 
 
 class RegimeState:

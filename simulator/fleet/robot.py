@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, TEACH, RUNNING, FAULT, MAINTENANCE, OFF = range(6)
@@ -108,9 +108,7 @@ class RobotState(RegimeState):
 def _motion(program: int) -> tuple[float, tuple[Torques, ...], Torques]:
     """Cycle time, the torque of each joint at each phase of the cycle, and the holding torques."""
 
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, 4096 + program, k)
-
+    draw = uniform_draws(_PROFILE_SEED, 4096 + program)
     gravity = [draw(j, 0.3, 0.5) if j in (1, 2) else draw(j, 0.05, 0.25) for j in range(6)]
     dynamic = [draw(10 + j, 0.1, 0.35) for j in range(6)]
     shifts = [draw(20 + j, 0.0, 2.0 * math.pi) for j in range(6)]
@@ -136,9 +134,7 @@ def _motion(program: int) -> tuple[float, tuple[Torques, ...], Torques]:
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     scale = draw(1, 0.8, 1.2)
     return (
         draw(0, 18.0, 26.0),  # ambient, °C
@@ -274,7 +270,5 @@ class Robot:
             cycles = max(1, int((until - at) / cycle))
             until = at + cycles * cycle
             state.cycles += cycles
-        above, t0 = anchor(heat, _HEAT[regime], _TAU_S, at)
-        state.mode = regime | above | program << 4
-        state.until = until
-        state.t0 = t0
+        target = _HEAT[regime]
+        enter(state, regime, until, at, level=heat, target=target, tau_s=_TAU_S, bits=program << 4)

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, unit
-from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
 from simulator.fleet.shift import TWO_SHIFTS, calendar_for
 
 IDLE, RUNNING, BURST, OFF = range(4)
@@ -75,9 +75,7 @@ class VibrationState(RegimeState):
 
 
 def _make_profile(number: int) -> Profile:
-    def draw(k: int, low: float, high: float) -> float:
-        return low + (high - low) * unit(_PROFILE_SEED, number, k)
-
+    draw = uniform_draws(_PROFILE_SEED, number)
     return (
         draw(0, 0.8, 2.5),  # running RMS velocity, mm/s
         draw(1, 0.0, 0.5),  # wear trend: RMS grows by up to this share
@@ -114,13 +112,13 @@ class VibrationSensor:
         key = hash64(seed, index, _MODEL_TAG) >> 4
         state = VibrationState(key, calendar_for(seed, TWO_SHIFTS))
         regime, until, _ = CHAIN.first(key, state.calendar)
-        _enter(state, regime, until, 0.0, 0.0)
+        enter(state, regime, until, 0.0, level=0.0, target=_HEAT[regime], tau_s=_TAU_S)
         return state
 
     def sample(self, state: VibrationState, seq: int, t_s: float) -> dict[str, SampleValue]:
         """Advance the sensor to ``t_s`` and return its readings."""
         if t_s >= state.until:
-            _advance(state, t_s)
+            advance(state, t_s, CHAIN, _HEAT, _TAU_S)
         key = state.key
         mode = state.mode
         regime = mode & 3
@@ -154,22 +152,3 @@ class VibrationSensor:
             "iso_zone": zone,
             "temperature_c": ambient + heat * rise + 0.1 * n2,
         }
-
-
-def _advance(state: VibrationState, t_s: float) -> None:
-    """Step the regimes from their end at ``state.until`` until one lasts past ``t_s``."""
-    while state.until <= t_s:
-        at = state.until
-        mode = state.mode
-        regime = mode & 3
-        heat = level_at(_HEAT[regime], mode & ABOVE, state.t0, _TAU_S, at)
-        nxt, until, _ = CHAIN.step(state.key, regime, at, state.calendar)
-        _enter(state, nxt, until, at, heat)
-
-
-def _enter(state: VibrationState, regime: int, until: float, at: float, heat: float) -> None:
-    """Enter ``regime`` at ``at`` with the bearing at thermal level ``heat``, until ``until``."""
-    above, t0 = anchor(heat, _HEAT[regime], _TAU_S, at)
-    state.mode = regime | above
-    state.until = until
-    state.t0 = t0
