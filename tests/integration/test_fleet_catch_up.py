@@ -22,6 +22,7 @@ from simulator.engine.publishing import CATCH_UP_REPEATS
 from simulator.payloads import get_codec
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.fleets import live_fleet
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
 
@@ -116,9 +117,9 @@ def test_a_fleet_far_behind_delivers_every_message_once_and_in_order(
     client = subscribed(mosquitto, received)
     try:
         writes, published, overrun = asyncio.run(stalled_run(mosquitto, merge=merge))
-        deadline = time.monotonic() + 20
-        while len(received) < published and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until_sync(
+            lambda: len(received) >= published, "every message to reach the observer", 20
+        )
     finally:
         client.loop_stop()
         client.disconnect()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -15,7 +14,7 @@ from simulator.broker import LocalBroker
 from simulator.errors import ScenarioError
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.fleets import live_fleet
-from tests.waiting import wait_until
+from tests.waiting import wait_until, wait_until_sync
 
 pytestmark = pytest.mark.broker
 
@@ -72,9 +71,7 @@ def test_every_vanished_gateway_has_its_will_published(
     try:
         assert subscribed.wait(10)
         killed = asyncio.run(kill_gateways(mosquitto, version, **broker_table))
-        deadline = time.monotonic() + 10
-        while len(wills) < killed and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until_sync(lambda: len(wills) >= killed, "every gateway's will", 10)
     finally:
         client.loop_stop()
         client.disconnect()
