@@ -39,6 +39,11 @@ DEVICES = 12
 PER_GATEWAY = 4
 EDGES = [f"gw-{gw:05d}" for gw in range(DEVICES // PER_GATEWAY)]
 
+Plant = tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]]
+"""One run: its fleet, ingest's snapshot, and every (topic, payload) the recorder heard."""
+Stream = list[tuple[str, str | None, bytes]]
+"""An edge node's messages: (kind, device or None for the node's own, payload)."""
+
 
 class Recorder:
     """paho-mqtt on its own thread: every Sparkplug message, in the order it arrived."""
@@ -158,7 +163,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, Ing
 
 
 @pytest.fixture(scope="module")
-def plant() -> Iterator[tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]]]:
+def plant() -> Iterator[Plant]:
     """One run, checked from several sides."""
     broker = LocalBroker()
     broker.start()
@@ -178,12 +183,19 @@ def plant() -> Iterator[tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]]]:
         broker.stop()
 
 
-def by_edge(messages: list[tuple[str, bytes]]) -> dict[str, list[tuple[str, str | None, bytes]]]:
-    edges: dict[str, list[tuple[str, str | None, bytes]]] = defaultdict(list)
+def by_edge(messages: list[tuple[str, bytes]]) -> dict[str, Stream]:
+    """Each edge node's messages, in the order the recorder heard them."""
+    edges: dict[str, Stream] = defaultdict(list)
     for topic, payload in messages:
         parts = topic.split("/")
         edges[parts[3]].append((parts[2], parts[4] if len(parts) > 4 else None, payload))
     return edges
+
+
+def stream_of(plant: Plant, edge: str) -> tuple[Stream, list[str]]:
+    """What ``edge`` sent in the run, in order; and the kinds of those messages alone."""
+    stream = by_edge(plant[2])[edge]
+    return stream, [kind for kind, _, _ in stream]
 
 
 def bd_seq(message: Any) -> int:
@@ -192,9 +204,7 @@ def bd_seq(message: Any) -> int:
     return int(next(m.value for m in message.metrics if m.name == "bdSeq"))
 
 
-def test_every_edge_node_births_first_and_numbers_every_message(
-    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
-) -> None:
+def test_every_edge_node_births_first_and_numbers_every_message(plant: Plant) -> None:
     fleet, _, messages = plant
     edges = by_edge(messages)
     assert sorted(edges) == ["gw-00000", "gw-00001", "gw-00002"]
@@ -245,12 +255,8 @@ def test_every_edge_node_births_first_and_numbers_every_message(
     assert wrapped, "no edge node's seq went past 255: the run was too short to test it"
 
 
-def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(
-    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
-) -> None:
-    _, _, messages = plant
-    stream = by_edge(messages)["gw-00001"]
-    kinds = [kind for kind, _, _ in stream]
+def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(plant: Plant) -> None:
+    stream, kinds = stream_of(plant, "gw-00001")
     assert kinds.count("NBIRTH") == 2
     assert kinds.count("NDEATH") == 2  # the will at the drop, its own at the end
     death = kinds.index("NDEATH")
@@ -264,12 +270,8 @@ def test_a_dropped_gateway_dies_with_its_bdseq_and_is_reborn_with_the_next(
     assert reborn[1 : 1 + PER_GATEWAY] == ["DBIRTH"] * PER_GATEWAY
 
 
-def test_a_rebirth_command_is_answered_in_the_same_session(
-    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
-) -> None:
-    _, _, messages = plant
-    stream = by_edge(messages)["gw-00002"]
-    kinds = [kind for kind, _, _ in stream]
+def test_a_rebirth_command_is_answered_in_the_same_session(plant: Plant) -> None:
+    stream, kinds = stream_of(plant, "gw-00002")
     assert kinds.index("NDEATH") == len(kinds) - 1  # only its goodbye, at the end
     births = [i for i, kind in enumerate(kinds) if kind == "NBIRTH"]
     assert len(births) == 2
@@ -277,9 +279,7 @@ def test_a_rebirth_command_is_answered_in_the_same_session(
     assert kinds[births[1] + 1 : births[1] + 1 + PER_GATEWAY] == ["DBIRTH"] * PER_GATEWAY
 
 
-def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(
-    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
-) -> None:
+def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(plant: Plant) -> None:
     fleet, snapshot, _ = plant
     assert fleet.counters.published > DEVICES * 10
     assert snapshot.unique == fleet.counters.published  # nothing lost
@@ -297,9 +297,7 @@ def test_ingest_accounts_for_all_telemetry_and_counts_births_apart(
     assert counts["NCMD"] == 1
 
 
-def test_an_edge_node_leaving_on_purpose_says_every_death_itself(
-    plant: tuple[Fleet, IngestSnapshot, list[tuple[str, bytes]]],
-) -> None:
+def test_an_edge_node_leaving_on_purpose_says_every_death_itself(plant: Plant) -> None:
     fleet, _, messages = plant
     assert fleet.edges is not None
     assert fleet.edges.deaths == 3 * (PER_GATEWAY + 1)
