@@ -50,10 +50,8 @@ totals are.
 
 from __future__ import annotations
 
-import errno
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 from wsgiref.simple_server import WSGIServer
@@ -100,23 +98,9 @@ LATENCY_BUCKETS_S: Final = (
 )
 """Upper edges of the end-to-end latency buckets: loopback sub-millisecond up to a stall."""
 
-CONNECT_BUCKETS_S: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
-"""Upper edges of the connect duration buckets: up to a broker that makes clients queue."""
+CONNECT_BUCKETS_S: Final = (*LATENCY_BUCKETS_S[1:], 30.0)
+"""Upper edges of the connect duration buckets: the latency edges from 1 ms, then up to a broker
+that makes clients queue."""
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -316,12 +300,7 @@ class MetricsServer:
         try:
             server, thread = start_http_server(self.port, addr=self.host, registry=self.registry)
         except OSError as exc:
-            reason = (
-                f"port {self.port} is already in use"
-                if exc.errno == errno.EADDRINUSE
-                else exc.strerror or str(exc)
-            )
-            raise MetricsPortError(self.host, self.port, reason) from exc
+            raise MetricsPortError.from_os_error(self.host, self.port, exc) from exc
         self._serving = server, thread
         self.port = server.server_port
 
@@ -339,10 +318,5 @@ class MetricsServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
