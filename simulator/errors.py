@@ -25,8 +25,9 @@ so a caller can catch one class and still tell whose fault it was::
     │   └── TopicTemplateError        a topic template has an unknown placeholder or bad level
     ├── PlanError                     an onboarding plan asked for the impossible
     ├── ResourceLimitError            the run needs more than this process may have
-    │   ├── MetricsPortError          the Prometheus endpoint could not listen
-    │   └── DashboardPortError        the live dashboard could not listen
+    │   └── PortError                 a server of ours could not listen on its port
+    │       ├── MetricsPortError      the Prometheus endpoint
+    │       └── DashboardPortError    the live dashboard
     ├── BrokerLaunchError             a local Mosquitto could not be found, started or stopped
     │   └── PkiError                  the throwaway certificate authority could not be made
     ├── PayloadError                  a payload could not be encoded or decoded
@@ -44,9 +45,10 @@ no other module defines an exception class.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,13 +152,29 @@ class PacketTooLargeError(LocalProtocolError):
     """A packet would exceed the broker's Maximum Packet Size, so it was not sent."""
 
 
-class MetricsPortError(ResourceLimitError):
-    """The ``/metrics`` server could not listen on its host and port."""
+class PortError(ResourceLimitError):
+    """A server of ours could not listen on its host and port."""
+
+    serves = "a server"
+    """What the server serves, as the message says it."""
 
     def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"cannot serve metrics on {host}:{port}: {reason}")
+        super().__init__(f"cannot serve {self.serves} on {host}:{port}: {reason}")
         self.host = host
         self.port = port
+
+    @classmethod
+    def from_os_error(cls, host: str, port: int, exc: OSError) -> Self:
+        """The error for ``exc``, which listening on ``host``:``port`` raised."""
+        if exc.errno == errno.EADDRINUSE:
+            return cls(host, port, f"port {port} is already in use")
+        return cls(host, port, exc.strerror or str(exc))
+
+
+class MetricsPortError(PortError):
+    """The ``/metrics`` server could not listen on its host and port."""
+
+    serves = "metrics"
 
 
 class ReportInputError(SimulatorError):
@@ -228,13 +246,10 @@ class TlsCertificateError(TlsError):
         """OpenSSL's verdict, e.g. ``Hostname mismatch, certificate is not valid for 'x'.``"""
 
 
-class DashboardPortError(ResourceLimitError):
+class DashboardPortError(PortError):
     """The dashboard could not listen on its host and port."""
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
-        super().__init__(f"cannot serve the dashboard on {host}:{port}: {reason}")
-        self.host = host
-        self.port = port
+    serves = "the dashboard"
 
 
 class FleetConfigError(SimulatorError):

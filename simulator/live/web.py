@@ -27,10 +27,8 @@ ones are closed at once.
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -102,12 +100,7 @@ class LiveDashboard:
                 self._serve, self._host, self._port, limit=MAX_HEAD_BYTES
             )
         except OSError as exc:
-            reason = (
-                f"port {self._port} is already in use"
-                if exc.errno == errno.EADDRINUSE
-                else exc.strerror or str(exc)
-            )
-            raise DashboardPortError(self._host, self._port, reason) from exc
+            raise DashboardPortError.from_os_error(self._host, self._port, exc) from exc
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -124,12 +117,7 @@ class LiveDashboard:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

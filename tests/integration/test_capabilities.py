@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerCapabilityError, BrokerUnreachableError
 from simulator.scenario import OnboardingPlan, validate_scenario
-from simulator.transport.endpoint import Endpoint
+from tests.fleets import live_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +36,20 @@ def fleet_for(port: int, qos: int, devices: int = 3) -> Fleet:
         },
         "<test>",
     )
-    endpoint = Endpoint("127.0.0.1", port)
-    return Fleet(scenario, endpoint, loop=asyncio.get_running_loop(), wall_ns=time.time_ns)
+    return live_fleet(scenario, "127.0.0.1", port)
+
+
+@contextmanager
+def broker_with_max_qos(max_qos: int, config_dir: Path) -> Iterator[LocalBroker]:
+    """A Mosquitto started from ``broker_config/`` capped at ``max_qos``, stopped after."""
+    base = (ROOT / "broker_config" / "mosquitto.conf").read_text()
+    (config_dir / "mosquitto.conf").write_text(base + f"\nmax_qos {max_qos}\n")
+    broker = LocalBroker(config_dir=config_dir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 def test_a_broker_that_accepts_tcp_but_never_answers_connect_is_named() -> None:
@@ -65,12 +79,7 @@ def test_a_broker_that_accepts_tcp_but_never_answers_connect_is_named() -> None:
 
 @pytest.mark.broker
 def test_a_broker_capped_below_the_fleets_qos_is_refused_by_name(tmp_path: Path) -> None:
-    base = (ROOT / "broker_config" / "mosquitto.conf").read_text()
-    (tmp_path / "mosquitto.conf").write_text(base + "\nmax_qos 1\n")
-    broker = LocalBroker(config_dir=tmp_path)
-    broker.start()
-
-    async def attempt() -> None:
+    async def attempt(broker: LocalBroker) -> None:
         fleet = fleet_for(broker.port, qos=2)
         fleet.build()
         try:
@@ -79,11 +88,9 @@ def test_a_broker_capped_below_the_fleets_qos_is_refused_by_name(tmp_path: Path)
             fleet.stop_publishing()
             await fleet.disconnect_all()
 
-    try:
-        with pytest.raises(BrokerCapabilityError, match=r"at most QoS 1 .* run with --qos 1"):
-            asyncio.run(attempt())
-    finally:
-        broker.stop()
+    refused = pytest.raises(BrokerCapabilityError, match=r"at most QoS 1 .* run with --qos 1")
+    with broker_with_max_qos(1, tmp_path) as broker, refused:
+        asyncio.run(attempt(broker))
 
 
 @pytest.mark.broker
@@ -92,12 +99,7 @@ def test_ingest_says_when_the_broker_downgrades_its_subscription(tmp_path: Path)
     from simulator.ingest.worker import IngestWorker
     from simulator.sinks.memory import MemorySink
 
-    base = (ROOT / "broker_config" / "mosquitto.conf").read_text()
-    (tmp_path / "mosquitto.conf").write_text(base + "\nmax_qos 0\n")
-    broker = LocalBroker(config_dir=tmp_path)
-    broker.start()
-
-    async def attempt() -> list[str]:
+    async def attempt(broker: LocalBroker) -> list[str]:
         worker = IngestWorker(
             WorkerSettings(host=broker.host, port=broker.port, qos=1),
             MemorySink(),
@@ -108,8 +110,6 @@ def test_ingest_says_when_the_broker_downgrades_its_subscription(tmp_path: Path)
         await worker.stop()
         return worker.notes
 
-    try:
-        notes = asyncio.run(attempt())
-    finally:
-        broker.stop()
+    with broker_with_max_qos(0, tmp_path) as broker:
+        notes = asyncio.run(attempt(broker))
     assert any("granted the ingest subscription QoS 0" in note for note in notes)
