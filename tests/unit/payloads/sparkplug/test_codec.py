@@ -40,16 +40,18 @@ def message(metrics: list[Metric], timestamp: int = TS_NS_VALUE // 10**6, seq: i
     return encode_payload(SparkplugPayload(timestamp, tuple(metrics), seq))
 
 
-@given(
-    st.dictionaries(
-        st.text(max_size=8),
-        st.booleans()
-        | st.floats(allow_nan=False)
-        | st.text(max_size=8)
-        | st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1),
-        max_size=6,
-    )
+telemetry_values = st.dictionaries(
+    st.text(max_size=8),
+    st.booleans()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1),
+    max_size=6,
 )
+"""A device's signal values: any name, any value type the codec carries."""
+
+
+@given(telemetry_values)
 def test_codec_bytes_are_the_general_encoders_bytes(values: dict[str, Value]) -> None:
     # The codec writes its bytes directly for speed; they must be exactly what the general
     # encoder writes for the same payload.
@@ -130,16 +132,6 @@ def test_values_may_have_the_names_of_the_sim_metrics() -> None:
     # The sim/ metrics are known by their place, first, so no signal name is reserved.
     values: dict[str, Value] = {DEVICE: 1, SEQ: "x", TS_NS: 0.0}
     assert CODEC.decode(CODEC.encode("d", 1, 2, values)) == Telemetry("d", 1, 2, values)
-
-
-telemetry_values = st.dictionaries(
-    st.text(max_size=8),
-    st.booleans()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=8)
-    | st.integers(min_value=-(1 << 63), max_value=(1 << 64) - 1),
-    max_size=6,
-)
 
 
 @given(st.text(max_size=8), st.integers(0, (1 << 64) - 1), telemetry_values, st.data())
