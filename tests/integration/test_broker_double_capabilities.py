@@ -117,31 +117,20 @@ def test_the_responder_names_a_missing_wildcard_capability_in_one_line() -> None
     assert "'onboarding/+/register'" in message
 
 
-def test_the_worker_pings_at_the_brokers_server_keep_alive() -> None:
+@pytest.mark.parametrize("client_for", [worker_for, responder_for], ids=["worker", "responder"])
+def test_the_client_pings_at_the_brokers_server_keep_alive(
+    client_for: Callable[[BrokerDouble], IngestWorker | Responder],
+) -> None:
     # Ours is 60 s; the broker's 1 s replaces it, so pings come every half second.
     double = BrokerDouble(connack=Properties(server_keep_alive=1))
 
     async def attempt() -> None:
-        worker = worker_for(double)
-        await worker.start()
+        client = client_for(double)
+        await client.start()
         try:
             await wait_until(lambda: double.pings >= 3, "three pings", timeout_s=BOUND_S)
         finally:
-            await worker.stop()
-
-    with_double(double, attempt)
-
-
-def test_the_responder_pings_at_the_brokers_server_keep_alive() -> None:
-    double = BrokerDouble(connack=Properties(server_keep_alive=1))
-
-    async def attempt() -> None:
-        responder = responder_for(double)
-        await responder.start()
-        try:
-            await wait_until(lambda: double.pings >= 3, "three pings", timeout_s=BOUND_S)
-        finally:
-            await responder.stop()
+            await client.stop()
 
     with_double(double, attempt)
 
