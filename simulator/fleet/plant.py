@@ -57,6 +57,18 @@ class DeviceIdentity:
     cell: str = "cell-01"
     """e.g. ``cell-04``; numbered within its line."""
 
+    def placeholders(self, model_name: str) -> dict[str, str]:
+        """The value of each of :data:`PLACEHOLDERS` for this device, a ``model_name`` one."""
+        return {
+            "site": self.site,
+            "line": self.line,
+            "device": self.device_id,
+            "model": model_name,
+            "enterprise": self.enterprise,
+            "area": self.area,
+            "cell": self.cell,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class PlantLayout:
@@ -151,15 +163,7 @@ class TopicTemplate:
 
     def render(self, identity: DeviceIdentity, model_name: str) -> str:
         """Return the topic name for one device."""
-        return self.template.format(
-            site=identity.site,
-            line=identity.line,
-            device=identity.device_id,
-            model=model_name,
-            enterprise=identity.enterprise,
-            area=identity.area,
-            cell=identity.cell,
-        )
+        return self.template.format_map(identity.placeholders(model_name))
 
     def __repr__(self) -> str:
         return f"TopicTemplate({self.template!r})"

@@ -45,16 +45,5 @@ def ingest_partitions(fleet: FleetSettings, workers: int) -> tuple[tuple[str, ..
 
 
 def _filter(levels: list[str], identity: DeviceIdentity, model: str) -> str:
-    return "/".join(
-        "+"
-        if "{device}" in level
-        else level.format(
-            site=identity.site,
-            line=identity.line,
-            model=model,
-            enterprise=identity.enterprise,
-            area=identity.area,
-            cell=identity.cell,
-        )
-        for level in levels
-    )
+    values = identity.placeholders(model)
+    return "/".join("+" if "{device}" in level else level.format_map(values) for level in levels)
