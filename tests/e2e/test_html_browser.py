@@ -10,14 +10,13 @@ import subprocess
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from simulator.live.web import LiveDashboard
 from simulator.report.html import write_html
 from tests import required
-from tests.unit.report.test_html import fake_report, fake_timeseries
+from tests.reports import GrowingRun, fake_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("chromium")]
 
@@ -148,22 +147,6 @@ def test_the_archived_report_renders_its_charts(tmp_path: Path) -> None:
     assert "120 s</b> draining" in dom
 
 
-class GrowingRun:
-    """A provider whose run is five seconds further along at every call, its summary too."""
-
-    def __init__(self) -> None:
-        self.samples = fake_timeseries(400)
-        self.report = fake_report(seconds=5)
-        self.calls = 0
-
-    def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        shown = self.samples[: 5 * self.calls]
-        self.report["timeseries"] = shown
-        self.report["messages"]["published"] = shown[-1]["published_total"]
-        return self.report
-
-
 def drawn(dom: str) -> tuple[float, int, list[str]]:
     """The time the status line shows, the published count in the table, the series drawn."""
     status = re.search(r"<b>([\d,.]+) s</b>", dom)
@@ -178,7 +161,7 @@ def drawn(dom: str) -> tuple[float, int, list[str]]:
 
 
 async def test_the_live_page_redraws_as_the_run_goes(tmp_path: Path) -> None:
-    run = GrowingRun()
+    run = GrowingRun(step=5, total=400)  # five seconds further along at every call
     async with LiveDashboard(run) as dashboard:
         first = await dump_dom(tmp_path / "profile-1", dashboard.url)
         second = await dump_dom(tmp_path / "profile-2", dashboard.url)

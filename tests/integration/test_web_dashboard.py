@@ -12,7 +12,7 @@ import pytest
 
 from simulator.errors import DashboardPortError
 from simulator.live.web import MAX_HEAD_BYTES, LiveDashboard
-from tests.unit.report.test_html import fake_report, fake_timeseries
+from tests.reports import GrowingRun, fake_report, fake_timeseries
 
 
 async def request(port: int, head: str) -> tuple[int, dict[str, str], bytes]:
@@ -30,22 +30,6 @@ async def request(port: int, head: str) -> tuple[int, dict[str, str], bytes]:
 
 async def get(port: int, target: str) -> tuple[int, dict[str, str], bytes]:
     return await request(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
-
-
-class GrowingRun:
-    """A provider whose run gains ten samples, and a few more published messages, per call."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.samples = fake_timeseries(200)
-        self.report = fake_report(seconds=10)
-
-    def __call__(self) -> dict[str, Any]:
-        self.calls += 1
-        shown = self.samples[: 10 * self.calls]
-        self.report["timeseries"] = shown
-        self.report["messages"]["published"] = shown[-1]["published_total"]
-        return self.report
 
 
 async def test_data_follows_the_provider_and_the_page_is_the_live_report() -> None:

@@ -12,58 +12,28 @@ import pytest
 
 from simulator.errors import HarnessError, ReportKeyError, ScenarioError, SimulatorError
 from simulator.harness import Report, ReportSection, run_fleet, run_fleet_async, scenario_data
-from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot
 from simulator.pytest_plugin import scenario_name
-from simulator.report.json_report import CONTRACT_KEYS, RunFigures, as_dict, build_report
+from simulator.report.json_report import CONTRACT_KEYS
 from simulator.scenario import validate_scenario
+from tests.reports import built_report
 
 
 def make_report(*, connected: int = 50, unique: int = 400, published: int = 400) -> dict[str, Any]:
-    latency = Histogram()
-    for us in (800, 1200, 2500):
-        latency.record(us)
-    connect = Histogram()
-    connect.record(300)
-    ingest = IngestSnapshot(
-        received=unique,
+    """A QoS 0 run of 50 devices, ``connected`` of them (the rest refused), that published
+    ``published`` messages in 2 s of which ingest stored ``unique``, in two samples."""
+    return built_report(
+        latency_us=[800, 1200, 2500],
         unique=unique,
-        duplicated=0,
-        out_of_order=0,
-        missing=0,
-        malformed=0,
-        latency_us=latency,
-        committed_rows=unique,
-        committed_unique=unique,
-        sink_kind="sqlite",
-        first_recv_ns=1_000_000_000,
-        last_recv_ns=3_000_000_000,
-    )
-    figures = RunFigures(
         scenario="gw",
-        scenario_path="<test>",
-        broker_url="mqtt://127.0.0.1:1883",
-        mqtt_version="5",
         devices_target=50,
         devices_connected=connected,
         devices_failed=50 - connected,
         failures={"refused": 50 - connected} if connected < 50 else {},
-        dropped_links=0,
-        onboarding_s=0.5,
-        connect_us=connect,
-        tcp_us=connect,
         published=published,
         acked=0,
-        publish_window_s=2.0,
-        overrun=0,
-        baseline_rss_bytes=1000,
-        connected_rss_bytes=51_000,
-        peak_rss_bytes=60_000,
-        ingest=ingest,
-        drain_s=0.1,
+        window_s=2.0,
         timeseries=[{"t": 1.0, "published": 200}, {"t": 2.0, "published": 400}],
     )
-    return as_dict(build_report(figures))
 
 
 def test_attributes_read_nested_tables_and_leave_values_as_stored() -> None:

@@ -6,125 +6,12 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
-from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot
-from simulator.metrics.timeseries import SAMPLE_KEYS, TimeSeries, Totals
+from simulator.metrics.timeseries import SAMPLE_KEYS
 from simulator.report.html import SUMMARY, mask_password, render_html, write_html
-from simulator.report.json_report import RunFigures, as_dict, build_report
+from tests.reports import fake_report
 
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
-
-
-def fake_timeseries(seconds: int, devices: int = 1000) -> list[dict[str, Any]]:
-    """Samples of a plausible run: onboarding, publishing at one message per device per
-    second with a few losses and duplicates, then draining."""
-    series = TimeSeries()
-    latency = Histogram()
-    published = received = connected = lost = duplicated = 0
-    cpu_s = 0.0
-    onboarding_s = max(2, seconds // 10)
-    for t in range(1, seconds + 1):
-        if t <= onboarding_s:
-            phase = "onboarding"
-            connected = min(devices, connected + devices // onboarding_s + 1)
-        elif t <= seconds - 2:
-            phase = "publishing"
-        else:
-            phase = "draining"
-        sent = connected if phase != "draining" else 0
-        published += sent
-        received += sent - (t % 7 == 0) + (t % 11 == 0)
-        lost += t % 7 == 0
-        duplicated += t % 11 == 0
-        for k in range(1, 21):
-            latency.record(1_500 + 40 * k + 300 * (t % 5))
-        cpu_s += 0.35
-        series.add(
-            Totals(
-                t_s=float(t),
-                phase=phase,
-                devices_target=devices,
-                connected=connected,
-                onboarded=connected,
-                published=published,
-                received=received,
-                ingested=received - duplicated,
-                missing=lost,
-                duplicated=duplicated,
-                malformed=1 if t > seconds // 2 else 0,
-                rss_bytes=60 * 2**20 + connected * 4_000,
-                cpu_s=cpu_s,
-                latency_us=latency,
-            )
-        )
-    return series.samples
-
-
-def fake_report(seconds: int = 300, name: str = "quickstart", **settings: Any) -> dict[str, Any]:
-    """A report as a run builds it, with ``seconds`` samples and the quickstart's settings."""
-    connect_us = Histogram()
-    latency_us = Histogram()
-    for k in range(200):
-        connect_us.record(3_000 + 50 * k)
-        latency_us.record(1_500 + 30 * k)
-    timeseries = fake_timeseries(seconds)
-    published = timeseries[-1]["published_total"]
-    figures = RunFigures(
-        scenario=name,
-        scenario_path=f"scenarios/{name}.toml",
-        broker_url="mqtt://127.0.0.1:1883",
-        mqtt_version="5",
-        devices_target=1000,
-        devices_connected=1000,
-        devices_failed=0,
-        failures={},
-        dropped_links=0,
-        onboarding_s=0.6,
-        connect_us=connect_us,
-        tcp_us=connect_us,
-        published=published,
-        acked=0,
-        publish_window_s=float(seconds),
-        overrun=0,
-        baseline_rss_bytes=60 * 2**20,
-        connected_rss_bytes=64 * 2**20,
-        peak_rss_bytes=65 * 2**20,
-        ingest=IngestSnapshot(
-            received=published,
-            unique=published - 3,
-            duplicated=2,
-            out_of_order=1,
-            missing=3,
-            malformed=0,
-            latency_us=latency_us,
-            committed_rows=published - 3,
-            committed_unique=published - 3,
-            sink_kind="sqlite",
-            first_recv_ns=0,
-            last_recv_ns=seconds * 10**9,
-        ),
-        drain_s=0.4,
-        timeseries=timeseries,
-        settings={
-            "name": name,
-            "seed": 1,
-            "duration_s": float(seconds),
-            "broker": {"url": None, "mqtt_version": "5", "keepalive_s": 60},
-            "fleet": {
-                "devices": 1000,
-                "publish_interval_s": 1.0,
-                "model": "machine-sensor",
-                "payload": "msgpack",
-                "qos": 0,
-                "topic": "factory/{site}/{line}/{device}/telemetry",
-            },
-            "ingest": {"enabled": True, "batch_size": 1000, "sqlite_path": "runs/q.sqlite"},
-            **settings,
-        },
-    )
-    return as_dict(build_report(figures))
 
 
 class Page(HTMLParser):
