@@ -95,10 +95,6 @@ class Stage:
     def to_dict(self) -> StageFigures:
         """The stage as the report shows it (times in milliseconds)."""
         hist = self.elapsed_us
-
-        def ms(p: float) -> float | None:
-            return round(hist.percentile(p) / 1000.0, 3) if hist.count else None
-
         return {
             "stage": self.name,
             "reached": self.reached,
@@ -107,9 +103,9 @@ class Stage:
             "failed": self.failed,
             "retries": self.retries,
             "pending": self.pending,
-            "p50_ms": ms(50),
-            "p99_ms": ms(99),
-            "max_ms": ms(100),
+            "p50_ms": _percentile_ms(hist, 50),
+            "p99_ms": _percentile_ms(hist, 99),
+            "max_ms": _percentile_ms(hist, 100),
         }
 
 
@@ -177,6 +173,11 @@ class Reannouncements:
             "timeouts": self.timeouts,
             "failed": self.failed,
             "retries": self.retries,
-            "p50_ms": round(hist.percentile(50) / 1000.0, 3) if hist.count else None,
-            "p99_ms": round(hist.percentile(99) / 1000.0, 3) if hist.count else None,
+            "p50_ms": _percentile_ms(hist, 50),
+            "p99_ms": _percentile_ms(hist, 99),
         }
+
+
+def _percentile_ms(hist: Histogram, p: float) -> float | None:
+    """The ``p``-th percentile of ``hist`` (in µs) in milliseconds; None while it is empty."""
+    return round(hist.percentile(p) / 1000.0, 3) if hist.count else None
