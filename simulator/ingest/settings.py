@@ -98,9 +98,10 @@ class WorkerSettings:
             raise ValueError(f"ingest settings on standard input are not valid: {exc}") from exc
 
 
-def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
-    """The CONNECT options of the subscriber's session (None: a clean session each time).
+def subscriber_options(settings: WorkerSettings) -> ConnectOptions:
+    """The CONNECT options of the subscriber's session.
 
+    Messages come in runs (``message_runs``): a worker takes them by the thousand a second.
     A kept session asks to resume from the very first connect, under both versions: 3.1.1
     knows no other way, and Mosquitto 2.0.11 writes a 5.0 session to its persistence
     database only if its connection asked for clean start 0, so one begun clean would not
@@ -108,7 +109,9 @@ def subscriber_options(settings: WorkerSettings) -> ConnectOptions | None:
     The price: a session left under the same client id by an earlier run is resumed too.
     """
     if not settings.session_expiry_s:
-        return None
+        return ConnectOptions(message_runs=True)
     if settings.mqtt_version is MQTTVersion.V5:
-        return ConnectOptions(clean_start=False, session_expiry_interval=settings.session_expiry_s)
-    return ConnectOptions(clean_start=False)
+        return ConnectOptions(
+            clean_start=False, session_expiry_interval=settings.session_expiry_s, message_runs=True
+        )
+    return ConnectOptions(clean_start=False, message_runs=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from simulator.errors import (
@@ -39,6 +39,7 @@ from simulator.mqtt import (
     ClientSession,
     Event,
     MessageReceived,
+    MessagesReceived,
     MQTTVersion,
     Publish,
 )
@@ -387,29 +388,57 @@ class IngestWorker:
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
         """Account for and batch every message.
 
-        This loop is the worker's hot path: every message passes it once, so a message does
-        only what it needs (decode, account, build its row) and rows reach the batcher once
-        per call (:meth:`_batch`), not once each. Anything but plain telemetry (registrations,
-        deaths, Sparkplug, packets other than PUBLISH) takes a helper, in order.
+        This is the worker's hot path: every message passes it once, most of them in runs
+        (:class:`~simulator.mqtt.MessagesReceived`, see ``message_runs`` in
+        :func:`subscriber_options`), so a message does only what it needs (decode, account,
+        build its row) and rows reach the batcher once per call (:meth:`_batch`), not once
+        each. Anything but plain telemetry (registrations, deaths, Sparkplug) takes a helper.
         """
         recv_ns = self._wall_ns()
+        rows: list[Row] = []
+        # Positions in ``rows`` of messages seen before: rare, so a list, not a flag per row.
+        dups: list[int] = []
+        for event in events:
+            kind = type(event)
+            if kind is MessagesReceived:
+                run: MessagesReceived = event  # type: ignore[assignment]
+                self._messages(link, run.topics, run.payloads, None, recv_ns, rows, dups)
+            elif kind is MessageReceived:  # QoS 1 or 2, retained, or with properties
+                publish = event.publish  # type: ignore[union-attr]
+                self._messages(
+                    link, (publish.topic,), (publish.payload,), publish, recv_ns, rows, dups
+                )
+            # Anything else: the subscriber has seen to SUBACKs.
+        if rows:
+            self._received(recv_ns)
+            self._batch(rows, dups, self._loop.time())
+        if self.provisioner is not None:
+            # Answers queued above, and those a PUBACK has made room for, in one write.
+            self.provisioner.flush(link)
+
+    def _messages(  # noqa: PLR0917 - the hot loop's state, passed once per run
+        self,
+        link: MqttLink,
+        topics: Sequence[str],
+        payloads: Sequence[bytes],
+        publish: Publish | None,
+        recv_ns: int,
+        rows: list[Row],
+        dups: list[int],
+    ) -> None:
+        """Decode, account for and make the rows of messages that arrived together (``publish``:
+        the one packet they came in, when there is just one)."""
         decode: Callable[[bytes], Telemetry] = self._codec.decode
         record = self.accounting.record
         first = self.first_telemetry
         # Registrations, deaths and Sparkplug need a look at each topic; plain telemetry does not.
         routed = self._register is not None or self._death is not None or self.sparkplug is not None
         new_row = tuple.__new__  # Row's own __new__ is a Python frame per message
-        rows: list[Row] = []
-        # Positions in ``rows`` of messages seen before: rare, so a list, not a flag per row.
-        dups: list[int] = []
-        for event in events:
-            if type(event) is not MessageReceived:  # the subscriber has seen to SUBACKs
-                continue
-            publish = event.publish
-            payload = publish.payload
+        add = rows.append
+        for topic, payload in zip(topics, payloads, strict=True):
             data_decode = decode
             if routed:
-                by_route = self._route(link, publish)
+                by_route = self._route(link, topic, payload, publish)
                 if by_route is None:
                     continue
                 data_decode = by_route
@@ -420,29 +449,22 @@ class IngestWorker:
                 if not record(device_id, seq, ts_ns, recv_ns):
                     dups.append(len(rows))
             except PayloadError as exc:
-                self._malformed_message(recv_ns, publish.topic, payload, exc)
+                self._malformed_message(recv_ns, topic, payload, exc)
                 continue
-            rows.append(
-                new_row(Row, (device_id, seq, ts_ns, recv_ns, publish.topic, payload, values))
-            )
-        if rows:
-            self._received(recv_ns)
-            self._batch(rows, dups, self._loop.time())
-        if self.provisioner is not None:
-            # Answers queued above, and those a PUBACK has made room for, in one write.
-            self.provisioner.flush(link)
+            add(new_row(Row, (device_id, seq, ts_ns, recv_ns, topic, payload, values)))
 
-    def _route(self, link: MqttLink, publish: Publish) -> Callable[[bytes], Telemetry] | None:
+    def _route(
+        self, link: MqttLink, topic: str, payload: bytes, publish: Publish | None
+    ) -> Callable[[bytes], Telemetry] | None:
         """The decoder of a message that is telemetry, or None for one handled here: a
         registration (answered after the loop), a death, a Sparkplug birth, death or command."""
-        topic = publish.topic
         register = self._register
         if register is not None and register.matches(topic):
-            self._registration(link, publish)
+            self._registration(link, publish if publish is not None else Publish(topic, payload))
             return None
         death = self._death
         if death is not None and death.matches(topic):
-            self.deaths.heard(publish.payload)
+            self.deaths.heard(payload)
             return None
         sparkplug = self.sparkplug
         if sparkplug is not None and topic.startswith(sparkplug.prefix):

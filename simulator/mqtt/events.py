@@ -39,6 +39,19 @@ class MessageReceived:
     publish: Publish
 
 
+@dataclass(frozen=True, slots=True)
+class MessagesReceived:
+    """A run of plain QoS 0 messages, in order: ``topics[i]`` carried ``payloads[i]``.
+
+    Given instead of a :class:`MessageReceived` each when the session's options ask for
+    ``message_runs``: a run is every QoS 0 PUBLISH without retain, DUP or properties that
+    one read brings in a row, so a subscriber pays for one event per read, not per message.
+    """
+
+    topics: list[str]
+    payloads: list[bytes]
+
+
 def _message_factory() -> Callable[[Publish], MessageReceived]:
     # As codec.new_publish: the frozen dataclass's __init__ costs an object.__setattr__.
     new = object.__new__
@@ -117,6 +130,7 @@ class ServerDisconnected:
 Event = (
     Connected
     | MessageReceived
+    | MessagesReceived
     | PubAckReceived
     | PubRecReceived
     | PubCompReceived

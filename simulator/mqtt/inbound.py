@@ -28,6 +28,7 @@ from .events import (
     Connected,
     Event,
     MessageReceived,
+    MessagesReceived,
     PongReceived,
     PubAckReceived,
     PubCompReceived,
@@ -189,15 +190,19 @@ def _short_publishes(  # noqa: PLR0917 - the receive loop's own state, passed as
 
     A subscriber spends most of its receiving on these: first byte ``0x30`` (no retain, no
     DUP), a topic, in 5.0 an empty property list, the payload. Read in place, with the topic
-    looked up in :data:`_TOPICS`, one costs its :class:`Publish` and its event, and none of
-    the general decoder's steps. The run stops at the first packet that is anything else, is
-    incomplete, is over ``limit``, carries properties (a topic alias among them), or whose
-    topic is not known yet and not a valid topic name: the general path then decodes that
-    packet, and checks, refuses or delivers it as it always has.
+    looked up in :data:`_TOPICS`, one costs two slices, and none of the general decoder's
+    steps; the run becomes one :class:`MessagesReceived` if the session's options ask for
+    ``message_runs``, else a :class:`MessageReceived` each. The run stops at the first packet
+    that is anything else, is incomplete, is over ``limit``, carries properties (a topic alias
+    among them), or whose topic is not known yet and not a valid topic name: the general path
+    then decodes that packet, and checks, refuses or delivers it as it always has.
     """
     v5 = session._version is _V5
-    topics = _TOPICS
-    append = events.append
+    known = _TOPICS
+    topics: list[str] = []
+    payloads: list[bytes] = []
+    add_topic = topics.append
+    add_payload = payloads.append
     while pos + 4 < size and buf[pos] == _PUBLISH_QOS0:
         length = buf[pos + 1]
         head = pos + 2
@@ -216,7 +221,7 @@ def _short_publishes(  # noqa: PLR0917 - the receive loop's own state, passed as
         if stop >= end if v5 else stop > end:
             break
         name = buf[start:stop]
-        topic = topics.get(name)
+        topic = known.get(name)
         if topic is None:
             topic = _checked_topic(name)
             if topic is None:
@@ -225,8 +230,18 @@ def _short_publishes(  # noqa: PLR0917 - the receive loop's own state, passed as
             if buf[stop]:
                 break
             stop += 1
-        append(new_message(new_publish(topic, buf[stop:end], 0, False, False, None, NO_PROPERTIES)))
+        add_topic(topic)
+        add_payload(buf[stop:end])
         pos = end
+    if not topics:
+        return pos
+    if session._options.message_runs:
+        events.append(MessagesReceived(topics, payloads))
+    else:
+        events.extend(
+            new_message(new_publish(topic, payload, 0, False, False, None, NO_PROPERTIES))
+            for topic, payload in zip(topics, payloads, strict=True)
+        )
     return pos
 
 

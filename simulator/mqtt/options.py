@@ -43,6 +43,11 @@ class ConnectOptions:
     """Alias our own topics, up to the broker's Topic Alias Maximum (5.0)."""
     user_properties: tuple[tuple[str, str], ...] = ()
     """User properties of the CONNECT packet (5.0)."""
+    message_runs: bool = False
+    """Deliver each run of plain QoS 0 messages (no retain, DUP or properties) in one read as
+    one :class:`~simulator.mqtt.events.MessagesReceived`, not a
+    :class:`~simulator.mqtt.events.MessageReceived` each: for a subscriber that takes
+    thousands a second. Not sent to the broker."""
 
     def problem(self, version: MQTTVersion) -> str | None:
         """Why these options cannot be used on a ``version`` connection, or None."""

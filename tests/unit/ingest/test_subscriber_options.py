@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from simulator.ingest.settings import WorkerSettings, subscriber_options
-from simulator.mqtt import ClientSession, MQTTVersion
-from simulator.mqtt.codec import decode
-from simulator.mqtt.packets import Connect
+from simulator.mqtt import ClientSession, ConnAck, Connect, MQTTVersion, decode, encode
 
 
 def _connect_packet(session: ClientSession) -> Connect:
@@ -23,7 +21,18 @@ def _session(version: MQTTVersion, expiry: int) -> ClientSession:
 
 def test_no_expiry_means_a_clean_session_every_time() -> None:
     for version in MQTTVersion:
-        assert subscriber_options(WorkerSettings(host="b", port=1, mqtt_version=version)) is None
+        session = _session(version, 0)
+        assert _connect_packet(session).clean_start
+        session.receive_data(encode(ConnAck(), version))
+        session.connection_lost()
+        assert _connect_packet(session).clean_start
+        assert not session.persistent
+
+
+def test_messages_come_in_runs_whatever_the_session() -> None:
+    for version in MQTTVersion:
+        for expiry in (0, 300):
+            assert _session(version, expiry).options.message_runs
 
 
 def test_v5_asks_to_resume_its_kept_session_from_the_first_connect() -> None:

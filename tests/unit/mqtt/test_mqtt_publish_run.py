@@ -17,6 +17,7 @@ from simulator.mqtt import (
     ConnAck,
     ConnectOptions,
     MessageReceived,
+    MessagesReceived,
     MQTTVersion,
     Properties,
     Publish,
@@ -65,6 +66,28 @@ def test_any_run_split_anywhere_delivers_what_the_general_decoder_does(
     for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
         events += session.receive_data(stream[start:end])
     assert events == [MessageReceived(p) for p in packets]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@given(data=st.data())
+def test_with_message_runs_each_run_is_one_event_and_the_rest_as_before(
+    version: MQTTVersion, data: st.DataObject
+) -> None:
+    packets = data.draw(st.lists(publishes(version), min_size=1, max_size=30))
+    stream = b"".join(encode(p, version) for p in packets)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    session = connected(version, ConnectOptions(message_runs=True))
+    delivered: list[Publish] = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        for event in session.receive_data(stream[start:end]):
+            if isinstance(event, MessagesReceived):
+                assert event.topics
+                delivered += map(Publish, event.topics, event.payloads)
+            else:
+                assert isinstance(event, MessageReceived)
+                assert event.publish.retain or event.publish.qos or event.publish.properties
+                delivered.append(event.publish)
+    assert delivered == packets
 
 
 @pytest.mark.parametrize("version", VERSIONS)
