@@ -13,7 +13,7 @@ import pytest
 
 from simulator.broker import INGEST_USER, SecureBroker, make_pki
 from simulator.errors import BrokerUnreachableError
-from simulator.mqtt import ClientSession, Event, MQTTVersion
+from simulator.mqtt import ClientSession, MQTTVersion
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
@@ -21,6 +21,7 @@ from simulator.transport.connection import MqttLink
 from simulator.transport.connector import Connector
 from simulator.transport.tls import TlsOptions, client_context
 from simulator.transport.tls_link import TlsLayer
+from tests.link_listener import RecordingListener
 from tests.runs import run_config
 
 pytestmark = pytest.mark.broker
@@ -119,14 +120,6 @@ def test_connections_after_the_first_resume_its_tls_session(
     assert report["messages"]["lost"] == 0
 
 
-class _Quiet:
-    def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        pass
-
-    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        pass
-
-
 class _Now:
     def start_s(self, index: int) -> float:
         return 0.0
@@ -145,7 +138,9 @@ def connect_once(host: str, port: int, ca_file: Path, tls_layer: TlsLayer) -> No
     session = ClientSession("ms-000000", MQTTVersion.V5, 60, username="ms-000000")
 
     async def main() -> None:
-        await connector.run(1, _Now(), lambda _: MqttLink(session, _Quiet()), lambda _: None)
+        await connector.run(
+            1, _Now(), lambda _: MqttLink(session, RecordingListener()), lambda _: None
+        )
 
     asyncio.run(main())
 

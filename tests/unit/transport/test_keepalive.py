@@ -13,7 +13,6 @@ from simulator.mqtt import (
     ClientSession,
     ConnAck,
     Decoder,
-    Event,
     MQTTVersion,
     PingReq,
     PingResp,
@@ -22,16 +21,9 @@ from simulator.mqtt import (
 )
 from simulator.transport.connection import MqttLink
 from simulator.transport.keepalive import keep_alive
+from tests.link_listener import RecordingListener
 
 V5 = MQTTVersion.V5
-
-
-class Listener:
-    def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        pass
-
-    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        pass
 
 
 class FakeTransport:
@@ -47,7 +39,7 @@ class FakeTransport:
 
 
 def connected(keepalive: int, connack: Properties = NO_PROPERTIES) -> MqttLink:
-    link = MqttLink(ClientSession("dev-1", V5, keepalive), Listener())
+    link = MqttLink(ClientSession("dev-1", V5, keepalive), RecordingListener())
     link.connection_made(cast(asyncio.Transport, FakeTransport()))
     link.data_received(encode(ConnAck(properties=connack), V5))
     return link

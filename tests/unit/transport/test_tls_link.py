@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -19,7 +19,6 @@ from simulator.mqtt import (
     ClientSession,
     ConnAck,
     Connected,
-    Event,
     MessageReceived,
     MQTTVersion,
     Publish,
@@ -30,6 +29,7 @@ from simulator.transport.connector import _reason
 from simulator.transport.tls import TlsOptions, client_context
 from simulator.transport.tls_link import TlsClient, TlsLink
 from simulator.transport.tls_session import offer
+from tests.link_listener import RecordingListener
 
 V5 = MQTTVersion.V5
 
@@ -108,24 +108,12 @@ class Server:
 
 
 @dataclass
-class Listener:
-    events: list[Event] = field(default_factory=list)
-    lost: list[BaseException | None] = field(default_factory=list)
-
-    def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        self.events.extend(events)
-
-    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        self.lost.append(exc)
-
-
-@dataclass
 class Connection:
     tls: TlsLink
     link: MqttLink
     tcp: FakeTcp
     server: Server
-    listener: Listener
+    listener: RecordingListener
 
     def pump(self) -> None:
         """Carry bytes both ways until neither side has anything more to say."""
@@ -148,7 +136,7 @@ def connect(
     client_id: str = "ms-000001",
 ) -> Connection:
     """Open a connection through the TLS layer and run the handshake (CONNECT goes out)."""
-    listener = Listener()
+    listener = RecordingListener()
     link = MqttLink(ClientSession(client_id, V5, 60), listener)
     tls = client.link(link, context, shared=shared)
     tcp = FakeTcp()
@@ -275,7 +263,7 @@ def test_an_untrusted_ca_fails_with_a_certificate_error(
 
 def test_garbage_from_the_server_fails_the_handshake(context: ssl.SSLContext) -> None:
     client = TlsClient("localhost")
-    listener = Listener()
+    listener = RecordingListener()
     link = MqttLink(ClientSession("ms-000001", V5, 60), listener)
     tls = client.link(link, context, shared=True)
     tcp = FakeTcp()
@@ -293,7 +281,7 @@ def test_garbage_from_the_server_fails_the_handshake(context: ssl.SSLContext) ->
 
 def test_a_pending_connect_gets_the_tls_error_itself() -> None:
     async def scenario() -> BaseException | None:
-        link = MqttLink(ClientSession("ms-000001", V5, 60), Listener())
+        link = MqttLink(ClientSession("ms-000001", V5, 60), RecordingListener())
         waiter: asyncio.Future[Connected] = asyncio.get_running_loop().create_future()
         link.waiter = waiter
         error = TlsError("ms-000001: TLS handshake with localhost failed: boom", "BOOM")
