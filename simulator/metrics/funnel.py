@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from simulator.metrics.histogram import Histogram
+from simulator.metrics.histogram import Histogram, percentile_ms
 
 TCP_CONNECT = "tcp_connect"
 CONNACK = "connack"
@@ -103,9 +103,9 @@ class Stage:
             "failed": self.failed,
             "retries": self.retries,
             "pending": self.pending,
-            "p50_ms": _percentile_ms(hist, 50),
-            "p99_ms": _percentile_ms(hist, 99),
-            "max_ms": _percentile_ms(hist, 100),
+            "p50_ms": percentile_ms(hist, 50),
+            "p99_ms": percentile_ms(hist, 99),
+            "max_ms": percentile_ms(hist, 100),
         }
 
 
@@ -173,11 +173,6 @@ class Reannouncements:
             "timeouts": self.timeouts,
             "failed": self.failed,
             "retries": self.retries,
-            "p50_ms": _percentile_ms(hist, 50),
-            "p99_ms": _percentile_ms(hist, 99),
+            "p50_ms": percentile_ms(hist, 50),
+            "p99_ms": percentile_ms(hist, 99),
         }
-
-
-def _percentile_ms(hist: Histogram, p: float) -> float | None:
-    """The ``p``-th percentile of ``hist`` (in µs) in milliseconds; None while it is empty."""
-    return round(hist.percentile(p) / 1000.0, 3) if hist.count else None

@@ -283,3 +283,11 @@ class Histogram:
         if total:
             hist._min, hist._max = low, high
         return hist
+
+
+def percentile_ms(hist: Histogram, p: float) -> float | None:
+    """The ``p``-th percentile of ``hist``, a histogram of microseconds, in milliseconds.
+
+    Rounded to the microsecond, as reports show times; None while ``hist`` is empty.
+    """
+    return round(hist.percentile(p) / 1000.0, 3) if hist.count else None

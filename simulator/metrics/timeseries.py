@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.metrics.histogram import Histogram
+from simulator.metrics.histogram import Histogram, percentile_ms
 from simulator.metrics.ingest import IngestSnapshot
 
 SAMPLE_KEYS: tuple[str, ...] = (
@@ -102,10 +102,6 @@ def _rate(now: float, then: float, span: float) -> float:
     return round((now - then) / span, 1) if span > 0 else 0.0
 
 
-def _ms(hist: Histogram, p: float) -> float | None:
-    return round(hist.percentile(p) / 1000.0, 3) if hist.count else None
-
-
 class TimeSeries:
     """Samples of a run, one per :meth:`add`; keeps the latest totals for live readers."""
 
@@ -139,8 +135,8 @@ class TimeSeries:
             "duplicated_total": totals.duplicated,
             "out_of_order_total": totals.out_of_order,
             "malformed_total": totals.malformed,
-            "latency_ms_p50": _ms(interval, 50),
-            "latency_ms_p99": _ms(interval, 99),
+            "latency_ms_p50": percentile_ms(interval, 50),
+            "latency_ms_p99": percentile_ms(interval, 99),
             "rss_bytes": totals.rss_bytes,
             "cpu_percent": round(100 * (totals.cpu_s - previous.cpu_s) / span, 1)
             if span > 0
