@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,25 @@ def connack(connection: Connection) -> None:
     assert isinstance(connection.listener.events[0], Connected)
 
 
+def client_with_session(
+    context: ssl.SSLContext, server_context: ssl.SSLContext, **options: Any
+) -> tuple[TlsClient, ssl.SSLSession]:
+    """A client (made with ``options``) that has connected once, and the session it kept."""
+    client = TlsClient("localhost", **options)
+    connack(connect(client, context, server_context))
+    assert client.session is not None
+    return client, client.session
+
+
+def second_connection(
+    client: TlsClient, context: ssl.SSLContext, server_context: ssl.SSLContext
+) -> Connection:
+    """``client``'s second connection, made once its first had its CONNACK (under TLS 1.3,
+    the session ticket comes after the handshake): the one that may offer a kept session."""
+    connack(connect(client, context, server_context))
+    return connect(client, context, server_context)
+
+
 def test_the_handshake_completes_and_connect_goes_out_encrypted(
     context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
@@ -210,9 +230,7 @@ def test_resumption_can_be_switched_off(
     context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
     client = TlsClient("localhost", resume=False)
-    connack(connect(client, context, server_context))
-    second = connect(client, context, server_context)
-    assert not second.tls.session_reused
+    assert not second_connection(client, context, server_context).tls.session_reused
     assert client.session is None
 
 
@@ -314,10 +332,7 @@ def test_the_kept_session_is_replaced_only_once_half_its_lifetime_is_gone(
     context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
     now = [0.0]
-    client = TlsClient("localhost", clock=lambda: now[0])
-    connack(connect(client, context, server_context))
-    kept = client.session
-    assert kept is not None
+    client, kept = client_with_session(context, server_context, clock=lambda: now[0])
     half = kept.ticket_lifetime_hint / 2
     connack(connect(client, context, server_context))
     assert client.session is kept  # young: every connection offers the same one
@@ -332,9 +347,7 @@ def test_the_kept_session_is_replaced_only_once_half_its_lifetime_is_gone(
 def test_a_session_the_broker_no_longer_resumes_is_dropped_for_a_fresh_one(
     pki: Pki, context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
-    client = TlsClient("localhost")
-    connack(connect(client, context, server_context))
-    stale = client.session
+    client, stale = client_with_session(context, server_context)
     # A restarted broker has new ticket keys: the offered session is refused.
     restarted = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     restarted.load_cert_chain(str(pki.server.cert), str(pki.server.key))
@@ -350,10 +363,7 @@ def test_a_session_the_broker_no_longer_resumes_is_dropped_for_a_fresh_one(
 def test_a_session_is_offered_without_a_copy_and_only_to_its_own_context(
     pki: Pki, context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
-    client = TlsClient("localhost")
-    connack(connect(client, context, server_context))
-    kept = client.session
-    assert kept is not None
+    _, kept = client_with_session(context, server_context)
     fresh = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
     assert offer(fresh, context, kept)
     other = client_context(TlsOptions(ca_file=pki.ca_path))
@@ -365,6 +375,4 @@ def test_the_copying_setter_resumes_too(
     context: ssl.SSLContext, server_context: ssl.SSLContext
 ) -> None:
     client = TlsClient("localhost", copy_sessions=True)
-    connack(connect(client, context, server_context))
-    second = connect(client, context, server_context)
-    assert second.tls.session_reused
+    assert second_connection(client, context, server_context).tls.session_reused
