@@ -104,13 +104,19 @@ def encode_string(value: str) -> bytes:
     return bytes((size >> 8, size & 0xFF)) + data
 
 
-def decode_string(buf: Buffer, pos: int, end: int) -> tuple[str, int]:
-    """Decode a length-prefixed UTF-8 string at ``pos``."""
+def _prefixed_end(buf: Buffer, pos: int, end: int, what: str) -> int:
+    """Where the ``what`` at ``pos``, after its two-byte length, ends: by ``end`` or an error."""
     if pos + 2 > end:
-        raise RemoteProtocolError("packet ends inside a string length")
+        raise RemoteProtocolError(f"packet ends inside a {what} length")
     stop = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
     if stop > end:
-        raise RemoteProtocolError("string runs past the end of the packet")
+        raise RemoteProtocolError(f"{what} runs past the end of the packet")
+    return stop
+
+
+def decode_string(buf: Buffer, pos: int, end: int) -> tuple[str, int]:
+    """Decode a length-prefixed UTF-8 string at ``pos``."""
+    stop = _prefixed_end(buf, pos, end, "string")
     try:
         value = str(buf[pos + 2 : stop], "utf-8")
     except UnicodeDecodeError as exc:
@@ -130,11 +136,7 @@ def encode_binary(value: bytes) -> bytes:
 
 def decode_binary(buf: Buffer, pos: int, end: int) -> tuple[bytes, int]:
     """Decode length-prefixed binary data at ``pos``."""
-    if pos + 2 > end:
-        raise RemoteProtocolError("packet ends inside a binary data length")
-    stop = pos + 2 + ((buf[pos] << 8) | buf[pos + 1])
-    if stop > end:
-        raise RemoteProtocolError("binary data runs past the end of the packet")
+    stop = _prefixed_end(buf, pos, end, "binary data")
     return bytes(buf[pos + 2 : stop]), stop
 
 
