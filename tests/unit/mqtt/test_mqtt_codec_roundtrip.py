@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -58,6 +60,18 @@ def test_every_truncation_needs_more_data(version: MQTTVersion, data: st.DataObj
         assert decode(wire[:cut], version) is None, cut
 
 
+def decoded_in_pieces(stream: bytes, cuts: Iterable[int], version: MQTTVersion) -> list[Packet]:
+    """What one Decoder yields fed ``stream`` cut at ``cuts`` (ascending), piece by piece; it
+    must hold nothing back at the end."""
+    decoder = Decoder(version)
+    received: list[Packet] = []
+    for start, stop in pairwise([0, *cuts, len(stream)]):
+        decoder.feed(stream[start:stop])
+        received.extend(decoder)
+    assert decoder.buffered == 0
+    return received
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @given(data=st.data())
 def test_byte_by_byte_feeding_yields_the_same_packets(
@@ -65,13 +79,7 @@ def test_byte_by_byte_feeding_yields_the_same_packets(
 ) -> None:
     sent: list[Packet] = data.draw(st.lists(packets(version), min_size=1, max_size=5))
     stream = b"".join(encode(p, version) for p in sent)
-    decoder = Decoder(version)
-    received: list[Packet] = []
-    for i in range(len(stream)):
-        decoder.feed(stream[i : i + 1])
-        received.extend(decoder)
-    assert received == sent
-    assert decoder.buffered == 0
+    assert decoded_in_pieces(stream, range(1, len(stream)), version) == sent
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -82,12 +90,7 @@ def test_arbitrary_chunking_yields_the_same_packets(
     sent: list[Packet] = data.draw(st.lists(packets(version), min_size=1, max_size=8))
     stream = b"".join(encode(p, version) for p in sent)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
-    decoder = Decoder(version)
-    received: list[Packet] = []
-    for start, stop in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-        decoder.feed(stream[start:stop])
-        received.extend(decoder)
-    assert received == sent
+    assert decoded_in_pieces(stream, cuts, version) == sent
 
 
 @pytest.mark.parametrize("version", VERSIONS)
