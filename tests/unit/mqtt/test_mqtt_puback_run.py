@@ -121,24 +121,22 @@ def test_an_unknown_id_in_a_run_is_a_remote_error(version: MQTTVersion) -> None:
     assert session.state is SessionState.CLOSED
 
 
-def test_a_repeated_puback_in_one_read_is_a_remote_error() -> None:
-    session = connected()
-    publish_qos1(session, 1)
-    with pytest.raises(RemoteProtocolError, match="PUBACK for unknown packet id 1"):
-        session.receive_data(short(1) + short(1))
-
-
-def test_a_puback_without_anything_in_flight_is_a_remote_error() -> None:
-    session = connected()
-    with pytest.raises(RemoteProtocolError, match="PUBACK for unknown packet id 1"):
-        session.receive_data(short(1))
-
-
-def test_packet_id_zero_is_malformed() -> None:
-    session = connected()
-    publish_qos1(session, 1)
-    with pytest.raises(RemoteProtocolError, match="packet id 0 is not allowed"):
-        session.receive_data(short(1) + short(0))
+@pytest.mark.parametrize(
+    ("version", "in_flight", "received", "error"),
+    [
+        pytest.param(V5, 1, short(1) + short(1), "PUBACK for unknown packet id 1", id="repeated"),
+        pytest.param(V5, 0, short(1), "PUBACK for unknown packet id 1", id="nothing-in-flight"),
+        pytest.param(V5, 1, short(1) + short(0), "packet id 0 is not allowed", id="id-zero"),
+        pytest.param(V311, 2, short(1) + short(2, 0x10), "malformed PUBACK", id="311-reason"),
+    ],
+)
+def test_a_run_with_a_puback_the_session_cannot_take_is_a_remote_error(
+    version: MQTTVersion, in_flight: int, received: bytes, error: str
+) -> None:
+    session = connected(version)
+    publish_qos1(session, in_flight)
+    with pytest.raises(RemoteProtocolError, match=error):
+        session.receive_data(received)
 
 
 def test_a_puback_for_a_qos2_message_is_a_remote_error() -> None:
@@ -147,13 +145,6 @@ def test_a_puback_for_a_qos2_message_is_a_remote_error() -> None:
     session.publish("t", b"", qos=2)  # id 2
     with pytest.raises(RemoteProtocolError, match="PUBACK for packet id 2, which is a QoS 2"):
         session.receive_data(short(1) + short(2))
-
-
-def test_a_puback_with_a_reason_code_is_malformed_on_311() -> None:
-    session = connected(V311)
-    publish_qos1(session, 2)
-    with pytest.raises(RemoteProtocolError, match="malformed PUBACK"):
-        session.receive_data(short(1) + short(2, 0x10))
 
 
 def test_reserved_flags_on_a_puback_are_malformed() -> None:
