@@ -41,14 +41,11 @@ __all__ = ["encode_payload"]
 def encode_payload(payload: SparkplugPayload) -> bytes:
     """Return the protobuf bytes of ``payload``; raise :class:`PayloadError` if it cannot be."""
     out = bytearray()
-    if payload.timestamp is not None:
-        out += varint_field(1, _u64(payload.timestamp, "payload timestamp"))
+    out += _u64_field(1, payload.timestamp, "payload timestamp")
     for metric in payload.metrics:
         out += len_field(2, _encode_metric(metric))
-    if payload.seq is not None:
-        out += varint_field(3, _u64(payload.seq, "payload seq"))
-    if payload.uuid is not None:
-        out += len_field(4, _utf8(payload.uuid))
+    out += _u64_field(3, payload.seq, "payload seq")
+    out += _text_field(4, payload.uuid)
     if payload.body is not None:
         out += len_field(5, _bytes(payload.body))
     return bytes(out)
@@ -56,14 +53,10 @@ def encode_payload(payload: SparkplugPayload) -> bytes:
 
 def _encode_metric(metric: Metric) -> bytes:
     out = bytearray()
-    if metric.name is not None:
-        out += len_field(1, _utf8(metric.name))
-    if metric.alias is not None:
-        out += varint_field(2, _u64(metric.alias, "alias"))
-    if metric.timestamp is not None:
-        out += varint_field(3, _u64(metric.timestamp, "metric timestamp"))
-    if metric.datatype is not None:
-        out += varint_field(4, _datatype(metric.datatype))
+    out += _text_field(1, metric.name)
+    out += _u64_field(2, metric.alias, "alias")
+    out += _u64_field(3, metric.timestamp, "metric timestamp")
+    out += _datatype_field(4, metric.datatype)
     if metric.is_historical:
         out += varint_field(5, 1)
     if metric.is_transient:
@@ -149,16 +142,12 @@ def _encode_metadata(meta: MetaData) -> bytes:
     out = bytearray()
     if meta.is_multi_part is not None:
         out += varint_field(1, int(meta.is_multi_part))
-    if meta.content_type is not None:
-        out += len_field(2, _utf8(meta.content_type))
-    if meta.size is not None:
-        out += varint_field(3, _u64(meta.size, "metadata size"))
-    if meta.seq is not None:
-        out += varint_field(4, _u64(meta.seq, "metadata seq"))
+    out += _text_field(2, meta.content_type)
+    out += _u64_field(3, meta.size, "metadata size")
+    out += _u64_field(4, meta.seq, "metadata seq")
     texts = (meta.file_name, meta.file_type, meta.md5, meta.description)
     for field, text in enumerate(texts, start=5):
-        if text is not None:
-            out += len_field(field, _utf8(text))
+        out += _text_field(field, text)
     return bytes(out)
 
 
@@ -173,8 +162,7 @@ def _encode_property_set(props: PropertySet) -> bytes:
 
 def _encode_property_value(prop: PropertyValue) -> bytes:
     out = bytearray()
-    if prop.type is not None:
-        out += varint_field(1, _datatype(prop.type))
+    out += _datatype_field(1, prop.type)
     if prop.is_null:
         out += varint_field(2, 1)
     if prop.value is not None:
@@ -202,24 +190,35 @@ def _encode_dataset(dataset: DataSet) -> bytes:
 
 def _encode_template(template: Template) -> bytes:
     out = bytearray()
-    if template.version is not None:
-        out += len_field(1, _utf8(template.version))
+    out += _text_field(1, template.version)
     for metric in template.metrics:
         out += len_field(2, _encode_metric(metric))
     for parameter in template.parameters:
         body = bytearray()
-        if parameter.name is not None:
-            body += len_field(1, _utf8(parameter.name))
-        if parameter.type is not None:
-            body += varint_field(2, _datatype(parameter.type))
+        body += _text_field(1, parameter.name)
+        body += _datatype_field(2, parameter.type)
         if parameter.value is not None:
             body += _encode_value(PARAMETER_VALUES, parameter.type, parameter.value)
         out += len_field(3, bytes(body))
-    if template.template_ref is not None:
-        out += len_field(4, _utf8(template.template_ref))
+    out += _text_field(4, template.template_ref)
     if template.is_definition is not None:
         out += varint_field(5, int(template.is_definition))
     return bytes(out)
+
+
+def _u64_field(field: int, value: int | None, what: str) -> bytes:
+    """An optional unsigned 64-bit field: nothing when ``value`` is None."""
+    return b"" if value is None else varint_field(field, _u64(value, what))
+
+
+def _text_field(field: int, text: str | None) -> bytes:
+    """An optional string field: nothing when ``text`` is None."""
+    return b"" if text is None else len_field(field, _utf8(text))
+
+
+def _datatype_field(field: int, datatype: DataType | None) -> bytes:
+    """An optional data type field: nothing when ``datatype`` is None."""
+    return b"" if datatype is None else varint_field(field, _datatype(datatype))
 
 
 def _u64(value: int, what: str) -> int:
