@@ -193,6 +193,36 @@ def test_rows_are_counted_and_readable_back_with_their_values(subject: Subject) 
     assert subject.stored_rows(run) == first + second
 
 
+def test_awkward_text_and_extreme_numbers_come_back_exactly(subject: Subject) -> None:
+    """What a text format must escape (tabs, newlines, backslashes, quotes) in every text
+    field and in the signals, and the ends of the 64-bit range, stored and read back as given."""
+    run = new_run_id()
+    awkward = [
+        Row(
+            "press\t1",
+            0,
+            0,
+            -1,
+            "plant/a\\b/t",
+            b"",
+            {"tab": "a\tb", "quote": 'say "hi" \\ bye', "breaks": "x\ny\r", "u": "ü€😀", "e": ""},
+        ),
+        Row(
+            "press\n\\2 ü",
+            1,
+            (1 << 63) - 1,
+            -(1 << 63),
+            "plant/\r/t\n",
+            bytes(range(256)),
+            {"big": (1 << 63) - 1, "small": -(1 << 63), "half": -0.5, "on": True, "\\N": "\\N"},
+        ),
+        Row("", 2, 5, 6, "p", b"\\N", {}),
+    ]
+    sink = subject.sink(run)
+    sink.write_batch(awkward)
+    assert subject.stored_rows(run) == awkward
+
+
 def test_signals_are_queryable_in_the_storage(subject: Subject) -> None:
     run = new_run_id()
     subject.sink(run).write_batch(rows("press-1", 4))
