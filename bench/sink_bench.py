@@ -168,7 +168,7 @@ def main() -> None:
     size: int = args.batch_size
     with_signals = make_rows(args.batches * size, signals=True)
     without = make_rows(args.batches * size, signals=False)
-    payload_bytes = statistics.mean(len(r.payload) for r in with_signals)
+    payload_bytes = statistics.mean(len(r.payload or b"") for r in with_signals)
     json_bytes = statistics.mean(len(orjson.dumps(r.values)) for r in with_signals)
 
     print("starting a private PostgreSQL ...", file=sys.stderr)

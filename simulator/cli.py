@@ -268,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--keepalive", type=_whole_number, default=60, metavar="SECONDS")
     ingest.add_argument(
+        "--store-payloads",
+        action="store_true",
+        help="store each message's payload bytes too (default: only its decoded values)",
+    )
+    ingest.add_argument(
         "--sink-retry",
         type=_number,
         default=30.0,
@@ -548,4 +553,5 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
         sink=sink,
         run_id=args.run_id,
         sink_retry_s=args.sink_retry,
+        store_payloads=args.store_payloads,
     )

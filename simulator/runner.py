@@ -318,6 +318,7 @@ class Runner:
                 run_id=self.config.run_id,
                 sink_retry_s=scenario.ingest.sink_retry_s,
                 sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
+                store_payloads=scenario.ingest.store_payloads,
             )
             workers = _ingest_workers(scenario, settings)
             if len(workers) < scenario.ingest.workers:

@@ -76,6 +76,9 @@ class WorkerSettings:
     """How long a failing sink is retried before the rows of a batch are given up as lost."""
     sink_busy_timeout_s: float = 10.0
     """How long SQLite waits for a lock another process holds before a write fails."""
+    store_payloads: bool = False
+    """Store each message's payload bytes beside its decoded values; off, ``payload`` is NULL
+    (malformed messages keep theirs either way)."""
 
     def to_json(self) -> str:
         """This object as one JSON document, for the worker process's standard input."""

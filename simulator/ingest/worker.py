@@ -435,6 +435,7 @@ class IngestWorker:
         routed = self._register is not None or self._death is not None or self.sparkplug is not None
         new_row = tuple.__new__  # Row's own __new__ is a Python frame per message
         add = rows.append
+        keep = self.settings.store_payloads
         for topic, payload in zip(topics, payloads, strict=True):
             data_decode = decode
             if routed:
@@ -451,7 +452,8 @@ class IngestWorker:
             except PayloadError as exc:
                 self._malformed_message(recv_ns, topic, payload, exc)
                 continue
-            add(new_row(Row, (device_id, seq, ts_ns, recv_ns, topic, payload, values)))
+            stored = payload if keep else None
+            add(new_row(Row, (device_id, seq, ts_ns, recv_ns, topic, stored, values)))
 
     def _route(
         self, link: MqttLink, topic: str, payload: bytes, publish: Publish | None

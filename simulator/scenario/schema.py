@@ -445,6 +445,10 @@ class IngestSettings(_Table):
     it could not store count as lost."""
     sqlite_busy_timeout_s: Annotated[float, Field(ge=0.0, le=3600.0)] = 10.0
     """How long SQLite waits for a lock another process holds on the file."""
+    store_payloads: bool = False
+    """Also store each message's payload bytes. The decoded values are stored either way (as
+    JSON, queryable) and say all a well-formed payload does, so by default ``payload`` is NULL
+    and a row costs less to write; malformed messages always keep their bytes."""
     drain_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 15.0
     """After publishing stops, how long to wait for ingest to catch up."""
     share_group: Annotated[str, AfterValidator(_check_share_group)] = "ingest"

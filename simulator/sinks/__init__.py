@@ -63,7 +63,8 @@ class Row(NamedTuple):
     recv_ns: int
     """Ingest clock when the message arrived, in ns since the epoch."""
     topic: str
-    payload: bytes
+    payload: bytes | None
+    """The payload as it arrived; None unless the worker stores payloads (``store_payloads``)."""
     values: Mapping[str, Value]
     """The decoded signals (name to value), stored in a queryable form (JSON)."""
 

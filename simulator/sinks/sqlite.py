@@ -208,7 +208,7 @@ class SqliteSink:
             )
         return sql
 
-    def _insert_values(self, conn: sqlite3.Connection, values: list[object]) -> None:
+    def _insert_values(self, conn: sqlite3.Connection, values: Sequence[object]) -> None:
         """Insert the rows whose values lie flat in ``values``, a chunk per statement: as many
         rows as fit, then halving, so a batch of any size takes few statements of few sizes."""
         rows = len(values) // _ROW_VARIABLES

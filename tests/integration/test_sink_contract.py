@@ -217,6 +217,7 @@ def test_awkward_text_and_extreme_numbers_come_back_exactly(subject: Subject) ->
             {"big": (1 << 63) - 1, "small": -(1 << 63), "half": -0.5, "on": True, "\\N": "\\N"},
         ),
         Row("", 2, 5, 6, "p", b"\\N", {}),
+        Row("press-3", 3, 7, 8, "p", None, {"payload": "not stored"}),
     ]
     sink = subject.sink(run)
     sink.write_batch(awkward)

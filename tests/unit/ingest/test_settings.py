@@ -42,6 +42,7 @@ EVERY_FIELD_SET = WorkerSettings(
     run_id="q-20261207T000000Z-abc123",
     sink_retry_s=2.5,
     sink_busy_timeout_s=0.5,
+    store_payloads=True,
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,9 +26,18 @@ def message(seq: int, device: str = "ms-000001") -> MessageReceived:
     return MessageReceived(Publish(f"factory/s/l/{device}/telemetry", payload))
 
 
-def make(sink: MemorySink, batch_size: int) -> tuple[IngestWorker, MqttLink]:
+def make(
+    sink: MemorySink, batch_size: int, *, store_payloads: bool = False
+) -> tuple[IngestWorker, MqttLink]:
+    settings = WorkerSettings(
+        host="127.0.0.1",
+        port=1,
+        batch_size=batch_size,
+        sink_retry_s=0.0,
+        store_payloads=store_payloads,
+    )
     worker = IngestWorker(
-        WorkerSettings(host="127.0.0.1", port=1, batch_size=batch_size, sink_retry_s=0.0),
+        settings,
         sink,
         loop=asyncio.get_running_loop(),
         wall_ns=lambda: T0 + 1_000_000,
@@ -79,3 +89,17 @@ def test_whatever_the_reads_and_duplicates_every_new_message_is_committed_once(
         assert [row.seq for row in sink.rows] == seqs
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("store", [False, True])
+async def test_payload_bytes_are_stored_only_when_asked(store: bool) -> None:
+    sink = MemorySink()
+    worker, link = make(sink, batch_size=10, store_payloads=store)
+    sent = [message(0), message(1)]
+    garbage = MessageReceived(Publish("factory/s/l/ms-000001/telemetry", b"\xc1"))
+    worker.on_events(link, [*sent, garbage])
+    await worker.stop()
+    expected = [m.publish.payload if store else None for m in sent]
+    assert [row.payload for row in sink.rows] == expected
+    assert [row.values for row in sink.rows] == [{"temperature_c": 21.5, "state": "running"}] * 2
+    assert [m.payload for m in sink.malformed] == [b"\xc1"]  # kept whatever the setting
