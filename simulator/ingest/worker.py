@@ -398,18 +398,23 @@ class IngestWorker:
         rows: list[Row] = []
         # Positions in ``rows`` of messages seen before: rare, so a list, not a flag per row.
         dups: list[int] = []
+        accounted = 0
         for event in events:
             kind = type(event)
             if kind is MessagesReceived:
                 run: MessagesReceived = event  # type: ignore[assignment]
-                self._messages(link, run.topics, run.payloads, None, recv_ns, rows, dups)
+                accounted = self._messages(
+                    link, run.topics, run.payloads, None, recv_ns, rows, dups, accounted
+                )
             elif kind is MessageReceived:  # QoS 1 or 2, retained, or with properties
                 publish = event.publish  # type: ignore[union-attr]
-                self._messages(
-                    link, (publish.topic,), (publish.payload,), publish, recv_ns, rows, dups
-                )
+                accounted = self._messages(
+                    link, (publish.topic,), (publish.payload,), publish, recv_ns, rows, dups,
+                    accounted,
+                )  # fmt: skip
             # Anything else: the subscriber has seen to SUBACKs.
         if rows:
+            self.accounting.record_rows(rows, accounted, dups)
             self._received(recv_ns)
             self._batch(rows, dups, self._loop.time())
         if self.provisioner is not None:
@@ -425,12 +430,19 @@ class IngestWorker:
         recv_ns: int,
         rows: list[Row],
         dups: list[int],
-    ) -> None:
-        """Decode, account for and make the rows of messages that arrived together (``publish``:
-        the one packet they came in, when there is just one)."""
+        accounted: int,
+    ) -> int:
+        """Decode the messages that arrived together and make their rows (``publish``: the one
+        packet they came in, when there is just one); returns how many of ``rows`` the
+        accounting has had.
+
+        Rows are accounted for in bulk, at the end of the read, except that a registration
+        first has the accounting take every row before it: whether it starts its device's
+        clock depends on whether telemetry from that device came earlier.
+        """
         decode: Callable[[bytes], Telemetry] = self._codec.decode
-        record = self.accounting.record
         first = self.first_telemetry
+        register = self._register
         # Registrations, deaths and Sparkplug need a look at each topic; plain telemetry does not.
         routed = self._register is not None or self._death is not None or self.sparkplug is not None
         new_row = tuple.__new__  # Row's own __new__ is a Python frame per message
@@ -439,31 +451,29 @@ class IngestWorker:
         for topic, payload in zip(topics, payloads, strict=True):
             data_decode = decode
             if routed:
-                by_route = self._route(link, topic, payload, publish)
+                if register is not None and register.matches(topic):
+                    self.accounting.record_rows(rows, accounted, dups)
+                    accounted = len(rows)
+                    self._registration(link, publish or Publish(topic, payload))
+                    continue
+                by_route = self._route(topic, payload)
                 if by_route is None:
                     continue
                 data_decode = by_route
             try:
                 device_id, seq, ts_ns, values = data_decode(payload)
-                if routed and first.waiting:
-                    first.seen(device_id, recv_ns)
-                if not record(device_id, seq, ts_ns, recv_ns):
-                    dups.append(len(rows))
             except PayloadError as exc:
                 self._malformed_message(recv_ns, topic, payload, exc)
                 continue
+            if routed and first.waiting:
+                first.seen(device_id, recv_ns)
             stored = payload if keep else None
             add(new_row(Row, (device_id, seq, ts_ns, recv_ns, topic, stored, values)))
+        return accounted
 
-    def _route(
-        self, link: MqttLink, topic: str, payload: bytes, publish: Publish | None
-    ) -> Callable[[bytes], Telemetry] | None:
-        """The decoder of a message that is telemetry, or None for one handled here: a
-        registration (answered after the loop), a death, a Sparkplug birth, death or command."""
-        register = self._register
-        if register is not None and register.matches(topic):
-            self._registration(link, publish if publish is not None else Publish(topic, payload))
-            return None
+    def _route(self, topic: str, payload: bytes) -> Callable[[bytes], Telemetry] | None:
+        """The decoder of a message that is telemetry, or None for one handled here: a death,
+        a Sparkplug birth, death or command."""
         death = self._death
         if death is not None and death.matches(topic):
             self.deaths.heard(payload)

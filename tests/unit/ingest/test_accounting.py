@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 from collections.abc import Iterable
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from simulator.errors import PayloadError
 from simulator.ingest.accounting import Accounting
 from simulator.metrics.histogram import Histogram
+from simulator.sinks import Row
 
 T0 = 1_716_000_000_000_000_000
 
@@ -21,25 +22,24 @@ def feed(acc: Accounting, device: str, seqs: Iterable[int], latency_ns: int = 2_
         acc.record(device, seq, T0, T0 + latency_ns)
 
 
+COUNTERS = (
+    "received",
+    "unique",
+    "duplicated",
+    "out_of_order",
+    "missing",
+    "devices_seen",
+    "malformed",
+    "clock_skew",
+)
+
+
 def counters(acc: Accounting) -> dict[str, int]:
-    return {k: v for k, v in acc.snapshot().items() if k != "latency_us"}
+    return {name: getattr(acc, name) for name in COUNTERS}
 
 
 def expect(**changes: int) -> dict[str, int]:
-    zero = dict.fromkeys(
-        (
-            "received",
-            "unique",
-            "duplicated",
-            "out_of_order",
-            "missing",
-            "devices_seen",
-            "malformed",
-            "clock_skew",
-        ),
-        0,
-    )
-    return zero | changes
+    return dict.fromkeys(COUNTERS, 0) | changes
 
 
 def test_in_order() -> None:
@@ -158,18 +158,6 @@ def test_lost_total_is_negative_when_the_published_count_is_wrong() -> None:
     assert acc.lost_total(3) == -2
 
 
-def test_snapshot_survives_json() -> None:
-    acc = Accounting()
-    feed(acc, "a", [0, 2, 2])
-    acc.record_malformed()
-    wire = json.loads(json.dumps(acc.snapshot()))
-    assert counters(acc) == expect(
-        received=3, unique=2, duplicated=1, missing=1, devices_seen=1, malformed=1
-    )
-    assert {k: v for k, v in wire.items() if k != "latency_us"} == counters(acc)
-    assert Histogram.from_dict(wire["latency_us"]).to_dict() == acc.latency.to_dict()
-
-
 @st.composite
 def deliveries(draw: st.DrawFn) -> tuple[int, list[int], int]:
     """0..n, each sent once, then shuffled, with some sent again: (n, messages, extra copies)."""
@@ -225,3 +213,36 @@ def test_matches_a_set_based_reference(messages: list[tuple[str, int]], publishe
     delivered = {(d, s) for d, s in messages if s < published}
     plan = dict.fromkeys(("a", "b", "c"), published)
     assert acc.lost_against(plan) == 3 * published - len(delivered)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(min_value=0, max_value=30),
+            st.integers(min_value=-5_000, max_value=5_000_000_000),
+        ),
+        max_size=200,
+    ),
+    st.lists(st.integers(min_value=0, max_value=200), max_size=5),
+)
+def test_rows_in_bulk_are_accounted_as_one_by_one(
+    messages: list[tuple[str, int, int]], cuts: list[int]
+) -> None:
+    """Whatever the rows and however a read's rows are split into bulk calls: the same counts,
+    the same latencies, and the duplicates' positions where ``record`` said False."""
+    one = Accounting()
+    expected_dups = [
+        i
+        for i, (device, seq, lag) in enumerate(messages)
+        if not one.record(device, seq, T0, T0 + lag)
+    ]
+    rows = [Row(device, seq, T0, T0 + lag, "t", None, {}) for device, seq, lag in messages]
+    bulk = Accounting()
+    dups: list[int] = []
+    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    for start, end in itertools.pairwise(bounds):
+        bulk.record_rows(rows[:end], start, dups)
+    assert counters(bulk) == counters(one)
+    assert bulk.latency.to_dict() == one.latency.to_dict()
+    assert dups == expected_dups

@@ -14,6 +14,7 @@ from simulator.ingest.settings import WorkerSettings
 from simulator.ingest.worker import IngestWorker
 from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Publish
 from simulator.payloads import get_codec
+from simulator.payloads.registration import Registration, encode_registration
 from simulator.sinks.memory import MemorySink
 from simulator.transport.connection import MqttLink
 
@@ -27,7 +28,11 @@ def message(seq: int, device: str = "ms-000001") -> MessageReceived:
 
 
 def make(
-    sink: MemorySink, batch_size: int, *, store_payloads: bool = False
+    sink: MemorySink,
+    batch_size: int,
+    *,
+    store_payloads: bool = False,
+    register_filter: str | None = None,
 ) -> tuple[IngestWorker, MqttLink]:
     settings = WorkerSettings(
         host="127.0.0.1",
@@ -35,6 +40,7 @@ def make(
         batch_size=batch_size,
         sink_retry_s=0.0,
         store_payloads=store_payloads,
+        register_filter=register_filter,
     )
     worker = IngestWorker(
         settings,
@@ -103,3 +109,24 @@ async def test_payload_bytes_are_stored_only_when_asked(store: bool) -> None:
     assert [row.payload for row in sink.rows] == expected
     assert [row.values for row in sink.rows] == [{"temperature_c": 21.5, "state": "running"}] * 2
     assert [m.payload for m in sink.malformed] == [b"\xc1"]  # kept whatever the setting
+
+
+def registration(device: str) -> MessageReceived:
+    body = Registration(device, "machine-sensor", "1.0", (), T0 - 5_000_000, "reply", b"\x01")
+    return MessageReceived(Publish(f"onboarding/{device}/register", encode_registration(body)))
+
+
+async def test_telemetry_before_a_registration_in_one_read_makes_it_no_new_onboarding() -> None:
+    worker, link = make(MemorySink(), batch_size=10, register_filter="onboarding/+/register")
+    # One read: ms-000001 was already sending (a re-announcement after a reconnect); ms-000002
+    # registers, then sends its first message.
+    worker.on_events(
+        link,
+        [message(0), registration("ms-000001"), registration("ms-000002"), message(0, "ms-000002")],
+    )
+    await worker.stop()
+    stage = worker.first_telemetry.stage
+    assert stage.reached == 1  # ms-000002 only
+    assert stage.elapsed_us.max // 1000 == 6  # its registration's t0 to this read (6 ms)
+    assert worker.first_telemetry.waiting == 0
+    assert worker.accounting.unique == 2

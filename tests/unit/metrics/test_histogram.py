@@ -263,3 +263,13 @@ def test_corrected_recording_reveals_a_stall_in_the_upper_percentiles() -> None:
         exact = exact_percentile(expanded, p)
         assert exact <= corrected.percentile(p) <= exact * (1 + RELATIVE_ERROR)
     assert 49_000 < corrected.percentile(75) < 51_000
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2_000), max_size=300))
+def test_recording_a_list_is_recording_each(values: list[int]) -> None:
+    one, many = Histogram(highest=1_000), Histogram(highest=1_000)
+    for value in values:
+        one.record(value)
+    many.record_many(values)
+    assert many.to_dict() == one.to_dict()
+    assert (many.min, many.max, many.overflow) == (one.min, one.max, one.overflow)
