@@ -460,7 +460,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 INGEST_GC_THRESHOLD = 50_000
 """Allocations between two young garbage collections in an ingest worker process (Python's
 default: 700). Each message leaves a row and its values alive until the batch is committed,
-so at the default the collector walks the pending rows again and again: about 5 % of the
+so at the default the collector walks the pending rows again and again: about a tenth of the
 worker's CPU (``bench/ingest_replay.py``). Cycles are still collected, only less often."""
 
 
