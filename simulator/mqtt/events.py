@@ -30,7 +30,8 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """An application message arrived; its PUBACK or PUBREC is already queued.
+    """An application message arrived; its PUBACK or PUBREC is already queued (a QoS 1
+    PUBACK waits for :meth:`ClientSession.acknowledge` with ``manual_acks``).
 
     A QoS 2 message is delivered once, when its PUBLISH arrives; a retransmission of it
     before PUBREL is acknowledged again but not delivered again.

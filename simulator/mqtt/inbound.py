@@ -11,6 +11,10 @@ Inbound QoS 2 follows the specification's "method B" (MQTT 3.1.1 figure 4.3, 5.0
 until PUBREL, so a retransmitted PUBLISH is acknowledged again but not delivered twice,
 and nothing but the id is stored.
 
+Inbound QoS 1 is acknowledged at its PUBLISH, unless the options ask for ``manual_acks``:
+then its packet id waits, in arrival order, for
+:meth:`~simulator.mqtt.session.ClientSession.acknowledge`.
+
 Resuming: if the broker answers a kept session's CONNECT with session present, the
 unacknowledged PUBLISH packets (DUP set) and PUBRELs are queued in their original order;
 if it answers not present, they are dropped and named in :attr:`Connected.discarded`.
@@ -270,7 +274,10 @@ def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
     packet_id = packet.packet_id
     assert packet_id is not None  # the decoder guarantees it for QoS > 0
     if qos == 1:
-        session._outbound += _ack(0x40, packet_id)
+        if session._options.manual_acks:
+            _hold(session, packet_id)
+        else:
+            session._outbound += _ack(0x40, packet_id)
         return MessageReceived(packet)
     # QoS 2, method B: deliver now, remember the id until PUBREL.
     flight = session._flight
@@ -278,12 +285,8 @@ def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
     session._outbound += _ack(0x50, packet_id)
     if incoming is not None and packet_id in incoming:
         return None
-    allowed = session._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
-    if incoming is not None and len(incoming) >= allowed:
-        raise RemoteProtocolError(
-            f"PUBLISH {packet_id}: more than {allowed} QoS 2 messages in flight, "
-            "our receive maximum"
-        )
+    if flight is not None:
+        _check_receive_maximum(session, flight, packet_id)
     if flight is None:
         flight = session._flight = InFlight()
     if flight.incoming is None:
@@ -291,6 +294,32 @@ def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
     else:
         flight.incoming.add(packet_id)
     return MessageReceived(packet)
+
+
+def _hold(session: ClientSession, packet_id: int) -> None:
+    """Keep a QoS 1 message's id for :meth:`ClientSession.acknowledge` (``manual_acks``)."""
+    flight = session._flight
+    if flight is None:
+        flight = session._flight = InFlight()
+    unacked = flight.unacked
+    if unacked is None:
+        flight.unacked = [packet_id]
+        return
+    _check_receive_maximum(session, flight, packet_id)
+    unacked.append(packet_id)
+
+
+def _check_receive_maximum(session: ClientSession, flight: InFlight, packet_id: int) -> None:
+    """Refuse a QoS 1 or 2 PUBLISH beyond our Receive Maximum (5.0, 3.3.4): the broker may
+    have that many unacknowledged towards us (QoS 1 not yet released with ``manual_acks``,
+    QoS 2 before PUBREL), and 65,535 on 3.1.1, where packet ids run out there anyway."""
+    held = len(flight.unacked or ()) + len(flight.incoming or ())
+    allowed = session._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
+    if held >= allowed:
+        raise RemoteProtocolError(
+            f"PUBLISH {packet_id}: more than {allowed} QoS 1 and 2 messages unacknowledged, "
+            "our receive maximum"
+        )
 
 
 def _resolve_alias(session: ClientSession, packet: Publish, alias: int) -> Publish:

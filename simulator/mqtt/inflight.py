@@ -35,20 +35,23 @@ class InFlight:
     second table is needed; insertion order is send order, which is the order the spec
     requires for retransmission (a PUBREL takes its PUBLISH's place). ``incoming`` holds
     the broker's packet ids of QoS 2 messages we delivered and acknowledged with PUBREC,
-    until PUBREL. ``requests`` holds SUBSCRIBE and UNSUBSCRIBE ids and how many filters
-    each asked for.
+    until PUBREL. ``unacked`` holds, with ``manual_acks``, the broker's packet ids of QoS 1
+    messages delivered and not yet released by the application, in the order they arrived
+    (the order their PUBACKs must go in); they belong to the connection they came on.
+    ``requests`` holds SUBSCRIBE and UNSUBSCRIBE ids and how many filters each asked for.
     """
 
-    __slots__ = ("incoming", "outgoing", "requests")
+    __slots__ = ("incoming", "outgoing", "requests", "unacked")
 
     def __init__(self) -> None:
         self.outgoing: dict[int, bytes] = {}
         self.incoming: set[int] | None = None
+        self.unacked: list[int] | None = None
         self.requests: dict[int, tuple[PacketType, int]] | None = None
 
     def is_empty(self) -> bool:
         """True when nothing is left in flight."""
-        return not self.outgoing and not self.incoming and not self.requests
+        return not self.outgoing and not self.incoming and not self.requests and not self.unacked
 
 
 ALIASED_TOPIC = b"\x00\x00\x03\x23"

@@ -34,7 +34,11 @@ class ConnectOptions:
     session_expiry_interval: int = 0
     """Seconds the broker keeps the session after the connection ends (5.0)."""
     receive_maximum: int | None = None
-    """How many QoS 2 messages the broker may have in flight towards us (5.0)."""
+    """How many QoS 1 and 2 messages the broker may have unacknowledged towards us (5.0).
+
+    None sends no Receive Maximum, which the specification reads as 65,535; Mosquitto 2.0.11
+    reads it as its ``max_inflight_messages`` instead (1,000 in ``broker_config/``), so a
+    client that holds acknowledgements back (``manual_acks``) states it."""
     maximum_packet_size: int | None = None
     """The largest packet we accept; the broker is told, our decoder enforces it (5.0)."""
     topic_alias_maximum: int = 0
@@ -48,6 +52,12 @@ class ConnectOptions:
     one :class:`~simulator.mqtt.events.MessagesReceived`, not a
     :class:`~simulator.mqtt.events.MessageReceived` each: for a subscriber that takes
     thousands a second. Not sent to the broker."""
+    manual_acks: bool = False
+    """Leave the PUBACK of each incoming QoS 1 message to the application, which releases
+    them in the order they arrived (:meth:`~simulator.mqtt.ClientSession.acknowledge`), say
+    once it has stored them: the broker forgets a message only at its PUBACK, so with a kept
+    session a client that dies before storing gets it again. QoS 2 is still acknowledged
+    (PUBREC) on arrival. Not sent to the broker."""
 
     def problem(self, version: MQTTVersion) -> str | None:
         """Why these options cannot be used on a ``version`` connection, or None."""

@@ -17,7 +17,10 @@ States and what moves between them::
 
 Delivery: QoS 1 and 2 both ways. Outbound QoS 2 is PUBLISH -> PUBREC -> PUBREL ->
 PUBCOMP; QoS 1 and 2 messages together stay within the broker's Receive Maximum.
-Inbound QoS 2 delivers each message once, at its PUBLISH (see ``inbound``).
+Inbound QoS 2 delivers each message once, at its PUBLISH (see ``inbound``). Inbound QoS 1
+is acknowledged on arrival, or, with ``ConnectOptions.manual_acks``, when the application
+says so (:meth:`~ClientSession.acknowledge`, oldest first, as the specification orders
+PUBACKs); QoS 2 is acknowledged on arrival either way.
 
 Sessions: a session the broker keeps after the connection ends (3.1.1: clean session 0;
 5.0: a session expiry interval above 0) keeps its in-flight state across
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from struct import pack
 
 from simulator.errors import InflightLimitError, PacketTooLargeError
 
@@ -104,6 +108,9 @@ def _qos0_header(size: int) -> bytes:
 
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = SessionState
+_PUBACK_HEAD = 0x4002_0000
+"""A PUBACK of success without properties (both versions) read as a big-endian u32: type
+0x40, remaining length 2; the packet id fills the low half."""
 
 
 class ClientSession:
@@ -410,6 +417,43 @@ class ClientSession:
         """The transport closed: forget what was in flight, unless the broker keeps it."""
         self._close()
 
+    @property
+    def unacknowledged(self) -> int:
+        """QoS 1 messages received on this connection and not yet acknowledged
+        (``manual_acks``; always 0 without)."""
+        flight = self._flight
+        unacked = flight.unacked if flight is not None else None
+        return len(unacked) if unacked is not None else 0
+
+    def acknowledge(self, count: int) -> bytes:
+        """The PUBACKs of the ``count`` oldest QoS 1 messages still unacknowledged, in the
+        order they arrived, as MQTT requires (``manual_acks``).
+
+        Unacknowledged messages belong to the connection they came on: a connection loss
+        forgets them (the broker sends them again, DUP set, if it resumes the session), so
+        ``count`` counts only messages received since the last CONNACK. On a session that
+        is not connected there is nothing to acknowledge and ``b""`` comes back, whatever
+        ``count`` says: the connection they came on is gone. A ``count`` beyond
+        :attr:`unacknowledged` on a connected session is a :class:`LocalProtocolError`.
+        """
+        if count <= 0 or self._state is not _CONNECTED:
+            return b""
+        flight = self._flight
+        unacked = flight.unacked if flight is not None else None
+        if flight is None or unacked is None or count > len(unacked):
+            raise LocalProtocolError(
+                f"client {self._client_id!r}: cannot acknowledge {count} messages, "
+                f"{self.unacknowledged} are unacknowledged"
+            )
+        released = unacked[:count]
+        del unacked[:count]
+        if not unacked:
+            flight.unacked = None
+            if flight.is_empty():
+                self._flight = None
+        # Every PUBACK is 40 02 and the packet id: one big-endian u32 each, packed at once.
+        return pack(f">{count}I", *[_PUBACK_HEAD | packet_id for packet_id in released])
+
     def data_to_send(self) -> bytes:
         """Bytes the session produced by itself (acks, PUBRELs, retransmissions)."""
         data = self._outbound
@@ -533,7 +577,9 @@ class ClientSession:
         flight = self._flight
         if flight is None:
             return
-        # Acknowledgements of SUBSCRIBE and UNSUBSCRIBE never come on another connection.
+        # Acknowledgements of SUBSCRIBE and UNSUBSCRIBE never come on another connection, and
+        # ours of the broker's QoS 1 messages never go on one: it sends those again.
         flight.requests = None
+        flight.unacked = None
         if not self.persistent or flight.is_empty():
             self._flight = None
