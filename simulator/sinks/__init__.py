@@ -20,7 +20,7 @@ one attempt per call and, after a lost connection, reconnects on the next call.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Final, NamedTuple, Protocol
 
 from simulator.payloads.codec import Value
@@ -78,6 +78,55 @@ class Malformed(NamedTuple):
     error: str
 
 
+class StoredDevice(NamedTuple):
+    """What a run has stored of one device's telemetry (:meth:`Sink.read_stored`)."""
+
+    device_id: str
+    topic: str
+    """The topic of its rows (the least, should they have come on several)."""
+    rows: int
+    """Its rows, duplicates included."""
+    sequences: list[int]
+    """Its distinct sequence numbers as sorted, disjoint half-open ranges, flat:
+    ``[start0, end0, start1, end1, ...]``; a device that lost nothing has one range."""
+
+
+def stored_devices(islands: Iterable[tuple[str, str, int, int, int]]) -> Iterator[StoredDevice]:
+    """:class:`StoredDevice` values from a storage's islands of consecutive sequence numbers:
+    ``(device_id, topic, rows, start, end)`` ordered by device, then start; a device's rows and
+    topic are the sum and the least of its islands'."""
+    device: str | None = None
+    least, count = "", 0
+    sequences: list[int] = []
+    for device_id, topic, rows, start, end in islands:
+        if device_id != device:
+            if device is not None:
+                yield StoredDevice(device, least, count, sequences)
+            device, least, count, sequences = device_id, topic, 0, []
+        least = min(least, topic)
+        count += rows
+        sequences += (start, end)
+    if device is not None:
+        yield StoredDevice(device, least, count, sequences)
+
+
+ISLANDS_SQL = """
+WITH seqs AS (
+    SELECT device_id, seq, count(*) AS n, min(topic) AS topic
+    FROM telemetry WHERE run_id = {run_id} GROUP BY device_id, seq
+), islands AS (
+    SELECT device_id, seq, n, topic,
+           seq - row_number() OVER (PARTITION BY device_id ORDER BY seq) AS island
+    FROM seqs
+)
+SELECT device_id, min(topic), CAST(sum(n) AS BIGINT), min(seq), max(seq) + 1
+FROM islands GROUP BY device_id, island ORDER BY device_id, min(seq)
+"""
+"""One run's telemetry as islands of consecutive sequence numbers per device (the rows of
+:func:`stored_devices`), in the SQL SQLite and PostgreSQL both speak; ``{run_id}`` is the
+placeholder's place. One statement, so what it reads is one consistent snapshot."""
+
+
 class Sink(Protocol):
     """Stores batches of rows. Called from one thread at a time; batches are atomic."""
 
@@ -93,6 +142,15 @@ class Sink(Protocol):
 
     def write_malformed(self, items: Sequence[Malformed]) -> None:
         """Store messages that could not be decoded; raise SinkError on failure."""
+        ...
+
+    def read_stored(self) -> Iterator[StoredDevice]:
+        """What the storage holds of this run's telemetry, device by device, whoever wrote it:
+        a worker restarted after its predecessor died reads what that one committed.
+
+        One device at a time, so a large run is not held whole in memory twice; consume it
+        before writing. Raise SinkError with a ``reason`` if the storage cannot be read.
+        """
         ...
 
     def close(self) -> None:
@@ -111,4 +169,13 @@ class Sink(Protocol):
         ...
 
 
-__all__ = ["REASONS", "Malformed", "Row", "Sink", "check_run_id"]
+__all__ = [
+    "ISLANDS_SQL",
+    "REASONS",
+    "Malformed",
+    "Row",
+    "Sink",
+    "StoredDevice",
+    "check_run_id",
+    "stored_devices",
+]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_dumps
 
 from simulator.errors import SinkError
-from simulator.sinks import Malformed, Row, check_run_id
+from simulator.sinks import ISLANDS_SQL, Malformed, Row, StoredDevice, check_run_id, stored_devices
 
 _SCHEMA = (
     # Serialises schema creation between sinks opening an empty database at the same moment:
@@ -272,6 +272,37 @@ class PostgresSink:
                     copy.write_row((run_id, *item))
 
             self._copy(_COPY_MALFORMED, len(items), "malformed messages", write)
+
+    def read_stored(self) -> Iterator[StoredDevice]:
+        """This run's telemetry in the database, device by device (see
+        :meth:`Sink.read_stored`).
+
+        The server groups the run's rows (found through the ``run_id`` index) into islands
+        of consecutive sequence numbers, and a server-side cursor hands them over a block at
+        a time, so neither side holds the whole run. A lost connection is dropped, as a
+        write's is, and the next call connects again.
+        """
+        if self._closed:
+            raise SinkError(
+                f"postgresql sink {self.display}: cannot read the run's rows: the sink is closed",
+                "closed",
+            )
+        conn = self._conn if self._conn is not None else self._connect("reconnect to read")
+        self._conn = conn
+        try:
+            with conn.transaction(), conn.cursor(name="stored") as cursor:
+                cursor.itersize = 10_000
+                cursor.execute(ISLANDS_SQL.format(run_id="%s"), (self.run_id,))
+                yield from stored_devices(cursor)
+        except psycopg.Error as exc:
+            lost = conn.broken or conn.closed
+            reason = failure_reason(exc, connection_broken=lost)
+            if reason == "connection_lost":
+                self._conn = None
+                conn.close()
+            raise SinkError(
+                f"postgresql sink {self.display}: cannot read the run's rows: {exc}", reason
+            ) from exc
 
     def close(self) -> None:
         """Close the connection; harmless twice."""

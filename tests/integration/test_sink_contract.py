@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from simulator.errors import SinkError
-from simulator.sinks import Malformed, Row, Sink
+from simulator.sinks import Malformed, Row, Sink, StoredDevice
 from simulator.sinks.memory import MemorySink
 from simulator.sinks.postgresql import PostgresSink
 from simulator.sinks.sqlite import SqliteSink
@@ -75,7 +75,9 @@ def _memory(_: pytest.FixtureRequest, __: Path) -> Subject:
     sinks: dict[str, MemorySink] = {}
 
     def open_memory(run_id: str) -> Sink:
-        sinks[run_id] = MemorySink(run_id)
+        # A run opened again writes to the same memory, as a restarted worker to its file.
+        earlier = sinks.get(run_id)
+        sinks[run_id] = MemorySink(run_id, rows=earlier.rows if earlier is not None else None)
         return sinks[run_id]
 
     return Subject(
@@ -287,6 +289,47 @@ def test_writing_after_close_raises_sink_error_naming_sink_size_and_reason(
         sink.write_malformed([Malformed(T0, "t", b"", "e")])
     assert caught.value.reason == "closed"
     assert sink.rows_written == 0
+
+
+def test_a_sink_opened_again_for_a_run_reads_what_the_run_stored_per_device(
+    subject: Subject,
+) -> None:
+    """What a restarted ingest worker reads: every device's distinct sequence numbers as
+    ranges, its rows with duplicates, its topic; of this run only, whoever wrote them."""
+    run, other = new_run_id(), new_run_id()
+    first = subject.sink(run)
+    first.write_batch(rows("press-1", 5) + rows("press-2", 3, start=3))
+    first.write_batch(rows("press-1", 1, start=2) + rows("press-2", 2, start=9))  # 2 is again
+    subject.sink(other).write_batch(rows("press-1", 20) + rows("press-3", 1))
+    first.close()
+    again = subject.sink(run)
+    assert list(again.read_stored()) == [
+        StoredDevice("press-1", "plant/press-1/t", 6, [0, 5]),
+        StoredDevice("press-2", "plant/press-2/t", 5, [3, 6, 9, 11]),
+    ]
+    assert again.rows_written == 0  # what it wrote itself: nothing yet
+    again.write_batch(rows("press-2", 3, start=6))
+    assert list(again.read_stored())[1] == StoredDevice("press-2", "plant/press-2/t", 8, [3, 11])
+
+
+def test_a_run_that_stored_nothing_reads_nothing(subject: Subject) -> None:
+    assert list(subject.sink(new_run_id()).read_stored()) == []
+
+
+def test_a_device_heard_on_two_topics_reads_with_the_least(subject: Subject) -> None:
+    run = new_run_id()
+    sink = subject.sink(run)
+    moved = [r._replace(topic="plant/a/t") for r in rows("press-1", 2, start=2)]
+    sink.write_batch(rows("press-1", 2) + moved)
+    assert list(sink.read_stored()) == [StoredDevice("press-1", "plant/a/t", 4, [0, 4])]
+
+
+def test_reading_a_closed_sink_raises_sink_error_closed(subject: Subject) -> None:
+    sink = subject.sink(new_run_id())
+    sink.close()
+    with pytest.raises(SinkError, match=rf"{sink.kind} sink.*read the run's rows") as caught:
+        list(sink.read_stored())
+    assert caught.value.reason == "closed"
 
 
 # Faults. Each breaks the storage under an open sink in a real way, then mends it: the batch
