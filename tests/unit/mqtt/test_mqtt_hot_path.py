@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 
 from simulator.errors import LocalProtocolError
 from simulator.mqtt import (
-    ClientSession,
-    ConnAck,
     MQTTVersion,
     Publish,
     encode,
@@ -18,24 +16,18 @@ from simulator.mqtt import (
 from simulator.mqtt.encoder import encode_publish_with_id
 from simulator.mqtt.inflight import PUBLISH_QOS1
 from tests.unit.mqtt.mqtt_strategies import topics
+from tests.unit.mqtt.sessions import connected
 
 VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 # Sizes around the one-, two- and three-byte remaining length boundaries.
 sizes = st.sampled_from([0, 1, 100, 120, 127, 16_300, 16_383, 16_384, 20_000]) | st.integers(0, 300)
 
 
-def connected(version: MQTTVersion) -> ClientSession:
-    session = ClientSession("dev-1", version, 0)
-    session.connect()
-    session.receive_data(encode(ConnAck(), version))
-    return session
-
-
 @pytest.mark.parametrize("version", VERSIONS)
 @given(topic=topics, size=sizes)
 def test_qos0_matches_the_general_encoder(version: MQTTVersion, topic: str, size: int) -> None:
     payload = bytes(size)
-    wire = connected(version).publish_prefixed(publish_prefix(topic, version), payload)
+    wire = connected(version, keepalive=0).publish_prefixed(publish_prefix(topic, version), payload)
     assert wire == encode(Publish(topic, payload), version)
 
 

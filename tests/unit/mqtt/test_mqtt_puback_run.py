@@ -28,21 +28,10 @@ from simulator.mqtt import (
     encode,
 )
 from simulator.mqtt.session import MAX_PACKET_ID
+from tests.unit.mqtt.sessions import connected
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = [V311, V5]
-
-
-def connected(
-    version: MQTTVersion = V5,
-    options: ConnectOptions | None = None,
-    connack: ConnAck | None = None,
-) -> ClientSession:
-    session = ClientSession("dev-1", version, 60, options=options)
-    session.connect()
-    session.receive_data(encode(connack or ConnAck(), version))
-    assert session.state is SessionState.CONNECTED
-    return session
 
 
 def publish_qos1(session: ClientSession, count: int) -> list[bytes]:

@@ -13,8 +13,6 @@ from hypothesis import strategies as st
 
 from simulator.errors import RemoteProtocolError
 from simulator.mqtt import (
-    ClientSession,
-    ConnAck,
     ConnectOptions,
     MessageReceived,
     MessagesReceived,
@@ -24,18 +22,11 @@ from simulator.mqtt import (
     SessionState,
     encode,
 )
+from tests.unit.mqtt.sessions import connected
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = [V311, V5]
 TOPICS = ["plant/line-1/ms-000001/telemetry", "p/ü/€", "a", "x" * 300]
-
-
-def connected(version: MQTTVersion, options: ConnectOptions | None = None) -> ClientSession:
-    session = ClientSession("ingest-1", version, 60, options=options)
-    session.connect()
-    session.receive_data(encode(ConnAck(), version))
-    assert session.state is SessionState.CONNECTED
-    return session
 
 
 @st.composite
@@ -53,18 +44,25 @@ def publishes(draw: st.DrawFn, version: MQTTVersion) -> Publish:
     return Publish(topic, payload)
 
 
+def stream_in_reads(data: st.DataObject, version: MQTTVersion) -> tuple[list[Publish], list[bytes]]:
+    """Some messages, and their bytes split into reads at places hypothesis picks."""
+    packets = data.draw(st.lists(publishes(version), min_size=1, max_size=30))
+    stream = b"".join(encode(p, version) for p in packets)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    reads = [stream[start:end] for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    return packets, reads
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @given(data=st.data())
 def test_any_run_split_anywhere_delivers_what_the_general_decoder_does(
     version: MQTTVersion, data: st.DataObject
 ) -> None:
-    packets = data.draw(st.lists(publishes(version), min_size=1, max_size=30))
-    stream = b"".join(encode(p, version) for p in packets)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    packets, reads = stream_in_reads(data, version)
     session = connected(version)
     events = []
-    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-        events += session.receive_data(stream[start:end])
+    for read in reads:
+        events += session.receive_data(read)
     assert events == [MessageReceived(p) for p in packets]
 
 
@@ -73,13 +71,11 @@ def test_any_run_split_anywhere_delivers_what_the_general_decoder_does(
 def test_with_message_runs_each_run_is_one_event_and_the_rest_as_before(
     version: MQTTVersion, data: st.DataObject
 ) -> None:
-    packets = data.draw(st.lists(publishes(version), min_size=1, max_size=30))
-    stream = b"".join(encode(p, version) for p in packets)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    packets, reads = stream_in_reads(data, version)
     session = connected(version, ConnectOptions(message_runs=True))
     delivered: list[Publish] = []
-    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
-        for event in session.receive_data(stream[start:end]):
+    for read in reads:
+        for event in session.receive_data(read):
             if isinstance(event, MessagesReceived):
                 assert event.topics
                 delivered += map(Publish, event.topics, event.payloads)

@@ -22,6 +22,7 @@ from simulator.mqtt import (
     decode,
     encode,
 )
+from tests.unit.mqtt import sessions
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 ALIASING = ConnectOptions(topic_aliases=True)
@@ -36,11 +37,8 @@ def connected(
     version: MQTTVersion = V5, options: ConnectOptions | None = None, **connack: int
 ) -> ClientSession:
     """A session past a CONNACK whose properties are ``connack``."""
-    session = ClientSession("dev-1", version, 60, options=options)
-    session.connect()
     props = Properties(**connack) if version is V5 else Properties()  # type: ignore[arg-type]
-    session.receive_data(encode(ConnAck(properties=props), version))
-    return session
+    return sessions.connected(version, options, ConnAck(properties=props))
 
 
 def decoded(wire: bytes, version: MQTTVersion = V5) -> Publish:

@@ -27,24 +27,10 @@ from simulator.mqtt import (
     encode,
 )
 from simulator.mqtt.codec import Decoder
+from tests.unit.mqtt.sessions import connected
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = [V311, V5]
-
-
-_PLAIN_CONNACK = ConnAck()
-
-
-def connected(
-    version: MQTTVersion = V5,
-    options: ConnectOptions | None = None,
-    connack: ConnAck = _PLAIN_CONNACK,
-) -> ClientSession:
-    session = ClientSession("dev-1", version, 60, options=options)
-    session.connect()
-    session.receive_data(encode(connack, version))
-    assert session.state is SessionState.CONNECTED
-    return session
 
 
 def packets(data: bytes, version: MQTTVersion) -> list[Packet]:

@@ -35,6 +35,7 @@ from simulator.mqtt import (
     decode,
     encode,
 )
+from tests.unit.mqtt import sessions
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 LONG_TOPIC = "factory/site-01/line-03/cell-07/ms-000042/telemetry"
@@ -43,10 +44,8 @@ LONG_TOPIC = "factory/site-01/line-03/cell-07/ms-000042/telemetry"
 def connected(
     version: MQTTVersion = V5, options: ConnectOptions | None = None, **connack: object
 ) -> ClientSession:
-    session = ClientSession("dev-1", version, 60, options=options)
-    session.connect()
-    session.receive_data(encode(ConnAck(properties=Properties(**connack)), version))  # type: ignore[arg-type]
-    return session
+    props = Properties(**connack)  # type: ignore[arg-type]
+    return sessions.connected(version, options, ConnAck(properties=props))
 
 
 def test_connect_carries_will_session_expiry_and_limits() -> None:
