@@ -18,7 +18,7 @@ times are passed in; nothing here reads a clock.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from simulator.errors import PayloadError
 from simulator.metrics.histogram import Histogram
@@ -51,6 +51,37 @@ class Accounting:
         self._missing = 0
         self._malformed = 0
         self._clock_skew = 0
+
+    def seed(self, devices: Iterable[tuple[str, int, list[int]]]) -> None:
+        """Start from what a run already stored, before anything else is recorded: per device
+        its rows (duplicates included) and its distinct sequence numbers as sorted half-open
+        ranges ``[start0, end0, start1, end1, ...]`` (:meth:`Sink.read_stored`).
+
+        A restarted worker's way to whole-run figures: a device expects the sequence after its
+        last stored one, the gaps between its ranges (and below the first) are missing, stored
+        duplicates count as duplicated. So a message sent again that was stored already is a
+        duplicate, one that fills a gap arrives late, and the rest is new, as it would have
+        been to the worker that died. Latency and the other counts start from nothing.
+        """
+        if self._next:
+            raise ValueError("seed() after messages were recorded")
+        holes_of = self._holes
+        for device_id, rows, ranges in devices:
+            distinct = 0
+            holes: list[int] = []
+            expected = 0
+            for k in range(0, len(ranges), 2):
+                start, end = ranges[k], ranges[k + 1]
+                if start > expected:
+                    holes += (expected, start)
+                    self._missing += start - expected
+                distinct += end - start
+                expected = end
+            self._next[device_id] = expected
+            if holes:
+                holes_of[device_id] = holes
+            self._unique += distinct
+            self._duplicated += rows - distinct
 
     def record(self, device_id: str, seq: int, emit_ns: int, recv_ns: int) -> bool:
         """Account for one received message; True if it was not seen before (not a duplicate).

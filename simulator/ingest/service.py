@@ -9,6 +9,9 @@ every ``progress_interval_s``, and a ``final`` line with the full
 mergeable across workers) after a graceful stop. Without ``--jsonl`` it prints one human line
 per interval to standard error instead. SIGTERM and SIGINT stop it gracefully: flush batches,
 wait until the sink has committed them or given them up, disconnect.
+
+A worker started in place of one that died (``resume_from_sink``) first reads what the run has
+stored of its devices and counts on from there, before it subscribes.
 """
 
 from __future__ import annotations
@@ -164,12 +167,15 @@ async def serve(
             lines.emit("error", message=str(exc))
         raise
     worker = IngestWorker(settings, sink, loop=loop, wall_ns=wall_ns, sink_display=target.display())
-    if sink.rows_before:
+    if sink.rows_before and not settings.resume_from_sink:
         worker.notes.append(
             f"{target.display()} already held {sink.rows_before:,} telemetry rows of other "
             f"runs; this run's rows are those with run_id = {settings.run_id!r}"
         )
     try:
+        if settings.resume_from_sink:
+            # Before subscribing: the broker's first message must meet the run's figures.
+            await asyncio.to_thread(lambda: worker.resume(sink.read_stored()))
         await worker.start()
     except SimulatorError as exc:
         if jsonl:

@@ -17,6 +17,9 @@ from typing import Any
 from simulator.mqtt import ConnectOptions, MQTTVersion
 from simulator.provisioning.provisioner import Policy
 
+MAX_RECEIVE_MAXIMUM = 0xFFFF
+"""The largest Receive Maximum MQTT 5 allows: as many messages as there are packet ids."""
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
@@ -79,6 +82,9 @@ class WorkerSettings:
     store_payloads: bool = False
     """Store each message's payload bytes beside its decoded values; off, ``payload`` is NULL
     (malformed messages keep theirs either way)."""
+    resume_from_sink: bool = False
+    """This worker replaces one of the run that died: before it subscribes, it reads what the
+    run has stored of its devices and counts on from there (:meth:`Sink.read_stored`)."""
 
     def to_json(self) -> str:
         """This object as one JSON document, for the worker process's standard input."""
@@ -110,11 +116,23 @@ def subscriber_options(settings: WorkerSettings) -> ConnectOptions:
     database only if its connection asked for clean start 0, so one begun clean would not
     survive a broker restart (``tests/integration/test_broker_restart_persistence.py``).
     The price: a session left under the same client id by an earlier run is resumed too.
+
+    A kept session also acknowledges the broker's QoS 1 messages only once stored
+    (``manual_acks``): the broker keeps what is unacknowledged for a worker that dies and for
+    the one restarted in its place. Without a kept session nobody would get it again, so
+    there it is acknowledged on arrival. Under MQTT 5 such a session states its Receive
+    Maximum, the most the broker may have unacknowledged towards it, as 65,535: sent without
+    one, Mosquitto 2.0.11 takes its ``max_inflight_messages`` instead of the specification's
+    65,535 (``tests/integration/test_broker_inflight_window.py``).
     """
     if not settings.session_expiry_s:
         return ConnectOptions(message_runs=True)
     if settings.mqtt_version is MQTTVersion.V5:
         return ConnectOptions(
-            clean_start=False, session_expiry_interval=settings.session_expiry_s, message_runs=True
+            clean_start=False,
+            session_expiry_interval=settings.session_expiry_s,
+            receive_maximum=MAX_RECEIVE_MAXIMUM,
+            message_runs=True,
+            manual_acks=True,
         )
-    return ConnectOptions(clean_start=False, message_runs=True)
+    return ConnectOptions(clean_start=False, message_runs=True, manual_acks=True)

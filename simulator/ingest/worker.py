@@ -11,6 +11,15 @@ counts it only once committed. If the sink falls behind by more than ``max_pendi
 the worker pauses reading and lets TCP push back on the broker instead of buffering without
 bound. A payload that does not decode is counted and kept aside in the sink's malformed table,
 never a crash.
+
+On a kept session the worker acknowledges the broker's QoS 1 messages only once their rows
+are committed (``manual_acks``, see :func:`subscriber_options`), so a worker killed before
+its commit gets them again from the broker, in its successor if need be. Messages that make
+no row (a duplicate's row is stored all the same; a registration, a death, a malformed
+payload) are released with the rows around them: PUBACKs go in arrival order. With acks
+waiting for commits the batch is handed to the writer as soon as the writer is idle (group
+commit), not only when full or old, so a message waits about one commit for its PUBACK and
+the broker's window of unacknowledged messages does not throttle the worker.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from simulator.errors import (
@@ -50,7 +59,7 @@ from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
 from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Provisioner
-from simulator.sinks import Malformed, Row, Sink
+from simulator.sinks import Malformed, Row, Sink, StoredDevice
 from simulator.transport.connection import MqttLink
 from simulator.transport.subscriber import Subscriber
 from simulator.transport.tls import TlsOptions, client_context
@@ -117,21 +126,31 @@ class IngestWorker:
         self._batch_unique = 0
         """Of the rows in the open batch, those that were new messages (not duplicates)."""
         self._malformed: list[Malformed] = []
+        s = settings
+        options = subscriber_options(s)
+        self._manual_acks = options.manual_acks
+        """Whether the broker's QoS 1 messages are acknowledged at commit, not on arrival."""
+        self._acks_taken = 0
+        """QoS 1 messages delivered so far, counted over the worker's life (manual acks)."""
+        self._acks_released = 0
+        """Of those, the ones acknowledged, or forgotten with the connection they came on."""
+        self._acks_link: MqttLink | None = None
+        """The link the latest messages came on: where their PUBACKs go."""
         self.writer = SinkWriter(
             sink,
             loop=loop,
             retry_s=settings.sink_retry_s,
             max_pending=settings.max_pending_batches,
             pause=self._pause_reading,
+            release=self._batch_done if self._manual_acks else None,
         )
-        s = settings
         self._session = ClientSession(
             s.client_id,
             s.mqtt_version,
             s.keepalive_s,
             username=s.username,
             password=s.password.encode() if s.password is not None else None,
-            options=subscriber_options(s),
+            options=options,
         )
         self._link: MqttLink | None = None
         self._subscriber: Subscriber | None = None
@@ -145,6 +164,26 @@ class IngestWorker:
         self.reconnects = 0
         """Times the subscriber connection was lost and made again."""
         self.last_recv_ns: int | None = None
+
+    def resume(self, stored: Iterable[StoredDevice]) -> None:
+        """Before :meth:`start`: carry on from what the run has stored (a worker restarted after
+        its predecessor died; :meth:`Sink.read_stored`). Of the devices stored, those whose
+        topic is this worker's seed the accounting and the committed counts, so a message
+        the broker sends again that is stored already counts as a duplicate, and the figures
+        are the run's, not this process's."""
+        own = (
+            (device.device_id, device.rows, device.sequences)
+            for device in stored
+            if self._takes(device.topic)
+        )
+        acc = self.accounting
+        acc.seed(own)
+        self.writer.seed(acc.received, acc.unique)
+
+    @property
+    def session(self) -> ClientSession:
+        """The worker's one MQTT session, which every connection it makes is put on."""
+        return self._session
 
     @property
     def lost(self) -> asyncio.Future[BaseException | None]:
@@ -417,6 +456,10 @@ class IngestWorker:
             self.accounting.record_rows(rows, accounted, dups)
             self._received(recv_ns)
             self._batch(rows, dups, self._loop.time())
+        if self._manual_acks:
+            self._acks_link = link
+            self._acks_taken = self._acks_released + self._session.unacknowledged
+            self._commit_if_idle()
         if self.provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
             self.provisioner.flush(link)
@@ -525,6 +568,13 @@ class IngestWorker:
         if self.provisioner is not None:
             self.provisioner.answer(link, publish, registration)
 
+    def _takes(self, topic: str) -> bool:
+        """Whether telemetry on ``topic`` comes to this worker (its share, or Sparkplug's)."""
+        sparkplug = self.sparkplug
+        if sparkplug is not None and topic.startswith(sparkplug.prefix):
+            return True
+        return self._owns(topic)
+
     def _owns(self, topic: str | None) -> bool:
         """Whether a device publishing on ``topic`` is this worker's (see ``partition``)."""
         if not self._partition:
@@ -539,6 +589,9 @@ class IngestWorker:
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The subscriber connection went away while we still wanted it."""
+        # Its unacknowledged messages went with it (the broker sends them again on a kept
+        # session): batches that hold their rows have nothing left to release.
+        self._acks_released = self._acks_taken
         if self._link is link and not self._lost.done():
             self._link = None
             self._lost.set_result(exc or RemoteProtocolError("broker closed the ingest connection"))
@@ -562,8 +615,41 @@ class IngestWorker:
 
     def _submit(self, batch: list[Row] | None) -> None:
         if batch:
-            self.writer.submit(batch, self._batch_unique)
+            # Every message delivered before this call has its row in this batch or an earlier
+            # one, or has none: once this batch is done they may all be acknowledged. (A batch
+            # filled in the middle of a read waits for the next to release that read's.)
+            through = self._acks_taken if self._manual_acks else None
+            self.writer.submit(batch, self._batch_unique, through)
             self._batch_unique = 0
+
+    # acknowledging at commit (kept sessions)
+
+    def _batch_done(self, acks_through: int) -> None:
+        """The writer is done with a batch: acknowledge what it covered, commit what waits."""
+        self._release_acks(acks_through)
+        self._commit_if_idle()
+
+    def _commit_if_idle(self) -> None:
+        """If the writer has nothing to do, hand it the open batch (group commit), or, with
+        no rows waiting anywhere, acknowledge every message delivered so far."""
+        if self.writer.pending_rows:
+            return  # its completion comes back here
+        if self._batcher.pending:
+            self._submit(self._batcher.drain())
+        else:
+            self._release_acks(self._acks_taken)
+
+    def _release_acks(self, through: int) -> None:
+        """Acknowledge the messages delivered up to ``through`` (counted over the worker's life)
+        that are not yet, oldest first, on the connection they came on."""
+        count = through - self._acks_released
+        if count <= 0:
+            return
+        self._acks_released = through
+        data = self._session.acknowledge(count)  # nothing if that connection is gone
+        link = self._acks_link
+        if data and link is not None:
+            link.send(data)
 
     def _pause_reading(self, paused: bool) -> None:
         link = self._link

@@ -14,7 +14,11 @@ returns, or to ``failed_unique`` when it gives up. Nothing is dropped in silence
   are given up at once otherwise, so stopping stays bounded;
 - while ``max_pending`` batches wait for the thread, the worker stops reading from the broker
   (``pause(True)``), so memory stays bounded and TCP pushes back on the broker; it reads again
-  when half of them are done.
+  when half of them are done;
+- a batch submitted with ``acks_through`` hands that number to ``release`` once it is done,
+  committed or given up, in the order batches were submitted: the worker then acknowledges
+  the broker's messages up to there (a given-up batch too: its rows are counted lost, and
+  holding their messages unacknowledged for ever would stall the broker's window).
 
 The clock and the pause are injected: tests drive retries without waiting.
 """
@@ -45,11 +49,14 @@ class SinkWriter:
         retry_s: float,
         max_pending: int,
         pause: Callable[[bool], None],
+        release: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.sink = sink
         self.committed_unique = 0
+        self._committed_before = 0
+        """Rows of the run a worker before this one committed (see :meth:`seed`)."""
         self.failed_rows = 0
         self.failed_unique = 0
         self.errors: dict[str, int] = {}
@@ -62,6 +69,7 @@ class SinkWriter:
         self._retry_s = retry_s
         self._max_pending = max_pending
         self._pause = pause
+        self._release = release
         self._paused = False
         self._clock = clock
         self._sleep = sleep
@@ -74,16 +82,23 @@ class SinkWriter:
 
     @property
     def committed_rows(self) -> int:
-        """Rows (duplicates included) the sink has committed."""
-        return self.sink.rows_written
+        """Rows (duplicates included) the sink has committed for the run."""
+        return self._committed_before + self.sink.rows_written
 
-    def submit(self, rows: list[Row], unique: int) -> None:
-        """Write ``rows``, of which ``unique`` are messages not seen before, on the thread."""
+    def seed(self, rows: int, unique: int) -> None:
+        """Count ``rows`` (``unique`` distinct messages) that a worker before this one committed
+        for the run, so the counts are the run's (a restarted worker)."""
+        self._committed_before += rows
+        self.committed_unique += unique
+
+    def submit(self, rows: list[Row], unique: int, acks_through: int | None = None) -> None:
+        """Write ``rows``, of which ``unique`` are messages not seen before, on the thread; once
+        done, hand ``acks_through`` (when given) to ``release``."""
         if not rows:
             return
         self.pending_rows += len(rows)
         future = self._executor.submit(self._store, rows)
-        self._track(future, len(rows), unique)
+        self._track(future, len(rows), unique, acks_through)
 
     def submit_malformed(self, items: list[Malformed]) -> None:
         """Keep undecodable messages aside (their count is the accounting's, not ours)."""
@@ -140,16 +155,18 @@ class SinkWriter:
 
     # back on the loop
 
-    def _track(self, future: Future[None], rows: int, unique: int) -> None:
+    def _track(
+        self, future: Future[None], rows: int, unique: int, acks_through: int | None = None
+    ) -> None:
         self._pending.add(future)
         if len(self._pending) >= self._max_pending and not self._paused:
             self._paused = True
             self._pause(True)
         future.add_done_callback(
-            lambda f: self._loop.call_soon_threadsafe(self._done, f, rows, unique)
+            lambda f: self._loop.call_soon_threadsafe(self._done, f, rows, unique, acks_through)
         )
 
-    def _done(self, future: Future[None], rows: int, unique: int) -> None:
+    def _done(self, future: Future[None], rows: int, unique: int, acks_through: int | None) -> None:
         self._pending.discard(future)
         self.pending_rows -= rows
         exc = future.exception()
@@ -166,3 +183,5 @@ class SinkWriter:
         if self._paused and len(self._pending) <= self._max_pending // 2:
             self._paused = False
             self._pause(False)
+        if acks_through is not None and self._release is not None:
+            self._release(acks_through)

@@ -246,3 +246,60 @@ def test_rows_in_bulk_are_accounted_as_one_by_one(
     assert counters(bulk) == counters(one)
     assert bulk.latency.to_dict() == one.latency.to_dict()
     assert dups == expected_dups
+
+
+def stored(messages: list[tuple[str, int]]) -> list[tuple[str, int, list[int]]]:
+    """What a sink would hand back of ``messages``: per device its rows and its distinct
+    sequences as half-open ranges, as :meth:`Sink.read_stored` does."""
+    out: list[tuple[str, int, list[int]]] = []
+    for device in sorted({d for d, _ in messages}):
+        seqs = [s for d, s in messages if d == device]
+        ranges: list[int] = []
+        for seq in sorted(set(seqs)):
+            if ranges and ranges[-1] == seq:
+                ranges[-1] = seq + 1
+            else:
+                ranges += (seq, seq + 1)
+        out.append((device, len(seqs), ranges))
+    return out
+
+
+def test_a_seeded_device_goes_on_after_what_was_stored() -> None:
+    acc = Accounting()
+    acc.seed([("press-1", 6, [0, 3, 5, 7]), ("press-2", 1, [2, 3])])
+    assert counters(acc) == expect(received=7, unique=6, duplicated=1, missing=4, devices_seen=2)
+    feed(acc, "press-1", [2, 3, 7])  # stored already, a gap filled late, the next one
+    feed(acc, "press-2", [0, 1, 3])
+    assert counters(acc) == expect(
+        received=13, unique=11, duplicated=2, out_of_order=3, missing=1, devices_seen=2
+    )
+    assert acc.lost_against({"press-1": 8, "press-2": 4}) == 1  # press-1's 4
+
+
+def test_seeding_after_recording_is_refused() -> None:
+    acc = Accounting()
+    feed(acc, "press-1", [0])
+    with pytest.raises(ValueError, match="after messages were recorded"):
+        acc.seed([])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=30)),
+        max_size=200,
+    ),
+    st.integers(min_value=0, max_value=200),
+)
+def test_seeded_with_what_was_stored_it_classifies_the_rest_as_one_that_saw_it_all(
+    messages: list[tuple[str, int]], cut: int
+) -> None:
+    """A worker that died after storing the first ``cut`` messages, replaced by one seeded
+    from the sink: every later message is new or not as it would have been, and the run's
+    counts (latency and lateness aside) come out the same."""
+    whole = Accounting()
+    new = [whole.record(device, seq, T0, T0) for device, seq in messages]
+    seeded = Accounting()
+    seeded.seed(stored(messages[:cut]))
+    assert [seeded.record(d, s, T0, T0) for d, s in messages[cut:]] == new[cut:]
+    for name in ("received", "unique", "duplicated", "missing", "devices_seen"):
+        assert getattr(seeded, name) == getattr(whole, name), name

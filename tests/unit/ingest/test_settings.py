@@ -43,6 +43,7 @@ EVERY_FIELD_SET = WorkerSettings(
     sink_retry_s=2.5,
     sink_busy_timeout_s=0.5,
     store_payloads=True,
+    resume_from_sink=True,
 )
 
 

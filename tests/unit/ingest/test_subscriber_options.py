@@ -54,3 +54,17 @@ def test_v311_asks_for_a_kept_session_from_the_first_connect() -> None:
     session.connection_lost()
     assert not _connect_packet(session).clean_start
     assert session.persistent
+
+
+def test_a_kept_session_acknowledges_at_commit_and_states_a_wide_window() -> None:
+    """What the broker forgets at a PUBACK a restarted worker cannot get again, so a kept
+    session leaves its PUBACKs to the worker; under 5.0 it says how many it may hold back,
+    since Mosquitto would otherwise allow only its max_inflight_messages."""
+    v5 = _session(MQTTVersion.V5, 300)
+    assert v5.options.manual_acks
+    assert _connect_packet(v5).properties.receive_maximum == 65535
+    assert _session(MQTTVersion.V311, 300).options.manual_acks
+    for version in MQTTVersion:
+        clean = _session(version, 0)
+        assert not clean.options.manual_acks  # nobody would get an unacknowledged one again
+        assert clean.options.receive_maximum is None

@@ -15,6 +15,7 @@ from simulator.ingest.worker import IngestWorker
 from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Publish
 from simulator.payloads import get_codec
 from simulator.payloads.registration import Registration, encode_registration
+from simulator.sinks import Row
 from simulator.sinks.memory import MemorySink
 from simulator.transport.connection import MqttLink
 
@@ -130,3 +131,32 @@ async def test_telemetry_before_a_registration_in_one_read_makes_it_no_new_onboa
     assert stage.elapsed_us.max // 1000 == 6  # its registration's t0 to this read (6 ms)
     assert worker.first_telemetry.waiting == 0
     assert worker.accounting.unique == 2
+
+
+async def test_a_resumed_worker_counts_on_from_what_its_devices_stored() -> None:
+    """A worker restarted after its predecessor died: the run's rows of its own devices seed
+    its figures (another worker's devices in the same run are not its), so what the broker
+    sends again is a duplicate and the counts are the run's."""
+    earlier = MemorySink("run-1")
+    own = [message(seq).publish for seq in (0, 1, 2, 2, 4)]
+    theirs = message(0, "ms-000009").publish
+    for publish in [*own, theirs]:
+        device, seq, ts, values = CODEC.decode(publish.payload)
+        topic = publish.topic if device != "ms-000009" else "factory/s/m/ms-000009/telemetry"
+        earlier.rows.append(Row(device, seq, ts, T0, topic, None, values))
+    sink = MemorySink("run-1", rows=earlier.rows)
+    settings = WorkerSettings(
+        host="127.0.0.1", port=1, sink_retry_s=0.0, partition=("factory/s/l/+/telemetry",)
+    )
+    worker = IngestWorker(
+        settings, sink, loop=asyncio.get_running_loop(), wall_ns=lambda: T0 + 1_000_000
+    )
+    worker.resume(sink.read_stored())
+    acc = worker.accounting
+    assert (acc.unique, acc.duplicated, acc.missing, acc.devices_seen) == (4, 1, 1, 1)
+    link = MqttLink(ClientSession("ingest-test", MQTTVersion.V5, 60), worker)
+    worker.on_events(link, [message(2), message(3), message(5)])  # again, late, next
+    await worker.stop()
+    assert (acc.unique, acc.duplicated, acc.out_of_order, acc.missing) == (6, 2, 1, 0)
+    writer = worker.writer
+    assert (writer.committed_unique, writer.committed_rows) == (6, 8)
