@@ -44,7 +44,12 @@ from simulator.metrics.histogram import Histogram
 from simulator.mqtt import Event, MQTTVersion
 from simulator.scenario import Scenario
 from simulator.transport.connection import MqttLink
-from simulator.transport.connector import Connector, ConnectorStats, StartSchedule
+from simulator.transport.connector import (
+    Connector,
+    ConnectorStats,
+    ConnectRetries,
+    StartSchedule,
+)
 from simulator.transport.endpoint import Endpoint
 
 SLOT_WIDTH_S = 0.005
@@ -111,6 +116,12 @@ class Fleet:
             source_addresses=endpoint.source_addresses,
             ssl_context=endpoint.tls,
             tls_layer=endpoint.tls_layer,
+            retries=ConnectRetries(
+                scenario.onboarding.connect_attempts,
+                scenario.onboarding.reconnect_min_s,
+                scenario.onboarding.reconnect_max_s,
+                scenario.seed,
+            ),
         )
         self._scheduler = Scheduler(loop)
         self.pings = PingWheel(self._scheduler, loop, self.counters)

@@ -97,10 +97,15 @@ class LinkRouter:
     # the connector's outcomes
 
     def onboarded_one(self, outcome: ConnectOutcome) -> None:
-        """A first connect finished: count it, and hand a connected link to the workflows."""
+        """A try of a first connect finished: count it, and hand a connected link to the
+        workflows (a failed try that will be tried again counts as a retry)."""
         link = outcome.link
         count = len(self._topology.members(outcome.index))
         if link is None:
+            if outcome.retrying:
+                # Not out of the funnel yet: counted where it failed, tried again later.
+                self.funnel[TCP_CONNECT if outcome.tcp_s == 0 else CONNACK].retries += count
+                return
             self.failed += count
             self._count_failure(outcome, count)
             return

@@ -396,6 +396,11 @@ class OnboardingSettings(_Table):
     """Connects (TCP plus CONNACK) pending at once; Mosquitto's listen backlog is 100."""
     connect_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     """How long one connect may take before it counts as failed."""
+    connect_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    """Tries of a device's (or gateway's) first connect before it fails for good: one that
+    times out, is refused or reset is tried again after the reconnect backoff
+    (``reconnect_min_s`` doubling up to ``reconnect_max_s``, jittered), as a real device
+    retries; counted in the funnel's ``retries``. 1: never again."""
     reconnect: bool = True
     """Whether a dropped connection comes back (exponential, jittered backoff)."""
     reconnect_min_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 0.5

@@ -7,12 +7,18 @@ connects (TCP plus CONNACK) pending at once, because a broker's listen backlog i
 
 The pool is ``max_in_flight`` worker tasks, not a task per device: each worker takes the next
 index, waits for its start time, connects, reports, and takes the next.
+
+A first connect that fails (a timeout, a refusal, a reset) is tried again, as a real device
+would, up to :attr:`ConnectRetries.attempts` tries in all, after the reconnect backoff
+(:mod:`simulator.transport.backoff`): the retry waits in one heap of due times, and the same
+workers take it, before the plan's next connect, once it is due. Nothing waits per connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +35,7 @@ from simulator.errors import (
     TlsError,
 )
 from simulator.mqtt import Connected
+from simulator.transport.backoff import backoff_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.tls import ContextSource
 from simulator.transport.tls_link import TlsClient, TlsLayer, TlsLink
@@ -56,9 +63,24 @@ class ConnectOutcome:
     """From the start of the attempt until CONNACK arrived."""
     late_s: float = 0.0
     """How far behind its planned start the attempt began."""
+    attempt: int = 0
+    """Which try of this connection's first connect it was (0: the first)."""
+    retrying: bool = False
+    """The attempt failed and will be tried again (no final outcome yet)."""
     error: BaseException | None = None
     connected: Connected | None = None
     """The CONNACK as an event: session present, what a lost session made the client drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRetries:
+    """How a first connect that fails is tried again: ``attempts`` tries in all (1: never
+    again), each after the reconnect backoff of its try, jittered from ``seed``."""
+
+    attempts: int = 1
+    min_s: float = 0.5
+    max_s: float = 30.0
+    seed: int = 0
 
 
 @dataclass(slots=True)
@@ -66,9 +88,16 @@ class ConnectorStats:
     """Running totals the live view and the report read."""
 
     started: int = 0
+    """Connect attempts begun, retries included."""
     connected: int = 0
     failed: int = 0
+    """Connections whose every try failed."""
     failures: dict[str, int] = field(default_factory=dict)
+    """Those connections by the reason their last try failed."""
+    retries: int = 0
+    """Tries that failed and were tried again."""
+    retried: dict[str, int] = field(default_factory=dict)
+    """Those tries by the reason they failed."""
     first_start: float | None = None
     last_connected: float | None = None
 
@@ -98,6 +127,7 @@ class Connector:
         source_addresses: Sequence[str | None] = (None,),
         ssl_context: ContextSource | None = None,
         tls_layer: TlsLayer = "resume",
+        retries: ConnectRetries = ConnectRetries(),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.host = host
@@ -121,8 +151,17 @@ class Connector:
         # Timings use a fine clock of their own: uvloop's loop.time() ticks in milliseconds,
         # too coarse for connects that take one or two.
         self._clock = clock
+        self.retries = retries
         self.stats = ConnectorStats()
         self._next = 0
+        self._due: list[tuple[float, int, int]] = []
+        """Retries waiting: (when due on the loop's clock, connection, try)."""
+        self._attempting = 0
+        """Connects under way: each may still add a retry."""
+        self._failed_tries = 0
+        """Failed tries, retried or not: with none connected yet, the unreachable check."""
+        self._changed = asyncio.Event()
+        """Set when a connect ends, so an idle worker looks for a retry again."""
 
     async def run(
         self,
@@ -153,45 +192,96 @@ class Connector:
                     await task
         return self.stats
 
+    async def _take(self, job: _Job) -> tuple[int, int, float] | None:
+        """The next connect to make, ``(connection, try, due)``: a retry that is due, else the
+        plan's next; None once neither is left nor can come (no connect under way)."""
+        loop = job.loop
+        while True:
+            self._changed.clear()
+            due = self._due
+            now = loop.time()
+            if due and due[0][0] <= now:
+                when, index, attempt = heapq.heappop(due)
+                return index, attempt, when
+            if self._next < job.count:
+                index = self._next
+                self._next = index + 1
+                return index, 0, job.start + job.schedule.start_s(index)
+            if not due and not self._attempting:
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(due[0][0] - now if due else None):
+                    await self._changed.wait()
+
     async def _worker(self, job: _Job) -> None:
-        stats = self.stats
-        loop, count, on_outcome = job.loop, job.count, job.on_outcome
-        while self._next < count:
-            index = self._next
-            self._next = index + 1
-            due = job.start + job.schedule.start_s(index)
+        loop = job.loop
+        while (taken := await self._take(job)) is not None:
+            index, attempt, due = taken
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            outcome = await self._connect_one(loop, index, job.make_link)
+            self._attempting += 1
+            try:
+                outcome = await self._connect_one(loop, index, job.make_link)
+            finally:
+                self._attempting -= 1
+                self._changed.set()
             outcome.late_s = max(0.0, -delay)
-            if outcome.link is not None:
-                stats.connected += 1
-                stats.last_connected = self._clock()
-            else:
-                stats.failed += 1
-                reason = _reason(outcome.error)
-                stats.failures[reason] = stats.failures.get(reason, 0) + 1
-                if stats.connected == 0 and stats.failed >= min(EARLY_ABORT_ATTEMPTS, count):
-                    on_outcome(outcome)
-                    where = f"{self.host}:{self.port}"
-                    if isinstance(outcome.error, BrokerRefusedError):
-                        raise BrokerRefusedError(
-                            f"the broker at {where} refused the first {stats.failed} connects; "
-                            f"the last one: {outcome.error}",
-                            outcome.error.reason_code,
-                        )
-                    if isinstance(outcome.error, TimeoutError) and outcome.tcp_s > 0:
-                        raise BrokerUnreachableError(
-                            f"the broker at {where} accepted TCP but answered none of the first "
-                            f"{stats.failed} CONNECTs within {self.timeout_s:g} s; a broker that "
-                            f"speaks only MQTT 3.1.1 may ignore an MQTT 5 CONNECT: try --mqtt 3.1.1"
-                        )
-                    raise BrokerUnreachableError(
-                        f"broker {where} is unreachable: the first {stats.failed} connects "
-                        f"all failed ({reason})"
-                    )
-            on_outcome(outcome)
+            outcome.attempt = attempt
+            self._count(job, outcome)
+            job.on_outcome(outcome)
+
+    def _count(self, job: _Job, outcome: ConnectOutcome) -> None:
+        """Count one try's outcome; schedule the retry of a failed one with tries left, or
+        raise if the broker looks unreachable (the first tries all failed)."""
+        stats = self.stats
+        if outcome.link is not None:
+            stats.connected += 1
+            stats.last_connected = self._clock()
+            return
+        reason = _reason(outcome.error)
+        self._failed_tries += 1
+        if stats.connected == 0 and self._failed_tries >= min(EARLY_ABORT_ATTEMPTS, job.count):
+            stats.failed += 1
+            stats.failures[reason] = stats.failures.get(reason, 0) + 1
+            job.on_outcome(outcome)
+            raise self._unreachable(outcome, reason)
+        retries = self.retries
+        if outcome.attempt + 1 < retries.attempts:
+            outcome.retrying = True
+            stats.retries += 1
+            stats.retried[reason] = stats.retried.get(reason, 0) + 1
+            wait = backoff_s(
+                outcome.attempt,
+                outcome.index,
+                retries.seed,
+                min_s=retries.min_s,
+                max_s=retries.max_s,
+            )
+            heapq.heappush(self._due, (job.loop.time() + wait, outcome.index, outcome.attempt + 1))
+            return
+        stats.failed += 1
+        stats.failures[reason] = stats.failures.get(reason, 0) + 1
+
+    def _unreachable(self, outcome: ConnectOutcome, reason: str) -> ConnectError:
+        """The error that ends onboarding when the first tries all failed and none succeeded."""
+        where = f"{self.host}:{self.port}"
+        tries = self._failed_tries
+        if isinstance(outcome.error, BrokerRefusedError):
+            return BrokerRefusedError(
+                f"the broker at {where} refused the first {tries} connects; "
+                f"the last one: {outcome.error}",
+                outcome.error.reason_code,
+            )
+        if isinstance(outcome.error, TimeoutError) and outcome.tcp_s > 0:
+            return BrokerUnreachableError(
+                f"the broker at {where} accepted TCP but answered none of the first "
+                f"{tries} CONNECTs within {self.timeout_s:g} s; a broker that "
+                f"speaks only MQTT 3.1.1 may ignore an MQTT 5 CONNECT: try --mqtt 3.1.1"
+            )
+        return BrokerUnreachableError(
+            f"broker {where} is unreachable: the first {tries} connects all failed ({reason})"
+        )
 
     async def reconnect(self, index: int, link: MqttLink) -> ConnectOutcome:
         """Connect ``link`` again (after a drop); not counted in the onboarding totals."""
