@@ -17,6 +17,7 @@ the file's stem and reports every problem at once.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -471,6 +472,90 @@ class IngestSettings(_Table):
         return self.sink or f"sqlite:///{self.sqlite_path}"
 
 
+MAX_UNITS_PER_PORT = 247
+"""Modbus unit ids 1 to 247 address devices behind one endpoint."""
+
+
+def _check_hosts(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError('must name at least one local address, e.g. ["127.0.0.1"]')
+    for host in value:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"must be IP addresses, e.g. 127.0.0.2; got {host!r}") from None
+    if len(set(value)) != len(value):
+        raise ValueError("must not name an address twice")
+    return value
+
+
+def _check_ports(value: list[int]) -> list[int]:
+    if any(not 1 <= port <= 65535 for port in value):
+        raise ValueError(f"must be ports from 1 to 65535, got {value}")
+    if len(set(value)) != len(value):
+        raise ValueError("must not name a port twice")
+    return value
+
+
+class SouthboundSettings(_Table):
+    """``[southbound]``: the fleet as simulated field devices a gateway polls
+    (``factory-sim southbound``). Device ``i`` is Modbus unit ``i % devices_per_port + 1`` of
+    endpoint ``i // devices_per_port``; endpoints take the addresses in ``hosts`` in turn, then
+    the next port."""
+
+    protocol: Literal["modbus"] = "modbus"
+    """The southbound protocol: Modbus TCP (OPC UA is a later part)."""
+    hosts: Annotated[list[str], AfterValidator(_check_hosts)] = ["127.0.0.1"]
+    """Local IP addresses to listen on (several spread devices over addresses, as a plant's
+    PLCs each have their own; 127.0.0.2 and up are local on Linux)."""
+    port: Annotated[int, Field(ge=0, le=65535)] = 5020
+    """First port; the fleet uses as many consecutive ports as it needs. 0: ports the system
+    picks (the command prints them and writes them to the hint file)."""
+    ports: Annotated[list[int], AfterValidator(_check_ports)] = []
+    """The ports to use instead of consecutive ones from ``port``; there must be enough."""
+    devices_per_port: Annotated[int, Field(ge=1, le=MAX_UNITS_PER_PORT)] = MAX_UNITS_PER_PORT
+    """Devices (unit ids from 1) behind each address and port."""
+    update_s: Annotated[float | None, Field(ge=0.001, le=86_400.0)] = None
+    """How often a device's registers change: they show its model's sample for step
+    ``floor(t / update_s)``. Default: each device's publish interval."""
+    word_order: Literal["big", "little"] = "big"
+    """Which register of a 32-bit value comes first: the high word ("big", as most devices do)
+    or the low one ("little"). Bytes within a register are always big-endian."""
+
+    @model_validator(mode="after")
+    def _port_or_ports(self) -> SouthboundSettings:
+        if self.ports and "port" in self.model_fields_set:
+            raise ValueError("give port (the first of consecutive ports) or ports, not both")
+        return self
+
+    def endpoints(self, devices: int) -> list[tuple[str, int]]:
+        """The (host, port) of each endpoint ``devices`` devices need, in order.
+
+        Raises ValueError (a message fit for a scenario problem) when they do not fit.
+        """
+        needed = -(-devices // self.devices_per_port)
+        hosts = self.hosts
+        rounds = -(-needed // len(hosts))
+        if self.ports:
+            if rounds > len(self.ports):
+                raise ValueError(
+                    f"{devices} devices at {self.devices_per_port} per port need {needed} "
+                    f"endpoints; {len(self.ports)} ports on {len(hosts)} hosts give "
+                    f"{len(self.ports) * len(hosts)}"
+                )
+            ports = self.ports[:rounds]
+        elif self.port == 0:
+            ports = [0] * rounds
+        else:
+            if self.port + rounds - 1 > 65535:
+                raise ValueError(
+                    f"{devices} devices need ports {self.port} to {self.port + rounds - 1}, "
+                    "beyond 65535"
+                )
+            ports = list(range(self.port, self.port + rounds))
+        return [(host, port) for port in ports for host in hosts][:needed]
+
+
 class Scenario(_Table):
     """A whole scenario: one validated, immutable description of a run."""
 
@@ -484,6 +569,8 @@ class Scenario(_Table):
     fleet: FleetSettings
     onboarding: OnboardingSettings = OnboardingSettings()
     ingest: IngestSettings = IngestSettings()
+    southbound: SouthboundSettings = SouthboundSettings()
+    """Where ``factory-sim southbound`` serves the fleet as Modbus devices."""
     thresholds: Annotated[
         tuple[Threshold, ...],
         WrapValidator(_parse_thresholds),
@@ -509,3 +596,23 @@ class Scenario(_Table):
         ):
             return {**data, "ingest": {**ingest, "sqlite_path": f"runs/{name}.sqlite"}}
         return data
+
+    @model_validator(mode="after")
+    def _southbound_fits(self) -> Scenario:
+        try:
+            self.southbound.endpoints(self.fleet.devices)
+        except ValueError as exc:
+            # Raised as a ValidationError, pydantic reports it at the key it names.
+            key = "ports" if self.southbound.ports else "port"
+            raise ValidationError.from_exception_data(
+                "southbound",
+                [
+                    InitErrorDetails(
+                        type="value_error",
+                        loc=("southbound", key),
+                        input=getattr(self.southbound, key),
+                        ctx={"error": str(exc)},
+                    )
+                ],
+            ) from None
+        return self
