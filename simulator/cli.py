@@ -188,6 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
     validate.add_argument("scenario", type=Path)
 
+    southbound = commands.add_parser(
+        "southbound",
+        help="serve the scenario's fleet as Modbus TCP devices for a gateway to poll",
+    )
+    southbound.add_argument("scenario", type=Path, help="scenario file (TOML); see [southbound]")
+    southbound.add_argument(
+        "--duration",
+        dest="serve_s",
+        type=_number,
+        metavar="SECONDS",
+        help="stop after this long (default: serve until SIGTERM or Ctrl-C)",
+    )
+    southbound.add_argument(
+        "--hint",
+        type=Path,
+        metavar="FILE.json",
+        help="where to write the gateway configuration hint (default: runs/NAME.southbound.json)",
+    )
+
     ingest = commands.add_parser("ingest", help="run an ingest worker on its own")
     ingest.add_argument(
         "--broker", metavar="mqtt://HOST:PORT", help="required unless --settings-stdin"
@@ -316,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_validate(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "southbound":
+            return _cmd_southbound(args)
         return _cmd_ingest(args)
     except ScenarioError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -442,6 +463,27 @@ def _run_config(args: argparse.Namespace) -> Any:
         web_port=args.web,
         quiet=args.quiet,
     )
+
+
+def _cmd_southbound(args: argparse.Namespace) -> int:
+    from simulator.southbound.service import serve
+
+    scenario = _load(args)
+    hint = args.hint if args.hint is not None else Path(f"runs/{scenario.name}.southbound.json")
+    counters = _run_async(
+        serve(scenario, hint_path=hint, duration_s=args.serve_s, announce=_announce)
+    )
+    refused = sum(counters.exceptions.values())
+    sys.stderr.write(
+        f"southbound: {counters.connections:,} connections, {counters.reads:,} reads "
+        f"({counters.registers:,} registers), {refused:,} exception responses, "
+        f"{counters.protocol_errors:,} connections closed for bad framing\n"
+    )
+    return EXIT_OK if not counters.device_failures else EXIT_RUN_PROBLEMS
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

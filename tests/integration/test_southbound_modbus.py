@@ -4,12 +4,14 @@ is at, decoded the way a gateway decodes it (pymodbus's own register conversion)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
+from simulator.errors import PortError
 from simulator.fleet import PlantLayout, get_model
 from simulator.scenario.composition import Group
 from simulator.southbound.fleet_values import ServedFleet, sample_at, step_at
@@ -158,3 +160,17 @@ async def test_exceptions_reach_the_client(big: Served) -> None:
     beyond = await client.read_holding_registers(size - 1, count=2, device_id=1)
     assert beyond.exception_code == 0x02
     assert big.server.counters.exceptions == {0x0B: 1, 0x02: 1}
+
+
+async def test_a_port_in_use_is_a_port_error_and_nothing_stays_open(big: Served) -> None:
+    taken = big.server.endpoints[1]
+    fleet = big.server.fleet
+    second = SouthboundServer(
+        fleet, [("127.0.0.1", 0), taken, ("127.0.0.1", 0)], clock=big.clock, epoch=0.0
+    )
+    with pytest.raises(PortError, match="already in use"):
+        await second.start()
+    # The endpoint it had opened before the failure is closed again.
+    assert len(second.endpoints) == 1
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection(*second.endpoints[0])

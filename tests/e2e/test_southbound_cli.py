@@ -1,0 +1,110 @@
+"""``factory-sim southbound`` as a user runs it: it says where it listens, writes the gateway
+hint, answers pymodbus with the model's ground truth, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from simulator.fleet import get_model
+from simulator.southbound.fleet_values import sample_at, step_at
+from simulator.southbound.register_map import RegisterEncoder, register_map
+from tests.commands import CHILD_ENV
+
+pytestmark = pytest.mark.sockets
+
+SCENARIO = """\
+name = "plant-south"
+seed = 5
+duration_s = 60
+[fleet]
+devices = 12
+publish_interval_s = 1.0
+[[fleet.mix]]
+model = "plc-line"
+share = 0.5
+[[fleet.mix]]
+model = "moulding-machine"
+share = 0.5
+[southbound]
+port = 0
+devices_per_port = 5
+update_s = 3600.0
+word_order = "little"
+"""
+
+
+async def read(host: str, port: int, unit_id: int, count: int) -> list[int]:
+    """The registers 0 to ``count - 1`` of a unit, read as a gateway would."""
+    client = AsyncModbusTcpClient(host, port=port, retries=0, timeout=10)
+    assert await client.connect()
+    try:
+        response = await client.read_holding_registers(0, count=count, device_id=unit_id)
+    finally:
+        client.close()
+    assert not response.isError(), response
+    return list(response.registers)
+
+
+def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
+    scenario = tmp_path / "plant-south.toml"
+    scenario.write_text(SCENARIO)
+    hint_path = tmp_path / "gateway.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "southbound", str(scenario), "--hint", str(hint_path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=CHILD_ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 60
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("gateway hint written"):
+                break
+            assert time.monotonic() < deadline, lines
+        listening = [line for line in lines if line.startswith("modbus tcp 127.0.0.1:")]
+        assert len(listening) == 3, lines  # 12 devices, 5 per port
+
+        hint = json.loads(hint_path.read_text())
+        assert (hint["protocol"], hint["word_order"], hint["seed"]) == ("modbus-tcp", "little", 5)
+        devices = hint["devices"]
+        assert [d["unit_id"] for d in devices] == [1, 2, 3, 4, 5] * 2 + [1, 2]
+        assert {d["model"] for d in devices} == {"plc-line", "moulding-machine"}
+        assert hint["register_maps"]["plc-line"] == json.loads(
+            json.dumps(register_map(get_model("plc-line")).to_json())
+        )
+        device = devices[8]  # a moulding machine: unit 4 of the second port
+        assert f":{device['port']}: devices 5..9" in listening[1]
+
+        model = get_model(device["model"])
+        size = register_map(model).size
+        registers = asyncio.run(read(device["host"], device["port"], device["unit_id"], size))
+        step = step_at(time.time() - hint["epoch_unix_s"], device["update_s"])
+        truth = sample_at(model, device["index"], 5, step, device["update_s"])
+        encoded = RegisterEncoder(register_map(model), "little").encode(truth)
+        assert registers == [
+            int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)
+        ]
+
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "1 reads" in err
+    assert "Traceback" not in err
