@@ -183,48 +183,59 @@ def register_map(model: DeviceModel) -> RegisterMap:
     return RegisterMap(model.name, tuple(fields))
 
 
-def _words_of(field: RegisterField, little: bool) -> Callable[[SampleValue], tuple[int, ...]]:
-    """A function from a value to the field's register numbers, in order."""
-    kind = field.type
-    raw = field.raw
-    if kind is RegisterType.UINT16:
-        return lambda value: (int(raw(value)),)
-    if kind is RegisterType.INT16:
-        return lambda value: (int(raw(value)) & 0xFFFF,)
-    if kind is RegisterType.FLOAT32:
-        pack = struct.Struct(">f").pack
+_FORMATS: Final = {
+    RegisterType.UINT16: "H",
+    RegisterType.INT16: "h",
+    RegisterType.UINT32: "I",
+    RegisterType.INT32: "i",
+    RegisterType.FLOAT32: "f",
+}
 
-        def to_bits(value: SampleValue) -> int:
-            return int.from_bytes(pack(raw(value)))
-    else:
 
-        def to_bits(value: SampleValue) -> int:
-            return int(raw(value)) & 0xFFFF_FFFF
+def _converter(field: RegisterField) -> Callable[[SampleValue], int | float]:
+    """:meth:`RegisterField.raw` for one field, with its branches taken once, here."""
+    if field.codes:
+        return {name: code for code, name in enumerate(field.codes)}.__getitem__  # type: ignore[return-value]
+    if field.type is RegisterType.FLOAT32:
+        return float
+    if field.type is RegisterType.UINT32:
+        return field.raw
+    low, high = _RANGES[field.type]
+    scale = field.scale
 
-    if little:
-        return lambda value: (to_bits(value) & 0xFFFF, to_bits(value) >> 16)
-    return lambda value: (to_bits(value) >> 16, to_bits(value) & 0xFFFF)
+    def scaled(value: SampleValue) -> int:
+        number = round(float(value) * scale)
+        return low if number < low else high if number > high else number
+
+    return scaled
 
 
 class RegisterEncoder:
     """Turns a model's samples into the bytes of its registers, for one word order."""
 
-    __slots__ = ("_converters", "_pack", "map")
+    __slots__ = ("_converters", "_pack", "_swapped", "map")
 
     def __init__(self, register_map: RegisterMap, word_order: WordOrder = "big") -> None:
         if word_order not in ("big", "little"):
             raise InvalidArgumentError(f'word_order must be "big" or "little", not {word_order!r}')
         self.map = register_map
         """The map the bytes follow."""
-        little = word_order == "little"
-        self._converters = tuple(
-            (field.signal, _words_of(field, little)) for field in register_map.fields
+        fields = register_map.fields
+        self._converters = tuple((field.signal, _converter(field)) for field in fields)
+        self._pack = struct.Struct(">" + "".join(_FORMATS[field.type] for field in fields)).pack
+        self._swapped = (
+            tuple(2 * field.address for field in fields if field.count == 2)
+            if word_order == "little"
+            else ()
         )
-        self._pack = struct.Struct(f">{register_map.size}H").pack
+        """Byte offsets of the 32-bit values whose two registers trade places."""
 
     def encode(self, sample: Mapping[str, SampleValue]) -> bytes:
         """Every register of the map, two big-endian bytes each, from address 0."""
-        words: list[int] = []
-        for name, convert in self._converters:
-            words.extend(convert(sample[name]))
-        return self._pack(*words)
+        packed = self._pack(*[convert(sample[name]) for name, convert in self._converters])
+        if not self._swapped:
+            return packed
+        words = bytearray(packed)
+        for at in self._swapped:
+            words[at : at + 4] = packed[at + 2 : at + 4] + packed[at : at + 2]
+        return bytes(words)

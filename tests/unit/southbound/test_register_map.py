@@ -115,3 +115,31 @@ def test_the_map_as_json_names_codes_and_units() -> None:
         "unit": "°C",
     }
     assert rows[-1]["codes"] == {0: "running", 1: "idle", 2: "alarm"}
+
+
+_FORMATS = {"uint16": ">H", "int16": ">h", "uint32": ">I", "int32": ">i", "float32": ">f"}
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_the_encoder_writes_each_fields_raw_number_even_out_of_range(name: str) -> None:
+    model = get_model(name)
+    fields = register_map(model).fields
+    state = model.new_state(2, 4)
+    samples = [model.sample(state, seq, seq * 90.0) for seq in range(50)]
+    # Values past a field's range are clamped (16 bits) or wrapped (counters), never garbage.
+    wild = dict(samples[-1])
+    for field in fields:
+        if not field.codes:
+            wild[field.signal] = 1e7 if field.address % 2 else -1e7
+    for sample in [*samples, wild]:
+        encoded = RegisterEncoder(register_map(model)).encode(sample)
+        for field in fields:
+            at = 2 * field.address
+            (number,) = struct.unpack(
+                _FORMATS[field.type.value], encoded[at : at + 2 * field.count]
+            )
+            raw = field.raw(sample[field.signal])
+            if field.type is RegisterType.FLOAT32:
+                assert number == pytest.approx(raw, rel=1e-6)
+            else:
+                assert number == raw, (field, sample[field.signal])
