@@ -1,0 +1,170 @@
+"""CPU of the Modbus TCP server per read it serves: N devices polled once a second by pymodbus.
+
+Starts ``factory-sim southbound`` as a child process (uvloop, as users run it) on a scenario of
+``--devices`` machines, then polls every device once per ``--interval`` from this process with
+pymodbus's async client, one connection per endpoint as a gateway polls its devices, each
+device's whole register map per read. Polls are due at ``start + n * interval`` (drift-free);
+a round that starts late is counted as an overrun, never skipped. After ``--warmup`` seconds,
+the child's CPU (user + system, from /proc) over ``--seconds`` is divided by the reads that
+window answered. Run:
+
+    .venv/bin/python bench/southbound_modbus.py [--devices 1000] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pymodbus.client import AsyncModbusTcpClient
+
+from simulator.fleet import get_model
+from simulator.southbound.register_map import register_map
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCENARIO = """\
+name = "southbound-bench"
+duration_s = 60
+[fleet]
+devices = {devices}
+publish_interval_s = 1.0
+[[fleet.mix]]
+model = "cnc-machine"
+share = 0.4
+[[fleet.mix]]
+model = "power-meter"
+share = 0.3
+[[fleet.mix]]
+model = "robot"
+share = 0.3
+[southbound]
+port = 0
+update_s = 1.0
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Poller:
+    """Polls every device of one endpoint, once per interval, on one connection."""
+
+    def __init__(self, host: str, port: int, devices: list[dict[str, Any]]) -> None:
+        self.client = AsyncModbusTcpClient(host, port=port, retries=0, timeout=10)
+        self.devices = [(d["unit_id"], register_map(get_model(d["model"])).size) for d in devices]
+        self.reads = 0
+        self.errors = 0
+        self.overruns = 0
+
+    async def run(self, start: float, interval: float, until: float) -> None:
+        loop = asyncio.get_running_loop()
+        assert await self.client.connect()
+        n = 0
+        while (due := start + n * interval) < until:
+            late = loop.time() - due
+            if late > 0:
+                self.overruns += late > interval
+            else:
+                await asyncio.sleep(-late)
+            for unit_id, size in self.devices:
+                response = await self.client.read_holding_registers(
+                    0, count=size, device_id=unit_id
+                )
+                if response.isError():
+                    self.errors += 1
+                else:
+                    self.reads += 1
+            n += 1
+        self.client.close()
+
+
+async def poll(hint: dict[str, Any], args: argparse.Namespace, pid: int) -> dict[str, Any]:
+    by_endpoint: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for device in hint["devices"]:
+        by_endpoint.setdefault((device["host"], device["port"]), []).append(device)
+    pollers = [Poller(host, port, devices) for (host, port), devices in by_endpoint.items()]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 1.0
+    until = start + args.warmup + args.seconds
+    tasks = [asyncio.create_task(p.run(start, args.interval, until)) for p in pollers]
+    await asyncio.sleep(start + args.warmup - loop.time())
+    reads_before = sum(p.reads for p in pollers)
+    cpu_before = cpu_seconds(pid)
+    wall_before = time.monotonic()
+    own_before = time.process_time()
+    await asyncio.sleep(args.seconds)
+    reads = sum(p.reads for p in pollers) - reads_before
+    cpu = cpu_seconds(pid) - cpu_before
+    wall = time.monotonic() - wall_before
+    own = time.process_time() - own_before
+    await asyncio.gather(*tasks)
+    return {
+        "devices": len(hint["devices"]),
+        "endpoints": len(pollers),
+        "interval_s": args.interval,
+        "window_s": round(wall, 2),
+        "reads": reads,
+        "reads_per_s": round(reads / wall, 1),
+        "server_cpu_s": round(cpu, 3),
+        "server_cpu_us_per_read": round(1e6 * cpu / reads, 1) if reads else None,
+        "server_cpu_share_of_a_core": round(cpu / wall, 4),
+        "clients_cpu_us_per_read": round(1e6 * own / reads, 1) if reads else None,
+        "errors": sum(p.errors for p in pollers),
+        "overruns": sum(p.overruns for p in pollers),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=1.0, help="poll period (s)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        scenario = Path(directory) / "southbound-bench.toml"
+        scenario.write_text(SCENARIO.format(devices=args.devices))
+        hint_path = Path(directory) / "hint.json"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "southbound",
+                str(scenario),
+                "--hint",
+                str(hint_path),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            for line in server.stdout:
+                if line.startswith("gateway hint written"):
+                    break
+            hint = json.loads(hint_path.read_text())
+            result = asyncio.run(poll(hint, args, server.pid))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
