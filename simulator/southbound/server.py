@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from simulator.errors import PortError, RemoteProtocolError
+from simulator.errors import InvalidArgumentError, PortError, RemoteProtocolError
 from simulator.southbound.fleet_values import ServedFleet
 from simulator.southbound.modbus import (
     ExceptionCode,
@@ -103,7 +103,9 @@ class SouthboundServer:
         """``endpoints``: (host, port) of each of the fleet's endpoints; port 0 lets the
         system choose. ``clock() - epoch`` is the time a read is answered at."""
         if len(endpoints) < fleet.endpoints:
-            raise ValueError(f"{fleet.endpoints} endpoints needed, {len(endpoints)} given")
+            raise InvalidArgumentError(
+                f"{fleet.endpoints} endpoints needed, {len(endpoints)} given"
+            )
         self.fleet = fleet
         self._wanted = tuple(endpoints[: fleet.endpoints])
         self._clock = clock

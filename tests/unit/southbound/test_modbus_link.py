@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from simulator.errors import InvalidArgumentError
 from simulator.fleet import PlantLayout, get_model
 from simulator.scenario.composition import Group
 from simulator.southbound.fleet_values import ServedFleet, sample_at
@@ -117,3 +120,11 @@ def test_bytes_that_are_not_modbus_close_the_connection_after_the_answers_before
     assert [type(r) for r in responses(transport)] == [RegistersRead]
     assert transport.closed
     assert server.counters.protocol_errors == 1
+
+
+def test_a_server_needs_an_endpoint_for_every_block_of_units() -> None:
+    served = ServedFleet(
+        (Group("robot", "msgpack", 1.0, 0, 5),), PlantLayout(1, 1), seed=3, devices_per_endpoint=2
+    )
+    with pytest.raises(InvalidArgumentError, match="3 endpoints needed, 2 given"):
+        SouthboundServer(served, [("127.0.0.1", 0)] * 2, clock=Clock(), epoch=0.0)
