@@ -285,8 +285,12 @@ def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
     session._outbound += _ack(0x50, packet_id)
     if incoming is not None and packet_id in incoming:
         return None
-    if flight is not None:
-        _check_receive_maximum(session, flight, packet_id)
+    allowed = session._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
+    if incoming is not None and len(incoming) >= allowed:
+        raise RemoteProtocolError(
+            f"PUBLISH {packet_id}: more than {allowed} QoS 2 messages in flight, "
+            "our receive maximum"
+        )
     if flight is None:
         flight = session._flight = InFlight()
     if flight.incoming is None:
@@ -297,29 +301,22 @@ def _on_publish(session: ClientSession, packet: Publish) -> Event | None:
 
 
 def _hold(session: ClientSession, packet_id: int) -> None:
-    """Keep a QoS 1 message's id for :meth:`ClientSession.acknowledge` (``manual_acks``)."""
+    """Keep a QoS 1 message's id for :meth:`ClientSession.acknowledge` (``manual_acks``).
+
+    Not checked against our Receive Maximum: Mosquitto 2.0.11 sends a subscriber that
+    acknowledges its oldest message while others wait in its queue up to another Receive
+    Maximum of them (fixed in 2.0.13), so a strict client would be disconnected over and over
+    by a broker doing its best. Ids the broker reuses past 65,535 held are still acknowledged
+    in arrival order, which is the order it looks them up in.
+    """
     flight = session._flight
     if flight is None:
         flight = session._flight = InFlight()
     unacked = flight.unacked
     if unacked is None:
         flight.unacked = [packet_id]
-        return
-    _check_receive_maximum(session, flight, packet_id)
-    unacked.append(packet_id)
-
-
-def _check_receive_maximum(session: ClientSession, flight: InFlight, packet_id: int) -> None:
-    """Refuse a QoS 1 or 2 PUBLISH beyond our Receive Maximum (5.0, 3.3.4): the broker may
-    have that many unacknowledged towards us (QoS 1 not yet released with ``manual_acks``,
-    QoS 2 before PUBREL), and 65,535 on 3.1.1, where packet ids run out there anyway."""
-    held = len(flight.unacked or ()) + len(flight.incoming or ())
-    allowed = session._options.receive_maximum or DEFAULT_RECEIVE_MAXIMUM
-    if held >= allowed:
-        raise RemoteProtocolError(
-            f"PUBLISH {packet_id}: more than {allowed} QoS 1 and 2 messages unacknowledged, "
-            "our receive maximum"
-        )
+    else:
+        unacked.append(packet_id)
 
 
 def _resolve_alias(session: ClientSession, packet: Publish, alias: int) -> Publish:

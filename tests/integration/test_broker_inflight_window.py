@@ -8,7 +8,8 @@ messages as it takes them from the publisher, so whatever it will send before an
 acknowledgement is ahead of the PINGRESP. Pinned for Mosquitto 2.0.11 with
 ``broker_config/``: a 3.1.1 subscriber gets ``max_inflight_messages``; a 5.0 one that states
 no Receive Maximum gets the same (the specification says 65,535); one that states 65,535 gets
-everything. Hence the worker's CONNECT states it (``subscriber_options``).
+everything. Hence the worker's CONNECT states it (``subscriber_options``). And the window is
+not a bound in 2.0.11 once a backlog waits for a resumed session (the last test but one).
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ def broker() -> Iterator[LocalBroker]:
 class Subscriber:
     """A blocking socket on a session that acknowledges nothing."""
 
-    def __init__(self, broker: LocalBroker, version: MQTTVersion, options: ConnectOptions):
-        self.session = ClientSession(f"window-{version.name}", version, 60, options=options)
+    def __init__(
+        self,
+        broker: LocalBroker,
+        version: MQTTVersion,
+        options: ConnectOptions,
+        client_id: str = "window",
+    ) -> None:
+        self.session = ClientSession(client_id, version, 60, options=options)
         self.sock = socket.create_connection((broker.host, broker.port), timeout=TIMEOUT_S)
         self.received = 0
         self.subscribed = False
@@ -82,6 +89,7 @@ class Subscriber:
             assert self.session.data_to_send() == b""  # nothing acknowledged behind our back
 
     def received_before_a_pong(self) -> int:
+        self.ponged = False
         self.sock.sendall(self.session.ping())
         self.until(lambda: self.ponged)
         return self.received
@@ -121,6 +129,31 @@ def test_a_v5_subscriber_stating_no_receive_maximum_gets_the_configured_window_t
 ) -> None:
     options = ConnectOptions(manual_acks=True)
     assert window(broker, MQTTVersion.V5, options) == configured_window()
+
+
+def test_acknowledging_the_oldest_lets_a_resumed_backlog_past_the_window(
+    broker: LocalBroker,
+) -> None:
+    """Mosquitto 2.0.11 overshoots: while messages wait in a session's queue, the PUBACK of the
+    oldest one in flight moves up to a whole Receive Maximum of them into flight, not one
+    (``db__message_delete_outgoing``; 2.0.13's "Various fixes around inflight quota
+    management", eclipse/mosquitto#2306). A worker acknowledges oldest first, as MQTT wants,
+    so its session takes what comes rather than refusing the broker. A broker that fixes this
+    turns the test red."""
+    options = ConnectOptions(
+        clean_start=False, session_expiry_interval=60, receive_maximum=100, manual_acks=True
+    )
+    away = Subscriber(broker, MQTTVersion.V5, options, client_id="window-backlog")
+    away.sock.sendall(away.session.disconnect())  # the session stays, with its subscription
+    away.sock.close()
+    publish_all(broker)
+    back = Subscriber(broker, MQTTVersion.V5, options, client_id="window-backlog")
+    try:
+        assert back.received_before_a_pong() == 100  # the window, on resuming
+        back.sock.sendall(back.session.acknowledge(1))
+        assert back.received_before_a_pong() - 100 == 100  # MQTT: 1
+    finally:
+        back.sock.close()
 
 
 def test_the_workers_kept_session_gets_every_message_unacknowledged(broker: LocalBroker) -> None:
