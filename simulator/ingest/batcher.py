@@ -74,6 +74,12 @@ class Batcher(Generic[T]):
         return len(self._items)
 
     @property
+    def oldest(self) -> float | None:
+        """When the pending batch's first item came (same clock as ``now``); None if nothing
+        waits."""
+        return self._oldest if self._items else None
+
+    @property
     def deadline(self) -> float | None:
         """When the pending batch becomes due (same clock as ``now``); None if nothing waits."""
         return self._oldest + self._max_age_s if self._items else None

@@ -65,6 +65,11 @@ from simulator.transport.subscriber import Subscriber
 from simulator.transport.tls import TlsOptions, client_context
 
 SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
+GROUP_COMMIT_S = 0.02
+"""With acks waiting for commits: how long the open batch gathers rows before an idle writer
+takes it, full or not. Short, so the broker's window of unacknowledged messages is not held
+for a whole ``batch_max_age``; not shorter, since a transaction per read (tens of rows at
+20,000 msg/s) cost the worker so much that it fell behind (docs/DECISIONS.md)."""
 
 
 class IngestWorker:
@@ -84,6 +89,7 @@ class IngestWorker:
         loop: asyncio.AbstractEventLoop,
         wall_ns: Callable[[], int],
         sink_display: str = "",
+        group_commit_s: float = GROUP_COMMIT_S,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -136,6 +142,7 @@ class IngestWorker:
         """Of those, the ones acknowledged, or forgotten with the connection they came on."""
         self._acks_link: MqttLink | None = None
         """The link the latest messages came on: where their PUBACKs go."""
+        self._group_commit_s = group_commit_s
         self.writer = SinkWriter(
             sink,
             loop=loop,
@@ -599,14 +606,18 @@ class IngestWorker:
     # batching and the writer thread
 
     def _arm_flush(self) -> None:
-        self._flush_handle = self._loop.call_later(
-            self.settings.batch_max_age_s / 2, self._flush_due
-        )
+        every = self.settings.batch_max_age_s / 2
+        if self._manual_acks:
+            every = min(every, max(self._group_commit_s, 0.001) / 2)
+        self._flush_handle = self._loop.call_later(every, self._flush_due)
 
     def _flush_due(self) -> None:
         now = self._loop.time()
         self._submit(self._batcher.due(now))
         self.writer.submit_malformed(self._take_malformed())
+        if self._manual_acks:
+            # Also when nothing arrives: the broker may be waiting for our PUBACKs.
+            self._commit_if_idle()
         self._arm_flush()
 
     def _take_malformed(self) -> list[Malformed]:
@@ -630,14 +641,16 @@ class IngestWorker:
         self._commit_if_idle()
 
     def _commit_if_idle(self) -> None:
-        """If the writer has nothing to do, hand it the open batch (group commit), or, with
-        no rows waiting anywhere, acknowledge every message delivered so far."""
+        """If the writer has nothing to do, hand it the open batch once that has gathered rows
+        for ``group_commit_s`` (group commit), or, with no rows waiting anywhere,
+        acknowledge every message delivered so far."""
         if self.writer.pending_rows:
             return  # its completion comes back here
-        if self._batcher.pending:
-            self._submit(self._batcher.drain())
-        else:
+        oldest = self._batcher.oldest
+        if oldest is None:
             self._release_acks(self._acks_taken)
+        elif self._loop.time() - oldest >= self._group_commit_s:
+            self._submit(self._batcher.drain())
 
     def _release_acks(self, through: int) -> None:
         """Acknowledge the messages delivered up to ``through`` (counted over the worker's life)

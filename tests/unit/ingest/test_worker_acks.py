@@ -62,7 +62,11 @@ def registration(packet_id: int) -> bytes:
     return encode(Publish("onboarding/ms-000002/register", payload, qos=1, packet_id=packet_id), V5)
 
 
-def make(sink: MemorySink, batch_size: int = 100) -> tuple[IngestWorker, MqttLink, Wire]:
+def make(
+    sink: MemorySink, batch_size: int = 100, *, group_commit_s: float = 0.0
+) -> tuple[IngestWorker, MqttLink, Wire]:
+    """A worker on a kept QoS 1 session; an idle writer takes the open batch at once unless
+    ``group_commit_s`` says to let it gather rows."""
     worker = IngestWorker(
         WorkerSettings(
             host="127.0.0.1",
@@ -76,6 +80,7 @@ def make(sink: MemorySink, batch_size: int = 100) -> tuple[IngestWorker, MqttLin
         sink,
         loop=asyncio.get_running_loop(),
         wall_ns=lambda: T0 + 1_000_000,
+        group_commit_s=group_commit_s,
     )
     wire = Wire(sink)
     link = connect(worker, wire)
@@ -99,6 +104,16 @@ async def test_a_message_is_acknowledged_once_its_row_is_committed() -> None:
     assert wire.acked == [1, 2, 3]
     assert all({1, 2, 3} <= committed for committed in wire.committed_then)
     await worker.stop()
+
+
+async def test_an_idle_writer_takes_the_open_batch_only_once_it_has_gathered_rows() -> None:
+    sink = MemorySink()
+    worker, link, wire = make(sink, group_commit_s=3600.0)
+    link.data_received(telemetry(1) + telemetry(2))
+    await asyncio.sleep(0)
+    assert (worker.writer.pending_rows, sink.rows, wire.acked) == (0, [], [])
+    await worker.stop()  # stopping flushes it, and acknowledges it once committed
+    assert wire.acked == [1, 2]
 
 
 async def test_a_batch_given_up_is_acknowledged_all_the_same() -> None:
