@@ -327,7 +327,7 @@ class Runner:
                     f"{len(workers)} part(s) only: running {len(workers)} ingest worker(s), "
                     f"not {scenario.ingest.workers}"
                 )
-            ingest = IngestPool(workers)
+            ingest = IngestPool(workers, say=self.say)
             self.say(
                 f"starting {len(workers)} ingest worker(s) into "
                 f"{parse_sink_url(settings.sink).display()} (run id {settings.run_id})"
@@ -520,11 +520,15 @@ class Runner:
             ingest=final,
             ingest_error=ingest_error,
             ingest_workers=ingest.per_worker() if ingest is not None else [],
+            ingest_restarts=len(ingest.restarts) if ingest is not None else 0,
+            ingest_restart_reasons=list(ingest.restarts) if ingest is not None else [],
             drain_s=drain_s,
             timeseries=list(self.monitor.series.samples) if self.monitor is not None else [],
             settings=public_settings(scenario),
             sparkplug=_sparkplug_figures(fleet, final),
-            **_onboarding_figures(fleet, final, state.responder),
+            **_onboarding_figures(
+                fleet, final, state.responder, restarted=bool(ingest and ingest.restarts)
+            ),
         )
 
     async def _stop_ingest(
@@ -568,8 +572,8 @@ class Runner:
             if ingest.gone:
                 for child in ingest.dead():
                     self.say(
-                        f"ingest worker {child.settings.client_id} exited (status "
-                        f"{child.returncode}) before draining"
+                        f"ingest worker {child.settings.client_id} {child.exit_reason} before "
+                        f"draining, past its restarts"
                     )
             else:
                 self.say(
@@ -643,9 +647,18 @@ def _ingest_session_expiry(scenario: Scenario) -> int:
 
 
 def _onboarding_figures(
-    fleet: Fleet, final: IngestSnapshot | None, responder: Responder | None
+    fleet: Fleet,
+    final: IngestSnapshot | None,
+    responder: Responder | None,
+    *,
+    restarted: bool = False,
 ) -> dict[str, Any]:
-    """The funnel and what goes with it, as :class:`RunFigures` fields."""
+    """The funnel and what goes with it, as :class:`RunFigures` fields.
+
+    After an ingest worker was ``restarted``, the first telemetry it timed after its last
+    report died with it: those devices are not counted as failed (the sink says their
+    messages got through: ``devices_seen``) but as pending, neither reached nor fallen out.
+    """
     registrar = fleet.registrar
     if registrar is None:
         return {"workflow": "connect", "funnel": fleet.funnel.to_dict()}
@@ -657,7 +670,8 @@ def _onboarding_figures(
         # Accepted devices that published but whose first message never reached ingest fell
         # out here; those whose first message was not due before the run ended are pending.
         published = sum(1 for device in fleet.devices if device.seq)
-        stage.failed = max(0, published - stage.reached)
+        through = max(stage.reached, final.devices_seen) if restarted else stage.reached
+        stage.failed = max(0, published - through)
         stage.pending = max(0, fleet.funnel[REGISTERED].reached - stage.reached - stage.failed)
         funnel[stage.name] = stage.to_dict()
     first_start = fleet.connector_stats.first_start

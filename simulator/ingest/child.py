@@ -105,6 +105,35 @@ class IngestChild:
         """The child's exit status once it has exited (None while it runs)."""
         return self._proc.returncode if self._proc is not None else None
 
+    async def exited(self) -> int:
+        """Wait until the child has exited (whoever stopped it); its exit status."""
+        proc = self._proc
+        if proc is None:
+            raise IngestChildError("ingest worker was never started")
+        status = await proc.wait()
+        reader = self._reader
+        if reader is not None and not reader.done():
+            # Its last lines, read to the end: the error it said, if it said one.
+            await asyncio.wait({reader})
+        return status
+
+    @property
+    def exit_reason(self) -> str:
+        """Why the child ended, in words: the signal that killed it or its exit status, and
+        the error it said; empty while it runs."""
+        status = self.returncode
+        if status is None:
+            return ""
+        if status < 0:
+            try:
+                name = f" ({signal.Signals(-status).name})"
+            except ValueError:
+                name = ""
+            said = f"killed by signal {-status}{name}"
+        else:
+            said = f"exited with status {status}"
+        return f"{said}: {self.error}" if self.error else said
+
     @property
     def committed(self) -> int:
         """Distinct messages whose rows the child has committed so far."""

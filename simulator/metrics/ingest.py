@@ -34,6 +34,18 @@ class WorkerShare(TypedDict):
     committed_rows: int | None
     registrations: int | None
     exit_status: int | None
+    restarts: int
+    """Times this worker died and was started again in the run."""
+
+
+class WorkerRestart(TypedDict):
+    """One death of an ingest worker that the run answered by starting it again."""
+
+    client_id: str
+    exit_status: int | None
+    """The dead process's exit status (negative: the signal that killed it)."""
+    reason: str
+    """The same in words, with the error it said if it said one."""
 
 
 @dataclass(slots=True)
@@ -112,6 +124,23 @@ class IngestSnapshot:
         values["first_telemetry_us"] = Histogram.from_dict(first) if first is not None else None
         return cls(**values)
 
+    def carried(self) -> IngestSnapshot:
+        """What of these figures a worker restarted in place of this one (dead) cannot read
+        back from the sink, to be added to the new one's: a copy with the counts the sink
+        holds (received, unique, duplicated, missing, devices, committed rows) and the rows
+        still pending (lost with the process, or sent again by the broker) at zero.
+
+        The new worker counts those from what the run stored (``resume_from_sink``), so adding
+        them too would count every committed message twice. What it cannot count, deliveries'
+        latency, malformed and late messages, rows given up, registrations answered, deaths
+        heard and the like, is what this worker had said in its last line: anything after it
+        died with it.
+        """
+        copy = IngestSnapshot.from_dict(self.to_dict())
+        for name in _FROM_SINK:
+            setattr(copy, name, 0)
+        return copy
+
     def merge(self, other: IngestSnapshot) -> None:
         """Add another worker's figures to these (several workers of one run)."""
         for name in _SUMMED:
@@ -148,6 +177,17 @@ def _add_counts(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str,
 
 
 _FIELDS = tuple(IngestSnapshot.__dataclass_fields__)
+_FROM_SINK = (
+    "received",
+    "unique",
+    "duplicated",
+    "missing",
+    "devices_seen",
+    "committed_rows",
+    "committed_unique",
+    "pending_rows",
+)
+"""Counts a restarted worker reads back from the sink (see :meth:`IngestSnapshot.carried`)."""
 _SUMMED = (
     "received",
     "unique",

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot, WorkerShare
+from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
 from simulator.report.schema import (
     AnswersSection,
     DeathsSection,
@@ -123,7 +123,9 @@ class RunFigures:
     ingest_error: str | None = None
     """Why ingest's figures are unknown (its worker died, or never reported), if they are."""
     ingest_restarts: int = 0
-    """Times the run started its ingest worker again after it died."""
+    """Times the run started an ingest worker again after it died."""
+    ingest_restart_reasons: list[WorkerRestart] = field(default_factory=list)
+    """Each of those deaths: the worker, its exit status and why, in order."""
     ingest_workers: list[WorkerShare] = field(default_factory=list)
     """Each ingest worker's share: client id, topic filters, messages and rows it took."""
     drop_reasons: dict[str, int] = field(default_factory=dict)
@@ -236,6 +238,7 @@ def build_report(f: RunFigures) -> RunReport:
             "status": "failed" if f.ingest_error else "ok" if ingest is not None else "off",
             "error": f.ingest_error,
             "restarts": f.ingest_restarts,
+            "restart_reasons": list(f.ingest_restart_reasons),
             "workers": f.ingest_workers,
         },
         "process": {
@@ -246,10 +249,20 @@ def build_report(f: RunFigures) -> RunReport:
         },
         "sparkplug": f.sparkplug,
         "drain_s": round(f.drain_s, 3),
-        "notes": list(ingest.notes) if ingest is not None else [],
+        "notes": [*(ingest.notes if ingest is not None else ()), *_restart_notes(f)],
         "settings": f.settings,
         "timeseries": f.timeseries,
     }
+
+
+def _restart_notes(f: RunFigures) -> list[str]:
+    """One note per ingest worker restart: a restart that lost nothing is worth saying, not
+    failing over (what it did lose is in ``messages.lost``)."""
+    return [
+        f"ingest worker {death['client_id']} {death['reason']}; the run started it again, "
+        f"and it carried on from the rows its run had stored"
+        for death in f.ingest_restart_reasons
+    ]
 
 
 def as_dict(report: RunReport) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import typing
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
 
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
-from simulator.metrics.ingest import WorkerShare
+from simulator.metrics.ingest import WorkerRestart, WorkerShare
 
 
 class BrokerSection(TypedDict):
@@ -150,6 +150,9 @@ class IngestSection(TypedDict):
     """``ok``, ``off`` (not run) or ``failed`` (its figures are unknown: see ``error``)."""
     error: str | None
     restarts: int
+    """Times a worker died and the run started it again (``ok`` still: it carried on)."""
+    restart_reasons: list[WorkerRestart]
+    """Each of those deaths: the worker, its exit status (negative: the signal) and why."""
     workers: list[WorkerShare]
 
 

@@ -52,6 +52,15 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             f"  tls         {handshakes:,} handshakes, {connections['tls_resumed']:,} resumed "
             f"a session"
         )
+    ingest = report.get("ingest") or {}
+    if ingest.get("restarts"):
+        why = "; ".join(
+            f"{d['client_id']} {d['reason']}" for d in ingest.get("restart_reasons", [])
+        )
+        lines.append(
+            f"  ingest      ingest worker restarted {ingest['restarts']:,} time(s)"
+            + (f" ({why})" if why else "")
+        )
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "

@@ -82,3 +82,29 @@ def test_two_workers_add_up() -> None:
     assert merged.first_telemetry_us is not None
     assert merged.first_telemetry_us.count == 2
     assert merged.deaths == {"left": 3, "lost": 0, "invalid": 0}
+
+
+def test_what_a_dead_worker_leaves_is_what_the_sink_cannot_give_back() -> None:
+    """A restarted worker reads received, unique, duplicated, missing, devices and committed
+    rows back from the sink; the dead one's last line adds the rest, and nothing twice."""
+    dead, restarted = full(1), full(3)
+    left = dead.carried()
+    for name in (
+        "received",
+        "unique",
+        "duplicated",
+        "missing",
+        "devices_seen",
+        "committed_rows",
+        "committed_unique",
+        "pending_rows",
+    ):
+        assert getattr(left, name) == 0, name
+    total = IngestSnapshot.from_dict(restarted.to_dict())
+    total.merge(left)
+    assert (total.received, total.committed_unique, total.devices_seen) == (30, 18, 12)
+    assert (total.malformed, total.out_of_order, total.failed_unique) == (20, 8, 8)
+    assert total.latency_us.count == 4
+    assert total.deaths == {"left": 4, "lost": 0, "invalid": 0}
+    assert total.first_recv_ns == 1_000
+    assert dead.received == 10  # the dead worker's own figures are untouched

@@ -42,3 +42,23 @@ def test_tls_handshakes_and_resumptions_are_shown_when_the_engine_did_tls(
     report = make_report(tls_handshakes=20, tls_resumed=19)
     assert report["connections"]["tls_resumed"] == 19
     assert "  tls         20 handshakes, 19 resumed a session" in summary_lines(report)
+
+
+def test_a_restarted_ingest_worker_is_said_and_is_no_problem(make_report: MakeReport) -> None:
+    death = {"client_id": "ingest-trial-0", "exit_status": -9, "reason": "killed by signal 9"}
+    report = make_report(ingest_restarts=1, ingest_restart_reasons=[death])
+    assert report["ingest"]["status"] == "ok"
+    assert report["ingest"]["restart_reasons"] == [death]
+    lines = summary_lines(report)
+    assert (
+        "  ingest      ingest worker restarted 1 time(s) (ingest-trial-0 killed by signal 9)"
+        in (lines)
+    )
+    assert any(line.startswith("  note: ingest worker ingest-trial-0 killed") for line in lines)
+    assert problems(report) == []  # what it lost, if anything, is in messages.lost
+
+
+def test_a_run_without_restarts_says_nothing_of_them(make_report: MakeReport) -> None:
+    report = make_report()
+    assert report["ingest"]["restarts"] == 0
+    assert not any("restarted" in line for line in summary_lines(report))
