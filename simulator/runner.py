@@ -6,7 +6,7 @@ The order matters and is the same every time:
 2. start a local Mosquitto from ``broker_config/`` unless the scenario names a broker, and
    check the broker answers TCP at all (an unreachable broker is an error within seconds);
 3. start the ingest worker process and wait until it has subscribed, so no message is
-   published before someone listens;
+   published before someone listens (one that dies later is started again: ingest/pool.py);
 4. measure the baseline RSS, build the fleet, onboard it on the plan, publish for
    ``duration_s`` after the last device onboarded, printing one progress line per second;
 5. stop publishing, wait until ingest has everything (or the drain timeout), disconnect the

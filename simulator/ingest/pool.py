@@ -31,6 +31,9 @@ MAX_RESTARTS = 3
 """Restarts of one worker in one run. A worker that keeps dying (a sink it cannot open, a
 broker refusing it) fails the run after a few seconds instead of looping; a stray kill, an
 out-of-memory kill, a crash are answered."""
+RESTART_TIMEOUT_S = 300.0
+"""How long a restarted worker may take to subscribe: it reads the run's rows back first,
+about 3.7 s per million rows from SQLite (docs/DECISIONS.md)."""
 
 
 class _Slot:
@@ -269,7 +272,8 @@ class IngestPool:
             progressed=self.progressed,
         )
         slot.child = new
-        slot.starting = asyncio.ensure_future(new.start(self._start_timeout_s))
+        timeout_s = max(self._start_timeout_s, RESTART_TIMEOUT_S)
+        slot.starting = asyncio.ensure_future(new.start(timeout_s))
 
     async def _end_watchers(self) -> None:
         for watcher in self._watchers:
