@@ -101,6 +101,11 @@ class IngestChild:
             ) from None
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id once started."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def returncode(self) -> int | None:
         """The child's exit status once it has exited (None while it runs)."""
         return self._proc.returncode if self._proc is not None else None

@@ -5,13 +5,13 @@ With several workers each subscribes to its own share of the telemetry topics (s
 figures are exact; the pool sums them (:meth:`IngestSnapshot.merge`) for the live view and
 the report, and keeps each worker's own for the report's ``ingest.workers`` list.
 
-A worker that exits before the run asks it to stop is started again with the same settings
-(same client id, so a kept session and what the broker queued in it meanwhile go to the new
-one; same run id), at most :data:`MAX_RESTARTS` times per worker; each death is kept with its
-reason (:attr:`IngestPool.restarts`). The new worker reads back what the run stored of its
-devices before it subscribes (``resume_from_sink``), so its figures are the run's; the pool
-adds only what that cannot give back, from the dead worker's last line
-(:meth:`IngestSnapshot.carried`). A worker that dies once more past the budget stays dead,
+A worker that dies (exits without its final line) before the run asks it to stop is started
+again with the same settings (same client id, so a kept session and what the broker queued in
+it meanwhile go to the new one; same run id), at most :data:`MAX_RESTARTS` times per worker;
+each death is kept with its reason (:attr:`IngestPool.restarts`). The new worker reads back
+what the run stored of its devices before it subscribes (``resume_from_sink``), so its figures
+are the run's; the pool adds only what that cannot give back, from the dead worker's last
+line (:meth:`IngestSnapshot.carried`). A worker that dies once more past the budget stays dead,
 and ingest's figures are unknown, as before restarts existed.
 """
 
@@ -230,7 +230,9 @@ class IngestPool:
         while True:
             child = slot.child
             await child.exited()
-            if self._stopping:
+            if self._stopping or child.final is not None:
+                # Stopped on purpose: by us, or by a signal to the whole process group (Ctrl-C
+                # in a terminal reaches the worker too), and it said its final word.
                 return
             if slot.restarts >= MAX_RESTARTS:
                 slot.failed = True

@@ -1,0 +1,106 @@
+"""The pool starts a dead worker again on its kept session, and leaves alone one that stopped
+on purpose. Real worker processes, a real Mosquitto fed by paho, a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from simulator.broker import LocalBroker
+from simulator.ingest.pool import IngestPool
+from simulator.ingest.settings import WorkerSettings
+from tests.integration.test_ingest_process import publish_all, telemetry
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.broker
+
+T0 = 1_700_000_000_000_000_000
+
+
+def settings(broker: LocalBroker, tmp_path: Path) -> WorkerSettings:
+    return WorkerSettings(
+        host=broker.host,
+        port=broker.port,
+        share_group=None,
+        client_id="ingest-pool-test",
+        qos=1,
+        session_expiry_s=60,
+        batch_size=5,
+        batch_max_age_s=0.05,
+        sink=f"sqlite:///{tmp_path / 'rows.sqlite'}",
+        run_id="pool-restart",
+    )
+
+
+def messages(start: int, stop: int) -> list[tuple[str, bytes]]:
+    """Two devices taking turns, sequences ``start .. stop - 1`` between them."""
+    return [
+        (f"factory/s/l/d{k % 2}/telemetry", telemetry(f"d{k % 2}", k // 2, T0))
+        for k in range(start, stop)
+    ]
+
+
+async def test_a_killed_worker_is_restarted_and_the_figures_stay_the_runs(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    said: list[str] = []
+    pool = IngestPool([settings(mosquitto, tmp_path)], say=said.append)
+    await pool.start()
+    try:
+        first = pool.children[0]
+        await asyncio.to_thread(publish_all, mosquitto, messages(0, 20))
+        await wait_until(lambda: pool.committed >= 20, "the first 20 messages committed")
+        assert first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+        await wait_until(lambda: bool(pool.restarts), "the pool to start the worker again")
+        # Published while the new worker starts, or after: its kept session has them either way.
+        await asyncio.to_thread(publish_all, mosquitto, messages(20, 40))
+        assert await pool.wait_for_resolved(40, timeout_s=30)
+        final = await pool.stop()
+    finally:
+        await pool.kill()
+    assert pool.children[0] is not first
+    assert pool.restarts == [
+        {
+            "client_id": "ingest-pool-test",
+            "exit_status": -signal.SIGKILL,
+            "reason": "killed by signal 9 (SIGKILL)",
+        }
+    ]
+    assert said == [
+        "ingest worker ingest-pool-test killed by signal 9 (SIGKILL); restarted it on its kept "
+        "session (1 of 3 restarts)"
+    ]
+    # The run's figures, not the new process's: its first 20 were stored by the dead one.
+    assert final.unique == final.committed_unique == 40
+    assert final.devices_seen == 2
+    assert final.missing == 0
+    assert final.received == final.unique + final.duplicated
+    assert pool.per_worker()[0]["restarts"] == 1
+
+
+async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal reaches the worker too (one process group): it stops, says its
+    final word, and the run is on its way out; starting another would only be killed again."""
+    pool = IngestPool([settings(mosquitto, tmp_path)])
+    await pool.start()
+    try:
+        child = pool.children[0]
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGINT)
+        assert await child.exited() == 0
+        for _ in range(3):
+            await asyncio.sleep(0)  # a yield: the pool's watcher has seen the exit by now
+        assert pool.restarts == []
+        assert pool.children[0] is child
+        assert not pool.gone
+        final = await pool.stop()
+    finally:
+        await pool.kill()
+    assert final is not None
