@@ -16,10 +16,11 @@ On a kept session the worker acknowledges the broker's QoS 1 messages only once 
 are committed (``manual_acks``, see :func:`subscriber_options`), so a worker killed before
 its commit gets them again from the broker, in its successor if need be. Messages that make
 no row (a duplicate's row is stored all the same; a registration, a death, a malformed
-payload) are released with the rows around them: PUBACKs go in arrival order. With acks
-waiting for commits the batch is handed to the writer as soon as the writer is idle (group
-commit), not only when full or old, so a message waits about one commit for its PUBACK and
-the broker's window of unacknowledged messages does not throttle the worker.
+payload) are released with the rows around them: PUBACKs go in arrival order (see
+:mod:`.acks`). With acks waiting for commits the open batch goes to an idle writer once it
+has gathered rows for 20 ms (group commit), not only when full or old, so a message waits
+about that and one commit for its PUBACK, and the broker's window of unacknowledged messages
+does not throttle the worker.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from simulator.errors import (
     RemoteProtocolError,
 )
 from simulator.ingest.accounting import Accounting
+from simulator.ingest.acks import CommitAcks
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.deaths import DeathsHeard
 from simulator.ingest.first_telemetry import FirstTelemetry
@@ -134,23 +136,6 @@ class IngestWorker:
         self._malformed: list[Malformed] = []
         s = settings
         options = subscriber_options(s)
-        self._manual_acks = options.manual_acks
-        """Whether the broker's QoS 1 messages are acknowledged at commit, not on arrival."""
-        self._acks_taken = 0
-        """QoS 1 messages delivered so far, counted over the worker's life (manual acks)."""
-        self._acks_released = 0
-        """Of those, the ones acknowledged, or forgotten with the connection they came on."""
-        self._acks_link: MqttLink | None = None
-        """The link the latest messages came on: where their PUBACKs go."""
-        self._group_commit_s = group_commit_s
-        self.writer = SinkWriter(
-            sink,
-            loop=loop,
-            retry_s=settings.sink_retry_s,
-            max_pending=settings.max_pending_batches,
-            pause=self._pause_reading,
-            release=self._batch_done if self._manual_acks else None,
-        )
         self._session = ClientSession(
             s.client_id,
             s.mqtt_version,
@@ -158,6 +143,17 @@ class IngestWorker:
             username=s.username,
             password=s.password.encode() if s.password is not None else None,
             options=options,
+        )
+        self._acks = CommitAcks(self._session) if options.manual_acks else None
+        """With a kept session: the broker's QoS 1 messages acknowledged at commit."""
+        self._group_commit_s = group_commit_s
+        self.writer = SinkWriter(
+            sink,
+            loop=loop,
+            retry_s=settings.sink_retry_s,
+            max_pending=settings.max_pending_batches,
+            pause=self._pause_reading,
+            release=self._batch_done if self._acks is not None else None,
         )
         self._link: MqttLink | None = None
         self._subscriber: Subscriber | None = None
@@ -463,9 +459,8 @@ class IngestWorker:
             self.accounting.record_rows(rows, accounted, dups)
             self._received(recv_ns)
             self._batch(rows, dups, self._loop.time())
-        if self._manual_acks:
-            self._acks_link = link
-            self._acks_taken = self._acks_released + self._session.unacknowledged
+        if self._acks is not None:
+            self._acks.read(link)
             self._commit_if_idle()
         if self.provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
@@ -596,9 +591,8 @@ class IngestWorker:
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The subscriber connection went away while we still wanted it."""
-        # Its unacknowledged messages went with it (the broker sends them again on a kept
-        # session): batches that hold their rows have nothing left to release.
-        self._acks_released = self._acks_taken
+        if self._acks is not None:
+            self._acks.lost()
         if self._link is link and not self._lost.done():
             self._link = None
             self._lost.set_result(exc or RemoteProtocolError("broker closed the ingest connection"))
@@ -607,7 +601,7 @@ class IngestWorker:
 
     def _arm_flush(self) -> None:
         every = self.settings.batch_max_age_s / 2
-        if self._manual_acks:
+        if self._acks is not None:
             every = min(every, max(self._group_commit_s, 0.001) / 2)
         self._flush_handle = self._loop.call_later(every, self._flush_due)
 
@@ -615,7 +609,7 @@ class IngestWorker:
         now = self._loop.time()
         self._submit(self._batcher.due(now))
         self.writer.submit_malformed(self._take_malformed())
-        if self._manual_acks:
+        if self._acks is not None:
             # Also when nothing arrives: the broker may be waiting for our PUBACKs.
             self._commit_if_idle()
         self._arm_flush()
@@ -626,10 +620,9 @@ class IngestWorker:
 
     def _submit(self, batch: list[Row] | None) -> None:
         if batch:
-            # Every message delivered before this call has its row in this batch or an earlier
-            # one, or has none: once this batch is done they may all be acknowledged. (A batch
-            # filled in the middle of a read waits for the next to release that read's.)
-            through = self._acks_taken if self._manual_acks else None
+            # A batch filled in the middle of a read covers the reads before it; the next
+            # batch releases that read's messages.
+            through = self._acks.taken if self._acks is not None else None
             self.writer.submit(batch, self._batch_unique, through)
             self._batch_unique = 0
 
@@ -637,32 +630,23 @@ class IngestWorker:
 
     def _batch_done(self, acks_through: int) -> None:
         """The writer is done with a batch: acknowledge what it covered, commit what waits."""
-        self._release_acks(acks_through)
+        assert self._acks is not None
+        self._acks.release(acks_through)
         self._commit_if_idle()
 
     def _commit_if_idle(self) -> None:
         """If the writer has nothing to do, hand it the open batch once that has gathered rows
         for ``group_commit_s`` (group commit), or, with no rows waiting anywhere,
         acknowledge every message delivered so far."""
+        acks = self._acks
+        assert acks is not None
         if self.writer.pending_rows:
             return  # its completion comes back here
         oldest = self._batcher.oldest
         if oldest is None:
-            self._release_acks(self._acks_taken)
+            acks.release(acks.taken)
         elif self._loop.time() - oldest >= self._group_commit_s:
             self._submit(self._batcher.drain())
-
-    def _release_acks(self, through: int) -> None:
-        """Acknowledge the messages delivered up to ``through`` (counted over the worker's life)
-        that are not yet, oldest first, on the connection they came on."""
-        count = through - self._acks_released
-        if count <= 0:
-            return
-        self._acks_released = through
-        data = self._session.acknowledge(count)  # nothing if that connection is gone
-        link = self._acks_link
-        if data and link is not None:
-            link.send(data)
 
     def _pause_reading(self, paused: bool) -> None:
         link = self._link
