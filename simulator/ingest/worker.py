@@ -1,7 +1,7 @@
 """The ingest worker: subscribe, decode, account for every message, batch, hand to the writer.
 
-It is one MQTT subscriber connection (an MQTT 5 shared subscription, so several workers split
-the load; a plain one, with a note, on a broker without them) kept by a
+It is one MQTT subscriber connection (what it subscribes to, with its fallbacks, is
+:mod:`.subscriptions`'s) kept by a
 :class:`~simulator.transport.subscriber.Subscriber`, as the provisioning responder's is:
 capabilities checked against the CONNACK, keepalive at the broker's Server Keep Alive,
 reconnects with the fleet's backoff. Each message is decoded, classified by the accounting (in
@@ -33,7 +33,6 @@ from pathlib import Path
 
 from simulator.errors import (
     BrokerCapabilityError,
-    ConnectError,
     PayloadError,
     RemoteProtocolError,
 )
@@ -44,6 +43,7 @@ from simulator.ingest.deaths import DeathsHeard
 from simulator.ingest.first_telemetry import FirstTelemetry
 from simulator.ingest.settings import WorkerSettings, subscriber_options
 from simulator.ingest.sparkplug import SparkplugTraffic
+from simulator.ingest.subscriptions import Subscriptions
 from simulator.ingest.writer import SinkWriter
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import (
@@ -51,11 +51,9 @@ from simulator.mqtt import (
     Event,
     MessageReceived,
     MessagesReceived,
-    MQTTVersion,
     Publish,
 )
-from simulator.mqtt.capabilities import qos_missing, shared_missing
-from simulator.mqtt.topics import TopicFilter, matches
+from simulator.mqtt.topics import TopicFilter
 from simulator.payloads import get_codec
 from simulator.payloads.codec import Telemetry
 from simulator.payloads.detect import AUTO, DetectingDecoder
@@ -66,7 +64,6 @@ from simulator.transport.connection import MqttLink
 from simulator.transport.subscriber import Subscriber
 from simulator.transport.tls import TlsOptions, client_context
 
-SHARED_SUBSCRIPTIONS_NOT_SUPPORTED = 0x9E
 GROUP_COMMIT_S = 0.02
 """With acks waiting for commits: how long the open batch gathers rows before an idle writer
 takes it, full or not. Short, so the broker's window of unacknowledged messages is not held
@@ -158,9 +155,9 @@ class IngestWorker:
         self._link: MqttLink | None = None
         self._subscriber: Subscriber | None = None
         """Made at the first connect (building the TLS context may fail: that is start's)."""
-        self._shared = bool(s.share_group) and s.mqtt_version is MQTTVersion.V5
-        """Whether the telemetry, Sparkplug and onboarding filters are shared; off for good
-        once the broker shows it has no shared subscriptions."""
+        self._subscriptions = Subscriptions(
+            s, self.sparkplug, responds=self.provisioner is not None, notes=self.notes
+        )
         self._flush_handle: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[BaseException | None] = loop.create_future()
         self.first_recv_ns: int | None = None
@@ -216,19 +213,13 @@ class IngestWorker:
         if subscriber is None:
             subscriber = self._subscriber = self._new_subscriber()
         try:
-            await subscriber.connect(self._subscribe_or_fail)
+            await subscriber.connect(self._take_link)
         except BrokerCapabilityError:
             # A broker that says nothing in its CONNACK may still refuse a shared
             # subscription by disconnecting (reason 0x9E): come back once, plainly.
-            refused = subscriber.disconnect_reason == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED
-            if not (self._shared and refused):
+            if not self._subscriptions.refused_by_disconnect(subscriber):
                 raise
-            self._subscribe_plainly(
-                f"the broker at {subscriber.address} disconnected the worker with reason 0x9E "
-                f"(shared subscriptions not supported) when it subscribed to "
-                f"{self._filter(shared=True)!r}"
-            )
-            await subscriber.connect(self._subscribe_or_fail)
+            await subscriber.connect(self._take_link)
 
     def _new_subscriber(self) -> Subscriber:
         s = self.settings
@@ -253,121 +244,14 @@ class IngestWorker:
             ssl_context=context,
         )
 
-    def _subscribe_plainly(self, why: str) -> None:
-        """Give up shared subscriptions for good, and say so once."""
-        self._shared = False
-        self.notes.append(
-            f"{why}: this worker subscribed plainly, so run only one ingest worker against it"
-        )
-
-    async def _subscribe_or_fail(self, link: MqttLink) -> None:
+    async def _take_link(self, link: MqttLink) -> None:
         """Make every subscription on the new ``link``, then take it as the worker's."""
         subscriber = self._subscriber
         assert subscriber is not None
-        limits = self._session.limits
-        if self.provisioner is not None:
-            problem = qos_missing(limits, 1, "the QoS of the registration answers")
-            if problem is not None:
-                raise BrokerCapabilityError(
-                    f"{subscriber.who}: the broker at {subscriber.address} {problem}"
-                )
-        partition = self.settings.partition
-        if self._shared and not partition:
-            problem = shared_missing(limits)
-            if problem is not None:
-                self._subscribe_plainly(f"the broker at {subscriber.address} {problem}")
-        if partition:
-            await self._subscribe_partition(partition)
-            shared = False
-            codes: tuple[int, ...] = (self.settings.qos,)
-        else:
-            codes, shared = await self._subscribe_telemetry()
-        sparkplug = self.sparkplug
-        if sparkplug is not None and not matches(self._filter(shared=False), sparkplug.probe):
-            group = self.settings.share_group
-            wanted = f"$share/{group}/{sparkplug.filter}" if shared else sparkplug.filter
-            code = (await self._subscribe(wanted))[0]
-            if code > 2:
-                raise ConnectError(
-                    f"broker refused the ingest subscription to {sparkplug.filter!r} with "
-                    f"reason code 0x{code:02X}"
-                )
-        # QoS 1 whatever the telemetry's: registrations and deaths are few and must not be
-        # dropped.
-        register = self.settings.register_filter
-        if register is not None:
-            await self._subscribe_onboarding(
-                register, shared, "the onboarding funnel's first-telemetry stage cannot be measured"
-            )
-        death = self.settings.death_filter
-        if death is not None:
-            await self._subscribe_onboarding(death, shared, "device deaths cannot be counted")
-        if codes[0] < self.settings.qos and not self.reconnects:
-            self.notes.append(
-                f"the broker granted the ingest subscription QoS {codes[0]}, not the "
-                f"QoS {self.settings.qos} asked for: messages it drops on the way in are "
-                f"counted as lost"
-            )
+        await self._subscriptions.make(subscriber, first=not self.reconnects)
         # Only now: a link lost while subscribing fails the subscription, not the worker.
         self._link = link
         self._lost = self._loop.create_future()
-
-    async def _subscribe_telemetry(self) -> tuple[tuple[int, ...], bool]:
-        """Subscribe to ``topic_filter`` (shared when asked and possible); the granted codes
-        and whether the subscription is shared."""
-        codes = await self._subscribe(self._filter(shared=True))
-        if self._shared and codes[0] == SHARED_SUBSCRIPTIONS_NOT_SUPPORTED:
-            self._subscribe_plainly(
-                "the broker refused the shared subscription (SUBACK 0x9E, shared "
-                "subscriptions not supported)"
-            )
-            codes = await self._subscribe(self._filter(shared=False))
-        if codes[0] > 2:
-            raise ConnectError(
-                f"broker refused the ingest subscription to {self._filter(shared=False)!r} "
-                f"with reason code 0x{codes[0]:02X}"
-            )
-        return codes, self._shared
-
-    async def _subscribe_partition(self, filters: tuple[str, ...]) -> None:
-        """Subscribe plainly to this worker's share of the telemetry topics, in one packet."""
-        subscriber = self._subscriber
-        assert subscriber is not None
-        qos = self.settings.qos
-        codes = await subscriber.subscribe([(f, qos) for f in filters])
-        refused = [f for f, code in zip(filters, codes, strict=False) if code > 2]
-        if refused:
-            raise ConnectError(
-                f"broker refused {len(refused)} of the ingest worker's {len(filters)} "
-                f"subscriptions, e.g. {refused[0]!r}"
-            )
-        granted = min(codes, default=qos)
-        if granted < qos and not self.reconnects:
-            self.notes.append(
-                f"the broker granted the ingest subscriptions QoS {granted}, not the QoS {qos} "
-                f"asked for: messages it drops on the way in are counted as lost"
-            )
-
-    async def _subscribe_onboarding(self, topic_filter: str, shared: bool, loss: str) -> None:
-        """Subscribe at QoS 1 to an onboarding filter; a refusal is an error that says ``loss``."""
-        group = self.settings.share_group
-        wanted = f"$share/{group}/{topic_filter}" if shared else topic_filter
-        if (await self._subscribe(wanted, qos=1))[0] >= 0x80:
-            raise ConnectError(
-                f"broker refused the ingest subscription to {topic_filter!r}: {loss}"
-            )
-
-    def _filter(self, *, shared: bool) -> str:
-        s = self.settings
-        if shared and self._shared:
-            return f"$share/{s.share_group}/{s.topic_filter}"
-        return s.topic_filter
-
-    async def _subscribe(self, topic_filter: str, qos: int | None = None) -> tuple[int, ...]:
-        subscriber = self._subscriber
-        assert subscriber is not None
-        wanted = self.settings.qos if qos is None else qos
-        return await subscriber.subscribe([(topic_filter, wanted)])
 
     async def stop(self) -> None:
         """Flush what is batched, wait until the sink has it (or gave it up), disconnect, close."""
