@@ -21,28 +21,27 @@ import dataclasses
 import socket
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from simulator.broker import LocalBroker, max_connections_hint
 from simulator.config import RunConfig
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerUnreachableError, IngestChildError, ResourceLimitError
+from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
-from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
-from simulator.metrics.process import peak_rss_bytes, rss_bytes
+from simulator.metrics.process import rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
 from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import RunFigures, build_report
-from simulator.report.schema import DeathsSection, RunReport, SparkplugSection
+from simulator.report.schema import RunReport
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.partition import ingest_partitions
@@ -58,17 +57,6 @@ from simulator.transport.tls import (
 )
 
 PREFLIGHT_TIMEOUT_S = 5.0
-
-
-def public_settings(scenario: Scenario) -> dict[str, Any]:
-    """The resolved scenario for reports and dashboards, with every password masked."""
-    settings = scenario.model_dump(mode="json")
-    address = scenario.broker.address
-    if address is not None:
-        settings["broker"]["url"] = address.url()
-    if settings["ingest"].get("password") is not None:
-        settings["ingest"]["password"] = "***"
-    return settings
 
 
 def ingest_payload(scenario: Scenario) -> str:
@@ -121,19 +109,6 @@ def _preflight(host: str, port: int) -> None:
         ) from exc
 
 
-@dataclass(slots=True)
-class _RunState:
-    """What a run has started, kept so its figures can be read at any moment."""
-
-    fleet: Fleet
-    ingest: IngestPool | None
-    responder: Responder | None
-    address: BrokerAddress
-    baseline_rss: int
-    start: float
-    """Loop time the onboarding began."""
-
-
 class Runner:
     """Runs one scenario and returns its report (see :mod:`simulator.report.json_report`)."""
 
@@ -147,7 +122,7 @@ class Runner:
         self.view = make_view(out, quiet=config.quiet, title=f"factory-sim: {self.scenario.name}")
         self.monitor: Monitor | None = None
         """The run's monitor once the fleet exists: its time series is what watchers read."""
-        self._state: _RunState | None = None
+        self._state: RunState | None = None
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
@@ -426,7 +401,7 @@ class Runner:
         )
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
         monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
-        state = self._state = _RunState(
+        state = self._state = RunState(
             fleet, ingest, responder, address, baseline_rss, start=loop.time()
         )
         try:
@@ -469,7 +444,7 @@ class Runner:
 
     def _figures(
         self,
-        state: _RunState,
+        state: RunState,
         final: IngestSnapshot | None,
         ingest_error: str | None,
         *,
@@ -478,57 +453,16 @@ class Runner:
         connected_rss: int,
     ) -> RunFigures:
         """Everything the run has measured, so far or in the end, as the report's input."""
-        scenario = self.scenario
-        fleet = state.fleet
-        ingest = state.ingest
-        stats = fleet.connector_stats
-        onboarding_s = 0.0
-        if stats.first_start is not None and stats.last_connected is not None:
-            onboarding_s = stats.last_connected - stats.first_start
-        tls = fleet.connector.tls
-        return RunFigures(
-            scenario=scenario.name,
-            scenario_path=self.scenario_path,
-            broker_url=state.address.url(),
-            mqtt_version=scenario.broker.mqtt_version,
-            devices_target=scenario.fleet.devices,
-            devices_connected=fleet.onboarded,
-            devices_failed=fleet.failed,
-            failures=dict(stats.failures),
-            connections_target=fleet.connection_count,
-            connections_connected=stats.connected,
-            connections_failed=stats.failed,
-            reconnects=fleet.counters.reconnects,
-            dead_links=fleet.counters.dead_links,
-            tls_handshakes=tls.handshakes if tls is not None else None,
-            tls_resumed=tls.resumed if tls is not None else None,
-            dropped_links=fleet.counters.dropped_links,
-            drop_reasons=dict(fleet.counters.drop_reasons),
-            onboarding_s=onboarding_s,
-            connect_us=fleet.connect_us,
-            tcp_us=fleet.tcp_us,
-            published=fleet.counters.published,
-            acked=fleet.counters.acked,
-            refused=fleet.counters.refused,
-            discarded=fleet.counters.discarded,
-            too_large=fleet.counters.too_large,
+        return run_figures(
+            self.scenario,
+            self.scenario_path,
+            state,
+            final,
+            ingest_error,
             publish_window_s=publish_window_s,
-            overrun=fleet.overrun,
-            baseline_rss_bytes=state.baseline_rss,
-            connected_rss_bytes=connected_rss,
-            peak_rss_bytes=peak_rss_bytes(),
-            ingest=final,
-            ingest_error=ingest_error,
-            ingest_workers=ingest.per_worker() if ingest is not None else [],
-            ingest_restarts=len(ingest.restarts) if ingest is not None else 0,
-            ingest_restart_reasons=list(ingest.restarts) if ingest is not None else [],
             drain_s=drain_s,
+            connected_rss=connected_rss,
             timeseries=list(self.monitor.series.samples) if self.monitor is not None else [],
-            settings=public_settings(scenario),
-            sparkplug=_sparkplug_figures(fleet, final),
-            **_onboarding_figures(
-                fleet, final, state.responder, restarted=bool(ingest and ingest.restarts)
-            ),
         )
 
     async def _stop_ingest(
@@ -583,20 +517,6 @@ class Runner:
         return loop.time() - start
 
 
-def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> SparkplugSection | None:
-    """What the edge nodes sent and what ingest saw of it, or None without Sparkplug devices."""
-    edges = fleet.edges
-    if edges is None:
-        return None
-    return {
-        "group_id": edges.group_id,
-        "births": edges.births,
-        "rebirths": edges.rebirths,
-        "deaths": edges.deaths,
-        "ingested_by_type": final.sparkplug if final is not None else None,
-    }
-
-
 def _ingest_workers(scenario: Scenario, settings: WorkerSettings) -> list[WorkerSettings]:
     """The settings of each ingest worker: one as given, or several splitting the topics.
 
@@ -644,64 +564,3 @@ def _ingest_session_expiry(scenario: Scenario) -> int:
     if scenario.broker.mqtt_version == "5":
         return scenario.broker.session_expiry_s
     return 0 if scenario.broker.clean_start else 1
-
-
-def _onboarding_figures(
-    fleet: Fleet,
-    final: IngestSnapshot | None,
-    responder: Responder | None,
-    *,
-    restarted: bool = False,
-) -> dict[str, Any]:
-    """The funnel and what goes with it, as :class:`RunFigures` fields.
-
-    After an ingest worker was ``restarted``, the first telemetry it timed after its last
-    report died with it: those devices are not counted as failed (the sink says their
-    messages got through: ``devices_seen``) but as pending, neither reached nor fallen out.
-    """
-    registrar = fleet.registrar
-    if registrar is None:
-        return {"workflow": "connect", "funnel": fleet.funnel.to_dict()}
-    funnel = fleet.funnel.to_dict()
-    first = final.first_telemetry_us if final is not None else None
-    if final is not None and first is not None:
-        stage = Stage(FIRST_TELEMETRY, reached=final.first_telemetry_reached or 0)
-        stage.elapsed_us = first
-        # Accepted devices that published but whose first message never reached ingest fell
-        # out here; those whose first message was not due before the run ended are pending.
-        published = sum(1 for device in fleet.devices if device.seq)
-        through = max(stage.reached, final.devices_seen) if restarted else stage.reached
-        stage.failed = max(0, published - through)
-        stage.pending = max(0, fleet.funnel[REGISTERED].reached - stage.reached - stage.failed)
-        funnel[stage.name] = stage.to_dict()
-    first_start = fleet.connector_stats.first_start
-    registered_s = None
-    if registrar.last_accepted is not None and first_start is not None:
-        registered_s = registrar.last_accepted - first_start
-    return {
-        "workflow": "register",
-        "funnel": funnel,
-        "registered_s": registered_s,
-        "reannounced": registrar.reannounced.to_dict(),
-        "responder": responder.counters.to_dict()
-        if responder is not None
-        else (final.responder if final is not None else None),
-        "answers": {"late": registrar.late_answers, "invalid": registrar.invalid_answers},
-        "deaths": _death_figures(fleet, final),
-    }
-
-
-def _death_figures(fleet: Fleet, final: IngestSnapshot | None) -> DeathsSection | None:
-    """What the fleet's deaths were, and how many of them ingest heard (None: no ingest)."""
-    if fleet.deaths is None:
-        return None
-    heard = final.deaths if final is not None else None
-    deaths = fleet.deaths
-    return {
-        "topic": deaths.topic,
-        "sent": deaths.sent,
-        "wills": deaths.wills,
-        "heard": heard["left"] if heard is not None else None,
-        "heard_in_wills": heard["lost"] if heard is not None else None,
-        "heard_invalid": heard["invalid"] if heard is not None else None,
-    }
