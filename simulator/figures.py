@@ -12,6 +12,7 @@ from simulator.ingest.pool import IngestPool
 from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes
+from simulator.monitor import Monitor
 from simulator.provisioning import Responder
 from simulator.report.json_report import RunFigures
 from simulator.report.schema import DeathsSection, SparkplugSection
@@ -34,6 +35,9 @@ def public_settings(scenario: Scenario) -> dict[str, Any]:
 class RunState:
     """What a run has started, kept so its figures can be read at any moment."""
 
+    scenario: Scenario
+    scenario_path: str
+    monitor: Monitor
     fleet: Fleet
     ingest: IngestPool | None
     responder: Responder | None
@@ -44,8 +48,6 @@ class RunState:
 
 
 def run_figures(
-    scenario: Scenario,
-    scenario_path: str,
     state: RunState,
     final: IngestSnapshot | None,
     ingest_error: str | None,
@@ -53,9 +55,9 @@ def run_figures(
     publish_window_s: float,
     drain_s: float,
     connected_rss: int,
-    timeseries: list[dict[str, Any]],
 ) -> RunFigures:
     """Everything the run has measured, so far or in the end, as the report's input."""
+    scenario = state.scenario
     fleet = state.fleet
     ingest = state.ingest
     stats = fleet.connector_stats
@@ -65,7 +67,7 @@ def run_figures(
     tls = fleet.connector.tls
     return RunFigures(
         scenario=scenario.name,
-        scenario_path=scenario_path,
+        scenario_path=state.scenario_path,
         broker_url=state.address.url(),
         mqtt_version=scenario.broker.mqtt_version,
         devices_target=scenario.fleet.devices,
@@ -100,7 +102,7 @@ def run_figures(
         ingest_restarts=len(ingest.restarts) if ingest is not None else 0,
         ingest_restart_reasons=list(ingest.restarts) if ingest is not None else [],
         drain_s=drain_s,
-        timeseries=timeseries,
+        timeseries=list(state.monitor.series.samples),
         settings=public_settings(scenario),
         sparkplug=_sparkplug_figures(fleet, final),
         **_onboarding_figures(

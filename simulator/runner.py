@@ -151,7 +151,7 @@ class Runner:
         if state is None:
             return self._empty_report()
         ingest = state.ingest
-        figures = self._figures(
+        figures = run_figures(
             state,
             ingest.progress if ingest is not None else None,
             None,
@@ -402,7 +402,15 @@ class Runner:
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
         monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
         state = self._state = RunState(
-            fleet, ingest, responder, address, baseline_rss, start=loop.time()
+            self.scenario,
+            self.scenario_path,
+            monitor,
+            fleet,
+            ingest,
+            responder,
+            address,
+            baseline_rss,
+            start=loop.time(),
         )
         try:
             monitor.phase = "onboarding"
@@ -432,7 +440,7 @@ class Runner:
         monitor.sample()
         self.view.close()
         return build_report(
-            self._figures(
+            run_figures(
                 state,
                 final,
                 ingest_error,
@@ -440,29 +448,6 @@ class Runner:
                 drain_s=drain_s,
                 connected_rss=connected_rss,
             )
-        )
-
-    def _figures(
-        self,
-        state: RunState,
-        final: IngestSnapshot | None,
-        ingest_error: str | None,
-        *,
-        publish_window_s: float,
-        drain_s: float,
-        connected_rss: int,
-    ) -> RunFigures:
-        """Everything the run has measured, so far or in the end, as the report's input."""
-        return run_figures(
-            self.scenario,
-            self.scenario_path,
-            state,
-            final,
-            ingest_error,
-            publish_window_s=publish_window_s,
-            drain_s=drain_s,
-            connected_rss=connected_rss,
-            timeseries=list(self.monitor.series.samples) if self.monitor is not None else [],
         )
 
     async def _stop_ingest(
