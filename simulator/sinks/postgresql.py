@@ -193,6 +193,15 @@ class PostgresSink:
             self._conn = self._connect(f"reconnect to write {size} {what}")
         return self._conn
 
+    def _failed(self, conn: psycopg.Connection[Any], exc: psycopg.Error, doing: str) -> SinkError:
+        """The SinkError for ``exc``, met while ``doing``; a lost connection is dropped, so the
+        next call connects again."""
+        reason = failure_reason(exc, connection_broken=conn.broken or conn.closed)
+        if reason == "connection_lost":
+            self._conn = None
+            conn.close()
+        return SinkError(f"postgresql sink {self.display}: {doing}: {exc}", reason)
+
     def _copy(self, statement: str, size: int, what: str, write: Callable[[Copy], None]) -> None:
         conn = self._connection(size, what)
         try:
@@ -207,15 +216,7 @@ class PostgresSink:
                 f"{what}: a value cannot be stored: {exc}"
             ) from exc
         except psycopg.Error as exc:
-            lost = conn.broken or conn.closed
-            reason = failure_reason(exc, connection_broken=lost)
-            if reason == "connection_lost":
-                self._conn = None
-                conn.close()
-            raise SinkError(
-                f"postgresql sink {self.display}: could not write a batch of {size} {what}: {exc}",
-                reason,
-            ) from exc
+            raise self._failed(conn, exc, f"could not write a batch of {size} {what}") from exc
 
     def write_batch(self, rows: Sequence[Row]) -> None:
         """Copy ``rows`` in one transaction, their values into ``signals`` as jsonb.
@@ -295,14 +296,7 @@ class PostgresSink:
                 cursor.execute(ISLANDS_SQL.format(run_id="%s"), (self.run_id,))
                 yield from stored_devices(cursor)
         except psycopg.Error as exc:
-            lost = conn.broken or conn.closed
-            reason = failure_reason(exc, connection_broken=lost)
-            if reason == "connection_lost":
-                self._conn = None
-                conn.close()
-            raise SinkError(
-                f"postgresql sink {self.display}: cannot read the run's rows: {exc}", reason
-            ) from exc
+            raise self._failed(conn, exc, "cannot read the run's rows") from exc
 
     def close(self) -> None:
         """Close the connection; harmless twice."""
