@@ -21,6 +21,7 @@ from simulator.mqtt import (
     encode,
 )
 from simulator.mqtt.events import Event
+from tests.unit.mqtt import sessions
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = [V311, V5]
@@ -33,11 +34,9 @@ KEPT = {
 def connected(
     version: MQTTVersion, options: ConnectOptions | None = None, *, present: bool = False
 ) -> ClientSession:
-    session = ClientSession("ingest-0", version, 60, options=options or KEPT[version])
-    session.connect()
-    session.receive_data(encode(ConnAck(session_present=present), version))
-    assert session.state is SessionState.CONNECTED
-    return session
+    """A kept session that asks for manual acks, past a CONNACK (``present``: the broker had
+    the session)."""
+    return sessions.connected(version, options or KEPT[version], ConnAck(session_present=present))
 
 
 def qos1(*ids: int, version: MQTTVersion, dup: bool = False) -> bytes:
