@@ -91,6 +91,16 @@ def _tls_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _metrics_host_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address --metrics-port listens on (default 127.0.0.1; 0.0.0.0 in a container "
+        "that Prometheus scrapes from outside)",
+    )
+
+
 def _tls_options(args: argparse.Namespace) -> Any:
     from simulator.transport.tls import TlsOptions
 
@@ -146,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port",
         type=_whole_number,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the run goes",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (see --metrics-host) while "
+        "the run goes",
     )
+    _metrics_host_argument(run)
     run.add_argument(
         "--threshold",
         action="append",
@@ -314,8 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port",
         type=_whole_number,
         metavar="PORT",
-        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the worker runs",
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (see --metrics-host) while "
+        "the worker runs",
     )
+    _metrics_host_argument(ingest)
     _tls_arguments(ingest)
     ingest.add_argument(
         "--jsonl",
@@ -460,6 +474,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         threshold_flags=args.threshold,
         tls=_tls_options(args),
         metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         web_port=args.web,
         quiet=args.quiet,
     )
@@ -518,6 +533,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             jsonl=args.jsonl,
             progress_interval_s=0.5 if args.jsonl else 1.0,
             metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
         )
     )
     if args.report is not None:

@@ -40,6 +40,8 @@ class RunConfig:
     """Serve the live dashboard on this port while the run goes (None: don't)."""
     quiet: bool = False
     sample_interval_s: float = 1.0
+    metrics_host: str = "127.0.0.1"
+    """The address the metrics server listens on (0.0.0.0: every interface, for a pod)."""
 
 
 def resolve_run_config(
@@ -53,6 +55,7 @@ def resolve_run_config(
     metrics_port: int | None = None,
     web_port: int | None = None,
     quiet: bool = False,
+    metrics_host: str = "127.0.0.1",
 ) -> RunConfig:
     """The run's configuration; ScenarioError with every problem (``found`` while loading the
     scenario, and those of the ``--threshold`` flags) if there are any."""
@@ -73,4 +76,5 @@ def resolve_run_config(
         metrics_port,
         web_port,
         quiet,
+        metrics_host=metrics_host,
     )

@@ -220,6 +220,7 @@ class Runner:
         server = MetricsServer(
             lambda: self.monitor.series.latest if self.monitor is not None else None,
             self.config.metrics_port or 0,
+            self.config.metrics_host,
             role="simulator",
             info={"scenario": scenario.name, "broker": address.url() if address else "local"},
             ingest=scenario.ingest.enabled,

@@ -141,11 +141,13 @@ async def serve(
     err: TextIO = sys.stderr,
     wall_ns: Callable[[], int] = time.time_ns,
     metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> IngestSnapshot:
     """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot.
 
-    With ``metrics_port``, Prometheus metrics (role ``ingest``) are served for the worker's
-    lifetime, from a snapshot refreshed once per progress interval.
+    With ``metrics_port``, Prometheus metrics (role ``ingest``) are served on
+    ``metrics_host`` for the worker's lifetime, from a snapshot refreshed once per progress
+    interval.
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -193,6 +195,7 @@ async def serve(
         server = MetricsServer(
             lambda: latest[-1] if latest else None,
             metrics_port,
+            metrics_host,
             role="ingest",
             info={"broker": f"{settings.host}:{settings.port}", "client_id": settings.client_id},
         )

@@ -1,4 +1,7 @@
-"""A real run serving /metrics: scraped while it publishes, its published count grows."""
+"""A real run serving /metrics: scraped while it publishes, its published count grows.
+
+It listens on ``--metrics-host 127.0.0.2``, a loopback address that is not the default, so the
+scrape reaching it also shows the flag reaches the server (as ``0.0.0.0`` does in a pod)."""
 
 from __future__ import annotations
 
@@ -53,9 +56,11 @@ def poll_until(
 @pytest.mark.slow
 def test_a_run_serves_growing_figures(tmp_path: Path) -> None:
     port = free_port()
-    url = f"http://127.0.0.1:{port}/metrics"
+    url = f"http://127.0.0.2:{port}/metrics"
     with quickstart_in_background(
-        tmp_path, "--devices", "100", "--duration", "6", "--metrics-port", str(port)
+        tmp_path,
+        *("--devices", "100", "--duration", "6"),
+        *("--metrics-port", str(port), "--metrics-host", "127.0.0.2"),
     ) as (run, log_path):
         first = poll_until(run, log_path, url, 0, timeout_s=60)
         # The monitor refreshes the totals once a second, so a later scrape sees more.
