@@ -7,51 +7,31 @@ Pure: no clock, no I/O. Time comes in as ``t_s``, seconds since the server's epo
 a fleet of N devices needs ``ceil(N / D)`` endpoints, each a (host, port) pair (see
 :meth:`simulator.scenario.schema.SouthboundSettings.endpoints`).
 
-**Values are computed on read.** The registers a device shows at time ``t_s`` are those of its
-model's sample number ``k = floor(t_s / update_s)`` taken at ``k * update_s`` seconds, the
-device having been sampled at every step before it: :func:`sample_at` says it in one pure
-function, which is the ground truth a gateway's published values are checked against. A device
-keeps only a cursor (its model state, the step it is at, and that step's encoded registers),
-made on its first read; a later step advances the state over the steps in between, and a clock
-that went back rebuilds it from step 0, so the answer never depends on when it was read.
+**Values are computed on read.** The registers a device shows at time ``t_s`` encode its
+model's sample for the step ``t_s`` is at (:mod:`simulator.southbound.samples`, the ground truth
+every protocol shows). A device keeps only a cursor (its model state, the step it is at, and that
+step's encoded registers), made on its first read and moved on by
+:func:`~simulator.southbound.samples.advance`, so the answer never depends on when it was read.
 """
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import InvalidArgumentError
-from simulator.fleet import DeviceModel, PlantLayout, SampleValue, get_model
+from simulator.fleet import PlantLayout
 from simulator.scenario.composition import Group
 from simulator.southbound.modbus import ExceptionCode
 from simulator.southbound.register_map import RegisterEncoder, RegisterMap, WordOrder, register_map
+from simulator.southbound.samples import ModelBlock, advance, model_blocks, sample_at, step_at
+
+__all__ = ["MAX_UNITS_PER_ENDPOINT", "ServedDevice", "ServedFleet", "sample_at", "step_at"]
 
 MAX_UNITS_PER_ENDPOINT = 247
 """Unit ids 1 to 247 address devices (0 is broadcast, 248-255 are reserved)."""
-
-_STEP_SLACK = 1e-9
-"""Added to ``t_s / update_s`` before flooring, so 3.0 / 0.1 is step 30, not 29."""
-
-
-def step_at(t_s: float, update_s: float) -> int:
-    """The model step shown at ``t_s`` seconds (0 before the epoch)."""
-    return max(0, math.floor(t_s / update_s + _STEP_SLACK))
-
-
-def sample_at(
-    model: DeviceModel, index: int, seed: int, step: int, update_s: float
-) -> dict[str, SampleValue]:
-    """Device ``index``'s sample at ``step``: the ground truth its registers show then."""
-    state = model.new_state(index, seed)
-    sample = model.sample(state, 0, 0.0)
-    for seq in range(1, step + 1):
-        sample = model.sample(state, seq, seq * update_s)
-    return sample
-
 
 @dataclass(frozen=True, slots=True)
 class ServedDevice:
@@ -80,13 +60,11 @@ class _Cursor:
 class _ServedGroup:
     __slots__ = ("encoder", "layout", "model", "start", "update_s")
 
-    def __init__(
-        self, group: Group, plant: PlantLayout, update_s: float | None, word_order: WordOrder
-    ) -> None:
-        self.model = get_model(group.model)
-        self.start = group.start
-        self.update_s = update_s if update_s is not None else group.interval_s
-        self.layout = replace(plant, id_prefix=self.model.id_prefix)
+    def __init__(self, block: ModelBlock, word_order: WordOrder) -> None:
+        self.model = block.model
+        self.start = block.start
+        self.update_s = block.update_s
+        self.layout = block.layout
         self.encoder = RegisterEncoder(register_map(self.model), word_order)
 
 
@@ -113,7 +91,9 @@ class ServedFleet:
             )
         if update_s is not None and not update_s > 0:
             raise InvalidArgumentError(f"update_s must be > 0, got {update_s}")
-        self._groups = [_ServedGroup(g, plant, update_s, word_order) for g in groups]
+        self._groups = [
+            _ServedGroup(block, word_order) for block in model_blocks(groups, plant, update_s)
+        ]
         self._starts = [g.start for g in groups]
         self._cursors: dict[int, _Cursor] = {}
         self.devices = groups[-1].start + groups[-1].count if groups else 0
@@ -163,17 +143,10 @@ class ServedFleet:
         cursor = self._cursors.get(index)
         if cursor is not None and cursor.step == step:
             return cursor.words
-        model = group.model
-        update_s = group.update_s
-        if cursor is None or step < cursor.step:
-            state = model.new_state(index, self.seed)
-            sample = model.sample(state, 0, 0.0)
-            first = 1
-        else:
-            state = cursor.state
-            first = cursor.step + 1
-        for seq in range(first, step + 1):
-            sample = model.sample(state, seq, seq * update_s)
+        state, at = (None, 0) if cursor is None else (cursor.state, cursor.step)
+        state, sample = advance(
+            group.model, index, self.seed, group.update_s, step, state=state, at=at
+        )
         words = group.encoder.encode(sample)
         if cursor is None:
             self._cursors[index] = _Cursor(state, step, words)
