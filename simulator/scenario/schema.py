@@ -497,14 +497,44 @@ def _check_ports(value: list[int]) -> list[int]:
     return value
 
 
+class OpcuaSettings(_Table):
+    """``[southbound.opcua]``: the fleet as OPC UA servers, a folder per device and a variable
+    per signal (node id ``ns=<namespace>;s=<device id>.<signal>``). The devices are split into
+    ``servers`` blocks of consecutive devices; server ``j`` listens on the address
+    ``hosts[j % len(hosts)]`` and the port ``port + j // len(hosts)``."""
+
+    port: Annotated[int, Field(ge=0, le=65535)] = 4840
+    """First port (4840 is OPC UA's own); 0: ports the system picks (printed and written to
+    the hint file)."""
+    servers: Annotated[int, Field(ge=1, le=1000)] = 1
+    """How many servers share the fleet."""
+    namespace: Annotated[str, Field(min_length=1, max_length=200)] = "urn:factory-sim:devices"
+    """The namespace URI of the devices' nodes."""
+
+    def endpoints(self, hosts: list[str]) -> list[tuple[str, int]]:
+        """The (host, port) of each server, in order."""
+        return [
+            (hosts[j % len(hosts)], self.port + j // len(hosts) if self.port else 0)
+            for j in range(self.servers)
+        ]
+
+    @model_validator(mode="after")
+    def _ports_fit(self) -> OpcuaSettings:
+        if self.port and self.port + self.servers - 1 > 65535:
+            raise ValueError(f"{self.servers} servers from port {self.port} go beyond 65535")
+        return self
+
+
 class SouthboundSettings(_Table):
     """``[southbound]``: the fleet as simulated field devices a gateway polls
-    (``factory-sim southbound``). Device ``i`` is Modbus unit ``i % devices_per_port + 1`` of
-    endpoint ``i // devices_per_port``; endpoints take the addresses in ``hosts`` in turn, then
-    the next port."""
+    (``factory-sim southbound``). Over Modbus TCP device ``i`` is unit
+    ``i % devices_per_port + 1`` of endpoint ``i // devices_per_port``; endpoints take the
+    addresses in ``hosts`` in turn, then the next port. Over OPC UA see ``[southbound.opcua]``."""
 
-    protocol: Literal["modbus"] = "modbus"
-    """The southbound protocol: Modbus TCP (OPC UA is a later part)."""
+    protocol: Literal["modbus", "opcua", "modbus+opcua"] = "modbus"
+    """Which servers show the fleet: Modbus TCP, OPC UA, or both at once (the same values)."""
+    opcua: OpcuaSettings = OpcuaSettings()
+    """Where the OPC UA servers listen (used when ``protocol`` includes opcua)."""
     hosts: Annotated[list[str], AfterValidator(_check_hosts)] = ["127.0.0.1"]
     """Local IP addresses to listen on (several spread devices over addresses, as a plant's
     PLCs each have their own; 127.0.0.2 and up are local on Linux)."""
