@@ -102,6 +102,11 @@ class EdgeHost(Protocol):
         """The devices a connection carries."""
 
 
+def publishes_sparkplug(host: EdgeHost) -> bool:
+    """Whether any device of ``host`` uses the Sparkplug payload (and so needs edge nodes)."""
+    return any(group.codec.name == SPARKPLUG for group in host.groups)
+
+
 class EdgeNodes(ConnectionHook):
     """The Sparkplug edge nodes of one fleet."""
 
@@ -133,20 +138,6 @@ class EdgeNodes(ConnectionHook):
         """NCMD rebirth requests answered."""
         self.deaths = 0
         """DDEATH and NDEATH messages sent by edge nodes leaving on purpose."""
-
-    @classmethod
-    def for_fleet(
-        cls,
-        host: EdgeHost,
-        group_id: str,
-        *,
-        wall_ns: Callable[[], int],
-        run_time_s: Callable[[], float],
-    ) -> EdgeNodes | None:
-        """The fleet's edge nodes, or None when no device uses the Sparkplug payload."""
-        if not any(group.codec.name == SPARKPLUG for group in host.groups):
-            return None
-        return cls(host, group_id, wall_ns=wall_ns, run_time_s=run_time_s)
 
     def covers(self, group: int) -> bool:
         """Whether devices of group ``group`` publish as Sparkplug edge-node devices."""
@@ -191,7 +182,7 @@ class EdgeNodes(ConnectionHook):
             self._node_birth(connection, node, link)
             link.send(
                 link.session.subscribe(
-                    [(build_topic(MessageType.NCMD, self.group_id, link.session.client_id), 0)]
+                    [(build_topic(MessageType.NCMD, self.group_id, self._edge_id(link)), 0)]
                 )
             )
         if self._host.is_gateway(connection):
@@ -221,12 +212,19 @@ class EdgeNodes(ConnectionHook):
         connection: Any = link.owner
         self._nodes[connection].give_back()
 
+    def _edge_id(self, link: MqttLink) -> str:
+        """The edge node id of ``link``: its connection's client id, without the run's prefix
+        the session connects with (topics name the node as the fleet does)."""
+        connection = link.owner
+        assert isinstance(connection, int)
+        return self._host.client_id(connection)
+
     def on_message(self, link: MqttLink, publish: Publish) -> bool:
         """A message on ``link``: act on an NCMD to its edge node; False if it is not one."""
         connection = link.owner
         if not isinstance(connection, int) or connection not in self._nodes:
             return False
-        ncmd = build_topic(MessageType.NCMD, self.group_id, link.session.client_id)
+        ncmd = build_topic(MessageType.NCMD, self.group_id, self._edge_id(link))
         if publish.topic != ncmd:
             return False
         node = self._nodes[connection]
@@ -253,7 +251,7 @@ class EdgeNodes(ConnectionHook):
         if node is None or not node.born:
             return
         now_ms = self._wall_ns() // 1_000_000
-        edge = link.session.client_id
+        edge = self._edge_id(link)
         if self._host.is_gateway(connection):
             for device in self._host.members(connection):
                 if device.admitted and device.link is link and device.group in self._groups:
@@ -284,7 +282,7 @@ class EdgeNodes(ConnectionHook):
             )
         payload = node_birth_payload(node.bd_seq, now_ns // 1_000_000, own)
         node.birth()
-        topic = build_topic(MessageType.NBIRTH, self.group_id, link.session.client_id)
+        topic = build_topic(MessageType.NBIRTH, self.group_id, self._edge_id(link))
         self._send(link, topic, payload)
 
     def _device_birth(self, device: EdgeDevice, node: NodeCounters, link: MqttLink) -> None:
@@ -301,7 +299,7 @@ class EdgeNodes(ConnectionHook):
         )
         node.take()
         topic = build_topic(
-            MessageType.DBIRTH, self.group_id, link.session.client_id, device.device_id
+            MessageType.DBIRTH, self.group_id, self._edge_id(link), device.device_id
         )
         self._send(link, topic, payload)
 

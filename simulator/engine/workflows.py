@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from simulator.engine.deaths import Deaths
-from simulator.engine.edge_node import EdgeNodes
+from simulator.engine.edge_node import EdgeNodes, publishes_sparkplug
 from simulator.engine.hooks import AdmitAtConnack, ConnectionHook
 from simulator.engine.onboarding import Member, Registrar
 from simulator.engine.topology import Topology
@@ -54,8 +54,15 @@ def build_workflows(
     """The workflows ``scenario`` asks for, hooked to ``topology``'s connections."""
     fleet = scenario.fleet
     onboarding = scenario.onboarding
-    edges = EdgeNodes.for_fleet(
-        topology, fleet.sparkplug_group or fleet.enterprise, wall_ns=wall_ns, run_time_s=run_time_s
+    edges = (
+        EdgeNodes(
+            topology,
+            fleet.sparkplug_group or fleet.enterprise,
+            wall_ns=wall_ns,
+            run_time_s=run_time_s,
+        )
+        if publishes_sparkplug(topology)
+        else None
     )
     registrar: Registrar | None = None
     admission: ConnectionHook

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.engine.edge_node import EdgeNodes
+from simulator.engine.edge_node import EdgeNodes, publishes_sparkplug
 from simulator.fleet import DeviceModel, get_model
 from simulator.mqtt import ClientSession, MQTTVersion, Publish, Subscribe, decode
 from simulator.payloads import get_codec
@@ -78,10 +78,10 @@ def plant(per: int, payloads: tuple[str, ...]) -> tuple[Host, EdgeNodes]:
     for index, payload in enumerate(payloads):
         number = list(dict.fromkeys(payloads)).index(payload)
         host.devices.append(Device(index, f"cnc-{index:06d}", number, MODEL.new_state(index, 1)))
-    edges = EdgeNodes.for_fleet(
+    assert publishes_sparkplug(host)
+    edges = EdgeNodes(
         host, "acme", wall_ns=lambda: 1_700_000_000_000_000_000, run_time_s=lambda: 1.0
     )
-    assert edges is not None
     return host, edges
 
 
@@ -115,7 +115,7 @@ def sent(transport: Transport) -> list[Publish | Subscribe]:
 
 def test_no_edge_nodes_without_a_sparkplug_device() -> None:
     host = Host(4, [Group(MODEL, get_codec("msgpack"))])
-    assert EdgeNodes.for_fleet(host, "acme", wall_ns=lambda: 0, run_time_s=lambda: 0.0) is None
+    assert not publishes_sparkplug(host)
 
 
 def test_each_connect_carries_the_ndeath_with_the_next_bd_seq() -> None:
