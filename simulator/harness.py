@@ -18,18 +18,20 @@ is the same for code that already runs in a loop. :class:`Report` wraps the JSON
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 from simulator.errors import HarnessError, ReportKeyError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_NAME = "harness"
 """The scenario name of a run that is given none."""
@@ -317,74 +319,47 @@ async def run_fleet_async(
         return Report(await runner.run())
 
 
-def run_fleet(
-    broker_url: str,
-    *,
-    devices: int = 100,
-    model: str = "machine-sensor",
-    interval_s: float = 0.5,
-    duration_s: float = 3.0,
-    mqtt_version: str = "5",
-    payload: str = "msgpack",
-    topic: str | None = None,
-    ingest: bool = True,
-    sqlite_path: str | Path | None = None,
-    scenario: Mapping[str, Any] | None = None,
-    name: str = DEFAULT_NAME,
-    source: str = DEFAULT_SOURCE,
-    out: TextIO | None = None,
-    quiet: bool = False,
-    **table_overrides: Any,
-) -> Report:
-    """Run a fleet against ``broker_url`` and return its report; blocks until the run is done.
+def _blocking(run: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """``run`` as a call that blocks until it is done, in a fresh event loop of its own."""
 
-    ``devices`` devices of ``model`` onboard, publish every ``interval_s`` for ``duration_s``
-    after the last one onboarded, and (with ``ingest``) an ingest worker accounts for every
-    message into ``sqlite_path`` (a temporary file removed after the run when ``None``).
-    ``scenario`` and ``table_overrides`` set anything else; see :func:`scenario_data` for
-    which value wins. ``name`` is the scenario's name (it names the ingest client), ``source``
-    names the run in problems and in the report's
-    ``scenario_path``. The live view goes to ``out`` (standard error by default) unless
-    ``quiet``. Everything the run starts is stopped before this returns.
+    @functools.wraps(run)  # the signature help() shows is ``run``'s
+    def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise HarnessError(
+                f"{blocking.__name__}() blocks, so it cannot run inside a running event loop "
+                f"(an async test?); await {run.__name__}(...) there instead"
+            )
+        return _run_in_fresh_loop(run(*args, **kwargs))
 
-    Runs in a fresh event loop (uvloop when installed); inside a running loop, await
-    :func:`run_fleet_async` instead.
+    return blocking
 
-    Raises:
-        ScenarioError: listing every problem with the arguments at once.
-        ConnectError: when the broker cannot be reached.
-        ResourceLimitError: when the fleet cannot fit in this process's open-file limit.
-        HarnessError: when called from inside a running event loop.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise HarnessError(
-            "run_fleet() blocks, so it cannot run inside a running event loop (an async "
-            "test?); await run_fleet_async(...) there instead"
-        )
-    return _run_in_fresh_loop(
-        run_fleet_async(
-            broker_url,
-            devices=devices,
-            model=model,
-            interval_s=interval_s,
-            duration_s=duration_s,
-            mqtt_version=mqtt_version,
-            payload=payload,
-            topic=topic,
-            ingest=ingest,
-            sqlite_path=sqlite_path,
-            scenario=scenario,
-            name=name,
-            source=source,
-            out=out,
-            quiet=quiet,
-            **table_overrides,
-        )
-    )
+
+run_fleet = _blocking(run_fleet_async)
+run_fleet.__name__ = run_fleet.__qualname__ = "run_fleet"
+run_fleet.__doc__ = """Run a fleet against ``broker_url``; return its report once the run is done.
+
+Takes the arguments of :func:`run_fleet_async`. ``devices`` devices of ``model`` onboard,
+publish every ``interval_s`` for ``duration_s`` after the last one onboarded, and (with
+``ingest``) an ingest worker accounts for every message into ``sqlite_path`` (a temporary
+file removed after the run when ``None``). ``scenario`` and ``table_overrides`` set anything
+else; see :func:`scenario_data` for which value wins. ``name`` is the scenario's name (it names
+the ingest client), ``source`` names the run in problems and in the report's
+``scenario_path``. The live view goes to ``out`` (standard error by default) unless ``quiet``.
+Everything the run starts is stopped before this returns.
+
+Runs in a fresh event loop (uvloop when installed); inside a running loop, await
+:func:`run_fleet_async` instead.
+
+Raises:
+    ScenarioError: listing every problem with the arguments at once.
+    ConnectError: when the broker cannot be reached.
+    ResourceLimitError: when the fleet cannot fit in this process's open-file limit.
+    HarnessError: when called from inside a running event loop.
+"""
 
 
 def _run_in_fresh_loop(coro: Coroutine[Any, Any, T]) -> T:
