@@ -319,7 +319,7 @@ def derive(figures: dict[str, Any]) -> dict[str, float | None]:
         derived["ingest_rate"] = ingest["received"] / span_s if span_s > 0 else None
         derived["ingest_lost"] = expected - ingest["unique"]
         derived["ingest_duplicated"] = ingest["duplicated"]
-        derived["rows_written"] = ingest["rows_written"]
+        derived["rows_written"] = ingest["committed_rows"]
         latency = ingest.get("latency_us") or {}
         derived["latency_p50_ms"] = latency["p50"] / 1000 if "p50" in latency else None
         derived["latency_p99_ms"] = latency["p99"] / 1000 if "p99" in latency else None

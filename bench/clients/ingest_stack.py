@@ -1,7 +1,7 @@
 """The ingest stack: the project's ingest worker, in its own process, fed by the engine.
 
-The worker is started exactly as the runner starts it (:class:`~simulator.ingest.child.IngestChild`,
-which runs ``python -m simulator ingest`` and waits until it has subscribed), writing into a
+The worker is started exactly as the runner starts it (an :class:`~simulator.ingest.pool.IngestPool`
+of one, which runs ``python -m simulator ingest`` and waits until it has subscribed), writing into a
 SQLite file in a temporary directory. The engine then publishes ``devices * messages`` messages
 under ``bench/``; the stack waits until the worker has every one of them (or the phase timeout)
 and stops it gracefully, so its final snapshot says what reached SQLite.
@@ -15,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from simulator.ingest.child import IngestChild
+from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 
@@ -60,28 +60,30 @@ async def run(args: StackArgs) -> StackFigures:
     figures = StackFigures("ingest", args.devices, args.messages)
     scenario = bench_scenario(args.host, args.port, args.devices, args.concurrency)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as workdir:
-        child = IngestChild(
-            WorkerSettings(
-                args.host,
-                args.port,
-                topic_filter=TOPIC_FILTER,
-                sink=f"sqlite:///{Path(workdir) / 'ingest.sqlite'}",
-            )
+        pool = IngestPool(
+            [
+                WorkerSettings(
+                    args.host,
+                    args.port,
+                    topic_filter=TOPIC_FILTER,
+                    sink=f"sqlite:///{Path(workdir) / 'ingest.sqlite'}",
+                )
+            ]
         )
         say("ingest: starting the worker process")
-        figures.notes.extend(await child.start())
+        figures.notes.extend(await pool.start())
         try:
             await run_engine("engine", args, scenario, figures=figures)
             say(f"ingest: waiting for the worker to receive {figures.sent:,} messages")
-            if not await child.wait_for_resolved(figures.sent, args.phase_timeout_s):
+            if not await pool.wait_for_resolved(figures.sent, args.phase_timeout_s):
                 figures.notes.append(
-                    f"ingest: worker had {child.committed:,} of {figures.sent:,} messages after "
+                    f"ingest: worker had {pool.committed:,} of {figures.sent:,} messages after "
                     f"{args.phase_timeout_s:g} s"
                 )
-            final = await child.stop()
+            final = await pool.stop()
         finally:
-            if child.final is None:
-                await child.kill()
+            if pool.final is None:
+                await pool.kill()
         figures.extra["ingest"] = ingest_figures(final)
     return figures
 

@@ -71,7 +71,8 @@ class IngestChild:
         self._reader: asyncio.Task[None] | None = None
         self._stderr: list[str] = []
         self._stderr_reader: asyncio.Task[None] | None = None
-        self._progressed = progressed if progressed is not None else asyncio.Event()
+        self.progressed = progressed if progressed is not None else asyncio.Event()
+        """Set whenever the child says something new (wait on it with :func:`wait_for_progress`)."""
         self.gone = False
         """The child closed its output: it has exited, or is about to."""
 
@@ -155,18 +156,6 @@ class IngestChild:
         deaths = self.progress.deaths if self.progress is not None else None
         return deaths.get("left", 0) if deaths is not None else 0
 
-    async def wait_for_resolved(self, count: int, timeout_s: float) -> bool:
-        """Wait until ``count`` distinct messages are committed or given up; False on timeout
-        (or if the child exits first)."""
-        return await self._wait_until(lambda: self.resolved >= count, timeout_s)
-
-    async def wait_for_deaths(self, count: int, timeout_s: float) -> bool:
-        """Wait until the child has heard ``count`` devices leave; False if ``timeout_s`` passed."""
-        return await self._wait_until(lambda: self.deaths_left >= count, timeout_s)
-
-    async def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        return await wait_for_progress(self._progressed, done, lambda: self.gone, timeout_s)
-
     async def stop(self, timeout_s: float = 30.0) -> IngestSnapshot:
         """Ask the child to stop (SIGTERM), wait for its final snapshot and its exit."""
         proc = self._proc
@@ -222,7 +211,7 @@ class IngestChild:
             kind = message.pop("event", None)
             if kind == "progress":
                 self.progress = IngestSnapshot.from_dict(message)
-                self._progressed.set()
+                self.progressed.set()
             elif kind == "settings":
                 self.echoed = message.get("settings")
             elif kind == "ready":
@@ -230,13 +219,13 @@ class IngestChild:
                 self._resolve_ready(list(message.get("notes", [])))
             elif kind == "final":
                 self.final = self.progress = IngestSnapshot.from_dict(message)
-                self._progressed.set()
+                self.progressed.set()
             elif kind == "error":
                 self.error = str(message.get("message"))
                 self._fail_ready(self.error)
         self._fail_ready(f"ingest worker exited before subscribing{self._stderr_tail()}")
         self.gone = True
-        self._progressed.set()  # whoever waits on progress learns the child is gone
+        self.progressed.set()  # whoever waits on progress learns the child is gone
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None

@@ -23,6 +23,7 @@ from simulator.mqtt import MQTTVersion
 from simulator.payloads.registration import LEFT, LOST, Death, encode_death
 from simulator.sinks.url import parse_sink_url
 from tests.unit.ingest.test_settings import EVERY_FIELD_SET
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -60,7 +61,7 @@ async def ingest_messages(
     try:
         await asyncio.to_thread(publish_all, broker, messages)
         # 7 of the messages decode: 6 new ones and a duplicate, all to be committed.
-        assert await child.wait_for_resolved(6, timeout_s=10)
+        await wait_until(lambda: child.resolved >= 6, "6 distinct messages resolved", 10)
         return await child.stop()
     finally:
         await child.kill()
@@ -124,7 +125,7 @@ def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_
         await child.start()
         try:
             await asyncio.to_thread(publish_all, mosquitto, deaths)
-            assert await child.wait_for_deaths(2, timeout_s=10)
+            await wait_until(lambda: child.deaths_left >= 2, "2 deaths heard", 10)
             return await child.stop()
         finally:
             await child.kill()
