@@ -10,6 +10,8 @@ chosen or free port, starts Mosquitto as a child process and stops it again::
 ``LocalBroker(persistence_dir=path)`` keeps Mosquitto's sessions in ``path``, so a broker
 stopped and started again there resumes them (a restart test's broker).
 
+:class:`BrokerPool` starts and stops several as one (``[broker] instances``).
+
 :class:`SecureBroker` starts the secure profile (``broker_config/secure/``):
 passwords, per-device ACLs, a TLS and a mutual-TLS listener, with certificates
 from :func:`make_pki` (a fleet's per-device ones from :func:`write_device_certs`)
@@ -31,6 +33,7 @@ from simulator.broker.pki import (
     make_pki,
     write_device_certs,
 )
+from simulator.broker.pool import BrokerPool
 from simulator.broker.runtime_config import (
     BASE_CONFIG_NAME,
     persistence_settings,
@@ -49,6 +52,7 @@ __all__ = [
     "FLEET_USER",
     "INGEST_USER",
     "SBIN_DIRS",
+    "BrokerPool",
     "KeyPair",
     "LocalBroker",
     "Pki",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,3 +137,28 @@ def subscriber_options(settings: WorkerSettings) -> ConnectOptions:
             manual_acks=True,
         )
     return ConnectOptions(clean_start=False, message_runs=True, manual_acks=True)
+
+
+def on_each_broker(
+    workers: list[WorkerSettings], brokers: Sequence[tuple[str, int]]
+) -> list[WorkerSettings]:
+    """The same workers once per broker of a pool, each subscribed on its broker alone.
+
+    A device's connection goes to one broker of the pool only (a function of its index,
+    :mod:`simulator.transport.dealing`), so the workers of that broker hear all of the device
+    and none of it elsewhere: accounting per device stays exact without a worker holding a
+    connection to every broker. The first broker's workers keep their client ids; the others'
+    get ``-b<number>`` added, so each worker of the run has a name of its own.
+    """
+    if not brokers:
+        return list(workers)
+    return [
+        dataclasses.replace(
+            worker,
+            host=host,
+            port=port,
+            client_id=worker.client_id if number == 0 else f"{worker.client_id}-b{number}",
+        )
+        for number, (host, port) in enumerate(brokers)
+        for worker in workers
+    ]

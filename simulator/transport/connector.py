@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import ipaddress
+import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -37,11 +39,17 @@ from simulator.errors import (
 from simulator.mqtt import Connected
 from simulator.transport.backoff import backoff_s
 from simulator.transport.connection import MqttLink
+from simulator.transport.dealing import Dealing
 from simulator.transport.tls import ContextSource
 from simulator.transport.tls_link import TlsClient, TlsLayer, TlsLink
 
 EARLY_ABORT_ATTEMPTS = 20
 """Failed attempts with no success at all after which the broker is declared unreachable."""
+
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+"""Linux (4.2 on): a bind to ``(address, 0)`` leaves the port to ``connect()``, which needs it
+unique per (source, destination) pair only, not per source address; the constant is in the
+socket module from Python 3.12 on."""
 
 
 class StartSchedule(Protocol):
@@ -115,7 +123,11 @@ class _Job:
 
 
 class Connector:
-    """Executes ``count`` connects to ``host:port`` on ``schedule``, ``max_in_flight`` at a time."""
+    """Executes ``count`` connects to ``host:port`` on ``schedule``, ``max_in_flight`` at a time.
+
+    With ``more_brokers`` the connects are dealt over ``host:port`` and those, and over the
+    ``source_addresses``, by :class:`~simulator.transport.dealing.Dealing`.
+    """
 
     def __init__(
         self,
@@ -125,6 +137,8 @@ class Connector:
         max_in_flight: int,
         timeout_s: float,
         source_addresses: Sequence[str | None] = (None,),
+        more_brokers: Sequence[tuple[str, int]] = (),
+        numbering: tuple[int, int] = (0, 1),
         ssl_context: ContextSource | None = None,
         tls_layer: TlsLayer = "resume",
         retries: ConnectRetries = ConnectRetries(),
@@ -135,6 +149,9 @@ class Connector:
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
         self.source_addresses = tuple(source_addresses)
+        self.dealing = Dealing(((host, port), *more_brokers), self.source_addresses, *numbering)
+        """Which broker and source address each connection takes; ``numbering`` is the
+        whole fleet's ``(first, step)`` for a process running one slice of it."""
         self.ssl_context = ssl_context
         """TLS: one context for every connection, or a function from a connection's client id
         to its own context (None: plain TCP)."""
@@ -265,7 +282,7 @@ class Connector:
 
     def _unreachable(self, outcome: ConnectOutcome, reason: str) -> ConnectError:
         """The error that ends onboarding when the first tries all failed and none succeeded."""
-        where = f"{self.host}:{self.port}"
+        where = ", ".join(f"{host}:{port}" for host, port in self.dealing.brokers)
         tries = self._failed_tries
         if isinstance(outcome.error, BrokerRefusedError):
             return BrokerRefusedError(
@@ -309,8 +326,8 @@ class Connector:
         # which can happen before create_connection() returns to us.
         waiter: asyncio.Future[Any] = loop.create_future()
         link.waiter = waiter
-        source = self.source_addresses[index % len(self.source_addresses)]
-        local_addr = (source, 0) if source is not None else None
+        host, port = self.dealing.broker(index)
+        source = self.dealing.source(index)
         outcome = ConnectOutcome(index=index, link=None)
         context = self._shared_context
         tls_link: TlsLink | None = None
@@ -319,18 +336,27 @@ class Connector:
                 # Built now, not up front: only the connection's SSLObject keeps it.
                 context = self._context_for(link.session.client_id)
             if context is not None and self.tls is not None:
-                tls_link = self.tls.link(link, context, shared=self._context_for is None)
+                tls_link = self.tls.link(
+                    link, context, shared=self._context_for is None, server_hostname=host
+                )
                 context = None
             protocol: asyncio.Protocol = link if tls_link is None else tls_link
             async with asyncio.timeout(self.timeout_s):
-                await loop.create_connection(
-                    lambda: protocol,
-                    self.host,
-                    self.port,
-                    local_addr=local_addr,
-                    ssl=context,
-                    server_hostname=self.host if context is not None else None,
-                )
+                if source is None:
+                    await loop.create_connection(
+                        lambda: protocol,
+                        host,
+                        port,
+                        ssl=context,
+                        server_hostname=host if context is not None else None,
+                    )
+                else:
+                    await loop.create_connection(
+                        lambda: protocol,
+                        sock=await _bound_connect(loop, source, host, port),
+                        ssl=context,
+                        server_hostname=host if context is not None else None,
+                    )
                 outcome.tcp_s = clock() - begin
                 outcome.connected = await waiter
         except (OSError, TimeoutError, SimulatorError, ssl.SSLError) as exc:
@@ -344,6 +370,35 @@ class Connector:
         outcome.total_s = clock() - begin
         outcome.link = link
         return outcome
+
+
+async def _bound_connect(
+    loop: asyncio.AbstractEventLoop, source: str, host: str, port: int
+) -> socket.socket:
+    """A TCP socket bound to ``source`` and connected to ``host:port``.
+
+    Bound with ``IP_BIND_ADDRESS_NO_PORT``, so each source address offers its ephemeral ports
+    to every broker afresh (asyncio's ``local_addr`` binds first and takes the port then).
+    A source address that is not this machine's fails here with ``EADDRNOTAVAIL``, which is
+    said with the address.
+    """
+    family = socket.AF_INET6 if ipaddress.ip_address(source).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if family == socket.AF_INET:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        try:
+            sock.bind((source, 0))
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"cannot bind source address {source} ({exc.strerror})"
+            ) from exc
+        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _reason(exc: BaseException | None) -> str:

@@ -1,9 +1,10 @@
 """Where and how a fleet's connections reach the broker, as one value.
 
-The broker's address, the local addresses connections are spread over, TLS (a context source
-and which layer runs it) and the credentials template belong together: they are resolved once
-by whoever starts a fleet (the runner from the scenario and command line, a test or benchmark
-from its own broker) and read by the fleet only to build its connector and sessions.
+The broker's address (or a pool's), the local addresses connections are spread over, TLS (a
+context source and which layer runs it) and the credentials template belong together: they are
+resolved once by whoever starts a fleet (the runner from the scenario and command line, a test
+or benchmark from its own broker) and read by the fleet only to build its connector and
+sessions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.transport.credentials import Credentials
+from simulator.transport.dealing import Dealing
 from simulator.transport.tls import ContextSource
 from simulator.transport.tls_link import TlsLayer
 
@@ -31,3 +33,11 @@ class Endpoint:
     """Which TLS layer runs the handshakes (see :mod:`.tls_link`)."""
     credentials: Credentials | None = None
     """The user name and password template every connection presents (None: anonymous)."""
+    more_brokers: tuple[tuple[str, int], ...] = ()
+    """Further brokers of a pool or cluster, as ``(host, port)``: the fleet's connections are
+    dealt over ``host:port`` and these (see :mod:`.dealing`)."""
+
+    @property
+    def dealing(self) -> Dealing:
+        """Which broker and which source address each connection takes."""
+        return Dealing(((self.host, self.port), *self.more_brokers), self.source_addresses)

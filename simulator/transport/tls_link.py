@@ -94,16 +94,24 @@ class TlsClient:
         self.resumed = 0
         """Handshakes that resumed a session (no certificate sent or checked)."""
 
-    def link(self, app: MqttLink, context: ssl.SSLContext, *, shared: bool) -> TlsLink:
+    def link(
+        self,
+        app: MqttLink,
+        context: ssl.SSLContext,
+        *,
+        shared: bool,
+        server_hostname: str | None = None,
+    ) -> TlsLink:
         """A TLS layer for ``app``; pass it to ``loop.create_connection`` as the protocol.
 
         ``shared`` says ``context`` is the one every connection uses; only then is a session
-        offered and kept (see the module's docstring).
+        offered and kept (see the module's docstring). ``server_hostname`` is this link's broker
+        when a pool has several (default :attr:`server_hostname`).
         """
         reuse = shared and self.resume
         offered = self.session if reuse else None
         sslobj = context.wrap_bio(
-            self.incoming, self.outgoing, server_hostname=self.server_hostname
+            self.incoming, self.outgoing, server_hostname=server_hostname or self.server_hostname
         )
         if offered is not None and (self.copy_sessions or not offer(sslobj, context, offered)):
             sslobj.session = offered
