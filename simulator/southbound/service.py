@@ -1,10 +1,13 @@
-"""``factory-sim southbound``: serve a scenario's fleet as Modbus TCP devices until stopped.
+"""``factory-sim southbound``: serve a scenario's fleet as Modbus TCP and/or OPC UA devices.
 
 Builds the :class:`~simulator.southbound.fleet_values.ServedFleet` from the scenario, listens
 at its endpoints, writes the gateway configuration hint (JSON: every device's endpoint, unit id,
 id and model, each model's register map, the epoch), then serves until SIGTERM or SIGINT (or
-``duration_s``). The clock is the wall clock, so the hint's ``epoch_unix_s`` lets whoever
-checks a gateway's published values find the step each was read at.
+``duration_s``). With ``protocol = "opcua"`` (or ``"modbus+opcua"``) the fleet is also, or only,
+a set of OPC UA servers (:mod:`~simulator.southbound.opcua_fleet`), listed under the hint's
+``opcua`` key; asyncua, which they need, is imported only then. The clock is the wall clock,
+so the hint's ``epoch_unix_s`` lets whoever checks a gateway's published values find the step
+each was read at.
 """
 
 from __future__ import annotations
@@ -12,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario.schema import Scenario
 from simulator.southbound.fleet_values import ServedFleet
 from simulator.southbound.server import ServerCounters, SouthboundServer
+
+if TYPE_CHECKING:
+    from simulator.southbound.opcua_fleet import OpcuaFleet
 
 HINT_FORMAT = 1
 """Version of the hint file's layout."""
@@ -74,6 +82,27 @@ def gateway_hint(scenario: Scenario, server: SouthboundServer) -> dict[str, Any]
     }
 
 
+def opcua_fleet(scenario: Scenario, clock: Callable[[], float], epoch: float) -> OpcuaFleet:
+    """The scenario's OPC UA servers; a scenario problem if asyncua is not installed."""
+    try:
+        from simulator.southbound.opcua_fleet import OpcuaFleet
+    except ImportError as exc:
+        raise ScenarioError(
+            [
+                ScenarioProblem(
+                    scenario.name,
+                    "southbound.protocol",
+                    f"{scenario.southbound.protocol} needs the asyncua package ({exc}); "
+                    "install it with: pip install 'factory-fleet-simulator[opcua]'",
+                )
+            ]
+        ) from exc
+    # asyncua warns on every start that a server without security has no signing policy:
+    # true, and said once in the docs, not on every run.
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    return OpcuaFleet(scenario, clock=clock, epoch=epoch)
+
+
 def write_hint(hint: dict[str, Any], path: Path) -> None:
     """Write the hint as JSON, whole (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,16 +120,32 @@ async def serve(
     clock: Callable[[], float] = time.time,
 ) -> ServerCounters:
     """Serve until SIGTERM or SIGINT, or for ``duration_s``; return what was served."""
+    protocol = scenario.southbound.protocol
     fleet = served_fleet(scenario)
-    endpoints = scenario.southbound.endpoints(fleet.devices)
+    endpoints = scenario.southbound.endpoints(fleet.devices) if "modbus" in protocol else []
     server = SouthboundServer(fleet, endpoints, clock=clock, epoch=clock())
+    opcua = opcua_fleet(scenario, clock, server.epoch) if "opcua" in protocol else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    await server.start()
+    if endpoints:
+        await server.start()
     try:
+        if opcua is not None:
+            await opcua.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        write_hint(gateway_hint(scenario, server), hint_path)
+        hint = gateway_hint(scenario, server)
+        if opcua is not None:
+            if not endpoints:  # OPC UA only: none of the Modbus keys
+                hint = {k: hint[k] for k in ("format", "scenario", "seed", "epoch_unix_s")}
+                hint["values"] = (
+                    "nodes show the model's sample for step floor((t - epoch) / update_s)"
+                )
+            hint["protocol"] = "opcua" if protocol == "opcua" else "modbus-tcp+opcua"
+            hint["opcua"] = opcua.hint()
+            for line in opcua.announcements():
+                announce(line)
+        write_hint(hint, hint_path)
         for number, (host, port) in enumerate(server.endpoints):
             first = number * fleet.devices_per_endpoint
             last = min(first + fleet.devices_per_endpoint, fleet.devices) - 1
@@ -114,5 +159,12 @@ async def serve(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if opcua is not None:
+            await opcua.close()
+            written = opcua.counters()
+            announce(
+                f"opc ua: {written.writes:,} values written in {written.rounds:,} rounds, "
+                f"{written.skipped_steps:,} steps skipped by a late updater"
+            )
         await server.close()
     return server.counters
