@@ -161,7 +161,15 @@ def _apply(overrides: Overrides, raw: dict[str, Any]) -> dict[str, str]:
         else:
             table[key] = value
             sources_by_path[key_path] = flag
+            if key_path == "broker.url":
+                # One broker named on the command line replaces the file's pool too.
+                for pool_key in _BROKER_POOL_KEYS:
+                    table.pop(pool_key, None)
     return sources_by_path
+
+
+_BROKER_POOL_KEYS = ("urls", "cluster", "instances")
+"""``[broker]`` keys that name other brokers than ``--broker``'s one."""
 
 
 def _explain_default_name(problem: ScenarioProblem) -> ScenarioProblem:

@@ -37,6 +37,7 @@ from pydantic_core import InitErrorDetails
 
 from simulator.errors import ScenarioError, SimulatorError
 from simulator.report.thresholds import Threshold, parse_threshold
+from simulator.scenario.addresses import parse_address_pool
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
 from simulator.scenario.composition import Group, compose
 from simulator.scenario.problems import describe_value
@@ -74,6 +75,41 @@ def _check_broker_url(value: str | None) -> str | None:
         problem = broker_url_problem(value)
         if problem is not None:
             raise ValueError(problem)
+    return value
+
+
+MAX_BROKERS = 64
+"""The most brokers one run deals its connections over (``urls`` or ``instances``)."""
+
+
+def _check_broker_urls(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_BROKERS:
+        raise ValueError(f"must list 1 to {MAX_BROKERS} broker URLs, got {len(value)}")
+    addresses = []
+    for number, url in enumerate(value):
+        problem = broker_url_problem(url)
+        if problem is not None:
+            raise ValueError(f"entry {number}: {problem}")
+        addresses.append(parse_broker_url(url))
+    first = addresses[0]
+    for number, address in enumerate(addresses[1:], start=1):
+        if (address.scheme, address.username, address.password) != (
+            first.scheme,
+            first.username,
+            first.password,
+        ):
+            raise ValueError(
+                f"entry {number} ({address.url()!r}) differs from entry 0 ({first.url()!r}) in "
+                f"scheme or credentials: every broker of a pool is reached the same way"
+            )
+    return value
+
+
+def _check_source_addresses(value: list[str]) -> list[str]:
+    if value:
+        parse_address_pool(value)
     return value
 
 
@@ -218,7 +254,17 @@ class BrokerSettings(_Table):
     """``[broker]``: which broker to use and how to talk to it."""
 
     url: Annotated[str | None, AfterValidator(_check_broker_url)] = None
-    """``mqtt://host[:port]``; ``None`` means start a local Mosquitto from ``broker_config/``."""
+    """``mqtt://host[:port]``; ``None`` (and no ``urls``) means start a local Mosquitto from
+    ``broker_config/``."""
+    urls: Annotated[list[str] | None, AfterValidator(_check_broker_urls)] = None
+    """A pool of brokers, or the nodes of one cluster: connection ``i`` goes to
+    ``urls[i mod K]``. Each is checked as ``url`` is; all share scheme and credentials."""
+    cluster: bool = False
+    """``urls`` are nodes of one cluster, where a subscription on one node hears every node:
+    ingest subscribes on the first only. false: independent brokers, ingest on each."""
+    instances: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = 1
+    """Local Mosquitto processes to start (without ``url``/``urls``), each on its own port,
+    the fleet's connections dealt over them as over ``urls``."""
     mqtt_version: Literal["3.1.1", "5"] = "5"
     """MQTT protocol version every client speaks."""
     keepalive_s: Annotated[int, Field(ge=0, le=65535)] = 60
@@ -229,6 +275,19 @@ class BrokerSettings(_Table):
     """MQTT 5: how long the broker keeps a session after its connection drops."""
     topic_aliases: bool = False
     """MQTT 5: after its first message, a device sends a 2-byte alias instead of its topic."""
+
+    @model_validator(mode="after")
+    def _one_way_to_brokers(self) -> BrokerSettings:
+        if self.url is not None and self.urls is not None:
+            raise ValueError("give url (one broker) or urls (several), not both")
+        if self.instances != 1 and (self.url is not None or self.urls is not None):
+            raise ValueError(
+                f"instances = {self.instances} starts local brokers; it cannot go with "
+                f"url or urls, which name brokers already running"
+            )
+        if self.cluster and self.urls is None:
+            raise ValueError("cluster = true describes the brokers of urls; give urls")
+        return self
 
     @model_validator(mode="after")
     def _mqtt5_only(self) -> BrokerSettings:
@@ -242,8 +301,17 @@ class BrokerSettings(_Table):
 
     @property
     def address(self) -> BrokerAddress | None:
-        """The parsed ``url``, or ``None`` when a local broker is to be started."""
-        return None if self.url is None else parse_broker_url(self.url)
+        """The parsed ``url`` (the first of ``urls``), or ``None`` when local brokers are to
+        be started."""
+        addresses = self.addresses
+        return addresses[0] if addresses else None
+
+    @property
+    def addresses(self) -> tuple[BrokerAddress, ...]:
+        """The parsed ``url`` or ``urls``; empty when local brokers are to be started."""
+        if self.urls is not None:
+            return tuple(parse_broker_url(url) for url in self.urls)
+        return () if self.url is None else (parse_broker_url(self.url),)
 
 
 class WillSettings(_Table):
@@ -397,6 +465,11 @@ class OnboardingSettings(_Table):
     """Connects (TCP plus CONNACK) pending at once; Mosquitto's listen backlog is 100."""
     connect_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
     """How long one connect may take before it counts as failed."""
+    source_addresses: Annotated[list[str], AfterValidator(_check_source_addresses)] = []
+    """Local addresses the fleet's connections are bound to, dealt by connection index:
+    single addresses and ranges ``"127.0.0.2-127.0.0.40"``, so one machine opens more than the
+    ~28,000 ephemeral ports one (source, broker) pair has. Empty: the system chooses (and
+    a fleet too large for one address towards a loopback broker gets 127.0.x.y addresses)."""
     connect_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     """Tries of a device's (or gateway's) first connect before it fails for good: one that
     times out, is refused or reset is tried again after the reconnect backoff
@@ -427,6 +500,11 @@ class OnboardingSettings(_Table):
     """How many times a device sends its registration before it gives up (a platform that is
     restarting, or a responder that reconnects later than its devices, misses some)."""
     responder: ResponderSettings = ResponderSettings()
+
+    @property
+    def source_pool(self) -> tuple[str, ...]:
+        """``source_addresses`` with ranges expanded (empty: none given)."""
+        return parse_address_pool(self.source_addresses) if self.source_addresses else ()
 
 
 class IngestSettings(_Table):
@@ -626,6 +704,35 @@ class Scenario(_Table):
         ):
             return {**data, "ingest": {**ingest, "sqlite_path": f"runs/{name}.sqlite"}}
         return data
+
+    @model_validator(mode="after")
+    def _responder_reaches_every_broker(self) -> Scenario:
+        broker = self.broker
+        brokers = 1 if broker.cluster else len(broker.urls or ()) or broker.instances
+        onboarding = self.onboarding
+        if (
+            brokers > 1
+            and not self.ingest.enabled
+            and onboarding.workflow == "register"
+            and onboarding.responder.enabled
+        ):
+            # The responder is one connection: registrations on the other brokers would go
+            # unanswered. Ingest runs a worker on each broker, and answers there.
+            raise ValidationError.from_exception_data(
+                "ingest",
+                [
+                    InitErrorDetails(
+                        type="value_error",
+                        loc=("ingest", "enabled"),
+                        input=False,
+                        ctx={
+                            "error": f"the register workflow over {brokers} brokers needs "
+                            f"ingest, which answers registrations on each broker"
+                        },
+                    )
+                ],
+            ) from None
+        return self
 
     @model_validator(mode="after")
     def _southbound_fits(self) -> Scenario:
