@@ -72,6 +72,24 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _segment(text: str) -> Any:
+    from simulator.scenario.segment import Segment
+
+    try:
+        return Segment.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _start_at(text: str) -> int:
+    from simulator.scenario.segment import parse_start_at
+
+    try:
+        return parse_start_at(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _tls_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("TLS (with an mqtts:// broker URL)")
     group.add_argument("--ca-file", metavar="PEM", help="CA to trust (default: the system's)")
@@ -183,6 +201,63 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="serve the live dashboard on http://127.0.0.1:PORT/ while the run goes",
     )
+    many = run.add_argument_group(
+        "many processes (one run split into slices; see 'factory-sim merge')"
+    )
+    many.add_argument(
+        "--segment",
+        type=_segment,
+        metavar="I/N",
+        help="run slice I of N (I in 0..N-1): every N-th connection of the fleet from the I-th, "
+        "on the whole plan's schedule; needs --run-id or --start-at",
+    )
+    many.add_argument(
+        "--start-at",
+        type=_start_at,
+        metavar="TIME",
+        help="wait until TIME (ISO 8601 UTC, e.g. 2026-12-07T08:00:00Z, or epoch seconds) "
+        "before onboarding: the barrier every slice of a run starts at",
+    )
+    many.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the run's id (1-64 of A-Z a-z 0-9 . _ -): marks its rows and prefixes its "
+        "client ids; every slice of one run must share it (default: derived from the "
+        "scenario and --start-at, else made from the time)",
+    )
+    ingest_mode = many.add_mutually_exclusive_group()
+    ingest_mode.add_argument(
+        "--no-ingest",
+        dest="ingest_mode",
+        action="store_const",
+        const="off",
+        help="run the fleet only: no ingest worker and no provisioning responder (the "
+        "platform side runs elsewhere; the default for --segment I/N with N > 1)",
+    )
+    ingest_mode.add_argument(
+        "--own-ingest",
+        dest="ingest_mode",
+        action="store_const",
+        const="own",
+        help="start this process's own ingest even for a slice of several (exact only when "
+        "no other slice publishes to its broker)",
+    )
+    ingest_mode.add_argument(
+        "--ingest-only",
+        dest="ingest_mode",
+        action="store_const",
+        const="only",
+        help="run the platform side only (ingest workers, responder) for slices run with "
+        "--no-ingest; stops on SIGTERM, or --idle-stop seconds after the last message",
+    )
+    many.add_argument(
+        "--idle-stop",
+        type=_number,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --ingest-only: stop once messages came and none came for this long "
+        "(default 10)",
+    )
     _tls_arguments(run)
 
     compare = commands.add_parser(
@@ -217,6 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE.json",
         help="where to write the gateway configuration hint (default: runs/NAME.southbound.json)",
+    )
+    southbound.add_argument(
+        "--broker",
+        metavar="mqtt://HOST:PORT",
+        help="also check what the gateway publishes there, as [gateway] declares, and report",
+    )
+    southbound.add_argument(
+        "--report",
+        type=Path,
+        metavar="OUT.json",
+        help="with --broker: where to write the report (default: runs/NAME.gateway.json)",
+    )
+    southbound.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="with --broker: fail unless EXPR holds, e.g. 'gateway.values.wrong == 0'",
     )
 
     ingest = commands.add_parser("ingest", help="run an ingest worker on its own")
@@ -459,6 +552,7 @@ def _run_config(args: argparse.Namespace) -> Any:
     import time
 
     from simulator.config import resolve_run_config
+    from simulator.scenario.segment import WHOLE
 
     found: list[ScenarioProblem] = []
     scenario = None
@@ -477,6 +571,11 @@ def _run_config(args: argparse.Namespace) -> Any:
         metrics_host=args.metrics_host,
         web_port=args.web,
         quiet=args.quiet,
+        run_id=args.run_id,
+        segment=args.segment if args.segment is not None else WHOLE,
+        start_at_ns=args.start_at,
+        ingest=args.ingest_mode,
+        idle_stop_s=args.idle_stop,
     )
 
 
@@ -485,6 +584,8 @@ def _cmd_southbound(args: argparse.Namespace) -> int:
 
     scenario = _load(args)
     hint = args.hint if args.hint is not None else Path(f"runs/{scenario.name}.southbound.json")
+    if args.broker is not None:
+        return _cmd_gateway_check(args, scenario, hint)
     counters = _run_async(
         serve(scenario, hint_path=hint, duration_s=args.serve_s, announce=_announce)
     )
@@ -495,6 +596,38 @@ def _cmd_southbound(args: argparse.Namespace) -> int:
         f"{counters.protocol_errors:,} connections closed for bad framing\n"
     )
     return EXIT_OK if not counters.device_failures else EXIT_RUN_PROBLEMS
+
+
+def _cmd_gateway_check(args: argparse.Namespace, scenario: Any, hint: Path) -> int:
+    from simulator.northbound.service import serve_and_check, write_report
+    from simulator.report.thresholds import parse_thresholds
+
+    thresholds = parse_thresholds([(expr, "--threshold") for expr in args.threshold])
+    path = args.report if args.report is not None else Path(f"runs/{scenario.name}.gateway.json")
+    report = _run_async(
+        serve_and_check(
+            scenario,
+            broker_url=args.broker,
+            hint_path=hint,
+            duration_s=args.serve_s,
+            thresholds=thresholds,
+            announce=_announce,
+        )
+    )
+    write_report(report, path)
+    gateway = report["gateway"]
+    devices, values = gateway["devices"], gateway["values"]
+    sys.stderr.write(
+        f"gateway: {devices['seen']:,}/{devices['expected']:,} devices seen, "
+        f"{values['correct']:,} values correct, {values['wrong']:,} wrong, "
+        f"{values['stale']:,} stale, {values['flagged']:,} flagged; report {path}\n"
+    )
+    for result in report["thresholds"]:
+        sys.stderr.write(
+            f"threshold {result['expr']}: {'passed' if result['passed'] else 'FAILED'} "
+            f"(got {result['value']})\n"
+        )
+    return EXIT_THRESHOLDS if any(not r["passed"] for r in report["thresholds"]) else EXIT_OK
 
 
 def _announce(line: str) -> None:

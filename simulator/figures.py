@@ -10,6 +10,7 @@ from typing import Any
 from simulator.engine.fleet import Fleet
 from simulator.ingest.pool import IngestPool
 from simulator.metrics.funnel import FIRST_TELEMETRY, REGISTERED, Stage
+from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes
 from simulator.monitor import Monitor
@@ -70,7 +71,7 @@ def run_figures(
         scenario_path=state.scenario_path,
         broker_url=state.address.url(),
         mqtt_version=scenario.broker.mqtt_version,
-        devices_target=scenario.fleet.devices,
+        devices_target=len(fleet.devices),
         devices_connected=fleet.onboarded,
         devices_failed=fleet.failed,
         failures=dict(stats.failures),
@@ -103,12 +104,21 @@ def run_figures(
         ingest_restart_reasons=list(ingest.restarts) if ingest is not None else [],
         drain_s=drain_s,
         timeseries=list(state.monitor.series.samples),
+        funnel_us=_funnel_histograms(fleet, final),
         settings=public_settings(scenario),
         sparkplug=_sparkplug_figures(fleet, final),
         **_onboarding_figures(
             fleet, final, state.responder, restarted=bool(ingest and ingest.restarts)
         ),
     )
+
+
+def _funnel_histograms(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Histogram]:
+    """Each funnel stage's time histogram: the fleet's stages, and ingest's first telemetry."""
+    hists = {stage.name: stage.elapsed_us for stage in fleet.funnel.stages}
+    if fleet.registrar is not None and final is not None and final.first_telemetry_us is not None:
+        hists[FIRST_TELEMETRY] = final.first_telemetry_us
+    return hists
 
 
 def _sparkplug_figures(fleet: Fleet, final: IngestSnapshot | None) -> SparkplugSection | None:

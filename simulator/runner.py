@@ -18,38 +18,58 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
+import signal
 import socket
 import sys
+import tempfile
 import time
-from typing import TextIO
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO, cast
 
-from simulator.broker import LocalBroker, max_connections_hint
+from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
-from simulator.engine.fleet import Fleet
-from simulator.errors import BrokerUnreachableError, IngestChildError, ResourceLimitError
+from simulator.engine.fleet import Fleet, FleetOptions
+from simulator.errors import (
+    BrokerUnreachableError,
+    IngestChildError,
+    ScenarioError,
+    ScenarioProblem,
+)
+from simulator.faults import FaultTimeline, RunFaults
 from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
-from simulator.ingest.settings import WorkerSettings
+from simulator.ingest.settings import WorkerSettings, on_each_broker
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
+from simulator.metrics.faults import fault_figures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
-from simulator.metrics.process import rss_bytes
+from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
 from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
-from simulator.report.json_report import RunFigures, build_report
-from simulator.report.schema import RunReport
+from simulator.report.json_report import RunFigures, build_report, format_utc, run_section
+from simulator.report.schema import ResponderSection, RunReport, RunSection
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
+from simulator.scenario.faults import BrokerRestartFault
 from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
+from simulator.scenario.segment import SegmentSchedule
 from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
 from simulator.transport.endpoint import Endpoint
-from simulator.transport.limits import check_descriptors, raise_open_files_limit, source_addresses
+from simulator.transport.limits import (
+    Demand,
+    check_source_addresses,
+    preflight,
+    source_addresses,
+    this_machine,
+)
 from simulator.transport.tls import (
     check_client_files,
     client_context,
@@ -122,7 +142,16 @@ class Runner:
         self.view = make_view(out, quiet=config.quiet, title=f"factory-sim: {self.scenario.name}")
         self.monitor: Monitor | None = None
         """The run's monitor once the fleet exists: its time series is what watchers read."""
+        self.started_at_ns: int | None = None
+        """Wall clock when onboarding (or ingest only) really began, after the barrier."""
         self._state: RunState | None = None
+        self.brokers: tuple[BrokerAddress, ...] = ()
+        """The run's brokers once started or reached: the fleet's connections are dealt over
+        them (see ``transport.dealing``)."""
+        self.local_brokers: list[LocalBroker] = []
+        """The brokers this run started (none against an external broker)."""
+        self.faults: FaultTimeline | None = None
+        """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
@@ -159,14 +188,21 @@ class Runner:
             drain_s=0.0,
             connected_rss=rss_bytes(),
         )
+        figures.run = self.run_section()
         report = build_report(figures)
         report["live"] = True
         return report
 
     def _empty_report(self) -> RunReport:
         """The live view before the fleet exists: the scenario, nothing measured yet."""
+        report = build_report(self._empty_figures())
+        report["live"] = True
+        return report
+
+    def _empty_figures(self) -> RunFigures:
+        """The run's figures with nothing measured: the scenario alone."""
         scenario = self.scenario
-        empty = RunFigures(
+        return RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
             broker_url=scenario.broker.address.url() if scenario.broker.address else "local",
@@ -189,30 +225,55 @@ class Runner:
             ingest=None,
             drain_s=0.0,
             settings=public_settings(scenario),
+            run=self.run_section(),
         )
-        report = build_report(empty)
-        report["live"] = True
-        return report
 
     async def _run(self) -> RunReport:
         scenario = self.scenario
-        connections = connections_needed(scenario) + platform_connections(scenario)
-        check_descriptors(connections, raise_open_files_limit())
+        self._preflight()
         with contextlib.ExitStack() as stack:
             if self.config.metrics_port is not None:
                 stack.callback(self._metrics_server().stop)
-            address = scenario.broker.address
-            if address is None:
-                self._check_local_broker_capacity(connections)
-                broker = LocalBroker()
-                self.say("starting a local Mosquitto from broker_config/ ...")
-                await asyncio.to_thread(broker.start)
-                stack.callback(broker.stop)
-                address = BrokerAddress(broker.host, broker.port, "mqtt")
-                self.say(f"Mosquitto is listening on {broker.url} (pid {broker.pid})")
-            await asyncio.to_thread(_preflight, address.host, address.port)
-            return await self._run_against(address)
+            brokers = scenario.broker.addresses
+            if not brokers:
+                pool = BrokerPool(scenario.broker.instances, make=self._broker_maker(stack))
+                self.local_brokers = pool.brokers
+                self.say(f"starting {_local_brokers(len(pool.brokers))} from broker_config/ ...")
+                stack.callback(pool.stop)
+                await asyncio.to_thread(pool.start)
+                brokers = tuple(BrokerAddress(host, port, "mqtt") for host, port in pool.addresses)
+                urls = ", ".join(broker.url for broker in pool.brokers)
+                pids = ", ".join(map(str, pool.pids))
+                self.say(f"Mosquitto is listening on {urls} (pid {pids})")
+            for broker in brokers:
+                await asyncio.to_thread(_preflight, broker.host, broker.port)
+            self.brokers = brokers
+            return await self._run_against(brokers[0])
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
+
+    def _broker_maker(
+        self, stack: contextlib.ExitStack
+    ) -> Callable[[Path | None, str], LocalBroker]:
+        """How the run makes its local brokers: with a database each when ``[[faults]]``
+        restart them (kept sessions and their queued messages survive, as on a production
+        broker), else plain."""
+        if not any(isinstance(fault, BrokerRestartFault) for fault in self.scenario.faults):
+            return LocalBroker
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="factory-sim-db-")))
+        root.chmod(0o711)  # Mosquitto may run as its own user: it must enter, not list
+        numbers = itertools.count()
+
+        def make(config_dir: Path | None, host: str) -> LocalBroker:
+            return LocalBroker(config_dir, host, persistence_dir=root / str(next(numbers)))
+
+        return make
+
+    def _fleet_connections(self) -> int:
+        """Connections this process's fleet opens: its slice of the fleet's (none when it runs
+        the platform side only)."""
+        if self.config.ingest == "only":
+            return 0
+        return self.config.segment.connections(connections_needed(self.scenario))
 
     def _metrics_server(self) -> MetricsServer:
         scenario = self.scenario
@@ -229,16 +290,33 @@ class Runner:
         self.say(f"Prometheus metrics on {server.url}")
         return server  # started here so the URL can be said; the ExitStack only stops it
 
-    def _check_local_broker_capacity(self, connections: int) -> None:
-        capacity = max_connections_hint()
-        if connections > capacity:
-            raise ResourceLimitError(
-                f"a local Mosquitto on this machine can hold about {capacity:,} connections "
-                f"(its open-files limit), but the run needs {connections:,}. "
-                f"Put devices behind gateways (fleet.devices_per_connection), use fewer devices "
-                f"per run, or start several brokers and simulator processes and point each at "
-                f"its own broker with --broker."
-            )
+    def _preflight(self) -> None:
+        """Refuse a run that cannot fit this machine before anything starts: open files here
+        and per local Mosquitto, ephemeral ports per (source, broker) pair, memory, and
+        source addresses that are not this machine's."""
+        scenario = self.scenario
+        broker = scenario.broker
+        brokers = broker.addresses
+        host = brokers[0].host if brokers else "127.0.0.1"
+        connections = self._fleet_connections()
+        sources = fleet_sources(scenario, host, connections)
+        check_source_addresses(sources)
+        count = len(brokers) or broker.instances
+        demand = Demand(
+            connections + platform_connections(scenario),
+            brokers=count,
+            sources=len(sources),
+            platform_per_broker=platform_connections(scenario),
+            local_brokers=not brokers,
+            tls=bool(brokers) and brokers[0].tls,
+        )
+        preflight(demand, this_machine(max_connections_hint()))
+
+    def _ingest_brokers(self) -> list[tuple[str, int]]:
+        """Where ingest subscribes: on each broker of a pool, each hearing its own devices
+        only; on the first node of a cluster, which hears every node."""
+        brokers = self.brokers[:1] if self.scenario.broker.cluster else self.brokers
+        return [(broker.host, broker.port) for broker in brokers]
 
     async def _run_against(self, address: BrokerAddress) -> RunReport:
         scenario = self.scenario
@@ -246,15 +324,15 @@ class Runner:
         version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
         ingest: IngestPool | None = None
         if scenario.ingest.enabled:
-            client_id = f"ingest-{scenario.name}-0"
+            # The worker's name is the scenario's; its client id the run's (see _ingest_workers).
+            name = f"ingest-{scenario.name}-0"
+            client_id = f"{self.config.client_id_prefix}ingest-0"
             username, password = scenario.ingest.username, scenario.ingest.password
             if username is None and address.username is not None:
-                username, secret = Credentials(address.username, address.password).for_device(
-                    client_id
-                )
+                username, secret = Credentials(address.username, address.password).for_device(name)
                 password = secret.decode() if secret is not None else None
             # The worker's {device} in certificate paths is the name the ACL knows it by.
-            identity = username if username is not None else client_id
+            identity = username if username is not None else name
             if address.tls:
                 check_client_files(self.tls, (identity,))
             tls = self.tls.for_client(identity)
@@ -296,7 +374,10 @@ class Runner:
                 sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
                 store_payloads=scenario.ingest.store_payloads,
             )
-            workers = _ingest_workers(scenario, settings)
+            workers = on_each_broker(
+                _ingest_workers(scenario, settings, self.config.client_id_prefix),
+                self._ingest_brokers(),
+            )
             if len(workers) < scenario.ingest.workers:
                 self.say(
                     f"note: the topic template {scenario.fleet.topic!r} splits into "
@@ -316,6 +397,8 @@ class Runner:
                 responder = await self._start_responder(loop, address)
             elif _our_responder(scenario):
                 self.say(self._answering("the ingest worker"))
+            if self.config.ingest == "only":
+                return await self._ingest_only(loop, address, ingest, responder)
             return await self._drive(loop, address, ingest, responder)
         finally:
             if responder is not None:
@@ -331,10 +414,11 @@ class Runner:
         onboarding = scenario.onboarding
         if not _our_responder(scenario):
             return None
-        client_id = f"provisioning-{scenario.name}-0"
+        name = f"provisioning-{scenario.name}-0"
+        client_id = f"{self.config.client_id_prefix}provisioning-0"
         username, password = None, None
         if address.username is not None:
-            username, secret = Credentials(address.username, address.password).for_device(client_id)
+            username, secret = Credentials(address.username, address.password).for_device(name)
             password = secret.decode() if secret is not None else None
         responder = Responder(
             ResponderSettings(
@@ -353,7 +437,7 @@ class Runner:
             ),
             loop=loop,
             wall_ns=time.time_ns,
-            ssl_context=client_context(self.tls.for_client(username or client_id))
+            ssl_context=client_context(self.tls.for_client(username or name))
             if address.tls
             else None,
         )
@@ -381,25 +465,32 @@ class Runner:
         credentials = None
         if address.username is not None:
             credentials = Credentials(address.username, address.password)
+        segment = self.config.segment
         endpoint = Endpoint(
             address.host,
             address.port,
-            source_addresses=source_addresses(address.host, connections_needed(scenario)),
+            source_addresses=fleet_sources(scenario, address.host, self._fleet_connections()),
+            more_brokers=tuple((broker.host, broker.port) for broker in self.brokers[1:]),
             tls=context_source(self.tls) if address.tls else None,
             credentials=credentials,
         )
-        fleet = Fleet(scenario, endpoint, loop=loop, wall_ns=time.time_ns)
+        options = FleetOptions(segment=segment, client_id_prefix=self.config.client_id_prefix)
+        fleet = Fleet(scenario, endpoint, loop=loop, wall_ns=time.time_ns, options=options)
         fleet.build()
         if address.tls:
             ids = map(fleet.client_id, range(fleet.connection_count))
             await asyncio.to_thread(check_client_files, self.tls, ids)
-        plan = OnboardingPlan(fleet.connection_count, scenario.onboarding.rate_per_s)
+        plan = OnboardingPlan(connections_needed(scenario), scenario.onboarding.rate_per_s)
+        schedule = plan if segment.whole else SegmentSchedule(plan, segment)
+        rate = scenario.onboarding.rate_per_s / segment.count
         self.say(
-            f"onboarding {scenario.fleet.devices:,} devices "
-            f"at {scenario.onboarding.rate_per_s:,.0f}/s "
-            f"(about {plan.eta_s():.1f} s), then publishing for {scenario.duration_s:g} s "
-            f"every {scenario.fleet.publish_interval_s:g} s per device"
+            f"onboarding {len(fleet.devices):,} devices "
+            + (f"(slice {segment} of {scenario.fleet.devices:,}) " if not segment.whole else "")
+            + f"at {rate:,.0f}/s (about {schedule.eta_s():.1f} s), then publishing for "
+            f"{scenario.duration_s:g} s every {scenario.fleet.publish_interval_s:g} s per device"
         )
+        await self._barrier()
+        self.started_at_ns = time.time_ns()
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
         monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
         state = self._state = RunState(
@@ -413,10 +504,15 @@ class Runner:
             baseline_rss,
             start=loop.time(),
         )
+        timeline: asyncio.Task[None] | None = None
+        if scenario.faults:
+            target = RunFaults(fleet, self.local_brokers, seed=scenario.seed)
+            self.faults = FaultTimeline(scenario.faults, target, clock=loop.time, start=state.start)
+            timeline = asyncio.create_task(self.faults.run())
         try:
             monitor.phase = "onboarding"
             try:
-                await fleet.onboard(plan)
+                await fleet.onboard(schedule)
             except BaseException:
                 fleet.stop_publishing()
                 await fleet.disconnect_all()
@@ -427,12 +523,14 @@ class Runner:
             await asyncio.sleep(scenario.duration_s)
             fleet.stop_publishing()
             publish_window_s = loop.time() - state.start
+            await _ended(timeline)  # what a fault left undone by now, the drain need not wait for
             monitor.phase = "draining"
             drain_s = await self._drain(loop, fleet, ingest)
             monitor.phase = "stopping"
             await fleet.disconnect_all()
             await self._hear_deaths(fleet, ingest)
         finally:
+            await _ended(timeline)
             monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor_task
@@ -440,16 +538,123 @@ class Runner:
         monitor.phase = "done"
         monitor.sample()
         self.view.close()
-        return build_report(
-            run_figures(
-                state,
-                final,
-                ingest_error,
-                publish_window_s=publish_window_s,
-                drain_s=drain_s,
-                connected_rss=connected_rss,
-            )
+        figures = run_figures(
+            state,
+            final,
+            ingest_error,
+            publish_window_s=publish_window_s,
+            drain_s=drain_s,
+            connected_rss=connected_rss,
         )
+        figures.run = self.run_section()
+        if self.faults is not None:
+            figures.faults = fault_figures(self.faults.records, monitor.series.samples)
+        return build_report(figures)
+
+    def run_section(self) -> RunSection:
+        """The report's ``run``: its id, client id prefix, slice and when it really started."""
+        config = self.config
+        segment = config.segment
+        return run_section(
+            config.run_id,
+            config.client_id_prefix,
+            role="ingest" if config.ingest == "only" else "fleet",
+            ingest=config.ingest,
+            segment=(segment.index, segment.count),
+            start_at_ns=config.start_at_ns,
+            started_at_ns=self.started_at_ns,
+        )
+
+    async def _barrier(self) -> None:
+        """Wait for ``--start-at``, the moment every slice of the run starts at."""
+        start_at_ns = self.config.start_at_ns
+        if start_at_ns is None:
+            return
+        wait_s = (start_at_ns - time.time_ns()) / 1e9
+        if wait_s > 0:
+            self.say(f"waiting {wait_s:,.1f} s for the start at {format_utc(start_at_ns)}")
+            await asyncio.sleep(wait_s)
+        else:
+            self.say(
+                f"the start at {format_utc(start_at_ns)} was {-wait_s:,.1f} s ago: starting now"
+            )
+
+    async def _ingest_only(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        address: BrokerAddress,
+        ingest: IngestPool | None,
+        responder: Responder | None,
+    ) -> RunReport:
+        """The platform side of a run whose fleet runs elsewhere (``--ingest-only``): ingest
+        (and the responder) until SIGTERM or Ctrl-C, or until messages came and then none
+        for ``idle_stop_s``; then its report, which ``factory-sim merge`` adds to the
+        slices'."""
+        if ingest is None:
+            raise ScenarioError(
+                [
+                    ScenarioProblem(
+                        self.scenario_path,
+                        "ingest.enabled",
+                        "--ingest-only needs ingest: the scenario switches it off",
+                    )
+                ]
+            )
+        await self._barrier()
+        self.started_at_ns = time.time_ns()
+        idle_s = self.config.idle_stop_s
+        self.say(
+            f"ingest only (run id {self.config.run_id}): until SIGTERM, or {idle_s:g} s "
+            f"without a message once messages came"
+        )
+        start = loop.time()
+        stopped = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopped.set)
+        try:
+            seen, quiet_since, said = -1, loop.time(), loop.time()
+            while not stopped.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.25):
+                        await stopped.wait()
+                progress = ingest.progress
+                heard = _activity(progress)
+                now = loop.time()
+                if heard != seen:
+                    seen, quiet_since = heard, now
+                elif heard > 0 and now - quiet_since >= idle_s:
+                    self.say(f"no message for {idle_s:g} s: stopping")
+                    break
+                if now - said >= 5.0 and progress is not None:
+                    said = now
+                    self.say(
+                        f"ingest: {progress.received:,} received, "
+                        f"{progress.committed_unique:,} committed"
+                    )
+                if ingest.gone:
+                    break
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        window_s = loop.time() - start
+        final, ingest_error = await self._stop_ingest(ingest)
+        self.view.close()
+        figures = self._empty_figures()
+        figures.devices_target = 0
+        figures.ingest = final
+        figures.ingest_error = ingest_error
+        figures.publish_window_s = window_s
+        figures.ingest_workers = ingest.per_worker()
+        figures.ingest_restarts = len(ingest.restarts)
+        figures.ingest_restart_reasons = list(ingest.restarts)
+        if final is not None and final.responder is not None:
+            figures.responder = cast(ResponderSection, final.responder)
+        figures.peak_rss_bytes = peak_rss_bytes()
+        figures.run = self.run_section()
+        report = build_report(figures)
+        # Nothing was published here: what was lost is known only with the slices' reports.
+        report["messages"]["lost"] = None
+        return report
 
     async def _stop_ingest(
         self, ingest: IngestPool | None
@@ -503,11 +708,33 @@ class Runner:
         return loop.time() - start
 
 
-def _ingest_workers(scenario: Scenario, settings: WorkerSettings) -> list[WorkerSettings]:
+def fleet_sources(scenario: Scenario, host: str, connections: int) -> tuple[str | None, ...]:
+    """The local addresses the fleet's connections are dealt over: the scenario's
+    ``source_addresses``, else enough 127.0.x.y ones for a large fleet on a loopback broker."""
+    return scenario.onboarding.source_pool or source_addresses(host, connections)
+
+
+def _local_brokers(count: int) -> str:
+    return "a local Mosquitto" if count == 1 else f"{count} local Mosquitto processes"
+
+
+async def _ended(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` if it still runs, and wait until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _ingest_workers(
+    scenario: Scenario, settings: WorkerSettings, prefix: str = ""
+) -> list[WorkerSettings]:
     """The settings of each ingest worker: one as given, or several splitting the topics.
 
     Every worker answers the registrations of its own devices; only the first listens to
-    deaths and to Sparkplug traffic, which a topic partition cannot split.
+    deaths and to Sparkplug traffic, which a topic partition cannot split. Worker ``k``'s
+    client id is ``<run prefix>ingest-k``.
     """
     count = scenario.ingest.workers
     if count == 1:
@@ -515,11 +742,10 @@ def _ingest_workers(scenario: Scenario, settings: WorkerSettings) -> list[Worker
     parts = ingest_partitions(scenario.fleet, count)
     if len(parts) == 1:
         return [settings]
-    name = scenario.name
     return [
         dataclasses.replace(
             settings,
-            client_id=f"ingest-{name}-{k}",
+            client_id=f"{prefix}ingest-{k}",
             partition=part,
             worker_index=k,
             death_filter=settings.death_filter if k == 0 else None,
@@ -550,3 +776,12 @@ def _ingest_session_expiry(scenario: Scenario) -> int:
     if scenario.broker.mqtt_version == "5":
         return scenario.broker.session_expiry_s
     return 0 if scenario.broker.clean_start else 1
+
+
+def _activity(progress: IngestSnapshot | None) -> int:
+    """A count that moves whenever ingest hears anything (telemetry, malformed messages,
+    registrations answered, deaths), for telling when it has gone quiet."""
+    if progress is None:
+        return 0
+    extra = sum((progress.responder or {}).values()) + sum((progress.deaths or {}).values())
+    return progress.received + progress.malformed + extra

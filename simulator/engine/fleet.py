@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -38,11 +40,12 @@ from simulator.engine.sessions import SessionFactory
 from simulator.engine.topology import Topology
 from simulator.engine.wheel import TimingWheel
 from simulator.engine.workflows import build_workflows
-from simulator.errors import InvalidArgumentError
+from simulator.errors import ConnectionCutError, InvalidArgumentError
 from simulator.metrics.funnel import Funnel
 from simulator.metrics.histogram import Histogram
 from simulator.mqtt import Event, MQTTVersion
 from simulator.scenario import Scenario
+from simulator.scenario.segment import WHOLE, Segment
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import (
     Connector,
@@ -51,6 +54,7 @@ from simulator.transport.connector import (
     StartSchedule,
 )
 from simulator.transport.endpoint import Endpoint
+from simulator.transport.tls import ContextSource
 
 SLOT_WIDTH_S = 0.005
 """Phase resolution of the publish wheels: devices due within 5 ms are sent in one batch."""
@@ -64,6 +68,13 @@ class FleetOptions:
     """Stop each device after this many messages; None publishes until stopped."""
     devices_per_connection: int | None = None
     """Put this many devices on every connection, whatever the scenario says (None: its)."""
+    segment: Segment = WHOLE
+    """Which slice of the run this fleet is (see :mod:`simulator.scenario.segment`): its
+    connections are every ``count``-th of the whole fleet's, connected on the whole plan."""
+    client_id_prefix: str = ""
+    """Put before every connection's client id at CONNECT (the run's tag: ``run``'s fleets
+    connect as ``k3f9a2-ms-000042``); names, topics, credentials and certificates use the id
+    without it."""
     merge_overdue: bool = True
     """Whether a publish wheel a whole interval behind sends each device's overdue messages
     (up to :data:`CATCH_UP_REPEATS` of them) in one write; False sends them one firing at a
@@ -100,10 +111,12 @@ class Fleet:
             per = options.devices_per_connection
             specs = tuple(replace(spec, per_connection=per) for spec in specs)
         layout = fleet.plant
-        self.topology = Topology(specs, layout, fleet.topic)
+        self.topology = Topology(specs, layout, fleet.topic, options.segment)
         """Which devices each connection carries, and their names."""
         self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
-        self.sessions = SessionFactory(scenario, self.topology, self.version, endpoint.credentials)
+        self.sessions = SessionFactory(
+            scenario, self.topology, self.version, endpoint.credentials, options.client_id_prefix
+        )
         self.qos = fleet.qos
         self._loop = loop
         self._wall_ns = wall_ns
@@ -114,7 +127,9 @@ class Fleet:
             max_in_flight=scenario.onboarding.max_in_flight,
             timeout_s=scenario.onboarding.connect_timeout_s,
             source_addresses=endpoint.source_addresses,
-            ssl_context=endpoint.tls,
+            more_brokers=endpoint.more_brokers,
+            numbering=(options.segment.index, options.segment.count),
+            ssl_context=_unprefixed(endpoint.tls, options.client_id_prefix),
             tls_layer=endpoint.tls_layer,
             retries=ConnectRetries(
                 scenario.onboarding.connect_attempts,
@@ -127,6 +142,8 @@ class Fleet:
         self.pings = PingWheel(self._scheduler, loop, self.counters)
         self._finished = asyncio.Event()
         self._finished_devices = 0
+        self._cut: set[int] = set()
+        """The links :meth:`drop_connections` cut and that have not yet been reported lost."""
         self._onboarding_done = False
         workflows = build_workflows(
             scenario,
@@ -317,6 +334,24 @@ class Fleet:
                 break
             await asyncio.sleep(0.05)
 
+    def drop_connections(self, share: float, rng: random.Random) -> tuple[int, int]:
+        """Cut ``share`` of the open connections at once, chosen with ``rng``, as a lost uplink
+        would: no DISCONNECT, so the broker publishes their wills, and reconnects follow when
+        they are on. Returns the connections and the devices cut."""
+        carried: dict[int, int] = {}
+        links: dict[int, MqttLink] = {}
+        for device in self.devices:
+            link = device.link
+            if link is not None and link.transport is not None and isinstance(link.owner, int):
+                carried[link.owner] = carried.get(link.owner, 0) + 1
+                links[link.owner] = link
+        # By connection index, so that one seed cuts the same connections in every run.
+        chosen = rng.sample(sorted(links), round(len(links) * share))
+        for connection in chosen:
+            self._cut.add(id(links[connection]))
+            links[connection].abort()
+        return len(chosen), sum(carried[connection] for connection in chosen)
+
     # the links' listener: a benchmark may watch the events here
 
     def on_events(self, link: MqttLink, events: list[Event]) -> None:
@@ -324,7 +359,11 @@ class Fleet:
         self.links.on_events(link, events)
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        """A connection went away: stop publishing its devices and count the drop."""
+        """A connection went away: stop publishing its devices and count the drop (one this
+        fleet cut on purpose by that reason)."""
+        if self._cut and id(link) in self._cut:
+            self._cut.discard(id(link))
+            exc = ConnectionCutError("cut by a drop_connections fault")
         self.links.on_lost(link, exc)
 
     # connector and workflow callbacks
@@ -348,3 +387,12 @@ class Fleet:
         links = self.links
         if self._onboarding_done and not links.pending and self._finished_devices >= links.admitted:
             self._finished.set()
+
+
+def _unprefixed(tls: ContextSource | None, prefix: str) -> ContextSource | None:
+    """A per-connection TLS context source that names certificates by the client id without
+    the run's prefix (``certs/{device}.pem`` is the device's, whatever run it is in)."""
+    if tls is None or isinstance(tls, ssl.SSLContext) or not prefix:
+        return tls
+    source = tls
+    return lambda client_id: source(client_id.removeprefix(prefix))

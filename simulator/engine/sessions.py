@@ -52,8 +52,13 @@ class SessionFactory:
         topology: Topology,
         version: MQTTVersion,
         credentials: Credentials | None,
+        client_id_prefix: str = "",
     ) -> None:
         self._topology = topology
+        self.client_id_prefix = client_id_prefix
+        """Put before every connection's client id at CONNECT (the run's tag, so two runs
+        on one broker never take over each other's sessions); names, topics, credentials and
+        certificate paths use the id without it."""
         self.version = version
         self.keepalive_s = scenario.broker.keepalive_s
         self.qos = scenario.fleet.qos
@@ -72,7 +77,7 @@ class SessionFactory:
         if self.credentials is not None:
             username, password = self.credentials.for_device(client_id)
         return ClientSession(
-            client_id,
+            self.client_id_prefix + client_id,
             self.version,
             self.keepalive_s,
             username=username,
@@ -86,7 +91,7 @@ class SessionFactory:
             return self.options
         topology = self._topology
         identity = topology.connection_identity(connection)
-        model = topology.model_of(topology.devices[topology.first_device(connection)])
+        model = topology.model_of(topology.members(connection)[0])
         properties = NO_PROPERTIES
         if self.version is MQTTVersion.V5 and will.delay_s:
             properties = Properties(will_delay_interval=will.delay_s)

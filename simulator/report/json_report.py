@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
+from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
@@ -18,8 +20,10 @@ from simulator.report.schema import (
     AnswersSection,
     DeathsSection,
     FunnelSection,
+    HistogramsSection,
     ResponderSection,
     RunReport,
+    RunSection,
     SinkSection,
     SparkplugSection,
 )
@@ -130,6 +134,12 @@ class RunFigures:
     """Each ingest worker's share: client id, topic filters, messages and rows it took."""
     drop_reasons: dict[str, int] = field(default_factory=dict)
     """Connections dropped after onboarding, by why (``dropped_links`` in all)."""
+    funnel_us: dict[str, Histogram] = field(default_factory=dict)
+    """Each funnel stage's time histogram, by stage name (serialised in ``histograms``)."""
+    run: RunSection | None = None
+    """Which run this is and which part of it (None: a run outside ``run``, e.g. a test)."""
+    faults: list[FaultFigures] = field(default_factory=list)
+    """What each of the run's ``[[faults]]`` did (see :mod:`simulator.metrics.faults`)."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -252,6 +262,58 @@ def build_report(f: RunFigures) -> RunReport:
         "notes": [*(ingest.notes if ingest is not None else ()), *_restart_notes(f)],
         "settings": f.settings,
         "timeseries": f.timeseries,
+        "faults": f.faults,
+        "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),
+        "histograms": _histograms(f, latency),
+    }
+
+
+def _histograms(f: RunFigures, latency: Histogram) -> HistogramsSection:
+    first = f.ingest.first_telemetry_us if f.ingest is not None else None
+    return {
+        "connect_us": f.connect_us.to_dict(),
+        "tcp_us": f.tcp_us.to_dict(),
+        "latency_us": latency.to_dict() if f.ingest is not None else None,
+        "first_telemetry_us": first.to_dict() if first is not None else None,
+        "funnel_us": {name: hist.to_dict() for name, hist in f.funnel_us.items()},
+    }
+
+
+def format_utc(ns: int) -> str:
+    """A wall-clock time in ns since the epoch as ISO 8601 UTC, to the microsecond."""
+    stamp = datetime.fromtimestamp(ns // 1000 / 1e6, UTC)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def run_section(
+    run_id: str,
+    client_id_prefix: str,
+    *,
+    role: str = "fleet",
+    ingest: str = "own",
+    segment: tuple[int, int] | None = (0, 1),
+    start_at_ns: int | None = None,
+    started_at_ns: int | None = None,
+) -> RunSection:
+    """The report's ``run`` section for one process's run (see :class:`RunSection`)."""
+    late = None
+    if start_at_ns is not None and started_at_ns is not None:
+        late = round((started_at_ns - start_at_ns) / 1e9, 6)
+    return {
+        "id": run_id,
+        "client_id_prefix": client_id_prefix,
+        "role": role,
+        "ingest": ingest,
+        "segment": {"index": segment[0], "count": segment[1]}
+        if segment is not None and role != "ingest"
+        else None,
+        "start_at": format_utc(start_at_ns) if start_at_ns is not None else None,
+        "started_at": format_utc(started_at_ns) if started_at_ns is not None else None,
+        "started_at_ns": started_at_ns,
+        "start_late_s": late,
+        "start_spread_s": 0.0 if started_at_ns is not None else None,
+        "segments": [],
+        "missing_segments": [],
     }
 
 

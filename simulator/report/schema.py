@@ -14,8 +14,10 @@ import types
 import typing
 from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
 
+from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.ingest import WorkerRestart, WorkerShare
+from simulator.report.gateway import GatewaySection
 
 
 class BrokerSection(TypedDict):
@@ -171,6 +173,66 @@ class SparkplugSection(TypedDict):
     ingested_by_type: dict[str, int] | None
 
 
+class SegmentSection(TypedDict):
+    index: int
+    count: int
+
+
+class SliceEntry(TypedDict):
+    """One report a merge took in, as the merged report lists it."""
+
+    file: str
+    role: str
+    segment: SegmentSection | None
+    started_at: str | None
+    devices: int
+    published: int
+    ingested: int | None
+
+
+class RunSection(TypedDict):
+    """Which run a report is of, and which part of it (see docs: "Many processes")."""
+
+    id: str
+    """The run id: marks every stored row, and is shared by every slice of one run."""
+    client_id_prefix: str
+    """What every MQTT client id of the run starts with (a tag of the id, then ``-``)."""
+    role: str
+    """``fleet`` (a run, or a slice of one, with or without its own ingest), ``ingest``
+    (the platform side alone: ``--ingest-only``) or ``merged`` (``factory-sim merge``)."""
+    ingest: str
+    """``own`` (this run started its ingest), ``off`` (left to a run elsewhere), ``only``."""
+    segment: SegmentSection | None
+    """This slice (``--segment I/N``); ``{"index": 0, "count": 1}`` for a whole run; None for
+    an ingest-only or merged report."""
+    start_at: str | None
+    """The barrier (``--start-at``), ISO 8601 UTC; None without one."""
+    started_at: str | None
+    """When onboarding really began (after the barrier), ISO 8601 UTC to the microsecond;
+    merged: the earliest slice's."""
+    started_at_ns: int | None
+    start_late_s: float | None
+    """How long after the barrier this run really started (merged: the latest slice's)."""
+    start_spread_s: float | None
+    """Merged: how far apart the slices really started (latest minus earliest); else 0."""
+    segments: list[SliceEntry]
+    """Merged: every report taken in; empty otherwise."""
+    missing_segments: list[str]
+    """Merged: slices of the run that no report was given for (``I/N``); the totals then cover
+    only the others and ``messages.lost`` is null."""
+
+
+class HistogramsSection(TypedDict):
+    """The run's histograms, serialised (``Histogram.to_dict``), so a merge is exact."""
+
+    connect_us: dict[str, Any]
+    tcp_us: dict[str, Any]
+    latency_us: dict[str, Any] | None
+    first_telemetry_us: dict[str, Any] | None
+    funnel_us: dict[str, dict[str, Any]]
+    """Each funnel stage's time from the connection attempt, by stage name."""
+
+
 class RunReport(TypedDict):
     """One run's report: the JSON document ``--report`` writes."""
 
@@ -192,10 +254,16 @@ class RunReport(TypedDict):
     notes: list[str]
     settings: dict[str, Any]
     timeseries: list[dict[str, Any]]
+    faults: list[FaultFigures]
+    """What each ``[[faults]]`` entry did, in the order they happened (empty: none)."""
+    run: RunSection
+    histograms: HistogramsSection
     thresholds: NotRequired[list[dict[str, Any]]]
     """Added once the thresholds have been checked."""
     live: NotRequired[bool]
     """True in the live dashboard's view of a run still going."""
+    gateway: NotRequired[GatewaySection]
+    """A gateway check's findings (``factory-sim southbound --broker``)."""
 
 
 def numeric_paths() -> dict[str, bool]:
