@@ -122,31 +122,37 @@ async def serve(
     """Serve until SIGTERM or SIGINT, or for ``duration_s``; return what was served."""
     protocol = scenario.southbound.protocol
     fleet = served_fleet(scenario)
-    endpoints = scenario.southbound.endpoints(fleet.devices) if "modbus" in protocol else []
-    server = SouthboundServer(fleet, endpoints, clock=clock, epoch=clock())
-    opcua = opcua_fleet(scenario, clock, server.epoch) if "opcua" in protocol else None
+    epoch = clock()
+    modbus = "modbus" in protocol
+    endpoints = scenario.southbound.endpoints(fleet.devices) if modbus else []
+    server = SouthboundServer(fleet, endpoints, clock=clock, epoch=epoch) if modbus else None
+    opcua = opcua_fleet(scenario, clock, epoch) if "opcua" in protocol else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    if endpoints:
+    if server is not None:
         await server.start()
     try:
         if opcua is not None:
             await opcua.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        hint = gateway_hint(scenario, server)
+        if server is not None:
+            hint = gateway_hint(scenario, server)
+        else:
+            hint = {
+                "format": HINT_FORMAT,
+                "scenario": scenario.name,
+                "seed": scenario.seed,
+                "epoch_unix_s": epoch,
+                "values": "nodes show the model's sample for step floor((t - epoch) / update_s)",
+            }
         if opcua is not None:
-            if not endpoints:  # OPC UA only: none of the Modbus keys
-                hint = {k: hint[k] for k in ("format", "scenario", "seed", "epoch_unix_s")}
-                hint["values"] = (
-                    "nodes show the model's sample for step floor((t - epoch) / update_s)"
-                )
-            hint["protocol"] = "opcua" if protocol == "opcua" else "modbus-tcp+opcua"
+            hint["protocol"] = "modbus-tcp+opcua" if modbus else "opcua"
             hint["opcua"] = opcua.hint()
             for line in opcua.announcements():
                 announce(line)
         write_hint(hint, hint_path)
-        for number, (host, port) in enumerate(server.endpoints):
+        for number, (host, port) in enumerate(server.endpoints if server else []):
             first = number * fleet.devices_per_endpoint
             last = min(first + fleet.devices_per_endpoint, fleet.devices) - 1
             announce(
@@ -166,5 +172,6 @@ async def serve(
                 f"opc ua: {written.writes:,} values written in {written.rounds:,} rounds, "
                 f"{written.skipped_steps:,} steps skipped by a late updater"
             )
-        await server.close()
-    return server.counters
+        if server is not None:
+            await server.close()
+    return server.counters if server is not None else ServerCounters()
