@@ -15,6 +15,16 @@ broker named with ``--factory-broker mqtt://host:port`` (then nothing is started
 its SQLite files go under the test's ``tmp_path``. Tests that use either fixture get the
 ``factory_sim`` marker, so ``-m "not factory_sim"`` leaves them out.
 
+``factory_southbound`` serves a simulated fleet as Modbus TCP devices for a gateway under test
+to poll, and checks what the gateway publishes on ``factory_broker``::
+
+    def test_my_gateway(factory_southbound):
+        south = factory_southbound(devices=20, gateway={"topic": "plant/{device}/data"})
+        with MyGateway(south.hint_path, south.broker_url):
+            wait_a_few_polls()
+        report = south.report()  # stops serving and checking
+        assert report.gateway.values.wrong == 0
+
 Every pytest run in the environment imports this module, so it imports nothing heavy at the
 top: the harness, the broker launcher and the runner load when a fixture is first used.
 """
@@ -30,6 +40,7 @@ import pytest
 
 if TYPE_CHECKING:
     from simulator.harness import BrokerEndpoint, Report
+    from simulator.northbound.harness import SouthboundCheck
 
 BROKER_OPTION = "--factory-broker"
 """The command-line option naming an existing broker to test against."""
@@ -37,7 +48,7 @@ BROKER_OPTION = "--factory-broker"
 MARKER = "factory_sim"
 """The marker every test using these fixtures gets."""
 
-_FIXTURES = frozenset({"factory_broker", "factory_fleet"})
+_FIXTURES = frozenset({"factory_broker", "factory_fleet", "factory_southbound"})
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9._-]+")
 _NAME_MAX = 64
 
@@ -154,6 +165,109 @@ def factory_fleet(
     return FleetFactory(
         factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid
     )
+
+
+class SouthboundFleet:
+    """A started southbound fleet and its gateway check; what ``factory_southbound`` returns.
+
+    :attr:`hint_path` is the gateway hint to configure the gateway under test from,
+    :attr:`broker_url` the broker it publishes to; :meth:`report` stops serving and checking
+    and returns the report (its ``gateway`` section is what the check found).
+    """
+
+    __slots__ = ("_check", "broker_url", "hint_path")
+
+    def __init__(self, check: SouthboundCheck) -> None:
+        self._check = check
+        self.hint_path = check.hint_path
+        """The gateway hint file (JSON): endpoints, unit ids, register maps."""
+        self.broker_url = check.broker_url
+        """The broker the check listens on."""
+
+    @property
+    def received(self) -> int:
+        """Messages the check has received from the gateway so far."""
+        return self._check.received
+
+    def report(self) -> Report:
+        """Stop serving and checking; the report, as a :class:`~simulator.harness.Report`."""
+        from simulator.harness import Report
+
+        return Report(self._check.stop())
+
+    def close(self) -> None:
+        """Stop, if the test did not."""
+        if self._check.running:
+            self._check.stop()
+
+
+class SouthboundFactory:
+    """Starts southbound fleets for one test; what ``factory_southbound`` is.
+
+    ``factory_southbound(devices=20, model="cnc-machine", gateway={...}, southbound={...})``
+    builds a scenario (``scenario`` gives a whole one as a dict, as ``tomllib`` reads a file;
+    any other keyword is a table or top-level key laid over it), serves it on ports the system
+    picks and returns a started :class:`SouthboundFleet`. Bad values raise ``ScenarioError``.
+    """
+
+    __slots__ = ("_started", "broker_url", "directory", "name", "source")
+
+    def __init__(self, broker_url: str, directory: Path, name: str, source: str) -> None:
+        self.broker_url = broker_url
+        self.directory = directory
+        self.name = name
+        self.source = source
+        self._started: list[SouthboundFleet] = []
+
+    def __call__(
+        self,
+        *,
+        devices: int = 10,
+        model: str = "cnc-machine",
+        interval_s: float = 1.0,
+        scenario: dict[str, Any] | None = None,
+        **tables: Any,
+    ) -> SouthboundFleet:
+        """Serve a fleet and check the gateway's output; see the class."""
+        from simulator.harness import _merged
+        from simulator.northbound.harness import SouthboundCheck
+        from simulator.scenario import validate_scenario
+
+        data: dict[str, Any] = {
+            "name": self.name,
+            "duration_s": 3600.0,
+            "fleet": {"devices": devices, "model": model, "publish_interval_s": interval_s},
+            "southbound": {"port": 0},
+        }
+        data = _merged(_merged(data, scenario or {}), tables)
+        built = validate_scenario(data, self.source)
+        number = len(self._started) + 1
+        hint_path = self.directory / f"southbound-{number}.json"
+        check = SouthboundCheck(built, self.broker_url, hint_path)
+        check.start()
+        fleet = SouthboundFleet(check)
+        self._started.append(fleet)
+        return fleet
+
+    def close(self) -> None:
+        """Stop every fleet still serving."""
+        for fleet in self._started:
+            fleet.close()
+
+
+@pytest.fixture
+def factory_southbound(
+    factory_broker: BrokerEndpoint, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[SouthboundFactory]:
+    """Serve simulated Modbus TCP devices and check a gateway's output on ``factory_broker``:
+    ``factory_southbound(devices=20, gateway={"topic": "plant/{device}/data"})``."""
+    factory = SouthboundFactory(
+        factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid
+    )
+    try:
+        yield factory
+    finally:
+        factory.close()
 
 
 def scenario_name(test_name: str) -> str:

@@ -40,6 +40,7 @@ from simulator.report.thresholds import Threshold, parse_threshold
 from simulator.scenario.addresses import parse_address_pool
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
 from simulator.scenario.composition import Group, compose
+from simulator.scenario.gateway import GatewaySettings, SouthboundFaultSettings
 from simulator.scenario.problems import describe_value
 from simulator.sinks.url import parse_sink_url
 
@@ -629,6 +630,9 @@ class SouthboundSettings(_Table):
     word_order: Literal["big", "little"] = "big"
     """Which register of a 32-bit value comes first: the high word ("big", as most devices do)
     or the low one ("little"). Bytes within a register are always big-endian."""
+    faults: tuple[SouthboundFaultSettings, ...] = ()
+    """``[[southbound.faults]]``: devices that fall silent, answer slowly or with an exception,
+    and server restarts, each from ``at_s`` for ``duration_s``."""
 
     @model_validator(mode="after")
     def _port_or_ports(self) -> SouthboundSettings:
@@ -679,6 +683,8 @@ class Scenario(_Table):
     ingest: IngestSettings = IngestSettings()
     southbound: SouthboundSettings = SouthboundSettings()
     """Where ``factory-sim southbound`` serves the fleet as Modbus devices."""
+    gateway: GatewaySettings = GatewaySettings()
+    """What the gateway under test publishes north, checked by ``southbound --broker``."""
     thresholds: Annotated[
         tuple[Threshold, ...],
         WrapValidator(_parse_thresholds),
@@ -752,4 +758,21 @@ class Scenario(_Table):
                     )
                 ],
             ) from None
+        for number, fault in enumerate(self.southbound.faults):
+            beyond = [index for index in fault.devices if index >= self.fleet.devices]
+            if beyond:
+                raise ValidationError.from_exception_data(
+                    "southbound",
+                    [
+                        InitErrorDetails(
+                            type="value_error",
+                            loc=("southbound", "faults", number, "devices"),
+                            input=fault.devices,
+                            ctx={
+                                "error": f"devices {beyond} are not in a fleet of "
+                                f"{self.fleet.devices} (indexes 0..{self.fleet.devices - 1})"
+                            },
+                        )
+                    ],
+                ) from None
         return self

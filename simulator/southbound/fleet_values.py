@@ -120,6 +120,14 @@ class ServedFleet:
         """The register map of device ``index``."""
         return self._group(index).encoder.map
 
+    def encoder_of(self, index: int) -> RegisterEncoder:
+        """The encoder of device ``index``'s registers (its map and word order)."""
+        return self._group(index).encoder
+
+    def update_s_of(self, index: int) -> float:
+        """How often device ``index``'s registers change."""
+        return self._group(index).update_s
+
     def served(self, index: int) -> ServedDevice:
         """Where device ``index`` answers and what it is."""
         group = self._group(index)

@@ -213,7 +213,7 @@ def _converter(field: RegisterField) -> Callable[[SampleValue], int | float]:
 class RegisterEncoder:
     """Turns a model's samples into the bytes of its registers, for one word order."""
 
-    __slots__ = ("_converters", "_pack", "_swapped", "map")
+    __slots__ = ("_converters", "_pack", "_swapped", "_unpack", "map")
 
     def __init__(self, register_map: RegisterMap, word_order: WordOrder = "big") -> None:
         if word_order not in ("big", "little"):
@@ -222,7 +222,9 @@ class RegisterEncoder:
         """The map the bytes follow."""
         fields = register_map.fields
         self._converters = tuple((field.signal, _converter(field)) for field in fields)
-        self._pack = struct.Struct(">" + "".join(_FORMATS[field.type] for field in fields)).pack
+        layout = struct.Struct(">" + "".join(_FORMATS[field.type] for field in fields))
+        self._pack = layout.pack
+        self._unpack = layout.unpack
         self._swapped = (
             tuple(2 * field.address for field in fields if field.count == 2)
             if word_order == "little"
@@ -239,3 +241,13 @@ class RegisterEncoder:
         for at in self._swapped:
             words[at : at + 4] = packed[at + 2 : at + 4] + packed[at : at + 2]
         return bytes(words)
+
+    def numbers(self, words: bytes) -> tuple[int | float, ...]:
+        """What a gateway decoding ``words`` (as :meth:`encode` made them) reads: each field's
+        register number (a code, a scaled integer, a counter, a float32), in map order."""
+        if self._swapped:
+            unswapped = bytearray(words)
+            for at in self._swapped:
+                unswapped[at : at + 4] = words[at + 2 : at + 4] + words[at : at + 2]
+            words = bytes(unswapped)
+        return self._unpack(words)

@@ -5,6 +5,12 @@ Nothing runs per device: a connection's :class:`ModbusLink` feeds the bytes it r
 read of the socket, the answers the :class:`SouthboundServer` computes from the one shared
 :class:`~simulator.southbound.fleet_values.ServedFleet`. The clock is injected: the time a
 read is answered at is ``clock() - epoch``, so a test fixes it and knows the exact step.
+
+Faults (:mod:`~simulator.southbound.faults`) are asked per read, only when the plan has any
+for single devices: a silent device's request is read and never answered, a slow one's answer
+is written ``delay_s`` later (one loop timer per late answer, while the fault lasts), an
+exception answers its code. A restart is :meth:`SouthboundServer.close` then
+:meth:`SouthboundServer.start` again, which listens at the ports first bound.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from simulator.errors import InvalidArgumentError, PortError, RemoteProtocolError
+from simulator.southbound.faults import FaultPlan
 from simulator.southbound.fleet_values import ServedFleet
 from simulator.southbound.modbus import (
     ExceptionCode,
@@ -40,6 +47,20 @@ class ServerCounters:
     """Connections closed because their bytes were not Modbus TCP."""
     device_failures: int = 0
     """Reads answered 04 because computing a device's registers raised (a bug of ours)."""
+    unanswered: int = 0
+    """Requests a silent device (a fault) read and never answered."""
+    late: int = 0
+    """Answers a slow device (a fault) sent late."""
+    restarts: int = 0
+    """Times the server closed and listened again (a fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Late:
+    """An answer to write ``delay_s`` from now (a slow device)."""
+
+    data: bytes
+    delay_s: float
 
 
 class ModbusLink(asyncio.Protocol):
@@ -68,7 +89,13 @@ class ModbusLink(asyncio.Protocol):
         answers: list[bytes] = []
         try:
             while not isinstance(request := connection.next_request(), NeedData):
-                answers.append(self._server.answer(connection, self._endpoint, request))
+                answer = self._server.answer(connection, self._endpoint, request)
+                if type(answer) is bytes:
+                    answers.append(answer)
+                elif type(answer) is Late:
+                    asyncio.get_running_loop().call_later(
+                        answer.delay_s, self._write_late, answer.data
+                    )
         except RemoteProtocolError:
             # The stream cannot be framed any more: answer what came before and hang up.
             self._server.counters.protocol_errors += 1
@@ -78,6 +105,10 @@ class ModbusLink(asyncio.Protocol):
             return
         if answers:
             transport.write(b"".join(answers))
+
+    def _write_late(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -99,9 +130,11 @@ class SouthboundServer:
         *,
         clock: Callable[[], float],
         epoch: float,
+        faults: FaultPlan | None = None,
     ) -> None:
         """``endpoints``: (host, port) of each of the fleet's endpoints; port 0 lets the
-        system choose. ``clock() - epoch`` is the time a read is answered at."""
+        system choose. ``clock() - epoch`` is the time a read is answered at; ``faults``
+        the devices that misbehave, and when."""
         if len(endpoints) < fleet.endpoints:
             raise InvalidArgumentError(
                 f"{fleet.endpoints} endpoints needed, {len(endpoints)} given"
@@ -111,6 +144,8 @@ class SouthboundServer:
         self._clock = clock
         self.epoch = epoch
         """The time, on ``clock``, that is step 0 of every device."""
+        self.faults = faults if faults is not None else FaultPlan(())
+        self._device_faults = self.faults.has_device_faults()
         self.counters = ServerCounters()
         self._servers: list[asyncio.Server] = []
         self.links: set[ModbusLink] = set()
@@ -119,10 +154,14 @@ class SouthboundServer:
         """Where each endpoint listens, ports as bound (filled by :meth:`start`)."""
 
     async def start(self) -> None:
-        """Listen at every endpoint; raises :class:`PortError` naming one that cannot."""
+        """Listen at every endpoint; raises :class:`PortError` naming one that cannot.
+
+        Started again after :meth:`close`, it listens at the ports it bound the first time.
+        """
         loop = asyncio.get_running_loop()
+        wanted, self.endpoints = tuple(self.endpoints) or self._wanted, []
         try:
-            for number, (host, port) in enumerate(self._wanted):
+            for number, (host, port) in enumerate(wanted):
                 server = await loop.create_server(
                     lambda number=number: ModbusLink(self, number),  # type: ignore[misc]
                     host,
@@ -146,19 +185,34 @@ class SouthboundServer:
         for server in servers:
             await server.wait_closed()
 
-    def answer(self, connection: ModbusServerConnection, endpoint: int, request: Request) -> bytes:
-        """The bytes answering one request at ``endpoint``."""
+    def answer(
+        self, connection: ModbusServerConnection, endpoint: int, request: Request
+    ) -> bytes | Late | None:
+        """The bytes answering one request at ``endpoint``: now, late, or never (None)."""
         counters = self.counters
         if not isinstance(request, ReadRegisters):
             return self._refuse(connection, request, request.code)
+        t_s = self._clock() - self.epoch
+        if self._device_faults:
+            index = self.fleet.device_at(endpoint, request.unit_id)
+            fault = self.faults.device_fault(index, t_s) if index is not None else None
+            if fault is not None:
+                if fault.kind == "silent":
+                    counters.unanswered += 1
+                    return None
+                if fault.kind == "exception":
+                    return self._refuse(connection, request, ExceptionCode(fault.code))
+                counters.late += 1
+                answer = self._read(connection, endpoint, request, t_s)
+                return Late(answer, fault.delay_s)
+        return self._read(connection, endpoint, request, t_s)
+
+    def _read(
+        self, connection: ModbusServerConnection, endpoint: int, request: ReadRegisters, t_s: float
+    ) -> bytes:
+        counters = self.counters
         try:
-            values = self.fleet.read(
-                endpoint,
-                request.unit_id,
-                request.address,
-                request.count,
-                self._clock() - self.epoch,
-            )
+            values = self.fleet.read(endpoint, request.unit_id, request.address, request.count, t_s)
         except Exception:
             # A model that fails is our bug; the client gets the specification's answer for
             # it and the failure is counted, not hidden.

@@ -1,0 +1,90 @@
+"""Testing a polling gateway end to end: simulated Modbus TCP devices south, a real broker north.
+
+``factory_southbound`` serves a fleet as Modbus TCP devices (ports the system picks, the hint
+file written) and checks every value the gateway publishes on ``factory_broker`` against the
+models' ground truth; ``report()`` stops both and returns the report. The gateway under test
+is :class:`poller.Poller`, polling each device every 0.25 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+from poller import Poller
+
+from simulator.pytest_plugin import SouthboundFactory
+from tests.waiting import wait_until_sync
+
+POLL_S = 0.25
+WAIT_S = 30.0
+"""Longest any wait may take; a healthy gateway needs about a second."""
+
+FLEET = {
+    "seed": 9,
+    "fleet": {
+        "devices": 12,
+        "publish_interval_s": 1.0,
+        "mix": [{"model": "cnc-machine", "share": 0.5}, {"model": "power-meter", "share": 0.5}],
+    },
+    "southbound": {"port": 0, "devices_per_port": 5, "update_s": 0.5, "word_order": "little"},
+    "gateway": {"topic": "plant/{device}/data", "quality": "quality", "max_staleness_ms": 1000},
+}
+"""Twelve devices (cnc machines, then power meters) on three endpoints, values changing twice
+a second, 32-bit values low word first: the order a gateway most often gets wrong."""
+
+POLLS = 6
+"""Polls of every device a test waits for."""
+
+
+def run_gateway(
+    factory_southbound: SouthboundFactory, swap_words: Collection[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """Serve the fleet, poll it for six rounds, return the report's ``gateway`` section."""
+    south = factory_southbound(scenario=FLEET)
+    with Poller(south.hint_path, south.broker_url, poll_s=POLL_S, swap_words=swap_words) as gateway:
+        wanted = POLLS * len(gateway.devices)
+        wait_until_sync(lambda: gateway.published >= wanted, "six polls of every device", WAIT_S)
+        published = gateway.published
+        wait_until_sync(
+            lambda: south.received >= published, "the check to hear every message", WAIT_S
+        )
+    return dict(south.report().raw["gateway"])
+
+
+def test_a_correct_gateway_passes_with_every_device_and_no_wrong_value(
+    factory_southbound: SouthboundFactory,
+) -> None:
+    gateway = run_gateway(factory_southbound)
+    assert gateway["devices"] == {
+        "expected": 12,
+        "seen": 12,
+        "missing": 0,
+        "missing_examples": [],
+        "unknown": 0,
+        "unknown_examples": [],
+    }
+    tags = gateway["tags"]
+    assert tags["missing"] == 0, tags
+    assert tags["unknown"] == 0, tags
+    values = gateway["values"]
+    assert values["wrong"] == 0, values
+    assert values["stale"] == 0, values
+    assert values["correct"] >= POLLS * tags["expected"], values
+    assert gateway["latency_ms"]["count"] > 0
+
+
+@pytest.mark.parametrize(("device", "signal"), [("pm-000006", "energy_kwh")])
+def test_a_word_order_mistake_on_one_register_is_named_on_that_device_and_signal_only(
+    factory_southbound: SouthboundFactory, device: str, signal: str
+) -> None:
+    gateway = run_gateway(factory_southbound, swap_words=[(device, signal)])
+    values = gateway["values"]
+    assert list(values["wrong_tags"]) == [f"{device}/{signal}"], values
+    assert values["wrong"] >= POLLS
+    example = values["wrong_examples"][0]
+    assert (example["device"], example["signal"]) == (device, signal)
+    assert example["got"] != example["expected"]
+    assert values["stale"] == 0
+    assert gateway["devices"]["seen"] == 12

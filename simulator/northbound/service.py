@@ -1,0 +1,228 @@
+"""Serve the south, check the north, one report: ``factory-sim southbound SCENARIO --broker URL``.
+
+One process, one loop, one clock: the Modbus TCP server answers the gateway's reads from the
+fleet's models (:mod:`simulator.southbound`), the check subscribes to the gateway's output on
+the broker (its own MQTT session, reconnecting like the ingest worker's) and compares each
+value with the ground truth at its arrival (:mod:`.check`), south-side faults happen on the
+plan's schedule, and at the end (``duration_s``, SIGTERM or SIGINT) the report is written:
+``scenario``, ``gateway`` (what the check found), ``southbound`` (what the server did) and
+``thresholds``. Both sides read the same clock, so "how late" and "how stale" need no
+synchronised clocks between machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import ConnectError
+from simulator.mqtt import ClientSession, Event, MessageReceived, MessagesReceived, MQTTVersion
+from simulator.northbound.check import GatewayCheck
+from simulator.northbound.truth import GroundTruth
+from simulator.report.thresholds import Threshold, evaluate, results_as_json
+from simulator.scenario.broker_url import parse_broker_url
+from simulator.scenario.schema import Scenario
+from simulator.southbound.faults import FaultPlan
+from simulator.southbound.server import SouthboundServer
+from simulator.southbound.service import gateway_hint, served_fleet, write_hint
+from simulator.transport.connection import MqttLink
+from simulator.transport.subscriber import Subscriber
+
+LOOKBACK_STALENESS = 10
+"""A value matching older truth than this many times the allowed staleness counts as wrong."""
+
+MIN_LOOKBACK_S = 30.0
+
+
+class NorthboundListener:
+    """The check's MQTT connection: subscribe to the gateway's output, feed every message."""
+
+    def __init__(
+        self,
+        check: GatewayCheck,
+        *,
+        broker_url: str,
+        client_id: str,
+        loop: asyncio.AbstractEventLoop,
+        now_s: Callable[[], float],
+    ) -> None:
+        address = parse_broker_url(broker_url, source="--broker")
+        self._check = check
+        self._now_s = now_s
+        self._subscriber = Subscriber(
+            ClientSession(
+                client_id,
+                MQTTVersion.V5,
+                30,
+                username=address.username,
+                password=address.password.encode() if address.password is not None else None,
+            ),
+            self,
+            loop=loop,
+            host=address.host,
+            port=address.port,
+            timeout_s=10.0,
+            who="the gateway check",
+        )
+        self._lost = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._link: MqttLink | None = None
+        self.reconnects = 0
+        """Times the connection was lost and made again."""
+
+    async def start(self) -> None:
+        """Connect and subscribe (raising if that fails), then keep the connection up."""
+        await self._subscriber.connect(self._subscribe)
+        self._task = asyncio.get_running_loop().create_task(self._keep_connected())
+
+    async def stop(self) -> None:
+        """Disconnect and stop reconnecting."""
+        self._stop.set()
+        self._lost.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._subscriber.close()
+
+    async def _keep_connected(self) -> None:
+        while not self._stop.is_set():
+            await self._lost.wait()
+            if self._stop.is_set():
+                return
+            if await self._subscriber.retry(
+                self._stop, lambda: self._subscriber.connect(self._subscribe)
+            ):
+                self.reconnects += 1
+
+    async def _subscribe(self, link: MqttLink) -> None:
+        wanted = self._check.mapping.filter
+        codes = await self._subscriber.subscribe([(wanted, self._check.settings.qos)])
+        if codes[0] >= 0x80:
+            raise ConnectError(
+                f"the broker refused the gateway check's subscription to {wanted!r} "
+                f"with reason code 0x{codes[0]:02X}"
+            )
+        self._link = link
+        self._lost.clear()
+
+    # link listener
+
+    def on_events(self, link: MqttLink, events: list[Event]) -> None:
+        """Check every message, at the time it arrived."""
+        now_s = self._now_s()
+        check = self._check
+        for event in events:
+            if type(event) is MessageReceived:
+                check.on_message(event.publish.topic, event.publish.payload, now_s)
+            elif type(event) is MessagesReceived:
+                for topic, payload in zip(event.topics, event.payloads, strict=True):
+                    check.on_message(topic, payload, now_s)
+
+    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
+        """Reconnect (unless stopping)."""
+        if link is self._link:
+            self._link = None
+            self._lost.set()
+
+
+async def _restart(
+    server: SouthboundServer, at: float, down_s: float, clock: Callable[[], float]
+) -> None:
+    await asyncio.sleep(max(0.0, at - clock()))
+    await server.close()
+    await asyncio.sleep(down_s)
+    await server.start()
+    server.counters.restarts += 1
+
+
+async def serve_and_check(
+    scenario: Scenario,
+    *,
+    broker_url: str,
+    hint_path: Path,
+    duration_s: float | None = None,
+    thresholds: Sequence[Threshold] = (),
+    announce: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.time,
+    ready: Callable[[GatewayCheck], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> dict[str, Any]:
+    """Serve the fleet and check the gateway's output until ``stop``, a signal or
+    ``duration_s``; return the report. ``ready`` is given the check once both sides are up
+    (read its counts from another thread, never call it)."""
+    fleet = served_fleet(scenario)
+    faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
+    epoch = clock()
+    server = SouthboundServer(
+        fleet, scenario.southbound.endpoints(fleet.devices), clock=clock, epoch=epoch, faults=faults
+    )
+    staleness_s = scenario.gateway.max_staleness_ms / 1000
+    truth = GroundTruth(
+        served_fleet(scenario),
+        max_staleness_s=staleness_s,
+        lookback_s=max(MIN_LOOKBACK_S, LOOKBACK_STALENESS * staleness_s),
+    )
+    check = GatewayCheck(truth, scenario.gateway, faults, started_s=0.0)
+    loop = asyncio.get_running_loop()
+    stop = stop if stop is not None else asyncio.Event()
+    listener = NorthboundListener(
+        check,
+        broker_url=broker_url,
+        client_id=f"factory-sim-check-{scenario.name}"[:64],
+        loop=loop,
+        now_s=lambda: clock() - epoch,
+    )
+    await listener.start()
+    restarts: list[asyncio.Task[None]] = []
+    handlers = False
+    try:
+        await server.start()
+        for fault in faults.restarts:
+            restarts.append(
+                loop.create_task(
+                    _restart(server, epoch + fault.start_s, fault.end_s - fault.start_s, clock)
+                )
+            )
+        with contextlib.suppress(RuntimeError):  # not the main thread: no signal handlers
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            handlers = True
+        write_hint(gateway_hint(scenario, server), hint_path)
+        for host, port in server.endpoints:
+            announce(f"modbus tcp {host}:{port}")
+        announce(f"gateway hint written to {hint_path}")
+        announce(f"checking {check.mapping.filter!r} on {broker_url}")
+        if ready is not None:
+            ready(check)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), duration_s)
+    finally:
+        if handlers:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        for task in restarts:
+            task.cancel()
+        await asyncio.gather(*restarts, return_exceptions=True)
+        await listener.stop()
+        await server.close()
+    report: dict[str, Any] = {
+        "scenario": scenario.name,
+        "gateway": check.section(clock() - epoch),
+        "southbound": asdict(server.counters) | {"check_reconnects": listener.reconnects},
+    }
+    report["thresholds"] = results_as_json(evaluate([*scenario.thresholds, *thresholds], report))
+    return report
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """Write the report as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
