@@ -19,11 +19,12 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from simulator import __version__
 from simulator.errors import ScenarioError, ScenarioProblem, SimulatorError
@@ -107,6 +108,16 @@ def _tls_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not check the broker's certificate and name (lab brokers only)",
     )
+
+
+def write_report(path: Path, report: Any) -> None:
+    """Write ``report`` as JSON to ``path`` whole or not at all: into a hidden file beside it,
+    then renamed over it. Whoever waits for the file on a shared volume (the merge of a run's
+    slices) never reads half a report, and a crash leaves the previous one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 def _metrics_host_argument(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.10,
         help="relative change allowed in the bad direction (default 0.10 = 10%%)",
     )
+
+    merge = commands.add_parser(
+        "merge",
+        help="merge the reports of a run's slices (and its ingest run) into one report",
+    )
+    merge.add_argument(
+        "reports", type=Path, nargs="+", metavar="REPORT", help="the slices' JSON reports"
+    )
+    merge.add_argument(
+        "--report", type=Path, required=True, metavar="PATH", help="write the merged report here"
+    )
+    merge.add_argument("--html", type=Path, metavar="PATH", help="write its HTML page here")
+    merge.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="fail (exit 4) unless EXPR holds on the merged report (repeatable)",
+    )
+    merge.add_argument(
+        "--junit", type=Path, metavar="PATH", help="write the thresholds as JUnit XML here"
+    )
+    merge.add_argument("--quiet", action="store_true", help="no summary; only problems")
 
     validate = commands.add_parser("validate", help="check a scenario and print it resolved")
     validate.add_argument("scenario", type=Path)
@@ -442,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_validate(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "merge":
+            return _cmd_merge(args)
         if args.command == "southbound":
             return _cmd_southbound(args)
         return _cmd_ingest(args)
@@ -522,8 +558,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if results:
         report["thresholds"] = results_as_json(results)
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(report, indent=2) + "\n")
+        write_report(args.report, report)
     if not args.quiet:
         for line in summary_lines(report):
             sys.stderr.write(line + "\n")
@@ -647,6 +682,55 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_RUN_PROBLEMS if comparison.regressed else EXIT_OK
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from simulator.errors import ReportInputError
+    from simulator.report.compare import load_report
+    from simulator.report.html import write_html
+    from simulator.report.json_report import problems
+    from simulator.report.junit import write_junit
+    from simulator.report.merge import Input, merge_problems, merge_reports
+    from simulator.report.summary import summary_lines
+    from simulator.report.thresholds import (
+        evaluate,
+        format_results,
+        parse_thresholds,
+        results_as_json,
+    )
+
+    try:
+        inputs = [Input(str(path), load_report(path)) for path in args.reports]
+        report = merge_reports(inputs)
+    except ReportInputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    thresholds = parse_thresholds([(expr, "--threshold") for expr in args.threshold])
+    results = evaluate(thresholds, cast(Any, report))
+    if results:
+        report["thresholds"] = results_as_json(results)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    if not args.quiet:
+        for line in summary_lines(report):
+            sys.stderr.write(line + "\n")
+        run = report["run"]
+        sys.stderr.write(
+            f"merged {len(args.reports)} reports of run {run['id']}: slices started "
+            f"{run['start_spread_s']} s apart; written to {args.report}\n"
+        )
+    for line in format_results(results):
+        sys.stderr.write(line + "\n")
+    if args.junit is not None:
+        write_junit(results, args.junit, suite=f"factory-sim.{report['scenario']}")
+    if args.html is not None:
+        write_html(cast(Any, report), args.html)
+    found = [*merge_problems(report), *problems(report)]
+    for problem in found:
+        sys.stderr.write(f"FAILED: {problem}\n")
+    if found:
+        return EXIT_RUN_PROBLEMS
+    return EXIT_THRESHOLDS if any(not r.passed for r in results) else EXIT_OK
+
+
 INGEST_GC_THRESHOLD = 50_000
 """Allocations between two young garbage collections in an ingest worker process (Python's
 default: 700). Each message leaves a row and its values alive until the batch is committed,
@@ -670,8 +754,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
     )
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(final.to_dict(), indent=2) + "\n")
+        write_report(args.report, final.to_dict())
     if not args.jsonl:
         lost = (
             f", {final.failed_rows:,} rows NOT stored ({final.sink_error})"
