@@ -1,0 +1,169 @@
+"""A fleet dealt over several real Mosquitto processes and over several source addresses:
+every message ingested once, each broker carrying its share, each address used by its share.
+
+The brokers say what they saw themselves: a Mosquitto started here from ``broker_config/``
+with its connection messages on logs the peer address and client id of every client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.broker import BrokerPool, LocalBroker
+from simulator.broker.locate import default_config_dir
+from simulator.errors import BrokerLaunchError, ResourceLimitError
+from simulator.report.json_report import as_dict
+from simulator.runner import Runner
+from simulator.scenario import Scenario, validate_scenario
+from tests.runs import run_config
+
+pytestmark = pytest.mark.broker
+
+DEVICES = 200
+
+_CONNECTED = re.compile(r"New client connected from (?P<host>[\d.]+):\d+ as (?P<id>\S+) ")
+_DEVICE_ID = re.compile(r"ms-(?P<index>\d{6})$")
+
+
+def chatty_config(directory: Path) -> Path:
+    """broker_config/ with Mosquitto logging every client's connection and peer address."""
+    text = (default_config_dir() / "mosquitto.conf").read_text(encoding="utf-8")
+    assert "connection_messages false" in text, "broker_config/ no longer says so: update this"
+    text = text.replace("connection_messages false", "connection_messages true")
+    directory.mkdir()
+    (directory / "mosquitto.conf").write_text(text + "\nlog_type notice\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def chatty_brokers(tmp_path: Path) -> Iterator[list[LocalBroker]]:
+    """Two such brokers, each on a port of its own, stopped after."""
+    config = chatty_config(tmp_path / "broker")
+    with ExitStack() as stack:
+        yield [stack.enter_context(LocalBroker(config)) for _ in range(2)]
+
+
+def devices_seen(broker: LocalBroker) -> dict[int, str]:
+    """Fleet device index -> the peer address the broker saw it connect from."""
+    path = broker.log_path
+    assert path is not None
+    seen = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        found = _CONNECTED.search(line)
+        device = _DEVICE_ID.search(found["id"]) if found else None
+        if found and device:
+            seen[int(device["index"])] = found["host"]
+    return seen
+
+
+def scenario(tmp_path: Path, broker: dict[str, Any], **onboarding: Any) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "pool",
+        "duration_s": 1.0,
+        "broker": broker,
+        "fleet": {"devices": DEVICES, "publish_interval_s": 0.25},
+        "onboarding": {"rate_per_s": 2000.0, "max_in_flight": 50, **onboarding},
+        "ingest": {"sqlite_path": str(tmp_path / "pool.sqlite"), "drain_timeout_s": 10.0},
+    }
+    return validate_scenario(data, "<test>")
+
+
+def run(scenario: Scenario) -> tuple[dict[str, Any], str]:
+    out = io.StringIO()
+    report = as_dict(asyncio.run(Runner(run_config(scenario), out=out).run()))
+    return report, out.getvalue()
+
+
+def assert_exactly_once(report: dict[str, Any]) -> None:
+    assert report["devices"]["connected"] == DEVICES
+    messages = report["messages"]
+    assert messages["published"] >= DEVICES * 4
+    assert messages["ingested"] == messages["published"]
+    assert (messages["lost"], messages["duplicated"]) == (0, 0)
+    assert report["sink"]["rows"] == messages["published"]
+
+
+def test_a_fleet_over_two_brokers_reaches_each_with_its_half(
+    tmp_path: Path, chatty_brokers: list[LocalBroker]
+) -> None:
+    urls = [broker.url for broker in chatty_brokers]
+    report, _ = run(scenario(tmp_path, {"urls": urls}))
+
+    assert_exactly_once(report)
+    for number, broker in enumerate(chatty_brokers):
+        seen = devices_seen(broker)
+        assert sorted(seen) == list(range(number, DEVICES, 2)), f"broker {number}"
+    # One ingest worker per broker, each hearing its broker's devices only.
+    workers = report["ingest"]["workers"]
+    assert [worker["client_id"].endswith("-b1") for worker in workers] == [False, True]
+    received = [worker["received"] for worker in workers]
+    assert sum(received) == report["messages"]["published"]
+    assert min(received) >= DEVICES // 2 * 4
+
+
+def test_instances_start_brokers_that_share_the_fleet_and_stop_after(tmp_path: Path) -> None:
+    report, said = run(scenario(tmp_path, {"instances": 2}))
+
+    assert_exactly_once(report)
+    received = [worker["received"] for worker in report["ingest"]["workers"]]
+    assert len(received) == 2
+    assert min(received) >= DEVICES // 2 * 4
+    pids = re.search(r"Mosquitto is listening on .* \(pid (\d+), (\d+)\)", said)
+    assert pids is not None, said
+    for pid in map(int, pids.groups()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_connections_leave_from_each_source_address_in_turn(
+    tmp_path: Path, chatty_brokers: list[LocalBroker]
+) -> None:
+    broker = chatty_brokers[0]
+    sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+    report, _ = run(
+        scenario(tmp_path, {"url": broker.url}, source_addresses=["127.0.0.2-127.0.0.5"])
+    )
+
+    assert_exactly_once(report)
+    seen = devices_seen(broker)
+    assert sorted(seen) == list(range(DEVICES))
+    assert all(seen[index] == sources[index % 4] for index in seen)
+    assert Counter(seen.values()) == dict.fromkeys(sources, DEVICES // 4)
+
+
+def test_a_source_address_not_of_this_machine_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ResourceLimitError, match=r"source_addresses: .*192\.0\.2\.7"):
+        run(scenario(tmp_path, {"instances": 2}, source_addresses=["127.0.0.2", "192.0.2.7"]))
+
+
+def test_a_pool_that_fails_to_start_stops_the_brokers_it_started(tmp_path: Path) -> None:
+    started: list[int] = []
+    made: list[LocalBroker] = []
+
+    class Recorded(LocalBroker):
+        def start(self, timeout_s: float = 10.0) -> None:
+            super().start(timeout_s)
+            started.append(self.pid)
+
+    def make(config_dir: Path | None, host: str) -> LocalBroker:
+        # The second broker's configuration directory does not exist.
+        made.append(Recorded(tmp_path / "missing" if len(made) == 1 else config_dir, host))
+        return made[-1]
+
+    pool = BrokerPool(3, make=make)
+    with pytest.raises(BrokerLaunchError, match="broker 2 of 3"):
+        pool.start()
+    assert len(started) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(started[0], 0)
