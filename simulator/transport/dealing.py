@@ -59,9 +59,20 @@ class Dealing:
 
     def per_broker(self, connections: int) -> int:
         """Connections the busiest broker gets of the whole fleet's ``connections``."""
-        return math.ceil(connections / len(self.brokers))
+        return per_broker(connections, len(self.brokers))
 
     def per_pair(self, connections: int) -> int:
         """Connections the busiest (source, broker) pair carries of the whole fleet's
         ``connections``."""
-        return math.ceil(connections / (len(self.brokers) * len(self.sources)))
+        return per_pair(connections, len(self.brokers), len(self.sources))
+
+
+def per_broker(connections: int, brokers: int) -> int:
+    """Connections the busiest of ``brokers`` brokers gets when ``connections`` are dealt."""
+    return math.ceil(connections / brokers)
+
+
+def per_pair(connections: int, brokers: int, sources: int) -> int:
+    """Connections the busiest (source, broker) pair carries when ``connections`` are dealt
+    over ``brokers`` brokers and ``sources`` source addresses."""
+    return math.ceil(connections / (brokers * sources))

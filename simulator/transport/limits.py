@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.errors import ResourceLimitError
-from simulator.transport.dealing import Dealing
+from simulator.transport.dealing import per_broker, per_pair
 
 DESCRIPTOR_MARGIN = 64
 """Descriptors kept for everything that is not a device: stdio, logs, sinks, the ingest link."""
@@ -112,8 +112,10 @@ class Demand:
 
     connections: int
     """The fleet's connections this process opens."""
-    dealing: Dealing
-    """How they are dealt over brokers and source addresses."""
+    brokers: int = 1
+    """Brokers they are dealt over."""
+    sources: int = 1
+    """Source addresses they are dealt over (the system's choice counts as one)."""
     platform_per_broker: int = 0
     """Our own connections to each broker besides the fleet's (ingest workers, responder)."""
     local_brokers: bool = False
@@ -185,32 +187,31 @@ def preflight(demand: Demand, machine: Machine) -> None:
 
 
 def _problems(demand: Demand, machine: Machine) -> Iterable[str]:
-    dealing = demand.dealing
-    brokers = len(dealing.brokers)
-    sources = len(dealing.sources)
+    brokers = demand.brokers
+    sources = demand.sources
     try:
         check_descriptors(demand.connections, machine.open_files)
     except ResourceLimitError as exc:
         yield str(exc)
     if demand.local_brokers:
-        per_broker = dealing.per_broker(demand.connections) + demand.platform_per_broker
-        if per_broker > machine.broker_open_files:
+        each = per_broker(demand.connections, brokers) + demand.platform_per_broker
+        if each > machine.broker_open_files:
             need = math.ceil(
                 demand.connections / max(1, machine.broker_open_files - demand.platform_per_broker)
             )
             yield (
                 f"each local Mosquitto can hold about {machine.broker_open_files:,} "
                 f"connections (its open-files limit), but {brokers} would get up to "
-                f"{per_broker:,} each. Start more: [broker] instances = {need} or more, or "
+                f"{each:,} each. Start more: [broker] instances = {need} or more, or "
                 f"put devices behind gateways (fleet.devices_per_connection)."
             )
-    per_pair = dealing.per_pair(demand.connections) + demand.platform_per_broker
+    shared = per_pair(demand.connections, brokers, sources) + demand.platform_per_broker
     usable = machine.ephemeral_ports - PORT_MARGIN
-    if per_pair > usable:
+    if shared > usable:
         pairs = math.ceil(demand.connections / max(1, usable - demand.platform_per_broker))
         more = math.ceil(pairs / brokers)
         yield (
-            f"{per_pair:,} connections would share one (source, broker) address pair, which "
+            f"{shared:,} connections would share one (source, broker) address pair, which "
             f"offers {machine.ephemeral_ports:,} ephemeral ports (ip_local_port_range; "
             f"{PORT_MARGIN:,} kept spare): {brokers} broker(s) x {sources} source "
             f"address(es) is too few. Give [onboarding] source_addresses at least {more} "
