@@ -44,6 +44,7 @@ from simulator.ingest.settings import WorkerSettings, on_each_broker
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
 from simulator.metrics.faults import fault_figures
+from simulator.metrics.funnel import FIRST_TELEMETRY, Stage
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
@@ -649,12 +650,36 @@ class Runner:
         figures.ingest_restart_reasons = list(ingest.restarts)
         if final is not None and final.responder is not None:
             figures.responder = cast(ResponderSection, final.responder)
+        if final is not None:
+            self._ingest_only_onboarding(figures, final)
         figures.peak_rss_bytes = peak_rss_bytes()
         figures.run = self.run_section()
         report = build_report(figures)
         # Nothing was published here: what was lost is known only with the slices' reports.
         report["messages"]["lost"] = None
         return report
+
+    def _ingest_only_onboarding(self, figures: RunFigures, final: IngestSnapshot) -> None:
+        """What an ingest-only run saw of onboarding: the devices' first telemetry (the
+        funnel's last stage) and the deaths it heard, for the merge to add to the slices'."""
+        onboarding = self.scenario.onboarding
+        if onboarding.workflow != "register":
+            return
+        figures.workflow = "register"
+        if final.first_telemetry_us is not None:
+            stage = Stage(FIRST_TELEMETRY, reached=final.first_telemetry_reached or 0)
+            stage.elapsed_us = final.first_telemetry_us
+            figures.funnel = {FIRST_TELEMETRY: stage.to_dict()}
+            figures.funnel_us = {FIRST_TELEMETRY: final.first_telemetry_us}
+        if onboarding.death_topic and final.deaths is not None:
+            figures.deaths = {
+                "topic": onboarding.death_topic,
+                "sent": 0,
+                "wills": 0,
+                "heard": final.deaths.get("left", 0),
+                "heard_in_wills": final.deaths.get("lost", 0),
+                "heard_invalid": final.deaths.get("invalid", 0),
+            }
 
     async def _stop_ingest(
         self, ingest: IngestPool | None

@@ -1,0 +1,102 @@
+"""Time series of several reports laid on one wall clock: the merged report's ``timeseries``.
+
+Each report's samples count ``t_s`` from its own start (``run.started_at_ns``). The merged
+series counts from the earliest start, one sample per second: sample ``k`` takes, from every
+report, its latest sample at or before second ``k`` (a sample at ``t_s`` of a report that
+started ``offset`` seconds after the earliest falls on second ``round(offset + t_s)``). Then:
+
+- levels and running totals (``connected``, ``*_total``, ``lost_so_far``, ``rss_bytes``) are
+  summed over the reports, each one's last value carried forward once it has ended;
+- rates (``*_per_s``, ``cpu_percent``) are summed over the reports that have a sample in that
+  second (a report that has ended adds nothing);
+- the interval's latency percentiles are the worst of the reports' (exact with one ingest);
+- the phase is the least advanced of the reports still running.
+
+Pure: the times come in with the reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.metrics.timeseries import SAMPLE_KEYS
+
+LEVELS = (
+    "connected",
+    "published_total",
+    "ingested_total",
+    "lost_so_far",
+    "duplicated_total",
+    "out_of_order_total",
+    "malformed_total",
+    "rss_bytes",
+)
+"""Sample keys that are a level or a running total: summed, carried forward."""
+
+RATES = ("onboarding_rate_per_s", "published_per_s", "ingested_per_s", "cpu_percent")
+"""Sample keys that are a rate over the interval: summed over the reports sampled then."""
+
+WORST = ("latency_ms_p50", "latency_ms_p99")
+"""Sample keys of which the merged sample takes the largest."""
+
+PHASES = ("starting", "onboarding", "publishing", "draining", "stopping", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One report's samples and when its clock started (ns since the epoch)."""
+
+    started_at_ns: int
+    samples: Sequence[dict[str, Any]]
+
+
+def merge_timeseries(tracks: Sequence[Track]) -> list[dict[str, Any]]:
+    """One series over every track, on the earliest start's clock (see the module)."""
+    tracks = [track for track in tracks if track.samples]
+    if not tracks:
+        return []
+    origin = min(track.started_at_ns for track in tracks)
+    placed: list[dict[int, dict[str, Any]]] = []
+    for track in tracks:
+        offset_s = (track.started_at_ns - origin) / 1e9
+        by_second: dict[int, dict[str, Any]] = {}
+        for sample in track.samples:
+            by_second[round(offset_s + float(sample["t_s"]))] = sample
+        placed.append(by_second)
+    last = max(max(seconds) for seconds in placed)
+    merged: list[dict[str, Any]] = []
+    latest: list[dict[str, Any] | None] = [None] * len(placed)
+    for second in range(last + 1):
+        now: list[dict[str, Any] | None] = [seconds.get(second) for seconds in placed]
+        for i, current in enumerate(now):
+            if current is not None:
+                latest[i] = current
+        if all(sample is None for sample in latest):
+            continue
+        merged.append(_one(second, now, latest))
+    return merged
+
+
+def _one(
+    second: int, now: list[dict[str, Any] | None], latest: list[dict[str, Any] | None]
+) -> dict[str, Any]:
+    sample: dict[str, Any] = {"t_s": float(second)}
+    running = [s for s in latest if s is not None and s.get("phase") != "done"]
+    phases = [s.get("phase", "done") for s in running] or ["done"]
+    sample["phase"] = min(phases, key=lambda p: PHASES.index(p) if p in PHASES else 0)
+    for key in LEVELS:
+        values = _values(latest, key)
+        sample[key] = sum(values) if values else None
+    for key in RATES:
+        values = _values(now, key)
+        sample[key] = round(sum(values), 1) if values else 0.0
+    for key in WORST:
+        values = _values(now, key)
+        sample[key] = max(values) if values else None
+    return {key: sample[key] for key in SAMPLE_KEYS}
+
+
+def _values(samples: Sequence[dict[str, Any] | None], key: str) -> list[float]:
+    return [s[key] for s in samples if s is not None and s.get(key) is not None]
