@@ -30,6 +30,7 @@ import logging
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,8 @@ class Poller:
         self.published = 0
         """Messages handed to the MQTT client."""
         self.failed_reads = 0
+        self.reads: Counter[tuple[str, str]] = Counter()
+        """Messages published per (device id, quality)."""
         self.overruns = 0
         """Polls that started late because the previous one took longer than ``poll_s``."""
         url = urlsplit(broker_url)
@@ -234,6 +237,7 @@ class Poller:
     def _publish(self, device: Device, values: dict[str, object], quality: str) -> None:
         body = {"ts": int(time.time() * 1000), "quality": quality, "values": values}
         self._mqtt.publish(TOPIC.format(device=device.device_id), json.dumps(body))
+        self.reads[device.device_id, quality] += 1
         self.published += 1
 
     def __enter__(self) -> Self:

@@ -21,7 +21,7 @@ POLL_S = 0.25
 WAIT_S = 30.0
 """Longest any wait may take; a healthy gateway needs about a second."""
 
-FLEET = {
+FLEET: dict[str, Any] = {
     "seed": 9,
     "fleet": {
         "devices": 12,
@@ -88,3 +88,40 @@ def test_a_word_order_mistake_on_one_register_is_named_on_that_device_and_signal
     assert example["got"] != example["expected"]
     assert values["stale"] == 0
     assert gateway["devices"]["seen"] == 12
+
+
+SLOW_POLL_S = 0.5
+SILENT = "cnc-000003"
+
+
+def test_a_device_that_falls_silent_is_flagged_within_two_poll_intervals(
+    factory_southbound: SouthboundFactory,
+) -> None:
+    fault = {"at_s": 1.0, "kind": "silent", "devices": [3], "duration_s": 1.5}
+    scenario = {**FLEET, "southbound": {**FLEET["southbound"], "faults": [fault]}}
+    south = factory_southbound(scenario=scenario)
+    with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S) as gateway:
+        wait_until_sync(
+            lambda: gateway.reads[SILENT, "bad"] > 0, "a failed read of the silent device", WAIT_S
+        )
+        good_before = gateway.reads[SILENT, "good"]
+        wait_until_sync(
+            lambda: gateway.reads[SILENT, "good"] >= good_before + 2,
+            "the device to answer again",
+            WAIT_S,
+        )
+        published = gateway.published
+        wait_until_sync(
+            lambda: south.received >= published, "the check to hear every message", WAIT_S
+        )
+    report = south.report().raw["gateway"]
+    (found,) = report["faults"]
+    assert found["kind"] == "silent"
+    assert found["devices"] == 1
+    assert found["detected"] == 1, found
+    assert found["reactions"] == {"flagged": 1}, found
+    assert found["detected_after_s"]["max"] <= 2 * SLOW_POLL_S, found
+    values = report["values"]
+    assert values["flagged"] > 0
+    assert values["wrong"] == 0, values
+    assert values["stale"] == 0, values

@@ -630,7 +630,7 @@ class SouthboundSettings(_Table):
     word_order: Literal["big", "little"] = "big"
     """Which register of a 32-bit value comes first: the high word ("big", as most devices do)
     or the low one ("little"). Bytes within a register are always big-endian."""
-    faults: tuple[SouthboundFaultSettings, ...] = ()
+    faults: list[SouthboundFaultSettings] = []
     """``[[southbound.faults]]``: devices that fall silent, answer slowly or with an exception,
     and server restarts, each from ``at_s`` for ``duration_s``."""
 
