@@ -18,6 +18,8 @@ KUBERNETES_VARIABLE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 SHELL_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 SHELL_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(\S+)$")
 PROGRAM = "factory-sim"
+INDEXED_JOB_INDEX = "JOB_COMPLETION_INDEX"
+"""The variable the Job controller gives each pod of an Indexed Job: its index, 0 to N-1."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from tests.deploy.kustomize import (
     render,
 )
 from tests.deploy.pod_commands import (
+    INDEXED_JOB_INDEX,
     KUBERNETES_VARIABLE,
     commands,
     shell_script,
@@ -45,7 +46,7 @@ VERSIONS = (OLDEST, kubernetes_schemas.latest_version())
 IMAGE_USER = 10001
 """The image's numeric USER (the Dockerfile's ``USER 10001:10001``)."""
 METRICS_PORT = 9100
-INDEXED_JOB_VARIABLES = {"JOB_COMPLETION_INDEX": "0"}
+INDEXED_JOB_VARIABLES = {INDEXED_JOB_INDEX: "0"}
 OPERATOR_KINDS = {"PodMonitor"}
 """Custom resources of the Prometheus Operator: no Kubernetes schema has them."""
 
@@ -148,7 +149,7 @@ def test_the_run_settings_are_the_four_choices_and_two_more(rendered: Rendered) 
         "BROKER_URL",
         "RUN_ID",
         "START_AT",
-        "DRAIN_S",
+        "IDLE_STOP_S",
         "INGEST_SINK",
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", settings["START_AT"])
@@ -211,7 +212,7 @@ def test_every_script_is_valid_shell(rendered: Rendered) -> None:
         for container in containers(spec)
         if (script := shell_script(container)) is not None
     ]
-    assert len(scripts) == 3
+    assert len(scripts) == 2
     for script in scripts:
         checked = subprocess.run(
             ["sh", "-n", "-c", script], capture_output=True, text=True, check=False
@@ -219,7 +220,7 @@ def test_every_script_is_valid_shell(rendered: Rendered) -> None:
         assert checked.returncode == 0, checked.stderr
 
 
-def test_the_mounted_scenario_is_a_valid_fleet_without_its_own_ingest(
+def test_the_mounted_scenario_is_valid_and_its_ingest_runs_once(
     rendered: Rendered, tmp_path: Path
 ) -> None:
     data = rendered.one("ConfigMap", "factory-sim-scenario")["data"]
@@ -227,14 +228,22 @@ def test_the_mounted_scenario_is_a_valid_fleet_without_its_own_ingest(
     path = tmp_path / "scenario.toml"
     path.write_text(data["scenario.toml"])
     scenario = load_scenario(path)
-    # One ingest worker for the whole fleet (the ingest Job), which also answers registrations.
-    assert scenario.ingest.enabled is False
+    # The platform side (ingest and the responder) runs once for the whole fleet: in the
+    # ingest Job, never in the slices.
+    assert scenario.ingest.enabled is True
     assert scenario.onboarding.workflow == "register"
-    assert scenario.onboarding.responder.enabled is False
+    assert scenario.onboarding.responder.enabled is True
     assert scenario.broker.url is None
+    assert scenario.broker.urls is None
+    settings = run_settings(rendered)
     ingest = rendered.one("Job", "factory-sim-ingest")
-    [worker] = commands(ingest["spec"]["template"]["spec"]["containers"][0], run_settings(rendered))
-    assert "--respond" in worker.argv
+    [platform] = commands(ingest["spec"]["template"]["spec"]["containers"][0], settings)
+    assert platform.argv[:3] == ["run", "/scenario/scenario.toml", "--ingest-only"]
+    slices = rendered.one("Job", "factory-sim-slices")
+    [fleet] = commands(
+        slices["spec"]["template"]["spec"]["containers"][0], pod_env(slices, settings)
+    )
+    assert "--no-ingest" in fleet.argv
 
 
 def test_the_slices_mount_the_scenario_where_they_read_it(rendered: Rendered) -> None:
@@ -267,7 +276,7 @@ def test_every_long_running_pod_serves_metrics_where_prometheus_looks(
             assert argv[argv.index("--metrics-host") + 1] == "0.0.0.0"
             served.append(argv[0])
         assert template["metadata"]["labels"]["app.kubernetes.io/name"] == "factory-sim"
-    assert served == ["run", "ingest"]
+    assert served == ["run", "run"]
     [monitor] = [r for r in extras() if r["kind"] == "PodMonitor"]
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "factory-sim"}
     assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == ["metrics"]
@@ -290,8 +299,8 @@ def test_the_reports_go_where_the_merge_reads_them(rendered: Rendered) -> None:
                     )
                 else:
                     written.append(command.argv[command.argv.index("--report") + 1])
-    assert sorted(written) == [f"{folder}/ingest-0.json", f"{folder}/slice-0.json"]
-    assert read == [f"{folder}/slice-*.json", f"{folder}/ingest-*.json"]
+    assert sorted(written) == [f"{folder}/ingest.json", f"{folder}/slice-0.json"]
+    assert read == [f"{folder}/slice-*.json", f"{folder}/ingest.json"]
     claims = {
         v["persistentVolumeClaim"]["claimName"]
         for _, spec in pods(rendered)
