@@ -707,8 +707,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     results = evaluate(thresholds, cast(Any, report))
     if results:
         report["thresholds"] = results_as_json(results)
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.report, report)
     if not args.quiet:
         for line in summary_lines(report):
             sys.stderr.write(line + "\n")
