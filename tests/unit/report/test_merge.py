@@ -1,0 +1,194 @@
+"""Merging the reports of a run's slices: sums, exact histograms, and inputs that cannot be one
+run refused with the file named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.cli import main
+from simulator.errors import ReportInputError
+from simulator.metrics.histogram import Histogram
+from simulator.report.json_report import problems, run_section
+from simulator.report.merge import Input, merge_problems, merge_reports
+from simulator.report.thresholds import evaluate, parse_thresholds
+from tests.reports import built_report, histogram
+
+RUN = "trial-20261207T080000Z-abcdef"
+START_NS = 1_796_630_400_000_000_000
+
+
+def fleet_slice(index: int, count: int, *, late_ms: int = 0, **changes: Any) -> dict[str, Any]:
+    """Slice ``index`` of ``count``, fleet only: 100 devices, 1,000 messages published."""
+    changes.setdefault("connect_us", histogram([1000 * (index + 1), 2000 * (index + 1)]))
+    return built_report(
+        ingest=False,
+        run=run_section(
+            RUN,
+            "k3f9a2-",
+            ingest="off",
+            segment=(index, count),
+            start_at_ns=START_NS,
+            started_at_ns=START_NS + late_ms * 1_000_000,
+        ),
+        **changes,
+    )
+
+
+def ingest_run(latency_us: list[int], unique: int) -> dict[str, Any]:
+    """The run's ingest-only report: ``unique`` messages ingested at ``latency_us``."""
+    report = built_report(
+        latency_us=latency_us,
+        unique=unique,
+        devices_target=0,
+        devices_connected=0,
+        published=0,
+        acked=0,
+        connect_us=Histogram(),
+        tcp_us=Histogram(),
+        run=run_section(
+            RUN,
+            "k3f9a2-",
+            role="ingest",
+            ingest="only",
+            start_at_ns=START_NS,
+            started_at_ns=START_NS,
+        ),
+    )
+    report["messages"]["lost"] = None
+    return report
+
+
+def inputs(*reports: dict[str, Any]) -> list[Input]:
+    return [Input(f"r{n}.json", report) for n, report in enumerate(reports)]
+
+
+def test_counts_add_up_and_lost_is_taken_across_every_report() -> None:
+    merged = merge_reports(
+        inputs(fleet_slice(0, 2), fleet_slice(1, 2), ingest_run([4000] * 1990, unique=1990))
+    )
+    assert merged["devices"]["target"] == 200
+    assert merged["devices"]["connected"] == 200
+    assert merged["connections"]["connected"] == 200
+    assert merged["messages"]["published"] == 2000
+    assert merged["messages"]["ingested"] == 1990
+    assert merged["messages"]["lost"] == 10
+    assert merged["sink"]["rows"] == 1990
+    assert merged["ingest"]["status"] == "ok"
+    assert merged["run"]["role"] == "merged"
+    assert merged["run"]["id"] == RUN
+    assert [s["segment"] for s in merged["run"]["segments"]] == [
+        {"index": 0, "count": 2},
+        {"index": 1, "count": 2},
+        None,
+    ]
+    assert merged["run"]["missing_segments"] == []
+    assert problems(merged) == ["10 of 2,000 messages were lost"]
+
+
+def test_percentiles_come_from_the_histograms_merged_exactly() -> None:
+    fast = list(range(1000, 50_000, 7))
+    slow = list(range(40_000, 900_000, 13))
+    merged = merge_reports(
+        inputs(
+            fleet_slice(0, 2, connect_us=histogram(fast)),
+            fleet_slice(1, 2, connect_us=histogram(slow)),
+        )
+    )
+    whole = histogram(fast + slow)
+    assert merged["onboarding"]["connect_ms"]["p50"] == round(whole.percentile(50) / 1000, 3)
+    assert merged["onboarding"]["connect_ms"]["p99"] == round(whole.percentile(99) / 1000, 3)
+    assert Histogram.from_dict(merged["histograms"]["connect_us"]).to_dict() == whole.to_dict()
+
+
+def test_latency_of_two_own_ingests_merges_exactly_too() -> None:
+    a, b = [3000] * 50 + [9000] * 50, [1000] * 99 + [70_000]
+    reports = []
+    for index, latencies in enumerate((a, b)):
+        report = built_report(
+            latency_us=latencies,
+            run=run_section(RUN, "k3f9a2-", segment=(index, 2), started_at_ns=START_NS),
+        )
+        reports.append(report)
+    merged = merge_reports(inputs(*reports))
+    whole = histogram(a + b)
+    assert merged["latency_ms"]["p50"] == round(whole.percentile(50) / 1000, 3)
+    assert merged["latency_ms"]["p99"] == round(whole.percentile(99) / 1000, 3)
+    assert merged["messages"]["ingested"] == 2000
+
+
+def test_durations_run_from_the_earliest_start_to_the_latest_end() -> None:
+    merged = merge_reports(
+        inputs(fleet_slice(0, 2), fleet_slice(1, 2, late_ms=250, publish_window_s=10.0))
+    )
+    assert merged["duration_s"] == 10.25
+    assert merged["run"]["start_spread_s"] == 0.25
+    assert merged["run"]["start_late_s"] == 0.25
+    assert merged["throughput"]["published_per_s"] == round(2000 / 10.25, 1)
+
+
+def test_a_missing_slice_is_named_and_fails_but_the_rest_is_merged() -> None:
+    merged = merge_reports(inputs(fleet_slice(0, 3), fleet_slice(2, 3), ingest_run([1], 2000)))
+    assert merged["run"]["missing_segments"] == ["1/3"]
+    assert merged["messages"]["lost"] is None
+    assert merged["devices"]["connected"] == 200
+    assert merge_problems(merged) == ["slices 1/3 are missing: the totals cover the others only"]
+
+
+@pytest.mark.parametrize(
+    ("second", "said"),
+    [
+        (lambda: built_report(scenario="other", run=fleet_slice(1, 2)["run"]), "scenario 'other'"),
+        (
+            lambda: built_report(run=run_section("another-run", "x-", segment=(1, 2))),
+            "is of run 'another-run'",
+        ),
+        (lambda: fleet_slice(0, 2), "slice 0/2 again (it is also r0.json)"),
+        (lambda: fleet_slice(1, 3), "is slice 1/3, but r0.json is a slice of 2"),
+    ],
+)
+def test_inputs_that_cannot_be_one_run_are_refused_naming_the_file(second: Any, said: str) -> None:
+    with pytest.raises(ReportInputError, match=r"^r1\.json: .*") as caught:
+        merge_reports(inputs(fleet_slice(0, 2), second()))
+    assert said in str(caught.value)
+
+
+def test_a_report_without_run_and_histograms_cannot_be_merged() -> None:
+    old = fleet_slice(1, 2)
+    del old["histograms"]
+    with pytest.raises(ReportInputError, match=r"r1\.json: has no 'histograms'"):
+        merge_reports(inputs(fleet_slice(0, 2), old))
+
+
+def test_only_ingest_reports_are_not_a_run() -> None:
+    with pytest.raises(ReportInputError, match="only ingest-only reports"):
+        merge_reports(inputs(ingest_run([1], 10)))
+
+
+def test_thresholds_read_the_merged_report() -> None:
+    merged = merge_reports(
+        inputs(fleet_slice(0, 2), fleet_slice(1, 2), ingest_run([4000] * 2000, unique=2000))
+    )
+    results = evaluate(
+        parse_thresholds([("latency_ms.p99 < 5", "t"), ("messages.lost == 0", "t")]), merged
+    )
+    assert [r.passed for r in results] == [True, True]
+
+
+def test_the_merge_command_writes_a_report_compare_accepts(tmp_path: Path) -> None:
+    paths = []
+    reports = (fleet_slice(0, 2), fleet_slice(1, 2), ingest_run([4000] * 2000, unique=2000))
+    for n, report in enumerate(reports):
+        path = tmp_path / f"r{n}.json"
+        path.write_text(json.dumps(report))
+        paths.append(str(path))
+    out = tmp_path / "merged.json"
+    argv = ["merge", *paths, "--report", str(out), "--quiet", "--threshold", "latency_ms.p99 < 1"]
+    assert main(argv) == 4
+    merged = json.loads(out.read_text())
+    assert merged["thresholds"][0]["passed"] is False
+    assert main(["compare", str(out), str(out)]) == 0
+    assert main(["merge", paths[0], paths[0], "--report", str(out), "--quiet"]) == 2

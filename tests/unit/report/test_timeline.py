@@ -1,0 +1,45 @@
+"""Time series of several reports laid on one wall clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.metrics.timeseries import SAMPLE_KEYS
+from simulator.report.timeline import Track, merge_timeseries
+
+SECOND_NS = 1_000_000_000
+
+
+def sample(
+    t_s: float, published_total: int, rate: float, phase: str = "publishing"
+) -> dict[str, Any]:
+    return {
+        "t_s": t_s,
+        "phase": phase,
+        "connected": 10,
+        "published_per_s": rate,
+        "published_total": published_total,
+        "latency_ms_p99": rate / 10,
+    }
+
+
+def test_samples_fall_on_the_second_of_the_wall_clock_they_were_taken_at() -> None:
+    early = Track(0, [sample(1.0, 10, 10.0), sample(2.0, 20, 10.0), sample(3.0, 30, 10.0)])
+    late = Track(2 * SECOND_NS, [sample(1.0, 5, 5.0), sample(2.0, 10, 5.0)])
+    merged = merge_timeseries([early, late])
+    assert [s["t_s"] for s in merged] == [1.0, 2.0, 3.0, 4.0]
+    assert [s["published_total"] for s in merged] == [10, 20, 35, 40]
+    assert [s["published_per_s"] for s in merged] == [10.0, 10.0, 15.0, 5.0]
+    assert [s["connected"] for s in merged] == [10, 10, 20, 20]
+    assert [s["latency_ms_p99"] for s in merged] == [1.0, 1.0, 1.0, 0.5]
+    assert all(list(s) == list(SAMPLE_KEYS) for s in merged)
+
+
+def test_the_phase_is_the_least_advanced_of_the_reports_still_running() -> None:
+    a = Track(0, [sample(1.0, 1, 1.0, "onboarding"), sample(2.0, 2, 1.0, "done")])
+    b = Track(0, [sample(1.0, 1, 1.0, "publishing"), sample(2.0, 2, 1.0, "draining")])
+    assert [s["phase"] for s in merge_timeseries([a, b])] == ["onboarding", "draining"]
+
+
+def test_no_samples_make_no_series() -> None:
+    assert merge_timeseries([Track(0, []), Track(5, [])]) == []

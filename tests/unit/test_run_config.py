@@ -1,0 +1,84 @@
+"""The run's id: given, derived alike by every slice of one run, or fresh; and client ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.config import client_id_prefix, resolve_run_config
+from simulator.errors import ScenarioError
+from simulator.scenario import Scenario, validate_scenario
+from simulator.scenario.segment import Segment
+
+NOW_NS = 1_796_630_400_000_000_000
+
+
+def scenario(**ingest: object) -> Scenario:
+    return validate_scenario(
+        {
+            "name": "quick",
+            "duration_s": 1.0,
+            "fleet": {"devices": 10, "publish_interval_s": 1.0},
+            "ingest": ingest,
+        },
+        "q",
+    )
+
+
+def test_a_given_run_id_is_the_runs_and_prefixes_its_client_ids() -> None:
+    config = resolve_run_config(scenario(), "q", now_ns=NOW_NS, run_id="ci-4711")
+    assert config.run_id == "ci-4711"
+    assert config.client_id_prefix == client_id_prefix("ci-4711")
+    assert len(config.client_id_prefix) == 7
+    assert config.client_id_prefix.endswith("-")
+
+
+def test_two_runs_get_two_prefixes_and_one_run_the_same() -> None:
+    assert client_id_prefix("a") == client_id_prefix("a")
+    assert client_id_prefix("a") != client_id_prefix("b")
+
+
+def test_every_slice_started_at_one_moment_derives_the_same_run_id() -> None:
+    ids = {
+        resolve_run_config(
+            scenario(), "q", now_ns=NOW_NS + k, segment=Segment(k, 3), start_at_ns=NOW_NS
+        ).run_id
+        for k in range(3)
+    }
+    ingest = resolve_run_config(scenario(), "q", now_ns=0, ingest="only", start_at_ns=NOW_NS)
+    assert ids == {ingest.run_id}
+    assert ingest.run_id.startswith("quick-20261207T080000Z-")
+
+
+def test_a_slice_of_several_needs_a_run_id_or_a_start() -> None:
+    with pytest.raises(ScenarioError, match="--segment 1/2: needs --run-id ID or --start-at"):
+        resolve_run_config(scenario(), "q", now_ns=NOW_NS, segment=Segment(1, 2))
+
+
+def test_a_slice_of_several_leaves_the_platform_side_to_the_ingest_run() -> None:
+    config = resolve_run_config(scenario(), "q", now_ns=NOW_NS, segment=Segment(1, 2), run_id="r")
+    assert config.ingest == "off"
+    assert not config.scenario.ingest.enabled
+    assert not config.scenario.onboarding.responder.enabled
+    whole = resolve_run_config(scenario(), "q", now_ns=NOW_NS)
+    assert whole.ingest == "own"
+    assert whole.scenario.ingest.enabled
+
+
+def test_ingest_only_needs_ingest_and_no_segment() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        resolve_run_config(
+            scenario(enabled=False),
+            "q",
+            now_ns=NOW_NS,
+            ingest="only",
+            segment=Segment(0, 2),
+            run_id="r",
+        )
+    said = str(caught.value)
+    assert "takes no --segment" in said
+    assert "--ingest-only needs ingest" in said
+
+
+def test_a_bad_run_id_is_a_problem_of_the_flag() -> None:
+    with pytest.raises(ScenarioError, match="--run-id: run id 'a b' is not"):
+        resolve_run_config(scenario(), "q", now_ns=NOW_NS, run_id="a b")
