@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from simulator.errors import ResourceLimitError
 from simulator.fleet import PlantLayout, TopicTemplate
 from simulator.runner import connections_needed, topic_filter_for
 from simulator.scenario import Scenario, load_scenario
+from simulator.transport.limits import Demand, Machine, preflight
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))
@@ -40,7 +42,8 @@ def test_every_shipped_scenario_loads(path: Path) -> None:
 
     assert scenario.name == path.stem
     assert scenario.onboarding.max_in_flight <= LISTEN_BACKLOG
-    assert connections_needed(scenario) <= CONNECTIONS_PER_PROCESS
+    brokers = len(scenario.broker.addresses) or scenario.broker.instances
+    assert connections_needed(scenario) / brokers <= CONNECTIONS_PER_PROCESS
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[path.stem for path in SHIPPED])
@@ -156,3 +159,19 @@ def test_million_fits_one_process_behind_gateways() -> None:
     assert (cells, fleet.devices // cells) == (1000, 1000)
     # About 19 s of onboarding.
     assert 18 < connections_needed(scenario) / scenario.onboarding.rate_per_s < 20
+
+
+def test_direct_100k_fits_this_machine_as_six_slices_and_not_as_one() -> None:
+    scenario = load("direct-100k")
+    fleet = scenario.fleet
+    connections = connections_needed(scenario)
+    assert (connections, fleet.devices) == (100_000, 100_000)
+    assert (fleet.publish_interval_s, scenario.duration_s) == (10.0, 60.0)
+    brokers = scenario.broker.instances
+    sources = len(scenario.onboarding.source_pool)
+    machine = Machine(20_000, 19_968, 28_232, 24 * 2**30)
+    with pytest.raises(ResourceLimitError, match="split the fleet over 6 simulator processes"):
+        preflight(Demand(connections, brokers, sources, 1, local_brokers=True), machine)
+    preflight(Demand(-(-connections // 6), brokers, sources, 1, local_brokers=True), machine)
+    # Each broker holds its share of the whole fleet, with its ingest worker.
+    assert -(-connections // brokers) + 1 <= machine.broker_open_files
