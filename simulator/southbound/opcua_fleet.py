@@ -76,6 +76,7 @@ class OpcuaFleet:
             total.rounds += server.counters.rounds
             total.writes += server.counters.writes
             total.skipped_steps += server.counters.skipped_steps
+            total.callback_errors += server.counters.callback_errors
         return total
 
     def announcements(self) -> list[str]:

@@ -170,7 +170,8 @@ async def serve(
             written = opcua.counters()
             announce(
                 f"opc ua: {written.writes:,} values written in {written.rounds:,} rounds, "
-                f"{written.skipped_steps:,} steps skipped by a late updater"
+                f"{written.skipped_steps:,} steps skipped by a late updater, "
+                f"{written.callback_errors:,} subscription callbacks failed"
             )
         if server is not None:
             await server.close()
