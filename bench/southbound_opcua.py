@@ -1,0 +1,246 @@
+"""CPU of one OPC UA server per tag update, and per value read by a gateway polling every tag.
+
+Starts ``factory-sim southbound`` as a child process (uvloop, as users run it) with
+``protocol = "opcua"``, one server, every value changing each ``--update`` seconds, on a fleet
+of ``--devices`` machines (1,563 by default: 20,000 tags). Then two windows of ``--seconds``
+each, after ``--warmup``:
+
+1. *updates*: nobody connected; the child's CPU (user + system, from /proc) divided by the tag
+   updates of the window (tags x step boundaries crossed);
+2. *polled*: an asyncua client in this process reads every tag once per ``--interval`` in Read
+   requests of ``--batch`` nodes, all of a round in flight at once, as a polling gateway does
+   (drift-free: round n is due at start + n * interval, a late one counted as an overrun, never
+   skipped); the child's CPU above the first window's rate, divided by the values read, is the
+   CPU per served value;
+3. *subscribed*: the same client subscribes to every tag instead (one subscription, publishing
+   interval ``--interval``, monitored items created ``--batch`` at a time), as OPC Publisher and
+   most SCADA gateways do; the child's CPU above the first window's rate, divided by the data
+   change notifications the client received, is the CPU per delivered change.
+
+Also reported: how long the child took from start to listening with every node built, its
+resident memory, and the updater's own count of steps it skipped by coming late. Run:
+
+    .venv/bin/python bench/southbound_opcua.py [--devices 1563] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from asyncua import Client, ua
+from southbound_modbus import cpu_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCENARIO = """\
+name = "southbound-opcua-bench"
+duration_s = 60
+[fleet]
+devices = {devices}
+publish_interval_s = 1.0
+[[fleet.mix]]
+model = "cnc-machine"
+share = 0.4
+[[fleet.mix]]
+model = "power-meter"
+share = 0.3
+[[fleet.mix]]
+model = "robot"
+share = 0.3
+[southbound]
+protocol = "opcua"
+update_s = {update}
+[southbound.opcua]
+port = 0
+"""
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid``."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def updates_only(pid: int, tags: int, args: argparse.Namespace) -> dict[str, Any]:
+    await asyncio.sleep(args.warmup)
+    before, wall = cpu_seconds(pid), time.time()
+    await asyncio.sleep(args.seconds)
+    cpu, wall = cpu_seconds(pid) - before, time.time() - wall
+    steps = int(wall // args.update)
+    updates = tags * steps
+    return {
+        "window_s": round(wall, 2),
+        "tag_updates": updates,
+        "server_cpu_s": round(cpu, 3),
+        "server_cpu_share_of_a_core": round(cpu / wall, 4),
+        "server_cpu_us_per_tag_update": round(1e6 * cpu / updates, 2) if updates else None,
+    }
+
+
+async def polled(
+    pid: int, hint: dict[str, Any], idle_share: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Read every tag once per interval; CPU above ``idle_share`` per value read."""
+    opcua = hint["opcua"]
+    node_ids = [node for device in opcua["devices"] for node in device["nodes"].values()]
+    reads = bad = overruns = 0
+    async with Client(opcua["servers"][0]["url"], timeout=60) as client:
+        nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
+        batches = [nodes[i : i + args.batch] for i in range(0, len(nodes), args.batch)]
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 1.0
+        measure_from = start + args.warmup
+        until = measure_from + args.seconds
+        before = wall = own = 0.0
+        counted_from = 0
+        n = 0
+        while (due := start + n * args.interval) < until:
+            late = loop.time() - due
+            if late > 0:
+                overruns += late > args.interval
+            else:
+                await asyncio.sleep(-late)
+            if not before and loop.time() >= measure_from:
+                before, wall, own = cpu_seconds(pid), time.time(), time.process_time()
+                counted_from = reads
+            answers = await asyncio.gather(*(client.read_attributes(b) for b in batches))
+            for values in answers:
+                reads += len(values)
+                bad += sum(not value.StatusCode.is_good() for value in values)
+            n += 1
+        # The window ends where the next round would start: whole intervals, all read.
+        await asyncio.sleep(max(0.0, start + n * args.interval - loop.time()))
+        cpu, wall = cpu_seconds(pid) - before, time.time() - wall
+        own = time.process_time() - own
+    counted = reads - counted_from
+    above_idle = cpu - idle_share * wall
+    return {
+        "window_s": round(wall, 2),
+        "values_read": counted,
+        "values_read_per_s": round(counted / wall, 1),
+        "read_requests_of": args.batch,
+        "server_cpu_share_of_a_core": round(cpu / wall, 4),
+        "server_cpu_us_per_value_read": round(1e6 * above_idle / counted, 2) if counted else None,
+        "client_cpu_us_per_value_read": round(1e6 * own / counted, 2) if counted else None,
+        "bad_status": bad,
+        "overruns": overruns,
+    }
+
+
+class Changes:
+    """Counts the data change notifications of a subscription."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def datachange_notification(self, node: Any, value: Any, data: Any) -> None:
+        self.count += 1
+
+
+async def subscribed(
+    pid: int, hint: dict[str, Any], idle_share: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Subscribe to every tag; CPU above ``idle_share`` per notification received."""
+    opcua = hint["opcua"]
+    node_ids = [node for device in opcua["devices"] for node in device["nodes"].values()]
+    changes = Changes()
+    async with Client(opcua["servers"][0]["url"], timeout=60) as client:
+        nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
+        subscription = await client.create_subscription(args.interval * 1000, changes)
+        for i in range(0, len(nodes), args.batch):
+            await subscription.subscribe_data_change(nodes[i : i + args.batch])
+        await asyncio.sleep(args.warmup)
+        before, wall, own = cpu_seconds(pid), time.time(), time.process_time()
+        received = changes.count
+        await asyncio.sleep(args.seconds)
+        cpu, wall = cpu_seconds(pid) - before, time.time() - wall
+        own = time.process_time() - own
+        received = changes.count - received
+        await subscription.delete()
+    above_idle = cpu - idle_share * wall
+    return {
+        "window_s": round(wall, 2),
+        "monitored_items": len(nodes),
+        "notifications": received,
+        "notifications_per_s": round(received / wall, 1),
+        "server_cpu_share_of_a_core": round(cpu / wall, 4),
+        "server_cpu_us_per_notification": (
+            round(1e6 * above_idle / received, 2) if received else None
+        ),
+        "client_cpu_us_per_notification": round(1e6 * own / received, 2) if received else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--devices", type=int, default=1563)
+    parser.add_argument("--update", type=float, default=1.0, help="update_s of every value")
+    parser.add_argument("--interval", type=float, default=1.0, help="poll period (s)")
+    parser.add_argument("--batch", type=int, default=1000, help="nodes per Read request")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
+    parser.add_argument("--seconds", type=float, default=20.0, help="each measured window")
+    args = parser.parse_args()
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as directory:
+        scenario = Path(directory) / "southbound-opcua-bench.toml"
+        scenario.write_text(SCENARIO.format(devices=args.devices, update=args.update))
+        hint_path = Path(directory) / "hint.json"
+        started = time.monotonic()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "southbound",
+                str(scenario),
+                "--hint",
+                str(hint_path),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            for line in server.stdout:
+                if line.startswith("gateway hint written"):
+                    break
+            ready_s = time.monotonic() - started
+            hint = json.loads(hint_path.read_text())
+            tags = sum(len(device["nodes"]) for device in hint["opcua"]["devices"])
+            idle = asyncio.run(updates_only(server.pid, tags, args))
+            rss = rss_bytes(server.pid)
+            share = idle["server_cpu_share_of_a_core"]
+            read = asyncio.run(polled(server.pid, hint, share, args))
+            watched = asyncio.run(subscribed(server.pid, hint, share, args))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            out, _ = server.communicate(timeout=60)
+    result = {
+        "devices": args.devices,
+        "tags": tags,
+        "update_s": args.update,
+        "start_to_listening_s": round(ready_s, 2),
+        "server_rss_mib": round(rss / 2**20, 1),
+        "updates": idle,
+        "polled": read,
+        "subscribed": watched,
+        "updater": out.strip().splitlines()[-1] if out.strip() else "",
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
