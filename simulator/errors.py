@@ -28,6 +28,8 @@ so a caller can catch one class and still tell whose fault it was::
     │   └── PortError                 a server of ours could not listen on its port
     │       ├── MetricsPortError      the Prometheus endpoint
     │       └── DashboardPortError    the live dashboard
+    ├── ConnectionCutError            a connection the run cut on purpose (a fault)
+    ├── FaultError                    a fault on the run's timeline could not be carried out
     ├── BrokerLaunchError             a local Mosquitto could not be found, started or stopped
     │   └── PkiError                  the throwaway certificate authority could not be made
     ├── PayloadError                  a payload could not be encoded or decoded
@@ -124,6 +126,14 @@ class BrokerCapabilityError(ConnectError):
 
 class ResourceLimitError(SimulatorError):
     """The run needs more of a resource (open files, ports) than this process can have."""
+
+
+class ConnectionCutError(SimulatorError):
+    """A connection the run cut on purpose (a ``drop_connections`` fault): why it dropped."""
+
+
+class FaultError(SimulatorError):
+    """A fault on the run's timeline could not be carried out (e.g. a restart command failed)."""
 
 
 class BrokerLaunchError(SimulatorError):

@@ -213,6 +213,7 @@ class LocalBroker:
         self._workdir: Path | None = None
         self._log: IO[bytes] | None = None
         self._finalizer: weakref.finalize[..., LocalBroker] | None = None
+        self._held_ports: tuple[int, ...] | None = None
 
     @property
     def host(self) -> str:
@@ -263,7 +264,7 @@ class LocalBroker:
             self._config_dir if self._config_dir is not None else default_config_dir()
         )
 
-        requested = self._requested_ports()
+        requested = self._held_ports or self._requested_ports()
         attempts = _PORT_ATTEMPTS if None in requested else 1
         for attempt in range(1, attempts + 1):
             ports = self._pick_ports(requested)
@@ -405,6 +406,13 @@ class LocalBroker:
         self._log = None
         self._workdir = None
         self._ports = None
+
+    def stop_for_restart(self, timeout_s: float = 5.0) -> None:
+        """Stop the broker as :meth:`stop` does, keeping its ports for the next :meth:`start`:
+        clients find it where it was (and, with ``persistence_dir``, their sessions)."""
+        ports = self._started_ports()
+        self.stop(timeout_s)
+        self._held_ports = ports
 
     def __enter__(self) -> Self:
         self.start()

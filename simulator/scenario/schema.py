@@ -40,6 +40,7 @@ from simulator.report.thresholds import Threshold, parse_threshold
 from simulator.scenario.addresses import parse_address_pool
 from simulator.scenario.broker_url import BrokerAddress, broker_url_problem, parse_broker_url
 from simulator.scenario.composition import Group, compose
+from simulator.scenario.faults import BrokerRestartFault, FaultSettings
 from simulator.scenario.gateway import GatewaySettings, SouthboundFaultSettings
 from simulator.scenario.problems import describe_value
 from simulator.sinks.url import parse_sink_url
@@ -685,6 +686,9 @@ class Scenario(_Table):
     """Where ``factory-sim southbound`` serves the fleet as Modbus devices."""
     gateway: GatewaySettings = GatewaySettings()
     """What the gateway under test publishes north, checked by ``southbound --broker``."""
+    faults: list[FaultSettings] = []
+    """``[[faults]]``: what goes wrong during the run, and when (see
+    :mod:`simulator.scenario.faults`)."""
     thresholds: Annotated[
         tuple[Threshold, ...],
         WrapValidator(_parse_thresholds),
@@ -735,6 +739,31 @@ class Scenario(_Table):
                             "error": f"the register workflow over {brokers} brokers needs "
                             f"ingest, which answers registrations on each broker"
                         },
+                    )
+                ],
+            ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _restart_is_possible(self) -> Scenario:
+        external = self.broker.url is not None or self.broker.urls is not None
+        for number, fault in enumerate(self.faults):
+            if not isinstance(fault, BrokerRestartFault) or external == (fault.command is not None):
+                continue
+            said = (
+                "an external broker is restarted by a command: give the shell command that "
+                "restarts it (and returns once it is back)"
+                if external
+                else "the local broker is restarted by the run: command is for an external broker"
+            )
+            raise ValidationError.from_exception_data(
+                "faults",
+                [
+                    InitErrorDetails(
+                        type="value_error",
+                        loc=("faults", number, "command"),
+                        input=fault.command,
+                        ctx={"error": said},
                     )
                 ],
             ) from None

@@ -1,0 +1,124 @@
+"""What each fault of a run's ``[[faults]]`` did, from its record and the run's time series.
+
+The timeline (:mod:`simulator.faults`) keeps a :class:`FaultRecord` per fault: when it
+happened, how many devices were connected before it, the fewest connected while it lasted and
+when they were all back. :func:`fault_figures` adds what the time series saw in the fault's
+window (from the fault until every device was back and :data:`SETTLE_S` more, or until the
+next fault): the duplicates ingest counted, the most sequence gaps open at once, and the
+highest per-interval latency p99. Messages lost for good are the run's ``messages.lost``: a
+gap opened by a fault may still be filled by a redelivery after its window.
+
+Pure: times are seconds since the run began, as the time series' ``t_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+SETTLE_S = 5.0
+"""How long after every device is back a fault's window goes on (late messages arrive)."""
+
+
+@dataclass(slots=True)
+class FaultRecord:
+    """One fault as the timeline saw it happen."""
+
+    kind: str
+    at_s: float
+    """When it was planned, in seconds after the run began."""
+    started_s: float | None = None
+    """When it began (None: the run ended first)."""
+    ended_s: float | None = None
+    """When its action was over (the broker listening again; the connections cut)."""
+    detail: str = ""
+    """What it did, in a few words."""
+    error: str | None = None
+    """Why it could not be carried out, if it could not."""
+    devices_before: int = 0
+    """Devices connected when it began."""
+    devices_cut: int = 0
+    """Devices whose connections the fault's action itself took away."""
+    devices_lowest: int = 0
+    """The fewest devices connected from its start until they were all back."""
+    back_s: float | None = None
+    """From its start until as many devices were connected as before (None: not by the end)."""
+
+
+class FaultFigures(TypedDict):
+    """One fault as the report shows it."""
+
+    kind: str
+    at_s: float
+    started_s: float | None
+    ended_s: float | None
+    detail: str
+    error: str | None
+    devices_before: int
+    devices_cut: int
+    devices_lost: int
+    back_s: float | None
+    window_s: list[float] | None
+    duplicated: int | None
+    gaps_peak: int | None
+    latency_ms_p99_peak: float | None
+
+
+def fault_figures(
+    records: Sequence[FaultRecord], samples: Sequence[Mapping[str, Any]]
+) -> list[FaultFigures]:
+    """Each fault, in the order they happened, with what the time series saw in its window."""
+    ordered = sorted(records, key=lambda r: (r.started_s is None, r.started_s or 0.0, r.at_s))
+    figures = []
+    for number, record in enumerate(ordered):
+        later = [r.started_s for r in ordered[number + 1 :] if r.started_s is not None]
+        figures.append(_figures(record, samples, later[0] if later else None))
+    return figures
+
+
+def _figures(
+    record: FaultRecord, samples: Sequence[Mapping[str, Any]], next_start: float | None
+) -> FaultFigures:
+    figures: FaultFigures = {
+        "kind": record.kind,
+        "at_s": record.at_s,
+        "started_s": _round(record.started_s),
+        "ended_s": _round(record.ended_s),
+        "detail": record.detail,
+        "error": record.error,
+        "devices_before": record.devices_before,
+        "devices_cut": record.devices_cut,
+        "devices_lost": max(0, record.devices_before - record.devices_lowest),
+        "back_s": _round(record.back_s),
+        "window_s": None,
+        "duplicated": None,
+        "gaps_peak": None,
+        "latency_ms_p99_peak": None,
+    }
+    start = record.started_s
+    if start is None or not samples:
+        return figures
+    end = samples[-1]["t_s"]
+    if record.back_s is not None:
+        end = min(end, start + record.back_s + SETTLE_S)
+    if next_start is not None:
+        end = min(end, next_start)
+    before = [s for s in samples if s["t_s"] <= start]
+    inside = [s for s in samples if start < s["t_s"] <= end]
+    figures["window_s"] = [round(start, 3), round(max(start, end), 3)]
+    if not inside:
+        return figures
+    duplicated = [s["duplicated_total"] for s in inside if s.get("duplicated_total") is not None]
+    if duplicated:
+        first = before[-1].get("duplicated_total") if before else None
+        figures["duplicated"] = duplicated[-1] - (first or 0)
+    gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]
+    figures["gaps_peak"] = max(gaps) if gaps else None
+    p99 = [s["latency_ms_p99"] for s in inside if s.get("latency_ms_p99") is not None]
+    figures["latency_ms_p99_peak"] = max(p99) if p99 else None
+    return figures
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None

@@ -1,0 +1,94 @@
+"""``[[faults]]`` through ``factory-sim run`` against the Mosquitto the run starts itself: a
+lost uplink (half the connections cut) and a broker restart, at QoS 1 with kept sessions:
+every device back, nothing lost, each fault in the report and the summary."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.commands import simulator
+
+pytestmark = pytest.mark.broker
+
+SCENARIO = """\
+name = "faults"
+duration_s = 8.0
+seed = 5
+
+[broker]
+clean_start = false
+session_expiry_s = 300
+
+[fleet]
+devices = 60
+publish_interval_s = 0.25
+qos = 1
+
+[onboarding]
+reconnect_min_s = 0.1
+reconnect_max_s = 1.0
+
+[ingest]
+sqlite_path = "rows.sqlite"
+
+[[faults]]
+kind = "drop_connections"
+at_s = 2.0
+share = 0.5
+
+[[faults]]
+kind = "broker_restart"
+at_s = 5.0
+down_s = 0.5
+"""
+
+
+def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path) -> None:
+    scenario = tmp_path / "faults.toml"
+    scenario.write_text(SCENARIO)
+    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+
+    cut, restart = report["faults"]
+    assert cut["kind"] == "drop_connections"
+    assert cut["detail"] == "cut 30 connections (30 devices)"
+    assert (cut["devices_before"], cut["devices_cut"], cut["devices_lost"]) == (60, 30, 30)
+    assert cut["back_s"] is not None
+    assert restart["kind"] == "broker_restart"
+    assert restart["error"] is None
+    assert restart["devices_lost"] == 60
+    assert restart["back_s"] is not None
+    assert restart["started_s"] >= 5.0
+    assert report["devices"]["drops_by_reason"]["cut by a drop_connections fault"] == 30
+
+    messages = report["messages"]
+    assert messages["lost"] == 0
+    assert messages["ingested"] == messages["published"]
+    with sqlite3.connect(tmp_path / "rows.sqlite") as db:
+        (distinct,) = db.execute(
+            "SELECT count(DISTINCT device_id || '/' || seq) FROM telemetry WHERE run_id = ?",
+            (report["sink"]["run_id"],),
+        ).fetchone()
+    assert distinct == messages["published"]
+
+    summary = done.stdout + done.stderr
+    assert "fault       drop_connections at 2 s: cut 30 connections (30 devices)" in summary
+    assert "fault       broker_restart at 5 s: the local broker down 0.5 s; 60 of 60" in summary
+
+
+def test_a_fault_after_the_run_is_said_not_reached(tmp_path: Path) -> None:
+    scenario = tmp_path / "late.toml"
+    scenario.write_text(
+        'name = "late"\nduration_s = 1.0\n[fleet]\ndevices = 5\npublish_interval_s = 0.5\n'
+        '[[faults]]\nkind = "drop_connections"\nat_s = 3600\n'
+    )
+    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (fault,) = json.loads((tmp_path / "report.json").read_text())["faults"]
+    assert fault["started_s"] is None
+    assert "fault       drop_connections at 3600 s: not reached" in done.stdout + done.stderr
