@@ -124,7 +124,8 @@ class GatewayCheck:
             self._unknown_devices.setdefault(device, None)
             return
         previous = self._last_arrival[index]
-        if not math.isnan(previous):
+        first = math.isnan(previous)
+        if not first:
             self._max_gap[index] = max(self._max_gap[index], t_s - previous)
         self._last_arrival[index] = t_s
         fresh = True
@@ -144,7 +145,7 @@ class GatewayCheck:
             if match.verdict == "correct":
                 self.correct += 1
                 if match.changed_step is not None:
-                    self._changed(index, position, match.changed_step, t_s)
+                    self._changed(index, position, match.changed_step, t_s, measure=not first)
                 continue
             fresh = False
             if match.verdict == "stale":
@@ -161,7 +162,9 @@ class GatewayCheck:
         if fresh and not flagged:
             self._last_good[index] = t_s
 
-    def _changed(self, index: int, position: int, step: int, t_s: float) -> None:
+    def _changed(self, index: int, position: int, step: int, t_s: float, *, measure: bool) -> None:
+        """A change first seen: its latency, unless it is in the device's first message
+        (which shows what changed before the check could have heard of it)."""
         last = self._last_change.get(index)
         if last is None:
             last = self._last_change[index] = [-1] * self._field_counts[index]
@@ -169,7 +172,7 @@ class GatewayCheck:
             return
         last[position] = step
         changed_s = step * self.truth.fleet.update_s_of(index)
-        if changed_s >= self.started_s:
+        if measure and changed_s >= self.started_s:
             self.latency.record(round((t_s - changed_s) * 1_000_000))
 
     def _example(
@@ -191,15 +194,17 @@ class GatewayCheck:
 
     def _watch(self, index: int, t_s: float, *, flagged: bool, fresh: bool) -> None:
         for fault in self._faulted[index]:
-            if not fault.active(t_s):
+            if t_s < fault.start_s:
                 continue
             watch = self._watches.get((fault.number, index))
             if watch is None:
                 watch = self._watches[(fault.number, index)] = _Watch(self._last_good[index])
             if watch.detected_s is not None:
                 continue
-            if t_s - watch.last_good > self._staleness_s:
+            if min(t_s, fault.end_s) - watch.last_good > self._staleness_s:
                 watch.detected_s, watch.how = watch.last_good + self._staleness_s, "stopped"
+            elif t_s >= fault.end_s:
+                continue  # over: what came after it says nothing of it
             elif flagged:
                 watch.detected_s, watch.how = t_s, "flagged"
             elif not fresh:

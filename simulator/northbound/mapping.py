@@ -10,6 +10,7 @@ the signal, so ``Modbus/temperature_c`` works) or by the alias its DBIRTH gave t
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 
@@ -82,7 +83,10 @@ class GatewayMapping:
             device = levels[self._device_level]
         else:
             device = str(_dig(document, settings.device_key))
-        quality = _dig(document, settings.quality) if settings.quality else None
+        quality = None
+        if settings.quality:  # a message without it is not flagged
+            with contextlib.suppress(PayloadError):
+                quality = _dig(document, settings.quality)
         if self._signal_level is not None:
             signal = levels[self._signal_level]
             return [Reading(device, signal, _dig(document, settings.values), self._good(quality))]

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import ConnectError
+from simulator.errors import ConnectError, ScenarioError, ScenarioProblem
 from simulator.mqtt import ClientSession, Event, MessageReceived, MessagesReceived, MQTTVersion
 from simulator.northbound.check import GatewayCheck
 from simulator.northbound.truth import GroundTruth
@@ -133,16 +133,6 @@ class NorthboundListener:
             self._lost.set()
 
 
-async def _restart(
-    server: SouthboundServer, at: float, down_s: float, clock: Callable[[], float]
-) -> None:
-    await asyncio.sleep(max(0.0, at - clock()))
-    await server.close()
-    await asyncio.sleep(down_s)
-    await server.start()
-    server.counters.restarts += 1
-
-
 async def serve_and_check(
     scenario: Scenario,
     *,
@@ -158,6 +148,17 @@ async def serve_and_check(
     """Serve the fleet and check the gateway's output until ``stop``, a signal or
     ``duration_s``; return the report. ``ready`` is given the check once both sides are up
     (read its counts from another thread, never call it)."""
+    if "modbus" not in scenario.southbound.protocol:
+        raise ScenarioError(
+            [
+                ScenarioProblem(
+                    scenario.name,
+                    "southbound.protocol",
+                    "the gateway check serves the fleet over Modbus TCP: use modbus or "
+                    f"modbus+opcua, not {scenario.southbound.protocol!r}",
+                )
+            ]
+        )
     fleet = served_fleet(scenario)
     faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
     epoch = clock()
@@ -181,16 +182,11 @@ async def serve_and_check(
         now_s=lambda: clock() - epoch,
     )
     await listener.start()
-    restarts: list[asyncio.Task[None]] = []
+    restarts: asyncio.Task[None] | None = None
     handlers = False
     try:
         await server.start()
-        for fault in faults.restarts:
-            restarts.append(
-                loop.create_task(
-                    _restart(server, epoch + fault.start_s, fault.end_s - fault.start_s, clock)
-                )
-            )
+        restarts = loop.create_task(server.run_restarts())
         with contextlib.suppress(RuntimeError):  # not the main thread: no signal handlers
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
@@ -208,9 +204,9 @@ async def serve_and_check(
         if handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-        for task in restarts:
-            task.cancel()
-        await asyncio.gather(*restarts, return_exceptions=True)
+        if restarts is not None:
+            restarts.cancel()
+            await asyncio.gather(restarts, return_exceptions=True)
         await listener.stop()
         await server.close()
     report: dict[str, Any] = {

@@ -107,7 +107,7 @@ class ModbusLink(asyncio.Protocol):
             transport.write(b"".join(answers))
 
     def _write_late(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is not None:  # None once the connection is gone
             self._transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -174,6 +174,16 @@ class SouthboundServer:
         except OSError as exc:
             await self.close()
             raise PortError.from_os_error(host, port, exc) from exc
+
+    async def run_restarts(self) -> None:
+        """Carry out the plan's restarts on the server's clock: close, stay down for the
+        fault's duration, listen again at the same ports. Cancel it to stop."""
+        for fault in self.faults.restarts:
+            await asyncio.sleep(max(0.0, self.epoch + fault.start_s - self._clock()))
+            await self.close()
+            await asyncio.sleep(fault.end_s - fault.start_s)
+            await self.start()
+            self.counters.restarts += 1
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""

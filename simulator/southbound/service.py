@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario.schema import Scenario
+from simulator.southbound.faults import FaultPlan
 from simulator.southbound.fleet_values import ServedFleet
 from simulator.southbound.server import ServerCounters, SouthboundServer
 
@@ -125,12 +126,19 @@ async def serve(
     epoch = clock()
     modbus = "modbus" in protocol
     endpoints = scenario.southbound.endpoints(fleet.devices) if modbus else []
-    server = SouthboundServer(fleet, endpoints, clock=clock, epoch=epoch) if modbus else None
+    faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
+    server = (
+        SouthboundServer(fleet, endpoints, clock=clock, epoch=epoch, faults=faults)
+        if modbus
+        else None
+    )
     opcua = opcua_fleet(scenario, clock, epoch) if "opcua" in protocol else None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    restarts: asyncio.Task[None] | None = None
     if server is not None:
         await server.start()
+        restarts = loop.create_task(server.run_restarts())
     try:
         if opcua is not None:
             await opcua.start()
@@ -165,6 +173,9 @@ async def serve(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        if restarts is not None:
+            restarts.cancel()
+            await asyncio.gather(restarts, return_exceptions=True)
         if opcua is not None:
             await opcua.close()
             written = opcua.counters()
