@@ -78,6 +78,8 @@ def run_figures(
         connections_target=fleet.connection_count,
         connections_connected=stats.connected,
         connections_failed=stats.failed,
+        max_in_flight=scenario.onboarding.max_in_flight,
+        connect_retries=stats.retries,
         reconnects=fleet.counters.reconnects,
         dead_links=fleet.counters.dead_links,
         tls_handshakes=tls.handshakes if tls is not None else None,

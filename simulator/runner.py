@@ -548,6 +548,7 @@ class Runner:
             connected_rss=connected_rss,
         )
         figures.run = self.run_section()
+        figures.onboarding_planned_s = schedule.eta_s()
         if self.faults is not None:
             figures.faults = fault_figures(self.faults.records, monitor.series.samples)
         return build_report(figures)

@@ -16,6 +16,7 @@ from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
+from simulator.report.onboarding_plan import PlanSection, onboarding_plan
 from simulator.report.schema import (
     AnswersSection,
     DeathsSection,
@@ -140,6 +141,12 @@ class RunFigures:
     """Which run this is and which part of it (None: a run outside ``run``, e.g. a test)."""
     faults: list[FaultFigures] = field(default_factory=list)
     """What each of the run's ``[[faults]]`` did (see :mod:`simulator.metrics.faults`)."""
+    onboarding_planned_s: float | None = None
+    """When the plan had the last connect start, after the first (None: no plan known)."""
+    max_in_flight: int = 0
+    """``[onboarding] max_in_flight``: connects pending at once, at most."""
+    connect_retries: int = 0
+    """Connect tries that failed and were tried again."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -218,6 +225,7 @@ def build_report(f: RunFigures) -> RunReport:
             "responder": f.responder,
             "answers": f.answers,
             "deaths": f.deaths,
+            "plan": _plan(f),
         },
         "messages": {
             "published": f.published,
@@ -266,6 +274,23 @@ def build_report(f: RunFigures) -> RunReport:
         "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),
         "histograms": _histograms(f, latency),
     }
+
+
+def _plan(f: RunFigures) -> PlanSection | None:
+    if f.onboarding_planned_s is None:
+        return None
+    return onboarding_plan(
+        connections=f.connections_target if f.connections_target is not None else f.devices_target,
+        connected=f.connections_connected
+        if f.connections_connected is not None
+        else f.devices_connected,
+        planned_s=f.onboarding_planned_s,
+        achieved_s=f.onboarding_s,
+        max_in_flight=f.max_in_flight,
+        connect_p50_ms=_ms(f.connect_us, 50),
+        connect_p99_ms=_ms(f.connect_us, 99),
+        retries=f.connect_retries,
+    )
 
 
 def _histograms(f: RunFigures, latency: Histogram) -> HistogramsSection:
@@ -370,7 +395,10 @@ def problems(report: Mapping[str, Any]) -> list[str]:
         found.append(
             f"{devices['failed']:,} of {devices['target']:,} devices failed to onboard ({reasons})"
         )
-    if devices["dropped_after_connect"]:
+    faults = report.get("faults") or []
+    found.extend(_fault_problems(faults))
+    if devices["dropped_after_connect"] and not faults:
+        # With [[faults]], drops are what was asked for: what fails is a fleet not back.
         back = report.get("connections", {}).get("reconnects", 0)
         why = ", ".join(f"{n:,} {r}" for r, n in devices.get("drops_by_reason", {}).items())
         found.append(
@@ -406,6 +434,21 @@ def problems(report: Mapping[str, Any]) -> list[str]:
         found.append(f"{messages['refused']:,} messages were refused by the broker")
     if messages["malformed"]:
         found.append(f"{messages['malformed']:,} messages could not be decoded")
+    return found
+
+
+def _fault_problems(faults: list[Mapping[str, Any]]) -> list[str]:
+    """Faults that could not be carried out, and those after which the fleet was not whole."""
+    found = []
+    for fault in faults:
+        what = f"fault {fault['kind']} at {fault['at_s']:g} s"
+        if fault["error"] is not None:
+            found.append(f"{what} could not be carried out: {fault['error']}")
+        elif fault["started_s"] is not None and fault["back_s"] is None:
+            found.append(
+                f"{what}: {fault['devices_lost']:,} of {fault['devices_before']:,} devices were "
+                f"lost and not all back by the end"
+            )
     return found
 
 

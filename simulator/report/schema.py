@@ -18,6 +18,7 @@ from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.ingest import WorkerRestart, WorkerShare
 from simulator.report.gateway import GatewaySection
+from simulator.report.onboarding_plan import PlanSection
 
 
 class BrokerSection(TypedDict):
@@ -102,6 +103,9 @@ class OnboardingSection(TypedDict):
     responder: ResponderSection | None
     answers: AnswersSection | None
     deaths: DeathsSection | None
+    plan: PlanSection | None
+    """The onboarding plan against what was achieved (None: a run without a plan, e.g. the
+    live view's first moments)."""
 
 
 class MessagesSection(TypedDict):

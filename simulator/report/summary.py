@@ -44,6 +44,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"  memory      {_num(process['rss_bytes_per_device'], ' B')} RSS per connected device, "
         f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
     ]
+    plan = onboarding.get("plan")
+    if plan is not None and plan["kept"] is False:
+        lines.append(f"  plan        behind: {plan['behind']}")
     lines.extend(_funnel_lines(onboarding))
     connections = report.get("connections", {})
     handshakes = connections.get("tls_handshakes")
@@ -61,6 +64,7 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             f"  ingest      ingest worker restarted {ingest['restarts']:,} time(s)"
             + (f" ({why})" if why else "")
         )
+    lines.extend(_fault_line(fault) for fault in report.get("faults", []))
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "
@@ -68,6 +72,26 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         )
     lines.extend(f"  note: {note}" for note in report.get("notes", []))
     return lines
+
+
+def _fault_line(fault: Mapping[str, Any]) -> str:
+    """One fault: when, what it did, how long until every device was back, what it cost."""
+    head = f"  fault       {fault['kind']} at {fault['at_s']:g} s"
+    if fault["started_s"] is None:
+        return head + ": not reached (the run ended first)"
+    if fault["error"] is not None:
+        return head + f": FAILED: {fault['error']}"
+    back = fault["back_s"]
+    line = (
+        f"{head}: {fault['detail']}; {fault['devices_lost']:,} of "
+        f"{fault['devices_before']:,} devices lost, "
+        + (f"all back in {back:,.1f} s" if back is not None else "NOT all back by the end")
+    )
+    if fault["duplicated"] is not None:
+        line += f"; {fault['duplicated']:,} duplicated"
+    if fault["latency_ms_p99_peak"] is not None:
+        line += f", latency p99 up to {fault['latency_ms_p99_peak']:,.0f} ms"
+    return line
 
 
 def _sink_line(report: Mapping[str, Any]) -> str:

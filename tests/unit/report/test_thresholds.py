@@ -63,6 +63,7 @@ def test_numeric_keys_are_numbers_in_a_real_report(make_report: MakeReport) -> N
         workflow="register",
         funnel=funnel.to_dict(),
         registered_s=1.0,
+        onboarding_planned_s=2.0,
         reannounced=Reannouncements().to_dict(),
         responder=ResponderCounters().to_dict(),
         answers={"late": 0, "invalid": 0},
