@@ -2,9 +2,12 @@
 
 The order matters and is the same every time:
 
-1. refuse early what cannot work (open-file limits for us and for a local Mosquitto);
-2. start a local Mosquitto from ``broker_config/`` unless the scenario names a broker, and
-   check the broker answers TCP at all (an unreachable broker is an error within seconds);
+1. the preflight: refuse early what cannot fit this machine (open files for us and for each
+   local Mosquitto, ephemeral ports per source and broker address, memory, source addresses
+   that are not ours: ``transport/limits.py``);
+2. start the local Mosquittos (``[broker] instances``) from ``broker_config/`` unless the
+   scenario names brokers, and check each broker answers TCP at all (an unreachable broker is
+   an error within seconds);
 3. start the ingest worker process and wait until it has subscribed, so no message is
    published before someone listens (one that dies later is started again: ingest/pool.py);
 4. measure the baseline RSS, build the fleet, onboard it on the plan, publish for
@@ -119,7 +122,7 @@ def topic_filter_for(template: str) -> str:
     return "/".join([*fixed, "#"])
 
 
-def _preflight(host: str, port: int) -> None:
+def _check_reachable(host: str, port: int) -> None:
     try:
         with socket.create_connection((host, port), timeout=PREFLIGHT_TIMEOUT_S):
             pass
@@ -247,7 +250,7 @@ class Runner:
                 pids = ", ".join(map(str, pool.pids))
                 self.say(f"Mosquitto is listening on {urls} (pid {pids})")
             for broker in brokers:
-                await asyncio.to_thread(_preflight, broker.host, broker.port)
+                await asyncio.to_thread(_check_reachable, broker.host, broker.port)
             self.brokers = brokers
             return await self._run_against(brokers[0])
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack never swallows
@@ -521,7 +524,13 @@ class Runner:
             await fleet.wait_registered()
             connected_rss = rss_bytes()
             monitor.phase = "publishing"
-            await asyncio.sleep(scenario.duration_s)
+            if fleet.messages_per_device is not None:
+                # duration_s still bounds it: a device that dropped for good never finishes.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(scenario.duration_s):
+                        await fleet.wait_finished()
+            else:
+                await asyncio.sleep(scenario.duration_s)
             fleet.stop_publishing()
             publish_window_s = loop.time() - state.start
             await _ended(timeline)  # what a fault left undone by now, the drain need not wait for

@@ -111,6 +111,12 @@ class Fleet:
             per = options.devices_per_connection
             specs = tuple(replace(spec, per_connection=per) for spec in specs)
         layout = fleet.plant
+        self.messages_per_device = (
+            options.messages_per_device
+            if options.messages_per_device is not None
+            else fleet.messages_per_device
+        )
+        """Messages each device sends before it stops (None: until stopped)."""
         self.topology = Topology(specs, layout, fleet.topic, options.segment)
         """Which devices each connection carries, and their names."""
         self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
@@ -182,7 +188,7 @@ class Fleet:
         self.publisher = Publisher(
             self.counters,
             qos=self.qos,
-            limit=options.messages_per_device,
+            limit=self.messages_per_device,
             coalesce=self.topology.has_gateways,
             edges=self.edges,
             finished=self._devices_finished,
@@ -291,7 +297,7 @@ class Fleet:
 
     async def wait_finished(self) -> None:
         """Wait until every admitted device has sent ``messages_per_device`` messages."""
-        if self.options.messages_per_device is None:
+        if self.messages_per_device is None:
             raise InvalidArgumentError("wait_finished() needs a fleet with messages_per_device")
         while not self._finished.is_set():
             # A registration that times out admits nobody and publishes nothing, so nothing

@@ -431,10 +431,25 @@ def _entry(item: Input) -> dict[str, Any]:
     }
 
 
+def _started(item: Input) -> bool:
+    return item.run.get("started_at_ns") is not None
+
+
 def _notes(inputs: Sequence[Input], missing: list[str]) -> list[str]:
     notes: list[str] = []
     for item in inputs:
         notes.extend(n for n in item.report.get("notes", []) if n not in notes)
+    fleet_starts = [i.run["started_at_ns"] for i in inputs if i.is_fleet and _started(i)]
+    for item in inputs:
+        if item.is_fleet or not _started(item) or not fleet_starts:
+            continue
+        late_s = (item.run["started_at_ns"] - min(fleet_starts)) / 1e9
+        if late_s > 0:
+            notes.append(
+                f"the ingest run {item.name} was listening only {late_s:.3f} s after the "
+                f"first slice started: what was published before then is counted lost (start "
+                f"it before the slices' --start-at)"
+            )
     if missing:
         notes.append(
             f"merged without slices {', '.join(missing)}: totals cover the other slices only, "

@@ -391,6 +391,11 @@ class FleetSettings(_Table):
     devices_per_connection: Annotated[int, Field(ge=1, le=100_000)] = 1
     """1: every device has its own connection; N > 1: devices sit behind gateways, N per
     connection (the last gateway may carry fewer)."""
+    messages_per_device: Annotated[int | None, Field(ge=1)] = None
+    """Each device sends exactly this many messages, then stops; publishing ends once every
+    device admitted has sent them, or ``duration_s`` after onboarding at the latest. A run's
+    count is then exact, whatever its timing (how slices are checked against one process).
+    None: every device publishes for ``duration_s`` after the fleet onboarded."""
     sparkplug_group: Annotated[str | None, AfterValidator(_check_sparkplug_group)] = None
     """Sparkplug B ``group_id`` of the edge nodes (every connection carrying a device with the
     ``sparkplug`` payload); default: ``enterprise``. One group for the plant, not one per site:

@@ -192,3 +192,12 @@ def test_the_merge_command_writes_a_report_compare_accepts(tmp_path: Path) -> No
     assert merged["thresholds"][0]["passed"] is False
     assert main(["compare", str(out), str(out)]) == 0
     assert main(["merge", paths[0], paths[0], "--report", str(out), "--quiet"]) == 2
+
+
+def test_an_ingest_run_that_listened_after_the_slices_started_is_said() -> None:
+    late = ingest_run([1000] * 2000, unique=2000)
+    late["run"]["started_at_ns"] = START_NS + 1_500_000_000
+    merged = merge_reports(inputs(fleet_slice(0, 1), late))
+    assert any("listening only 1.500 s after the first slice" in n for n in merged["notes"])
+    on_time = merge_reports(inputs(fleet_slice(0, 1), ingest_run([1000] * 2000, unique=2000)))
+    assert not any("listening only" in n for n in on_time["notes"])
