@@ -30,19 +30,20 @@ DESCRIPTOR_MARGIN = 64
 PORT_MARGIN = 1_000
 """Ephemeral ports of a (source, destination) pair kept for everything else on the machine."""
 
-SIMULATOR_BYTES_PER_CONNECTION = 2_500
-"""This process's RSS per direct connection: about 2.1 KB measured (docs/PERFORMANCE.md), and
+SIMULATOR_BYTES_PER_CONNECTION = 3_000
+"""This process's RSS per direct connection: 2.1-2.6 KB measured (docs/PERFORMANCE.md), and
 some room."""
 
 TLS_BYTES_PER_CONNECTION = 40_000
 """What TLS adds per connection here: about 38 KB of OpenSSL and Python state measured."""
 
-BROKER_BYTES_PER_CONNECTION = 8_000
-"""A local Mosquitto's RSS per idle client, an estimate with room (docs/PERFORMANCE.md)."""
+BROKER_BYTES_PER_CONNECTION = 1_500
+"""A local Mosquitto's RSS per client publishing every 10 s: about 0.72 KB measured
+(docs/PERFORMANCE.md, "100,000 direct connections"), and room."""
 
-KERNEL_BYTES_PER_SOCKET = 4_000
-"""The kernel's memory per TCP socket without queued data (socket, inode, file, epoll entry);
-a local broker's end counts as a second socket."""
+KERNEL_BYTES_PER_SOCKET = 6_000
+"""The kernel's memory per TCP socket without queued data (socket, inode, file, epoll entry):
+5.0-5.5 KB of slab measured; a local broker's end counts as a second socket."""
 
 MEMORY_SHARE = 0.8
 """The share of MemAvailable a plan may count on: the rest is for queues, sinks and peaks."""
