@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.southbound_modbus import ROOT, cpu_seconds
+from southbound_modbus import ROOT, cpu_seconds
+
 from simulator.broker import LocalBroker
 
 sys.path.insert(0, str(ROOT / "examples" / "modbus_gateway"))
