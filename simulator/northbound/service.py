@@ -133,6 +133,31 @@ class NorthboundListener:
             self._lost.set()
 
 
+def check_problems(scenario: Scenario) -> list[ScenarioProblem]:
+    """What a scenario lacks for the gateway check (valid scenarios may lack it: the table is
+    needed only when checking)."""
+    problems = []
+    if "modbus" not in scenario.southbound.protocol:
+        problems.append(
+            ScenarioProblem(
+                scenario.name,
+                "southbound.protocol",
+                "the gateway check serves the fleet over Modbus TCP: use modbus or "
+                f"modbus+opcua, not {scenario.southbound.protocol!r}",
+            )
+        )
+    if not scenario.gateway.topic and scenario.gateway.format == "json":
+        problems.append(
+            ScenarioProblem(
+                scenario.name,
+                "gateway.topic",
+                "required to check a gateway's JSON output: where it publishes, with a "
+                '{device} level, e.g. "plant/{device}/data"',
+            )
+        )
+    return problems
+
+
 async def serve_and_check(
     scenario: Scenario,
     *,
@@ -148,17 +173,9 @@ async def serve_and_check(
     """Serve the fleet and check the gateway's output until ``stop``, a signal or
     ``duration_s``; return the report. ``ready`` is given the check once both sides are up
     (read its counts from another thread, never call it)."""
-    if "modbus" not in scenario.southbound.protocol:
-        raise ScenarioError(
-            [
-                ScenarioProblem(
-                    scenario.name,
-                    "southbound.protocol",
-                    "the gateway check serves the fleet over Modbus TCP: use modbus or "
-                    f"modbus+opcua, not {scenario.southbound.protocol!r}",
-                )
-            ]
-        )
+    problems = check_problems(scenario)
+    if problems:
+        raise ScenarioError(problems)
     fleet = served_fleet(scenario)
     faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
     epoch = clock()
