@@ -123,7 +123,7 @@ def test_unknown_nested_key_lists_that_tables_keys(problems: Problems) -> None:
     assert problem.message == (
         "unknown key; allowed keys here: devices, publish_interval_s, model, payload, qos, "
         "topic, sites, lines_per_site, enterprise, areas_per_site, cells_per_line, will, mix, "
-        "devices_per_connection, sparkplug_group"
+        "devices_per_connection, messages_per_device, sparkplug_group"
     )
 
 
