@@ -146,6 +146,16 @@ def resolve_run_config(
                 "<command line>", "--ingest-only", "takes no --segment: it is one per run"
             )
         )
+    if shared and mode != "own" and scenario is not None and _local_broker(scenario):
+        problems.append(
+            ScenarioProblem(
+                "<command line>",
+                "--broker",
+                "the slices and the ingest run of one run must reach one broker: give "
+                "--broker mqtt://HOST:PORT (or [broker] url or urls); each would otherwise "
+                "start a Mosquitto of its own",
+            )
+        )
     if mode == "only" and scenario is not None and not scenario.ingest.enabled:
         problems.append(
             ScenarioProblem(
@@ -177,6 +187,12 @@ def resolve_run_config(
         idle_stop_s=idle_stop_s,
         metrics_host=metrics_host,
     )
+
+
+def _local_broker(scenario: Scenario) -> bool:
+    """Whether the run starts its own Mosquitto (no broker named)."""
+    broker = scenario.broker
+    return broker.url is None and broker.urls is None
 
 
 def _without_platform(scenario: Scenario) -> Scenario:

@@ -12,11 +12,13 @@ from simulator.scenario.segment import Segment
 NOW_NS = 1_796_630_400_000_000_000
 
 
-def scenario(**ingest: object) -> Scenario:
+def scenario(url: str | None = "mqtt://127.0.0.1:1883", **ingest: object) -> Scenario:
+    broker = {"url": url} if url is not None else {}
     return validate_scenario(
         {
             "name": "quick",
             "duration_s": 1.0,
+            "broker": broker,
             "fleet": {"devices": 10, "publish_interval_s": 1.0},
             "ingest": ingest,
         },
@@ -82,3 +84,12 @@ def test_ingest_only_needs_ingest_and_no_segment() -> None:
 def test_a_bad_run_id_is_a_problem_of_the_flag() -> None:
     with pytest.raises(ScenarioError, match="--run-id: run id 'a b' is not"):
         resolve_run_config(scenario(), "q", now_ns=NOW_NS, run_id="a b")
+
+
+def test_slices_of_one_run_must_name_their_broker() -> None:
+    with pytest.raises(ScenarioError, match="--broker: the slices and the ingest run of one run"):
+        resolve_run_config(scenario(url=None), "q", now_ns=0, segment=Segment(0, 2), run_id="r")
+    own = resolve_run_config(
+        scenario(url=None), "q", now_ns=0, segment=Segment(0, 2), run_id="r", ingest="own"
+    )
+    assert own.ingest == "own"
