@@ -191,8 +191,8 @@ class Poller:
 
     async def _poll(self, device: Device) -> None:
         client = AsyncModbusTcpClient(
-            device.host, port=device.port, timeout=self.timeout_s, retries=0, reconnect_delay=0.1
-        )
+            device.host, port=device.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
+        )  # no reconnecting of its own: the next poll connects again
         start = time.monotonic()
         n = 0
         try:
@@ -221,6 +221,9 @@ class Poller:
             if response.isError():
                 raise ModbusException(f"exception response {response}")
         except (ModbusException, TimeoutError, OSError, ConnectionError):
+            # Start the next poll on a fresh connection: a late answer to this read must not
+            # be taken for the next one's.
+            client.close()
             self.failed_reads += 1
             values = {field.signal: None for field in device.fields}
             self._publish(device, values, "bad")

@@ -125,3 +125,32 @@ def test_a_device_that_falls_silent_is_flagged_within_two_poll_intervals(
     assert values["flagged"] > 0
     assert values["wrong"] == 0, values
     assert values["stale"] == 0, values
+
+
+def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
+    factory_southbound: SouthboundFactory,
+) -> None:
+    fault = {"at_s": 1.0, "kind": "restart", "duration_s": 1.0}
+    scenario = {**FLEET, "southbound": {**FLEET["southbound"], "faults": [fault]}}
+    south = factory_southbound(scenario=scenario)
+    with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S) as gateway:
+        ids = [device.device_id for device in gateway.devices]
+        wait_until_sync(
+            lambda: all(gateway.reads[d, "bad"] > 0 for d in ids), "every device to fail", WAIT_S
+        )
+        good = {d: gateway.reads[d, "good"] for d in ids}
+        wait_until_sync(
+            lambda: all(gateway.reads[d, "good"] >= good[d] + 2 for d in ids),
+            "every device to answer again",
+            WAIT_S,
+        )
+        published = gateway.published
+        wait_until_sync(
+            lambda: south.received >= published, "the check to hear every message", WAIT_S
+        )
+    report = south.report().raw
+    (found,) = report["gateway"]["faults"]
+    assert (found["kind"], found["devices"], found["detected"]) == ("restart", 12, 12), found
+    assert found["reactions"] == {"flagged": 12}, found
+    assert report["southbound"]["restarts"] == 1
+    assert report["gateway"]["values"]["wrong"] == 0
