@@ -283,6 +283,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative change allowed in the bad direction (default 0.10 = 10%%)",
     )
 
+    capacity = commands.add_parser(
+        "capacity",
+        help="find the highest load a platform holds within its SLOs, one run per step",
+    )
+    capacity.add_argument("scenario", type=Path, help="scenario file (TOML): the first step")
+    capacity.add_argument(
+        "--slo",
+        action="append",
+        required=True,
+        metavar="'KEY OP LIMIT'",
+        help="a service level each step must keep, as a threshold ('latency_ms.p99 < 250'); "
+        "repeat for several. A step also breaks on the run's own problems (lost messages...)",
+    )
+    capacity.add_argument(
+        "--by",
+        choices=("rate", "devices"),
+        default="rate",
+        help="raise the offered message rate (default) or the connected devices",
+    )
+    capacity.add_argument(
+        "--max-steps", type=_whole_number, default=8, metavar="N", help="runs at most (default 8)"
+    )
+    capacity.add_argument(
+        "--duration", type=_number, metavar="SECONDS", help="hold each step this long"
+    )
+    capacity.add_argument("--broker", metavar="URL", help="override broker.url")
+    capacity.add_argument("--report", type=Path, metavar="PATH", help="write the JSON here")
+    capacity.add_argument("--html", type=Path, metavar="PATH", help="write the HTML page here")
+
     merge = commands.add_parser(
         "merge",
         help="merge the reports of a run's slices (and its ingest run) into one report",
@@ -478,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_compare(args)
         if args.command == "merge":
             return _cmd_merge(args)
+        if args.command == "capacity":
+            return _cmd_capacity(args)
         if args.command == "southbound":
             return _cmd_southbound(args)
         return _cmd_ingest(args)
@@ -519,6 +550,46 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    import time
+
+    from simulator.capacity import run_capacity
+    from simulator.config import resolve_run_config
+    from simulator.report.capacity import capacity_lines, capacity_report, write_capacity_html
+    from simulator.report.thresholds import parse_thresholds
+    from simulator.runner import Runner
+
+    slos = parse_thresholds([(expr, "--slo") for expr in args.slo])
+    scenario = _load(args)
+    source = str(args.scenario)
+
+    async def run_step(step: Any) -> Any:
+        config = resolve_run_config(step, source, now_ns=time.time_ns(), quiet=True)
+        return await Runner(config).run()
+
+    steps = _run_async(
+        _stopped_by_sigterm(
+            run_capacity(
+                scenario,
+                by=args.by,
+                slos=slos,
+                run_step=run_step,
+                source=source,
+                max_steps=args.max_steps,
+                say=_announce,
+            )
+        )
+    )
+    capacity = capacity_report(scenario.name, args.by, [slo.expr for slo in slos], steps)
+    if args.report is not None:
+        write_report(args.report, capacity)
+    if args.html is not None:
+        write_capacity_html(capacity, args.html)
+    for line in capacity_lines(capacity):
+        sys.stderr.write(line + "\n")
+    return EXIT_OK if capacity["highest_held"] is not None else EXIT_THRESHOLDS
 
 
 def _load(args: argparse.Namespace) -> Any:
