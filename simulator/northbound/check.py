@@ -254,8 +254,10 @@ class GatewayCheck:
         missing = [self._ids[i] for i in range(n) if math.isnan(self._last_arrival[i])]
         tags_seen = sum(bin(bits).count("1") for bits in self._seen_signals)
         tags_expected = sum(self._field_counts)
-        over = [i for i in seen if self._max_gap[i] > self._staleness_s]
-        worst = sorted(seen, key=lambda i: -self._max_gap[i])[:5]
+        # A device that stopped publishing shows in its gap up to now, not only between messages.
+        gaps = {i: max(self._max_gap[i], now_s - self._last_arrival[i]) for i in seen}
+        over = [i for i in seen if gaps[i] > self._staleness_s]
+        worst = sorted(seen, key=lambda i: -gaps[i])[:5]
         faults = [
             self._fault_section(fault, now_s)
             for fault in self.faults.faults
@@ -302,11 +304,10 @@ class GatewayCheck:
                 "max": round(self.latency.max / 1000, 3) if self.latency.count else None,
             },
             "gaps": {
-                "max_ms": round(max(self._max_gap[i] for i in seen) * 1000, 3) if seen else None,
+                "max_ms": round(max(gaps.values()) * 1000, 3) if seen else None,
                 "devices_over_staleness": len(over),
                 "worst": [
-                    {"device": self._ids[i], "max_gap_ms": round(self._max_gap[i] * 1000, 3)}
-                    for i in worst
+                    {"device": self._ids[i], "max_gap_ms": round(gaps[i] * 1000, 3)} for i in worst
                 ],
             },
             "faults": faults,

@@ -60,7 +60,7 @@ class GatewayLatency(TypedDict):
 
 class GatewayGaps(TypedDict):
     max_ms: float | None
-    """The longest time between two messages of one device."""
+    """The longest time between two messages of one device, or from its last one to the end."""
     devices_over_staleness: int
     """Devices with a gap longer than ``max_staleness_ms``."""
     worst: list[dict[str, Any]]

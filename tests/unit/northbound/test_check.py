@@ -115,3 +115,16 @@ def test_each_fault_says_how_and_how_soon_the_gateway_showed_it() -> None:
     assert (second["detected"], second["reactions"]) == (1, {"stopped": 1})
     assert second["detected_after_s"]["max"] == 0.8  # last good at 4.8 s, + 1 s
     assert (third["detected"], third["undetected_examples"]) == (0, ["pm-000002"])
+
+
+def test_a_device_that_stopped_publishing_shows_in_its_gap_up_to_now() -> None:
+    c = check()
+    for second in range(5, 8):
+        publish(c, 0, second + 0.1)
+        publish(c, 2, second + 0.2)
+    publish(c, 2, 8.0)
+    publish(c, 2, 9.0)
+    gaps = c.section(9.5)["gaps"]
+    assert gaps["max_ms"] == 2400.0  # device 0: last heard at 7.1 s
+    assert gaps["devices_over_staleness"] == 1
+    assert gaps["worst"][0] == {"device": "cnc-000000", "max_gap_ms": 2400.0}
