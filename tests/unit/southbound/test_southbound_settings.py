@@ -59,7 +59,7 @@ def test_explicit_ports_must_be_enough() -> None:
 
 def test_every_bad_key_is_reported_at_once() -> None:
     found = problems(
-        protocol="opcua",
+        protocol="profinet",
         hosts=["plc.local"],
         devices_per_port=0,
         update_s=0.0,
