@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from simulator.report.html import _asset, embed_json
+from simulator.report.html import asset, embed_json
 
 CAPACITY_FORMAT = 1
 """Version of the capacity report's layout."""
@@ -167,7 +167,7 @@ def render_capacity_html(capacity: Mapping[str, Any]) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'\">"
-        f"<title>{title}</title><style>{_asset('report.css')}</style></head><body>"
+        f"<title>{title}</title><style>{asset('report.css')}</style></head><body>"
         f"<h1>{title}</h1><p class='sub'>by {escape(by)}; SLOs: "
         f"{escape(', '.join(capacity['slos']))}</p>"
         f"<p class='status'>highest that held: <b>{_load(capacity['highest_held'], by)}</b>; "

@@ -35,7 +35,7 @@ _MISSING = object()
 
 
 @cache
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
     return (files("simulator.report") / "assets" / name).read_text(encoding="utf-8")
 
 
@@ -313,14 +313,14 @@ def render_html(report: Mapping[str, Any], *, live: bool = False) -> str:
         "heading": escape(title),
         "subtitle": escape(mask_password(subtitle)),
         "mode": "live" if live else "report",
-        "css": _asset("report.css"),
-        "js": _asset("report.js"),
+        "css": asset("report.css"),
+        "js": asset("report.js"),
         "summary": _summary_html(report),
         "settings": _settings_html(report.get("settings")),
         "data": embed_json(data),
     }
     # One pass over the template: text put in cannot be taken for a placeholder.
-    return _PLACEHOLDER.sub(lambda m: values[m[1]], _asset("report.html"))
+    return _PLACEHOLDER.sub(lambda m: values[m[1]], asset("report.html"))
 
 
 def write_html(report: Mapping[str, Any], path: Path) -> None:
