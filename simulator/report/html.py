@@ -36,6 +36,7 @@ _MISSING = object()
 
 @cache
 def asset(name: str) -> str:
+    """The text of one of the page's files in ``assets/`` (read once)."""
     return (files("simulator.report") / "assets" / name).read_text(encoding="utf-8")
 
 
