@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     southbound = commands.add_parser(
         "southbound",
-        help="serve the scenario's fleet as Modbus TCP devices for a gateway to poll",
+        help="serve the scenario's fleet as Modbus TCP and/or OPC UA devices for a gateway "
+        "to poll",
     )
     southbound.add_argument("scenario", type=Path, help="scenario file (TOML); see [southbound]")
     southbound.add_argument(
