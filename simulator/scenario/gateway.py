@@ -3,14 +3,17 @@ north, and how to read a device, a signal and a value back out of it) and
 ``[[southbound.faults]]`` (what goes wrong on the south side, and when).
 
 Kept apart from :mod:`simulator.scenario.schema`, which holds the run's own tables; strict in
-the same way (unknown keys, wrong types and values out of range are errors naming the key).
+the same way (:class:`~simulator.scenario.table.Table`: unknown keys, wrong types and values
+out of range are errors naming the key).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from simulator.scenario.table import Table
 
 GATEWAY_PLACEHOLDERS = ("device", "signal")
 """What a ``[gateway] topic`` level may name: the device's id, and the signal's name."""
@@ -20,11 +23,6 @@ FAULT_KINDS = ("silent", "slow", "exception", "restart")
 
 EXCEPTION_CODES = (1, 2, 3, 4, 6, 10, 11)
 """Modbus exception codes a faulty device may answer with (specification section 7)."""
-
-
-class _Strict(BaseModel):
-    # The same strictness as every other scenario table (schema._Table).
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def topic_levels(template: str) -> list[str]:
@@ -57,7 +55,7 @@ def _check_gateway_topic(value: str) -> str:
     return value
 
 
-class GatewaySettings(_Strict):
+class GatewaySettings(Table):
     """``[gateway]``: the gateway under test's northbound output, read back to be checked
     against the southbound fleet's ground truth (``factory-sim southbound --broker``).
 
@@ -103,7 +101,7 @@ class GatewaySettings(_Strict):
         return self
 
 
-class SouthboundFaultSettings(_Strict):
+class SouthboundFaultSettings(Table):
     """One ``[[southbound.faults]]`` entry: from ``at_s`` for ``duration_s`` seconds, the chosen
     devices fall ``silent`` (read, never answered), answer ``slow`` (after ``delay_ms``) or
     answer with exception ``code``; ``restart`` closes every endpoint and connection and
