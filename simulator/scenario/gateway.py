@@ -81,7 +81,7 @@ class GatewaySettings(Table):
     """JSON: the key of the gateway's own quality field ("" when it has none): a string for
     the whole message, or an object of signal -> quality. Values not of a good quality are
     counted as flagged, not checked."""
-    good_quality: Annotated[list[str], Field(min_length=1)] = ["good"]
+    good_quality: list[str] = Field(default_factory=lambda: ["good"], min_length=1)
     """The quality strings that vouch for a value."""
     max_staleness_ms: Annotated[int, Field(ge=1, le=3_600_000)] = 2000
     """A value is correct when it equals the ground truth at some instant within this long
@@ -111,7 +111,7 @@ class SouthboundFaultSettings(Table):
     """Seconds after the server's epoch (when it starts serving)."""
     kind: Literal["silent", "slow", "exception", "restart"]
     duration_s: Annotated[float, Field(gt=0.0, le=604_800.0)]
-    devices: list[Annotated[int, Field(ge=0)]] = []
+    devices: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     """Fleet indexes of the devices (the hint file's ``index``)."""
     share: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
     """Instead of ``devices``: this share of the fleet, chosen from the seed."""
