@@ -75,7 +75,11 @@ def test_a_correct_gateway_passes_with_every_device_and_no_wrong_value(
     assert gateway["latency_ms"]["count"] > 0
 
 
-@pytest.mark.parametrize(("device", "signal"), [("pm-000006", "energy_kwh")])
+@pytest.mark.parametrize(
+    ("device", "signal"),
+    [("pm-000006", "energy_kwh"), ("cnc-000001", "part_count")],
+    ids=["float32", "uint32"],
+)
 def test_a_word_order_mistake_on_one_register_is_named_on_that_device_and_signal_only(
     factory_southbound: SouthboundFactory, device: str, signal: str
 ) -> None:
