@@ -235,6 +235,31 @@ async def serve_and_check(
     return report
 
 
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """What the command prints at the end: the check's figures, each fault, each threshold."""
+    gateway = report["gateway"]
+    devices, values, latency = gateway["devices"], gateway["values"], gateway["latency_ms"]
+    lines = [
+        f"gateway: {devices['seen']:,}/{devices['expected']:,} devices seen, "
+        f"{values['correct']:,} values correct, {values['wrong']:,} wrong, "
+        f"{values['stale']:,} stale, {values['flagged']:,} flagged; "
+        f"change to arrival p50 {latency['p50']} ms, p99 {latency['p99']} ms"
+    ]
+    for tag, count in list(values["wrong_tags"].items())[:5]:
+        lines.append(f"  wrong: {tag} ({count:,} values)")
+    for fault in gateway["faults"]:
+        how = ", ".join(f"{name} {count:,}" for name, count in fault["reactions"].items())
+        lines.append(
+            f"fault {fault['number']} {fault['kind']} at {fault['start_s']:g} s: "
+            f"{fault['detected']:,}/{fault['devices']:,} devices showed it"
+            + (f" ({how}), at most {fault['detected_after_s']['max']} s after" if how else "")
+        )
+    for result in report["thresholds"]:
+        verdict = "passed" if result["passed"] else "FAILED"
+        lines.append(f"threshold {result['expr']}: {verdict} (got {result['value']})")
+    return lines
+
+
 def write_report(report: dict[str, Any], path: Path) -> None:
     """Write the report as JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)

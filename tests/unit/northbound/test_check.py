@@ -9,6 +9,7 @@ from typing import Any
 
 from simulator.fleet import PlantLayout
 from simulator.northbound.check import GatewayCheck
+from simulator.northbound.service import summary_lines
 from simulator.northbound.truth import GroundTruth
 from simulator.scenario.composition import Group
 from simulator.scenario.gateway import GatewaySettings
@@ -128,3 +129,22 @@ def test_a_device_that_stopped_publishing_shows_in_its_gap_up_to_now() -> None:
     assert gaps["max_ms"] == 2400.0  # device 0: last heard at 7.1 s
     assert gaps["devices_over_staleness"] == 1
     assert gaps["worst"][0] == {"device": "cnc-000000", "max_gap_ms": 2400.0}
+
+
+def test_the_summary_names_wrong_tags_faults_and_thresholds() -> None:
+    c = check(Fault(0, "silent", 5.0, 8.0, (0,)))
+    publish(c, 0, 4.9)
+    publish(c, 0, 5.4, quality="bad")
+    publish(c, 2, 5.1, energy_kwh=-1.0)
+    report = {
+        "gateway": c.section(6.0),
+        "thresholds": [{"expr": "gateway.values.wrong == 0", "passed": False, "value": 1}],
+    }
+    lines = summary_lines(report)
+    assert lines[0].startswith("gateway: 2/3 devices seen, ")
+    assert "1 wrong" in lines[0]
+    assert lines[1:] == [
+        "  wrong: pm-000002/energy_kwh (1 values)",
+        "fault 0 silent at 5 s: 1/1 devices showed it (flagged 1), at most 0.4 s after",
+        "threshold gateway.values.wrong == 0: FAILED (got 1)",
+    ]
