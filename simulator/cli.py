@@ -706,7 +706,7 @@ def _cmd_southbound(args: argparse.Namespace) -> int:
 
 
 def _cmd_gateway_check(args: argparse.Namespace, scenario: Any, hint: Path) -> int:
-    from simulator.northbound.service import serve_and_check, write_report
+    from simulator.northbound.service import serve_and_check, summary_lines, write_report
     from simulator.report.thresholds import parse_thresholds
 
     thresholds = parse_thresholds([(expr, "--threshold") for expr in args.threshold])
@@ -722,18 +722,9 @@ def _cmd_gateway_check(args: argparse.Namespace, scenario: Any, hint: Path) -> i
         )
     )
     write_report(report, path)
-    gateway = report["gateway"]
-    devices, values = gateway["devices"], gateway["values"]
-    sys.stderr.write(
-        f"gateway: {devices['seen']:,}/{devices['expected']:,} devices seen, "
-        f"{values['correct']:,} values correct, {values['wrong']:,} wrong, "
-        f"{values['stale']:,} stale, {values['flagged']:,} flagged; report {path}\n"
-    )
-    for result in report["thresholds"]:
-        sys.stderr.write(
-            f"threshold {result['expr']}: {'passed' if result['passed'] else 'FAILED'} "
-            f"(got {result['value']})\n"
-        )
+    for line in summary_lines(report):
+        sys.stderr.write(line + "\n")
+    sys.stderr.write(f"report written to {path}\n")
     return EXIT_THRESHOLDS if any(not r["passed"] for r in report["thresholds"]) else EXIT_OK
 
 
