@@ -9,7 +9,8 @@ per device and poll to ``plant/<device id>/data``::
 
 A read that fails (a timeout, an exception response, a lost connection) is published with
 ``"quality": "bad"`` and every value ``null``, as plant gateways flag a tag they could not
-read. ``swap_words`` decodes the named (device, signal) pairs with the wrong word order: the
+read (with ``flag_failures=False`` nothing is published: the device's data just stops).
+``swap_words`` decodes the named (device, signal) pairs with the wrong word order: the
 deliberate mistake its test proves the check catches.
 
 Run it against a broker, next to ``factory-sim southbound``::
@@ -131,6 +132,7 @@ class Poller:
         poll_s: float = 1.0,
         timeout_s: float | None = None,
         swap_words: Collection[tuple[str, str]] = (),
+        flag_failures: bool = True,
         client_id: str = "example-modbus-gateway",
     ) -> None:
         """``timeout_s``: how long a read may take (default: half the poll interval, so a
@@ -139,11 +141,12 @@ class Poller:
         self.poll_s = poll_s
         self.timeout_s = timeout_s if timeout_s is not None else poll_s / 2
         self.swap_words = frozenset(swap_words)
+        self.flag_failures = flag_failures
         self.published = 0
         """Messages handed to the MQTT client."""
         self.failed_reads = 0
         self.reads: Counter[tuple[str, str]] = Counter()
-        """Messages published per (device id, quality)."""
+        """Reads per (device id, ``"good"`` or ``"failed"``)."""
         self.overruns = 0
         """Polls that started late because the previous one took longer than ``poll_s``."""
         url = urlsplit(broker_url)
@@ -225,8 +228,9 @@ class Poller:
             # be taken for the next one's.
             client.close()
             self.failed_reads += 1
-            values = {field.signal: None for field in device.fields}
-            self._publish(device, values, "bad")
+            self.reads[device.device_id, "failed"] += 1
+            if self.flag_failures:
+                self._publish(device, {field.signal: None for field in device.fields}, "bad")
             return
         words = list(response.registers)
         values = {}
@@ -235,12 +239,12 @@ class Poller:
             if (device.device_id, field.signal) in self.swap_words:
                 order = "big" if order == "little" else "little"
             values[field.signal] = decode(field, words, order)
+        self.reads[device.device_id, "good"] += 1
         self._publish(device, values, "good")
 
     def _publish(self, device: Device, values: dict[str, object], quality: str) -> None:
         body = {"ts": int(time.time() * 1000), "quality": quality, "values": values}
         self._mqtt.publish(TOPIC.format(device=device.device_id), json.dumps(body))
-        self.reads[device.device_id, quality] += 1
         self.published += 1
 
     def __enter__(self) -> Self:

@@ -98,15 +98,31 @@ SLOW_POLL_S = 0.5
 SILENT = "cnc-000003"
 
 
-def test_a_device_that_falls_silent_is_flagged_within_two_poll_intervals(
-    factory_southbound: SouthboundFactory,
+@pytest.mark.parametrize(
+    ("flag_failures", "reaction", "staleness_ms"),
+    [(True, "flagged", 1000), (False, "stopped", 800)],
+    ids=["quality-flag", "data-stops"],
+)
+def test_a_device_that_falls_silent_shows_within_two_poll_intervals(
+    factory_southbound: SouthboundFactory, flag_failures: bool, reaction: str, staleness_ms: int
 ) -> None:
+    """A gateway that flags what it cannot read shows it at its next poll; one that just stops
+    publishing shows it once no good value came for ``max_staleness_ms``, set below twice
+    the poll interval."""
     fault = {"at_s": 1.0, "kind": "silent", "devices": [3], "duration_s": 1.5}
-    scenario = {**FLEET, "southbound": {**FLEET["southbound"], "faults": [fault]}}
+    scenario = {
+        **FLEET,
+        "southbound": {**FLEET["southbound"], "faults": [fault]},
+        "gateway": {**FLEET["gateway"], "max_staleness_ms": staleness_ms},
+    }
     south = factory_southbound(scenario=scenario)
-    with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S) as gateway:
+    with Poller(
+        south.hint_path, south.broker_url, poll_s=SLOW_POLL_S, flag_failures=flag_failures
+    ) as gateway:
         wait_until_sync(
-            lambda: gateway.reads[SILENT, "bad"] > 0, "a failed read of the silent device", WAIT_S
+            lambda: gateway.reads[SILENT, "failed"] > 0,
+            "a failed read of the silent device",
+            WAIT_S,
         )
         good_before = gateway.reads[SILENT, "good"]
         wait_until_sync(
@@ -123,10 +139,10 @@ def test_a_device_that_falls_silent_is_flagged_within_two_poll_intervals(
     assert found["kind"] == "silent"
     assert found["devices"] == 1
     assert found["detected"] == 1, found
-    assert found["reactions"] == {"flagged": 1}, found
+    assert found["reactions"] == {reaction: 1}, found
     assert found["detected_after_s"]["max"] <= 2 * SLOW_POLL_S, found
     values = report["values"]
-    assert values["flagged"] > 0
+    assert (values["flagged"] > 0) is flag_failures
     assert values["wrong"] == 0, values
     assert values["stale"] == 0, values
 
@@ -140,7 +156,7 @@ def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
     with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S) as gateway:
         ids = [device.device_id for device in gateway.devices]
         wait_until_sync(
-            lambda: all(gateway.reads[d, "bad"] > 0 for d in ids), "every device to fail", WAIT_S
+            lambda: all(gateway.reads[d, "failed"] > 0 for d in ids), "every device to fail", WAIT_S
         )
         good = {d: gateway.reads[d, "good"] for d in ids}
         wait_until_sync(
