@@ -11,7 +11,6 @@ published and ingested, and nothing lost.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ import pytest
 
 from simulator.broker import LocalBroker
 from tests import netns
-from tests.commands import CHILD_ENV
+from tests.processes import Processes
 from tests.quickstart import quickstart_without_thresholds
 
 pytestmark = [
@@ -38,7 +37,6 @@ MESSAGES_PER_DEVICE = 4
 FLEET = ("--devices", str(DEVICES), "--duration", "30", "--qos", "1")
 LEAD_S = 8
 """How far ahead the start is set: time for every process to start and subscribe first."""
-PROCESS_TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -66,48 +64,6 @@ def simulator(*args: str) -> list[str]:
     return [sys.executable, "-m", "simulator", *args]
 
 
-class Processes:
-    """Processes started for a test, each under a name; all killed on leaving if still there."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.running: dict[str, subprocess.Popen[str]] = {}
-
-    def start(self, name: str, argv: list[str], cwd: str) -> None:
-        (self.directory / cwd).mkdir(parents=True, exist_ok=True)
-        self.running[name] = subprocess.Popen(
-            argv,
-            cwd=self.directory / cwd,
-            env=CHILD_ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def finish(self) -> None:
-        """Wait for every process; fail naming the first that did not exit 0."""
-        running, self.running = self.running, {}
-        try:
-            for name, process in running.items():
-                output = process.communicate(timeout=PROCESS_TIMEOUT_S)[0]
-                assert process.returncode == 0, f"{name} exited {process.returncode}:\n{output}"
-        finally:
-            self.kill(running)
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.kill(self.running)
-
-    @staticmethod
-    def kill(processes: dict[str, subprocess.Popen[str]]) -> None:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-
-
 def test_slices_on_three_hosts_add_up_to_the_fleet_in_one_process(
     lan: netns.Lan, broker: LocalBroker, tmp_path: Path
 ) -> None:
@@ -121,11 +77,13 @@ def test_slices_on_three_hosts_add_up_to_the_fleet_in_one_process(
         processes.start(
             "ingest",
             simulator(
-                *("run", scenario, *FLEET, *run, "--ingest-only", "--idle-stop", "3"),
+                *("run", scenario, *FLEET, *run, "--ingest-only", "--idle-stop", "5"),
                 *("--report", str(reports / "ingest.json")),
             ),
             "ingest",
         )
+        # Listening before any slice publishes, even when a loaded machine starts it late.
+        processes.wait_for_output("ingest", "the start at")
         for index, host in enumerate(lan.hosts):
             processes.start(
                 f"slice {index} on {host.address}",
