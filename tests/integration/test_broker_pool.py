@@ -10,13 +10,16 @@ import asyncio
 import io
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import BrokerPool, LocalBroker
 from simulator.broker.locate import default_config_dir
@@ -25,6 +28,7 @@ from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import Scenario, validate_scenario
 from tests.runs import run_config
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
 
@@ -167,3 +171,51 @@ def test_a_pool_that_fails_to_start_stops_the_brokers_it_started(tmp_path: Path)
     assert len(started) == 1
     with pytest.raises(ProcessLookupError):
         os.kill(started[0], 0)
+
+
+def bridged_config(directory: Path, to: LocalBroker) -> Path:
+    """broker_config/ with a bridge that forwards every factory/ message to ``to``: two
+    brokers that behave as one cluster does towards a subscriber on ``to``."""
+    text = (default_config_dir() / "mosquitto.conf").read_text(encoding="utf-8")
+    bridge = f"connection to-first\naddress {to.host}:{to.port}\ntopic factory/# out 0\n"
+    directory.mkdir()
+    (directory / "mosquitto.conf").write_text(text + "\n" + bridge, encoding="utf-8")
+    return directory
+
+
+def wait_bridged(source: LocalBroker, target: LocalBroker) -> None:
+    """Until a message published on ``source`` reaches a subscriber on ``target``."""
+    heard = threading.Event()
+    listener = paho.Client(CallbackAPIVersion.VERSION2, client_id="bridge-probe-in")
+    listener.on_message = lambda *_: heard.set()
+    listener.connect(target.host, target.port)
+    listener.subscribe("factory/probe")
+    listener.loop_start()
+    sender = paho.Client(CallbackAPIVersion.VERSION2, client_id="bridge-probe-out")
+    sender.connect(source.host, source.port)
+    sender.loop_start()
+    try:
+
+        def probe() -> bool:
+            sender.publish("factory/probe", b"?")
+            return heard.wait(0.1)
+
+        wait_until_sync(probe, "the bridge to forward a message")
+    finally:
+        for client in (listener, sender):
+            client.loop_stop()
+            client.disconnect()
+
+
+def test_a_cluster_is_heard_on_its_first_node_only(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        first = stack.enter_context(LocalBroker())
+        second = stack.enter_context(LocalBroker(bridged_config(tmp_path / "second", first)))
+        wait_bridged(second, first)
+        urls = [first.url, second.url]
+        report, _ = run(scenario(tmp_path, {"urls": urls, "cluster": True}))
+
+    assert_exactly_once(report)
+    workers = report["ingest"]["workers"]
+    assert len(workers) == 1
+    assert workers[0]["received"] == report["messages"]["published"]
