@@ -11,6 +11,7 @@ import io
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -23,10 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import BrokerPool, LocalBroker
 from simulator.broker.locate import default_config_dir
-from simulator.errors import BrokerLaunchError, ResourceLimitError
+from simulator.engine.fleet import Fleet
+from simulator.errors import BrokerLaunchError, BrokerUnreachableError, ResourceLimitError
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
-from simulator.scenario import Scenario, validate_scenario
+from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
+from simulator.transport.endpoint import Endpoint
 from tests.runs import run_config
 from tests.waiting import wait_until_sync
 
@@ -219,3 +222,23 @@ def test_a_cluster_is_heard_on_its_first_node_only(tmp_path: Path) -> None:
     workers = report["ingest"]["workers"]
     assert len(workers) == 1
     assert workers[0]["received"] == report["messages"]["published"]
+
+
+def test_a_source_address_not_of_this_machine_is_named_at_connect(
+    tmp_path: Path, mosquitto: LocalBroker
+) -> None:
+    """Without the runner's preflight (a fleet driven directly), the first connects say it."""
+    fleet_scenario = scenario(tmp_path, {"url": mosquitto.url}, connect_attempts=1)
+
+    async def onboard() -> None:
+        fleet = Fleet(
+            fleet_scenario,
+            Endpoint(mosquitto.host, mosquitto.port, source_addresses=("192.0.2.7",)),
+            loop=asyncio.get_running_loop(),
+            wall_ns=time.time_ns,
+        )
+        fleet.build()
+        await fleet.onboard(OnboardingPlan(fleet.connection_count, 2000.0))
+
+    with pytest.raises(BrokerUnreachableError, match=r"cannot bind source address 192\.0\.2\.7"):
+        asyncio.run(onboard())
