@@ -38,14 +38,18 @@ class Monitor:
         self.phase = "starting"
         self._clock = clock
         self._start = clock()
+        self.stage_of: Callable[[float], int | None] | None = None
+        """The stage running ``t_s`` after the start, for the samples (None: no stages)."""
 
     def totals(self) -> Totals:
         """The run's cumulative figures now."""
         fleet = self.fleet
         counters = fleet.counters
+        t_s = self._clock() - self._start
         totals = Totals(
-            t_s=self._clock() - self._start,
+            t_s=t_s,
             phase=self.phase,
+            stage=self.stage_of(t_s) if self.stage_of is not None else None,
             devices_target=len(fleet.devices),
             connected=fleet.connected,
             onboarded=fleet.onboarded,

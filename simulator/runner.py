@@ -34,6 +34,7 @@ from typing import TextIO, cast
 from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
 from simulator.engine.fleet import Fleet, FleetOptions
+from simulator.engine.staging import StageDriver
 from simulator.errors import (
     BrokerUnreachableError,
     IngestChildError,
@@ -52,6 +53,7 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
+from simulator.metrics.stages import stage_figures
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
@@ -60,10 +62,12 @@ from simulator.report.json_report import RunFigures, build_report, format_utc, r
 from simulator.report.schema import ResponderSection, RunReport, RunSection
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
+from simulator.scenario.composition import connection_starts
 from simulator.scenario.faults import BrokerRestartFault
 from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
 from simulator.scenario.segment import SegmentSchedule
+from simulator.scenario.stages import StagePlan, StageSchedule
 from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
 from simulator.transport.endpoint import Endpoint
@@ -485,14 +489,22 @@ class Runner:
             ids = map(fleet.client_id, range(fleet.connection_count))
             await asyncio.to_thread(check_client_files, self.tls, ids)
         plan = OnboardingPlan(connections_needed(scenario), scenario.onboarding.rate_per_s)
-        schedule = plan if segment.whole else SegmentSchedule(plan, segment)
-        rate = scenario.onboarding.rate_per_s / segment.count
-        self.say(
-            f"onboarding {len(fleet.devices):,} devices "
-            + (f"(slice {segment} of {scenario.fleet.devices:,}) " if not segment.whole else "")
-            + f"at {rate:,.0f}/s (about {schedule.eta_s():.1f} s), then publishing for "
-            f"{scenario.duration_s:g} s every {scenario.fleet.publish_interval_s:g} s per device"
+        schedule: OnboardingPlan | SegmentSchedule | StageSchedule = (
+            plan if segment.whole else SegmentSchedule(plan, segment)
         )
+        staged = staged_plan(scenario, self.scenario_path, segment.whole)
+        if staged is not None:
+            schedule = staged[1]
+            self.say(f"{len(scenario.stages)} stages over {staged[0].total_s:g} s")
+        else:
+            rate = scenario.onboarding.rate_per_s / segment.count
+            self.say(
+                f"onboarding {len(fleet.devices):,} devices "
+                + (f"(slice {segment} of {scenario.fleet.devices:,}) " if not segment.whole else "")
+                + f"at {rate:,.0f}/s (about {schedule.eta_s():.1f} s), then publishing for "
+                f"{scenario.duration_s:g} s every {scenario.fleet.publish_interval_s:g} s per "
+                "device"
+            )
         await self._barrier()
         self.started_at_ns = time.time_ns()
         monitor = self.monitor = Monitor(fleet, ingest, self.view, time.perf_counter)
@@ -508,6 +520,18 @@ class Runner:
             baseline_rss,
             start=loop.time(),
         )
+        stages: StageDriver | None = None
+        staging: asyncio.Task[None] | None = None
+        if staged is not None:
+            stages = StageDriver(
+                staged[0],
+                fleet,
+                clock=loop.time,
+                start=state.start,
+                connections=staged[1].connections,
+            )
+            monitor.stage_of = stages.stage_at
+            staging = asyncio.create_task(stages.run())
         timeline: asyncio.Task[None] | None = None
         if scenario.faults:
             target = RunFaults(fleet, self.local_brokers, seed=scenario.seed)
@@ -516,7 +540,9 @@ class Runner:
         try:
             monitor.phase = "onboarding"
             try:
-                await fleet.onboard(schedule)
+                await fleet.onboard(
+                    schedule, connections=staged[1].connections if staged is not None else None
+                )
             except BaseException:
                 fleet.stop_publishing()
                 await fleet.disconnect_all()
@@ -529,6 +555,8 @@ class Runner:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(scenario.duration_s):
                         await fleet.wait_finished()
+            elif staging is not None:
+                await staging
             else:
                 await asyncio.sleep(scenario.duration_s)
             fleet.stop_publishing()
@@ -540,6 +568,7 @@ class Runner:
             await fleet.disconnect_all()
             await self._hear_deaths(fleet, ingest)
         finally:
+            await _ended(staging)
             await _ended(timeline)
             monitor_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -560,6 +589,12 @@ class Runner:
         figures.onboarding_planned_s = schedule.eta_s()
         if self.faults is not None:
             figures.faults = fault_figures(self.faults.records, monitor.series.samples)
+        if stages is not None:
+            series = monitor.series
+            latest = series.latest.latency_us if series.latest is not None else None
+            figures.stages = stage_figures(
+                stages.marks, series.samples, series.stage_latency, latest
+            )
         return build_report(figures)
 
     def run_section(self) -> RunSection:
@@ -741,6 +776,24 @@ class Runner:
                     f"{published:,} messages after {timeout_s:g} s"
                 )
         return loop.time() - start
+
+
+def staged_plan(
+    scenario: Scenario, path: str, whole: bool
+) -> tuple[StagePlan, StageSchedule] | None:
+    """The scenario's stage plan and its connect schedule (None: no ``[[stages]]``)."""
+    if not scenario.stages:
+        return None
+    if not whole:
+        raise ScenarioError(
+            [
+                ScenarioProblem(
+                    path, "stages", "a run with [[stages]] cannot be cut into segments yet"
+                )
+            ]
+        )
+    plan = StagePlan(scenario.stages, scenario.fleet.groups)
+    return plan, StageSchedule(plan, connection_starts(scenario.fleet.groups))
 
 
 def fleet_sources(scenario: Scenario, host: str, connections: int) -> tuple[str | None, ...]:

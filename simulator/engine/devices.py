@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from simulator.engine.pacing import Pace
 from simulator.engine.wheel import TimingWheel
 from simulator.fleet import DeviceModel, PlantLayout, get_model
 from simulator.payloads import PayloadCodec, get_codec
@@ -60,6 +61,7 @@ class DeviceGroup:
         "interval_s",
         "layout",
         "model",
+        "pace",
         "per_connection",
         "start",
         "wheel",
@@ -75,6 +77,8 @@ class DeviceGroup:
         self.connections = spec.connections
         self.layout = replace(plant, id_prefix=self.model.id_prefix)
         self.wheel: TimingWheel[Device] | None = None
+        self.pace: Pace | None = None
+        """Scales the devices' rate at firing time under ``[[stages]]`` (None: their own)."""
 
 
 @dataclass(slots=True)

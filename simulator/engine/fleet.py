@@ -246,7 +246,8 @@ class Fleet:
     @property
     def connected(self) -> int:
         """Devices whose connection is up now."""
-        return self.links.onboarded - self.links.dropped
+        links = self.links
+        return links.onboarded - links.dropped - links.left
 
     @property
     def overrun(self) -> int:
@@ -260,9 +261,14 @@ class Fleet:
             hook.built(self.topology.devices, self.version)
 
     async def onboard(
-        self, schedule: StartSchedule, *, publish_while_onboarding: bool = True
+        self,
+        schedule: StartSchedule,
+        *,
+        publish_while_onboarding: bool = True,
+        connections: int | None = None,
     ) -> ConnectorStats:
-        """Connect every device on ``schedule``.
+        """Connect every device on ``schedule`` (the first ``connections`` connections only,
+        when given: a stage plan that never asks for the rest).
 
         By default each device starts publishing at its CONNACK, as a plant coming online does.
         With ``publish_while_onboarding=False`` nothing is published until
@@ -276,9 +282,8 @@ class Fleet:
             self._scheduler.add_wheel(group.wheel, self.publisher.action(group))
         if publish_while_onboarding:
             self.start_publishing()
-        stats = await self.connector.run(
-            self.connection_count, schedule, self._make_link, self.links.onboarded_one
-        )
+        count = self.connection_count if connections is None else connections
+        stats = await self.connector.run(count, schedule, self._make_link, self.links.onboarded_one)
         self._onboarding_done = True
         self._check_finished()
         return stats
@@ -357,6 +362,14 @@ class Fleet:
             self._cut.add(id(links[connection]))
             links[connection].abort()
         return len(chosen), sum(carried[connection] for connection in chosen)
+
+    def leave(self, connection: int) -> int:
+        """Disconnect ``connection`` cleanly if it is up (deaths said, no reconnect); returns
+        how many devices left."""
+        link = self.topology.members(connection)[0].link
+        if link is None or link.transport is None:
+            return 0
+        return self.links.leave(connection, link)
 
     # the links' listener: a benchmark may watch the events here
 

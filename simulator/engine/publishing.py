@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from simulator.engine.devices import Device, DeviceGroup, FleetCounters
 from simulator.engine.edge_node import EdgeNodes
+from simulator.engine.pacing import Pace
 from simulator.errors import InflightLimitError, LocalProtocolError, PacketTooLargeError
 from simulator.mqtt import SessionState
 from simulator.transport.connection import MqttLink
@@ -68,9 +69,23 @@ class Publisher:
         def publish(due: float, members: list[Device], repeats: int) -> None:
             self.publish(group, due, members, repeats)
 
-        return publish
+        pace = group.pace
+        if pace is None:
+            return publish
 
-    def publish(self, group: DeviceGroup, due: float, members: list[Device], repeats: int) -> None:
+        def publish_paced(due: float, members: list[Device], repeats: int) -> None:
+            self.publish(group, due, members, repeats, pace)
+
+        return publish_paced
+
+    def publish(
+        self,
+        group: DeviceGroup,
+        due: float,
+        members: list[Device],
+        repeats: int,
+        pace: Pace | None = None,
+    ) -> None:
         """Publish ``repeats`` firings, due from ``due`` on, of every device in ``members``.
 
         One firing (``repeats == 1``) is the common case; a wheel a whole interval behind
@@ -85,6 +100,10 @@ class Publisher:
         the broker's Receive Maximum it waits, with the rest of the device's backlog, for a
         later firing (``inflight_blocked``); on a session already closing (the broker
         disconnected us or broke the protocol) the device's backlog waits for its reconnect.
+
+        Under ``[[stages]]`` the group's ``pace`` says how many messages each device sends
+        at each of its firings (none, one or several, all stamped with the firing's due time);
+        without stages every firing sends one and the pace costs one test per device.
         """
         epoch = self.epoch
         wall_epoch_ns = self.wall_epoch_ns
@@ -116,6 +135,8 @@ class Publisher:
                 continue
             first = device.seq
             run = times
+            if pace is not None:
+                run = _paced(pace, device.index, times)
             if limit is not None:
                 left = limit - first
                 if left <= 0:
@@ -179,3 +200,12 @@ class Publisher:
         assert limit is not None
         members[:] = [device for device in members if device.seq < limit]
         self._finished(finished)
+
+
+def _paced(pace: Pace, index: int, times: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The messages device ``index`` sends for these firings under ``pace``: each firing's
+    due time as many times as the pace gives it (none, once, or several)."""
+    run: list[tuple[int, float]] = []
+    for due in times:
+        run.extend((due,) * pace.messages(due[1], index))
+    return run

@@ -79,6 +79,8 @@ class LinkRouter:
         """Devices whose connection failed to onboard."""
         self.admitted = 0
         """Devices on their publish wheels now."""
+        self.left = 0
+        """Devices whose connection left on purpose (a stage lowered the devices)."""
 
     @property
     def pending(self) -> int:
@@ -230,6 +232,26 @@ class LinkRouter:
         reason = drop_reason(exc)
         reasons[reason] = reasons.get(reason, 0) + 1
         self.dropped += len(members)
+        self._detach(connection, link, members)
+        if self.reconnects is not None:
+            self.reconnects.schedule(connection, link)
+
+    def leave(self, connection: int, link: MqttLink) -> int:
+        """Take ``connection`` away on purpose: its deaths said (the hooks' goodbye), its
+        devices off their wheels, then DISCONNECT. Not a drop: nothing reconnects it.
+        Returns how many devices left."""
+        members = [d for d in self._topology.members(connection) if d.link is link]
+        if not members:
+            return 0
+        for hook in self.hooks:
+            hook.goodbye(connection, link)
+        self._detach(connection, link, members)
+        self.left += len(members)
+        link.close()
+        return len(members)
+
+    def _detach(self, connection: int, link: MqttLink, members: list[Device]) -> None:
+        """Stop publishing ``members`` over ``link`` and tell the hooks it is gone."""
         groups = self._topology.groups
         for device in members:
             device.link = None
@@ -242,5 +264,3 @@ class LinkRouter:
         self.pings.remove(link, members[0].phase_s)
         for hook in self.hooks:
             hook.lost(connection, link)
-        if self.reconnects is not None:
-            self.reconnects.schedule(connection, link)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from simulator.metrics.timeseries import growth, split_window
+
 SETTLE_S = 5.0
 """How long after every device is back a fault's window goes on (late messages arrive)."""
 
@@ -104,15 +106,11 @@ def _figures(
         end = min(end, start + record.back_s + SETTLE_S)
     if next_start is not None:
         end = min(end, next_start)
-    before = [s for s in samples if s["t_s"] <= start]
-    inside = [s for s in samples if start < s["t_s"] <= end]
+    before, inside = split_window(samples, start, end)
     figures["window_s"] = [round(start, 3), round(max(start, end), 3)]
     if not inside:
         return figures
-    duplicated = [s["duplicated_total"] for s in inside if s.get("duplicated_total") is not None]
-    if duplicated:
-        first = before[-1].get("duplicated_total") if before else None
-        figures["duplicated"] = duplicated[-1] - (first or 0)
+    figures["duplicated"] = growth("duplicated_total", before, inside)
     gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]
     figures["gaps_peak"] = max(gaps) if gaps else None
     p99 = [s["latency_ms_p99"] for s in inside if s.get("latency_ms_p99") is not None]

@@ -12,6 +12,7 @@ A sample (a plain dict, JSON-ready; the report's ``timeseries`` key is a list of
 =========================  =========================================================
 ``t_s``                    seconds since the run started
 ``phase``                  starting, onboarding, publishing, draining, stopping
+``stage``                  the ``[[stages]]`` entry running then, from 1 (null: none)
 ``connected``              devices connected at that instant
 ``onboarding_rate_per_s``  devices that completed onboarding per second, this interval
 ``published_per_s``        messages published per second, this interval
@@ -33,6 +34,7 @@ Pure: time comes in with the totals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,7 @@ from simulator.metrics.ingest import IngestSnapshot
 SAMPLE_KEYS: tuple[str, ...] = (
     "t_s",
     "phase",
+    "stage",
     "connected",
     "onboarding_rate_per_s",
     "published_per_s",
@@ -66,6 +69,8 @@ class Totals:
 
     t_s: float
     phase: str = "starting"
+    stage: int | None = None
+    """The ``[[stages]]`` entry running at ``t_s`` (from 1; None: no stage)."""
     devices_target: int = 0
     connected: int = 0
     onboarded: int = 0
@@ -98,6 +103,27 @@ class Totals:
         self.latency_us = snap.latency_us
 
 
+def split_window(
+    samples: Sequence[Mapping[str, Any]], start: float, end: float
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The samples taken at or before ``start``, and those within ``(start, end]``: what a
+    window of the run (a fault's, a stage's) reads its figures from."""
+    before = [s for s in samples if s["t_s"] <= start]
+    inside = [s for s in samples if start < s["t_s"] <= end]
+    return before, inside
+
+
+def growth(
+    key: str, before: Sequence[Mapping[str, Any]], inside: Sequence[Mapping[str, Any]]
+) -> int | None:
+    """How much the cumulative figure ``key`` grew over a window (None: not measured)."""
+    values = [s[key] for s in inside if s.get(key) is not None]
+    if not values:
+        return None
+    first = before[-1].get(key) if before else None
+    return int(values[-1] - (first or 0))
+
+
 def _rate(now: float, then: float, span: float) -> float:
     return round((now - then) / span, 1) if span > 0 else 0.0
 
@@ -110,6 +136,9 @@ class TimeSeries:
         self.latest: Totals | None = None
         self._latency_at_last: Histogram | None = None
         self._ingested_per_s = 0.0
+        self.stage_latency: dict[int, Histogram] = {}
+        """The cumulative latency histogram as each stage began (at the sample before its
+        first): a stage's latency is the next stage's entry (or the end's) minus its own."""
 
     def add(self, totals: Totals) -> dict[str, Any]:
         """Record ``totals`` (cumulative, taken at ``totals.t_s``) and return the new sample."""
@@ -125,6 +154,7 @@ class TimeSeries:
         sample: dict[str, Any] = {
             "t_s": round(totals.t_s, 3),
             "phase": totals.phase,
+            "stage": totals.stage,
             "connected": totals.connected,
             "onboarding_rate_per_s": _rate(totals.onboarded, previous.onboarded, span),
             "published_per_s": _rate(totals.published, previous.published, span),
@@ -142,6 +172,12 @@ class TimeSeries:
             if span > 0
             else 0.0,
         }
+        was = self.latest.stage if self.latest is not None else None
+        if totals.stage != was:
+            # Stage k's latency is what the cumulative histogram gained from its first sample
+            # to the next stage's (or past the last stage, key last + 1).
+            key = totals.stage if totals.stage is not None else (was or 0) + 1
+            self.stage_latency.setdefault(key, last.copy() if last is not None else Histogram())
         self.samples.append(sample)
         self.latest = totals
         self._latency_at_last = latency.copy()

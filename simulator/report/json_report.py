@@ -16,6 +16,7 @@ from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
+from simulator.metrics.stages import LoadStageFigures
 from simulator.report.onboarding_plan import PlanSection, onboarding_plan
 from simulator.report.schema import (
     AnswersSection,
@@ -147,6 +148,8 @@ class RunFigures:
     """``[onboarding] max_in_flight``: connects pending at once, at most."""
     connect_retries: int = 0
     """Connect tries that failed and were tried again."""
+    stages: list[LoadStageFigures] = field(default_factory=list)
+    """What each of the run's ``[[stages]]`` achieved (see :mod:`simulator.metrics.stages`)."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -271,6 +274,7 @@ def build_report(f: RunFigures) -> RunReport:
         "settings": f.settings,
         "timeseries": f.timeseries,
         "faults": f.faults,
+        "stages": f.stages,
         "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),
         "histograms": _histograms(f, latency),
     }

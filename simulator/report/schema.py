@@ -17,6 +17,7 @@ from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get
 from simulator.metrics.faults import FaultFigures
 from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.ingest import WorkerRestart, WorkerShare
+from simulator.metrics.stages import LoadStageFigures
 from simulator.report.gateway import GatewaySection
 from simulator.report.onboarding_plan import PlanSection
 
@@ -260,6 +261,8 @@ class RunReport(TypedDict):
     timeseries: list[dict[str, Any]]
     faults: list[FaultFigures]
     """What each ``[[faults]]`` entry did, in the order they happened (empty: none)."""
+    stages: NotRequired[list[LoadStageFigures]]
+    """What each ``[[stages]]`` entry planned and achieved, in order (empty: none)."""
     run: RunSection
     histograms: HistogramsSection
     thresholds: NotRequired[list[dict[str, Any]]]

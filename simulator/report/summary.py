@@ -65,6 +65,7 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             + (f" ({why})" if why else "")
         )
     lines.extend(_fault_line(fault) for fault in report.get("faults", []))
+    lines.extend(_stage_line(stage) for stage in report.get("stages", []))
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "
@@ -92,6 +93,19 @@ def _fault_line(fault: Mapping[str, Any]) -> str:
     if fault["latency_ms_p99_peak"] is not None:
         line += f", latency p99 up to {fault['latency_ms_p99_peak']:,.0f} ms"
     return line
+
+
+def _stage_line(stage: Mapping[str, Any]) -> str:
+    """One stage: its span, devices and message rate achieved of planned, and whether it kept
+    to its plan or which part fell behind and why."""
+    line = (
+        f"  stage {stage['number']:<5} {stage['start_s']:,.1f}-{stage['end_s']:,.1f} s: "
+        f"{stage['devices_achieved']:,}/{stage['devices_planned']:,} devices, "
+        f"{stage['msg_rate_achieved_per_s']:,.1f}/{stage['msg_rate_planned_per_s']:,.1f} msg/s "
+        f"(achieved/planned), p99 {_num(stage['latency_ms_p99'], ' ms')}, "
+        f"{_num(stage['lost'])} lost"
+    )
+    return line + (", kept to plan" if stage["kept"] else f"; behind: {stage['behind']}")
 
 
 def _sink_line(report: Mapping[str, Any]) -> str:

@@ -86,6 +86,8 @@ def _one(
     running = [s for s in latest if s is not None and s.get("phase") != "done"]
     phases = [s.get("phase", "done") for s in running] or ["done"]
     sample["phase"] = min(phases, key=lambda p: PHASES.index(p) if p in PHASES else 0)
+    stages = [s["stage"] for s in running if s.get("stage") is not None]
+    sample["stage"] = min(stages) if stages else None
     for key in LEVELS:
         values = _values(latest, key)
         sample[key] = sum(values) if values else None

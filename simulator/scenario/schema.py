@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -43,6 +44,7 @@ from simulator.scenario.composition import Group, compose
 from simulator.scenario.faults import BrokerRestartFault, FaultSettings
 from simulator.scenario.gateway import GatewaySettings, SouthboundFaultSettings
 from simulator.scenario.problems import describe_value
+from simulator.scenario.stages import StageSettings, stage_problems
 from simulator.sinks.url import parse_sink_url
 
 if TYPE_CHECKING:
@@ -694,6 +696,10 @@ class Scenario(_Table):
     faults: list[FaultSettings] = []
     """``[[faults]]``: what goes wrong during the run, and when (see
     :mod:`simulator.scenario.faults`)."""
+    stages: list[StageSettings] = []
+    """``[[stages]]``: devices and offered message rate ramped over time (see
+    :mod:`simulator.scenario.stages`); with stages the run lasts their total, which
+    ``duration_s`` defaults to."""
     thresholds: Annotated[
         tuple[Threshold, ...],
         WrapValidator(_parse_thresholds),
@@ -710,6 +716,13 @@ class Scenario(_Table):
         # here before validation rather than patched onto a frozen model afterwards.
         if not isinstance(data, dict):
             return data
+        stages = data.get("stages")
+        if isinstance(stages, list) and "duration_s" not in data:
+            # With stages the run lasts their total: the duration follows from them.
+            spans = [s.get("duration_s") for s in stages if isinstance(s, dict)]
+            numbers = [float(span) for span in spans if isinstance(span, (int, float))]
+            if numbers and len(numbers) == len(spans):
+                data = {**data, "duration_s": float(sum(numbers))}
         name = data.get("name")
         ingest = data.get("ingest", {})
         if (
@@ -745,6 +758,38 @@ class Scenario(_Table):
                             f"ingest, which answers registrations on each broker"
                         },
                     )
+                ],
+            ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _stages_fit(self) -> Scenario:
+        if not self.stages:
+            return self
+        found = stage_problems(self.stages, self.fleet.groups, self.fleet.devices)
+        total = sum(stage.duration_s for stage in self.stages)
+        if not math.isclose(self.duration_s, total):
+            found.append(
+                (
+                    ("duration_s",),
+                    self.duration_s,
+                    f"with [[stages]] the run lasts their total, {total:g} s: leave it out",
+                )
+            )
+        if self.fleet.messages_per_device is not None:
+            found.append(
+                (
+                    ("fleet", "messages_per_device"),
+                    self.fleet.messages_per_device,
+                    "cannot be combined with [[stages]], whose rates say what is sent",
+                )
+            )
+        if found:
+            raise ValidationError.from_exception_data(
+                "stages",
+                [
+                    InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": why})
+                    for loc, value, why in found
                 ],
             ) from None
         return self

@@ -112,7 +112,7 @@ def test_unknown_top_level_key_lists_the_allowed_keys(problems: Problems) -> Non
     assert problem.path == "durations"
     assert problem.message == (
         "unknown key; allowed keys here: name, seed, duration_s, broker, fleet, onboarding, "
-        "ingest, southbound, thresholds"
+        "ingest, southbound, gateway, faults, stages, thresholds"
     )
 
 

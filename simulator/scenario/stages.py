@@ -1,0 +1,236 @@
+"""``[[stages]]``: load that changes over time, and the plan it makes, as pure functions of time.
+
+Each stage lasts ``duration_s`` and ramps linearly to its targets from the previous stage's:
+``devices`` connected at its end, and ``msg_rate_per_s`` offered across the fleet. The first
+stage ramps from an empty fleet (0 devices, 0 messages per second): a run with stages starts
+with nothing connected, as a plant before its shift, and every stage says where it goes, so a
+plan reads the same whatever the fleet's size. A stage whose targets equal the previous ones
+holds (a soak); a short one with a higher rate is a spike.
+
+The plan (:class:`StagePlan`) answers, for any ``t`` seconds after the run began: which stage,
+how many devices should be connected, which rate is offered, and the factor by which every
+device's own rate (one message per publish interval) is scaled so that the connected devices
+offer that rate. Devices connect in fleet order (connection ``c`` when the target first
+reaches its first device) and leave in reverse order once the target falls below them; the
+target may fall only after its last rise, so every connection connects once (a connection
+that left is not brought back).
+
+Like :mod:`simulator.scenario.plan`, nothing here reads a clock: time is a parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field
+
+from simulator.scenario.composition import Group
+from simulator.scenario.table import Table
+
+MAX_STAGE_S = 7 * 86_400.0
+"""Longest stage: a week, as a run's duration."""
+
+MAX_MESSAGES_PER_FIRING = 64
+"""Most messages one device sends at one firing of its wheel: the rate a stage asks of the
+devices it plans, over their own rate (one per interval), may not exceed this."""
+
+
+class StageSettings(Table):
+    """One ``[[stages]]`` entry: where the load goes by the end of ``duration_s``."""
+
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_STAGE_S)]
+    """How long the stage lasts."""
+    devices: Annotated[int, Field(ge=0)]
+    """Devices connected at the stage's end (reached linearly from the previous stage's)."""
+    msg_rate_per_s: Annotated[float, Field(ge=0.0)]
+    """Messages per second offered across the fleet at the stage's end (reached linearly)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStage:
+    """One stage of the plan, on the run's timeline."""
+
+    number: int
+    """From 1, as the report and the time series name it."""
+    start_s: float
+    end_s: float
+    devices_from: float
+    devices_to: int
+    rate_from: float
+    rate_to: float
+
+    @property
+    def duration_s(self) -> float:
+        """How long the stage lasts."""
+        return self.end_s - self.start_s
+
+    @property
+    def planned_messages(self) -> float:
+        """Messages the stage offers: its mean rate over its duration."""
+        return (self.rate_from + self.rate_to) / 2 * self.duration_s
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        """Devices and rate planned ``t_s`` after the run began (within this stage)."""
+        share = min(1.0, max(0.0, (t_s - self.start_s) / self.duration_s))
+        devices = self.devices_from + (self.devices_to - self.devices_from) * share
+        return devices, self.rate_from + (self.rate_to - self.rate_from) * share
+
+
+class StagePlan:
+    """A fleet's stages on the run's timeline, and what they ask for at any moment."""
+
+    __slots__ = ("_ends", "_groups", "stages")
+
+    def __init__(self, stages: Sequence[StageSettings], groups: Sequence[Group]) -> None:
+        planned: list[PlannedStage] = []
+        start, devices, rate = 0.0, 0.0, 0.0
+        for number, stage in enumerate(stages, 1):
+            end = start + stage.duration_s
+            planned.append(
+                PlannedStage(number, start, end, devices, stage.devices, rate, stage.msg_rate_per_s)
+            )
+            start, devices, rate = end, float(stage.devices), stage.msg_rate_per_s
+        self.stages = tuple(planned)
+        self._ends = [stage.end_s for stage in planned]
+        self._groups = tuple(groups)
+
+    @property
+    def total_s(self) -> float:
+        """When the last stage ends."""
+        return self._ends[-1] if self._ends else 0.0
+
+    @property
+    def peak_devices(self) -> int:
+        """The most devices any stage asks for (the fleet is built for these)."""
+        return max((stage.devices_to for stage in self.stages), default=0)
+
+    def stage_at(self, t_s: float) -> PlannedStage | None:
+        """The stage running ``t_s`` after the run began (a boundary belongs to the stage it
+        ends); None before the start and after the last stage."""
+        if t_s < 0 or not self.stages or t_s > self.total_s:
+            return None
+        index = bisect_right(self._ends, t_s)
+        if index > 0 and self._ends[index - 1] == t_s:
+            index -= 1
+        return self.stages[min(index, len(self.stages) - 1)]
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        """Devices and offered rate planned ``t_s`` after the run began (after the last
+        stage: its end's)."""
+        stage = self.stage_at(t_s)
+        if stage is None:
+            if t_s < 0 or not self.stages:
+                return 0.0, 0.0
+            last = self.stages[-1]
+            return float(last.devices_to), last.rate_to
+        return stage.at(t_s)
+
+    def base_rate(self, devices: float) -> float:
+        """Messages per second ``devices`` (the first ones, in fleet order) offer at their
+        own rate, one message per publish interval each."""
+        rate = 0.0
+        for group in self._groups:
+            planned = min(max(devices - group.start, 0.0), group.count)
+            if planned <= 0:
+                break
+            rate += planned / group.interval_s
+        return rate
+
+    def factor(self, t_s: float) -> float:
+        """By how much every device's own rate is scaled ``t_s`` after the run began, so that
+        the devices planned then offer the rate planned then (0 when none is planned)."""
+        devices, rate = self.at(t_s)
+        base = self.base_rate(devices)
+        if base <= 0 or rate <= 0:
+            return 0.0
+        return min(rate / base, float(MAX_MESSAGES_PER_FIRING))
+
+    def first_reaching(self, devices: int) -> float:
+        """When the device target first reaches ``devices`` (math.inf: never)."""
+        for stage in self.stages:
+            if stage.devices_to >= devices:
+                if stage.devices_from >= devices:
+                    return stage.start_s
+                share = (devices - stage.devices_from) / (stage.devices_to - stage.devices_from)
+                return stage.start_s + share * stage.duration_s
+        return math.inf
+
+
+class StageSchedule:
+    """When each connection's connect starts on a stage plan: when the device target first
+    reaches its first device (a :class:`~simulator.transport.connector.StartSchedule`)."""
+
+    __slots__ = ("_plan", "_starts", "connections")
+
+    def __init__(self, plan: StagePlan, starts: Sequence[int]) -> None:
+        """``starts`` is the first device of every connection, and the fleet's size at the
+        end (:func:`~simulator.scenario.composition.connection_starts`)."""
+        self._plan = plan
+        self._starts = starts
+        self.connections = bisect_right(starts, plan.peak_devices - 1) if plan.peak_devices else 0
+        """Connections the plan connects at all: those whose first device it reaches."""
+
+    def start_s(self, index: int) -> float:
+        """Seconds after the start at which connection ``index``'s connect is due."""
+        return self._plan.first_reaching(self._starts[index] + 1)
+
+    def eta_s(self) -> float:
+        """When the last connect is due (0 for none)."""
+        return self.start_s(self.connections - 1) if self.connections else 0.0
+
+
+def stage_problems(
+    stages: Sequence[StageSettings], groups: Sequence[Group], fleet_devices: int
+) -> list[tuple[tuple[str | int, ...], object, str]]:
+    """What is wrong with ``stages`` for this fleet: (key path, value, why) for each problem."""
+    problems: list[tuple[tuple[str | int, ...], object, str]] = []
+    plan = StagePlan(stages, groups)
+    fell = False
+    previous = 0
+    for number, stage in enumerate(stages):
+        where = ("stages", number)
+        if stage.devices > fleet_devices:
+            problems.append(
+                (
+                    (*where, "devices"),
+                    stage.devices,
+                    f"must be at most [fleet] devices ({fleet_devices}): the fleet is built "
+                    f"once, for the largest stage",
+                )
+            )
+        if stage.devices > previous and fell:
+            problems.append(
+                (
+                    (*where, "devices"),
+                    stage.devices,
+                    "may not rise again after an earlier stage lowered it: a connection that "
+                    "left is not brought back",
+                )
+            )
+        fell = fell or stage.devices < previous
+        previous = stage.devices
+        if stage.devices == 0 and stage.msg_rate_per_s > 0:
+            problems.append(
+                (
+                    (*where, "msg_rate_per_s"),
+                    stage.msg_rate_per_s,
+                    "must be 0 when the stage ends with 0 devices: nobody could offer it",
+                )
+            )
+            continue
+        base = plan.base_rate(min(stage.devices, fleet_devices))
+        if base > 0 and stage.msg_rate_per_s / base > MAX_MESSAGES_PER_FIRING:
+            problems.append(
+                (
+                    (*where, "msg_rate_per_s"),
+                    stage.msg_rate_per_s,
+                    f"asks {stage.msg_rate_per_s / base:,.1f} times the {base:,.1f} msg/s its "
+                    f"{stage.devices:,} devices offer at their publish interval; at most "
+                    f"{MAX_MESSAGES_PER_FIRING} (shorten publish_interval_s)",
+                )
+            )
+    return problems

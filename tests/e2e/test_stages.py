@@ -1,0 +1,88 @@
+"""``[[stages]]`` through ``factory-sim run`` against the Mosquitto the run starts itself: a ramp
+up, a hold, a spike and a ramp down, checked by counts (devices connected at each stage's end,
+messages per stage within a generous bound of the plan, deaths said on leaving), never by how
+fast this machine is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.commands import simulator
+
+pytestmark = pytest.mark.broker
+
+SCENARIO = """\
+name = "stages"
+seed = 3
+
+[fleet]
+devices = 300
+publish_interval_s = 0.5
+
+[onboarding]
+workflow = "register"
+
+[ingest]
+sqlite_path = "rows.sqlite"
+
+[[stages]]
+duration_s = 3.0
+devices = 300
+msg_rate_per_s = 600.0
+
+[[stages]]
+duration_s = 4.0
+devices = 300
+msg_rate_per_s = 600.0
+
+[[stages]]
+duration_s = 2.0
+devices = 300
+msg_rate_per_s = 1800.0
+
+[[stages]]
+duration_s = 3.0
+devices = 0
+msg_rate_per_s = 0.0
+"""
+
+
+def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) -> None:
+    scenario = tmp_path / "stages.toml"
+    scenario.write_text(SCENARIO)
+    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+
+    stages = report["stages"]
+    assert [s["number"] for s in stages] == [1, 2, 3, 4]
+    assert [(s["start_s"], s["end_s"]) for s in stages] == [(0, 3), (3, 7), (7, 9), (9, 12)]
+    assert [s["devices_planned"] for s in stages] == [300, 300, 300, 0]
+    assert [s["msg_rate_planned_per_s"] for s in stages] == [300, 600, 1200, 900]
+    # The hold gives the connects 4 s to catch up; the ramp down leaves every connection.
+    assert stages[1]["devices_achieved"] == 300
+    assert stages[2]["devices_achieved"] == 300
+    assert stages[3]["devices_achieved"] == 0
+    for stage in stages[1:]:
+        assert 0.5 * stage["messages_planned"] <= stage["published"]
+        assert stage["published"] <= 1.5 * stage["messages_planned"]
+        assert stage["kept"] is (stage["behind"] is None)
+    assert sum(s["published"] for s in stages) <= report["messages"]["published"]
+
+    # Leaving is not dropping: each device said its death, nothing was lost.
+    assert report["devices"]["dropped_after_connect"] == 0
+    assert report["onboarding"]["deaths"]["sent"] == 300
+    assert report["messages"]["lost"] == 0
+    assert report["messages"]["ingested"] == report["messages"]["published"]
+
+    numbered = [s["stage"] for s in report["timeseries"] if s["stage"] is not None]
+    assert numbered == sorted(numbered)
+    assert set(numbered) <= {1, 2, 3, 4}
+    assert {2, 3, 4} <= set(numbered)
+
+    summary = done.stdout + done.stderr
+    assert "stage 1" in summary
+    assert "stage 4" in summary
