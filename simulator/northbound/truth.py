@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from simulator.fleet import SampleValue
@@ -52,21 +54,29 @@ def as_float32(value: float) -> float:
         return math.copysign(math.inf, value)
 
 
-def same_value(field: RegisterField, got: object, number: int | float) -> bool:
-    """Whether a published ``got`` names the register number ``number`` of ``field``."""
+def register_number(field: RegisterField, got: object) -> int | float | None:
+    """The register number a published ``got`` names for ``field``, or None if it names none
+    (a string for a number, a bool, NaN, a fraction for an integer)."""
     if isinstance(got, bool):
-        return False
+        return None
     if field.codes:
         if isinstance(got, str):
-            return got == field.codes[int(number)]
-        return isinstance(got, int) and got == number
+            return field.codes.index(got) if got in field.codes else None
+        return got if isinstance(got, int) else None
     if not isinstance(got, int | float) or not math.isfinite(got):
-        return False
+        return None
     if field.type is RegisterType.FLOAT32:
-        return as_float32(float(got)) == number
+        return as_float32(float(got))
     if field.scale != 1:
-        return round(got * field.scale) == number
-    return got == number
+        return round(got * field.scale)
+    if isinstance(got, float):
+        return int(got) if got.is_integer() else None
+    return got
+
+
+def same_value(field: RegisterField, got: object, number: int | float) -> bool:
+    """Whether a published ``got`` names the register number ``number`` of ``field``."""
+    return register_number(field, got) == number
 
 
 def expected_value(field: RegisterField, number: int | float) -> SampleValue:
@@ -87,23 +97,39 @@ class Match:
 
 
 class _History:
-    __slots__ = ("first", "length", "numbers")
+    __slots__ = ("first", "length", "numbers", "starts")
 
     def __init__(self, first: int, length: int) -> None:
         self.length = length
         self.first = first
         """The step of ``numbers[0]``."""
         self.numbers: deque[tuple[int | float, ...]] = deque(maxlen=length)
+        self.starts: deque[tuple[int, ...]] = deque(maxlen=length)
+        """For each step and field, the step at which the field took its value (-1: before
+        the history began), so a match's change is a lookup, not a walk back."""
 
     @property
     def last(self) -> int:
         return self.first + len(self.numbers) - 1
 
+    def append(self, step: int, numbers: tuple[int | float, ...]) -> None:
+        if self.numbers:
+            before, began = self.numbers[-1], self.starts[-1]
+            starts = tuple(
+                began[p] if before[p] == number else step for p, number in enumerate(numbers)
+            )
+        else:
+            starts = (-1,) * len(numbers)
+        if len(self.numbers) == self.length:
+            self.first += 1
+        self.numbers.append(numbers)
+        self.starts.append(starts)
+
 
 class GroundTruth:
     """Each served device's register numbers over its recent steps, computed as needed."""
 
-    __slots__ = ("_fleet", "_histories", "_length", "_staleness_s")
+    __slots__ = ("_converters", "_fleet", "_histories", "_last", "_length", "_staleness_s")
 
     def __init__(self, fleet: ServedFleet, *, max_staleness_s: float, lookback_s: float) -> None:
         """``fleet``: a fleet of the checker's own, built as the server's is. Steps older than
@@ -112,6 +138,10 @@ class GroundTruth:
         self._staleness_s = max_staleness_s
         self._length = lookback_s
         self._histories: dict[int, _History] = {}
+        self._converters: dict[str, tuple[Callable[[object], int | float | None], ...]] = {}
+        """By model: a map is a pure function of its model."""
+        self._last: tuple[int, float, _History, int, float] | None = None
+        """The latest device and time looked up: a message's values share them."""
 
     @property
     def fleet(self) -> ServedFleet:
@@ -119,6 +149,9 @@ class GroundTruth:
         return self._fleet
 
     def _history(self, index: int, t_s: float) -> tuple[_History, int, float]:
+        last = self._last
+        if last is not None and last[0] == index and last[1] == t_s:
+            return last[2], last[3], last[4]
         update_s = self._fleet.update_s_of(index)
         now = step_at(t_s, update_s)
         history = self._histories.get(index)
@@ -132,12 +165,12 @@ class GroundTruth:
             start = max(history.last + 1, now - history.length + 1)
             if start > history.last + 1:
                 history.numbers.clear()
+                history.starts.clear()
                 history.first = start
             for step in range(start, now + 1):
                 words = self._fleet.registers(index, step * update_s)
-                if len(history.numbers) == history.length:
-                    history.first += 1
-                history.numbers.append(encoder.numbers(words))
+                history.append(step, encoder.numbers(words))
+        self._last = (index, t_s, history, now, update_s)
         return history, now, update_s
 
     def numbers_at(self, index: int, t_s: float) -> tuple[int | float, ...]:
@@ -145,24 +178,30 @@ class GroundTruth:
         history, now, _ = self._history(index, t_s)
         return history.numbers[now - history.first]
 
+    def _converter(self, index: int, position: int) -> Callable[[object], int | float | None]:
+        register_map = self._fleet.map_of(index)
+        converters = self._converters.get(register_map.model)
+        if converters is None:
+            converters = tuple(partial(register_number, field) for field in register_map.fields)
+            self._converters[register_map.model] = converters
+        return converters[position]
+
     def match(self, index: int, position: int, got: object, t_s: float) -> Match:
         """Compare ``got``, published for field ``position`` of device ``index``, arriving at
         ``t_s``, with the truth."""
         history, now, update_s = self._history(index, t_s)
-        field = self._fleet.map_of(index).fields[position]
+        number = self._converter(index, position)(got)
+        if number is None:
+            return Match("wrong", now, None)
         numbers = history.numbers
         first = history.first
         oldest_fresh = max(first, step_at(t_s - self._staleness_s, update_s))
         step = min(now, history.last)
         while step >= first:
-            if same_value(field, got, numbers[step - first][position]):
+            if numbers[step - first][position] == number:
                 if step >= oldest_fresh:
-                    changed = step
-                    while changed > first and same_value(
-                        field, got, numbers[changed - 1 - first][position]
-                    ):
-                        changed -= 1
-                    return Match("correct", step, changed if changed > first else None)
+                    changed = history.starts[step - first][position]
+                    return Match("correct", step, changed if changed >= 0 else None)
                 return Match("stale", step, None)
             step -= 1
         return Match("wrong", now, None)
