@@ -20,8 +20,10 @@ float; a counter or integer is that integer; a state is its name (``"running"``)
 ``[t - max_staleness, t]``, *stale* when it equals only an older step's (kept for a while back),
 *wrong* otherwise.
 
-A device's recent steps are kept as tuples of register numbers (a bounded deque per device
-read so far, filled as time goes on; the cursor behind it walks the model forward only).
+A device's recent steps are kept as tuples of register numbers, with the step at which each
+field took its value (bounded deques per device checked so far, filled as time goes on; the
+cursor behind them walks the model forward only). A published value is converted once into
+the register number it names (:func:`register_number`) and compared with those tuples.
 """
 
 from __future__ import annotations
