@@ -10,7 +10,8 @@ awaited), which the broker queues in the session; a worker with the same setting
 client id) is started again and drains them into a fresh SQLite file. Reported: messages over
 the worker's receive window (first to last message received), the time from starting the
 worker process to the last row committed, the worker's CPU over its whole life (process start
-included) per message, and the messages lost (published but not stored) and duplicated.
+included) and Mosquitto's over the same time, per message, and the messages lost (published
+but not stored) and duplicated.
 
 ``readback``: ``Sink.read_stored``, what a restarted worker runs before it subscribes, for a run
 of ``--rows`` rows in a table that holds ``--other-rows`` of another run as well (the same
@@ -111,7 +112,7 @@ async def drain(batch_size: int, args: argparse.Namespace, sqlite: Path) -> dict
             raise RuntimeError(f"publishing fell short: {published.notes or published.extra}")
         say(f"drain: {sent:,} messages queued; starting the worker again (batch {batch_size:,})")
         second = IngestPool([settings])
-        started = loop.time()
+        started, broker_cpu_s = loop.time(), process_cpu_s(broker.pid)
         try:
             await second.start(args.timeout)
             pid = second.children[0].pid
@@ -119,6 +120,7 @@ async def drain(batch_size: int, args: argparse.Namespace, sqlite: Path) -> dict
             await second.wait_for_resolved(sent, args.timeout)
             wall_s = loop.time() - started
             cpu_s = process_cpu_s(pid)
+            broker_cpu_s = process_cpu_s(broker.pid) - broker_cpu_s
             final = await second.stop()
         finally:
             if second.final is None:
@@ -128,6 +130,7 @@ async def drain(batch_size: int, args: argparse.Namespace, sqlite: Path) -> dict
         "msg_per_s": sent / window_s if window_s > 0 else 0.0,
         "wall_s": wall_s,
         "cpu_us_per_msg": cpu_s / sent * 1e6,
+        "broker_cpu_us_per_msg": broker_cpu_s / sent * 1e6,
         "lost": sent - final.committed_unique,
         "duplicated": final.duplicated,
     }
@@ -230,13 +233,15 @@ def drain_table(results: dict[int, list[dict[str, float]]], args: argparse.Names
         f"session, medians of {args.repeats}:",
         "",
         "| batch | msg/s, first to last received | s from worker start to all committed "
-        "| worker CPU µs/msg, start included | lost | duplicated |",
-        "|--:|--:|--:|--:|--:|--:|",
+        "| worker CPU µs/msg, start included | Mosquitto CPU µs/msg | lost | duplicated |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for size, rounds in results.items():
         lines.append(
             f"| {size:,} | {median(rounds, 'msg_per_s'):,.0f} | {median(rounds, 'wall_s'):.2f} "
-            f"| {median(rounds, 'cpu_us_per_msg'):.1f} | {sum(r['lost'] for r in rounds):,.0f} "
+            f"| {median(rounds, 'cpu_us_per_msg'):.1f} "
+            f"| {median(rounds, 'broker_cpu_us_per_msg'):.1f} "
+            f"| {sum(r['lost'] for r in rounds):,.0f} "
             f"| {sum(r['duplicated'] for r in rounds):,.0f} |"
         )
     lines.append("\n(lost and duplicated: totals over every repeat)")
