@@ -38,6 +38,8 @@ class Monitor:
         self.phase = "starting"
         self._clock = clock
         self._start = clock()
+        self.faults_active: dict[str, int] = {}
+        """Faults in force now, by kind (every kind the scenario has, 0 when none is)."""
         self.stage_of: Callable[[float], int | None] | None = None
         """The stage running ``t_s`` after the start, for the samples (None: no stages)."""
 
@@ -60,6 +62,7 @@ class Monitor:
             rss_bytes=rss_bytes(),
             cpu_s=cpu_seconds(),
             connect_us=fleet.connect_us.copy(),
+            faults_active=dict(self.faults_active),
         )
         progress = self.ingest.progress if self.ingest is not None else None
         if progress is not None:

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import random
 import signal
 import socket
 import sys
@@ -41,13 +42,13 @@ from simulator.errors import (
     ScenarioError,
     ScenarioProblem,
 )
-from simulator.faults import FaultTimeline, RunFaults
+from simulator.faults import FaultTimeline, RunFaults, active_kinds, fault_line
 from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings, on_each_broker
 from simulator.live.console import make_view
 from simulator.live.web import LiveDashboard
-from simulator.metrics.faults import fault_figures
+from simulator.metrics.faults import FaultRecord, fault_figures
 from simulator.metrics.funnel import FIRST_TELEMETRY, Stage
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
@@ -63,7 +64,7 @@ from simulator.report.schema import ResponderSection, RunReport, RunSection
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.composition import connection_starts
-from simulator.scenario.faults import BrokerRestartFault
+from simulator.scenario.faults import BrokerRestartFault, needs_relay
 from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
 from simulator.scenario.segment import SegmentSchedule
@@ -78,6 +79,7 @@ from simulator.transport.limits import (
     source_addresses,
     this_machine,
 )
+from simulator.transport.relay import Relay
 from simulator.transport.tls import (
     check_client_files,
     client_context,
@@ -160,6 +162,8 @@ class Runner:
         """The brokers this run started (none against an external broker)."""
         self.faults: FaultTimeline | None = None
         """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
+        self.relay: Relay | None = None
+        """The relay between fleet and broker, for ``network`` and ``partition`` faults."""
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
@@ -409,6 +413,8 @@ class Runner:
                 return await self._ingest_only(loop, address, ingest, responder)
             return await self._drive(loop, address, ingest, responder)
         finally:
+            if self.relay is not None:
+                await self.relay.close()
             if responder is not None:
                 await responder.stop()
             if ingest is not None and ingest.final is None:
@@ -474,11 +480,23 @@ class Runner:
         if address.username is not None:
             credentials = Credentials(address.username, address.password)
         segment = self.config.segment
+        brokers = [(broker.host, broker.port) for broker in self.brokers] or [
+            (address.host, address.port)
+        ]
+        sources = fleet_sources(scenario, address.host, self._fleet_connections())
+        if needs_relay(scenario.faults):
+            # The fleet's uplink goes through the relay; ingest reaches the broker directly.
+            relay = self.relay = Relay(
+                brokers, loop=loop, rng=random.Random(scenario.seed), source_addresses=sources
+            )
+            brokers = await relay.start()
+            sources = fleet_sources(scenario, brokers[0][0], self._fleet_connections())
+            self.say(f"the fleet connects through a relay on {brokers[0][0]}:{brokers[0][1]}")
         endpoint = Endpoint(
-            address.host,
-            address.port,
-            source_addresses=fleet_sources(scenario, address.host, self._fleet_connections()),
-            more_brokers=tuple((broker.host, broker.port) for broker in self.brokers[1:]),
+            brokers[0][0],
+            brokers[0][1],
+            source_addresses=sources,
+            more_brokers=tuple(brokers[1:]),
             tls=context_source(self.tls) if address.tls else None,
             credentials=credentials,
         )
@@ -534,8 +552,16 @@ class Runner:
             staging = asyncio.create_task(stages.run())
         timeline: asyncio.Task[None] | None = None
         if scenario.faults:
-            target = RunFaults(fleet, self.local_brokers, seed=scenario.seed)
-            self.faults = FaultTimeline(scenario.faults, target, clock=loop.time, start=state.start)
+            target = RunFaults(
+                fleet, self.local_brokers, seed=scenario.seed, relay=self.relay, sink=ingest
+            )
+            self.faults = FaultTimeline(
+                scenario.faults,
+                target,
+                clock=loop.time,
+                start=state.start,
+                on_change=lambda record: self._fault_changed(monitor, record),
+            )
             timeline = asyncio.create_task(self.faults.run())
         try:
             monitor.phase = "onboarding"
@@ -596,6 +622,12 @@ class Runner:
                 stages.marks, series.samples, series.stage_latency, latest
             )
         return build_report(figures)
+
+    def _fault_changed(self, monitor: Monitor, record: FaultRecord) -> None:
+        """A fault began or ended: say so, and show which are in force in the metrics."""
+        self.say(fault_line(record))
+        if self.faults is not None:
+            monitor.faults_active = active_kinds(self.scenario.faults, self.faults.active)
 
     def run_section(self) -> RunSection:
         """The report's ``run``: its id, client id prefix, slice and when it really started."""

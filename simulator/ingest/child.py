@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.errors import IngestChildError
+from simulator.ingest.control import Control
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
 
@@ -75,6 +76,9 @@ class IngestChild:
         """Set whenever the child says something new (wait on it with :func:`wait_for_progress`)."""
         self.gone = False
         """The child closed its output: it has exited, or is about to."""
+        self.commit_delay_s = 0.0
+        """The delay before each batch's commit the child is told at start (a restart in
+        the middle of a ``slow_sink`` fault), and since then by :meth:`tell`."""
 
     async def start(self, timeout_s: float = 20.0) -> list[str]:
         """Start the child and wait until it has subscribed; return its notes."""
@@ -88,8 +92,10 @@ class IngestChild:
         )
         stdin = self._proc.stdin
         assert stdin is not None
-        stdin.write(self.settings.to_json().encode())
-        stdin.close()
+        # One line; the pipe stays open for instructions (see simulator.ingest.control).
+        stdin.write(self.settings.to_json().encode() + b"\n")
+        if self.commit_delay_s:
+            stdin.write(Control(self.commit_delay_s).to_line().encode())
         self._reader = asyncio.create_task(self._read_stdout())
         self._stderr_reader = asyncio.create_task(self._read_stderr())
         try:
@@ -100,6 +106,20 @@ class IngestChild:
             raise IngestChildError(
                 f"ingest worker did not subscribe within {timeout_s:.0f} s{self._stderr_tail()}"
             ) from None
+
+    def tell(self, control: Control) -> None:
+        """Send ``control`` to the running child (nothing once it has gone)."""
+        self.commit_delay_s = control.commit_delay_s
+        proc = self._proc
+        if proc is None or proc.returncode is not None or proc.stdin is None:
+            return
+        if not proc.stdin.is_closing():
+            proc.stdin.write(control.to_line().encode())
+
+    def _close_stdin(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
 
     @property
     def pid(self) -> int | None:
@@ -117,6 +137,7 @@ class IngestChild:
         if proc is None:
             raise IngestChildError("ingest worker was never started")
         status = await proc.wait()
+        self._close_stdin()
         reader = self._reader
         if reader is not None and not reader.done():
             # Its last lines, read to the end: the error it said, if it said one.
@@ -163,6 +184,7 @@ class IngestChild:
             raise IngestChildError("ingest worker was never started")
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
+        self._close_stdin()
         try:
             async with asyncio.timeout(timeout_s):
                 await proc.wait()
@@ -189,6 +211,7 @@ class IngestChild:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+        self._close_stdin()
         for task in (self._reader, self._stderr_reader):
             if task is not None:
                 task.cancel()

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from simulator.errors import IngestChildError
 from simulator.ingest.child import IngestChild, wait_for_progress
+from simulator.ingest.control import Control
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
 
@@ -86,6 +87,7 @@ class IngestPool:
         self._start_timeout_s = 20.0
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._commit_delay_s = 0.0
 
     @property
     def children(self) -> list[IngestChild]:
@@ -115,6 +117,13 @@ class IngestPool:
             notes.extend(n for n in result if n not in notes)
         self._watchers = [asyncio.create_task(self._watch(slot)) for slot in self._slots]
         return notes
+
+    def delay_commits(self, delay_s: float) -> None:
+        """Have every worker wait ``delay_s`` before each batch's commit from now on (0: no
+        more), those started again later included (a ``slow_sink`` fault)."""
+        self._commit_delay_s = delay_s
+        for child in self.children:
+            child.tell(Control(delay_s))
 
     @property
     def progress(self) -> IngestSnapshot | None:

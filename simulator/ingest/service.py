@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from simulator.errors import SimulatorError
+from simulator.ingest.control import Control, follow
 from simulator.ingest.settings import WorkerSettings
 from simulator.ingest.worker import IngestWorker
 from simulator.metrics.ingest import IngestSnapshot
@@ -142,12 +143,14 @@ async def serve(
     wall_ns: Callable[[], int] = time.time_ns,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    control: TextIO | None = None,
 ) -> IngestSnapshot:
     """Run one worker until SIGTERM/SIGINT (or ``duration_s``); return its final snapshot.
 
     With ``metrics_port``, Prometheus metrics (role ``ingest``) are served on
     ``metrics_host`` for the worker's lifetime, from a snapshot refreshed once per progress
-    interval.
+    interval. With ``control`` (the rest of standard input, for ``run``), the worker follows
+    the instructions written there (:mod:`.control`).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -188,6 +191,15 @@ async def serve(
         lines.emit("ready", notes=worker.notes, run_id=settings.run_id)
     for note in worker.notes:
         err.write(f"ingest: note: {note}\n")
+    if control is not None:
+
+        def apply(instruction: Control) -> None:
+            worker.writer.commit_delay_s = instruction.commit_delay_s
+
+        def refuse(said: str) -> None:
+            err.write(f"ingest: ignored: {said}\n")
+
+        follow(control, loop, apply, refuse)
     started = loop.time()
     latest: list[Totals] = []
     server: MetricsServer | None = None

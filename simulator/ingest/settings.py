@@ -86,6 +86,15 @@ class WorkerSettings:
     resume_from_sink: bool = False
     """This worker replaces one of the run that died: before it subscribes, it reads what the
     run has stored of its devices and counts on from there (:meth:`Sink.read_stored`)."""
+    restartable: bool = True
+    """Whether a dead worker is started again. Not one of several brokers' workers: what it
+    would read back of its topic share includes devices other brokers carried, whose rows
+    the sink cannot tell apart, so its figures would count them twice; its death fails ingest
+    instead (docs/DECISIONS.md, "Ingest over several brokers")."""
+
+    group_starts: tuple[int, ...] = ()
+    """The first fleet index of each group of a fleet of several (model, interval, payload
+    format), so ingest counts each apart; empty for a fleet of one group."""
 
     def to_json(self) -> str:
         """This object as one JSON document, for the worker process's standard input."""
@@ -100,6 +109,7 @@ class WorkerSettings:
             data: dict[str, Any] = json.loads(text)
             data["mqtt_version"] = MQTTVersion[data["mqtt_version"]]
             data["partition"] = tuple(data.get("partition", ()))
+            data["group_starts"] = tuple(data.get("group_starts", ()))
             respond = data.get("respond")
             if respond is not None:
                 data["respond"] = Policy(**respond)
@@ -148,7 +158,8 @@ def on_each_broker(
     :mod:`simulator.transport.dealing`), so the workers of that broker hear all of the device
     and none of it elsewhere: accounting per device stays exact without a worker holding a
     connection to every broker. The first broker's workers keep their client ids; the others'
-    get ``-b<number>`` added, so each worker of the run has a name of its own.
+    get ``-b<number>`` added, so each worker of the run has a name of its own. Over several
+    brokers a worker is not restarted (see :attr:`WorkerSettings.restartable`).
     """
     if not brokers:
         return list(workers)
@@ -158,6 +169,7 @@ def on_each_broker(
             host=host,
             port=port,
             client_id=worker.client_id if number == 0 else f"{worker.client_id}-b{number}",
+            restartable=worker.restartable and len(brokers) == 1,
         )
         for number, (host, port) in enumerate(brokers)
         for worker in workers

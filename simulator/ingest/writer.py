@@ -15,6 +15,8 @@ returns, or to ``failed_unique`` when it gives up. Nothing is dropped in silence
 - while ``max_pending`` batches wait for the thread, the worker stops reading from the broker
   (``pause(True)``), so memory stays bounded and TCP pushes back on the broker; it reads again
   when half of them are done;
+- with ``commit_delay_s`` set (a ``slow_sink`` fault), each batch waits that long on the
+  thread before its commit, so batches queue up behind it as behind a slow database;
 - a batch submitted with ``acks_through`` hands that number to ``release`` once it is done,
   committed or given up, in the order batches were submitted: the worker then acknowledges
   the broker's messages up to there (a given-up batch too: its rows are counted lost, and
@@ -79,6 +81,8 @@ class SinkWriter:
         self._outage_since: float | None = None
         self._last_attempt = 0.0
         self._last_error: SinkError | None = None
+        self.commit_delay_s = 0.0
+        """Waited before each batch's commit (a ``slow_sink`` fault; read by the thread)."""
 
     @property
     def committed_rows(self) -> int:
@@ -123,6 +127,9 @@ class SinkWriter:
     # the writer thread
 
     def _store(self, rows: Sequence[Row]) -> None:
+        delay = self.commit_delay_s
+        if delay:
+            self._sleep(delay)
         self._attempt(lambda: self.sink.write_batch(rows))
 
     def _store_malformed(self, items: Sequence[Malformed]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from simulator.broker import LocalBroker
 from simulator.ingest.pool import IngestPool
-from simulator.ingest.settings import WorkerSettings
+from simulator.ingest.settings import WorkerSettings, on_each_broker
 from tests.integration.test_ingest_process import publish_all, telemetry
 from tests.waiting import wait_until
 
@@ -104,3 +104,28 @@ async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
     finally:
         await pool.kill()
     assert final is not None
+
+
+async def test_a_worker_of_a_broker_pool_that_dies_is_not_restarted(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    # One worker per broker; the second broker is the same Mosquitto under another name, since
+    # only the settings decide: what a restarted worker would read back is not its own alone.
+    workers = on_each_broker(
+        [settings(mosquitto, tmp_path)], [(mosquitto.host, mosquitto.port), ("localhost", 1)]
+    )
+    assert [worker.restartable for worker in workers] == [False, False]
+    said: list[str] = []
+    pool = IngestPool(workers[:1], say=said.append)
+    await pool.start()
+    try:
+        first = pool.children[0]
+        assert first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+        await wait_until(lambda: pool.gone, "the pool to give the worker up")
+        assert not await pool.wait_for_resolved(1, timeout_s=30)
+    finally:
+        await pool.kill()
+    assert pool.restarts == []
+    assert said == []
+    assert pool.dead() == [first]
