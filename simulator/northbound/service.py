@@ -5,9 +5,10 @@ fleet's models (:mod:`simulator.southbound`), the check subscribes to the gatewa
 the broker (its own MQTT session, reconnecting like the ingest worker's) and compares each
 value with the ground truth at its arrival (:mod:`.check`), south-side faults happen on the
 plan's schedule, and at the end (``duration_s``, SIGTERM or SIGINT) the report is written:
-``scenario``, ``gateway`` (what the check found), ``southbound`` (what the server did) and
-``thresholds``. Both sides read the same clock, so "how late" and "how stale" need no
-synchronised clocks between machines.
+``scenario``, ``epoch_unix_s`` and ``settings`` (the tables the check ran with), ``gateway``
+(what the check found), ``southbound`` (what the server did) and ``thresholds``. Both sides
+read the same clock, so "how late" and "how stale" need no synchronised clocks between
+machines.
 """
 
 from __future__ import annotations
@@ -228,6 +229,12 @@ async def serve_and_check(
         await server.close()
     report: dict[str, Any] = {
         "scenario": scenario.name,
+        "epoch_unix_s": epoch,
+        "settings": {
+            "gateway": scenario.gateway.model_dump(mode="json"),
+            "southbound": scenario.southbound.model_dump(mode="json"),
+            "seed": scenario.seed,
+        },
         "gateway": check.section(clock() - epoch),
         "southbound": asdict(server.counters) | {"check_reconnects": listener.reconnects},
     }

@@ -112,3 +112,7 @@ def test_the_report_names_the_wrong_value_and_the_threshold_fails_the_command(
     )
     assert 0 <= example["expected"] <= 1
     assert [t["passed"] for t in report["thresholds"]] == [False, True]
+    assert report["settings"]["gateway"]["topic"] == "north/{device}"
+    assert report["settings"]["southbound"]["devices_per_port"] == 3
+    hint = json.loads((tmp_path / "hint.json").read_text())
+    assert report["epoch_unix_s"] == hint["epoch_unix_s"]
