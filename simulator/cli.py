@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--settings-stdin",
         action="store_true",
-        help="read every setting as JSON from standard input (how 'run' starts a worker)",
+        help="read every setting as one line of JSON from standard input, then follow the "
+        "instructions on the lines after it (how 'run' starts a worker)",
     )
     ingest.add_argument(
         "--duration",
@@ -813,6 +814,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             progress_interval_s=0.5 if args.jsonl else 1.0,
             metrics_port=args.metrics_port,
             metrics_host=args.metrics_host,
+            control=sys.stdin if args.settings_stdin else None,
         )
     )
     if args.report is not None:
@@ -843,7 +845,7 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
 
     if args.settings_stdin:
         try:
-            return WorkerSettings.from_json(sys.stdin.read())
+            return WorkerSettings.from_json(sys.stdin.readline())
         except ValueError as exc:
             raise ScenarioError([ScenarioProblem("<stdin>", "settings", str(exc))]) from None
     if args.broker is None:

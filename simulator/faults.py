@@ -1,11 +1,14 @@
 """A run's ``[[faults]]``, carried out on its timeline.
 
 :class:`FaultTimeline` waits for each fault's moment (seconds after the run began, on the
-injected clock), has the :class:`FaultTarget` (the runner: it owns the broker and the fleet)
-carry it out, and watches the fleet come back: the fewest devices connected, and when as many
-are connected as before. One task for the timeline and one watcher per fault in progress;
-nothing per device. What happened is kept as :class:`~simulator.metrics.faults.FaultRecord`
-for the report (:func:`~simulator.metrics.faults.fault_figures`).
+injected clock), has the :class:`FaultTarget` (the runner: it owns the broker, the relay, the
+ingest workers and the fleet) carry it out, and watches the fleet come back: the fewest
+devices connected, and when as many are connected as before. A fault with a window
+(``network``, ``partition``, ``slow_sink``) is put in force at its moment and lifted
+``duration_s`` later, while the timeline goes on to the next fault. One task for the
+timeline, one watcher per fault in progress and one per open window; nothing per device.
+What happened is kept as :class:`~simulator.metrics.faults.FaultRecord` for the report
+(:func:`~simulator.metrics.faults.fault_figures`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,18 @@ from simulator.broker import LocalBroker
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerLaunchError, FaultError, SimulatorError
 from simulator.metrics.faults import FaultRecord
-from simulator.scenario.faults import BrokerRestartFault, DropConnectionsFault, FaultSettings
+from simulator.scenario.faults import (
+    WINDOW_KINDS,
+    BrokerRestartFault,
+    DropConnectionsFault,
+    FaultSettings,
+    NetworkFault,
+    PartitionFault,
+    SlowSinkFault,
+    WindowFault,
+)
+from simulator.transport.link import Impairment
+from simulator.transport.relay import Relay
 
 WATCH_POLL_S = 0.05
 """How often a fault's watcher counts the connected devices."""
@@ -57,6 +71,12 @@ class FaultTarget(Protocol):
     def drop_connections(self, fault: DropConnectionsFault) -> FaultDone:
         """Cut ``fault.share`` of the open connections at once."""
 
+    def begin_window(self, fault: WindowFault) -> FaultDone:
+        """Put ``fault``'s conditions in force (until :meth:`end_window`)."""
+
+    def end_window(self, fault: WindowFault) -> None:
+        """Lift what :meth:`begin_window` put in force for ``fault``."""
+
 
 class FaultTimeline:
     """Carries out faults at their moments and records what they did."""
@@ -70,8 +90,11 @@ class FaultTimeline:
         start: float,
         poll_s: float = WATCH_POLL_S,
         recovery_timeout_s: float = RECOVERY_TIMEOUT_S,
+        on_change: Callable[[FaultRecord], None] | None = None,
     ) -> None:
-        """``start`` is the ``clock()`` reading at which the run began."""
+        """``start`` is the ``clock()`` reading at which the run began; ``on_change`` hears of
+        each fault as it starts and as it ends (the live view, the metrics)."""
+        self._on_change = on_change
         self._faults = sorted(faults, key=lambda fault: fault.at_s)
         self._target = target
         self._clock = clock
@@ -84,10 +107,16 @@ class FaultTimeline:
     def _now(self) -> float:
         return self._clock() - self._start
 
+    @property
+    def active(self) -> list[FaultRecord]:
+        """The faults in progress now: begun, their action or window not over."""
+        return [r for r in self.records if r.started_s is not None and r.ended_s is None]
+
     async def run(self) -> None:
         """Carry out every fault in order; return once all are done and the fleet is back
-        (or given up on). Cancel it to end the timeline early: what happened so far stays."""
-        watchers: list[asyncio.Task[None]] = []
+        (or given up on). Cancel it to end the timeline early: what happened so far stays,
+        and a window still open is lifted."""
+        tasks: list[asyncio.Task[None]] = []
         try:
             for fault, record in zip(self._faults, self.records, strict=True):
                 delay = fault.at_s - self._now()
@@ -95,27 +124,61 @@ class FaultTimeline:
                     await asyncio.sleep(delay)
                 record.started_s = self._now()
                 record.devices_before = record.devices_lowest = self._target.connected()
-                watcher = asyncio.create_task(self._watch(record))
-                watchers.append(watcher)
+                tasks.append(asyncio.create_task(self._watch(record)))
+                window = isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault)
+                if not window:
+                    self._changed(record)
                 try:
-                    done = await self._carry_out(fault)
+                    if isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault):
+                        done = self._target.begin_window(fault)
+                        tasks.append(asyncio.create_task(self._close_window(fault, record)))
+                    elif isinstance(fault, BrokerRestartFault):
+                        done = await self._target.restart_broker(fault)
+                    else:
+                        done = self._target.drop_connections(fault)
                 except SimulatorError as exc:
                     record.error = str(exc)
+                    self._end(record)
+                    continue
+                record.detail, record.devices_cut = done.detail, done.devices_cut
+                # A window is announced with what it put in force; a moment, with what it did.
+                if window:
+                    self._changed(record)
                 else:
-                    record.detail, record.devices_cut = done.detail, done.devices_cut
-                record.ended_s = self._now()
-            await asyncio.gather(*watchers)
+                    self._end(record)
+            await asyncio.gather(*tasks)
         finally:
-            for watcher in watchers:
-                watcher.cancel()
-            for watcher in watchers:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
 
-    async def _carry_out(self, fault: FaultSettings) -> FaultDone:
-        if isinstance(fault, BrokerRestartFault):
-            return await self._target.restart_broker(fault)
-        return self._target.drop_connections(fault)
+    def _end(self, record: FaultRecord) -> None:
+        record.ended_s = self._now()
+        self._changed(record)
+
+    def _changed(self, record: FaultRecord) -> None:
+        if self._on_change is not None:
+            self._on_change(record)
+
+    async def _close_window(self, fault: WindowFault, record: FaultRecord) -> None:
+        """Lift ``fault`` ``duration_s`` after it began (also when the run ends first)."""
+        started = record.started_s
+        assert started is not None
+        try:
+            await asyncio.sleep(max(0.0, started + fault.duration_s - self._now()))
+        finally:
+            self._target.end_window(fault)
+            self._end(record)
+            never_dipped = record.devices_lowest >= record.devices_before
+            if record.back_s is None and never_dipped and self._whole(record):
+                # Its watcher may be cancelled with it (the run ends first): the fleet was
+                # whole all along, so it is back when the window closes.
+                record.back_s = self._now() - started
+
+    def _whole(self, record: FaultRecord) -> bool:
+        return self._target.connected() >= record.devices_before
 
     async def _watch(self, record: FaultRecord) -> None:
         """Follow the connected devices from the fault's start: the fewest, and when all are
@@ -137,8 +200,15 @@ class FaultTimeline:
             await asyncio.sleep(self._poll_s)
 
 
+class SlowableSink(Protocol):
+    """What a ``slow_sink`` fault acts on: the run's ingest workers."""
+
+    def delay_commits(self, delay_s: float) -> None:
+        """Wait ``delay_s`` before each batch's commit from now on (0: no more)."""
+
+
 class RunFaults:
-    """The run's broker and fleet as a :class:`FaultTarget`."""
+    """The run's broker, relay, ingest and fleet as a :class:`FaultTarget`."""
 
     def __init__(
         self,
@@ -146,15 +216,24 @@ class RunFaults:
         brokers: Sequence[LocalBroker],
         *,
         seed: int,
+        relay: Relay | None = None,
+        sink: SlowableSink | None = None,
         timeout_s: float = 60.0,
     ) -> None:
         """``brokers`` are the local brokers the run started (none: an external broker,
         restarted by the fault's ``command``); ``seed`` chooses which connections a drop cuts;
-        a restart must be over within ``timeout_s``."""
+        ``relay`` carries the fleet's connections (``network`` and ``partition`` act on it);
+        ``sink`` is ingest (``slow_sink``); a restart must be over within ``timeout_s``."""
         self._fleet = fleet
         self._brokers = brokers
         self._rng = random.Random(seed)
+        self._relay = relay
+        self._sink = sink
         self._timeout_s = timeout_s
+        self._impairments: dict[int, Impairment] = {}
+        """The relay's impairment of each ``network`` fault in force, by the fault's id."""
+        self._delays: list[tuple[int, float]] = []
+        """The delay of each ``slow_sink`` fault in force, by the fault's id (latest rules)."""
 
     def connected(self) -> int:
         return self._fleet.connected
@@ -187,6 +266,44 @@ class RunFaults:
         connections, devices = self._fleet.drop_connections(fault.share, self._rng)
         return FaultDone(f"cut {connections:,} connections ({devices:,} devices)", devices)
 
+    def begin_window(self, fault: WindowFault) -> FaultDone:
+        if isinstance(fault, SlowSinkFault):
+            if self._sink is None:
+                raise FaultError("slow_sink needs the run's ingest")
+            self._delays.append((id(fault), fault.delay_ms / 1000))
+            self._sink.delay_commits(fault.delay_ms / 1000)
+            return FaultDone(
+                f"each batch's commit {fault.delay_ms:g} ms later for {fault.duration_s:g} s", 0
+            )
+        relay = self._relay
+        if relay is None:
+            raise FaultError(f"{fault.kind} needs the relay between the fleet and the broker")
+        if isinstance(fault, PartitionFault):
+            relay.hold()
+            return FaultDone(
+                f"nothing passed either way for {fault.duration_s:g} s "
+                f"({relay.open:,} connections held open)",
+                0,
+            )
+        impairment = Impairment(fault.latency_ms / 1000, fault.jitter_ms / 1000, fault.loss)
+        self._impairments[id(fault)] = impairment
+        relay.impair(impairment)
+        return FaultDone(f"{impairment.describe()} for {fault.duration_s:g} s", 0)
+
+    def end_window(self, fault: WindowFault) -> None:
+        if isinstance(fault, SlowSinkFault):
+            self._delays = [entry for entry in self._delays if entry[0] != id(fault)]
+            if self._sink is not None:
+                self._sink.delay_commits(self._delays[-1][1] if self._delays else 0.0)
+            return
+        relay = self._relay
+        if relay is None:
+            return
+        if isinstance(fault, PartitionFault):
+            relay.unhold()
+        elif (impairment := self._impairments.pop(id(fault), None)) is not None:
+            relay.restore(impairment)
+
 
 async def run_restart_command(command: str, timeout_s: float) -> None:
     """Run the user's shell command that restarts their broker; FaultError when it fails or
@@ -209,3 +326,26 @@ async def run_restart_command(command: str, timeout_s: float) -> None:
         said = stderr.decode(errors="replace").strip().splitlines()
         tail = f": {said[-1]}" if said else ""
         raise FaultError(f"{command!r} exited with status {proc.returncode}{tail}")
+
+
+def fault_line(record: FaultRecord) -> str:
+    """One line for the live view as a fault begins or ends."""
+    at = record.ended_s if record.ended_s is not None else record.started_s
+    when = f"at {at:.1f} s" if at is not None else ""
+    if record.error is not None:
+        return f"fault: {record.kind} {when} could not be carried out: {record.error}"
+    detail = f": {record.detail}" if record.detail else ""
+    if record.ended_s is None:
+        return f"fault: {record.kind} begins {when}{detail}"
+    if record.kind in WINDOW_KINDS:
+        return f"fault: {record.kind} over {when}"
+    return f"fault: {record.kind} {when}{detail}"
+
+
+def active_kinds(faults: Sequence[FaultSettings], active: Sequence[FaultRecord]) -> dict[str, int]:
+    """How many faults of each kind the scenario has are in force (0 for those that are not),
+    for the ``factory_sim_fault_active`` gauge."""
+    counts: dict[str, int] = dict.fromkeys(sorted({fault.kind for fault in faults}), 0)
+    for record in active:
+        counts[record.kind] = counts.get(record.kind, 0) + 1
+    return counts

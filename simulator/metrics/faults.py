@@ -4,9 +4,10 @@ The timeline (:mod:`simulator.faults`) keeps a :class:`FaultRecord` per fault: w
 happened, how many devices were connected before it, the fewest connected while it lasted and
 when they were all back. :func:`fault_figures` adds what the time series saw in the fault's
 window (from the fault until every device was back and :data:`SETTLE_S` more, or until the
-next fault): the duplicates ingest counted, the most sequence gaps open at once, and the
-highest per-interval latency p99. Messages lost for good are the run's ``messages.lost``: a
-gap opened by a fault may still be filled by a redelivery after its window.
+next fault): the duplicates ingest counted, the most sequence gaps open at once, the largest
+backlog (messages published and not yet stored) and the highest per-interval latency p99.
+Messages lost for good are the run's ``messages.lost``: a gap opened by a fault may still be
+filled by a redelivery after its window.
 
 Pure: times are seconds since the run began, as the time series' ``t_s``.
 """
@@ -64,6 +65,7 @@ class FaultFigures(TypedDict):
     window_s: list[float] | None
     duplicated: int | None
     gaps_peak: int | None
+    backlog_peak: int | None
     latency_ms_p99_peak: float | None
 
 
@@ -96,6 +98,7 @@ def _figures(
         "window_s": None,
         "duplicated": None,
         "gaps_peak": None,
+        "backlog_peak": None,
         "latency_ms_p99_peak": None,
     }
     start = record.started_s
@@ -113,6 +116,12 @@ def _figures(
     figures["duplicated"] = growth("duplicated_total", before, inside)
     gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]
     figures["gaps_peak"] = max(gaps) if gaps else None
+    backlog = [
+        s["published_total"] - s["ingested_total"]
+        for s in inside
+        if s.get("published_total") is not None and s.get("ingested_total") is not None
+    ]
+    figures["backlog_peak"] = max(backlog) if backlog else None
     p99 = [s["latency_ms_p99"] for s in inside if s.get("latency_ms_p99") is not None]
     figures["latency_ms_p99_peak"] = max(p99) if p99 else None
     return figures

@@ -19,6 +19,7 @@ family                               type       simulator  ingest  from ``Totals
 ``messages_acked_total``             counter    yes        no      ``acked`` (QoS 1 PUBACKs)
 ``scheduler_overrun_total``          counter    yes        no      ``overrun``
 ``connect_duration_seconds``         histogram  yes        no      ``connect_us``
+``fault_active{kind}``               gauge      yes        no      ``faults_active``
 ``messages_received_total``          counter    ingest=    yes     ``received``
 ``messages_ingested_total``          counter    ingest=    yes     ``ingested`` (distinct)
 ``messages_duplicated_total``        counter    ingest=    yes     ``duplicated``
@@ -216,6 +217,15 @@ class RunCollector(Collector):
             t.connect_us,
             CONNECT_BUCKETS_S,
         )
+        if t.faults_active:
+            family = GaugeMetricFamily(
+                PREFIX + "fault_active",
+                "Faults of this kind in force now (for annotations: 1 while a window lasts).",
+                labels=["role", "kind"],
+            )
+            for kind, count in sorted(t.faults_active.items()):
+                family.add_metric([self.role, kind], count)
+            yield family
 
     def _ingest(self, t: Totals) -> Iterator[Metric]:
         yield self._counter(

@@ -90,6 +90,8 @@ class Totals:
     connect_us: Histogram = field(default_factory=Histogram)
     ingest_t_s: float | None = None
     """When ingest took its figures, on its own clock (None: the same instant as ``t_s``)."""
+    faults_active: dict[str, int] = field(default_factory=dict)
+    """Faults in force, by kind: every kind the scenario has, 0 when none of it is."""
 
     def take_ingest(self, snap: IngestSnapshot) -> None:
         """Fill in ingest's figures from a worker's snapshot; ingested means committed."""

@@ -92,6 +92,8 @@ def _fault_line(fault: Mapping[str, Any]) -> str:
         line += f"; {fault['duplicated']:,} duplicated"
     if fault["latency_ms_p99_peak"] is not None:
         line += f", latency p99 up to {fault['latency_ms_p99_peak']:,.0f} ms"
+    if fault.get("backlog_peak"):
+        line += f", up to {fault['backlog_peak']:,} messages waiting for the sink"
     return line
 
 

@@ -11,10 +11,23 @@ what it did (see :mod:`simulator.faults`).
 - ``drop_connections``: ``share`` of the fleet's open connections are cut at once, as a lost
   uplink would: no DISCONNECT, so the broker publishes their wills, and (with
   ``[onboarding] reconnect``) they come back with their jittered backoff.
+- ``network``: for ``duration_s`` the fleet's uplink adds ``latency_ms`` (each chunk of bytes
+  held that long, more or less ``jitter_ms``) and loses ``loss`` of its chunks, each lost one
+  arriving a retransmission timeout later with everything behind it waiting (TCP's view of
+  loss: head-of-line blocking, see :mod:`simulator.transport.link`).
+- ``partition``: for ``duration_s`` nothing passes between the fleet and the broker, either
+  way; connections stay open (keepalives may then expire on either side: that is the point).
+- ``slow_sink``: for ``duration_s`` the ingest worker takes ``delay_ms`` longer to commit each
+  batch, so a backlog builds up behind it.
+
+``network`` and ``partition`` act on a TCP relay the run puts between its fleet and the
+broker (:mod:`simulator.transport.relay`), so they need no privileges and work against any
+broker; the ingest workers connect to the broker directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -47,8 +60,68 @@ class DropConnectionsFault(Table):
     """Which part of the open connections is cut, chosen at random (seeded by the scenario)."""
 
 
-FaultSettings = Annotated[BrokerRestartFault | DropConnectionsFault, Field(discriminator="kind")]
+MAX_FAULT_DURATION_S = 86_400.0
+"""Longest window a fault may last: a day."""
+
+
+class NetworkFault(Table):
+    """``kind = "network"``: the fleet's uplink slow and lossy for ``duration_s``."""
+
+    kind: Literal["network"]
+    at_s: Annotated[float, Field(ge=0.0, le=MAX_FAULT_AT_S)]
+    """When, in seconds after the run began."""
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_FAULT_DURATION_S)]
+    """How long the conditions last."""
+    latency_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0
+    """Added to every chunk of bytes, each way."""
+    jitter_ms: Annotated[float, Field(ge=0.0, le=60_000.0)] = 0.0
+    """Each chunk's latency is drawn uniformly from ``latency_ms`` +- this (never below 0);
+    order within a connection is kept, as TCP keeps it."""
+    loss: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    """Share of chunks lost and sent again a retransmission timeout later."""
+
+
+class PartitionFault(Table):
+    """``kind = "partition"``: nothing passes between fleet and broker for ``duration_s``."""
+
+    kind: Literal["partition"]
+    at_s: Annotated[float, Field(ge=0.0, le=MAX_FAULT_AT_S)]
+    """When, in seconds after the run began."""
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_FAULT_DURATION_S)]
+    """How long the partition lasts."""
+
+
+class SlowSinkFault(Table):
+    """``kind = "slow_sink"``: each ingest batch's commit takes ``delay_ms`` longer."""
+
+    kind: Literal["slow_sink"]
+    at_s: Annotated[float, Field(ge=0.0, le=MAX_FAULT_AT_S)]
+    """When, in seconds after the run began."""
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_FAULT_DURATION_S)]
+    """How long the sink stays slow."""
+    delay_ms: Annotated[float, Field(gt=0.0, le=60_000.0)]
+    """Added before every batch's commit, per worker."""
+
+
+LinkFault = NetworkFault | PartitionFault
+"""The faults carried out by the relay between fleet and broker."""
+
+WindowFault = NetworkFault | PartitionFault | SlowSinkFault
+"""The faults that last a window (``duration_s``) rather than happen at a moment."""
+
+FaultSettings = Annotated[
+    BrokerRestartFault | DropConnectionsFault | NetworkFault | PartitionFault | SlowSinkFault,
+    Field(discriminator="kind"),
+]
 """One ``[[faults]]`` entry, told apart by its ``kind``."""
 
-FAULT_KINDS = ("broker_restart", "drop_connections")
+FAULT_KINDS = ("broker_restart", "drop_connections", "network", "partition", "slow_sink")
 """Every ``kind`` a ``[[faults]]`` entry may have."""
+
+WINDOW_KINDS = ("network", "partition", "slow_sink")
+"""The kinds put in force for a window (``duration_s``) rather than done at a moment."""
+
+
+def needs_relay(faults: Sequence[FaultSettings]) -> bool:
+    """Whether a run with ``faults`` puts the relay between its fleet and the broker."""
+    return any(isinstance(fault, NetworkFault | PartitionFault) for fault in faults)

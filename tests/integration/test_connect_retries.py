@@ -1,15 +1,17 @@
 """A first connect that fails is tried again, as a real device would, against a real broker.
 
-Between the fleet and Mosquitto sits a TCP relay that resets the first connections it accepts
-(the peer sees its connection reset before any CONNACK), then passes bytes both ways: a lost
-uplink at the moment of connecting. With tries left every device ends up connected, each
-failed try counted as a retry; with one try the reset devices fail for good.
+Between the fleet and Mosquitto sits the run's TCP relay (:mod:`simulator.transport.relay`),
+told to reset the first connections it accepts (the peer sees its connection reset before any
+CONNACK), then passing bytes both ways: a lost uplink at the moment of connecting. With tries
+left every device ends up connected, each failed try counted as a retry; with one try the
+reset devices fail for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -19,6 +21,7 @@ from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.metrics.funnel import CONNACK, TCP_CONNECT
 from simulator.scenario import OnboardingPlan, validate_scenario
 from simulator.transport.connector import ConnectorStats
+from simulator.transport.relay import Relay
 from tests.fleets import live_fleet
 
 pytestmark = pytest.mark.broker
@@ -29,47 +32,35 @@ RESET = 6
 after which a broker with no connection at all is declared unreachable)."""
 
 
-class ResettingRelay:
-    """Resets the first ``reset`` connections, relays every later one to ``broker``."""
+class Resetting:
+    """Refuses (the relay resets) the first ``reset`` connections, admits every later one."""
 
-    def __init__(self, broker: LocalBroker, reset: int) -> None:
-        self.broker = broker
+    def __init__(self, reset: int) -> None:
         self.left_to_reset = reset
-        self.relayed = 0
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __call__(self) -> bool:
         if self.left_to_reset:
             self.left_to_reset -= 1
-            writer.transport.abort()  # RST: the device's connect fails at once
-            return
-        self.relayed += 1
-        up_reader, up_writer = await asyncio.open_connection(self.broker.host, self.broker.port)
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
+            return False
+        return True
 
 
 @contextlib.asynccontextmanager
-async def relay_in_front_of(
-    broker: LocalBroker, reset: int
-) -> AsyncIterator[tuple[int, ResettingRelay]]:
-    relay = ResettingRelay(broker, reset)
-    server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
+async def relay_in_front_of(broker: LocalBroker, reset: int) -> AsyncIterator[tuple[int, Relay]]:
+    loop = asyncio.get_running_loop()
+    relay = Relay(
+        [(broker.host, broker.port)], loop=loop, rng=random.Random(0), admit=Resetting(reset)
+    )
+    ((_, port),) = await relay.start()
     try:
-        yield server.sockets[0].getsockname()[1], relay
+        yield port, relay
     finally:
-        server.close()
+        await relay.close()
 
 
 async def onboard_through_relay(
     broker: LocalBroker, attempts: int
-) -> tuple[Fleet, ConnectorStats, ResettingRelay]:
+) -> tuple[Fleet, ConnectorStats, Relay]:
     async with relay_in_front_of(broker, RESET) as (port, relay):
         scenario = validate_scenario(
             {
@@ -105,7 +96,7 @@ def test_reset_first_connects_are_tried_again_and_all_devices_connect(
     fleet, stats, relay = asyncio.run(onboard_through_relay(mosquitto, attempts=3))
     assert fleet.onboarded == DEVICES
     assert fleet.failed == 0
-    assert relay.relayed == DEVICES
+    assert relay.accepted == DEVICES
     assert (stats.connected, stats.failed, stats.retries) == (DEVICES, 0, RESET)
     assert stats.started == DEVICES + RESET
     retried = fleet.funnel[TCP_CONNECT].retries + fleet.funnel[CONNACK].retries
@@ -118,7 +109,7 @@ def test_with_one_try_the_reset_devices_fail_for_good(mosquitto: LocalBroker) ->
     fleet, stats, relay = asyncio.run(onboard_through_relay(mosquitto, attempts=1))
     assert fleet.onboarded == DEVICES - RESET
     assert fleet.failed == RESET
-    assert relay.relayed == DEVICES - RESET
+    assert relay.accepted == DEVICES - RESET
     assert (stats.connected, stats.failed, stats.retries) == (DEVICES - RESET, RESET, 0)
     assert sum(stats.failures.values()) == RESET
     failed = fleet.funnel[TCP_CONNECT].failed + fleet.funnel[CONNACK].failed

@@ -50,3 +50,15 @@ def test_a_fault_not_reached_has_no_window() -> None:
     assert figures["started_s"] is None
     assert figures["window_s"] is None
     assert figures["duplicated"] is None
+
+
+def test_the_backlog_peak_is_the_most_published_and_not_yet_stored_in_the_window() -> None:
+    def at(t_s: float, published: int, ingested: int) -> dict[str, Any]:
+        return {**sample(t_s, 0, 0, 5.0), "published_total": published, "ingested_total": ingested}
+
+    samples = [at(1.0, 100, 100), at(2.0, 200, 150), at(3.0, 300, 120), at(4.0, 400, 400)]
+    slow = FaultRecord("slow_sink", 1.5, started_s=1.5, ended_s=3.5, back_s=2.0)
+    (figures,) = fault_figures([slow], samples)
+    assert figures["backlog_peak"] == 180
+    (before,) = fault_figures([FaultRecord("slow_sink", 9.0, started_s=9.0)], samples)
+    assert before["backlog_peak"] is None
