@@ -282,6 +282,7 @@ class IngestPool:
             dataclasses.replace(settings, resume_from_sink=True, run_id=dead.run_id),
             progressed=self.progressed,
         )
+        new.commit_delay_s = self._commit_delay_s
         slot.child = new
         timeout_s = max(self._start_timeout_s, RESTART_TIMEOUT_S)
         slot.starting = asyncio.ensure_future(new.start(timeout_s))
