@@ -82,6 +82,18 @@ def _segment(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _workers(text: str) -> int:
+    """``--workers``: a number of processes, or ``auto`` (0: as many as the fleet needs)."""
+    if text == "auto":
+        return 0
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes >= 1 or auto, got {text!r}"
+        )
+    return value
+
+
 def _start_at(text: str) -> int:
     from simulator.scenario.segment import parse_start_at
 
@@ -262,12 +274,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-ingest; stops on SIGTERM, or --idle-stop seconds after the last message",
     )
     many.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N|auto",
+        help="run the fleet as N worker processes, one slice each, under this one (one live "
+        "view, one merged report); auto: as many as the open-file limit needs (more than N "
+        "too, when N processes cannot hold the fleet)",
+    )
+    many.add_argument(
+        "--await-start",
+        action="store_true",
+        help="with 'run -': once ready, read the start time (ns since the epoch) from the "
+        "next line of standard input (how --workers starts its workers together)",
+    )
+    many.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="print progress as JSON lines on stdout (how --workers runs its workers)",
+    )
+    many.add_argument(
         "--idle-stop",
         type=_number,
         default=10.0,
         metavar="SECONDS",
-        help="with --ingest-only: stop once messages came and none came for this long "
-        "(default 10)",
+        help="with --ingest-only: stop once messages came and none came for this long (default 10)",
     )
     _tls_arguments(run)
 
@@ -340,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     southbound = commands.add_parser(
         "southbound",
-        help="serve the scenario's fleet as Modbus TCP and/or OPC UA devices for a gateway "
-        "to poll",
+        help="serve the scenario's fleet as Modbus TCP and/or OPC UA devices for a gateway to poll",
     )
     southbound.add_argument("scenario", type=Path, help="scenario file (TOML); see [southbound]")
     southbound.add_argument(
@@ -607,7 +636,22 @@ def _load(args: argparse.Namespace) -> Any:
         sink=getattr(args, "sink", None) if args.command == "run" else None,
         ingest_workers=getattr(args, "ingest_workers", None),
     )
+    if str(args.scenario) == "-":
+        return _scenario_from_stdin(whole=not getattr(args, "await_start", False))
     return load_scenario(args.scenario, overrides)
+
+
+def _scenario_from_stdin(*, whole: bool) -> Any:
+    """A resolved scenario as JSON on standard input: how ``run --workers`` hands each worker
+    its scenario whole (overrides already applied), never as flags rebuilt from it. ``whole``
+    reads all of the input; else its first line (the start time follows)."""
+    from simulator.scenario import validate_scenario
+
+    try:
+        data = json.loads(sys.stdin.read() if whole else sys.stdin.readline())
+    except ValueError as exc:
+        raise ScenarioError([ScenarioProblem("<stdin>", "scenario", f"not JSON: {exc}")]) from None
+    return validate_scenario(data, "<stdin>")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -684,6 +728,9 @@ def _run_config(args: argparse.Namespace) -> Any:
         start_at_ns=args.start_at,
         ingest=args.ingest_mode,
         idle_stop_s=args.idle_stop,
+        workers=args.workers,
+        jsonl=args.jsonl,
+        await_start=args.await_start,
     )
 
 

@@ -80,6 +80,13 @@ class RunConfig:
     """Whether this process runs the fleet, the platform side (ingest, responder), or both."""
     idle_stop_s: float = 10.0
     """``ingest = "only"``: stop once messages have come and none came for this long."""
+    workers: int | None = None
+    """``--workers``: run the fleet as this many worker processes under this one (0: as many
+    as the open-file limit needs); None runs it here."""
+    jsonl: bool = False
+    """Show progress as JSON lines on stdout (a worker of ``--workers``), not to a person."""
+    await_start: bool = False
+    """Once ready, read the start time from standard input (a worker of ``--workers``)."""
 
     @property
     def client_id_prefix(self) -> str:
@@ -107,6 +114,9 @@ def resolve_run_config(
     start_at_ns: int | None = None,
     ingest: IngestMode | None = None,
     idle_stop_s: float = 10.0,
+    workers: int | None = None,
+    jsonl: bool = False,
+    await_start: bool = False,
 ) -> RunConfig:
     """The run's configuration; ScenarioError with every problem (``found`` while loading the
     scenario, and those of the ``--threshold`` flags) if there are any.
@@ -156,6 +166,23 @@ def resolve_run_config(
                 "start a Mosquitto of its own",
             )
         )
+    if workers is not None and (shared or mode == "only"):
+        problems.append(
+            ScenarioProblem(
+                "<command line>",
+                "--workers",
+                "starts the slices itself: it takes no --segment and no --ingest-only",
+            )
+        )
+    if workers is not None and scenario is not None and scenario.faults:
+        problems.append(
+            ScenarioProblem(
+                scenario_path,
+                "faults",
+                "--workers does not run [[faults]] yet (each worker would cause them): run "
+                "the scenario in one process",
+            )
+        )
     if mode == "only" and scenario is not None and not scenario.ingest.enabled:
         problems.append(
             ScenarioProblem(
@@ -186,6 +213,9 @@ def resolve_run_config(
         ingest=mode,
         idle_stop_s=idle_stop_s,
         metrics_host=metrics_host,
+        workers=workers,
+        jsonl=jsonl,
+        await_start=await_start,
     )
 
 

@@ -34,11 +34,14 @@ from typing import TextIO, cast
 
 from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
+from simulator.coordinator.split import WorkerSplit, split_fleet
+from simulator.coordinator.workers import Worker, Workers, worker_argv, worker_scenario
 from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.engine.staging import StageDriver
 from simulator.errors import (
     BrokerUnreachableError,
     IngestChildError,
+    ReportInputError,
     ScenarioError,
     ScenarioProblem,
 )
@@ -46,7 +49,8 @@ from simulator.faults import FaultTimeline, RunFaults, active_kinds, fault_line
 from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings, on_each_broker
-from simulator.live.console import make_view
+from simulator.live.console import View, make_view
+from simulator.live.jsonl import JsonLinesView
 from simulator.live.web import LiveDashboard
 from simulator.metrics.faults import FaultRecord, fault_figures
 from simulator.metrics.funnel import FIRST_TELEMETRY, Stage
@@ -60,6 +64,7 @@ from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
 from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
 from simulator.report.json_report import RunFigures, build_report, format_utc, run_section
+from simulator.report.merge import Input, merge_reports
 from simulator.report.schema import ResponderSection, RunReport, RunSection
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
@@ -73,14 +78,17 @@ from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
 from simulator.transport.endpoint import Endpoint
 from simulator.transport.limits import (
+    DESCRIPTOR_MARGIN,
     Demand,
     check_source_addresses,
     preflight,
+    raise_open_files_limit,
     source_addresses,
     this_machine,
 )
 from simulator.transport.relay import Relay
 from simulator.transport.tls import (
+    TlsOptions,
     check_client_files,
     client_context,
     context_source,
@@ -149,11 +157,19 @@ class Runner:
         """Trust and client certificate for an ``mqtts://`` broker."""
         self.final_report: RunReport | None = None
         self.scenario_path = config.scenario_path
-        self.view = make_view(out, quiet=config.quiet, title=f"factory-sim: {self.scenario.name}")
+        self.view: View = (
+            JsonLinesView(sys.stdout)
+            if config.jsonl
+            else make_view(out, quiet=config.quiet, title=f"factory-sim: {self.scenario.name}")
+        )
         self.monitor: Monitor | None = None
         """The run's monitor once the fleet exists: its time series is what watchers read."""
         self.started_at_ns: int | None = None
         """Wall clock when onboarding (or ingest only) really began, after the barrier."""
+        self.start_at_ns = config.start_at_ns
+        """The barrier: when onboarding starts (None: at once)."""
+        self.split: WorkerSplit | None = None
+        """``--workers``: how the fleet is split over worker processes (None: run here)."""
         self._state: RunState | None = None
         self.brokers: tuple[BrokerAddress, ...] = ()
         """The run's brokers once started or reached: the fleet's connections are dealt over
@@ -242,6 +258,14 @@ class Runner:
 
     async def _run(self) -> RunReport:
         scenario = self.scenario
+        if self.config.workers is not None:
+            requested = self.config.workers or None
+            self.split = split_fleet(
+                connections_needed(scenario),
+                requested=requested,
+                open_files=raise_open_files_limit(),
+                margin=DESCRIPTOR_MARGIN,
+            )
         self._preflight()
         with contextlib.ExitStack() as stack:
             if self.config.metrics_port is not None:
@@ -322,7 +346,13 @@ class Runner:
             local_brokers=not brokers,
             tls=bool(brokers) and brokers[0].tls,
         )
-        preflight(demand, this_machine(max_connections_hint()))
+        machine = this_machine(max_connections_hint())
+        if self.split is not None:
+            # Each worker process holds its share of the connections, with a limit of its own.
+            machine = dataclasses.replace(
+                machine, open_files=machine.open_files * self.split.workers
+            )
+        preflight(demand, machine)
 
     def _ingest_brokers(self) -> list[tuple[str, int]]:
         """Where ingest subscribes: on each broker of a pool, each hearing its own devices
@@ -385,6 +415,7 @@ class Runner:
                 sink_retry_s=scenario.ingest.sink_retry_s,
                 sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
                 store_payloads=scenario.ingest.store_payloads,
+                group_starts=tuple(group.start for group in scenario.fleet.groups),
             )
             workers = on_each_broker(
                 _ingest_workers(scenario, settings, self.config.client_id_prefix),
@@ -411,6 +442,8 @@ class Runner:
                 self.say(self._answering("the ingest worker"))
             if self.config.ingest == "only":
                 return await self._ingest_only(loop, address, ingest, responder)
+            if self.split is not None:
+                return await self._coordinate(loop, ingest)
             return await self._drive(loop, address, ingest, responder)
         finally:
             if self.relay is not None:
@@ -639,13 +672,19 @@ class Runner:
             role="ingest" if config.ingest == "only" else "fleet",
             ingest=config.ingest,
             segment=(segment.index, segment.count),
-            start_at_ns=config.start_at_ns,
+            start_at_ns=self.start_at_ns,
             started_at_ns=self.started_at_ns,
         )
 
     async def _barrier(self) -> None:
         """Wait for ``--start-at``, the moment every slice of the run starts at."""
-        start_at_ns = self.config.start_at_ns
+        if self.config.await_start and isinstance(self.view, JsonLinesView):
+            # A worker of --workers: ready; the coordinator answers with the start time once
+            # every worker is.
+            self.view.ready()
+            line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+            self.start_at_ns = int(line) if line.strip() else time.time_ns()
+        start_at_ns = self.start_at_ns
         if start_at_ns is None:
             return
         wait_s = (start_at_ns - time.time_ns()) / 1e9
@@ -717,24 +756,132 @@ class Runner:
         window_s = loop.time() - start
         final, ingest_error = await self._stop_ingest(ingest)
         self.view.close()
+        return self._platform_report(ingest, final, ingest_error, window_s)
+
+    def _platform_report(
+        self,
+        ingest: IngestPool | None,
+        final: IngestSnapshot | None,
+        ingest_error: str | None,
+        window_s: float,
+    ) -> RunReport:
+        """The report of the platform side alone (ingest, responder; no fleet): an ingest
+        run's, or the coordinator's part of a run over workers."""
         figures = self._empty_figures()
         figures.devices_target = 0
         figures.ingest = final
         figures.ingest_error = ingest_error
         figures.publish_window_s = window_s
-        figures.ingest_workers = ingest.per_worker()
-        figures.ingest_restarts = len(ingest.restarts)
-        figures.ingest_restart_reasons = list(ingest.restarts)
+        if ingest is not None:
+            figures.ingest_workers = ingest.per_worker()
+            figures.ingest_restarts = len(ingest.restarts)
+            figures.ingest_restart_reasons = list(ingest.restarts)
         if final is not None and final.responder is not None:
             figures.responder = cast(ResponderSection, final.responder)
         if final is not None:
             self._ingest_only_onboarding(figures, final)
         figures.peak_rss_bytes = peak_rss_bytes()
-        figures.run = self.run_section()
+        figures.run = run_section(
+            self.config.run_id,
+            self.config.client_id_prefix,
+            role="ingest",
+            ingest="only",
+            start_at_ns=self.start_at_ns,
+            started_at_ns=self.started_at_ns,
+        )
         report = build_report(figures)
         # Nothing was published here: what was lost is known only with the slices' reports.
         report["messages"]["lost"] = None
         return report
+
+    async def _coordinate(
+        self, loop: asyncio.AbstractEventLoop, ingest: IngestPool | None
+    ) -> RunReport:
+        """``--workers``: the fleet as worker processes, one slice each, started at one
+        barrier and watched as one fleet; ingest drained to what they published; one merged
+        report (see :mod:`simulator.coordinator`)."""
+        split = self.split
+        assert split is not None
+        count = split.workers
+        self.say(f"workers: {split.said()}")
+        start = loop.time()
+        self.started_at_ns = time.time_ns()
+        local = not self.scenario.broker.addresses
+        urls = [b.url(with_password=True) for b in self.brokers] if local else []
+        scenario_json = worker_scenario(self.scenario.model_dump(mode="json"), urls)
+        with tempfile.TemporaryDirectory(prefix="factory-sim-workers-") as directory:
+            workers = [
+                Worker(
+                    k,
+                    count,
+                    worker_argv(
+                        k,
+                        count,
+                        run_id=self.config.run_id,
+                        report=Path(directory) / f"slice-{k}.json",
+                        extra=_tls_flags(self.tls),
+                    ),
+                    scenario_json,
+                    Path(directory) / f"slice-{k}.json",
+                    say=self.say,
+                )
+                for k in range(count)
+            ]
+            fleets = Workers(workers)
+            # The workers added up have the fleet's figures the monitor reads.
+            monitor = self.monitor = Monitor(
+                cast(Fleet, fleets), ingest, self.view, time.perf_counter
+            )
+            monitor.phase = "starting"
+            monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
+            try:
+                for worker in workers:
+                    await worker.start()
+                await asyncio.gather(*(worker.wait_ready() for worker in workers))
+                start_at_ns = time.time_ns() + round(WORKER_GO_S * 1e9)
+                for worker in workers:
+                    await worker.go(start_at_ns)
+                monitor.phase = "running"
+                await asyncio.gather(*(worker.wait() for worker in workers))
+                reports = [(worker, worker.read_report()) for worker in workers]
+            except BaseException:
+                await asyncio.gather(*(worker.stop() for worker in workers))
+                raise
+            finally:
+                monitor_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor_task
+        written = [(worker, report) for worker, report in reports if report is not None]
+        if not written:
+            raise ReportInputError("no worker wrote a report: see what they said above")
+        monitor.phase = "draining"
+        if ingest is not None:
+            published = sum(int(report["messages"]["published"]) for _, report in written)
+            timeout_s = self.scenario.ingest.drain_timeout_s
+            if not await ingest.wait_for_resolved(published, timeout_s):
+                self.say(
+                    f"drain timeout: ingest has committed {ingest.committed:,} of "
+                    f"{published:,} messages after {timeout_s:g} s"
+                )
+            sent = sum(
+                (report["onboarding"].get("deaths") or {}).get("sent", 0) for _, report in written
+            )
+            if sent:
+                await ingest.wait_for_deaths(sent, timeout_s)
+        final, ingest_error = await self._stop_ingest(ingest)
+        monitor.phase = "done"
+        monitor.sample()
+        self.view.close()
+        platform = self._platform_report(ingest, final, ingest_error, loop.time() - start)
+        merged = merge_reports(
+            [Input(worker.label, report) for worker, report in written]
+            + [Input("the coordinator's ingest", platform)]
+        )
+        merged["scenario_path"] = self.scenario_path
+        merged["settings"] = public_settings(self.scenario)
+        merged["run"]["ingest"] = self.config.ingest
+        merged["notes"].append(f"workers: {split.said()}")
+        return cast(RunReport, merged)
 
     def _ingest_only_onboarding(self, figures: RunFigures, final: IngestSnapshot) -> None:
         """What an ingest-only run saw of onboarding: the devices' first telemetry (the
@@ -905,3 +1052,22 @@ def _activity(progress: IngestSnapshot | None) -> int:
         return 0
     extra = sum((progress.responder or {}).values()) + sum((progress.deaths or {}).values())
     return progress.received + progress.malformed + extra
+
+
+WORKER_GO_S = 0.2
+"""From the last worker's ready to the moment they all start: time to tell them all."""
+
+
+def _tls_flags(tls: TlsOptions) -> list[str]:
+    """The TLS files a worker needs, as its flags (file paths, templates kept)."""
+    flags: list[str] = []
+    for flag, path in (
+        ("--ca-file", tls.ca_file),
+        ("--client-cert", tls.cert_file),
+        ("--client-key", tls.key_file),
+    ):
+        if path is not None:
+            flags += [flag, str(path)]
+    if not tls.verify:
+        flags.append("--insecure")
+    return flags

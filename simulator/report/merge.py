@@ -80,7 +80,8 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
     lost = None
     if ingested is not None and not missing and not failed:
         lost = max(0, published - ingested)
-    starts = [i.run["started_at_ns"] for i in inputs if i.run.get("started_at_ns") is not None]
+    # The run starts when its first slice does (an ingest run listens from before).
+    starts = [i.run["started_at_ns"] for i in fleets if i.run.get("started_at_ns") is not None]
     origin = min(starts) if starts else None
     duration_s = _span(fleets, "duration_s", origin)
     onboarding_s = _span(fleets, "onboarding.duration_s", origin)
