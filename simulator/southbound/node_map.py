@@ -31,6 +31,9 @@ UNECE_NAMESPACE: Final = "http://www.opcfoundation.org/UA/units/un/cefact"
 DEVICES_FOLDER: Final = "devices"
 """The string id of the folder holding a folder per device."""
 
+COUNTERS_FOLDER: Final = "simulator"
+"""The string id of the folder holding the server's own counters (``simulator.writes``, ...)."""
+
 UNECE_CODES: Final = {
     "°C": ("CEL", "degree Celsius"),
     "mm/s": ("C16", "millimetre per second"),

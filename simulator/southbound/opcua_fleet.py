@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.scenario.schema import Scenario
-from simulator.southbound.node_map import DEVICES_FOLDER, node_id, node_map
-from simulator.southbound.opcua_server import OpcuaCounters, OpcuaServer
+from simulator.southbound.node_map import COUNTERS_FOLDER, DEVICES_FOLDER, node_id, node_map
+from simulator.southbound.opcua_server import COUNTERS, OpcuaCounters, OpcuaServer
 from simulator.southbound.samples import model_blocks
 
 
@@ -76,6 +76,7 @@ class OpcuaFleet:
             total.rounds += server.counters.rounds
             total.writes += server.counters.writes
             total.skipped_steps += server.counters.skipped_steps
+            total.notified += server.counters.notified
             total.callback_errors += server.counters.callback_errors
         return total
 
@@ -121,6 +122,10 @@ class OpcuaFleet:
             "namespace_index": self.servers[0].namespace_index,
             "devices_folder": f"ns={self.servers[0].namespace_index};s={DEVICES_FOLDER}",
             "node_id": "ns=<namespace_index>;s=<device_id>.<signal>",
+            "counters": {
+                name: f"ns={self.servers[0].namespace_index};s={node_id(COUNTERS_FOLDER, name)}"
+                for name in COUNTERS
+            },
             "security": "None",
             "timestamps": "a value's SourceTimestamp is the instant of the step it shows",
             "servers": [

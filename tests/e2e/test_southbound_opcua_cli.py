@@ -105,6 +105,13 @@ def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -
                 assert value.Value.Value == truth[signal_name], (device, signal_name)
                 checked += 1
         assert checked == sum(len(get_model(d["model"]).signals) for d in devices)
+        # Each server counts what its updater wrote: every tag of its devices, once so far.
+        assert opcua["counters"]["writes"] == "ns=2;s=simulator.writes"
+        written = [
+            asyncio.run(read(server["url"], [opcua["counters"]["writes"]]))[0].Value.Value
+            for server in opcua["servers"]
+        ]
+        assert sum(written) == checked
 
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from simulator.southbound.node_map import (
     node_map,
     unece_unit_id,
 )
-from simulator.southbound.opcua_server import OpcuaServer
+from simulator.southbound.opcua_server import COUNTERS, OpcuaServer
 from simulator.southbound.samples import model_blocks, sample_at, step_at
 from tests.waiting import wait_until
 
@@ -109,8 +110,9 @@ async def test_the_tree_has_a_folder_per_device_and_a_typed_variable_per_signal(
     assert [(await f.read_browse_name()).Name for f in folders] == [
         d for _, d, _, _ in device_ids()
     ]
-    objects = await client.nodes.objects.get_children()
-    assert devices.nodeid in [o.nodeid for o in objects]
+    objects = [o.nodeid for o in await client.nodes.objects.get_children()]
+    assert devices.nodeid in objects
+    assert ua.NodeId("simulator", ns) in objects
 
     for (_, device_id, model_name, update_s), folder in zip(device_ids(), folders, strict=True):
         fields = node_map(get_model(model_name)).fields
@@ -196,6 +198,13 @@ async def test_every_value_is_the_models_ground_truth_at_the_step(
     writes = server.counters.writes
     assert await server.update() == 0  # nothing is due at the same instant
     assert server.counters.writes == writes
+    # The updater's counters are nodes too, as a benchmark or a test reads them.
+    shown = await client.read_values(
+        [client.get_node(ua.NodeId(f"simulator.{name}", 2)) for name in COUNTERS]
+    )
+    assert dict(zip(COUNTERS, shown, strict=True)) == asdict(server.counters)
+    assert server.counters.rounds == 4  # at the start, then at 42.3, 72.9 and 10.0
+    assert server.counters.skipped_steps > 0  # 42.3 to 72.9: steps between never shown
 
 
 async def test_values_move_on_every_update_s_for_readers_and_subscribers() -> None:
@@ -241,6 +250,7 @@ async def test_values_move_on_every_update_s_for_readers_and_subscribers() -> No
             await wait_until(lambda: len(changes) >= 3, "three data change notifications")
             steps = [step_of(value) for value in changes]
             assert steps == sorted(set(steps))
+            assert server.counters.notified >= len(changes)
             for value in changes:
                 truth = sample_at(model, 7, SEED, step_of(value), 0.2)["joint_temp_1_c"]
                 assert value.Value.Value == truth
