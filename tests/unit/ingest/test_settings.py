@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from simulator.ingest.settings import WorkerSettings
+from simulator.ingest.settings import WorkerSettings, on_each_broker
 from simulator.mqtt import MQTTVersion
 from simulator.provisioning import Policy
 
@@ -44,6 +44,7 @@ EVERY_FIELD_SET = WorkerSettings(
     sink_busy_timeout_s=0.5,
     store_payloads=True,
     resume_from_sink=True,
+    restartable=False,
 )
 
 
@@ -73,3 +74,23 @@ def test_settings_survive_json_whole() -> None:
 def test_bad_settings_say_what_is_wrong(text: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         WorkerSettings.from_json(text)
+
+
+def test_workers_go_once_to_each_broker_of_a_pool() -> None:
+    parts = [
+        WorkerSettings(host="first", port=1, client_id="run-ingest-0", worker_index=0),
+        WorkerSettings(host="first", port=1, client_id="run-ingest-1", worker_index=1),
+    ]
+    pooled = on_each_broker(parts, [("a", 1001), ("b", 1002)])
+    assert [(w.host, w.port, w.client_id, w.worker_index) for w in pooled] == [
+        ("a", 1001, "run-ingest-0", 0),
+        ("a", 1001, "run-ingest-1", 1),
+        ("b", 1002, "run-ingest-0-b1", 0),
+        ("b", 1002, "run-ingest-1-b1", 1),
+    ]
+    assert not any(worker.restartable for worker in pooled)
+    alone = on_each_broker(parts, [("a", 1001)])
+    assert [(w.host, w.client_id, w.restartable) for w in alone] == [
+        ("a", "run-ingest-0", True),
+        ("a", "run-ingest-1", True),
+    ]
