@@ -55,6 +55,7 @@ class Monitor:
             devices_target=len(fleet.devices),
             connected=fleet.connected,
             onboarded=fleet.onboarded,
+            reconnected=counters.reconnects,
             connect_failed=fleet.failed,
             published=counters.published,
             acked=counters.acked,

@@ -15,6 +15,7 @@ A sample (a plain dict, JSON-ready; the report's ``timeseries`` key is a list of
 ``stage``                  the ``[[stages]]`` entry running then, from 1 (null: none)
 ``connected``              devices connected at that instant
 ``onboarding_rate_per_s``  devices that completed onboarding per second, this interval
+``reconnects_per_s``       dropped connections that came back per second, this interval
 ``published_per_s``        messages published per second, this interval
 ``ingested_per_s``         messages received by ingest per second, this interval
 ``published_total``        messages published so far
@@ -47,6 +48,7 @@ SAMPLE_KEYS: tuple[str, ...] = (
     "stage",
     "connected",
     "onboarding_rate_per_s",
+    "reconnects_per_s",
     "published_per_s",
     "ingested_per_s",
     "published_total",
@@ -74,6 +76,8 @@ class Totals:
     devices_target: int = 0
     connected: int = 0
     onboarded: int = 0
+    reconnected: int = 0
+    """Dropped connections that came back."""
     connect_failed: int = 0
     published: int = 0
     acked: int = 0
@@ -159,6 +163,7 @@ class TimeSeries:
             "stage": totals.stage,
             "connected": totals.connected,
             "onboarding_rate_per_s": _rate(totals.onboarded, previous.onboarded, span),
+            "reconnects_per_s": _rate(totals.reconnected, previous.reconnected, span),
             "published_per_s": _rate(totals.published, previous.published, span),
             "ingested_per_s": self._ingest_rate(totals, previous, span),
             "published_total": totals.published,

@@ -35,7 +35,13 @@ LEVELS = (
 )
 """Sample keys that are a level or a running total: summed, carried forward."""
 
-RATES = ("onboarding_rate_per_s", "published_per_s", "ingested_per_s", "cpu_percent")
+RATES = (
+    "onboarding_rate_per_s",
+    "reconnects_per_s",
+    "published_per_s",
+    "ingested_per_s",
+    "cpu_percent",
+)
 """Sample keys that are a rate over the interval: summed over the reports sampled then."""
 
 WORST = ("latency_ms_p50", "latency_ms_p99")

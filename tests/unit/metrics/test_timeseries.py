@@ -16,8 +16,11 @@ def test_rates_are_differences_over_the_interval() -> None:
     series = TimeSeries()
     latency = Histogram()
     series.add(totals(1.0, latency, published=100, ingested=90, onboarded=50, cpu_s=0.5))
-    sample = series.add(totals(3.0, latency, published=500, ingested=490, onboarded=150, cpu_s=1.5))
+    sample = series.add(
+        totals(3.0, latency, published=500, ingested=490, onboarded=150, cpu_s=1.5, reconnected=8)
+    )
     assert sample["published_per_s"] == 200.0
+    assert sample["reconnects_per_s"] == 4.0
     assert sample["ingested_per_s"] == 200.0
     assert sample["onboarding_rate_per_s"] == 50.0
     assert sample["cpu_percent"] == 50.0
