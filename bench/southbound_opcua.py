@@ -2,20 +2,22 @@
 
 Starts ``factory-sim southbound`` as a child process (uvloop, as users run it) with
 ``protocol = "opcua"``, one server, every value changing each ``--update`` seconds, on a fleet
-of ``--devices`` machines (1,563 by default: 20,000 tags). Then two windows of ``--seconds``
-each, after ``--warmup``:
+of ``--devices`` machines (1,563 by default: 20,007 tags). Then three windows of
+``--seconds`` each, after ``--warmup``:
 
-1. *updates*: nobody connected; the child's CPU (user + system, from /proc) divided by the tag
-   updates of the window (tags x step boundaries crossed);
+1. *updates*: nobody reading; the child's CPU (user + system, from /proc) divided by the
+   values its updater wrote in the window (read from the server's own counters,
+   ``ns=2;s=simulator.writes``, as are the steps it skipped by coming late);
 2. *polled*: an asyncua client in this process reads every tag once per ``--interval`` in Read
    requests of ``--batch`` nodes, all of a round in flight at once, as a polling gateway does
    (drift-free: round n is due at start + n * interval, a late one counted as an overrun, never
-   skipped); the child's CPU above the first window's rate, divided by the values read, is the
-   CPU per served value;
+   skipped); the child's CPU less its updater's (the first window's CPU per value written,
+   times the values written), divided by the values read, is the CPU per served value;
 3. *subscribed*: the same client subscribes to every tag instead (one subscription, publishing
    interval ``--interval``, monitored items created ``--batch`` at a time), as OPC Publisher and
-   most SCADA gateways do; the child's CPU above the first window's rate, divided by the data
-   change notifications the client received, is the CPU per delivered change.
+   most SCADA gateways do; the child's CPU less its updater's, divided by the new values the
+   updater handed to the subscription (``simulator.notified``), and divided by the
+   notifications the client received.
 
 The clients' watchdog (a read of the server's state that must answer within
 ``watchdog_intervall``, 1 s by default) is set to 30 s: a round of 20,000 reads keeps the
@@ -77,38 +79,77 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-async def updates_only(pid: int, tags: int, args: argparse.Namespace) -> dict[str, Any]:
-    await asyncio.sleep(args.warmup)
-    before, wall = cpu_seconds(pid), time.time()
-    await asyncio.sleep(args.seconds)
-    cpu, wall = cpu_seconds(pid) - before, time.time() - wall
-    steps = int(wall // args.update)
-    updates = tags * steps
+def connect(hint: dict[str, Any]) -> Client:
+    """A client of the (first) server; see the module docstring for the watchdog."""
+    return Client(hint["opcua"]["servers"][0]["url"], timeout=60, watchdog_intervall=30.0)
+
+
+class Window:
+    """The server's CPU, this process's CPU and the updater's counters over one window."""
+
+    def __init__(self, pid: int, client: Client, hint: dict[str, Any]) -> None:
+        self.pid = pid
+        self.client = client
+        self.counters = {
+            name: client.get_node(ua.NodeId.from_string(node_id))
+            for name, node_id in hint["opcua"]["counters"].items()
+        }
+        self.at: dict[str, float] = {}
+
+    async def snapshot(self) -> dict[str, float]:
+        values = await self.client.read_values(list(self.counters.values()))
+        taken = dict(zip(self.counters, values, strict=True))
+        taken.update(cpu=cpu_seconds(self.pid), wall=time.time(), own=time.process_time())
+        return taken
+
+    async def open(self) -> None:
+        self.at = await self.snapshot()
+
+    async def close(self) -> dict[str, float]:
+        """What changed since :meth:`open`."""
+        end = await self.snapshot()
+        return {key: end[key] - self.at[key] for key in end}
+
+
+def per(cpu_s: float, count: float) -> float | None:
+    """Microseconds of ``cpu_s`` per one of ``count``."""
+    return round(1e6 * cpu_s / count, 2) if count else None
+
+
+async def updates_only(pid: int, hint: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Nobody reading: the server's CPU per value its updater wrote."""
+    async with connect(hint) as client:
+        window = Window(pid, client, hint)
+        await asyncio.sleep(args.warmup)
+        await window.open()
+        await asyncio.sleep(args.seconds)
+        done = await window.close()
     return {
-        "window_s": round(wall, 2),
-        "tag_updates": updates,
-        "server_cpu_s": round(cpu, 3),
-        "server_cpu_share_of_a_core": round(cpu / wall, 4),
-        "server_cpu_us_per_tag_update": round(1e6 * cpu / updates, 2) if updates else None,
+        "window_s": round(done["wall"], 2),
+        "tag_updates": int(done["writes"]),
+        "skipped_steps": int(done["skipped_steps"]),
+        "server_cpu_share_of_a_core": round(done["cpu"] / done["wall"], 4),
+        "server_cpu_us_per_tag_update": per(done["cpu"], done["writes"]),
     }
 
 
 async def polled(
-    pid: int, hint: dict[str, Any], idle_share: float, args: argparse.Namespace
+    pid: int, hint: dict[str, Any], us_per_update: float, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Read every tag once per interval; CPU above ``idle_share`` per value read."""
+    """Read every tag once per interval; the server's CPU, less its updater's at
+    ``us_per_update`` per value written, per value read."""
     opcua = hint["opcua"]
     node_ids = [node for device in opcua["devices"] for node in device["nodes"].values()]
     reads = bad = overruns = 0
-    async with Client(opcua["servers"][0]["url"], timeout=60, watchdog_intervall=30.0) as client:
+    async with connect(hint) as client:
+        window = Window(pid, client, hint)
         nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
         batches = [nodes[i : i + args.batch] for i in range(0, len(nodes), args.batch)]
         loop = asyncio.get_running_loop()
         start = loop.time() + 1.0
         measure_from = start + args.warmup
         until = measure_from + args.seconds
-        before = wall = own = 0.0
-        counted_from = 0
+        counted_from = -1
         n = 0
         while (due := start + n * args.interval) < until:
             late = loop.time() - due
@@ -116,8 +157,8 @@ async def polled(
                 overruns += late > args.interval
             else:
                 await asyncio.sleep(-late)
-            if not before and loop.time() >= measure_from:
-                before, wall, own = cpu_seconds(pid), time.time(), time.process_time()
+            if counted_from < 0 and loop.time() >= measure_from:
+                await window.open()
                 counted_from = reads
             answers = await asyncio.gather(*(client.read_attributes(b) for b in batches))
             for values in answers:
@@ -126,18 +167,19 @@ async def polled(
             n += 1
         # The window ends where the next round would start: whole intervals, all read.
         await asyncio.sleep(max(0.0, start + n * args.interval - loop.time()))
-        cpu, wall = cpu_seconds(pid) - before, time.time() - wall
-        own = time.process_time() - own
+        done = await window.close()
     counted = reads - counted_from
-    above_idle = cpu - idle_share * wall
+    reading = done["cpu"] - us_per_update * 1e-6 * done["writes"]
     return {
-        "window_s": round(wall, 2),
+        "window_s": round(done["wall"], 2),
         "values_read": counted,
-        "values_read_per_s": round(counted / wall, 1),
+        "values_read_per_s": round(counted / done["wall"], 1),
         "read_requests_of": args.batch,
-        "server_cpu_share_of_a_core": round(cpu / wall, 4),
-        "server_cpu_us_per_value_read": round(1e6 * above_idle / counted, 2) if counted else None,
-        "client_cpu_us_per_value_read": round(1e6 * own / counted, 2) if counted else None,
+        "tag_updates": int(done["writes"]),
+        "skipped_steps": int(done["skipped_steps"]),
+        "server_cpu_share_of_a_core": round(done["cpu"] / done["wall"], 4),
+        "server_cpu_us_per_value_read": per(reading, counted),
+        "client_cpu_us_per_value_read": per(done["own"], counted),
         "bad_status": bad,
         "overruns": overruns,
     }
@@ -154,36 +196,39 @@ class Changes:
 
 
 async def subscribed(
-    pid: int, hint: dict[str, Any], idle_share: float, args: argparse.Namespace
+    pid: int, hint: dict[str, Any], us_per_update: float, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Subscribe to every tag; CPU above ``idle_share`` per notification received."""
+    """Subscribe to every tag; the server's CPU, less its updater's, per value handed to the
+    subscription and per notification the client received."""
     opcua = hint["opcua"]
     node_ids = [node for device in opcua["devices"] for node in device["nodes"].values()]
     changes = Changes()
-    async with Client(opcua["servers"][0]["url"], timeout=60, watchdog_intervall=30.0) as client:
+    async with connect(hint) as client:
+        window = Window(pid, client, hint)
         nodes = [client.get_node(ua.NodeId.from_string(n)) for n in node_ids]
         subscription = await client.create_subscription(args.interval * 1000, changes)
         for i in range(0, len(nodes), args.batch):
             await subscription.subscribe_data_change(nodes[i : i + args.batch])
         await asyncio.sleep(args.warmup)
-        before, wall, own = cpu_seconds(pid), time.time(), time.process_time()
+        await window.open()
         received = changes.count
         await asyncio.sleep(args.seconds)
-        cpu, wall = cpu_seconds(pid) - before, time.time() - wall
-        own = time.process_time() - own
+        done = await window.close()
         received = changes.count - received
         await subscription.delete()
-    above_idle = cpu - idle_share * wall
+    serving = done["cpu"] - us_per_update * 1e-6 * done["writes"]
     return {
-        "window_s": round(wall, 2),
+        "window_s": round(done["wall"], 2),
         "monitored_items": len(nodes),
-        "notifications": received,
-        "notifications_per_s": round(received / wall, 1),
-        "server_cpu_share_of_a_core": round(cpu / wall, 4),
-        "server_cpu_us_per_notification": (
-            round(1e6 * above_idle / received, 2) if received else None
-        ),
-        "client_cpu_us_per_notification": round(1e6 * own / received, 2) if received else None,
+        "tag_updates": int(done["writes"]),
+        "skipped_steps": int(done["skipped_steps"]),
+        "values_to_subscription": int(done["notified"]),
+        "notifications_received": received,
+        "notifications_received_per_s": round(received / done["wall"], 1),
+        "server_cpu_share_of_a_core": round(done["cpu"] / done["wall"], 4),
+        "server_cpu_us_per_value_to_subscription": per(serving, done["notified"]),
+        "server_cpu_us_per_notification_received": per(serving, received),
+        "client_cpu_us_per_notification": per(done["own"], received),
     }
 
 
@@ -224,11 +269,11 @@ def main() -> None:
             ready_s = time.monotonic() - started
             hint = json.loads(hint_path.read_text())
             tags = sum(len(device["nodes"]) for device in hint["opcua"]["devices"])
-            idle = asyncio.run(updates_only(server.pid, tags, args))
+            idle = asyncio.run(updates_only(server.pid, hint, args))
             rss = rss_bytes(server.pid)
-            share = idle["server_cpu_share_of_a_core"]
-            read = asyncio.run(polled(server.pid, hint, share, args))
-            watched = asyncio.run(subscribed(server.pid, hint, share, args))
+            update_us = idle["server_cpu_us_per_tag_update"] or 0.0
+            read = asyncio.run(polled(server.pid, hint, update_us, args))
+            watched = asyncio.run(subscribed(server.pid, hint, update_us, args))
         finally:
             server.send_signal(signal.SIGTERM)
             out, _ = server.communicate(timeout=60)
