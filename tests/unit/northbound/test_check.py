@@ -11,6 +11,8 @@ from simulator.fleet import PlantLayout
 from simulator.northbound.check import GatewayCheck
 from simulator.northbound.service import summary_lines
 from simulator.northbound.truth import GroundTruth
+from simulator.report.json_report import get_path
+from simulator.report.thresholds import numeric_keys
 from simulator.scenario.composition import Group
 from simulator.scenario.gateway import GatewaySettings
 from simulator.southbound.faults import Fault, FaultPlan
@@ -148,3 +150,16 @@ def test_the_summary_names_wrong_tags_faults_and_thresholds() -> None:
         "fault 0 silent at 5 s: 1/1 devices showed it (flagged 1), at most 0.4 s after",
         "threshold gateway.values.wrong == 0: FAILED (got 1)",
     ]
+
+
+def test_every_gateway_threshold_key_is_a_number_in_a_real_section() -> None:
+    c = check(Fault(0, "silent", 5.0, 8.0, (0,)))
+    publish(c, 0, 5.1, quality="bad")
+    publish(c, 2, 5.2)
+    publish(c, 2, 6.2)
+    report = {"gateway": c.section(7.0)}
+    keys = [key for key in numeric_keys() if key.startswith("gateway.")]
+    assert "gateway.values.wrong" in keys
+    for key in keys:
+        value = get_path(report, key)
+        assert value is None or isinstance(value, int | float), key
