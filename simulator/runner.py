@@ -204,6 +204,8 @@ class Runner:
         report is (the same schema, ``live`` set), or the final report once there is one."""
         if self.final_report is not None:
             return self.final_report
+        if self.split is not None and self.monitor is not None:
+            return self._workers_live_report(self.monitor)
         state = self._state
         if state is None:
             return self._empty_report()
@@ -217,6 +219,26 @@ class Runner:
             connected_rss=rss_bytes(),
         )
         figures.run = self.run_section()
+        report = build_report(figures)
+        report["live"] = True
+        return report
+
+    def _workers_live_report(self, monitor: Monitor) -> RunReport:
+        """The live report of a run over workers: their progress added up, with the
+        coordinator's ingest, and the one time series its monitor keeps."""
+        totals = monitor.series.latest
+        figures = self._empty_figures()
+        if totals is not None:
+            figures.devices_target = totals.devices_target
+            figures.devices_connected = totals.onboarded
+            figures.devices_failed = totals.connect_failed
+            figures.published = totals.published
+            figures.acked = totals.acked
+            figures.connect_us = totals.connect_us
+            figures.publish_window_s = totals.t_s
+        ingest = monitor.ingest
+        figures.ingest = ingest.progress if ingest is not None else None
+        figures.timeseries = list(monitor.series.samples)
         report = build_report(figures)
         report["live"] = True
         return report
