@@ -15,6 +15,7 @@ from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import peak_rss_bytes
 from simulator.monitor import Monitor
 from simulator.provisioning import Responder
+from simulator.report.groups import FleetGroup
 from simulator.report.json_report import RunFigures
 from simulator.report.schema import DeathsSection, SparkplugSection
 from simulator.scenario import Scenario
@@ -109,10 +110,29 @@ def run_figures(
         funnel_us=_funnel_histograms(fleet, final),
         settings=public_settings(scenario),
         sparkplug=_sparkplug_figures(fleet, final),
+        fleet_groups=fleet_groups(fleet),
         **_onboarding_figures(
             fleet, final, state.responder, restarted=bool(ingest and ingest.restarts)
         ),
     )
+
+
+def fleet_groups(fleet: Fleet) -> list[FleetGroup]:
+    """Each fleet group and what its devices published (one pass over the devices)."""
+    published = [0] * len(fleet.groups)
+    for device in fleet.devices:
+        published[device.group] += device.seq
+    return [
+        FleetGroup(
+            group.model.name,
+            group.codec.name,
+            group.interval_s,
+            group.per_connection > 1,
+            group.count,
+            published[number],
+        )
+        for number, group in enumerate(fleet.groups)
+    ]
 
 
 def _funnel_histograms(fleet: Fleet, final: IngestSnapshot | None) -> dict[str, Histogram]:

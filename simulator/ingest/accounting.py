@@ -13,6 +13,11 @@ dict entry; a gap of a billion messages costs two integers. Classification of on
 Latency (``recv_ns - emit_ns``) goes into a :class:`~simulator.metrics.Histogram` in
 microseconds for every message received, duplicates included, since each is a delivery. Pure:
 times are passed in; nothing here reads a clock.
+
+A fleet of several groups (model, interval, payload format: consecutive blocks of device
+indexes) is also counted per group: each device's group follows from the fleet index its id
+ends with (``robot-000042``), looked up once per device and kept in a dict. Only such a fleet
+pays for it, one dict lookup per message; a fleet of one group takes the loop it always took.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from simulator.errors import PayloadError
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.ingest import GroupIngest
 from simulator.sinks import Row
 
 
@@ -31,6 +37,9 @@ class Accounting:
     __slots__ = (
         "_clock_skew",
         "_duplicated",
+        "_group_of",
+        "_group_starts",
+        "_groups",
         "_holes",
         "_latency",
         "_malformed",
@@ -40,8 +49,13 @@ class Accounting:
         "_unique",
     )
 
-    def __init__(self, latency: Histogram | None = None) -> None:
-        """Start with nothing seen; latency goes into ``latency`` (microseconds) if given."""
+    def __init__(self, latency: Histogram | None = None, group_starts: Sequence[int] = ()) -> None:
+        """Start with nothing seen; latency goes into ``latency`` (microseconds) if given.
+
+        ``group_starts`` is the first fleet index of each of several groups: messages are then
+        counted per group too (:attr:`groups`); the last group holds devices whose id names no
+        index.
+        """
         self._next: dict[str, int] = {}
         self._holes: dict[str, list[int]] = {}
         self._latency = latency if latency is not None else Histogram()
@@ -51,6 +65,10 @@ class Accounting:
         self._missing = 0
         self._malformed = 0
         self._clock_skew = 0
+        self._group_starts = list(group_starts) if len(group_starts) > 1 else []
+        self._groups = [GroupIngest() for _ in self._group_starts] or None
+        self._group_of: dict[str, int] = {}
+        """Each device's group, by id, once it has been seen."""
 
     def seed(self, devices: Iterable[tuple[str, int, list[int]]]) -> None:
         """Start from what a run already stored, before anything else is recorded: per device
@@ -82,6 +100,8 @@ class Accounting:
                 holes_of[device_id] = holes
             self._unique += distinct
             self._duplicated += rows - distinct
+            if self._groups is not None:
+                self._groups[self._group(device_id)].unique += distinct
 
     def record(self, device_id: str, seq: int, emit_ns: int, recv_ns: int) -> bool:
         """Account for one received message; True if it was not seen before (not a duplicate).
@@ -112,6 +132,9 @@ class Accounting:
         sequences >= 0; a negative one raises PayloadError here too, with the rows before
         it accounted for.
         """
+        if self._groups is not None:
+            self._record_rows_by_group(rows, start, dups, self._groups)
+            return
         next_seq = self._next
         expected_of = next_seq.get
         latencies: list[int] = []
@@ -136,6 +159,60 @@ class Accounting:
             self._unique += unique
             self._clock_skew += skewed
             self._latency.record_many(latencies)
+
+    def _record_rows_by_group(
+        self, rows: Sequence[Row], start: int, dups: list[int], groups: list[GroupIngest]
+    ) -> None:
+        """:meth:`record_rows` for a fleet of several groups: each message's latency and, if
+        new, its count go to its device's group as well."""
+        next_seq = self._next
+        expected_of = next_seq.get
+        group_of = self._group_of
+        latencies: list[int] = []
+        by_group: list[list[int]] = [[] for _ in groups]
+        unique = 0
+        skewed = 0
+        try:
+            for position in range(start, len(rows)):
+                device_id, seq, emit_ns, recv_ns, _, _, _ = rows[position]
+                group = group_of.get(device_id)
+                if group is None:
+                    group = self._group(device_id)
+                expected = expected_of(device_id)
+                if seq == expected:
+                    next_seq[device_id] = seq + 1
+                    unique += 1
+                    groups[group].unique += 1
+                elif self._classify(device_id, seq, expected):
+                    groups[group].unique += 1
+                else:
+                    dups.append(position)
+                latency_ns = recv_ns - emit_ns
+                if latency_ns < 0:
+                    skewed += 1
+                    latency_ns = 0
+                latencies.append(latency_ns // 1000)
+                by_group[group].append(latency_ns // 1000)
+        finally:
+            self._unique += unique
+            self._clock_skew += skewed
+            self._latency.record_many(latencies)
+            for group_figures, values in zip(groups, by_group, strict=True):
+                if values:
+                    group_figures.latency_us.record_many(values)
+
+    def _group(self, device_id: str) -> int:
+        """The group of ``device_id``, from the fleet index its id ends with (remembered)."""
+        digits = device_id.rpartition("-")[2]
+        starts = self._group_starts
+        group = bisect_right(starts, int(digits)) - 1 if digits.isdigit() else len(starts) - 1
+        self._group_of[device_id] = max(group, 0)
+        return max(group, 0)
+
+    @property
+    def groups(self) -> list[GroupIngest] | None:
+        """Per group of a fleet of several (None: one group, not counted apart)."""
+        return self._groups
 
     def _classify(self, device_id: str, seq: int, expected: int | None) -> bool:
         if seq < 0:

@@ -45,7 +45,7 @@ from simulator.ingest.settings import WorkerSettings, subscriber_options
 from simulator.ingest.sparkplug import SparkplugTraffic
 from simulator.ingest.subscriptions import Subscriptions
 from simulator.ingest.writer import SinkWriter
-from simulator.metrics.ingest import IngestSnapshot
+from simulator.metrics.ingest import GroupIngest, IngestSnapshot
 from simulator.mqtt import (
     ClientSession,
     Event,
@@ -94,7 +94,7 @@ class IngestWorker:
         self.sink = sink
         self.sink_display = sink_display
         """Where the rows go, as the report shows it (password masked)."""
-        self.accounting = Accounting()
+        self.accounting = Accounting(group_starts=settings.group_starts)
         self.first_telemetry = FirstTelemetry(self.accounting.knows)
         self._register = (
             TopicFilter(settings.register_filter) if settings.register_filter is not None else None
@@ -307,6 +307,9 @@ class IngestWorker:
             deaths=self.deaths.snapshot() if self.settings.death_filter is not None else None,
             responder=responder,
             sparkplug=self.sparkplug.snapshot() if self.sparkplug is not None else None,
+            groups=[GroupIngest(g.unique, g.latency_us.copy()) for g in acc.groups]
+            if acc.groups is not None
+            else None,
         )
 
     # link listener

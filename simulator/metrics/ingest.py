@@ -49,6 +49,24 @@ class WorkerRestart(TypedDict):
 
 
 @dataclass(slots=True)
+class GroupIngest:
+    """What ingest received of one fleet group (model, interval, payload format)."""
+
+    unique: int = 0
+    """Distinct (device, sequence) pairs of the group's devices."""
+    latency_us: Histogram = field(default_factory=Histogram)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"unique": self.unique, "latency_us": self.latency_us.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupIngest:
+        """The figures :meth:`to_dict` wrote."""
+        return cls(data["unique"], Histogram.from_dict(data["latency_us"]))
+
+
+@dataclass(slots=True)
 class IngestSnapshot:
     """One worker's cumulative figures (or several workers' merged)."""
 
@@ -101,6 +119,8 @@ class IngestSnapshot:
     """What the worker's provisioning responder answered."""
     sparkplug: dict[str, int] | None = None
     """Sparkplug B messages that are not telemetry, by type."""
+    groups: list[GroupIngest] | None = None
+    """Per fleet group, in the fleet's order, when the fleet has several (None: one)."""
 
     @property
     def resolved_unique(self) -> int:
@@ -113,6 +133,8 @@ class IngestSnapshot:
         data["latency_us"] = self.latency_us.to_dict()
         if self.first_telemetry_us is not None:
             data["first_telemetry_us"] = self.first_telemetry_us.to_dict()
+        if self.groups is not None:
+            data["groups"] = [group.to_dict() for group in self.groups]
         return data
 
     @classmethod
@@ -122,6 +144,8 @@ class IngestSnapshot:
         values["latency_us"] = Histogram.from_dict(data["latency_us"])
         first = data.get("first_telemetry_us")
         values["first_telemetry_us"] = Histogram.from_dict(first) if first is not None else None
+        groups = data.get("groups")
+        values["groups"] = [GroupIngest.from_dict(g) for g in groups] if groups else None
         return cls(**values)
 
     def carried(self) -> IngestSnapshot:
@@ -139,6 +163,8 @@ class IngestSnapshot:
         copy = IngestSnapshot.from_dict(self.to_dict())
         for name in _FROM_SINK:
             setattr(copy, name, 0)
+        for group in copy.groups or ():
+            group.unique = 0  # read back from the sink's rows, device by device
         return copy
 
     def merge(self, other: IngestSnapshot) -> None:
@@ -164,6 +190,12 @@ class IngestSnapshot:
         self.deaths = _add_counts(self.deaths, other.deaths)
         self.responder = _add_counts(self.responder, other.responder)
         self.sparkplug = _add_counts(self.sparkplug, other.sparkplug)
+        if other.groups is not None:
+            if self.groups is None:
+                self.groups = [GroupIngest() for _ in other.groups]
+            for mine, theirs in zip(self.groups, other.groups, strict=True):
+                mine.unique += theirs.unique
+                mine.latency_us.merge(theirs.latency_us)
 
 
 def _least(a: int | None, b: int | None) -> int | None:

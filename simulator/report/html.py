@@ -203,6 +203,13 @@ def _summary_html(report: Mapping[str, Any]) -> str:
     parts = ['<section id="summary" data-swap>', "<h2>Summary</h2>"]
     parts.append(f'<div class="grid">{"".join(tables)}</div>')
     parts.extend(_funnel_html(report.get("onboarding")))
+    stages = report.get("stages")
+    if isinstance(stages, list):
+        stages = [{**s, "behind": s.get("behind") or "kept to plan"} for s in stages]
+    parts.extend(_rows_html("Stages", STAGE_COLUMNS, stages))
+    groups = report.get("groups")
+    if isinstance(groups, list) and len(groups) > 1:
+        parts.extend(_rows_html("Fleet groups", GROUP_COLUMNS, groups))
     parts.extend(_thresholds_html(report.get("thresholds")))
     notes = report.get("notes") or []
     if notes:
@@ -237,6 +244,56 @@ def _funnel_html(onboarding: Any) -> Iterator[str]:
         rows.append(f"<tr><td>{escape(_text(name))}</td>{cells}{times}</tr>")
     rows.append("</table>")
     yield "".join(rows)
+
+
+STAGE_COLUMNS: tuple[tuple[str, str, Formatter], ...] = (
+    ("stage", "number", _count),
+    ("from", "start_s", _seconds),
+    ("to", "end_s", _seconds),
+    ("devices planned", "devices_planned", _count),
+    ("devices", "devices_achieved", _count),
+    ("msg/s planned", "msg_rate_planned_per_s", _decimal),
+    ("msg/s", "msg_rate_achieved_per_s", _decimal),
+    ("ingested", "ingested", _count),
+    ("lost", "lost", _count),
+    ("p50", "latency_ms_p50", _ms),
+    ("p99", "latency_ms_p99", _ms),
+    ("behind plan", "behind", _text),
+)
+"""The stages table: per ``[[stages]]`` entry, planned against achieved."""
+
+GROUP_COLUMNS: tuple[tuple[str, str, Formatter], ...] = (
+    ("model", "model", _text),
+    ("payload", "payload", _text),
+    ("connection", "connection", _text),
+    ("interval", "interval_s", _seconds),
+    ("devices", "devices", _count),
+    ("published", "published", _count),
+    ("ingested", "ingested", _count),
+    ("lost", "lost", _count),
+    ("p50", "latency_ms_p50", _ms),
+    ("p99", "latency_ms_p99", _ms),
+)
+"""The fleet groups table, for a fleet of several."""
+
+
+def _rows_html(
+    title: str, columns: tuple[tuple[str, str, Formatter], ...], rows: Any
+) -> Iterator[str]:
+    """A table of report entries (stages, groups), one row each; nothing when there are none."""
+    if not isinstance(rows, list) or not rows:
+        return
+    head = "".join(f"<th>{label}</th>" for label, _, _ in columns)
+    out = [f"<h2>{title}</h2><table><tr>{head}</tr>"]
+    for row in rows:
+        if isinstance(row, dict):
+            cells = "".join(
+                f'<td class="v">{_cell(row.get(key, _MISSING), fmt)}</td>'
+                for _, key, fmt in columns
+            )
+            out.append(f"<tr>{cells}</tr>")
+    out.append("</table>")
+    yield "".join(out)
 
 
 def _thresholds_html(thresholds: Any) -> Iterator[str]:

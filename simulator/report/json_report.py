@@ -17,6 +17,7 @@ from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
 from simulator.metrics.stages import LoadStageFigures
+from simulator.report.groups import FleetGroup, group_figures
 from simulator.report.onboarding_plan import PlanSection, onboarding_plan
 from simulator.report.schema import (
     AnswersSection,
@@ -150,6 +151,8 @@ class RunFigures:
     """Connect tries that failed and were tried again."""
     stages: list[LoadStageFigures] = field(default_factory=list)
     """What each of the run's ``[[stages]]`` achieved (see :mod:`simulator.metrics.stages`)."""
+    fleet_groups: list[FleetGroup] = field(default_factory=list)
+    """What each fleet group published (see :mod:`simulator.report.groups`)."""
 
 
 def _ms(hist: Histogram, p: float) -> float | None:
@@ -275,6 +278,7 @@ def build_report(f: RunFigures) -> RunReport:
         "timeseries": f.timeseries,
         "faults": f.faults,
         "stages": f.stages,
+        "groups": group_figures(f.fleet_groups, ingest),
         "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),
         "histograms": _histograms(f, latency),
     }

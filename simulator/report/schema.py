@@ -19,6 +19,7 @@ from simulator.metrics.funnel import ReannouncedFigures, StageFigures
 from simulator.metrics.ingest import WorkerRestart, WorkerShare
 from simulator.metrics.stages import LoadStageFigures
 from simulator.report.gateway import GatewaySection
+from simulator.report.groups import GroupFigures
 from simulator.report.onboarding_plan import PlanSection
 
 
@@ -263,6 +264,8 @@ class RunReport(TypedDict):
     """What each ``[[faults]]`` entry did, in the order they happened (empty: none)."""
     stages: NotRequired[list[LoadStageFigures]]
     """What each ``[[stages]]`` entry planned and achieved, in order (empty: none)."""
+    groups: NotRequired[list[GroupFigures]]
+    """Every fleet group's devices, messages and latency, in the fleet's order."""
     run: RunSection
     histograms: HistogramsSection
     thresholds: NotRequired[list[dict[str, Any]]]

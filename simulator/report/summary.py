@@ -66,6 +66,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         )
     lines.extend(_fault_line(fault) for fault in report.get("faults", []))
     lines.extend(_stage_line(stage) for stage in report.get("stages", []))
+    groups = report.get("groups", [])
+    if len(groups) > 1:
+        lines.extend(_group_line(group) for group in groups)
     if messages["overrun"]:
         lines.append(
             f"  scheduler   {messages['overrun']:,} sends ran late (the simulator fell behind: "
@@ -108,6 +111,16 @@ def _stage_line(stage: Mapping[str, Any]) -> str:
         f"{_num(stage['lost'])} lost"
     )
     return line + (", kept to plan" if stage["kept"] else f"; behind: {stage['behind']}")
+
+
+def _group_line(group: Mapping[str, Any]) -> str:
+    """One fleet group: what it is, what it published and what of it arrived, how fast."""
+    return (
+        f"  group       {group['model']} {group['payload']} {group['connection']} every "
+        f"{group['interval_s']:g} s: {group['devices']:,} devices, {group['published']:,} "
+        f"published, {_num(group['ingested'])} ingested, {_num(group['lost'])} lost, "
+        f"p50 {_num(group['latency_ms_p50'], ' ms')}, p99 {_num(group['latency_ms_p99'], ' ms')}"
+    )
 
 
 def _sink_line(report: Mapping[str, Any]) -> str:

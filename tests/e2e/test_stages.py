@@ -1,7 +1,7 @@
 """``[[stages]]`` through ``factory-sim run`` against the Mosquitto the run starts itself: a ramp
 up, a hold, a spike and a ramp down, checked by counts (devices connected at each stage's end,
 messages per stage within a generous bound of the plan, deaths said on leaving), never by how
-fast this machine is."""
+fast this machine is; and the fleet's two groups reported apart."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ seed = 3
 [fleet]
 devices = 300
 publish_interval_s = 0.5
+
+[[fleet.mix]]
+model = "machine-sensor"
+share = 0.5
+
+[[fleet.mix]]
+model = "robot"
+share = 0.5
+payload = "json"
+publish_interval_s = 1.0
 
 [onboarding]
 workflow = "register"
@@ -62,6 +72,7 @@ def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) ->
     assert [(s["start_s"], s["end_s"]) for s in stages] == [(0, 3), (3, 7), (7, 9), (9, 12)]
     assert [s["devices_planned"] for s in stages] == [300, 300, 300, 0]
     assert [s["msg_rate_planned_per_s"] for s in stages] == [300, 600, 1200, 900]
+    assert [s["messages_planned"] for s in stages] == [900, 2400, 2400, 2700]
     # The hold gives the connects 4 s to catch up; the ramp down leaves every connection.
     assert stages[1]["devices_achieved"] == 300
     assert stages[2]["devices_achieved"] == 300
@@ -83,6 +94,21 @@ def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) ->
     assert set(numbered) <= {1, 2, 3, 4}
     assert {2, 3, 4} <= set(numbered)
 
+    groups = report["groups"]
+    assert [(g["model"], g["payload"], g["connection"]) for g in groups] == [
+        ("machine-sensor", "msgpack", "direct"),
+        ("robot", "json", "direct"),
+    ]
+    assert [g["devices"] for g in groups] == [150, 150]
+    assert sum(g["published"] for g in groups) == report["messages"]["published"]
+    for group in groups:
+        assert group["published"] > 0
+        assert group["ingested"] == group["published"]
+        assert group["lost"] == 0
+        assert group["latency_ms_p99"] is not None
+
     summary = done.stdout + done.stderr
-    assert "stage 1" in summary
-    assert "stage 4" in summary
+    assert "stage 1 " in summary
+    assert "stage 4 " in summary
+    assert "group       machine-sensor msgpack direct every 0.5 s: 150 devices" in summary
+    assert "group       robot json direct every 1 s: 150 devices" in summary

@@ -75,6 +75,11 @@
         `<text class="ph" x="${px}" y="${T + 10 + 12 * row}" dx="${right ? -3 : 3}"` +
         `${right ? ' text-anchor="end"' : ""}>${esc(phase)}</text>`);
     }
+    for (const [t, label] of stageMarks(samples, data)) {
+      const px = +x(t);
+      out.push(`<line class="stage" x1="${px}" x2="${px}" y1="${T}" y2="${H - B}"/>`,
+        `<text class="st" x="${px}" y="${H - B - 4}" dx="3">${esc(label)}</text>`);
+    }
     const legend = [];
     def.series.forEach(([key, label], i) => {
       let d = "", pen = "M", last = null;
@@ -91,6 +96,21 @@
     const note = def.note ? def.note(data) : "";
     return `<figure><figcaption>${esc(def.title)}<span class="note">${esc(note)}</span></figcaption>` +
       `${out.join("")}<div class="legend">${legend.join("")}</div></figure>`;
+  }
+
+  // Where each of the run's [[stages]] begins: the report's stages once there are any, else
+  // (a live run) where the samples' stage number changes.
+  function stageMarks(samples, data) {
+    const stages = data.stages || [];
+    if (stages.length) return stages.map((s) => [s.start_s, `stage ${s.number}`]);
+    const marks = [];
+    let stage = null;
+    for (const s of samples) {
+      if (s.stage == null || s.stage === stage) continue;
+      stage = s.stage;
+      marks.push([s.t_s, `stage ${stage}`]);
+    }
+    return marks;
   }
 
   function status(samples) {

@@ -45,6 +45,7 @@ EVERY_FIELD_SET = WorkerSettings(
     store_payloads=True,
     resume_from_sink=True,
     restartable=False,
+    group_starts=(0, 250, 750),
 )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import json
 
 from simulator.metrics.histogram import Histogram
-from simulator.metrics.ingest import IngestSnapshot
+from simulator.metrics.ingest import GroupIngest, IngestSnapshot
 
 
 def histogram(*values: int) -> Histogram:
@@ -50,6 +50,7 @@ def full(scale: int) -> IngestSnapshot:
         deaths={"left": scale, "lost": 0, "invalid": 0},
         responder={"accepted": scale},
         sparkplug={"NBIRTH": scale},
+        groups=[GroupIngest(4 * scale, histogram(300 * scale)), GroupIngest(5 * scale)],
     )
 
 
