@@ -122,7 +122,11 @@ class NorthboundListener:
         check = self._check
         for event in events:
             if type(event) is MessageReceived:
-                check.on_message(event.publish.topic, event.publish.payload, now_s)
+                publish = event.publish
+                if publish.retain:  # sent because we subscribed: older than the check
+                    check.on_retained()
+                else:
+                    check.on_message(publish.topic, publish.payload, now_s)
             elif type(event) is MessagesReceived:
                 for topic, payload in zip(event.topics, event.payloads, strict=True):
                     check.on_message(topic, payload, now_s)

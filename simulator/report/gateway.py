@@ -12,6 +12,8 @@ from typing import Any, TypedDict
 
 class GatewayMessages(TypedDict):
     received: int
+    retained: int
+    """Retained messages the broker sent on subscribing: from before the check, not checked."""
     unparsed: int
     """Messages that did not have the declared shape (not JSON, no ``values`` object...)."""
     readings: int

@@ -90,7 +90,12 @@ def test_a_wrong_value_is_named_by_device_and_signal_and_an_unknown_one_counted(
     )
     assert found["tags"]["unknown_examples"] == ["cnc-000000/no_such_signal"]
     assert found["devices"]["unknown_examples"] == ["cnc-999999"]
-    assert found["messages"] == {"received": 4, "unparsed": 1, "readings": 11 + 12 + 1 + 0}
+    assert found["messages"] == {
+        "received": 4,
+        "retained": 0,
+        "unparsed": 1,
+        "readings": 11 + 12 + 1 + 0,
+    }
 
 
 def test_a_value_read_long_ago_is_stale() -> None:
