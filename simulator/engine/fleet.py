@@ -184,6 +184,8 @@ class Fleet:
                 prepare=self.links.rearm,
                 attempt=self.connector.reconnect,
                 back=self.links.back,
+                # A slice's share of the onboarding rate, as its first connects have.
+                rate_per_s=onboarding.rate_per_s / options.segment.count,
             )
         self.publisher = Publisher(
             self.counters,

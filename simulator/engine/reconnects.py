@@ -3,8 +3,11 @@
 A dropped connection waits out an exponential, jittered backoff
 (:mod:`simulator.transport.backoff`) in one heap of due times; one loop timer, armed for the
 earliest, moves due connections to a ready queue, and at most ``limit`` worker tasks (the
-onboarding concurrency) reconnect them. Nothing is kept per
-connection but its link and attempt count while it is down: no timer or task per connection.
+onboarding concurrency) reconnect them, no faster than ``rate_per_s`` (the onboarding rate):
+the jitter spreads a storm of drops, and the spacing caps what is left of it, so a lost uplink
+of the whole fleet comes back at the rate the fleet first came, never above it. Nothing is
+kept per connection but its link and attempt count while it is down: no timer or task per
+connection.
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ from dataclasses import dataclass
 from simulator.transport.backoff import backoff_s
 from simulator.transport.connection import MqttLink
 from simulator.transport.connector import ConnectOutcome
+
+
+class Spacing:
+    """Drift-free spacing of reconnect attempts: the n-th of a burst may start ``n / rate_per_s``
+    after its first, never earlier; time passed in, so it is pure."""
+
+    __slots__ = ("_interval", "_next")
+
+    def __init__(self, rate_per_s: float) -> None:
+        if not rate_per_s > 0:
+            raise ValueError(f"a spacing needs a rate above 0, got {rate_per_s!r}")
+        self._interval = 1.0 / rate_per_s
+        self._next = float("-inf")
+
+    def wait_s(self, now: float) -> float:
+        """Take the next slot: how long from ``now`` until it (0: at once)."""
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        return slot - now
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +63,12 @@ class Reconnects:
         prepare: Callable[[int, MqttLink], None],
         attempt: Callable[[int, MqttLink], Awaitable[ConnectOutcome]],
         back: Callable[[int, MqttLink, ConnectOutcome], None],
+        rate_per_s: float | None = None,
     ) -> None:
+        """``rate_per_s``: the most attempts started per second (None: as fast as the
+        workers go)."""
         self.policy = policy
+        self._spacing = Spacing(rate_per_s) if rate_per_s is not None else None
         self._seed = seed
         self._limit = limit
         self._loop = loop
@@ -102,6 +128,12 @@ class Reconnects:
         while self._ready and not self.stopped:
             connection = self._ready.popleft()
             link, attempt = self._dropped[connection]
+            if self._spacing is not None:
+                wait = self._spacing.wait_s(self._loop.time())
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if self.stopped:
+                        return
             self._prepare(connection, link)
             outcome = await self._attempt(connection, link)
             if self.stopped:
