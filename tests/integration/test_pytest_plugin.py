@@ -141,3 +141,40 @@ def test_a_malformed_factory_broker_is_refused_before_any_test_runs(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--factory-broker: scheme must be mqtt or mqtts*"])
+
+
+def test_factory_southbound_serves_checks_and_reports_in_a_users_suite(
+    suite: pytest.Pytester,
+) -> None:
+    suite.makepyfile(
+        test_south="""
+        import json
+
+        import pytest
+
+        from simulator.errors import ScenarioError
+
+        def test_a_gateway_that_never_published_misses_every_device(factory_southbound):
+            south = factory_southbound(devices=3, gateway={"topic": "plant/{device}/data"})
+            hint = json.loads(south.hint_path.read_text())
+            assert [d["unit_id"] for d in hint["devices"]] == [1, 2, 3]
+            report = south.report()
+            assert report.gateway.devices.expected == 3
+            assert report.gateway.devices.missing == 3
+            assert report["gateway.values.wrong"] == 0
+
+        def test_bad_tables_list_every_problem(factory_southbound):
+            with pytest.raises(ScenarioError) as caught:
+                factory_southbound(gateway={"format": "xml", "max_staleness_ms": 0})
+            assert [p.path for p in caught.value.problems] == [
+                "gateway.format",
+                "gateway.max_staleness_ms",
+            ]
+        """
+    )
+
+    result = suite.runpytest_subprocess("-v", timeout=RUN_TIMEOUT_S)
+
+    result.assert_outcomes(passed=2)
+    quick = suite.runpytest_subprocess("-m", "not factory_sim", timeout=RUN_TIMEOUT_S)
+    quick.assert_outcomes(deselected=2)
