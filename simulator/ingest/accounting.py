@@ -53,8 +53,9 @@ class Accounting:
         """Start with nothing seen; latency goes into ``latency`` (microseconds) if given.
 
         ``group_starts`` is the first fleet index of each of several groups: messages are then
-        counted per group too (:attr:`groups`); the last group holds devices whose id names no
-        index.
+        counted per group too (:attr:`groups`), their latency recorded in each group's
+        histogram (``latency`` keeps what was recorded before, :attr:`latency` adds them up);
+        the last group holds devices whose id names no index.
         """
         self._next: dict[str, int] = {}
         self._holes: dict[str, list[int]] = {}
@@ -164,12 +165,13 @@ class Accounting:
         self, rows: Sequence[Row], start: int, dups: list[int], groups: list[GroupIngest]
     ) -> None:
         """:meth:`record_rows` for a fleet of several groups: each message's latency and, if
-        new, its count go to its device's group as well."""
+        new, its count go to its device's group instead (the run's latency is then the sum of
+        the groups' histograms, :attr:`latency`: each value is recorded once)."""
         next_seq = self._next
         expected_of = next_seq.get
         group_of = self._group_of
-        latencies: list[int] = []
         by_group: list[list[int]] = [[] for _ in groups]
+        new_in: list[int] = [0] * len(groups)
         unique = 0
         skewed = 0
         try:
@@ -182,24 +184,23 @@ class Accounting:
                 if seq == expected:
                     next_seq[device_id] = seq + 1
                     unique += 1
-                    groups[group].unique += 1
+                    new_in[group] += 1
                 elif self._classify(device_id, seq, expected):
-                    groups[group].unique += 1
+                    new_in[group] += 1
                 else:
                     dups.append(position)
                 latency_ns = recv_ns - emit_ns
                 if latency_ns < 0:
                     skewed += 1
                     latency_ns = 0
-                latencies.append(latency_ns // 1000)
                 by_group[group].append(latency_ns // 1000)
         finally:
             self._unique += unique
             self._clock_skew += skewed
-            self._latency.record_many(latencies)
-            for group_figures, values in zip(groups, by_group, strict=True):
+            for figures, values, new in zip(groups, by_group, new_in, strict=True):
                 if values:
-                    group_figures.latency_us.record_many(values)
+                    figures.unique += new
+                    figures.latency_us.record_many(values)
 
     def _group(self, device_id: str) -> int:
         """The group of ``device_id``, from the fleet index its id ends with (remembered)."""
@@ -302,8 +303,14 @@ class Accounting:
 
     @property
     def latency(self) -> Histogram:
-        """Latency of every received message, in microseconds."""
-        return self._latency
+        """Latency of every received message, in microseconds (for a fleet of several groups,
+        a new histogram adding up the groups')."""
+        if self._groups is None:
+            return self._latency
+        total = self._latency.copy()
+        for group in self._groups:
+            total.merge(group.latency_us)
+        return total
 
     def _received_below(self, device_id: str, limit: int) -> int:
         """How many distinct sequences in ``0..limit-1`` this device delivered."""
