@@ -74,7 +74,7 @@ class GatewayCheck:
         self._last_arrival = [math.nan] * n
         self._last_good = [-math.inf] * n
         self._max_gap = [0.0] * n
-        self._last_change: dict[int, list[int]] = {}
+        self._last_change: dict[int, list[float]] = {}
         self.received = 0
         self.retained = 0
         self.unparsed = 0
@@ -137,6 +137,8 @@ class GatewayCheck:
         self._last_arrival[index] = t_s
         fresh = True
         flagged = False
+        checked: list[tuple[int, object]] = []
+        shown: list[Reading] = []
         for reading in readings:
             self.readings += 1
             position = self._position(index, reading.signal)
@@ -148,11 +150,17 @@ class GatewayCheck:
                 self.flagged += 1
                 flagged = True
                 continue
-            match = self.truth.match(index, position, reading.value, t_s)
+            checked.append((position, reading.value))
+            shown.append(reading)
+        matches = self.truth.match_many(index, checked, t_s) if checked else []
+        update_s = self.truth.fleet.update_s_of(index)
+        for (position, _), reading, match in zip(checked, shown, matches, strict=True):
             if match.verdict == "correct":
                 self.correct += 1
                 if match.changed_step is not None:
-                    self._changed(index, position, match.changed_step, t_s, measure=not first)
+                    self._changed(
+                        index, position, match.changed_step * update_s, t_s, measure=not first
+                    )
                 continue
             fresh = False
             if match.verdict == "stale":
@@ -169,16 +177,18 @@ class GatewayCheck:
         if fresh and not flagged:
             self._last_good[index] = t_s
 
-    def _changed(self, index: int, position: int, step: int, t_s: float, *, measure: bool) -> None:
-        """A change first seen: its latency, unless it is in the device's first message
-        (which shows what changed before the check could have heard of it)."""
+    def _changed(
+        self, index: int, position: int, changed_s: float, t_s: float, *, measure: bool
+    ) -> None:
+        """A change first seen (``changed_s``: the start of its step): its latency, unless it
+        is in the device's first message (which shows what changed before the check could
+        have heard of it)."""
         last = self._last_change.get(index)
         if last is None:
-            last = self._last_change[index] = [-1] * self._field_counts[index]
-        if step <= last[position]:
+            last = self._last_change[index] = [-1.0] * self._field_counts[index]
+        if changed_s <= last[position]:
             return
-        last[position] = step
-        changed_s = step * self.truth.fleet.update_s_of(index)
+        last[position] = changed_s
         if measure and changed_s >= self.started_s:
             self.latency.record(round((t_s - changed_s) * 1_000_000))
 

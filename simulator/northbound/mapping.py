@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from simulator.errors import PayloadError
 from simulator.payloads.sparkplug.decoding import decode_payload
@@ -21,9 +21,9 @@ from simulator.scenario.gateway import GatewaySettings, topic_levels
 _SPARKPLUG_DATA = frozenset({"DBIRTH", "DDATA"})
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One value a gateway published for one signal of one device."""
+class Reading(NamedTuple):
+    """One value a gateway published for one signal of one device (a named tuple: a message
+    makes one per value, and a tuple is the cheapest typed value to make)."""
 
     device: str
     signal: str

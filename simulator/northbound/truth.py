@@ -32,9 +32,8 @@ import math
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from simulator.fleet import SampleValue
 from simulator.southbound.fleet_values import ServedFleet, step_at
@@ -86,9 +85,8 @@ def expected_value(field: RegisterField, number: int | float) -> SampleValue:
     return field.value(number)
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """How one published value compares with the truth."""
+class Match(NamedTuple):
+    """How one published value compares with the truth (a named tuple: one per value)."""
 
     verdict: Verdict
     step: int
@@ -180,30 +178,39 @@ class GroundTruth:
         history, now, _ = self._history(index, t_s)
         return history.numbers[now - history.first]
 
-    def _converter(self, index: int, position: int) -> Callable[[object], int | float | None]:
+    def _converters_of(self, index: int) -> tuple[Callable[[object], int | float | None], ...]:
         register_map = self._fleet.map_of(index)
         converters = self._converters.get(register_map.model)
         if converters is None:
             converters = tuple(partial(register_number, field) for field in register_map.fields)
             self._converters[register_map.model] = converters
-        return converters[position]
+        return converters
 
     def match(self, index: int, position: int, got: object, t_s: float) -> Match:
         """Compare ``got``, published for field ``position`` of device ``index``, arriving at
         ``t_s``, with the truth."""
+        return self.match_many(index, [(position, got)], t_s)[0]
+
+    def match_many(self, index: int, values: list[tuple[int, object]], t_s: float) -> list[Match]:
+        """:meth:`match` for several ``(position, got)`` of one device arriving together."""
         history, now, update_s = self._history(index, t_s)
-        number = self._converter(index, position)(got)
-        if number is None:
-            return Match("wrong", now, None)
+        converters = self._converters_of(index)
         numbers = history.numbers
+        starts = history.starts
         first = history.first
+        newest = min(now, history.last)
         oldest_fresh = max(first, step_at(t_s - self._staleness_s, update_s))
-        step = min(now, history.last)
-        while step >= first:
-            if numbers[step - first][position] == number:
-                if step >= oldest_fresh:
-                    changed = history.starts[step - first][position]
-                    return Match("correct", step, changed if changed >= 0 else None)
-                return Match("stale", step, None)
-            step -= 1
-        return Match("wrong", now, None)
+        matches = []
+        for position, got in values:
+            number = converters[position](got)
+            step = newest if number is not None else first - 1
+            while step >= first and numbers[step - first][position] != number:
+                step -= 1
+            if step < first:
+                matches.append(Match("wrong", now, None))
+            elif step >= oldest_fresh:
+                changed = starts[step - first][position]
+                matches.append(Match("correct", step, changed if changed >= 0 else None))
+            else:
+                matches.append(Match("stale", step, None))
+        return matches
