@@ -56,7 +56,7 @@ from simulator.metrics.faults import FaultRecord, fault_figures
 from simulator.metrics.funnel import FIRST_TELEMETRY, Stage
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
-from simulator.metrics.process import peak_rss_bytes, rss_bytes
+from simulator.metrics.process import cpu_seconds, peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.metrics.stages import stage_figures
 from simulator.monitor import Monitor
@@ -827,6 +827,7 @@ class Runner:
         count = split.workers
         self.say(f"workers: {split.said()}")
         start = loop.time()
+        cpu_at_start = cpu_seconds()
         self.started_at_ns = time.time_ns()
         local = not self.scenario.broker.addresses
         urls = [b.url(with_password=True) for b in self.brokers] if local else []
@@ -903,6 +904,11 @@ class Runner:
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
         merged["notes"].append(f"workers: {split.said()}")
+        busy_s = cpu_seconds() - cpu_at_start
+        merged["notes"].append(
+            f"the coordinator used {100 * busy_s / max(loop.time() - start, 1e-9):.1f} % of a core "
+            f"(its ingest workers and the brokers apart)"
+        )
         return cast(RunReport, merged)
 
     def _ingest_only_onboarding(self, figures: RunFigures, final: IngestSnapshot) -> None:
