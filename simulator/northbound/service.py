@@ -23,119 +23,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import ConnectError, ScenarioError, ScenarioProblem
-from simulator.mqtt import ClientSession, Event, MessageReceived, MessagesReceived, MQTTVersion
+from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.northbound.check import GatewayCheck
+from simulator.northbound.listener import NorthboundListener
 from simulator.northbound.truth import GroundTruth
 from simulator.report.thresholds import Threshold, evaluate, results_as_json
-from simulator.scenario.broker_url import parse_broker_url
 from simulator.scenario.schema import Scenario
 from simulator.southbound.faults import FaultPlan
 from simulator.southbound.server import SouthboundServer
 from simulator.southbound.service import gateway_hint, served_fleet, write_hint
-from simulator.transport.connection import MqttLink
-from simulator.transport.subscriber import Subscriber
 
 LOOKBACK_STALENESS = 10
 """A value matching older truth than this many times the allowed staleness counts as wrong."""
 
 MIN_LOOKBACK_S = 30.0
-
-
-class NorthboundListener:
-    """The check's MQTT connection: subscribe to the gateway's output, feed every message."""
-
-    def __init__(
-        self,
-        check: GatewayCheck,
-        *,
-        broker_url: str,
-        client_id: str,
-        loop: asyncio.AbstractEventLoop,
-        now_s: Callable[[], float],
-    ) -> None:
-        address = parse_broker_url(broker_url, source="--broker")
-        self._check = check
-        self._now_s = now_s
-        self._subscriber = Subscriber(
-            ClientSession(
-                client_id,
-                MQTTVersion.V5,
-                30,
-                username=address.username,
-                password=address.password.encode() if address.password is not None else None,
-            ),
-            self,
-            loop=loop,
-            host=address.host,
-            port=address.port,
-            timeout_s=10.0,
-            who="the gateway check",
-        )
-        self._lost = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._link: MqttLink | None = None
-        self.reconnects = 0
-        """Times the connection was lost and made again."""
-
-    async def start(self) -> None:
-        """Connect and subscribe (raising if that fails), then keep the connection up."""
-        await self._subscriber.connect(self._subscribe)
-        self._task = asyncio.get_running_loop().create_task(self._keep_connected())
-
-    async def stop(self) -> None:
-        """Disconnect and stop reconnecting."""
-        self._stop.set()
-        self._lost.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._subscriber.close()
-
-    async def _keep_connected(self) -> None:
-        while not self._stop.is_set():
-            await self._lost.wait()
-            if self._stop.is_set():
-                return
-            if await self._subscriber.retry(
-                self._stop, lambda: self._subscriber.connect(self._subscribe)
-            ):
-                self.reconnects += 1
-
-    async def _subscribe(self, link: MqttLink) -> None:
-        wanted = self._check.mapping.filter
-        codes = await self._subscriber.subscribe([(wanted, self._check.settings.qos)])
-        if codes[0] >= 0x80:
-            raise ConnectError(
-                f"the broker refused the gateway check's subscription to {wanted!r} "
-                f"with reason code 0x{codes[0]:02X}"
-            )
-        self._link = link
-        self._lost.clear()
-
-    # link listener
-
-    def on_events(self, link: MqttLink, events: list[Event]) -> None:
-        """Check every message, at the time it arrived."""
-        now_s = self._now_s()
-        check = self._check
-        for event in events:
-            if type(event) is MessageReceived:
-                publish = event.publish
-                if publish.retain:  # sent because we subscribed: older than the check
-                    check.on_retained()
-                else:
-                    check.on_message(publish.topic, publish.payload, now_s)
-            elif type(event) is MessagesReceived:
-                for topic, payload in zip(event.topics, event.payloads, strict=True):
-                    check.on_message(topic, payload, now_s)
-
-    def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
-        """Reconnect (unless stopping)."""
-        if link is self._link:
-            self._link = None
-            self._lost.set()
 
 
 def check_problems(scenario: Scenario) -> list[ScenarioProblem]:
