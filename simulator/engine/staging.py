@@ -92,25 +92,29 @@ class StageDriver:
             self.stop()
 
     def step(self) -> None:
-        """Do what the plan asks now: the rate factor, the leaving, the stage ends."""
+        """Do what the plan asks now: the stage ends (each read once what its own plan asks
+        is done, before anything of the next), the leaving, the rate factor."""
         clock = self._clock()
         t_s = clock - self._start
-        plan = self._plan
-        factor = plan.factor(t_s)
+        marks = self.marks
+        while self._done < len(marks) and marks[self._done].end_s <= t_s:
+            self._leave(marks[self._done].end_s)
+            self._close(marks[self._done], ended=True)
+        self._leave(t_s)
+        factor = self._plan.factor(t_s)
         fleet_t = clock - self._fleet.publisher.epoch
         for pace in self._paces:
             pace.set(fleet_t, factor)
-        devices, _ = plan.at(t_s)
+
+    def _leave(self, t_s: float) -> None:
+        """Let the connections whose devices the plan no longer wants at ``t_s`` leave."""
+        if t_s < self._falling_s:
+            return
+        devices, _ = self._plan.at(t_s)
         fleet = self._fleet
-        while (
-            t_s >= self._falling_s
-            and self._top > 0
-            and fleet.members(self._top - 1)[0].index >= devices
-        ):
+        while self._top > 0 and fleet.members(self._top - 1)[0].index >= devices:
             self._top -= 1
             fleet.leave(self._top)
-        while self._done < len(self.marks) and self.marks[self._done].end_s <= t_s:
-            self._close(self.marks[self._done], ended=True)
 
     def stop(self) -> None:
         """The run is over: mark the stage running now as cut short there."""

@@ -178,3 +178,31 @@ def test_the_onboarding_funnel_is_a_table_for_the_register_workflow() -> None:
     registered = re.findall(r">([^<]*)</td>", dict(rows)["registered"])
     assert registered[:3] == ["90", "7", "3"]
     assert registered[-2].endswith(" ms")
+
+
+def test_stages_and_fleet_groups_are_tables() -> None:
+    report = fake_report(seconds=30)
+    stage = {
+        "number": 1, "start_s": 0.0, "end_s": 30.0, "devices_planned": 1000,
+        "devices_achieved": 990, "msg_rate_planned_per_s": 500.0,
+        "msg_rate_achieved_per_s": 480.0, "messages_planned": 15000, "published": 14400,
+        "ingested": 14400, "ingested_per_s": 480.0, "lost": 0, "latency_ms_p50": 1.0,
+        "latency_ms_p99": 9.0, "cpu_percent": 40.0, "kept": True, "behind": None,
+    }  # fmt: skip
+    behind = {**stage, "number": 2, "kept": False, "behind": "messages fell behind: <why>"}
+    report["stages"] = [stage, behind]
+    group = {
+        "model": "robot", "payload": "json", "interval_s": 1.0, "connection": "gateway",
+        "devices": 40, "published": 400, "ingested": 400, "lost": 0, "latency_ms_p50": 1.0,
+        "latency_ms_p99": 2.0,
+    }  # fmt: skip
+    report["groups"] = [group]
+    html = render_html(report)
+
+    assert Page(html).problems == []
+    assert "<h2>Stages</h2>" in html
+    assert "kept to plan" in html
+    assert "messages fell behind: &lt;why&gt;" in html
+    assert "<h2>Fleet groups</h2>" not in html  # one group is the run itself
+    report["groups"] = [group, {**group, "model": "cnc-machine", "connection": "direct"}]
+    assert "<h2>Fleet groups</h2>" in render_html(report)
