@@ -11,14 +11,49 @@ time series' latest totals and samples, so they all see the same figures.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sized
+from typing import Any, Protocol
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.devices import FleetCounters
 from simulator.ingest.pool import IngestPool
 from simulator.live.console import View
+from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import cpu_seconds, rss_bytes
 from simulator.metrics.timeseries import TimeSeries, Totals
+
+
+class FleetFigures(Protocol):
+    """What the monitor reads of a fleet: a :class:`~simulator.engine.fleet.Fleet`, or the
+    worker processes of ``run --workers`` added up (:class:`simulator.coordinator.workers.
+    Workers`)."""
+
+    @property
+    def devices(self) -> Sized:
+        """The fleet's devices (how many: the target)."""
+
+    @property
+    def counters(self) -> FleetCounters:
+        """Published and acknowledged messages."""
+
+    @property
+    def connected(self) -> int:
+        """Devices connected now."""
+
+    @property
+    def onboarded(self) -> int:
+        """Devices onboarded so far."""
+
+    @property
+    def failed(self) -> int:
+        """Devices that failed to onboard."""
+
+    @property
+    def overrun(self) -> int:
+        """Firings the scheduler ran late."""
+
+    @property
+    def connect_us(self) -> Histogram:
+        """Connect times so far."""
 
 
 class Monitor:
@@ -26,7 +61,7 @@ class Monitor:
 
     def __init__(
         self,
-        fleet: Fleet,
+        fleet: FleetFigures,
         ingest: IngestPool | None,
         view: View,
         clock: Callable[[], float],

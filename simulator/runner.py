@@ -851,10 +851,7 @@ class Runner:
                 for k in range(count)
             ]
             fleets = Workers(workers)
-            # The workers added up have the fleet's figures the monitor reads.
-            monitor = self.monitor = Monitor(
-                cast(Fleet, fleets), ingest, self.view, time.perf_counter
-            )
+            monitor = self.monitor = Monitor(fleets, ingest, self.view, time.perf_counter)
             monitor.phase = "starting"
             monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
             try:
