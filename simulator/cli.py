@@ -416,7 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="MQTT 5 shared subscription group; '' subscribes plainly",
     )
     ingest.add_argument("--mqtt", choices=("3.1.1", "5"), default="5")
-    ingest.add_argument("--client-id", default="ingest-0")
+    ingest.add_argument(
+        "--client-id",
+        default=None,
+        help="MQTT client id (default: ingest-0, after the run's tag when --run-id is given, "
+        "as a run's own workers are named)",
+    )
     ingest.add_argument("--payload", default="msgpack", help="payload codec (default msgpack)")
     ingest.add_argument("--qos", type=int, choices=(0, 1, 2), default=0)
     ingest.add_argument(
@@ -908,7 +913,14 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
         raise ScenarioError([ScenarioProblem("<command line>", "--sink", str(exc))]) from None
     address = parse_broker_url(args.broker, "--broker")
     # As in a run, {device} in certificate paths is the worker's user name, else its client id.
-    tls = _tls_options(args).for_client(address.username or args.client_id)
+    # Certificates know the worker by its client id without a run's tag.
+    name = args.client_id or "ingest-0"
+    client_id = args.client_id
+    if client_id is None:
+        from simulator.config import client_id_prefix
+
+        client_id = f"{client_id_prefix(args.run_id) if args.run_id else ''}{name}"
+    tls = _tls_options(args).for_client(address.username or name)
     return WorkerSettings(
         host=address.host,
         port=address.port,
@@ -922,7 +934,7 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
         topic_filter=args.topic,
         share_group=args.share_group or None,
         mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,
-        client_id=args.client_id,
+        client_id=client_id,
         keepalive_s=args.keepalive,
         qos=args.qos,
         session_expiry_s=args.session_expiry,
