@@ -784,6 +784,14 @@ class Scenario(_Table):
                     "cannot be combined with [[stages]], whose rates say what is sent",
                 )
             )
+        if "rate_per_s" in self.onboarding.model_fields_set:
+            found.append(
+                (
+                    ("onboarding", "rate_per_s"),
+                    self.onboarding.rate_per_s,
+                    "cannot be combined with [[stages]]: devices connect as the stages ramp",
+                )
+            )
         if found:
             raise ValidationError.from_exception_data(
                 "stages",

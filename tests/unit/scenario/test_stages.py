@@ -65,11 +65,15 @@ def test_a_rate_far_beyond_the_devices_own_is_refused(problems: Problems) -> Non
     assert "at most 64" in found[0].message
 
 
-def test_a_duration_that_disagrees_and_a_message_quota_are_refused(problems: Problems) -> None:
+def test_a_duration_a_message_quota_and_a_connect_rate_are_refused(problems: Problems) -> None:
     text = "duration_s = 9\n" + FLEET + "messages_per_device = 3\n" + stage(2, 10, 10)
-    found = problems(text)
+    found = problems(text + "[onboarding]\nrate_per_s = 50.0\n")
 
-    assert {problem.path for problem in found} == {"duration_s", "fleet.messages_per_device"}
+    assert {problem.path for problem in found} == {
+        "duration_s",
+        "fleet.messages_per_device",
+        "onboarding.rate_per_s",
+    }
 
 
 def test_the_plan_ramps_linearly_from_an_empty_fleet() -> None:
