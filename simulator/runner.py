@@ -34,6 +34,7 @@ from typing import TextIO, cast
 
 from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
+from simulator.coordinator.metrics import WorkersCollector
 from simulator.coordinator.split import WorkerSplit, split_fleet
 from simulator.coordinator.workers import Worker, Workers, worker_argv, worker_scenario
 from simulator.engine.fleet import Fleet, FleetOptions
@@ -168,6 +169,8 @@ class Runner:
         """Wall clock when onboarding (or ingest only) really began, after the barrier."""
         self.start_at_ns = config.start_at_ns
         """The barrier: when onboarding starts (None: at once)."""
+        self.metrics_server: MetricsServer | None = None
+        """The Prometheus server, while ``--metrics-port`` serves one."""
         self.split: WorkerSplit | None = None
         """``--workers``: how the fleet is split over worker processes (None: run here)."""
         self._state: RunState | None = None
@@ -345,6 +348,7 @@ class Runner:
             ingest=scenario.ingest.enabled,
         )
         server.start()
+        self.metrics_server = server
         self.say(f"Prometheus metrics on {server.url}")
         return server  # started here so the URL can be said; the ExitStack only stops it
 
@@ -851,6 +855,8 @@ class Runner:
                 for k in range(count)
             ]
             fleets = Workers(workers)
+            if self.metrics_server is not None:
+                self.metrics_server.registry.register(WorkersCollector(fleets))
             monitor = self.monitor = Monitor(fleets, ingest, self.view, time.perf_counter)
             monitor.phase = "starting"
             monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
