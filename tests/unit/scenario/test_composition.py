@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator.scenario.composition import Group, compose, connection_starts
-
-
-@dataclass
-class Entry:
-    model: str
-    share: float | None = None
-    count: int | None = None
-    publish_interval_s: float | None = None
-    payload: str | None = None
-    devices_per_connection: int | None = None
+from tests.unit.scenario.mix import Entry
 
 
 def test_no_mix_is_one_group_of_the_default_model() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,16 +17,7 @@ from simulator.scenario.segment import (
     slice_devices,
     slice_starts,
 )
-
-
-@dataclass
-class Entry:
-    model: str
-    share: float | None = None
-    count: int | None = None
-    publish_interval_s: float | None = None
-    payload: str | None = None
-    devices_per_connection: int | None = None
+from tests.unit.scenario.mix import Entry
 
 
 def _fleets() -> list[tuple[Group, ...]]:
