@@ -82,7 +82,8 @@ def check_descriptors(
             f"{who} needs {needed:,} open files ({connections:,} connections + "
             f"{DESCRIPTOR_MARGIN} spare) but may hold only {available:,}. Run at most {fit:,} "
             f"devices per process: split the fleet over {processes} simulator processes "
-            f"(and local Mosquittos over [broker] instances), or raise the hard limit "
+            f"('run --workers auto' does it on one machine; local Mosquittos over [broker] "
+            f"instances), or raise the hard limit "
             f"(ulimit -Hn) where the system allows it."
         )
 
