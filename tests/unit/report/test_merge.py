@@ -185,9 +185,10 @@ def test_the_merge_command_writes_a_report_compare_accepts(tmp_path: Path) -> No
         path = tmp_path / f"r{n}.json"
         path.write_text(json.dumps(report))
         paths.append(str(path))
-    out = tmp_path / "merged.json"
-    argv = ["merge", *paths, "--report", str(out), "--quiet", "--threshold", "latency_ms.p99 < 1"]
-    assert main(argv) == 4
+    out, page = tmp_path / "merged.json", tmp_path / "merged.html"
+    argv = ["merge", *paths, "--report", str(out), "--html", str(page), "--quiet"]
+    assert main([*argv, "--threshold", "latency_ms.p99 < 1"]) == 4
+    assert "<html" in page.read_text()
     merged = json.loads(out.read_text())
     assert merged["thresholds"][0]["passed"] is False
     assert main(["compare", str(out), str(out)]) == 0
