@@ -396,3 +396,31 @@ def test_histogram_quantiles_aggregate_by_le() -> None:
     assert len(quantiles) >= 4
     for expr in quantiles:
         assert re.search(r"sum by \(le\) \(rate\([a-z_]+_bucket\{", expr), expr
+
+
+def with_faults() -> Totals:
+    totals = synthetic_totals()
+    totals.faults_active = {"network": 1, "partition": 0}
+    return totals
+
+
+def test_a_run_with_faults_has_a_gauge_per_kind_one_while_in_force() -> None:
+    families = scrape(RunCollector(with_faults, "simulator"))
+    family = families["factory_sim_fault_active"]
+    assert family.type == "gauge"
+    assert {s.labels["kind"]: s.value for s in family.samples} == {"network": 1, "partition": 0}
+    assert all(s.labels["role"] == "simulator" for s in family.samples)
+    # A run without faults does not pretend to have none in force: no family at all.
+    assert "factory_sim_fault_active" not in scrape(RunCollector(synthetic_totals, "simulator"))
+
+
+def test_the_dashboard_annotates_faults_from_the_gauge_the_simulator_exports() -> None:
+    (annotation,) = dashboard()["annotations"]["list"]
+    assert annotation["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+    expr = annotation["expr"]
+    assert balanced(expr)
+    names = sample_names(scrape(RunCollector(with_faults, "simulator")))
+    for name, matchers in SELECTOR.findall(expr):
+        assert name in names
+        assert ROLE_MATCHER.findall(matchers) == [("=", "simulator")]
+    assert "{{kind}}" in annotation["titleFormat"]
