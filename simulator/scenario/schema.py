@@ -803,6 +803,23 @@ class Scenario(_Table):
         return self
 
     @model_validator(mode="after")
+    def _slow_sink_has_a_sink(self) -> Scenario:
+        for number, fault in enumerate(self.faults):
+            if fault.kind == "slow_sink" and not self.ingest.enabled:
+                raise ValidationError.from_exception_data(
+                    "faults",
+                    [
+                        InitErrorDetails(
+                            type="value_error",
+                            loc=("faults", number, "kind"),
+                            input=fault.kind,
+                            ctx={"error": "slow_sink slows the run's ingest: [ingest] is off"},
+                        )
+                    ],
+                ) from None
+        return self
+
+    @model_validator(mode="after")
     def _restart_is_possible(self) -> Scenario:
         external = self.broker.url is not None or self.broker.urls is not None
         for number, fault in enumerate(self.faults):

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from simulator.scenario import load_scenario
-from simulator.scenario.faults import BrokerRestartFault, DropConnectionsFault
+from simulator.scenario.faults import (
+    BrokerRestartFault,
+    DropConnectionsFault,
+    NetworkFault,
+    PartitionFault,
+    SlowSinkFault,
+)
 from tests.unit.scenario.conftest import MINIMAL, Problems, WriteScenario
 
 RESTART = '[[faults]]\nkind = "broker_restart"\nat_s = 2.5\n'
@@ -59,3 +65,42 @@ def test_an_external_broker_with_its_command_is_accepted(write_scenario: WriteSc
     (fault,) = load_scenario(write_scenario(text)).faults
     assert isinstance(fault, BrokerRestartFault)
     assert fault.command == "true"
+
+
+def test_the_window_kinds_are_read_with_their_defaults(write_scenario: WriteScenario) -> None:
+    text = (
+        MINIMAL
+        + '[[faults]]\nkind = "network"\nat_s = 1\nduration_s = 10\nlatency_ms = 200\n'
+        + '[[faults]]\nkind = "partition"\nat_s = 20\nduration_s = 5\n'
+        + '[[faults]]\nkind = "slow_sink"\nat_s = 30\nduration_s = 5\ndelay_ms = 250\n'
+    )
+    network, partition, slow = load_scenario(write_scenario(text)).faults
+    assert network == NetworkFault(kind="network", at_s=1, duration_s=10, latency_ms=200)
+    assert (network.jitter_ms, network.loss) == (0.0, 0.0)
+    assert partition == PartitionFault(kind="partition", at_s=20, duration_s=5)
+    assert slow == SlowSinkFault(kind="slow_sink", at_s=30, duration_s=5, delay_ms=250)
+
+
+def test_a_window_needs_its_duration_and_a_loss_is_a_share(problems: Problems) -> None:
+    found = problems(
+        MINIMAL
+        + '[[faults]]\nkind = "network"\nat_s = 1\nloss = 2\n'
+        + '[[faults]]\nkind = "partition"\nat_s = 1\nduration_s = 0\n'
+        + '[[faults]]\nkind = "slow_sink"\nat_s = 1\nduration_s = 1\n'
+    )
+    assert {problem.path for problem in found} == {
+        "faults.0.network.duration_s",
+        "faults.0.network.loss",
+        "faults.1.partition.duration_s",
+        "faults.2.slow_sink.delay_ms",
+    }
+
+
+def test_a_slow_sink_needs_the_run_s_ingest(problems: Problems) -> None:
+    found = problems(
+        MINIMAL
+        + "[ingest]\nenabled = false\n"
+        + '[[faults]]\nkind = "slow_sink"\nat_s = 1\nduration_s = 1\ndelay_ms = 100\n'
+    )
+    assert [problem.path for problem in found] == ["faults.0.kind"]
+    assert "[ingest] is off" in found[0].message
