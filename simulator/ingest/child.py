@@ -28,6 +28,11 @@ STDERR_TAIL_LINES = 20
 COMMAND = (sys.executable, "-m", "simulator", "ingest", "--settings-stdin", "--jsonl")
 """How ``run`` starts a worker; everything else it needs comes on its standard input."""
 
+LINE_LIMIT = 16 * 2**20
+"""Longest line read from the worker: a progress line carries histograms (latency, first
+telemetry, and one latency per fleet group of a mixed fleet), 15 KB each when well filled,
+well past asyncio's 64 KiB default."""
+
 
 async def wait_for_progress(
     progressed: asyncio.Event,
@@ -89,6 +94,7 @@ class IngestChild:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            limit=LINE_LIMIT,
         )
         stdin = self._proc.stdin
         assert stdin is not None

@@ -67,5 +67,22 @@ def test_a_mix_of_models_and_formats_is_ingested_whole(
             "SELECT count(*) * 1.0 / count(DISTINCT device_id) FROM telemetry"
             " WHERE device_id LIKE 'rb-%'"
         ).fetchone()[0]
+        stored = dict(
+            db.execute(
+                "SELECT substr(device_id, 1, instr(device_id, '-') - 1),"
+                " count(DISTINCT device_id || '/' || seq) FROM telemetry GROUP BY 1"
+            ).fetchall()
+        )
     assert prefixes == {"cnc": 10, "rb": 25, "pm": 25}
     assert cnc_per_device > 1.5 * robot_per_device  # 0.25 s against 0.5 s
+    # Each group's figures, as ingest attributed its messages, agree with the rows stored.
+    groups = report["groups"]
+    assert [(g["model"], g["payload"], g["devices"]) for g in groups] == [
+        ("cnc-machine", "msgpack", 10),
+        ("robot", "json", 25),
+        ("power-meter", "sparkplug", 25),
+    ]
+    assert [g["ingested"] for g in groups] == [stored["cnc"], stored["rb"], stored["pm"]]
+    assert [g["published"] for g in groups] == [g["ingested"] for g in groups]
+    assert sum(g["published"] for g in groups) == messages["published"]
+    assert all(g["lost"] == 0 and g["latency_ms_p99"] is not None for g in groups)
