@@ -34,7 +34,7 @@ broker refusing it) fails the run after a few seconds instead of looping; a stra
 out-of-memory kill, a crash are answered."""
 RESTART_TIMEOUT_S = 300.0
 """How long a restarted worker may take to subscribe: it reads the run's rows back first,
-about 3.7 s per million rows from SQLite (docs/DECISIONS.md)."""
+about 4 s of CPU per million rows (docs/PERFORMANCE.md, "Kept sessions: drain and read-back")."""
 
 
 class _Slot:
