@@ -123,3 +123,19 @@ async def test_a_full_queue_pauses_reading_and_half_of_it_resumes_it() -> None:
     await writer.close()
     assert paused == [True, False]
     assert writer.committed_unique == 2
+
+
+async def test_a_commit_delay_waits_before_each_batch_until_it_is_lifted() -> None:
+    sink = MemorySink()
+    time = FakeTime()
+    writer, _ = make(sink, time)
+    writer.commit_delay_s = 0.5
+    writer.submit(rows(2), unique=2)
+    writer.submit(rows(2, start=2), unique=2)
+    await writer.drain()
+    assert time.pauses == [0.5, 0.5]
+    writer.commit_delay_s = 0.0
+    writer.submit(rows(2, start=4), unique=2)
+    await writer.close()
+    assert time.pauses == [0.5, 0.5]  # lifted: no more waiting
+    assert (writer.committed_unique, len(sink.rows)) == (6, 6)
