@@ -196,6 +196,11 @@ class Relay:
         return len(self._pipes)
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes read and not yet passed on (delayed or held), over every connection."""
+        return sum(pipe.down.lane.queued_bytes + pipe.up.lane.queued_bytes for pipe in self._pipes)
+
+    @property
     def lanes(self) -> Lanes:
         """The conditions in force (read only; change them through the relay)."""
         return self._lanes
@@ -277,10 +282,9 @@ class Relay:
                 port,
                 local_addr=(source, 0) if source is not None else None,
             )
-        except OSError:
+        except OSError as exc:
             self.refused += 1
-            if pipe.down.transport is not None:
-                pipe.down.transport.abort()
+            pipe.lost(pipe.up, exc)  # as if it had connected and been reset: the device's too
 
     def carry(self, side: _Side, data: bytes) -> None:
         """``side`` read ``data``: pass it on now, or queue it until due."""
