@@ -6,7 +6,8 @@ its end (devices connected, messages published, sends that ran late or waited fo
 connects that failed). :func:`stage_figures` adds what the time series saw in the stage's
 window, as :func:`~simulator.metrics.faults.fault_figures` does for a fault's: messages
 ingested, sequence gaps opened, latency (from the cumulative histogram at the stage's first
-sample and the next stage's), the simulator's CPU. Then it says whether the stage kept to its
+sample and the next stage's), the simulator's CPU. Messages ingested are read at the stage's
+own start and end, between the samples either side. Then it says whether the stage kept to its
 plan (devices and messages within :data:`TOLERANCE`) or which part fell behind, and the likely
 reason, in one sentence.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from simulator.metrics.histogram import Histogram, percentile_ms
-from simulator.metrics.timeseries import growth, split_window
+from simulator.metrics.timeseries import growth, split_window, value_at
 
 TOLERANCE = 0.05
 """How far from its plan a stage may end and still count as kept."""
@@ -93,7 +94,7 @@ def stage_figures(
     for mark in marks:
         span = mark.end_s - mark.start_s
         before, inside = split_window(samples, mark.start_s, mark.end_s)
-        ingested = growth("ingested_total", before, inside)
+        ingested = _between(samples, "ingested_total", mark.start_s, mark.end_s)
         lost = growth("lost_so_far", before, inside)
         cpu = [s["cpu_percent"] for s in inside if s.get("cpu_percent") is not None]
         latency = _latency(mark.number, latency_at, latency_end)
@@ -122,6 +123,17 @@ def stage_figures(
         figures[-1]["kept"] = behind is None
         figures[-1]["behind"] = behind
     return figures
+
+
+def _between(
+    samples: Sequence[Mapping[str, Any]], key: str, start: float, end: float
+) -> int | None:
+    """How much the cumulative ``key`` grew from ``start`` to ``end``, read between samples
+    (a stage shorter than the sampling interval still gets its share)."""
+    first, last = value_at(samples, key, start), value_at(samples, key, end)
+    if first is None or last is None:
+        return None
+    return round(last - first)
 
 
 def _latency(

@@ -130,6 +130,24 @@ def growth(
     return int(values[-1] - (first or 0))
 
 
+def value_at(samples: Sequence[Mapping[str, Any]], key: str, t_s: float) -> float | None:
+    """The cumulative figure ``key`` at ``t_s``, read linearly between the samples either
+    side (the first sample's value before it, the last's after it; None: not measured)."""
+    before: Mapping[str, Any] | None = None
+    for sample in samples:
+        value = sample.get(key)
+        if value is None:
+            continue
+        if sample["t_s"] >= t_s:
+            if before is None or sample["t_s"] == t_s:
+                return float(value)
+            span = sample["t_s"] - before["t_s"]
+            share = (t_s - before["t_s"]) / span if span > 0 else 1.0
+            return float(before[key] + (value - before[key]) * share)
+        before = sample
+    return float(before[key]) if before is not None else None
+
+
 def _rate(now: float, then: float, span: float) -> float:
     return round((now - then) / span, 1) if span > 0 else 0.0
 

@@ -174,3 +174,23 @@ async def test_the_live_page_redraws_as_the_run_goes(tmp_path: Path) -> None:
     assert published1 > rendered_with, "the page swapped its tables for fresh ones"
     assert published2 > published1
     assert re.search(r'<span class="live">live \d', second), "the last fetch succeeded"
+
+
+def test_stage_boundaries_are_marked_on_every_chart(tmp_path: Path) -> None:
+    report = fake_report(seconds=60)
+    for sample in report["timeseries"]:
+        sample["stage"] = 1 if sample["t_s"] <= 20 else 2 if sample["t_s"] <= 45 else None
+    page = tmp_path / "live-like.html"
+    write_html(report, page)  # no stages list: marked where the samples' stage changes
+    dom = asyncio.run(dump_dom(tmp_path / "profile-samples", page.as_uri()))
+    assert len(re.findall(r'<line class="stage" x1="[\d.]+"', dom)) == 7 * 2
+    assert ">stage 2</text>" in dom
+
+    report["stages"] = [
+        {"number": n, "start_s": start, "end_s": end}
+        for n, start, end in ((1, 0.0, 20.0), (2, 20.0, 45.0), (3, 45.0, 50.0))
+    ]
+    write_html(report, page)  # the report's stages: each marked where it begins
+    dom = asyncio.run(dump_dom(tmp_path / "profile-stages", page.as_uri()))
+    assert len(re.findall(r'<line class="stage" x1="[\d.]+"', dom)) == 7 * 3
+    assert ">stage 3</text>" in dom

@@ -75,10 +75,13 @@
         `<text class="ph" x="${px}" y="${T + 10 + 12 * row}" dx="${right ? -3 : 3}"` +
         `${right ? ' text-anchor="end"' : ""}>${esc(phase)}</text>`);
     }
+    let stageX = -1e9, stageRow = 0;
     for (const [t, label] of stageMarks(samples, data)) {
       const px = +x(t);
+      stageRow = px - stageX < 45 ? stageRow + 1 : 0;  // short stages: labels go one row higher
+      stageX = px;
       out.push(`<line class="stage" x1="${px}" x2="${px}" y1="${T}" y2="${H - B}"/>`,
-        `<text class="st" x="${px}" y="${H - B - 4}" dx="3">${esc(label)}</text>`);
+        `<text class="st" x="${px}" y="${H - B - 4 - 12 * stageRow}" dx="3">${esc(label)}</text>`);
     }
     const legend = [];
     def.series.forEach(([key, label], i) => {

@@ -6,6 +6,7 @@ import pytest
 
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.stages import StageMark, stage_figures
+from simulator.metrics.timeseries import value_at
 
 SAMPLES = [
     {"t_s": float(t), "ingested_total": 100 * t, "lost_so_far": 0 if t < 12 else 3,
@@ -101,3 +102,20 @@ def test_a_stage_cut_short_says_so() -> None:
     (figures,) = stage_figures([mark(1, 0.0, 4.5, ended=False)], SAMPLES, {}, None)
 
     assert figures["behind"] == "stage 1 was cut short: the run stopped 4.5 s in"
+
+
+def test_a_stage_shorter_than_a_sample_gets_its_share_of_what_was_ingested() -> None:
+    (figures,) = stage_figures([mark(1, 10.5, 11.5)], SAMPLES, {}, None)
+
+    assert figures["ingested"] == 100
+    assert figures["ingested_per_s"] == 100.0
+
+
+def test_a_figure_between_samples_is_read_on_the_line_between_them() -> None:
+    samples = [{"t_s": 1.0, "n": 10}, {"t_s": 2.0, "n": None}, {"t_s": 3.0, "n": 30}]
+
+    assert value_at(samples, "n", 0.0) == 10.0
+    assert value_at(samples, "n", 2.5) == 25.0
+    assert value_at(samples, "n", 3.0) == 30.0
+    assert value_at(samples, "n", 9.0) == 30.0
+    assert value_at(samples, "gone", 2.0) is None
