@@ -112,7 +112,11 @@ def test_a_stage_shorter_than_a_sample_gets_its_share_of_what_was_ingested() -> 
 
 
 def test_a_figure_between_samples_is_read_on_the_line_between_them() -> None:
-    samples = [{"t_s": 1.0, "n": 10}, {"t_s": 2.0, "n": None}, {"t_s": 3.0, "n": 30}]
+    samples: list[dict[str, float | None]] = [
+        {"t_s": 1.0, "n": 10},
+        {"t_s": 2.0, "n": None},
+        {"t_s": 3.0, "n": 30},
+    ]
 
     assert value_at(samples, "n", 0.0) == 10.0
     assert value_at(samples, "n", 2.5) == 25.0
