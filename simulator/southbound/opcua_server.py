@@ -7,13 +7,14 @@ the block on to the step the clock is at (:func:`~simulator.southbound.samples.a
 same ground truth Modbus shows) and puts each signal's new ``DataValue`` in the node's value
 attribute of asyncua's address space, calling the data change callbacks of the subscriptions
 that monitor it, as asyncua's own ``write_attribute_value`` does without its per-write lookups
-and type check (about 3x the CPU per tag, docs/PERFORMANCE.md); the values' types are ours and
-fixed per node. The node ids, data types and units are the node map's; a value's source
+and type check (which cost as much again as the whole update, docs/PERFORMANCE.md); the
+values' types are ours and fixed per node. The node ids, data types and units are the node map's; a value's source
 timestamp is the instant of its step. The clock is injected: ``update()`` writes what is due at
 ``clock() - epoch``, so a test fixes the clock and knows the exact step.
 
 asyncua keeps each value as a ``DataValue`` in its address space: that, the node objects
-asyncua builds, and a model state per device are all this holds.
+asyncua builds (about 20 KB a tag with its unit and range properties), a reference to each
+value attribute and a model state per device are all this holds.
 """
 
 from __future__ import annotations
