@@ -8,9 +8,10 @@ same ground truth Modbus shows) and puts each signal's new ``DataValue`` in the 
 attribute of asyncua's address space, calling the data change callbacks of the subscriptions
 that monitor it, as asyncua's own ``write_attribute_value`` does without its per-write lookups
 and type check (which cost as much again as the whole update, docs/PERFORMANCE.md); the
-values' types are ours and fixed per node. The node ids, data types and units are the node map's; a value's source
-timestamp is the instant of its step. The clock is injected: ``update()`` writes what is due at
-``clock() - epoch``, so a test fixes the clock and knows the exact step.
+values' types are ours and fixed per node. The node ids, data types and units are the node
+map's; a value's source timestamp is the instant of its step. The clock is injected:
+``update()`` writes what is due at ``clock() - epoch``, so a test fixes the clock and knows the
+exact step.
 
 asyncua keeps each value as a ``DataValue`` in its address space: that, the node objects
 asyncua builds (about 20 KB a tag with its unit and range properties), a reference to each
