@@ -32,9 +32,11 @@ def _ms(value: float | None) -> str:
 
 def plain_line(sample: dict[str, Any], totals: Totals) -> str:
     """One self-contained line per interval for logs."""
+    stage = sample.get("stage")
     line = (
         f"[{sample['t_s']:7.1f}s] {sample['phase']:<10} "
-        f"connected {sample['connected']:,}/{totals.devices_target:,} "
+        + (f"stage {stage}  " if stage is not None else "")
+        + f"connected {sample['connected']:,}/{totals.devices_target:,} "
         f"(failed {totals.connect_failed:,})  "
         f"published {sample['published_per_s']:,.0f} msg/s (total {sample['published_total']:,})"
     )
@@ -154,7 +156,10 @@ class RichView:
             f"{sample['cpu_percent']:,.0f} % CPU",
             f"{sample['rss_bytes'] / 2**20:,.1f} MiB RSS",
         )
-        heading = Text(f"{self._title}  {sample['phase']}  t={sample['t_s']:,.1f}s", style="bold")
+        stage = f"  stage {sample['stage']}" if sample.get("stage") is not None else ""
+        heading = Text(
+            f"{self._title}  {sample['phase']}{stage}  t={sample['t_s']:,.1f}s", style="bold"
+        )
         return Panel(Group(heading, bar, figures), expand=False)
 
 

@@ -47,6 +47,14 @@ def test_plain_line_has_devices_rates_latency_and_loss() -> None:
     assert "lost 2" in line
 
 
+def test_a_staged_run_s_lines_name_the_stage() -> None:
+    sample, totals = a_sample()
+    assert "stage" not in plain_line(sample, totals)
+    sample["stage"] = 3
+
+    assert "[    3.0s] publishing stage 3  connected 990/1,000" in plain_line(sample, totals)
+
+
 def test_views_are_chosen_by_quiet_and_tty() -> None:
     assert isinstance(make_view(io.StringIO(), quiet=True, title="t"), QuietView)
     assert isinstance(make_view(io.StringIO(), quiet=False, title="t"), PlainView)
