@@ -25,13 +25,19 @@ STAGES = [
 ]
 
 
-def staged_fleet() -> tuple[Fleet, FakeLoop, StageDriver]:
+def staged_fleet(per_connection: int = 1) -> tuple[Fleet, FakeLoop, StageDriver]:
     """10 devices every 10 ms (1,000 msg/s at their own rate) on the stages above, every
     connection made at 0 by the fake connector, the driver in place before onboarding."""
+    fleet_settings = {
+        "devices": 10,
+        "publish_interval_s": 0.01,
+        "payload": "json",
+        "devices_per_connection": per_connection,
+    }
     scenario = validate_scenario(
         {
             "name": "staged",
-            "fleet": {"devices": 10, "publish_interval_s": 0.01, "payload": "json"},
+            "fleet": fleet_settings,
             "ingest": {"enabled": False},
             "stages": STAGES,
         },
@@ -48,7 +54,7 @@ def staged_fleet() -> tuple[Fleet, FakeLoop, StageDriver]:
     fleet.build()
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
     schedule = StageSchedule(plan, connection_starts(scenario.fleet.groups))
-    driver = StageDriver(plan, fleet, clock=loop.time, start=0.0, connections=10)
+    driver = StageDriver(plan, fleet, clock=loop.time, start=0.0, connections=schedule.connections)
     asyncio.run(fleet.onboard(schedule, connections=schedule.connections))
     return fleet, loop, driver
 
@@ -107,3 +113,15 @@ def test_a_run_stopped_early_marks_its_stage_cut_short() -> None:
     assert [mark.number for mark in driver.marks] == [1, 2]
     assert driver.marks[1].ended is False
     assert driver.marks[1].end_s == pytest.approx(1.5)
+
+
+def test_a_gateway_leaves_once_the_plan_wants_none_of_its_devices() -> None:
+    fleet, loop, driver = staged_fleet(per_connection=5)
+    advance(fleet, loop, driver, 2.4)  # the plan wants 6 of 10: both gateways stay
+    assert fleet.connected == 10
+    advance(fleet, loop, driver, 2.5)  # 5 wanted: the second gateway's devices are not
+
+    assert fleet.connected == 5
+    advance(fleet, loop, driver, 3.0)
+    assert [mark.devices_achieved for mark in driver.marks] == [10, 10, 0]
+    assert driver.marks[0].devices_slack == 4
