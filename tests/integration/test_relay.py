@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,11 @@ class Upstream:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+def largest_buffer(name: str) -> int:
+    """The most a TCP socket buffer may grow to (``/proc/sys/net/ipv4/<name>``'s third value)."""
+    return int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
 
 
 async def closed(writer: asyncio.StreamWriter) -> None:
@@ -117,7 +123,11 @@ async def test_a_held_sender_is_pushed_back_instead_of_filling_the_relay() -> No
     async with relayed() as (relay, upstream, port):
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         relay.hold()
-        payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+        # More than the kernel's socket buffers can hold between sender and relay (they grow
+        # up to the largest of net.ipv4.tcp_wmem and tcp_rmem), so some of it must stay in
+        # the sender's transport once the relay stops reading.
+        kernel = largest_buffer("tcp_wmem") + largest_buffer("tcp_rmem")
+        payload = bytes(range(256)) * ((kernel + 4 * 2**20) // 256)
         writer.write(payload)
         transport = writer.transport
         # The relay reads up to its high-water mark, then stops: the rest stays with the
