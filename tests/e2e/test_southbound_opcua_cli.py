@@ -1,25 +1,24 @@
 """``factory-sim southbound`` with ``protocol = "opcua"`` as a user runs it: it says where its
 servers listen, writes a hint that lists every node, answers asyncua's client at those nodes
-with the model's ground truth, and stops cleanly on SIGTERM."""
+with the model's ground truth, and stops cleanly on SIGTERM; with ``"modbus+opcua"`` a device's
+registers and nodes show the same sample."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asyncua import Client, ua
+from pymodbus.client import AsyncModbusTcpClient
 
 from simulator.fleet import get_model
 from simulator.southbound.node_map import node_map
+from simulator.southbound.register_map import RegisterType, register_map
 from simulator.southbound.samples import sample_at
-from tests.commands import CHILD_ENV
+from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
 
@@ -53,31 +52,13 @@ async def read(url: str, node_ids: list[str]) -> list[ua.DataValue]:
 
 
 def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -> None:
-    scenario = tmp_path / "plant-opc.toml"
-    scenario.write_text(SCENARIO)
-    hint_path = tmp_path / "gateway.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "southbound", str(scenario), "--hint", str(hint_path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CHILD_ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("gateway hint written"):
-                break
-            assert time.monotonic() < deadline, lines
+    with southbound(tmp_path, SCENARIO) as served:
+        lines = served.lines
         listening = [line for line in lines if line.startswith("opc ua opc.tcp://127.0.0.1:")]
         assert len(listening) == 2, lines  # 7 devices on 2 servers: 4 and 3
         assert not [line for line in lines if line.startswith("modbus")], lines
 
-        hint = json.loads(hint_path.read_text())
+        hint = served.hint
         assert (hint["protocol"], hint["seed"]) == ("opcua", 5)
         assert "register_maps" not in hint
         opcua: dict[str, Any] = hint["opcua"]
@@ -112,14 +93,62 @@ def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -
             for server in opcua["servers"]
         ]
         assert sum(written) == checked
+    assert served.returncode == 0, served.err
+    assert "values written" in served.out.splitlines()[-1], served.out
+    assert "Traceback" not in served.err
+    assert "policy" not in served.err  # asyncua's warnings about running without security
 
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+
+async def registers(host: str, port: int, unit_id: int, count: int) -> list[int]:
+    """Registers 0 to ``count - 1`` of a unit, as a Modbus gateway reads them."""
+    client = AsyncModbusTcpClient(host, port=port, retries=0, timeout=10)
+    assert await client.connect()
+    try:
+        response = await client.read_holding_registers(0, count=count, device_id=unit_id)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "values written" in out.splitlines()[-1], out
-    assert "Traceback" not in err
-    assert "policy" not in err  # asyncua's warnings about running without security are quiet
+        client.close()
+    assert not response.isError(), response
+    return list(response.registers)
+
+
+_MODBUS_TYPES = {
+    RegisterType.UINT16: AsyncModbusTcpClient.DATATYPE.UINT16,
+    RegisterType.INT16: AsyncModbusTcpClient.DATATYPE.INT16,
+    RegisterType.UINT32: AsyncModbusTcpClient.DATATYPE.UINT32,
+    RegisterType.INT32: AsyncModbusTcpClient.DATATYPE.INT32,
+    RegisterType.FLOAT32: AsyncModbusTcpClient.DATATYPE.FLOAT32,
+}
+
+
+def test_modbus_and_opcua_at_once_show_the_same_sample(tmp_path: Path) -> None:
+    """One epoch, one ground truth: every device's registers, decoded as its register map says,
+    are its OPC UA values put through the same map (scaled, rounded, coded)."""
+    both = SCENARIO.replace('protocol = "opcua"', 'protocol = "modbus+opcua"\nport = 0')
+    with southbound(tmp_path, both) as served:
+        hint = served.hint
+        assert hint["protocol"] == "modbus-tcp+opcua"
+        assert any(line.startswith("modbus tcp 127.0.0.1:") for line in served.lines)
+        by_index = {d["index"]: d for d in hint["opcua"]["devices"]}
+        compared = 0
+        for device in hint["devices"]:
+            fields = register_map(get_model(device["model"])).fields
+            words = asyncio.run(
+                registers(
+                    device["host"], device["port"], device["unit_id"], sum(f.count for f in fields)
+                )
+            )
+            node = by_index[device["index"]]
+            values = asyncio.run(read(node["url"], [node["nodes"][f.signal] for f in fields]))
+            for field, value in zip(fields, values, strict=True):
+                number = AsyncModbusTcpClient.convert_from_registers(
+                    words[field.address : field.address + field.count], _MODBUS_TYPES[field.type]
+                )
+                assert isinstance(number, int | float)
+                shown = value.Value.Value
+                if field.type is RegisterType.FLOAT32:
+                    assert field.value(number) == pytest.approx(shown, rel=1e-6), field
+                else:
+                    assert field.value(number) == field.value(field.raw(shown)), field
+                compared += 1
+        assert compared == sum(len(get_model(d["model"]).signals) for d in hint["devices"])
+    assert served.returncode == 0, served.err

@@ -4,6 +4,8 @@ ports, devices split into blocks, and node maps derived from every model's signa
 from __future__ import annotations
 
 import math
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from simulator.southbound.node_map import (
     unece_unit_id,
 )
 from simulator.southbound.opcua_fleet import device_ranges
+from simulator.southbound.service import opcua_fleet
 
 
 def scenario(devices: int = 10, **southbound: Any) -> Scenario:
@@ -106,3 +109,16 @@ def test_the_maps_json_names_types_units_and_ranges() -> None:
     assert by_signal["temperature_c"]["unece"] == "CEL"
     assert by_signal["state"]["type"] == "String"
     assert "choices" in by_signal["state"]
+
+
+def test_without_asyncua_the_scenario_problem_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # None in sys.modules makes the import fail as a missing package does.
+    monkeypatch.setitem(sys.modules, "simulator.southbound.opcua_fleet", None)
+    with pytest.raises(ScenarioError) as caught:
+        opcua_fleet(scenario(protocol="opcua"), time.time, 0.0)
+    (problem,) = caught.value.problems
+    assert problem.path == "southbound.protocol"
+    assert "opcua needs the asyncua package" in problem.message
+    assert "pip install 'factory-fleet-simulator[opcua]'" in problem.message
