@@ -569,7 +569,7 @@ class Runner:
         schedule: OnboardingPlan | SegmentSchedule | StageSchedule = (
             plan if segment.whole else SegmentSchedule(plan, segment)
         )
-        staged = staged_plan(scenario, self.scenario_path, segment.whole)
+        staged = staged_plan(scenario)
         if staged is not None:
             schedule = staged[1]
             self.say(f"{len(scenario.stages)} stages over {staged[0].total_s:g} s")
@@ -988,20 +988,11 @@ class Runner:
         return loop.time() - start
 
 
-def staged_plan(
-    scenario: Scenario, path: str, whole: bool
-) -> tuple[StagePlan, StageSchedule] | None:
-    """The scenario's stage plan and its connect schedule (None: no ``[[stages]]``)."""
+def staged_plan(scenario: Scenario) -> tuple[StagePlan, StageSchedule] | None:
+    """The scenario's stage plan and its connect schedule (None: no ``[[stages]]``; a run of
+    one process: the configuration refuses stages with segments)."""
     if not scenario.stages:
         return None
-    if not whole:
-        raise ScenarioError(
-            [
-                ScenarioProblem(
-                    path, "stages", "a run with [[stages]] cannot be cut into segments yet"
-                )
-            ]
-        )
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
     return plan, StageSchedule(plan, connection_starts(scenario.fleet.groups))
 

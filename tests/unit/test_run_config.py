@@ -93,3 +93,20 @@ def test_slices_of_one_run_must_name_their_broker() -> None:
         scenario(url=None), "q", now_ns=0, segment=Segment(0, 2), run_id="r", ingest="own"
     )
     assert own.ingest == "own"
+
+
+def test_stages_run_in_one_process() -> None:
+    staged = validate_scenario(
+        {
+            "name": "staged",
+            "broker": {"url": "mqtt://127.0.0.1:1883"},
+            "fleet": {"devices": 10, "publish_interval_s": 1.0},
+            "stages": [{"duration_s": 2.0, "devices": 10, "msg_rate_per_s": 10.0}],
+        },
+        "q",
+    )
+    assert resolve_run_config(staged, "q", now_ns=NOW_NS).scenario.stages
+    for flags in ({"workers": 2}, {"segment": Segment(0, 2), "run_id": "r"}):
+        with pytest.raises(ScenarioError) as caught:
+            resolve_run_config(staged, "q", now_ns=NOW_NS, **flags)
+        assert "[[stages]] run in one process yet" in str(caught.value)
