@@ -194,3 +194,20 @@ def test_stage_boundaries_are_marked_on_every_chart(tmp_path: Path) -> None:
     dom = asyncio.run(dump_dom(tmp_path / "profile-stages", page.as_uri()))
     assert len(re.findall(r'<line class="stage" x1="[\d.]+"', dom)) == 7 * 3
     assert ">stage 3</text>" in dom
+
+
+def test_fault_windows_are_shaded_on_every_chart(tmp_path: Path) -> None:
+    report = fake_report(seconds=60)
+    fault = {"kind": "partition", "at_s": 10.0, "started_s": 10.0, "ended_s": 25.0}
+    late = {"kind": "drop_connections", "at_s": 3600.0, "started_s": None, "ended_s": None}
+    cut = {"kind": "drop_connections", "at_s": 40.0, "started_s": 40.0, "ended_s": 40.0}
+    report["faults"] = [fault, cut, late]
+    page = tmp_path / "faults.html"
+    write_html(report, page)
+    dom = asyncio.run(dump_dom(tmp_path / "profile-faults", page.as_uri()))
+    windows = re.findall(r'<rect class="fault" x="([\d.]+)" y="\d+" width="([\d.]+)"', dom)
+    assert len(windows) == 7 * 2  # one per fault that happened, on each of the seven charts
+    widths = {float(width) for _, width in windows}
+    assert min(widths) == 1.5  # the cut: a moment
+    assert max(widths) > 50  # the partition: 15 of 60 seconds
+    assert dom.count(">partition</text>") == 7

@@ -64,6 +64,15 @@
       `<line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`,
       `<text x="${W - R}" y="${H - 2}" text-anchor="end">seconds</text>`,
       `<text x="${L}" y="${T - 6}">${esc(def.unit)}</text>`);
+    // Each fault of the run's [[faults]]: its window shaded (a moment, a thin band), its kind
+    // halfway down.
+    for (const f of data.faults || []) {
+      if (f.started_s == null) continue;
+      const x0 = +x(f.started_s), x1 = +x(Math.max(f.started_s, f.ended_s ?? f.started_s));
+      out.push(`<rect class="fault" x="${x0}" y="${T}" width="${Math.max(1.5, x1 - x0).toFixed(1)}"` +
+        ` height="${H - T - B}"/>`,
+        `<text class="ft" x="${x0}" y="${(T + H - B) / 2}" dx="3">${esc(f.kind)}</text>`);
+    }
     let phase = null, lastX = -1e9, row = 0;
     for (const s of samples) {
       if (s.phase === phase) continue;
