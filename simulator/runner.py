@@ -222,6 +222,10 @@ class Runner:
             connected_rss=rss_bytes(),
         )
         figures.run = self.run_section()
+        if self.faults is not None:
+            figures.faults = fault_figures(
+                self.faults.records, state.monitor.series.samples, ingest=ingest is not None
+            )
         report = build_report(figures)
         report["live"] = True
         return report
@@ -673,7 +677,9 @@ class Runner:
         figures.run = self.run_section()
         figures.onboarding_planned_s = schedule.eta_s()
         if self.faults is not None:
-            figures.faults = fault_figures(self.faults.records, monitor.series.samples)
+            figures.faults = fault_figures(
+                self.faults.records, monitor.series.samples, ingest=ingest is not None
+            )
         if stages is not None:
             series = monitor.series
             latest = series.latest.latency_us if series.latest is not None else None

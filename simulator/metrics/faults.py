@@ -70,19 +70,23 @@ class FaultFigures(TypedDict):
 
 
 def fault_figures(
-    records: Sequence[FaultRecord], samples: Sequence[Mapping[str, Any]]
+    records: Sequence[FaultRecord], samples: Sequence[Mapping[str, Any]], *, ingest: bool = True
 ) -> list[FaultFigures]:
-    """Each fault, in the order they happened, with what the time series saw in its window."""
+    """Each fault, in the order they happened, with what the time series saw in its window;
+    without ``ingest`` (a run that stored nothing) only the window, none of ingest's figures."""
     ordered = sorted(records, key=lambda r: (r.started_s is None, r.started_s or 0.0, r.at_s))
     figures = []
     for number, record in enumerate(ordered):
         later = [r.started_s for r in ordered[number + 1 :] if r.started_s is not None]
-        figures.append(_figures(record, samples, later[0] if later else None))
+        figures.append(_figures(record, samples, later[0] if later else None, ingest))
     return figures
 
 
 def _figures(
-    record: FaultRecord, samples: Sequence[Mapping[str, Any]], next_start: float | None
+    record: FaultRecord,
+    samples: Sequence[Mapping[str, Any]],
+    next_start: float | None,
+    ingest: bool,
 ) -> FaultFigures:
     figures: FaultFigures = {
         "kind": record.kind,
@@ -111,7 +115,7 @@ def _figures(
         end = min(end, next_start)
     before, inside = split_window(samples, start, end)
     figures["window_s"] = [round(start, 3), round(max(start, end), 3)]
-    if not inside:
+    if not inside or not ingest:
         return figures
     figures["duplicated"] = growth("duplicated_total", before, inside)
     gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]

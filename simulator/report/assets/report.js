@@ -64,11 +64,12 @@
       `<line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`,
       `<text x="${W - R}" y="${H - 2}" text-anchor="end">seconds</text>`,
       `<text x="${L}" y="${T - 6}">${esc(def.unit)}</text>`);
-    // Each fault of the run's [[faults]]: its window shaded (a moment, a thin band), its kind
-    // halfway down.
+    // Each fault of the run's [[faults]] that began: its window shaded (a moment, a thin
+    // band), its kind halfway down.
     for (const f of data.faults || []) {
       if (f.started_s == null) continue;
-      const x0 = +x(f.started_s), x1 = +x(Math.max(f.started_s, f.ended_s ?? f.started_s));
+      const end = f.ended_s ?? tMax;  // live: a window still open runs to the latest sample
+      const x0 = +x(f.started_s), x1 = +x(Math.max(f.started_s, end));
       out.push(`<rect class="fault" x="${x0}" y="${T}" width="${Math.max(1.5, x1 - x0).toFixed(1)}"` +
         ` height="${H - T - B}"/>`,
         `<text class="ft" x="${x0}" y="${(T + H - B) / 2}" dx="3">${esc(f.kind)}</text>`);

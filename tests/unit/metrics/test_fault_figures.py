@@ -62,3 +62,13 @@ def test_the_backlog_peak_is_the_most_published_and_not_yet_stored_in_the_window
     assert figures["backlog_peak"] == 180
     (before,) = fault_figures([FaultRecord("slow_sink", 9.0, started_s=9.0)], samples)
     assert before["backlog_peak"] is None
+
+
+def test_without_ingest_a_fault_has_its_window_and_none_of_ingest_s_figures() -> None:
+    record = FaultRecord("partition", 2.5, started_s=2.5, ended_s=3.5, back_s=1.0)
+    (figures,) = fault_figures([record], SAMPLES, ingest=False)
+    assert figures["window_s"] == [2.5, 2.5 + 1.0 + SETTLE_S]
+    assert figures["duplicated"] is None
+    assert figures["gaps_peak"] is None
+    assert figures["backlog_peak"] is None
+    assert figures["latency_ms_p99_peak"] is None
