@@ -547,7 +547,9 @@ class Runner:
             (address.host, address.port)
         ]
         sources = fleet_sources(scenario, address.host, self._fleet_connections())
+        tls_names: tuple[str, ...] = ()
         if needs_relay(scenario.faults):
+            tls_names = tuple(host for host, _ in brokers)
             # The fleet's uplink goes through the relay; ingest reaches the broker directly.
             relay = self.relay = Relay(
                 brokers, loop=loop, rng=random.Random(scenario.seed), source_addresses=sources
@@ -560,6 +562,7 @@ class Runner:
             brokers[0][1],
             source_addresses=sources,
             more_brokers=tuple(brokers[1:]),
+            tls_names=tls_names,
             tls=context_source(self.tls) if address.tls else None,
             credentials=credentials,
         )

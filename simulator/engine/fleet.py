@@ -137,6 +137,7 @@ class Fleet:
             numbering=(options.segment.index, options.segment.count),
             ssl_context=_unprefixed(endpoint.tls, options.client_id_prefix),
             tls_layer=endpoint.tls_layer,
+            tls_names=endpoint.tls_names,
             retries=ConnectRetries(
                 scenario.onboarding.connect_attempts,
                 scenario.onboarding.reconnect_min_s,

@@ -143,6 +143,7 @@ class Connector:
         tls_layer: TlsLayer = "resume",
         retries: ConnectRetries = ConnectRetries(),
         clock: Callable[[], float] = time.perf_counter,
+        tls_names: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -150,6 +151,9 @@ class Connector:
         self.timeout_s = timeout_s
         self.source_addresses = tuple(source_addresses)
         self.dealing = Dealing(((host, port), *more_brokers), self.source_addresses, *numbering)
+        self._tls_names = dict(zip(self.dealing.brokers, tls_names, strict=False))
+        """The name each broker's certificate carries, where it is not the host connected to
+        (a relayed fleet: see ``Endpoint.tls_names``)."""
         """Which broker and source address each connection takes; ``numbering`` is the
         whole fleet's ``(first, step)`` for a process running one slice of it."""
         self.ssl_context = ssl_context
@@ -327,6 +331,7 @@ class Connector:
         waiter: asyncio.Future[Any] = loop.create_future()
         link.waiter = waiter
         host, port = self.dealing.broker(index)
+        name = self._tls_names.get((host, port), host)
         source = self.dealing.source(index)
         outcome = ConnectOutcome(index=index, link=None)
         context = self._shared_context
@@ -337,7 +342,7 @@ class Connector:
                 context = self._context_for(link.session.client_id)
             if context is not None and self.tls is not None:
                 tls_link = self.tls.link(
-                    link, context, shared=self._context_for is None, server_hostname=host
+                    link, context, shared=self._context_for is None, server_hostname=name
                 )
                 context = None
             protocol: asyncio.Protocol = link if tls_link is None else tls_link
@@ -348,14 +353,14 @@ class Connector:
                         host,
                         port,
                         ssl=context,
-                        server_hostname=host if context is not None else None,
+                        server_hostname=name if context is not None else None,
                     )
                 else:
                     await loop.create_connection(
                         lambda: protocol,
                         sock=await _bound_connect(loop, source, host, port),
                         ssl=context,
-                        server_hostname=host if context is not None else None,
+                        server_hostname=name if context is not None else None,
                     )
                 outcome.tcp_s = clock() - begin
                 outcome.connected = await waiter

@@ -36,6 +36,10 @@ class Endpoint:
     more_brokers: tuple[tuple[str, int], ...] = ()
     """Further brokers of a pool or cluster, as ``(host, port)``: the fleet's connections are
     dealt over ``host:port`` and these (see :mod:`.dealing`)."""
+    tls_names: tuple[str, ...] = ()
+    """The name each broker's certificate is checked against, in the brokers' order (empty:
+    the host connected to). A run that relays its fleet (:mod:`.relay`) connects to the
+    relay's address and checks the broker's own name."""
 
     @property
     def dealing(self) -> Dealing:

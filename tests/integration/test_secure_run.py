@@ -42,7 +42,13 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
         broker.stop()
 
 
-def run(broker: SecureBroker, tmp_path: Path, url: str, **fleet: Any) -> dict[str, Any]:
+def run(
+    broker: SecureBroker,
+    tmp_path: Path,
+    url: str,
+    faults: list[dict[str, Any]] | None = None,
+    **fleet: Any,
+) -> dict[str, Any]:
     scenario = validate_scenario(
         {
             "name": "secure",
@@ -56,6 +62,7 @@ def run(broker: SecureBroker, tmp_path: Path, url: str, **fleet: Any) -> dict[st
                 "password": "ingest-pw",
                 "drain_timeout_s": 5.0,
             },
+            "faults": faults or [],
         },
         "<test>",
     )
@@ -78,6 +85,29 @@ def test_tls_with_per_device_passwords_delivers_everything(
     assert messages["published"] > 0
     assert messages["acked"] == messages["published"]
     assert messages["lost"] == 0
+
+
+def test_through_the_fault_relay_the_certificate_is_checked_against_the_broker_s_name(
+    tmp_path: Path,
+) -> None:
+    # A certificate for "localhost" alone: the fleet connects to the relay at 127.0.0.1, and
+    # must still check the broker's own name, not the address it connected to.
+    pki = make_pki(tmp_path / "pki", server_names=("localhost",))
+    users = {f"ms-{i:06d}": f"ms-{i:06d}-pw" for i in range(DEVICES)}
+    users[INGEST_USER] = "ingest-pw"
+    broker = SecureBroker(pki, users)
+    broker.start()
+    try:
+        network = {"kind": "network", "at_s": 0.0, "duration_s": 60.0, "latency_ms": 20.0}
+        report = run(broker, tmp_path, tls_url(broker, "{device}:{device}-pw"), [network])
+    finally:
+        broker.stop()
+    assert report["devices"]["connected"] == DEVICES
+    assert report["faults"][0]["detail"] == "+20 ms for 60 s"
+    messages = report["messages"]
+    assert messages["published"] > 0
+    assert messages["lost"] == 0
+    assert report["latency_ms"]["p50"] >= 20
 
 
 def test_wrong_passwords_fail_every_device_with_the_brokers_reason(
