@@ -22,6 +22,10 @@ database. Per round it reports:
 and after comparison shares the machine's mood: the child is started with ``DIR`` as its
 working directory, and ``python -m simulator`` imports the package found there first.
 
+``--groups 1,7`` runs each round once per count: the fleet's devices cut into that many equal
+fleet groups (``WorkerSettings.group_starts``), so the worker counts each group apart, as it
+does for a mixed fleet; 1 (the default) is one group, the plain loop.
+
 ``--sink postgresql`` starts a private PostgreSQL server (``tests/postgres.py``, default
 settings, fsync on) and empties its table before each round; ``--sink URL`` uses that database
 or file as it is; the default is a fresh SQLite file per round.
@@ -203,8 +207,13 @@ async def watch_commits(child: IngestChild, messages: int, timeout_s: float) -> 
     return commits
 
 
-async def measure(
-    stream: bytes, messages: int, batch_size: int, sink: str, code: Path | None
+async def measure(  # noqa: PLR0917 - one round's every input
+    stream: bytes,
+    messages: int,
+    batch_size: int,
+    sink: str,
+    code: Path | None,
+    group_starts: tuple[int, ...] = (),
 ) -> dict[str, object]:
     """Replay ``stream`` (``messages`` messages) to one ingest worker and return its figures."""
     loop = asyncio.get_running_loop()
@@ -217,6 +226,7 @@ async def measure(
         topic_filter="factory/#",
         batch_size=batch_size,
         sink=sink,
+        group_starts=group_starts,
     )
     child = IngestChild(settings_for(code, settings))
     try:
@@ -295,15 +305,23 @@ def parse_code(items: list[str]) -> list[tuple[str, Path | None]]:
 async def bench(args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
     """Every round of every code, in turn; the figures by code label."""
     stream = build_stream(args.devices, args.messages, MQTTVersion.V5)
-    codes = parse_code(args.code)
-    results: dict[str, list[dict[str, object]]] = {label: [] for label, _ in codes}
+    counts = [int(count) for count in args.groups.split(",")]
+    runs = [
+        (label if len(counts) == 1 else f"{label} groups={count}", code, count)
+        for label, code in parse_code(args.code)
+        for count in counts
+    ]
+    results: dict[str, list[dict[str, object]]] = {label: [] for label, _, _ in runs}
     with tempfile.TemporaryDirectory() as tmp:
         sinks = await asyncio.to_thread(Sinks, args.sink, Path(tmp))
         try:
             for round_ in range(args.repeat):
-                for label, code in codes:
+                for label, code, count in runs:
                     url = await asyncio.to_thread(sinks.next_url)
-                    figures = await measure(stream, args.messages, args.batch_size, url, code)
+                    starts = tuple(k * args.devices // count for k in range(count))
+                    figures = await measure(
+                        stream, args.messages, args.batch_size, url, code, starts
+                    )
                     results[label].append(figures)
                     print(f"round {round_ + 1} {label}: {json.dumps(figures)}", file=sys.stderr)
         finally:
@@ -322,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         "--sink",
         default="sqlite",
         help="sqlite (a fresh file per round), postgresql (a private server), or a sink URL",
+    )
+    parser.add_argument(
+        "--groups",
+        default="1",
+        metavar="N[,N...]",
+        help="fleet groups the devices are counted in (each count a run per round)",
     )
     parser.add_argument(
         "--code",
