@@ -101,7 +101,16 @@ class FaultTimeline:
         self._start = start
         self._poll_s = poll_s
         self._recovery_timeout_s = recovery_timeout_s
-        self.records = [FaultRecord(fault.kind, fault.at_s) for fault in self._faults]
+        self.records = [
+            FaultRecord(
+                fault.kind,
+                fault.at_s,
+                fault.duration_s
+                if isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault)
+                else None,
+            )
+            for fault in self._faults
+        ]
         """One per fault, in timeline order; those not reached keep ``started_s`` None."""
 
     def _now(self) -> float:

@@ -31,6 +31,8 @@ class FaultRecord:
     kind: str
     at_s: float
     """When it was planned, in seconds after the run began."""
+    duration_s: float | None = None
+    """How long its window was planned to last (None: a fault of a moment)."""
     started_s: float | None = None
     """When it began (None: the run ended first)."""
     ended_s: float | None = None
@@ -54,6 +56,7 @@ class FaultFigures(TypedDict):
 
     kind: str
     at_s: float
+    duration_s: float | None
     started_s: float | None
     ended_s: float | None
     detail: str
@@ -91,6 +94,7 @@ def _figures(
     figures: FaultFigures = {
         "kind": record.kind,
         "at_s": record.at_s,
+        "duration_s": record.duration_s,
         "started_s": _round(record.started_s),
         "ended_s": _round(record.ended_s),
         "detail": record.detail,

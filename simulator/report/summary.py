@@ -86,11 +86,25 @@ def _fault_line(fault: Mapping[str, Any]) -> str:
     if fault["error"] is not None:
         return head + f": FAILED: {fault['error']}"
     back = fault["back_s"]
+    lost = fault["devices_lost"]
+    if fault.get("duration_s") is not None and not lost and back is not None:
+        # A window that cost no connection: what it lasted says more than a return.
+        ended = fault["ended_s"] if fault["ended_s"] is not None else fault["started_s"]
+        return _costs(
+            f"{head}: {fault['detail']}; in force {ended - fault['started_s']:,.1f} s, "
+            f"no device lost",
+            fault,
+        )
     line = (
-        f"{head}: {fault['detail']}; {fault['devices_lost']:,} of "
+        f"{head}: {fault['detail']}; {lost:,} of "
         f"{fault['devices_before']:,} devices lost, "
         + (f"all back in {back:,.1f} s" if back is not None else "NOT all back by the end")
     )
+    return _costs(line, fault)
+
+
+def _costs(line: str, fault: Mapping[str, Any]) -> str:
+    """What the fault's window of the time series saw, after its line."""
     if fault["duplicated"] is not None:
         line += f"; {fault['duplicated']:,} duplicated"
     if fault["latency_ms_p99_peak"] is not None:

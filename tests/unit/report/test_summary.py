@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulator.metrics.faults import FaultRecord, fault_figures
 from simulator.metrics.funnel import REGISTER_STAGES, Funnel, StageFigures
 from simulator.report.json_report import problems
 from simulator.report.summary import summary_lines
@@ -62,3 +63,20 @@ def test_a_run_without_restarts_says_nothing_of_them(make_report: MakeReport) ->
     report = make_report()
     assert report["ingest"]["restarts"] == 0
     assert not any("restarted" in line for line in summary_lines(report))
+
+
+def test_a_fault_window_that_cost_no_connection_says_how_long_it_lasted(
+    make_report: MakeReport,
+) -> None:
+    network = FaultRecord("network", 2.0, 10.0, started_s=2.0, ended_s=12.0, detail="+200 ms")
+    network.devices_before = network.devices_lowest = 40
+    network.back_s = 10.0
+    partition = FaultRecord("partition", 20.0, 6.0, started_s=20.0, ended_s=26.0, detail="held")
+    partition.devices_before, partition.devices_lowest, partition.back_s = 40, 12, 9.5
+    report = make_report(faults=fault_figures([network, partition], []))
+    lines = summary_lines(report)
+    assert "  fault       network at 2 s: +200 ms; in force 10.0 s, no device lost" in lines
+    assert (
+        "  fault       partition at 20 s: held; 28 of 40 devices lost, all back in 9.5 s" in lines
+    )
+    assert report["faults"][0]["duration_s"] == 10.0
