@@ -27,11 +27,9 @@ from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerLaunchError, FaultError, SimulatorError
 from simulator.metrics.faults import FaultRecord
 from simulator.scenario.faults import (
-    WINDOW_KINDS,
     BrokerRestartFault,
     DropConnectionsFault,
     FaultSettings,
-    NetworkFault,
     PartitionFault,
     SlowSinkFault,
     WindowFault,
@@ -105,9 +103,7 @@ class FaultTimeline:
             FaultRecord(
                 fault.kind,
                 fault.at_s,
-                fault.duration_s
-                if isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault)
-                else None,
+                fault.duration_s if isinstance(fault, WindowFault) else None,
             )
             for fault in self._faults
         ]
@@ -134,11 +130,11 @@ class FaultTimeline:
                 record.started_s = self._now()
                 record.devices_before = record.devices_lowest = self._target.connected()
                 tasks.append(asyncio.create_task(self._watch(record)))
-                window = isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault)
+                window = isinstance(fault, WindowFault)
                 if not window:
                     self._changed(record)
                 try:
-                    if isinstance(fault, NetworkFault | PartitionFault | SlowSinkFault):
+                    if isinstance(fault, WindowFault):
                         done = self._target.begin_window(fault)
                         tasks.append(asyncio.create_task(self._close_window(fault, record)))
                     elif isinstance(fault, BrokerRestartFault):
@@ -346,7 +342,7 @@ def fault_line(record: FaultRecord) -> str:
     detail = f": {record.detail}" if record.detail else ""
     if record.ended_s is None:
         return f"fault: {record.kind} begins {when}{detail}"
-    if record.kind in WINDOW_KINDS:
+    if record.duration_s is not None:
         return f"fault: {record.kind} over {when}"
     return f"fault: {record.kind} {when}{detail}"
 

@@ -118,9 +118,6 @@ FaultSettings = Annotated[
 FAULT_KINDS = ("broker_restart", "drop_connections", "network", "partition", "slow_sink")
 """Every ``kind`` a ``[[faults]]`` entry may have."""
 
-WINDOW_KINDS = ("network", "partition", "slow_sink")
-"""The kinds put in force for a window (``duration_s``) rather than done at a moment."""
-
 
 def needs_relay(faults: Sequence[FaultSettings]) -> bool:
     """Whether a run with ``faults`` puts the relay between its fleet and the broker."""

@@ -261,7 +261,7 @@ async def test_cancelled_mid_window_the_window_is_lifted() -> None:
 
 
 def test_the_live_line_says_what_began_and_what_ended() -> None:
-    began = FaultRecord("network", 5.0, started_s=5.01, detail="+200 ms for 10 s")
+    began = FaultRecord("network", 5.0, 10.0, started_s=5.01, detail="+200 ms for 10 s")
     assert fault_line(began) == "fault: network begins at 5.0 s: +200 ms for 10 s"
     began.ended_s = 15.02
     assert fault_line(began) == "fault: network over at 15.0 s"
