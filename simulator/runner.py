@@ -59,7 +59,7 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import cpu_seconds, peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
-from simulator.metrics.stages import stage_figures
+from simulator.metrics.stages import LoadStageFigures, stage_figures
 from simulator.monitor import Monitor
 from simulator.mqtt import MQTTVersion
 from simulator.payloads.detect import AUTO
@@ -180,6 +180,8 @@ class Runner:
         self.local_brokers: list[LocalBroker] = []
         """The brokers this run started (none against an external broker)."""
         self.faults: FaultTimeline | None = None
+        self.stages: StageDriver | None = None
+        """The run's ``[[stages]]`` being carried out, once the fleet exists (None: none)."""
         """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
         self.relay: Relay | None = None
         """The relay between fleet and broker, for ``network`` and ``partition`` faults."""
@@ -226,6 +228,7 @@ class Runner:
             figures.faults = fault_figures(
                 self.faults.records, state.monitor.series.samples, ingest=ingest is not None
             )
+        figures.stages = self._stage_figures(state.monitor)
         report = build_report(figures)
         report["live"] = True
         return report
@@ -604,10 +607,9 @@ class Runner:
             baseline_rss,
             start=loop.time(),
         )
-        stages: StageDriver | None = None
         staging: asyncio.Task[None] | None = None
         if staged is not None:
-            stages = StageDriver(
+            stages = self.stages = StageDriver(
                 staged[0],
                 fleet,
                 clock=loop.time,
@@ -683,13 +685,17 @@ class Runner:
             figures.faults = fault_figures(
                 self.faults.records, monitor.series.samples, ingest=ingest is not None
             )
-        if stages is not None:
-            series = monitor.series
-            latest = series.latest.latency_us if series.latest is not None else None
-            figures.stages = stage_figures(
-                stages.marks, series.samples, series.stage_latency, latest
-            )
+        figures.stages = self._stage_figures(monitor)
         return build_report(figures)
+
+    def _stage_figures(self, monitor: Monitor) -> list[LoadStageFigures]:
+        """What each stage that has ended achieved (live: the one running is judged once it
+        ends; none without stages)."""
+        if self.stages is None:
+            return []
+        series = monitor.series
+        latest = series.latest.latency_us if series.latest is not None else None
+        return stage_figures(self.stages.ended, series.samples, series.stage_latency, latest)
 
     def _fault_changed(self, monitor: Monitor, record: FaultRecord) -> None:
         """A fault began or ended: say so, and show which are in force in the metrics."""

@@ -72,6 +72,11 @@ class StageDriver:
         """Stages whose mark is filled in."""
         self._at_start = self._counters()
 
+    @property
+    def ended(self) -> list[StageMark]:
+        """The marks of the stages that have ended (or were cut short), in order."""
+        return self.marks[: self._done]
+
     def stage_at(self, t_s: float) -> int | None:
         """The number of the stage running ``t_s`` after the run began (None: none)."""
         stage = self._plan.stage_at(t_s)

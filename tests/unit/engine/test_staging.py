@@ -108,6 +108,7 @@ def test_a_stage_s_end_is_read_before_the_next_stage_acts() -> None:
 def test_a_run_stopped_early_marks_its_stage_cut_short() -> None:
     fleet, loop, driver = staged_fleet()
     advance(fleet, loop, driver, 1.5)
+    assert [mark.number for mark in driver.ended] == [1]  # what the live report judges
     driver.stop()
 
     assert [mark.number for mark in driver.marks] == [1, 2]
