@@ -64,6 +64,7 @@ class StageDriver:
                 stage.devices_to,
                 slack if stage.devices_to else 0,
                 stage.planned_messages,
+                rising=stage.devices_to > stage.devices_from,
             )
             for stage in plan.stages
         ]

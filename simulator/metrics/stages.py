@@ -52,6 +52,8 @@ class StageMark:
     """Devices whose connect failed for good during the stage."""
     ended: bool = False
     """Whether the stage ran to its planned end (False: the run stopped first)."""
+    rising: bool = False
+    """Whether the stage raises the devices (it connects more as it goes)."""
 
 
 class LoadStageFigures(TypedDict):
@@ -175,7 +177,8 @@ def _behind(mark: StageMark, figures: LoadStageFigures) -> str | None:
     said = f"{sent:,} messages sent of {round(wanted):,} planned"
     if sent > wanted:
         return f"messages ran above plan: {said}; senders caught up on earlier firings"
-    if mark.overrun:
+    missing = wanted - sent
+    if mark.overrun >= missing / 2:
         why = (
             f"the simulator fell behind its schedule ({mark.overrun:,} sends ran late){busy}: "
             "a simulator limit, not the platform's"
@@ -185,9 +188,11 @@ def _behind(mark: StageMark, figures: LoadStageFigures) -> str | None:
             f"the broker's Receive Maximum held {mark.inflight_blocked:,} sends back (QoS 1/2 "
             "in-flight bound): acknowledgements came too slowly"
         )
-    else:
+    elif mark.rising:
         why = (
             "devices that had just connected wait up to one publish interval for their first "
-            f"firing{busy}"
+            "firing, and the stage kept connecting them"
         )
+    else:
+        why = f"the simulator sent less than asked{busy}"
     return f"messages fell behind: {said}; {why}"

@@ -74,16 +74,32 @@ def test_devices_short_of_plan_say_why() -> None:
 
 def test_messages_short_of_plan_name_the_simulator_or_the_broker() -> None:
     late, held = stage_figures(
-        [mark(1, 0.0, 10.0, published=900, overrun=40), mark(2, 10.0, 20.0, published=900,
+        [mark(1, 0.0, 10.0, published=900, overrun=60), mark(2, 10.0, 20.0, published=900,
          inflight_blocked=7)],
         SAMPLES,
         {},
         None,
     )  # fmt: skip
 
-    assert "simulator fell behind its schedule (40 sends ran late)" in str(late["behind"])
+    assert "simulator fell behind its schedule (60 sends ran late)" in str(late["behind"])
     assert "a simulator limit, not the platform's" in str(late["behind"])
     assert "Receive Maximum held 7 sends back" in str(held["behind"])
+
+
+def test_a_ramp_up_short_of_messages_names_the_first_firings_a_hold_the_simulator() -> None:
+    ramp, hold = stage_figures(
+        [mark(1, 0.0, 10.0, published=900, overrun=3, rising=True), mark(2, 10.0, 20.0,
+         published=900, overrun=3)],
+        SAMPLES,
+        {},
+        None,
+    )  # fmt: skip
+
+    assert "wait up to one publish interval for their first firing" in str(ramp["behind"])
+    assert hold["behind"] == (
+        "messages fell behind: 900 messages sent of 1,000 planned; the simulator sent less "
+        "than asked (simulator CPU 50 %)"
+    )
 
 
 def test_within_five_per_cent_is_kept_and_a_gateway_s_extra_devices_are_allowed() -> None:
