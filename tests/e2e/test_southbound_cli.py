@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from simulator.fleet import get_model
 from simulator.southbound.fleet_values import sample_at, step_at
 from simulator.southbound.register_map import RegisterEncoder, register_map
-from tests.commands import CHILD_ENV
+from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
 
@@ -55,30 +52,12 @@ async def read(host: str, port: int, unit_id: int, count: int) -> list[int]:
 
 
 def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
-    scenario = tmp_path / "plant-south.toml"
-    scenario.write_text(SCENARIO)
-    hint_path = tmp_path / "gateway.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "southbound", str(scenario), "--hint", str(hint_path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CHILD_ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("gateway hint written"):
-                break
-            assert time.monotonic() < deadline, lines
+    with southbound(tmp_path, SCENARIO) as served:
+        lines = served.lines
         listening = [line for line in lines if line.startswith("modbus tcp 127.0.0.1:")]
         assert len(listening) == 3, lines  # 12 devices, 5 per port
 
-        hint = json.loads(hint_path.read_text())
+        hint = served.hint
         assert (hint["protocol"], hint["word_order"], hint["seed"]) == ("modbus-tcp", "little", 5)
         devices = hint["devices"]
         assert [d["unit_id"] for d in devices] == [1, 2, 3, 4, 5] * 2 + [1, 2]
@@ -98,13 +77,6 @@ def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
         assert registers == [
             int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)
         ]
-
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "1 reads" in err
-    assert "Traceback" not in err
+    assert served.returncode == 0, served.err
+    assert "1 reads" in served.err
+    assert "Traceback" not in served.err
