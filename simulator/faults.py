@@ -99,15 +99,14 @@ class FaultTimeline:
         self._start = start
         self._poll_s = poll_s
         self._recovery_timeout_s = recovery_timeout_s
-        self.records = [
-            FaultRecord(
-                fault.kind,
-                fault.at_s,
-                fault.duration_s if isinstance(fault, WindowFault) else None,
-            )
-            for fault in self._faults
-        ]
-        """One per fault, in timeline order; those not reached keep ``started_s`` None."""
+        self.records = [_record(fault) for fault in self._faults]
+        """One per fault, in timeline order (then those triggered); those not reached keep
+        ``started_s`` None."""
+        self.open = False
+        """Whether faults may still be triggered (:meth:`trigger`): then :meth:`run` lasts
+        until cancelled."""
+        self._tasks: list[asyncio.Task[None]] = []
+        """Faults triggered, windows to close and watchers: cancelled when the run ends."""
 
     def _now(self) -> float:
         return self._clock() - self._start
@@ -119,45 +118,62 @@ class FaultTimeline:
 
     async def run(self) -> None:
         """Carry out every fault in order; return once all are done and the fleet is back
-        (or given up on). Cancel it to end the timeline early: what happened so far stays,
+        (or given up on), or, while :attr:`open` (live control may still trigger faults),
+        once cancelled. Cancel it to end the timeline early: what happened so far stays,
         and a window still open is lifted."""
-        tasks: list[asyncio.Task[None]] = []
         try:
-            for fault, record in zip(self._faults, self.records, strict=True):
+            scheduled = self.records[: len(self._faults)]  # triggered ones follow
+            for fault, record in zip(self._faults, scheduled, strict=True):
                 delay = fault.at_s - self._now()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                record.started_s = self._now()
-                record.devices_before = record.devices_lowest = self._target.connected()
-                tasks.append(asyncio.create_task(self._watch(record)))
-                window = isinstance(fault, WindowFault)
-                if not window:
-                    self._changed(record)
-                try:
-                    if isinstance(fault, WindowFault):
-                        done = self._target.begin_window(fault)
-                        tasks.append(asyncio.create_task(self._close_window(fault, record)))
-                    elif isinstance(fault, BrokerRestartFault):
-                        done = await self._target.restart_broker(fault)
-                    else:
-                        done = self._target.drop_connections(fault)
-                except SimulatorError as exc:
-                    record.error = str(exc)
-                    self._end(record)
-                    continue
-                record.detail, record.devices_cut = done.detail, done.devices_cut
-                # A window is announced with what it put in force; a moment, with what it did.
-                if window:
-                    self._changed(record)
-                else:
-                    self._end(record)
-            await asyncio.gather(*tasks)
+                await self._happen(fault, record)
+            while self._tasks and not all(task.done() for task in self._tasks):
+                await asyncio.gather(*self._tasks)
+            if self.open:
+                await asyncio.Event().wait()  # until the run ends it
         finally:
-            for task in tasks:
+            for task in self._tasks:
                 task.cancel()
-            for task in tasks:
+            for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def trigger(self, fault: FaultSettings) -> FaultRecord:
+        """Carry out ``fault`` now, whatever its ``at_s`` (live control); its record is
+        returned at once and filled in as it happens."""
+        record = _record(fault)
+        record.at_s = round(self._now(), 3)
+        self.records.append(record)
+        self._tasks.append(asyncio.create_task(self._happen(fault, record)))
+        return record
+
+    async def _happen(self, fault: FaultSettings, record: FaultRecord) -> None:
+        """Carry out ``fault`` now and start watching the fleet come back."""
+        record.started_s = self._now()
+        record.devices_before = record.devices_lowest = self._target.connected()
+        self._tasks.append(asyncio.create_task(self._watch(record)))
+        window = isinstance(fault, WindowFault)
+        if not window:
+            self._changed(record)
+        try:
+            if isinstance(fault, WindowFault):
+                done = self._target.begin_window(fault)
+                self._tasks.append(asyncio.create_task(self._close_window(fault, record)))
+            elif isinstance(fault, BrokerRestartFault):
+                done = await self._target.restart_broker(fault)
+            else:
+                done = self._target.drop_connections(fault)
+        except SimulatorError as exc:
+            record.error = str(exc)
+            self._end(record)
+            return
+        record.detail, record.devices_cut = done.detail, done.devices_cut
+        # A window is announced with what it put in force; a moment, with what it did.
+        if window:
+            self._changed(record)
+        else:
+            self._end(record)
 
     def _end(self, record: FaultRecord) -> None:
         record.ended_s = self._now()
@@ -203,6 +219,12 @@ class FaultTimeline:
                 record.back_s = self._now() - started
                 return
             await asyncio.sleep(self._poll_s)
+
+
+def _record(fault: FaultSettings) -> FaultRecord:
+    return FaultRecord(
+        fault.kind, fault.at_s, fault.duration_s if isinstance(fault, WindowFault) else None
+    )
 
 
 class SlowableSink(Protocol):

@@ -28,16 +28,18 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
+from simulator.control import RunControl
 from simulator.coordinator.metrics import WorkersCollector
 from simulator.coordinator.split import WorkerSplit, split_fleet
 from simulator.coordinator.workers import Worker, Workers, worker_argv, worker_scenario
 from simulator.engine.fleet import Fleet, FleetOptions
+from simulator.engine.pacing import Pace
 from simulator.engine.staging import StageDriver
 from simulator.errors import (
     BrokerUnreachableError,
@@ -180,6 +182,8 @@ class Runner:
         self.local_brokers: list[LocalBroker] = []
         """The brokers this run started (none against an external broker)."""
         self.faults: FaultTimeline | None = None
+        self.control: RunControl | None = None
+        """Live control of the fleet (``--web``), once it exists."""
         self.stages: StageDriver | None = None
         """The run's ``[[stages]]`` being carried out, once the fleet exists (None: none)."""
         """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
@@ -194,7 +198,9 @@ class Runner:
         """Run the scenario end to end; everything started here is stopped here."""
         dashboard: LiveDashboard | None = None
         if self.config.web_port is not None:
-            dashboard = LiveDashboard(self.live_report, port=self.config.web_port)
+            dashboard = LiveDashboard(
+                self.live_report, port=self.config.web_port, control=self._control_request
+            )
             await dashboard.start()
             self.say(f"live dashboard on {dashboard.url}")
         try:
@@ -203,6 +209,14 @@ class Runner:
         finally:
             if dashboard is not None:
                 await dashboard.stop()
+
+    def _control_request(self, request: Mapping[str, Any]) -> tuple[int, str]:
+        """A live control request from the dashboard (see :mod:`simulator.control`)."""
+        if self.control is None:
+            return 409, "the fleet is not running yet (or runs in worker processes)"
+        answer = self.control.apply(request)
+        self.say(f"control: {answer.message}")
+        return answer.status, answer.message
 
     def live_report(self) -> RunReport:
         """What the live dashboard shows now: the run's figures so far, built as the final
@@ -229,6 +243,7 @@ class Runner:
                 self.faults.records, state.monitor.series.samples, ingest=ingest is not None
             )
         figures.stages = self._stage_figures(state.monitor)
+        figures.control = list(self.control.events) if self.control is not None else []
         report = build_report(figures)
         report["live"] = True
         return report
@@ -619,7 +634,8 @@ class Runner:
             monitor.stage_of = stages.stage_at
             staging = asyncio.create_task(stages.run())
         timeline: asyncio.Task[None] | None = None
-        if scenario.faults:
+        controlled = self.config.web_port is not None
+        if scenario.faults or controlled:
             target = RunFaults(
                 fleet, self.local_brokers, seed=scenario.seed, relay=self.relay, sink=ingest
             )
@@ -630,7 +646,10 @@ class Runner:
                 start=state.start,
                 on_change=lambda record: self._fault_changed(monitor, record),
             )
+            self.faults.open = controlled  # the dashboard may trigger faults until the end
             timeline = asyncio.create_task(self.faults.run())
+        if controlled:
+            self.control = _live_control(fleet, self.faults, loop, state.start, staged=staged)
         try:
             monitor.phase = "onboarding"
             try:
@@ -686,6 +705,7 @@ class Runner:
                 self.faults.records, monitor.series.samples, ingest=ingest is not None
             )
         figures.stages = self._stage_figures(monitor)
+        figures.control = list(self.control.events) if self.control is not None else []
         return build_report(figures)
 
     def _stage_figures(self, monitor: Monitor) -> list[LoadStageFigures]:
@@ -1020,6 +1040,33 @@ def fleet_sources(scenario: Scenario, host: str, connections: int) -> tuple[str 
 
 def _local_brokers(count: int) -> str:
     return "a local Mosquitto" if count == 1 else f"{count} local Mosquitto processes"
+
+
+def _live_control(
+    fleet: Fleet,
+    timeline: FaultTimeline | None,
+    loop: asyncio.AbstractEventLoop,
+    start: float,
+    *,
+    staged: object,
+) -> RunControl:
+    """Live control of ``fleet``: without stages, every group gets a pace at its own rate (a
+    staged run's paces are its stages'). Call before the fleet onboards."""
+    paces = []
+    if staged is None:
+        for group in fleet.groups:
+            pace = group.pace = Pace(group.interval_s)
+            pace.set(0.0, 1.0)
+            paces.append(pace)
+    full_rate = sum(group.count / group.interval_s for group in fleet.groups)
+    return RunControl(
+        paces,
+        full_rate,
+        timeline,
+        run_time_s=lambda: loop.time() - start,
+        fleet_time_s=lambda: loop.time() - fleet.publisher.epoch,
+        staged=staged is not None,
+    )
 
 
 async def _ended(task: asyncio.Task[None] | None) -> None:

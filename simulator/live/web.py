@@ -7,8 +7,15 @@ stdlib asyncio streams (no thread, no dependency):
 ``GET /``          :func:`simulator.report.html.render_html` of ``provider()``, live mode
 ``GET /data``      ``provider()`` as JSON; ``?since=N`` leaves out the first N samples of
                    ``timeseries`` and says so in ``timeseries_from``
-anything else      404 (405 for a method other than GET or HEAD)
+``POST /control``  a JSON request handed to ``control`` (:mod:`simulator.control`): change
+                   the offered rate, pause, resume, trigger a fault; answered with
+                   ``{"ok": ..., "message": ...}``
+anything else      404 (405 for another method)
 =================  ===================================================================
+
+A control request must say ``Content-Type: application/json`` (a browser sends that across
+origins only after a preflight this server never allows) and, when it has an ``Origin``, come
+from this dashboard's own host and port: another site the user has open cannot drive the run.
 
 Bound to a loopback address (the default), it answers only requests whose ``Host`` names a
 loopback host (``localhost``, ``127.0.0.1``, ``[::1]``, any port): a web page the user opens
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +45,12 @@ from simulator.report.html import embed_json, public_data, render_html
 
 Provider = Callable[[], Mapping[str, Any]]
 """Returns the run's report as it stands (partial while the run goes)."""
+
+Controller = Callable[[Mapping[str, Any]], tuple[int, str]]
+"""Carries out one control request: an HTTP status and a sentence saying what happened."""
+
+MAX_BODY_BYTES = 65_536
+"""The largest control request body read; a longer one is answered 413."""
 
 MAX_CLIENTS = 32
 """Connections served at once; more are closed without an answer."""
@@ -53,8 +67,12 @@ MAX_HEAD_BYTES = 8192
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
     421: "Misdirected Request",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -68,8 +86,17 @@ class LiveDashboard:
     the listener and every open connection. Also an async context manager.
     """
 
-    def __init__(self, provider: Provider, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        control: Controller | None = None,
+    ) -> None:
+        """``control`` takes ``POST /control`` requests (None: 404 for them)."""
         self._provider = provider
+        self._control = control
         self._host = host
         self._port = port
         self._loopback_only = _is_loopback(host)
@@ -127,7 +154,10 @@ class LiveDashboard:
         self._clients.add(writer)
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
-            status, content_type, body = self._answer(head)
+            if head.startswith(b"POST "):
+                status, content_type, body = await self._post(head, reader)
+            else:
+                status, content_type, body = self._answer(head)
             method = head.split(b" ", 1)[0]
             writer.write(_response(status, content_type, body, with_body=method != b"HEAD"))
             await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
@@ -141,13 +171,45 @@ class LiveDashboard:
         finally:
             self._clients.discard(writer)
 
+    async def _post(self, head: bytes, reader: asyncio.StreamReader) -> tuple[int, str, bytes]:
+        """``POST /control``: checked, read, handed to the controller, answered as JSON."""
+        target = head.split(b" ", 2)[1].decode("latin-1")
+        if urlsplit(target).path != "/control":
+            return 405, "text/plain; charset=utf-8", b"only GET, HEAD and POST /control\n"
+        if self._control is None:
+            return 404, "text/plain; charset=utf-8", b"this dashboard takes no control\n"
+        headers = _headers(head)
+        if self._loopback_only and not _is_loopback(_host_of(headers.get("host", ""))):
+            return 421, "text/plain; charset=utf-8", b"this dashboard answers to localhost\n"
+        if headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return 415, "text/plain; charset=utf-8", b"send the request as application/json\n"
+        origin = headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != headers.get("host"):
+            return 403, "text/plain; charset=utf-8", b"control only from this dashboard's page\n"
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            return 400, "text/plain; charset=utf-8", b"a Content-Length is needed\n"
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return 413, "text/plain; charset=utf-8", b"request body too large\n"
+        raw = await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+        try:
+            request = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return 400, "text/plain; charset=utf-8", f"not JSON: {exc}\n".encode()
+        if not isinstance(request, dict):
+            return 400, "text/plain; charset=utf-8", b"send a JSON object\n"
+        status, message = self._control(request)
+        answer = json.dumps({"ok": status == 200, "message": message})
+        return status, "application/json", answer.encode()
+
     def _answer(self, head: bytes) -> tuple[int, str, bytes]:
         try:
             method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
         except (UnicodeDecodeError, ValueError):
             return 400, "text/plain; charset=utf-8", b"bad request line\n"
         if method not in ("GET", "HEAD"):
-            return 405, "text/plain; charset=utf-8", b"only GET and HEAD\n"
+            return 405, "text/plain; charset=utf-8", b"only GET, HEAD and POST /control\n"
         if self._loopback_only:
             host = _host_header(head)
             if host is not None and not _is_loopback(host):
@@ -191,6 +253,23 @@ def _host_header(head: bytes) -> str | None:
                 return host[1 : host.find("]")] if "]" in host else host
             return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return None
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    """A request head's headers by lower-case name (the last of a repeated one)."""
+    found = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if value:
+            found[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return found
+
+
+def _host_of(host: str) -> str:
+    """A ``Host`` header's host name, without its port or IPv6 brackets."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _is_loopback(host: str) -> bool:

@@ -345,6 +345,20 @@ def embed_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), default=str).translate(_JSON_ESCAPES)
 
 
+_CONTROL = """<section id="control" class="control"><h2>Control</h2>
+<p><button type="button" data-action="pause">Pause</button>
+<button type="button" data-action="resume">Resume</button>
+<label>offered msg/s <input id="control-rate" type="number" min="0" step="any"></label>
+<button type="button" data-action="rate">Set rate</button></p>
+<p><label>fault <select id="control-kind">
+<option>drop_connections</option><option>broker_restart</option><option>network</option>
+<option>partition</option><option>slow_sink</option></select></label>
+<label>with <input id="control-params" size="36" placeholder="share=0.5, duration_s=10"></label>
+<button type="button" data-action="fault">Trigger</button></p>
+<p id="control-said" class="note"></p></section>"""
+"""Live mode only: buttons that ``POST`` to ``control`` (see :mod:`simulator.live.web`)."""
+
+
 def render_html(report: Mapping[str, Any], *, live: bool = False) -> str:
     """The report page for ``report`` (the JSON report dict, partial while a run goes).
 
@@ -373,6 +387,7 @@ def render_html(report: Mapping[str, Any], *, live: bool = False) -> str:
         "mode": "live" if live else "report",
         "css": asset("report.css"),
         "js": asset("report.js"),
+        "control": _CONTROL if live else "",
         "summary": _summary_html(report),
         "settings": _settings_html(report.get("settings")),
         "data": embed_json(data),

@@ -21,6 +21,7 @@ from simulator.report.groups import FleetGroup, group_figures
 from simulator.report.onboarding_plan import PlanSection, onboarding_plan
 from simulator.report.schema import (
     AnswersSection,
+    ControlEvent,
     DeathsSection,
     FunnelSection,
     HistogramsSection,
@@ -143,6 +144,8 @@ class RunFigures:
     """Which run this is and which part of it (None: a run outside ``run``, e.g. a test)."""
     faults: list[FaultFigures] = field(default_factory=list)
     """What each of the run's ``[[faults]]`` did (see :mod:`simulator.metrics.faults`)."""
+    control: list[ControlEvent] = field(default_factory=list)
+    """Every live control request, in order (see :mod:`simulator.control`)."""
     onboarding_planned_s: float | None = None
     """When the plan had the last connect start, after the first (None: no plan known)."""
     max_in_flight: int = 0
@@ -277,6 +280,7 @@ def build_report(f: RunFigures) -> RunReport:
         "settings": f.settings,
         "timeseries": f.timeseries,
         "faults": f.faults,
+        "control": f.control,
         "stages": f.stages,
         "groups": group_figures(f.fleet_groups, ingest),
         "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),

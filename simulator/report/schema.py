@@ -110,6 +110,16 @@ class OnboardingSection(TypedDict):
     live view's first moments)."""
 
 
+class ControlEvent(TypedDict):
+    """One live control request, at ``t_s`` on the time series' clock (see
+    :mod:`simulator.control`)."""
+
+    t_s: float
+    action: str
+    detail: str
+    ok: bool
+
+
 class MessagesSection(TypedDict):
     published: int
     acked: int
@@ -262,6 +272,8 @@ class RunReport(TypedDict):
     timeseries: list[dict[str, Any]]
     faults: list[FaultFigures]
     """What each ``[[faults]]`` entry did, in the order they happened (empty: none)."""
+    control: NotRequired[list[ControlEvent]]
+    """Every live control request (``--web``): rate changes, pauses, faults triggered."""
     stages: NotRequired[list[LoadStageFigures]]
     """What each ``[[stages]]`` entry planned and achieved, in order (empty: none)."""
     groups: NotRequired[list[GroupFigures]]

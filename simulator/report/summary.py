@@ -65,6 +65,11 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
             + (f" ({why})" if why else "")
         )
     lines.extend(_fault_line(fault) for fault in report.get("faults", []))
+    lines.extend(
+        f"  control     at {event['t_s']:,.1f} s: {event['detail']}"
+        + ("" if event["ok"] else " (refused)")
+        for event in report.get("control", [])
+    )
     lines.extend(_stage_line(stage) for stage in report.get("stages", []))
     groups = report.get("groups", [])
     if len(groups) > 1:

@@ -153,3 +153,66 @@ async def test_bound_to_loopback_it_answers_only_to_loopback_hosts(host: str, st
         header = host.format(port=dashboard.port)
         answer = await request(dashboard.port, f"GET /data HTTP/1.1\r\nHost: {header}\r\n\r\n")
         assert answer[0] == status
+
+
+async def post_control(
+    port: int, body: bytes, *, content_type: str = "application/json", extra: str = ""
+) -> tuple[int, bytes]:
+    head = (
+        f"POST /control HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode() + body)
+    raw = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    top, _, answer = raw.partition(b"\r\n\r\n")
+    return int(top.split(b" ")[1]), answer
+
+
+async def test_control_requests_reach_the_controller_and_its_answer_comes_back() -> None:
+    heard: list[dict[str, Any]] = []
+
+    def control(request: dict[str, Any]) -> tuple[int, str]:
+        heard.append(request)
+        return (200, "publishing paused") if request["action"] == "pause" else (409, "no")
+
+    async with LiveDashboard(fake_report, control=control) as dashboard:
+        status, body = await post_control(dashboard.port, b'{"action": "pause"}')
+        assert (status, json.loads(body)) == (200, {"ok": True, "message": "publishing paused"})
+        status, body = await post_control(dashboard.port, b'{"action": "rate"}')
+        assert (status, json.loads(body)["ok"]) == (409, False)
+        own = f"Origin: http://127.0.0.1:{dashboard.port}\r\n"
+        assert (await post_control(dashboard.port, b'{"action": "pause"}', extra=own))[0] == 200
+    assert [request["action"] for request in heard] == ["pause", "rate", "pause"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "extra", "status"),
+    [
+        (b'{"action": "pause"}', "text/plain", "", 415),  # a form another site could post
+        (b'{"action": "pause"}', "application/json", "Origin: https://evil.example\r\n", 403),
+        (b"{not json", "application/json", "", 400),
+        (b'["pause"]', "application/json", "", 400),
+        (b"x" * 70_000, "application/json", "", 413),
+    ],
+)
+async def test_control_refuses_what_it_must_not_carry_out(
+    body: bytes, content_type: str, extra: str, status: int
+) -> None:
+    heard: list[dict[str, Any]] = []
+
+    def control(request: dict[str, Any]) -> tuple[int, str]:
+        heard.append(request)
+        return 200, "done"
+
+    async with LiveDashboard(fake_report, control=control) as dashboard:
+        got, _ = await post_control(dashboard.port, body, content_type=content_type, extra=extra)
+    assert got == status
+    assert heard == []
+
+
+async def test_a_dashboard_without_control_takes_none() -> None:
+    async with LiveDashboard(fake_report) as dashboard:
+        assert (await post_control(dashboard.port, b'{"action": "pause"}'))[0] == 404

@@ -180,6 +180,40 @@
     setTimeout(poll, wait);
   }
 
+  // Live control: each button posts one request; the answer is shown under them.
+  function controlRequest(action) {
+    if (action === "rate") {
+      return { action, msg_rate_per_s: Number(document.getElementById("control-rate").value) };
+    }
+    if (action !== "fault") return { action };
+    const fault = { kind: document.getElementById("control-kind").value };
+    for (const pair of document.getElementById("control-params").value.split(",")) {
+      const [key, value] = pair.split("=").map((s) => s.trim());
+      if (key) fault[key] = value !== "" && !isNaN(Number(value)) ? Number(value) : value;
+    }
+    return { action, fault };
+  }
+
+  for (const button of document.querySelectorAll("#control button")) {
+    button.addEventListener("click", async () => {
+      const said = document.getElementById("control-said");
+      try {
+        const r = await fetch("control", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(controlRequest(button.dataset.action)),
+        });
+        const answer = r.headers.get("Content-Type") === "application/json"
+          ? (await r.json()).message : await r.text();
+        said.textContent = answer;
+        said.className = r.ok ? "note pass" : "note fail";
+      } catch (err) {
+        said.textContent = `not sent: ${err.message}`;
+        said.className = "note fail";
+      }
+    });
+  }
+
   draw();
   if (live) poll();
 })();
