@@ -100,10 +100,8 @@ def _fault_line(fault: Mapping[str, Any]) -> str:
             f"no device lost",
             fault,
         )
-    line = (
-        f"{head}: {fault['detail']}; {lost:,} of "
-        f"{fault['devices_before']:,} devices lost, "
-        + (f"all back in {back:,.1f} s" if back is not None else "NOT all back by the end")
+    line = f"{head}: {fault['detail']}; {lost:,} of {fault['devices_before']:,} devices lost, " + (
+        f"all back in {back:,.1f} s" if back is not None else "NOT all back by the end"
     )
     return _costs(line, fault)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -172,9 +173,9 @@ async def post_control(
 
 
 async def test_control_requests_reach_the_controller_and_its_answer_comes_back() -> None:
-    heard: list[dict[str, Any]] = []
+    heard: list[Mapping[str, Any]] = []
 
-    def control(request: dict[str, Any]) -> tuple[int, str]:
+    def control(request: Mapping[str, Any]) -> tuple[int, str]:
         heard.append(request)
         return (200, "publishing paused") if request["action"] == "pause" else (409, "no")
 
@@ -201,9 +202,9 @@ async def test_control_requests_reach_the_controller_and_its_answer_comes_back()
 async def test_control_refuses_what_it_must_not_carry_out(
     body: bytes, content_type: str, extra: str, status: int
 ) -> None:
-    heard: list[dict[str, Any]] = []
+    heard: list[Mapping[str, Any]] = []
 
-    def control(request: dict[str, Any]) -> tuple[int, str]:
+    def control(request: Mapping[str, Any]) -> tuple[int, str]:
         heard.append(request)
         return 200, "done"
 
