@@ -23,29 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from southbound_modbus import ROOT, cpu_seconds
+from southbound_modbus import PLANT, ROOT, cpu_seconds
 
 from simulator.broker import LocalBroker
 
 sys.path.insert(0, str(ROOT / "examples" / "modbus_gateway"))
 from poller import Poller  # an example, not a package: imported from its directory
 
-SCENARIO = """\
-name = "gateway-bench"
-duration_s = 60
-[fleet]
-devices = {devices}
-publish_interval_s = 1.0
-[[fleet.mix]]
-model = "cnc-machine"
-share = 0.4
-[[fleet.mix]]
-model = "power-meter"
-share = 0.3
-[[fleet.mix]]
-model = "robot"
-share = 0.3
-[southbound]
+SCENARIO = (
+    'name = "gateway-bench"\n'
+    + PLANT
+    + """[southbound]
 port = 0
 update_s = 1.0
 [gateway]
@@ -53,6 +41,7 @@ topic = "plant/{{device}}/data"
 quality = "quality"
 max_staleness_ms = {staleness_ms}
 """
+)
 
 
 def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> dict[str, Any]:

@@ -44,31 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from southbound_modbus import cpu_seconds
+from southbound_modbus import PLANT, cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SCENARIO = """\
-name = "southbound-opcua-bench"
-duration_s = 60
-[fleet]
-devices = {devices}
-publish_interval_s = 1.0
-[[fleet.mix]]
-model = "cnc-machine"
-share = 0.4
-[[fleet.mix]]
-model = "power-meter"
-share = 0.3
-[[fleet.mix]]
-model = "robot"
-share = 0.3
-[southbound]
-protocol = "opcua"
-update_s = {update}
-[southbound.opcua]
-port = 0
-"""
+SCENARIO = (
+    'name = "southbound-opcua-bench"\n'
+    + PLANT
+    + '[southbound]\nprotocol = "opcua"\nupdate_s = {update}\n[southbound.opcua]\nport = 0\n'
+)
 
 
 def rss_bytes(pid: int) -> int:
