@@ -9,15 +9,13 @@ subscribing is older than the check and only counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
-from simulator.errors import ConnectError
 from simulator.mqtt import ClientSession, Event, MessageReceived, MessagesReceived, MQTTVersion
 from simulator.northbound.check import GatewayCheck
 from simulator.scenario.broker_url import parse_broker_url
 from simulator.transport.connection import MqttLink
-from simulator.transport.subscriber import Subscriber
+from simulator.transport.subscriber import KeptConnection, Subscriber
 
 
 class NorthboundListener:
@@ -50,47 +48,23 @@ class NorthboundListener:
             timeout_s=10.0,
             who="the gateway check",
         )
-        self._lost = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._link: MqttLink | None = None
+        self._kept = KeptConnection(self._subscriber, self._subscribe, reconnected=self._back)
         self.reconnects = 0
         """Times the connection was lost and made again."""
 
     async def start(self) -> None:
         """Connect and subscribe (raising if that fails), then keep the connection up."""
-        await self._subscriber.connect(self._subscribe)
-        self._task = asyncio.get_running_loop().create_task(self._keep_connected())
+        await self._kept.start()
 
     async def stop(self) -> None:
         """Disconnect and stop reconnecting."""
-        self._stop.set()
-        self._lost.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._subscriber.close()
+        await self._kept.stop()
 
-    async def _keep_connected(self) -> None:
-        while not self._stop.is_set():
-            await self._lost.wait()
-            if self._stop.is_set():
-                return
-            if await self._subscriber.retry(
-                self._stop, lambda: self._subscriber.connect(self._subscribe)
-            ):
-                self.reconnects += 1
+    def _back(self) -> None:
+        self.reconnects += 1
 
     async def _subscribe(self, link: MqttLink) -> None:
-        wanted = self._check.mapping.filter
-        codes = await self._subscriber.subscribe([(wanted, self._check.settings.qos)])
-        if codes[0] >= 0x80:
-            raise ConnectError(
-                f"the broker refused the gateway check's subscription to {wanted!r} "
-                f"with reason code 0x{codes[0]:02X}"
-            )
-        self._link = link
-        self._lost.clear()
+        await self._subscriber.subscribe_one(self._check.mapping.filter, self._check.settings.qos)
 
     # link listener
 
@@ -111,6 +85,4 @@ class NorthboundListener:
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """Reconnect (unless stopping)."""
-        if link is self._link:
-            self._link = None
-            self._lost.set()
+        self._kept.lost(link)

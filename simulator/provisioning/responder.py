@@ -13,18 +13,17 @@ real platform answers instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.errors import BrokerCapabilityError, ConnectError, PayloadError
+from simulator.errors import BrokerCapabilityError, PayloadError
 from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion
 from simulator.mqtt.capabilities import qos_missing
 from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Policy, Provisioner, ResponderCounters, topic_filter
 from simulator.transport.connection import MqttLink
-from simulator.transport.subscriber import Subscriber
+from simulator.transport.subscriber import KeptConnection, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +75,7 @@ class Responder:
             who="the provisioning responder",
             ssl_context=ssl_context,
         )
-        self._link: MqttLink | None = None
-        self._lost: asyncio.Event = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._kept = KeptConnection(self._subscriber, self._subscribe, reconnected=self._back)
 
     @property
     def counters(self) -> ResponderCounters:
@@ -88,29 +84,14 @@ class Responder:
 
     async def start(self) -> None:
         """Connect and subscribe (raising if that fails), then keep the connection up."""
-        await self._connect()
-        self._task = self._loop.create_task(self._keep_connected())
+        await self._kept.start()
 
     async def stop(self) -> None:
         """Disconnect and stop reconnecting."""
-        self._stop.set()
-        self._lost.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._link = None
-        self._subscriber.close()
+        await self._kept.stop()
 
-    async def _keep_connected(self) -> None:
-        while not self._stop.is_set():
-            await self._lost.wait()
-            if self._stop.is_set():
-                return
-            if await self._subscriber.retry(self._stop, self._connect):
-                self._provisioner.counters.reconnects += 1
-
-    async def _connect(self) -> None:
-        await self._subscriber.connect(self._subscribe)
+    def _back(self) -> None:
+        self._provisioner.counters.reconnects += 1
 
     async def _subscribe(self, link: MqttLink) -> None:
         """Check what answering needs, subscribe to the registrations, take the link."""
@@ -120,15 +101,7 @@ class Responder:
             raise BrokerCapabilityError(
                 f"{subscriber.who}: the broker at {subscriber.address} {problem}"
             )
-        wanted = topic_filter(self.settings.register_topic)
-        codes = await subscriber.subscribe([(wanted, 1)])
-        if codes[0] >= 0x80:
-            raise ConnectError(
-                f"the broker refused the provisioning responder's subscription to "
-                f"{wanted!r} with reason code 0x{codes[0]:02X}"
-            )
-        self._link = link
-        self._lost.clear()
+        await subscriber.subscribe_one(topic_filter(self.settings.register_topic), 1)
 
     # link listener
 
@@ -142,9 +115,7 @@ class Responder:
 
     def on_lost(self, link: MqttLink, exc: BaseException | None) -> None:
         """The connection went away: reconnect (unless stopping)."""
-        if self._link is link:
-            self._link = None
-            self._lost.set()
+        self._kept.lost(link)
 
     def _answer(self, link: MqttLink, event: MessageReceived) -> None:
         try:

@@ -17,6 +17,9 @@ and need the same from it, so this class does it once for both:
   pings, and drops a broker that has gone silent so that the owner reconnects.
 * :meth:`Subscriber.retry` reconnects with the jittered exponential backoff of
   :mod:`.backoff`, the fleet's own.
+* :class:`KeptConnection` is the loop an owner that only listens needs around it (the
+  responder, the gateway check): connect and set up at start, and again after every loss,
+  until stopped.
 
 The subscriber is its link's listener: it looks at the events only while a SUBACK is awaited
 or when the broker's DISCONNECT ends a batch (always the last event of one), so the owner's
@@ -168,6 +171,15 @@ class Subscriber:
         finally:
             self._suback = None
 
+    async def subscribe_one(self, topic_filter: str, qos: int) -> None:
+        """Subscribe to one filter; ConnectError naming it if the broker refuses it."""
+        (code,) = await self.subscribe([(topic_filter, qos)])
+        if code >= 0x80:
+            raise ConnectError(
+                f"the broker refused {self.who}'s subscription to {topic_filter!r} "
+                f"with reason code 0x{code:02X}"
+            )
+
     async def retry(self, stop: asyncio.Event, attempt: Callable[[], Awaitable[object]]) -> bool:
         """Run ``attempt`` (connect and subscribe) until it succeeds; False if stopped first.
 
@@ -260,3 +272,65 @@ class Subscriber:
         if link is not None:
             keep_alive((link,), self._loop.time())
             self._arm()
+
+
+class KeptConnection:
+    """A subscriber's connection kept up for its owner until stopped.
+
+    :meth:`start` connects and runs ``setup`` on the link (raising if either fails), then
+    watches: after each loss the owner reports (:meth:`lost`) it connects and sets up again
+    with the subscriber's backoff, and tells ``reconnected``.
+    """
+
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        setup: Callable[[MqttLink], Awaitable[None]],
+        *,
+        reconnected: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._subscriber = subscriber
+        self._setup = setup
+        self._reconnected = reconnected
+        self.link: MqttLink | None = None
+        """The connection in use (None while there is none)."""
+        self._lost = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and set up (raising if that fails), then keep the connection up."""
+        await self._connect()
+        self._task = asyncio.get_running_loop().create_task(self._keep())
+
+    async def stop(self) -> None:
+        """Stop reconnecting and disconnect."""
+        self._stop.set()
+        self._lost.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.link = None
+        self._subscriber.close()
+
+    def lost(self, link: MqttLink) -> None:
+        """``link`` went away: connect again (unless stopping, or it was not in use)."""
+        if link is self.link:
+            self.link = None
+            self._lost.set()
+
+    async def _connect(self) -> None:
+        await self._subscriber.connect(self._take)
+
+    async def _take(self, link: MqttLink) -> None:
+        await self._setup(link)
+        self.link = link
+        self._lost.clear()
+
+    async def _keep(self) -> None:
+        while not self._stop.is_set():
+            await self._lost.wait()
+            if self._stop.is_set():
+                return
+            if await self._subscriber.retry(self._stop, self._connect):
+                self._reconnected()
