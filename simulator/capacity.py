@@ -16,13 +16,16 @@ runs the steps, each a whole :class:`~simulator.runner.Runner` run against its o
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from simulator.config import resolve_run_config
 from simulator.report.capacity import CapacityStep
 from simulator.report.json_report import problems
 from simulator.report.thresholds import Threshold, evaluate
+from simulator.runner import Runner
 from simulator.scenario import Scenario, validate_scenario
 
 GROWTH = 2.0
@@ -126,18 +129,44 @@ async def run_capacity(
     start = float(scenario.fleet.devices) if by == "devices" else offered_rate(scenario)
     search = CapacitySearch(start, whole=by == "devices", max_steps=max_steps)
     steps: list[CapacityStep] = []
-    unit = "devices" if by == "devices" else "msg/s offered"
     while (load := search.next()) is not None:
-        number = len(steps) + 1
-        say(f"capacity step {number}: {load:,.0f} {unit}, held for {scenario.duration_s:g} s")
-        report = await run_step(step_scenario(scenario, by, load, source))
-        broken = [_said(result.threshold) for result in evaluate(slos, report) if not result.passed]
-        broken.extend(problems(report))
-        held = not broken
-        search.record(load, held)
-        steps.append(CapacityStep(number, load, held, tuple(broken), report))
-        say(f"capacity step {number}: " + ("held" if held else "broke: " + "; ".join(broken)))
+        step = await try_load(
+            scenario, by, load, len(steps) + 1, slos=slos, run_step=run_step, source=source, say=say
+        )
+        search.record(load, step.held)
+        steps.append(step)
     return steps
+
+
+async def try_load(
+    scenario: Scenario,
+    by: By,
+    load: float,
+    number: int,
+    *,
+    slos: Sequence[Threshold],
+    run_step: RunStep,
+    source: str,
+    say: Callable[[str], None] = lambda _: None,
+) -> CapacityStep:
+    """One step: ``scenario`` at ``load``, run, and judged by ``slos`` and its own problems."""
+    unit = "devices" if by == "devices" else "msg/s offered"
+    say(f"capacity step {number}: {load:,.0f} {unit}, held for {scenario.duration_s:g} s")
+    report = await run_step(step_scenario(scenario, by, load, source))
+    broken = [_said(result.threshold) for result in evaluate(slos, report) if not result.passed]
+    broken.extend(problems(report))
+    say(f"capacity step {number}: " + ("broke: " + "; ".join(broken) if broken else "held"))
+    return CapacityStep(number, load, not broken, tuple(broken), report)
+
+
+def run_locally(source: str) -> RunStep:
+    """Steps run as ``factory-sim run`` runs a scenario, in this process, quietly."""
+
+    async def run_step(step: Scenario) -> Mapping[str, Any]:
+        config = resolve_run_config(step, source, now_ns=time.time_ns(), quiet=True)
+        return await Runner(config).run()
+
+    return run_step
 
 
 def _said(threshold: Threshold) -> str:

@@ -589,29 +589,21 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _cmd_capacity(args: argparse.Namespace) -> int:
-    import time
 
-    from simulator.capacity import run_capacity
-    from simulator.config import resolve_run_config
+    from simulator.capacity import run_capacity, run_locally
     from simulator.report.capacity import capacity_lines, capacity_report, write_capacity_html
     from simulator.report.thresholds import parse_thresholds
-    from simulator.runner import Runner
 
     slos = parse_thresholds([(expr, "--slo") for expr in args.slo])
     scenario = _load(args)
     source = str(args.scenario)
-
-    async def run_step(step: Any) -> Any:
-        config = resolve_run_config(step, source, now_ns=time.time_ns(), quiet=True)
-        return await Runner(config).run()
-
     steps = _run_async(
         _stopped_by_sigterm(
             run_capacity(
                 scenario,
                 by=args.by,
                 slos=slos,
-                run_step=run_step,
+                run_step=run_locally(source),
                 source=source,
                 max_steps=args.max_steps,
                 say=_announce,
