@@ -31,6 +31,7 @@ from typing import Any
 from simulator.errors import ReportInputError
 from simulator.metrics.histogram import Histogram, percentile_ms
 from simulator.report.json_report import format_utc
+from simulator.report.onboarding_plan import onboarding_plan
 from simulator.report.timeline import Track, merge_timeseries
 
 
@@ -279,7 +280,26 @@ def _onboarding(
         "responder": _summed_figures(i.report["onboarding"].get("responder") for i in inputs),
         "answers": _summed_figures(s.get("answers") for s in sections),
         "deaths": _deaths(fleets, ingests),
+        "plan": _plan(fleets, connect, onboarding_s),
     }
+
+
+def _plan(fleets: Sequence[Input], connect: Histogram, onboarding_s: float) -> Any:
+    """The slices' onboarding plans as one: their connections together, on the whole run's
+    clock, each slice's in-flight window added to the others' (None if a slice had none)."""
+    plans = [i.report["onboarding"].get("plan") for i in fleets]
+    if not plans or any(plan is None for plan in plans):
+        return None
+    return onboarding_plan(
+        connections=sum(plan["connections"] for plan in plans),
+        connected=sum(i.report["connections"]["connected"] for i in fleets),
+        planned_s=max(plan["planned_s"] for plan in plans),
+        achieved_s=onboarding_s,
+        max_in_flight=sum(plan["max_in_flight"] for plan in plans),
+        connect_p50_ms=percentile_ms(connect, 50),
+        connect_p99_ms=percentile_ms(connect, 99),
+        retries=sum(plan["retries"] for plan in plans),
+    )
 
 
 def _funnel(inputs: Iterable[Input], hists: Mapping[str, Any]) -> dict[str, Any]:

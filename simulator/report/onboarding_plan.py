@@ -33,6 +33,10 @@ class PlanSection(TypedDict):
     planned_rate_per_s: float | None
     achieved_s: float
     achieved_rate_per_s: float | None
+    max_in_flight: int
+    """Connects that could be pending at once (summed over a merged run's slices)."""
+    retries: int
+    """Connect tries that failed and were tried again."""
     kept: bool | None
     """None: too short a plan to judge, or nothing connected."""
     behind: str | None
@@ -60,6 +64,8 @@ def onboarding_plan(
         "planned_rate_per_s": planned_rate,
         "achieved_s": round(achieved_s, 3),
         "achieved_rate_per_s": achieved_rate,
+        "max_in_flight": max_in_flight,
+        "retries": retries,
         "kept": None,
         "behind": None,
     }

@@ -202,3 +202,25 @@ def test_an_ingest_run_that_listened_after_the_slices_started_is_said() -> None:
     assert any("listening only 1.500 s after the first slice" in n for n in merged["notes"])
     on_time = merge_reports(inputs(fleet_slice(0, 1), ingest_run([1000] * 2000, unique=2000)))
     assert not any("listening only" in n for n in on_time["notes"])
+
+
+def test_the_slices_onboarding_plans_become_one() -> None:
+    plan = {"onboarding_planned_s": 2.0, "max_in_flight": 50, "connect_retries": 3}
+    merged = merge_reports(
+        inputs(
+            fleet_slice(0, 2, **plan),
+            fleet_slice(1, 2, **plan),
+            ingest_run([4000] * 2000, unique=2000),
+        )
+    )
+    whole = merged["onboarding"]["plan"]
+    assert (whole["connections"], whole["max_in_flight"], whole["retries"]) == (200, 100, 6)
+    assert whole["planned_s"] == 2.0
+    assert whole["kept"] is True
+
+
+def test_a_slice_without_a_plan_leaves_the_merged_plan_unknown() -> None:
+    merged = merge_reports(
+        inputs(fleet_slice(0, 2, onboarding_planned_s=2.0), fleet_slice(1, 2), ingest_run([], 0))
+    )
+    assert merged["onboarding"]["plan"] is None
