@@ -700,6 +700,11 @@ class Runner:
         )
         figures.run = self.run_section()
         figures.onboarding_planned_s = schedule.eta_s()
+        if staged is None and fleet.messages_per_device is None:
+            # The whole fleet's rate, as far as it connected (those that failed cannot publish).
+            full = sum(group.count / group.interval_s for group in fleet.groups)
+            share = fleet.onboarded / len(fleet.devices) if fleet.devices else 0.0
+            figures.planned_msg_per_s = full * share
         if self.faults is not None:
             figures.faults = fault_figures(
                 self.faults.records, monitor.series.samples, ingest=ingest is not None

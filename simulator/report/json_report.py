@@ -18,7 +18,7 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot, WorkerRestart, WorkerShare
 from simulator.metrics.stages import LoadStageFigures
 from simulator.report.groups import FleetGroup, group_figures
-from simulator.report.onboarding_plan import PlanSection, onboarding_plan
+from simulator.report.onboarding_plan import PlanSection, onboarding_plan, publishing_plan
 from simulator.report.schema import (
     AnswersSection,
     ControlEvent,
@@ -152,6 +152,9 @@ class RunFigures:
     """``[onboarding] max_in_flight``: connects pending at once, at most."""
     connect_retries: int = 0
     """Connect tries that failed and were tried again."""
+    planned_msg_per_s: float | None = None
+    """What the connected fleet should publish per second once onboarded (None: not planned
+    as one rate, e.g. under stages)."""
     stages: list[LoadStageFigures] = field(default_factory=list)
     """What each of the run's ``[[stages]]`` achieved (see :mod:`simulator.metrics.stages`)."""
     fleet_groups: list[FleetGroup] = field(default_factory=list)
@@ -188,7 +191,7 @@ def build_report(f: RunFigures) -> RunReport:
     per_device = None
     if f.devices_connected:
         per_device = round((f.connected_rss_bytes - f.baseline_rss_bytes) / f.devices_connected)
-    return {
+    report: RunReport = {
         "scenario": f.scenario,
         "scenario_path": f.scenario_path,
         "broker": {"url": f.broker_url, "mqtt_version": f.mqtt_version},
@@ -252,6 +255,7 @@ def build_report(f: RunFigures) -> RunReport:
         },
         "throughput": {
             "published_per_s": _rate(f.published, f.publish_window_s),
+
             "ingested_per_s": ingested_per_s,
         },
         "latency_ms": {
@@ -286,6 +290,11 @@ def build_report(f: RunFigures) -> RunReport:
         "run": f.run if f.run is not None else run_section(_sink(ingest)["run_id"] or "", ""),
         "histograms": _histograms(f, latency),
     }
+    if f.planned_msg_per_s is not None:
+        report["throughput"]["plan"] = publishing_plan(
+            f.planned_msg_per_s, f.timeseries, overrun=f.overrun
+        )
+    return report
 
 
 def _plan(f: RunFigures) -> PlanSection | None:

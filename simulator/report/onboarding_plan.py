@@ -1,4 +1,4 @@
-"""Whether onboarding kept to its plan, and if not, what held it back.
+"""Whether onboarding and publishing kept to their plan, and if not, what held them back.
 
 The plan starts connect ``i`` at ``OnboardingPlan.start_s(i)``; the last is due ``planned_s``
 after the first. Onboarding kept to it when the last connection was up within 5 % of that
@@ -16,7 +16,8 @@ When it fell behind, the likeliest reason is named, in the order they are checke
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 TOLERANCE = 0.05
 """How far behind plan onboarding may end and still count as kept."""
@@ -96,4 +97,50 @@ def onboarding_plan(
         f"onboarding took {lag}: the simulator could not start connects on time (its event "
         "loop was busy; see cpu_percent in the time series)"
     )
+    return section
+
+
+class PublishingPlan(TypedDict):
+    """``throughput.plan`` in the report: the steady publishing rate planned and achieved."""
+
+    planned_per_s: float
+    achieved_per_s: float | None
+    """The mean of the publishing phase's samples (None: no sample in that phase)."""
+    kept: bool | None
+    behind: str | None
+
+
+def publishing_plan(
+    planned_per_s: float, samples: Sequence[Mapping[str, Any]], *, overrun: int
+) -> PublishingPlan:
+    """The rate the connected fleet should publish at, against the publishing phase's samples
+    (onboarding and draining left out). When it fell short by more than :data:`TOLERANCE`,
+    one sentence says whether the simulator fell behind its own schedule (``overrun``: sends
+    that ran late) or kept it while the messages still did not go out as fast."""
+    steady = [s["published_per_s"] for s in samples if s.get("phase") == "publishing"]
+    achieved = round(sum(steady) / len(steady), 1) if steady else None
+    section: PublishingPlan = {
+        "planned_per_s": round(planned_per_s, 1),
+        "achieved_per_s": achieved,
+        "kept": None,
+        "behind": None,
+    }
+    if achieved is None or planned_per_s <= 0:
+        return section
+    section["kept"] = achieved >= planned_per_s * (1 - TOLERANCE)
+    if section["kept"]:
+        return section
+    cpu = [s["cpu_percent"] for s in samples if s.get("phase") == "publishing"]
+    lag = f"published {achieved:,.0f} of the planned {planned_per_s:,.0f} msg/s"
+    if overrun:
+        section["behind"] = (
+            f"{lag}: the simulator fell behind its own schedule ({overrun:,} sends ran late; "
+            f"its CPU was up to {max(cpu):.0f} % of a core), so this is the simulator's limit, "
+            "not the platform's: use more worker processes (--workers)"
+        )
+    else:
+        section["behind"] = (
+            f"{lag} although the simulator kept its schedule: the connections did not take "
+            "the messages as fast (the broker, the network, or QoS 1/2 in-flight windows)"
+        )
     return section

@@ -20,7 +20,7 @@ from simulator.metrics.ingest import WorkerRestart, WorkerShare
 from simulator.metrics.stages import LoadStageFigures
 from simulator.report.gateway import GatewaySection
 from simulator.report.groups import GroupFigures
-from simulator.report.onboarding_plan import PlanSection
+from simulator.report.onboarding_plan import PlanSection, PublishingPlan
 
 
 class BrokerSection(TypedDict):
@@ -140,6 +140,9 @@ class MessagesSection(TypedDict):
 class ThroughputSection(TypedDict):
     published_per_s: float | None
     ingested_per_s: float | None
+    plan: NotRequired[PublishingPlan | None]
+    """The steady publishing rate planned against what was achieved (None: not planned here,
+    e.g. a staged run, whose stages say it)."""
 
 
 class LatencySection(TypedDict):

@@ -44,9 +44,9 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"  memory      {_num(process['rss_bytes_per_device'], ' B')} RSS per connected device, "
         f"peak {process['peak_rss_bytes'] / 2**20:,.1f} MiB",
     ]
-    plan = onboarding.get("plan")
-    if plan is not None and plan["kept"] is False:
-        lines.append(f"  plan        behind: {plan['behind']}")
+    for plan in (onboarding.get("plan"), throughput.get("plan")):
+        if plan is not None and plan["kept"] is False:
+            lines.append(f"  plan        behind: {plan['behind']}")
     lines.extend(_funnel_lines(onboarding))
     connections = report.get("connections", {})
     handshakes = connections.get("tls_handshakes")

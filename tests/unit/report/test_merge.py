@@ -205,7 +205,7 @@ def test_an_ingest_run_that_listened_after_the_slices_started_is_said() -> None:
 
 
 def test_the_slices_onboarding_plans_become_one() -> None:
-    plan = {"onboarding_planned_s": 2.0, "max_in_flight": 50, "connect_retries": 3}
+    plan: dict[str, Any] = {"onboarding_planned_s": 2.0, "max_in_flight": 50, "connect_retries": 3}
     merged = merge_reports(
         inputs(
             fleet_slice(0, 2, **plan),

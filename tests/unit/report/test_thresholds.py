@@ -64,6 +64,7 @@ def test_numeric_keys_are_numbers_in_a_real_report(make_report: MakeReport) -> N
         funnel=funnel.to_dict(),
         registered_s=1.0,
         onboarding_planned_s=2.0,
+        planned_msg_per_s=100.0,
         reannounced=Reannouncements().to_dict(),
         responder=ResponderCounters().to_dict(),
         answers={"late": 0, "invalid": 0},
