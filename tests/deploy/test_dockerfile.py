@@ -15,8 +15,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from simulator.cli import build_parser
 from simulator.scenario.loader import load_scenario
 from tests.quickstart import ROOT
@@ -108,8 +106,7 @@ def test_its_mosquitto_is_the_series_the_tests_run() -> None:
     pinned = re.search(r'"mosquitto=(\d+)\.(\d+)\.\*"', apt)
     assert pinned, apt
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        pytest.skip("no Mosquitto here (scripts/setup installs it)")
+    assert Path(mosquitto).exists(), "no Mosquitto here: scripts/setup installs it"
     version = subprocess.run(
         [mosquitto, "-h"], capture_output=True, text=True, timeout=10, check=False
     ).stdout

@@ -224,7 +224,6 @@ def test_every_variable_a_pod_uses_is_set(rendered: Rendered) -> None:
                 assert not unset, f"{container['name']} reads {sorted(unset)}"
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
 def test_every_script_is_valid_shell(rendered: Rendered) -> None:
     scripts = [
         script
