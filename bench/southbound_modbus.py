@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,40 @@ share = 0.3
 robots, ``{devices}`` of them; a benchmark adds its name and its own tables."""
 
 SCENARIO = 'name = "southbound-bench"\n' + PLANT + "[southbound]\nport = 0\nupdate_s = 1.0\n"
+
+
+@dataclass
+class Served:
+    """A ``factory-sim southbound`` child serving a scenario."""
+
+    pid: int
+    hint: dict[str, Any]
+    """The gateway hint it wrote."""
+    last_line: str = ""
+    """The last line it printed, once it has stopped."""
+
+
+@contextlib.contextmanager
+def served(scenario: Path, hint_path: Path) -> Iterator[Served]:
+    """Serve ``scenario`` in a child until the block ends (SIGTERM, then its last words)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "southbound", str(scenario), "--hint", str(hint_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.startswith("gateway hint written"):
+                break
+        child = Served(server.pid, json.loads(hint_path.read_text()))
+        yield child
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=60)
+    lines = out.strip().splitlines()
+    child.last_line = lines[-1] if lines else ""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -138,31 +175,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         scenario = Path(directory) / "southbound-bench.toml"
         scenario.write_text(SCENARIO.format(devices=args.devices))
-        hint_path = Path(directory) / "hint.json"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "southbound",
-                str(scenario),
-                "--hint",
-                str(hint_path),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            for line in server.stdout:
-                if line.startswith("gateway hint written"):
-                    break
-            hint = json.loads(hint_path.read_text())
-            result = asyncio.run(poll(hint, args, server.pid))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+        with served(scenario, Path(directory) / "hint.json") as server:
+            result = asyncio.run(poll(server.hint, args, server.pid))
     print(json.dumps(result, indent=1))
 
 

@@ -35,16 +35,13 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from southbound_modbus import PLANT, cpu_seconds
+from southbound_modbus import PLANT, cpu_seconds, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -229,38 +226,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         scenario = Path(directory) / "southbound-opcua-bench.toml"
         scenario.write_text(SCENARIO.format(devices=args.devices, update=args.update))
-        hint_path = Path(directory) / "hint.json"
         started = time.monotonic()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulator",
-                "southbound",
-                str(scenario),
-                "--hint",
-                str(hint_path),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            for line in server.stdout:
-                if line.startswith("gateway hint written"):
-                    break
+        with served(scenario, Path(directory) / "hint.json") as server:
             ready_s = time.monotonic() - started
-            hint = json.loads(hint_path.read_text())
+            hint = server.hint
             tags = sum(len(device["nodes"]) for device in hint["opcua"]["devices"])
             idle = asyncio.run(updates_only(server.pid, hint, args))
             rss = rss_bytes(server.pid)
             update_us = idle["server_cpu_us_per_tag_update"] or 0.0
             read = asyncio.run(polled(server.pid, hint, update_us, args))
             watched = asyncio.run(subscribed(server.pid, hint, update_us, args))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            out, _ = server.communicate(timeout=60)
     result = {
         "devices": args.devices,
         "tags": tags,
@@ -270,7 +245,7 @@ def main() -> None:
         "updates": idle,
         "polled": read,
         "subscribed": watched,
-        "updater": out.strip().splitlines()[-1] if out.strip() else "",
+        "updater": server.last_line,
     }
     print(json.dumps(result, indent=1))
 
