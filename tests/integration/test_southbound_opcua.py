@@ -250,7 +250,9 @@ async def test_values_move_on_every_update_s_for_readers_and_subscribers() -> No
             await wait_until(lambda: len(changes) >= 3, "three data change notifications")
             steps = [step_of(value) for value in changes]
             assert steps == sorted(set(steps))
-            assert server.counters.notified >= len(changes)
+            # The first change may be the value a monitored item is given when it is made
+            # (OPC UA Part 4, 5.12.1.2), which is no notification of the updater's.
+            assert server.counters.notified >= len(changes) - 1
             for value in changes:
                 truth = sample_at(model, 7, SEED, step_of(value), 0.2)["joint_temp_1_c"]
                 assert value.Value.Value == truth
