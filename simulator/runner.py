@@ -240,7 +240,10 @@ class Runner:
         figures.run = self.run_section()
         if self.faults is not None:
             figures.faults = fault_figures(
-                self.faults.records, state.monitor.series.samples, ingest=ingest is not None
+                self.faults.records,
+                state.monitor.series.samples,
+                qos=self.scenario.fleet.qos,
+                ingest=ingest is not None,
             )
         figures.stages = self._stage_figures(state.monitor)
         figures.control = list(self.control.events) if self.control is not None else []
@@ -707,7 +710,10 @@ class Runner:
             figures.planned_msg_per_s = full * share
         if self.faults is not None:
             figures.faults = fault_figures(
-                self.faults.records, monitor.series.samples, ingest=ingest is not None
+                self.faults.records,
+                monitor.series.samples,
+                qos=self.scenario.fleet.qos,
+                ingest=ingest is not None,
             )
         figures.stages = self._stage_figures(monitor)
         figures.control = list(self.control.events) if self.control is not None else []

@@ -4,10 +4,12 @@ The timeline (:mod:`simulator.faults`) keeps a :class:`FaultRecord` per fault: w
 happened, how many devices were connected before it, the fewest connected while it lasted and
 when they were all back. :func:`fault_figures` adds what the time series saw in the fault's
 window (from the fault until every device was back and :data:`SETTLE_S` more, or until the
-next fault): the duplicates ingest counted, the most sequence gaps open at once, the largest
-backlog (messages published and not yet stored) and the highest per-interval latency p99.
-Messages lost for good are the run's ``messages.lost``: a gap opened by a fault may still be
-filled by a redelivery after its window.
+next fault), at the fleet's telemetry QoS (``qos``: one per fleet, so the window's figures are
+that QoS's): the duplicates ingest counted, the messages lost in the window (sequence gaps it
+opened that were still open at its end), the most gaps open at once, the largest backlog
+(messages published and not yet stored) and the highest per-interval latency p99. Messages
+lost for good are the run's ``messages.lost``: a gap still open at a window's end may yet be
+filled by a redelivery.
 
 Pure: times are seconds since the run began, as the time series' ``t_s``.
 """
@@ -66,22 +68,31 @@ class FaultFigures(TypedDict):
     devices_lost: int
     back_s: float | None
     window_s: list[float] | None
+    qos: int
+    """The QoS of the fleet's telemetry, which the window's message figures are counted at."""
     duplicated: int | None
+    lost: int | None
+    """Sequence gaps the window opened that were still open at its end."""
     gaps_peak: int | None
     backlog_peak: int | None
     latency_ms_p99_peak: float | None
 
 
 def fault_figures(
-    records: Sequence[FaultRecord], samples: Sequence[Mapping[str, Any]], *, ingest: bool = True
+    records: Sequence[FaultRecord],
+    samples: Sequence[Mapping[str, Any]],
+    *,
+    qos: int,
+    ingest: bool = True,
 ) -> list[FaultFigures]:
-    """Each fault, in the order they happened, with what the time series saw in its window;
-    without ``ingest`` (a run that stored nothing) only the window, none of ingest's figures."""
+    """Each fault, in the order they happened, with what the time series saw in its window
+    of the fleet's messages, published at ``qos``; without ``ingest`` (a run that stored
+    nothing) only the window, none of ingest's figures."""
     ordered = sorted(records, key=lambda r: (r.started_s is None, r.started_s or 0.0, r.at_s))
     figures = []
     for number, record in enumerate(ordered):
         later = [r.started_s for r in ordered[number + 1 :] if r.started_s is not None]
-        figures.append(_figures(record, samples, later[0] if later else None, ingest))
+        figures.append(_figures(record, samples, later[0] if later else None, qos, ingest))
     return figures
 
 
@@ -89,6 +100,7 @@ def _figures(
     record: FaultRecord,
     samples: Sequence[Mapping[str, Any]],
     next_start: float | None,
+    qos: int,
     ingest: bool,
 ) -> FaultFigures:
     figures: FaultFigures = {
@@ -104,7 +116,9 @@ def _figures(
         "devices_lost": max(0, record.devices_before - record.devices_lowest),
         "back_s": _round(record.back_s),
         "window_s": None,
+        "qos": qos,
         "duplicated": None,
+        "lost": None,
         "gaps_peak": None,
         "backlog_peak": None,
         "latency_ms_p99_peak": None,
@@ -122,6 +136,8 @@ def _figures(
     if not inside or not ingest:
         return figures
     figures["duplicated"] = growth("duplicated_total", before, inside)
+    opened = growth("lost_so_far", before, inside)
+    figures["lost"] = max(0, opened) if opened is not None else None
     gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]
     figures["gaps_peak"] = max(gaps) if gaps else None
     backlog = [

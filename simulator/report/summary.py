@@ -109,7 +109,8 @@ def _fault_line(fault: Mapping[str, Any]) -> str:
 def _costs(line: str, fault: Mapping[str, Any]) -> str:
     """What the fault's window of the time series saw, after its line."""
     if fault["duplicated"] is not None:
-        line += f"; {fault['duplicated']:,} duplicated"
+        lost = fault.get("lost")
+        line += f"; at QoS {fault['qos']}: {lost or 0:,} lost, {fault['duplicated']:,} duplicated"
     if fault["latency_ms_p99_peak"] is not None:
         line += f", latency p99 up to {fault['latency_ms_p99_peak']:,.0f} ms"
     if fault.get("backlog_peak"):

@@ -64,6 +64,9 @@ def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path
     assert restart["devices_lost"] == 60
     assert restart["back_s"] is not None
     assert restart["started_s"] >= 5.0
+    # The window's message figures are the fleet's QoS's; its redeliveries filled every gap.
+    assert (cut["qos"], restart["qos"]) == (1, 1)
+    assert restart["lost"] == 0
     assert report["devices"]["drops_by_reason"]["cut by a drop_connections fault"] == 30
 
     messages = report["messages"]
@@ -79,6 +82,7 @@ def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path
     summary = done.stdout + done.stderr
     assert "fault       drop_connections at 2 s: cut 30 connections (30 devices)" in summary
     assert "fault       broker_restart at 5 s: the local broker down 0.5 s; 60 of 60" in summary
+    assert "at QoS 1: 0 lost, " in summary
 
 
 def test_a_fault_after_the_run_is_said_not_reached(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_a_fault_window_that_cost_no_connection_says_how_long_it_lasted(
     network.back_s = 10.0
     partition = FaultRecord("partition", 20.0, 6.0, started_s=20.0, ended_s=26.0, detail="held")
     partition.devices_before, partition.devices_lowest, partition.back_s = 40, 12, 9.5
-    report = make_report(faults=fault_figures([network, partition], []))
+    report = make_report(faults=fault_figures([network, partition], [], qos=0))
     lines = summary_lines(report)
     assert "  fault       network at 2 s: +200 ms; in force 10.0 s, no device lost" in lines
     assert (
