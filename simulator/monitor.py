@@ -11,7 +11,7 @@ time series' latest totals and samples, so they all see the same figures.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, Protocol
 
 from simulator.engine.devices import FleetCounters
@@ -75,6 +75,8 @@ class Monitor:
         self._start = clock()
         self.faults_active: dict[str, int] = {}
         """Faults in force now, by kind (every kind the scenario has, 0 when none is)."""
+        self.control: Sequence[Mapping[str, Any]] = ()
+        """The run's live control requests so far (the controller's list, once there is one)."""
         self.stage_of: Callable[[float], int | None] | None = None
         """The stage running ``t_s`` after the start, for the samples (None: no stages)."""
 
@@ -99,6 +101,7 @@ class Monitor:
             cpu_s=cpu_seconds(),
             connect_us=fleet.connect_us.copy(),
             faults_active=dict(self.faults_active),
+            control=self.control,
         )
         progress = self.ingest.progress if self.ingest is not None else None
         if progress is not None:

@@ -653,6 +653,7 @@ class Runner:
             timeline = asyncio.create_task(self.faults.run())
         if controlled:
             self.control = _live_control(fleet, self.faults, loop, state.start, staged=staged)
+            monitor.control = self.control.events
         try:
             monitor.phase = "onboarding"
             try:

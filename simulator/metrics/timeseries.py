@@ -28,6 +28,8 @@ A sample (a plain dict, JSON-ready; the report's ``timeseries`` key is a list of
 ``latency_ms_p99``         99th percentile of the same (or null)
 ``rss_bytes``              simulator process RSS
 ``cpu_percent``            simulator process CPU use this interval (100 = one core)
+``control``                the live control requests of this interval (``t_s``, ``action``,
+                           ``detail``, ``ok``; see :mod:`simulator.control`), or null
 =========================  =========================================================
 
 Pure: time comes in with the totals.
@@ -61,6 +63,7 @@ SAMPLE_KEYS: tuple[str, ...] = (
     "latency_ms_p99",
     "rss_bytes",
     "cpu_percent",
+    "control",
 )
 """Every key of a sample, in order."""
 
@@ -96,6 +99,8 @@ class Totals:
     """When ingest took its figures, on its own clock (None: the same instant as ``t_s``)."""
     faults_active: dict[str, int] = field(default_factory=dict)
     """Faults in force, by kind: every kind the scenario has, 0 when none of it is."""
+    control: Sequence[Mapping[str, Any]] = ()
+    """Every live control request so far, in order (cumulative, as every figure here)."""
 
     def take_ingest(self, snap: IngestSnapshot) -> None:
         """Fill in ingest's figures from a worker's snapshot; ingested means committed."""
@@ -160,6 +165,7 @@ class TimeSeries:
         self.latest: Totals | None = None
         self._latency_at_last: Histogram | None = None
         self._ingested_per_s = 0.0
+        self._control_seen = 0
         self.stage_latency: dict[int, Histogram] = {}
         """The cumulative latency histogram as each stage began (at the sample before its
         first): a stage's latency is the next stage's entry (or the end's) minus its own."""
@@ -196,7 +202,9 @@ class TimeSeries:
             "cpu_percent": round(100 * (totals.cpu_s - previous.cpu_s) / span, 1)
             if span > 0
             else 0.0,
+            "control": [dict(event) for event in totals.control[self._control_seen :]] or None,
         }
+        self._control_seen = len(totals.control)
         was = self.latest.stage if self.latest is not None else None
         if totals.stage != was:
             # Stage k's latency is what the cumulative histogram gained from its first sample

@@ -10,7 +10,9 @@ started ``offset`` seconds after the earliest falls on second ``round(offset + t
 - rates (``*_per_s``, ``cpu_percent``) are summed over the reports that have a sample in that
   second (a report that has ended adds nothing);
 - the interval's latency percentiles are the worst of the reports' (exact with one ingest);
-- the phase is the least advanced of the reports still running.
+- the phase is the least advanced of the reports still running;
+- the live control requests of that second are every report's, in the reports' order, each
+  one's ``t_s`` moved onto the merged clock.
 
 Pure: the times come in with the reports.
 """
@@ -69,7 +71,7 @@ def merge_timeseries(tracks: Sequence[Track]) -> list[dict[str, Any]]:
         offset_s = (track.started_at_ns - origin) / 1e9
         by_second: dict[int, dict[str, Any]] = {}
         for sample in track.samples:
-            by_second[round(offset_s + float(sample["t_s"]))] = sample
+            by_second[round(offset_s + float(sample["t_s"]))] = _on_merged_clock(sample, offset_s)
         placed.append(by_second)
     last = max(max(seconds) for seconds in placed)
     merged: list[dict[str, Any]] = []
@@ -103,7 +105,17 @@ def _one(
     for key in WORST:
         values = _values(now, key)
         sample[key] = max(values) if values else None
+    control = [event for s in now if s is not None for event in s.get("control") or ()]
+    sample["control"] = control or None
     return {key: sample[key] for key in SAMPLE_KEYS}
+
+
+def _on_merged_clock(sample: dict[str, Any], offset_s: float) -> dict[str, Any]:
+    """``sample`` with its control requests' times moved by its report's ``offset_s``."""
+    if not sample.get("control") or not offset_s:
+        return sample
+    moved = [{**c, "t_s": round(c["t_s"] + offset_s, 3)} for c in sample["control"]]
+    return {**sample, "control": moved}
 
 
 def _values(samples: Sequence[dict[str, Any] | None], key: str) -> list[float]:

@@ -211,3 +211,17 @@ def test_fault_windows_are_shaded_on_every_chart(tmp_path: Path) -> None:
     assert min(widths) == 1.5  # the cut: a moment
     assert max(widths) > 50  # the partition: 15 of 60 seconds
     assert dom.count(">partition</text>") == 7
+
+
+def test_live_control_requests_are_marked_on_every_chart(tmp_path: Path) -> None:
+    report = fake_report(seconds=60)
+    pause = {"t_s": 12.4, "action": "pause", "detail": "publishing paused", "ok": True}
+    refused = {"t_s": 30.2, "action": "rate", "detail": "msg_rate_per_s must be", "ok": False}
+    for sample in report["timeseries"]:
+        sample["control"] = {13.0: [pause], 31.0: [refused]}.get(sample["t_s"])
+    page = tmp_path / "control.html"
+    write_html(report, page)
+    dom = asyncio.run(dump_dom(tmp_path / "profile-control", page.as_uri()))
+    assert dom.count('<g class="control"><title>publishing paused</title>') == 7
+    assert dom.count('<g class="control refused"><title>msg_rate_per_s must be</title>') == 7
+    assert dom.count('dx="3">pause</text></g>') == 7

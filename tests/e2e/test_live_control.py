@@ -71,6 +71,15 @@ def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(tmp_path: 
         ("fault", True),
         ("fault", False),
     ]
+    # The time series logs each request in the sample of the interval it came in.
+    samples = report["timeseries"]
+    logged = [
+        (previous["t_s"], sample["t_s"], event)
+        for previous, sample in zip([{"t_s": 0.0}, *samples], samples, strict=False)
+        for event in sample["control"] or ()
+    ]
+    assert [event for _, _, event in logged] == report["control"]
+    assert all(start < event["t_s"] <= end for start, end, event in logged)
     (triggered,) = report["faults"]
     assert triggered["kind"] == "drop_connections"
     assert triggered["devices_cut"] == 20

@@ -93,6 +93,14 @@
       out.push(`<line class="stage" x1="${px}" x2="${px}" y1="${T}" y2="${H - B}"/>`,
         `<text class="st" x="${px}" y="${H - B - 4 - 12 * stageRow}" dx="3">${esc(label)}</text>`);
     }
+    // Each live control request the run took (a sample's control list): a dotted line at its
+    // moment, the action three quarters down, the answer as the line's tooltip.
+    for (const c of controlMarks(samples)) {
+      const px = x(c.t_s);
+      out.push(`<g class="control${c.ok ? "" : " refused"}"><title>${esc(c.detail)}</title>` +
+        `<line x1="${px}" x2="${px}" y1="${T}" y2="${H - B}"/>` +
+        `<text class="ct" x="${px}" y="${T + 0.75 * (H - T - B)}" dx="3">${esc(c.action)}</text></g>`);
+    }
     const legend = [];
     def.series.forEach(([key, label], i) => {
       let d = "", pen = "M", last = null;
@@ -123,6 +131,12 @@
       stage = s.stage;
       marks.push([s.t_s, `stage ${stage}`]);
     }
+    return marks;
+  }
+
+  function controlMarks(samples) {
+    const marks = [];
+    for (const s of samples) for (const c of s.control || []) marks.push(c);
     return marks;
   }
 

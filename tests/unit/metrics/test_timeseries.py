@@ -97,3 +97,20 @@ def test_time_must_move_forward() -> None:
         series.add(totals(1.0, Histogram()))
     assert series.latest is not None
     assert series.latest.t_s == 2.0
+
+
+def test_a_control_request_is_in_the_sample_of_the_interval_it_came_in_and_no_other() -> None:
+    series = TimeSeries()
+    latency = Histogram()
+    requests: list[dict[str, object]] = []
+
+    def at(t_s: float) -> object:
+        return series.add(Totals(t_s=t_s, latency_us=latency, control=list(requests)))["control"]
+
+    assert at(1.0) is None
+    requests.append({"t_s": 1.4, "action": "pause", "detail": "publishing paused", "ok": True})
+    requests.append({"t_s": 1.9, "action": "rate", "detail": "refused", "ok": False})
+    assert at(2.0) == requests
+    assert at(3.0) is None
+    requests.append({"t_s": 3.2, "action": "resume", "detail": "resumed", "ok": True})
+    assert at(4.0) == requests[2:]

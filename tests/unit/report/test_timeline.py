@@ -43,3 +43,13 @@ def test_the_phase_is_the_least_advanced_of_the_reports_still_running() -> None:
 
 def test_no_samples_make_no_series() -> None:
     assert merge_timeseries([Track(0, []), Track(5, [])]) == []
+
+
+def test_each_second_carries_the_control_requests_every_report_took_in_it() -> None:
+    """Each on the merged clock: b started a second after a."""
+    pause = {"t_s": 1.5, "action": "pause", "detail": "publishing paused", "ok": True}
+    fault = {"t_s": 0.6, "action": "fault", "detail": "partition triggered", "ok": True}
+    a = Track(0, [sample(1.0, 1, 1.0), {**sample(2.0, 2, 1.0), "control": [pause]}])
+    b = Track(SECOND_NS, [{**sample(1.0, 1, 1.0), "control": [fault]}, sample(2.0, 2, 1.0)])
+    merged = merge_timeseries([a, b])
+    assert [s["control"] for s in merged] == [None, [pause, {**fault, "t_s": 1.6}], None]
