@@ -44,9 +44,12 @@ class RunState:
     ingest: IngestPool | None
     responder: Responder | None
     address: BrokerAddress
+    """The first broker (the ingest worker's, with one)."""
     baseline_rss: int
     start: float
     """Loop time the onboarding began."""
+    brokers: tuple[BrokerAddress, ...] = ()
+    """Every broker the fleet is dealt over (empty: ``address`` alone)."""
 
 
 def run_figures(
@@ -71,6 +74,7 @@ def run_figures(
         scenario=scenario.name,
         scenario_path=state.scenario_path,
         broker_url=state.address.url(),
+        broker_urls=[broker.url() for broker in state.brokers],
         mqtt_version=scenario.broker.mqtt_version,
         devices_target=len(fleet.devices),
         devices_connected=fleet.onboarded,

@@ -284,6 +284,7 @@ class Runner:
             scenario=scenario.name,
             scenario_path=self.scenario_path,
             broker_url=scenario.broker.address.url() if scenario.broker.address else "local",
+            broker_urls=[broker.url() for broker in scenario.broker.addresses],
             mqtt_version=scenario.broker.mqtt_version,
             devices_target=scenario.fleet.devices,
             devices_connected=0,
@@ -624,6 +625,7 @@ class Runner:
             address,
             baseline_rss,
             start=loop.time(),
+            brokers=tuple(self.brokers),
         )
         staging: asyncio.Task[None] | None = None
         if staged is not None:

@@ -145,6 +145,8 @@ class RunFigures:
     faults: list[FaultFigures] = field(default_factory=list)
     """What each of the run's ``[[faults]]`` did (see :mod:`simulator.metrics.faults`)."""
     control: list[ControlEvent] = field(default_factory=list)
+    broker_urls: list[str] = field(default_factory=list)
+    """Every broker the run used (empty: ``broker_url`` alone)."""
     """Every live control request, in order (see :mod:`simulator.control`)."""
     onboarding_planned_s: float | None = None
     """When the plan had the last connect start, after the first (None: no plan known)."""
@@ -194,7 +196,11 @@ def build_report(f: RunFigures) -> RunReport:
     report: RunReport = {
         "scenario": f.scenario,
         "scenario_path": f.scenario_path,
-        "broker": {"url": f.broker_url, "mqtt_version": f.mqtt_version},
+        "broker": {
+            "url": f.broker_url,
+            "urls": f.broker_urls or [f.broker_url],
+            "mqtt_version": f.mqtt_version,
+        },
         "duration_s": round(f.publish_window_s, 3),
         "devices": {
             "target": f.devices_target,

@@ -94,6 +94,13 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
         "scenario_path": first["scenario_path"],
         "broker": {
             "url": _joined(i.report["broker"]["url"] for i in inputs),
+            "urls": list(
+                dict.fromkeys(
+                    url
+                    for i in inputs
+                    for url in i.report["broker"].get("urls", [i.report["broker"]["url"]])
+                )
+            ),
             "mqtt_version": first["broker"]["mqtt_version"],
         },
         "duration_s": duration_s,

@@ -25,6 +25,9 @@ from simulator.report.onboarding_plan import PlanSection, PublishingPlan
 
 class BrokerSection(TypedDict):
     url: str
+    """The first broker (a merged report: every slice's, joined)."""
+    urls: list[str]
+    """Every broker the run used, in the order connections are dealt over them."""
     mqtt_version: str
 
 

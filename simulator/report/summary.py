@@ -24,9 +24,12 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     throughput = report["throughput"]
     latency = report["latency_ms"]
     process = report["process"]
+    broker = report["broker"]
+    more = len(broker.get("urls", ())) - 1
     lines = [
-        f"scenario {report['scenario']} against {report['broker']['url']} "
-        f"(MQTT {report['broker']['mqtt_version']})",
+        f"scenario {report['scenario']} against {broker['url']}"
+        + (f" and {more} more broker{'s' if more > 1 else ''}" if more > 0 else "")
+        + f" (MQTT {broker['mqtt_version']})",
         f"  devices     {devices['connected']:,}/{devices['target']:,} connected, "
         f"{devices['failed']:,} failed, {devices['dropped_after_connect']:,} dropped",
         f"  onboarding  {_num(onboarding['connect_rate_per_s'], '/s')}, "

@@ -106,6 +106,8 @@ def test_a_fleet_over_two_brokers_reaches_each_with_its_half(
     report, _ = run(scenario(tmp_path, {"urls": urls}))
 
     assert_exactly_once(report)
+    assert report["broker"]["urls"] == urls
+    assert report["broker"]["url"] == urls[0]
     for number, broker in enumerate(chatty_brokers):
         seen = devices_seen(broker)
         assert sorted(seen) == list(range(number, DEVICES, 2)), f"broker {number}"
@@ -124,6 +126,7 @@ def test_instances_start_brokers_that_share_the_fleet_and_stop_after(tmp_path: P
     received = [worker["received"] for worker in report["ingest"]["workers"]]
     assert len(received) == 2
     assert min(received) >= DEVICES // 2 * 4
+    assert len(set(report["broker"]["urls"])) == 2
     pids = re.search(r"Mosquitto is listening on .* \(pid (\d+), (\d+)\)", said)
     assert pids is not None, said
     for pid in map(int, pids.groups()):

@@ -80,3 +80,15 @@ def test_a_fault_window_that_cost_no_connection_says_how_long_it_lasted(
         "  fault       partition at 20 s: held; 28 of 40 devices lost, all back in 9.5 s" in lines
     )
     assert report["faults"][0]["duration_s"] == 10.0
+
+
+def test_the_first_line_names_the_first_broker_and_counts_the_others(
+    make_report: MakeReport,
+) -> None:
+    one = make_report(broker_url="mqtt://a:1883")
+    assert one["broker"]["urls"] == ["mqtt://a:1883"]
+    assert summary_lines(one)[0].endswith(" against mqtt://a:1883 (MQTT 5)")
+    urls = ["mqtt://a:1883", "mqtt://b:1883", "mqtt://c:1883"]
+    three = make_report(broker_url=urls[0], broker_urls=urls)
+    assert three["broker"]["urls"] == urls
+    assert "against mqtt://a:1883 and 2 more brokers (MQTT" in summary_lines(three)[0]
