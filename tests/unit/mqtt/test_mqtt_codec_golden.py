@@ -29,8 +29,7 @@ from simulator.mqtt import (
     decode,
     encode,
 )
-
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
+from tests.unit.mqtt.versions import V5, V311
 
 # 3.1.1 figure 3.6 / 5.0 figure 3-6: CONNECT variable header with flags 0xCE, keep alive 10.
 CONNECT_V311 = bytes.fromhex(

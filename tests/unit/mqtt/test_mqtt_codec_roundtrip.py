@@ -23,8 +23,8 @@ from simulator.mqtt import (
     encode,
 )
 from tests.unit.mqtt.mqtt_strategies import packets
+from tests.unit.mqtt.versions import VERSIONS
 
-VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 _OPTIONS = {
     MQTTVersion.V311: ConnectOptions(),
     MQTTVersion.V5: ConnectOptions(topic_alias_maximum=3, receive_maximum=2),

@@ -17,8 +17,8 @@ from simulator.mqtt.encoder import encode_publish_with_id
 from simulator.mqtt.inflight import PUBLISH_QOS1
 from tests.unit.mqtt.mqtt_strategies import topics
 from tests.unit.mqtt.sessions import connected
+from tests.unit.mqtt.versions import VERSIONS
 
-VERSIONS = [MQTTVersion.V311, MQTTVersion.V5]
 # Sizes around the one-, two- and three-byte remaining length boundaries.
 sizes = st.sampled_from([0, 1, 100, 120, 127, 16_300, 16_383, 16_384, 20_000]) | st.integers(0, 300)
 

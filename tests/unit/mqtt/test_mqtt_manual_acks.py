@@ -22,9 +22,8 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.events import Event
 from tests.unit.mqtt import sessions
+from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
-VERSIONS = [V311, V5]
 KEPT = {
     V311: ConnectOptions(clean_start=False, manual_acks=True),
     V5: ConnectOptions(clean_start=False, session_expiry_interval=300, manual_acks=True),

@@ -29,9 +29,7 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.session import MAX_PACKET_ID
 from tests.unit.mqtt.sessions import connected
-
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
-VERSIONS = [V311, V5]
+from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
 
 def publish_qos1(session: ClientSession, count: int) -> list[bytes]:

@@ -23,9 +23,8 @@ from simulator.mqtt import (
     encode,
 )
 from tests.unit.mqtt.sessions import connected
+from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
-VERSIONS = [V311, V5]
 TOPICS = ["plant/line-1/ms-000001/telemetry", "p/ü/€", "a", "x" * 300]
 
 

@@ -23,8 +23,8 @@ from simulator.mqtt import (
     encode,
 )
 from tests.unit.mqtt import sessions
+from tests.unit.mqtt.versions import V5, V311
 
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 ALIASING = ConnectOptions(topic_aliases=True)
 TOPIC = "factory/site-01/line-03/cell-07/ms-000042/telemetry"
 # Payloads around the one-, two- and three-byte remaining length boundaries, with TOPIC's

@@ -47,10 +47,9 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.options import DEFAULT_LIMITS, DEFAULT_OPTIONS
 from simulator.mqtt.session import DEFAULT_RECEIVE_MAXIMUM
+from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 NEW, CONNECTING, CONNECTED, CLOSED = SessionState
-VERSIONS = [V311, V5]
 
 
 def session_in(state: SessionState, version: MQTTVersion = V5) -> ClientSession:

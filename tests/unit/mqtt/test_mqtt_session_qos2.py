@@ -28,9 +28,7 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.codec import Decoder
 from tests.unit.mqtt.sessions import connected
-
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
-VERSIONS = [V311, V5]
+from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
 
 def packets(data: bytes, version: MQTTVersion) -> list[Packet]:

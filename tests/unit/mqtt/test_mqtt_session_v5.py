@@ -36,8 +36,8 @@ from simulator.mqtt import (
     encode,
 )
 from tests.unit.mqtt import sessions
+from tests.unit.mqtt.versions import V5, V311
 
-V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 LONG_TOPIC = "factory/site-01/line-03/cell-07/ms-000042/telemetry"
 
 

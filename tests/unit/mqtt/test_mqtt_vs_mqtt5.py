@@ -19,7 +19,6 @@ from simulator.mqtt import (
     ConnAck,
     Connect,
     Disconnect,
-    MQTTVersion,
     Packet,
     PingReq,
     PingResp,
@@ -39,8 +38,8 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.primitives import MAX_VARINT
 from tests.unit.mqtt.mqtt_strategies import packet_ids, subscriptions, texts, topic_filters, topics
+from tests.unit.mqtt.versions import V5
 
-V5 = MQTTVersion.V5
 user_props = st.lists(st.tuples(texts, texts), max_size=2)
 u32 = st.integers(1, 0xFFFF_FFFF)
 Pair = tuple[Packet, Any]
