@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -99,8 +100,8 @@ def _sqlite_reader(path: Path) -> Callable[..., list[Any]]:
     return read
 
 
-def _sqlite(_: pytest.FixtureRequest, tmp_path: Path) -> Subject:
-    path = tmp_path / "runs" / "ingest.sqlite"
+def _sqlite_stored(path: Path) -> Callable[[str], list[Row]]:
+    """A run's rows in the SQLite file at ``path``, in the order they were written."""
     read = _sqlite_reader(path)
     columns = "device_id, seq, emit_ns, recv_ns, topic, payload, signals"
 
@@ -108,9 +109,15 @@ def _sqlite(_: pytest.FixtureRequest, tmp_path: Path) -> Subject:
         found = read(f"SELECT {columns} FROM telemetry WHERE run_id = ? ORDER BY rowid", run)
         return [Row._make((*r[:6], orjson.loads(r[6]))) for r in found]
 
+    return stored_rows
+
+
+def _sqlite(_: pytest.FixtureRequest, tmp_path: Path) -> Subject:
+    path = tmp_path / "runs" / "ingest.sqlite"
+    read = _sqlite_reader(path)
     return Subject(
         lambda run: SqliteSink(path, run),
-        stored_rows,
+        _sqlite_stored(path),
         lambda run: [
             Malformed(*r)
             for r in read(
@@ -367,19 +374,9 @@ def _sqlite_locked(stack: ExitStack, _: pytest.FixtureRequest, tmp_path: Path) -
     sink = SqliteSink(path, run, busy_timeout_s=0.2)
     holder = sqlite3.connect(path, isolation_level=None)
     stack.callback(holder.close)
-    read = _sqlite_reader(path)
-
-    def stored() -> list[Row]:
-        found = read(
-            "SELECT device_id, seq, emit_ns, recv_ns, topic, payload, signals FROM telemetry "
-            "WHERE run_id = ? ORDER BY rowid",
-            run,
-        )
-        return [Row._make((*r[:6], orjson.loads(r[6]))) for r in found]
-
     return Fault(
         sink,
-        stored,
+        partial(_sqlite_stored(path), run),
         lambda: holder.execute("BEGIN EXCLUSIVE"),
         lambda: holder.execute("COMMIT"),
         "locked",
@@ -408,7 +405,6 @@ def _sqlite_disk_full(stack: ExitStack, _: pytest.FixtureRequest, tmp_path: Path
     run = new_run_id()
     sink = SqliteSink(path, run)
     filler = disk / "filler"
-    read = _sqlite_reader(path)
 
     def fill() -> None:
         # Unbuffered, so the last partial write is the file system's answer, not close()'s.
@@ -419,15 +415,9 @@ def _sqlite_disk_full(stack: ExitStack, _: pytest.FixtureRequest, tmp_path: Path
             _write_until_it_fails(out)
         assert full.value.errno == errno.ENOSPC
 
-    def stored() -> list[Row]:
-        found = read(
-            "SELECT device_id, seq, emit_ns, recv_ns, topic, payload, signals FROM telemetry "
-            "WHERE run_id = ? ORDER BY rowid",
-            run,
-        )
-        return [Row._make((*r[:6], orjson.loads(r[6]))) for r in found]
-
-    return Fault(sink, stored, fill, filler.unlink, "disk_full", lasts=True)
+    return Fault(
+        sink, partial(_sqlite_stored(path), run), fill, filler.unlink, "disk_full", lasts=True
+    )
 
 
 def _postgres_stored(url: str, run: str) -> Callable[[], list[Row]]:
