@@ -89,6 +89,24 @@ class FakeConnector:
         return self.stats
 
 
+def built(
+    scenario: Scenario, connector: FakeConnector | None = None, options: FleetOptions | None = None
+) -> tuple[Fleet, FakeLoop]:
+    """``scenario``'s fleet on a fake loop, built, its connections to be made by ``connector``
+    (default: CONNACKs without properties) once onboarded; with the loop that moves its clock."""
+    loop = FakeLoop()
+    fleet = Fleet(
+        scenario,
+        Endpoint("127.0.0.1", 1883),
+        loop=cast(asyncio.AbstractEventLoop, loop),
+        wall_ns=lambda: WALL_NS,
+        options=options or FleetOptions(),
+    )
+    fleet.connector = cast(Any, connector or FakeConnector())
+    fleet.build()
+    return fleet, loop
+
+
 def onboarded(
     scenario: Scenario,
     connack: Properties = NO_PROPERTIES,
@@ -98,16 +116,7 @@ def onboarded(
 ) -> tuple[Fleet, FakeLoop]:
     """``scenario``'s fleet on a fake loop, built and every connection made at 0 by a
     ``FakeConnector`` whose CONNACKs carry ``connack``; with the loop that moves its clock."""
-    loop = FakeLoop()
-    fleet = Fleet(
-        scenario,
-        Endpoint("127.0.0.1", 1883),
-        loop=cast(asyncio.AbstractEventLoop, loop),
-        wall_ns=lambda: WALL_NS,
-        options=options or FleetOptions(),
-    )
-    fleet.connector = cast(Any, FakeConnector(connack, transport))
-    fleet.build()
+    fleet, loop = built(scenario, FakeConnector(connack, transport), options)
     asyncio.run(fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0)))
     return fleet, loop
 

@@ -5,7 +5,6 @@ at its end, before anything of the next stage happens."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
 
 import pytest
 
@@ -14,8 +13,7 @@ from simulator.engine.staging import StageDriver
 from simulator.scenario import validate_scenario
 from simulator.scenario.composition import connection_starts
 from simulator.scenario.stages import StagePlan, StageSchedule
-from simulator.transport.endpoint import Endpoint
-from tests.unit.engine.fake_fleet import WALL_NS, FakeConnector, run_until
+from tests.unit.engine.fake_fleet import built, run_until
 from tests.unit.engine.fake_loop import FakeLoop
 
 STAGES = [
@@ -43,15 +41,7 @@ def staged_fleet(per_connection: int = 1) -> tuple[Fleet, FakeLoop, StageDriver]
         },
         "<test>",
     )
-    loop = FakeLoop()
-    fleet = Fleet(
-        scenario,
-        Endpoint("127.0.0.1", 1883),
-        loop=cast(asyncio.AbstractEventLoop, loop),
-        wall_ns=lambda: WALL_NS,
-    )
-    fleet.connector = cast(Any, FakeConnector())
-    fleet.build()
+    fleet, loop = built(scenario)
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
     schedule = StageSchedule(plan, connection_starts(scenario.fleet.groups))
     driver = StageDriver(plan, fleet, clock=loop.time, start=0.0, connections=schedule.connections)
