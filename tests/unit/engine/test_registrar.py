@@ -49,6 +49,7 @@ from simulator.payloads.registration import (
 )
 from simulator.scenario.schema import OnboardingSettings
 from simulator.transport.connection import MqttLink
+from tests.fake_clock import FakeClock
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = pytest.mark.parametrize("version", [V5, V311], ids=["v5", "v311"])
@@ -93,14 +94,6 @@ class FakeTransport:
 
     def of(self, kind: type[Any]) -> list[Any]:
         return [p for p in self.packets if isinstance(p, kind)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Fleet:
@@ -161,7 +154,7 @@ class Rig:
     def __init__(self, version: MQTTVersion, timeout_s: float = LONG, attempts: int = 1) -> None:
         self.version = version
         self.fleet = Fleet()
-        self.clock = Clock()
+        self.clock = FakeClock(100.0)
         settings = OnboardingSettings(
             workflow="register", register_timeout_s=timeout_s, register_attempts=attempts
         )
