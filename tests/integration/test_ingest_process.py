@@ -7,6 +7,7 @@ import dataclasses
 import json
 import socket
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import msgpack
@@ -44,6 +45,26 @@ def publish_all(broker: LocalBroker, messages: list[tuple[str, bytes]]) -> None:
         client.disconnect()
 
 
+async def fed_child(
+    settings: WorkerSettings,
+    broker: LocalBroker,
+    messages: list[tuple[str, bytes]],
+    done: Callable[[IngestChild], bool],
+    what: str,
+) -> IngestSnapshot:
+    """An ingest child process on ``settings``, fed ``messages`` through ``broker`` once it
+    has started, stopped once ``done`` holds for it (``what`` says what is awaited); its
+    final figures."""
+    child = IngestChild(settings)
+    await child.start()
+    try:
+        await asyncio.to_thread(publish_all, broker, messages)
+        await wait_until(lambda: done(child), what, 10)
+        return await child.stop()
+    finally:
+        await child.kill()
+
+
 async def ingest_messages(
     broker: LocalBroker, sqlite_path: Path, messages: list[tuple[str, bytes]], version: MQTTVersion
 ) -> IngestSnapshot:
@@ -56,15 +77,10 @@ async def ingest_messages(
         sink=f"sqlite:///{sqlite_path}",
         run_id="process-test",
     )
-    child = IngestChild(settings)
-    await child.start()
-    try:
-        await asyncio.to_thread(publish_all, broker, messages)
-        # 7 of the messages decode: 6 new ones and a duplicate, all to be committed.
-        await wait_until(lambda: child.resolved >= 6, "6 distinct messages resolved", 10)
-        return await child.stop()
-    finally:
-        await child.kill()
+    # 7 of the messages decode: 6 new ones and a duplicate, all to be committed.
+    return await fed_child(
+        settings, broker, messages, lambda c: c.resolved >= 6, "6 distinct messages resolved"
+    )
 
 
 @pytest.mark.parametrize("version", [MQTTVersion.V5, MQTTVersion.V311])
@@ -121,14 +137,9 @@ def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_
             death_filter="onboarding/+/death",
             sink=f"sqlite:///{tmp_path / 'ingest.sqlite'}",
         )
-        child = IngestChild(settings)
-        await child.start()
-        try:
-            await asyncio.to_thread(publish_all, mosquitto, deaths)
-            await wait_until(lambda: child.deaths_left >= 2, "2 deaths heard", 10)
-            return await child.stop()
-        finally:
-            await child.kill()
+        return await fed_child(
+            settings, mosquitto, deaths, lambda c: c.deaths_left >= 2, "2 deaths heard"
+        )
 
     final = asyncio.run(run())
     assert final.deaths == {"left": 2, "lost": 3, "invalid": 1}
