@@ -44,10 +44,18 @@ def setup(seed: int = 1) -> tuple[Lanes, list[float]]:
     return Lanes(random.Random(seed)), [0.0]
 
 
-def test_a_clear_link_passes_at_once_and_a_queued_lane_keeps_its_order() -> None:
+def one_lane(impairment: Impairment | None = None) -> tuple[Lanes, list[float], Far, Lane]:
+    """Lanes at time 0 with one lane to a far side, under ``impairment`` if one is given."""
     lanes, clock = setup()
     far = Far(clock)
     lane = Lane(far)
+    if impairment is not None:
+        lanes.impair(impairment)
+    return lanes, clock, far, lane
+
+
+def test_a_clear_link_passes_at_once_and_a_queued_lane_keeps_its_order() -> None:
+    lanes, clock, far, lane = one_lane()
     assert lanes.clear
     assert lanes.passes(lane)
     lanes.impair(Impairment(latency_s=0.2))
@@ -66,10 +74,7 @@ def test_a_clear_link_passes_at_once_and_a_queued_lane_keeps_its_order() -> None
 
 
 def test_latency_delays_every_chunk_by_at_least_its_value() -> None:
-    lanes, clock = setup()
-    far = Far(clock)
-    lane = Lane(far)
-    lanes.impair(Impairment(latency_s=0.2))
+    lanes, clock, far, lane = one_lane(Impairment(latency_s=0.2))
     for n in range(10):
         lanes.push(lane, bytes([n]), n * 0.01)
     run_until(lanes, clock, 0.1)
@@ -80,10 +85,7 @@ def test_latency_delays_every_chunk_by_at_least_its_value() -> None:
 
 
 def test_jitter_spreads_the_delay_but_never_reorders_a_lane() -> None:
-    lanes, clock = setup()
-    far = Far(clock)
-    lane = Lane(far)
-    lanes.impair(Impairment(latency_s=0.1, jitter_s=0.05))
+    lanes, clock, far, lane = one_lane(Impairment(latency_s=0.1, jitter_s=0.05))
     sent = [n * 0.001 for n in range(500)]
     for n, at in enumerate(sent):
         lanes.push(lane, n.to_bytes(2, "big"), at)
@@ -99,10 +101,7 @@ def test_jitter_spreads_the_delay_but_never_reorders_a_lane() -> None:
 
 
 def test_a_lost_chunk_arrives_a_retransmission_timeout_late_and_holds_up_what_follows() -> None:
-    lanes, clock = setup()
-    far = Far(clock)
-    lane = Lane(far)
-    lanes.impair(Impairment(loss=1.0))
+    lanes, clock, far, lane = one_lane(Impairment(loss=1.0))
     lanes.push(lane, b"lost", 0.0)
     impairment = lanes.impairment
     assert impairment is not None
@@ -150,10 +149,7 @@ def test_a_partition_holds_both_ways_and_lets_go_in_order() -> None:
 
 
 def test_an_end_goes_behind_the_bytes_sent_before_it() -> None:
-    lanes, clock = setup()
-    far = Far(clock)
-    lane = Lane(far)
-    lanes.impair(Impairment(latency_s=0.2))
+    lanes, clock, far, lane = one_lane(Impairment(latency_s=0.2))
     lanes.push(lane, b"last words", 0.0)
     lanes.push_end(lane, 0.01, reset=True)
     run_until(lanes, clock, 0.1)
@@ -193,10 +189,7 @@ def test_one_heap_entry_per_lane_however_many_chunks_it_holds() -> None:
 
 
 def test_a_dropped_lane_gives_nothing_more() -> None:
-    lanes, clock = setup()
-    far = Far(clock)
-    lane = Lane(far)
-    lanes.impair(Impairment(latency_s=0.2))
+    lanes, clock, far, lane = one_lane(Impairment(latency_s=0.2))
     lanes.push(lane, b"never", 0.0)
     lanes.drop(lane)
     run_until(lanes, clock, 1.0)
