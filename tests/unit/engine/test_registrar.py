@@ -208,6 +208,14 @@ class Rig:
         self.start(connection, link, reannounce=reannounce)
         return link
 
+    def subscribed(
+        self, connection: int, receive_maximum: int | None = None, *, reannounce: bool = False
+    ) -> MqttLink:
+        """:meth:`connect`, and the SUBACK to its reply-topic subscription: ready to register."""
+        link = self.connect(connection, receive_maximum, reannounce=reannounce)
+        self.suback(link)
+        return link
+
     def start(self, connection: int, link: MqttLink, *, reannounce: bool = False) -> None:
         count = len(self.fleet.members(connection))
         if not reannounce:  # the fleet's stages
@@ -362,8 +370,7 @@ async def test_a_device_on_its_own_connection_names_no_gateway(
     rigs: Callable[..., Rig],
 ) -> None:
     rig = rigs()
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     (publish,) = sent(link, Publish)
     assert publish.topic == "onboarding/ms-000000/register"
     body = decode_registration(publish.payload)
@@ -446,8 +453,7 @@ async def test_accepted_answers_admit_every_device(
 
 async def test_rejected_answer_is_counted_and_not_admitted(rigs: Callable[..., Rig]) -> None:
     rig = rigs()
-    link = rig.connect(GATEWAY)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY)
     first, second, third = rig.fleet.members(GATEWAY)
     rig.answer(link, first)
     rig.answer(link, second, REJECTED)
@@ -461,8 +467,7 @@ async def test_rejected_answer_is_counted_and_not_admitted(rigs: Callable[..., R
 
 async def test_no_answer_times_out_after_the_deadline(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT)
-    link = rig.connect(GATEWAY)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY)
     rig.answer(link, rig.fleet.members(GATEWAY)[0])
     await settle(lambda: rig.registrar.pending == 0)
     registered = rig.funnel[REGISTERED]
@@ -494,8 +499,7 @@ async def test_a_suback_after_its_deadline_registers_nobody(rigs: Callable[..., 
 
 async def test_an_answer_after_the_timeout_is_late(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT)
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     await settle(lambda: rig.registrar.pending == 0)
     rig.answer(link, rig.fleet.members(SINGLE)[0])
     assert rig.registrar.late_answers == 1
@@ -507,8 +511,7 @@ async def test_an_answer_after_the_timeout_is_late(rigs: Callable[..., Rig]) -> 
 
 async def test_a_second_answer_is_late_and_admits_once(rigs: Callable[..., Rig]) -> None:
     rig = rigs()
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     dev = rig.fleet.members(SINGLE)[0]
     rig.answer(link, dev)
     rig.answer(link, dev)
@@ -542,8 +545,7 @@ async def test_the_mqtt5_correlation_property_wins_over_the_body(
     rigs: Callable[..., Rig],
 ) -> None:
     rig = rigs(V5)
-    link = rig.connect(GATEWAY)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY)
     first, second, _ = rig.fleet.members(GATEWAY)
     # The body names the first device's correlation; the property (the second's) decides.
     body = encode_answer(Answer(second.device_id, ACCEPTED, correlation_for(first.index)))
@@ -554,8 +556,7 @@ async def test_the_mqtt5_correlation_property_wins_over_the_body(
 
 async def test_messages_off_the_reply_topic_are_not_answers(rigs: Callable[..., Rig]) -> None:
     rig = rigs()
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     dev = rig.fleet.members(SINGLE)[0]
     publish = Publish("onboarding/ms-000000/other", b"{}", 0)
     assert rig.registrar.on_message(link, publish) is False
@@ -585,8 +586,7 @@ async def test_link_lost_while_subscribing_fails_at_suback(rigs: Callable[..., R
 
 async def test_link_lost_while_waiting_fails_what_was_pending(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT)
-    link = rig.connect(GATEWAY)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY)
     rig.answer(link, rig.fleet.members(GATEWAY)[1])
     link.connection_lost(ConnectionResetError())
     registered = rig.funnel[REGISTERED]
@@ -601,8 +601,7 @@ async def test_link_lost_with_registrations_queued_fails_them_too(
     rigs: Callable[..., Rig],
 ) -> None:
     rig = rigs()
-    link = rig.connect(GATEWAY, receive_maximum=2)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY, receive_maximum=2)
     assert len(registrations(link)) == 2
     link.connection_lost(None)
     assert rig.funnel[REGISTERED].failed == 3
@@ -614,8 +613,7 @@ async def test_link_lost_with_registrations_queued_fails_them_too(
 
 
 async def onboard(rig: Rig, connection: int) -> MqttLink:
-    link = rig.connect(connection)
-    rig.suback(link)
+    link = rig.subscribed(connection)
     rig.ack_registrations(link)
     for dev in rig.fleet.members(connection):
         rig.answer(link, dev)
@@ -658,8 +656,7 @@ async def test_reannouncement_timeouts_and_refusals_stay_out_of_the_funnel(
     rig = rigs(timeout_s=SHORT)
     link = rig.connect(GATEWAY, reannounce=True)
     rig.suback(link, 0x80)
-    other = rig.connect(SINGLE, reannounce=True)
-    rig.suback(other)
+    rig.subscribed(SINGLE, reannounce=True)
     await settle(lambda: rig.registrar.pending == 0)
     reannounced = rig.registrar.reannounced
     assert (reannounced.sent, reannounced.rejected, reannounced.timeouts) == (1, 3, 1)
@@ -673,8 +670,7 @@ async def test_registrations_wait_for_room_in_the_receive_maximum(
     rigs: Callable[..., Rig],
 ) -> None:
     rig = rigs()
-    link = rig.connect(GATEWAY, receive_maximum=2)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY, receive_maximum=2)
     sent_first = registrations(link)
     assert [decode_registration(p.payload).device_id for p in sent_first] == [
         "ms-000001",
@@ -748,8 +744,7 @@ async def test_a_retry_goes_out_when_telemetry_fills_the_window(
     # Behind a gateway, accepted devices publish at QoS 1 while another device still waits
     # for its answer; when its retry is due the window may be full of their telemetry.
     rig = rigs(timeout_s=SHORT, attempts=2)
-    link = rig.connect(GATEWAY, receive_maximum=2)
-    rig.suback(link)
+    link = rig.subscribed(GATEWAY, receive_maximum=2)
     rig.ack_registrations(link)
     rig.ack_registrations(link)  # the third went out on the first PUBACKs
     assert len(registrations(link)) == 3
@@ -775,8 +770,7 @@ async def test_a_retry_goes_out_when_telemetry_fills_the_window(
 
 async def test_an_unanswered_registration_is_sent_again(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT, attempts=2)
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     await settle(lambda: len(registrations(link)) == 2)
     first, second = registrations(link)
     assert first.payload == second.payload  # the same registration, same correlation
@@ -788,8 +782,7 @@ async def test_an_unanswered_registration_is_sent_again(rigs: Callable[..., Rig]
 
 async def test_retries_give_up_after_the_last_attempt(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT, attempts=2)
-    link = rig.connect(SINGLE)
-    rig.suback(link)
+    link = rig.subscribed(SINGLE)
     await settle(lambda: rig.registrar.pending == 0)
     assert len(registrations(link)) == 2
     registered = rig.funnel[REGISTERED]
