@@ -16,12 +16,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulator.broker import LocalBroker
+from simulator.broker import LocalBroker, free_port
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import Scenario, validate_scenario
@@ -154,3 +155,32 @@ def run_through_restart(
         f"{messages_per_device} messages"
     )
     return report
+
+
+def whole_run_through_restart(
+    name: str,
+    sqlite_path: Path,
+    *,
+    duration_s: float,
+    fleet: dict[str, Any],
+    broker: dict[str, Any] | None = None,
+    onboarding: dict[str, Any] | None = None,
+    drain_timeout_s: float = 5.0,
+    persistence_dir: Path | None = None,
+) -> dict[str, Any]:
+    """:func:`restart_scenario` on a free port, ingest storing into ``sqlite_path``, run by
+    :func:`run_through_restart` with a Mosquitto on that port (its database kept in
+    ``persistence_dir``, if given, across the restart); the report."""
+    port = free_port()
+    scenario = restart_scenario(
+        name,
+        port,
+        duration_s=duration_s,
+        fleet=fleet,
+        ingest={"sqlite_path": str(sqlite_path), "drain_timeout_s": drain_timeout_s},
+        broker=broker,
+        onboarding=onboarding,
+    )
+    return run_through_restart(
+        scenario, lambda: LocalBroker(port=port, persistence_dir=persistence_dir)
+    )

@@ -42,8 +42,7 @@ from simulator.metrics.ingest import IngestSnapshot
 from simulator.mqtt import MQTTVersion
 from simulator.scenario import OnboardingPlan
 from tests.fleets import live_fleet
-from tests.integration.restarts import restart_scenario
-from tests.integration.restarts import run_through_restart as run_scenario_through_restart
+from tests.integration.restarts import restart_scenario, whole_run_through_restart
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -196,19 +195,15 @@ def test_a_whole_run_through_a_persistent_broker_restart_loses_nothing(
 ) -> None:
     """The same through ``run`` (the Runner): it keeps the ingest session and subscribes it
     plainly when the scenario keeps sessions, so the report says 0 lost."""
-    port = free_port()
-    scenario = restart_scenario(
+    # The stop is a SIGTERM, so Mosquitto writes its database before it exits.
+    report = whole_run_through_restart(
         "run-restart-persist",
-        port,
+        tmp_path / "r.sqlite",
         duration_s=4.0,
         broker={"clean_start": False, "session_expiry_s": 300},
         fleet={"devices": DEVICES, "publish_interval_s": INTERVAL_S, "qos": 1},
-        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": WAIT_S},
-    )
-
-    # The stop is a SIGTERM, so Mosquitto writes its database before it exits.
-    report = run_scenario_through_restart(
-        scenario, lambda: LocalBroker(port=port, persistence_dir=broker_db)
+        drain_timeout_s=WAIT_S,
+        persistence_dir=broker_db,
     )
     assert report["connections"]["reconnects"] == DEVICES
     assert report["connections"]["ingest_reconnects"] == 1

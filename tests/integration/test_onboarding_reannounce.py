@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.broker import LocalBroker, free_port
-from tests.integration.restarts import restart_scenario, run_through_restart
+from tests.integration.restarts import whole_run_through_restart
 
 pytestmark = pytest.mark.broker
 
@@ -16,10 +15,9 @@ PER_GATEWAY = 8
 
 
 def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path) -> None:
-    port = free_port()
-    scenario = restart_scenario(
+    report = whole_run_through_restart(
         "reannounce",
-        port,
+        tmp_path / "r.sqlite",
         duration_s=5.0,
         fleet={
             "devices": DEVICES,
@@ -27,9 +25,7 @@ def test_gateways_reannounce_every_device_after_a_broker_restart(tmp_path: Path)
             "devices_per_connection": PER_GATEWAY,
         },
         onboarding={"workflow": "register", "register_timeout_s": 3.0},
-        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
     )
-    report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     onboarding = report["onboarding"]
     assert report["connections"]["reconnects"] == DEVICES // PER_GATEWAY
     # Every drop is counted with why it happened (the broker went away under them).

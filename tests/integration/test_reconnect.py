@@ -12,7 +12,7 @@ import pytest
 from simulator.broker import LocalBroker, free_port
 from simulator.scenario import OnboardingPlan, validate_scenario
 from tests.fleets import live_fleet
-from tests.integration.restarts import QUICK_RETURN, restart_scenario, run_through_restart
+from tests.integration.restarts import QUICK_RETURN, restart_scenario, whole_run_through_restart
 from tests.integration.test_qos0_loss import stored
 from tests.waiting import wait_until
 
@@ -104,16 +104,13 @@ def test_a_stalled_broker_is_detected_by_keepalive_and_the_fleet_comes_back(
 
 
 def test_a_whole_run_survives_a_broker_restart(tmp_path: Path) -> None:
-    port = free_port()
-    scenario = restart_scenario(
+    report = whole_run_through_restart(
         "restart-run",
-        port,
+        tmp_path / "r.sqlite",
         duration_s=5.0,
         fleet={"devices": 20, "publish_interval_s": 0.2},
         onboarding={"max_in_flight": 10},
-        ingest={"sqlite_path": str(tmp_path / "r.sqlite"), "drain_timeout_s": 5.0},
     )
-    report = run_through_restart(scenario, lambda: LocalBroker(port=port))
     connections = report["connections"]
     assert connections["reconnects"] == 20
     assert connections["ingest_reconnects"] == 1
