@@ -119,7 +119,7 @@ async def run_through_restart(tmp_path: Path, broker_db: Path, version: MQTTVers
     fleet: Fleet | None = None
     try:
         await ingest.start()
-        fleet = live_fleet(scenario, "127.0.0.1", port)
+        fleet = live_fleet(scenario)
         fleet.build()
         await fleet.onboard(OnboardingPlan(DEVICES, 1000.0))
         published = fleet.published_by_device

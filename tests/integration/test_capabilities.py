@@ -36,7 +36,7 @@ def fleet_for(port: int, qos: int, devices: int = 3) -> Fleet:
         },
         "<test>",
     )
-    return live_fleet(scenario, "127.0.0.1", port)
+    return live_fleet(scenario)
 
 
 @contextmanager

@@ -79,7 +79,7 @@ async def onboard_through_relay(
             },
             "<test>",
         )
-        fleet = live_fleet(scenario, "127.0.0.1", port, FleetOptions(messages_per_device=1))
+        fleet = live_fleet(scenario, FleetOptions(messages_per_device=1))
         fleet.build()
         stats = await asyncio.wait_for(
             fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0)), 30

@@ -78,7 +78,7 @@ async def onboarded_fleet(
         wall_ns=time.time_ns,
     )
     await responder.start()
-    fleet = live_fleet(scenario(broker, version, **fleet_table), broker.host, broker.port)
+    fleet = live_fleet(scenario(broker, version, **fleet_table))
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await fleet.wait_registered()

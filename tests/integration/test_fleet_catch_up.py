@@ -63,12 +63,7 @@ async def stalled_run(broker: LocalBroker, *, merge: bool) -> tuple[int, int, in
         },
         "<test>",
     )
-    fleet = live_fleet(
-        scenario,
-        broker.host,
-        broker.port,
-        FleetOptions(messages_per_device=MESSAGES, merge_overdue=merge),
-    )
+    fleet = live_fleet(scenario, FleetOptions(messages_per_device=MESSAGES, merge_overdue=merge))
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(DEVICES, 5000.0), publish_while_onboarding=False)
     assert stats.connected == DEVICES

@@ -30,9 +30,7 @@ def scenario_for(broker: LocalBroker, devices: int) -> Scenario:
 
 
 async def onboard_then_publish(broker: LocalBroker) -> tuple[int, int, int, list[int]]:
-    fleet = live_fleet(
-        scenario_for(broker, 40), broker.host, broker.port, FleetOptions(messages_per_device=3)
-    )
+    fleet = live_fleet(scenario_for(broker, 40), FleetOptions(messages_per_device=3))
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(40, 5000.0), publish_while_onboarding=False)
     await asyncio.sleep(0.2)  # several intervals: nothing may be sent before start_publishing
@@ -69,7 +67,7 @@ def test_waiting_for_a_quota_needs_one() -> None:
             },
             "<test>",
         )
-        fleet = live_fleet(broker_less, "127.0.0.1", 1)
+        fleet = live_fleet(broker_less)
         await fleet.wait_finished()
 
     with pytest.raises(InvalidArgumentError, match="messages_per_device"):

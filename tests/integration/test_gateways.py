@@ -26,12 +26,7 @@ async def run_gateways(broker: LocalBroker) -> tuple[Fleet, int, int]:
         },
         "<test>",
     )
-    fleet = live_fleet(
-        scenario,
-        broker.host,
-        broker.port,
-        FleetOptions(messages_per_device=2, devices_per_connection=10),
-    )
+    fleet = live_fleet(scenario, FleetOptions(messages_per_device=2, devices_per_connection=10))
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await asyncio.wait_for(fleet.wait_finished(), 30)

@@ -72,9 +72,7 @@ async def aliased_run(broker: LocalBroker) -> tuple[Fleet, list[RecordingTranspo
         },
         "<test>",
     )
-    fleet = live_fleet(
-        scenario, broker.host, broker.port, FleetOptions(messages_per_device=MESSAGES)
-    )
+    fleet = live_fleet(scenario, FleetOptions(messages_per_device=MESSAGES))
     fleet.build()
     stats = await fleet.onboard(OnboardingPlan(GATEWAYS, 1000.0), publish_while_onboarding=False)
     assert stats.connected == GATEWAYS

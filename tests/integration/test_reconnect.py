@@ -30,7 +30,7 @@ async def restart_under(port: int) -> tuple[int, int]:
     )
     broker = LocalBroker(port=port)
     await asyncio.to_thread(broker.start)
-    fleet = live_fleet(scenario, "127.0.0.1", port)
+    fleet = live_fleet(scenario)
     fleet.build()
     try:
         await fleet.onboard(OnboardingPlan(30, 1000.0))
@@ -72,7 +72,7 @@ async def stall_under(broker: LocalBroker) -> tuple[int, int, int]:
         },
         "<test>",
     )
-    fleet = live_fleet(scenario, broker.host, broker.port)
+    fleet = live_fleet(scenario)
     fleet.build()
     try:
         await fleet.onboard(OnboardingPlan(10, 1000.0))

@@ -39,7 +39,7 @@ def scenario(broker: LocalBroker, version: str, **broker_table: Any) -> Any:
 
 
 async def kill_gateways(broker: LocalBroker, version: str, **broker_table: Any) -> int:
-    fleet = live_fleet(scenario(broker, version, **broker_table), broker.host, broker.port)
+    fleet = live_fleet(scenario(broker, version, **broker_table))
     fleet.build()
     await fleet.onboard(OnboardingPlan(fleet.connection_count, 1000.0))
     await wait_until(
