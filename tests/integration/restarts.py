@@ -9,8 +9,6 @@ before the phase the test's counts assume.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import re
 import threading
 import time
@@ -23,10 +21,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker, free_port
-from simulator.report.json_report import as_dict
-from simulator.runner import Runner
 from simulator.scenario import Scenario, validate_scenario
-from tests.runs import run_config
+from tests.runs import run_here
 
 WAIT_S = 60.0
 """Upper bound on the wait for the run to reach the restart; a healthy run needs seconds."""
@@ -143,7 +139,7 @@ def run_through_restart(
     thread = threading.Thread(target=restart)
     thread.start()
     try:
-        report = as_dict(asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run()))
+        report, _ = run_here(scenario)
     finally:
         finished.set()
         thread.join()

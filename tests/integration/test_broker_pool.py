@@ -7,7 +7,6 @@ with its connection messages on logs the peer address and client id of every cli
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import re
 import threading
@@ -26,11 +25,9 @@ from simulator.broker import BrokerPool, LocalBroker
 from simulator.broker.locate import default_config_dir
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerLaunchError, BrokerUnreachableError, ResourceLimitError
-from simulator.report.json_report import as_dict
-from simulator.runner import Runner
 from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
 from simulator.transport.endpoint import Endpoint
-from tests.runs import run_config
+from tests.runs import run_here
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
@@ -84,12 +81,6 @@ def scenario(tmp_path: Path, broker: dict[str, Any], **onboarding: Any) -> Scena
     return validate_scenario(data, "<test>")
 
 
-def run(scenario: Scenario) -> tuple[dict[str, Any], str]:
-    out = io.StringIO()
-    report = as_dict(asyncio.run(Runner(run_config(scenario), out=out).run()))
-    return report, out.getvalue()
-
-
 def assert_exactly_once(report: dict[str, Any]) -> None:
     assert report["devices"]["connected"] == DEVICES
     messages = report["messages"]
@@ -103,7 +94,7 @@ def test_a_fleet_over_two_brokers_reaches_each_with_its_half(
     tmp_path: Path, chatty_brokers: list[LocalBroker]
 ) -> None:
     urls = [broker.url for broker in chatty_brokers]
-    report, _ = run(scenario(tmp_path, {"urls": urls}))
+    report, _ = run_here(scenario(tmp_path, {"urls": urls}))
 
     assert_exactly_once(report)
     assert report["broker"]["urls"] == urls
@@ -120,7 +111,7 @@ def test_a_fleet_over_two_brokers_reaches_each_with_its_half(
 
 
 def test_instances_start_brokers_that_share_the_fleet_and_stop_after(tmp_path: Path) -> None:
-    report, said = run(scenario(tmp_path, {"instances": 2}))
+    report, said = run_here(scenario(tmp_path, {"instances": 2}))
 
     assert_exactly_once(report)
     received = [worker["received"] for worker in report["ingest"]["workers"]]
@@ -139,7 +130,7 @@ def test_connections_leave_from_each_source_address_in_turn(
 ) -> None:
     broker = chatty_brokers[0]
     sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
-    report, _ = run(
+    report, _ = run_here(
         scenario(tmp_path, {"url": broker.url}, source_addresses=["127.0.0.2-127.0.0.5"])
     )
 
@@ -154,7 +145,7 @@ def test_a_source_address_not_of_this_machine_is_refused_before_anything_starts(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ResourceLimitError, match=r"source_addresses: .*192\.0\.2\.7"):
-        run(scenario(tmp_path, {"instances": 2}, source_addresses=["127.0.0.2", "192.0.2.7"]))
+        run_here(scenario(tmp_path, {"instances": 2}, source_addresses=["127.0.0.2", "192.0.2.7"]))
 
 
 def test_a_pool_that_fails_to_start_stops_the_brokers_it_started(tmp_path: Path) -> None:
@@ -219,7 +210,7 @@ def test_a_cluster_is_heard_on_its_first_node_only(tmp_path: Path) -> None:
         second = stack.enter_context(LocalBroker(bridged_config(tmp_path / "second", first)))
         wait_bridged(second, first)
         urls = [first.url, second.url]
-        report, _ = run(scenario(tmp_path, {"urls": urls, "cluster": True}))
+        report, _ = run_here(scenario(tmp_path, {"urls": urls, "cluster": True}))
 
     assert_exactly_once(report)
     workers = report["ingest"]["workers"]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.runner import Runner
 from simulator.scenario import validate_scenario
-from tests.runs import run_config
+from tests.runs import run_here
 
 pytestmark = pytest.mark.broker
 
@@ -36,7 +33,7 @@ def test_direct_devices_and_gateways_in_one_run(mosquitto: LocalBroker, tmp_path
         },
         "<test>",
     )
-    report = asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run())
+    report, _ = run_here(scenario)
     assert report["devices"]["target"] == report["devices"]["connected"] == 70
     # 30 machines on their own connections and 40 sensors behind 4 gateways.
     assert report["connections"]["target"] == report["connections"]["connected"] == 34

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import sqlite3
 import threading
 import time
@@ -17,10 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from simulator.errors import BrokerUnreachableError
-from simulator.report.json_report import CONTRACT_KEYS, as_dict, get_path
-from simulator.runner import Runner
+from simulator.report.json_report import CONTRACT_KEYS, get_path
 from simulator.scenario import Scenario, validate_scenario
-from tests.runs import run_config
+from tests.runs import run_here
 
 pytestmark = pytest.mark.broker
 
@@ -38,9 +35,8 @@ def small_scenario(tmp_path: Path, url: str, **fleet: Any) -> Scenario:
 
 
 def run(scenario: Scenario) -> dict[str, Any]:
-    out = io.StringIO()
-    report = as_dict(asyncio.run(Runner(run_config(scenario), out=out).run()))
-    assert "publishing" in out.getvalue()  # the live view printed at least one line
+    report, said = run_here(scenario)
+    assert "publishing" in said  # the live view printed at least one line
     return report
 
 
@@ -139,7 +135,7 @@ def test_an_unreachable_broker_is_a_clear_error_within_seconds(tmp_path: Path) -
     port = free_port("127.0.0.1")
     scenario = small_scenario(tmp_path, f"mqtt://127.0.0.1:{port}")
     with pytest.raises(BrokerUnreachableError, match=f"127.0.0.1:{port}"):
-        asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run())
+        run_here(scenario)
 
 
 @pytest.mark.parametrize(("qos", "version"), [(1, "5"), (2, "5"), (2, "3.1.1")])

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from simulator.broker import LocalBroker
-from simulator.runner import Runner
 from simulator.scenario import validate_scenario
-from tests.runs import run_config
+from tests.runs import run_here
 
 pytestmark = pytest.mark.broker
 
@@ -39,7 +36,7 @@ def test_a_mix_of_models_and_formats_is_ingested_whole(
         },
         "<test>",
     )
-    report = asyncio.run(Runner(run_config(scenario), out=io.StringIO()).run())
+    report, _ = run_here(scenario)
     messages = report["messages"]
     assert report["devices"]["connected"] == 60
     assert messages["malformed"] == 0
