@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.quickstart import ROOT, quickstart_without_thresholds
 
@@ -27,7 +30,22 @@ def simulator(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Complet
     return python("-m", "simulator", *args, cwd=cwd, timeout=timeout)
 
 
-def quickstart(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def quickstart(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``simulator run`` of ``scenarios/quickstart.toml`` without its thresholds (see
-    :mod:`tests.quickstart`) with ``args``, in ``directory``."""
-    return simulator("run", str(quickstart_without_thresholds(directory)), *args, cwd=directory)
+    :mod:`tests.quickstart`) with ``args``, in ``cwd``."""
+    return simulator("run", str(quickstart_without_thresholds(cwd)), *args, cwd=cwd)
+
+
+def run_reported(
+    *args: str,
+    cwd: Path,
+    report: str = "report.json",
+    command: Callable[..., subprocess.CompletedProcess[str]] = simulator,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """``command`` (:func:`simulator` unless said) with ``args`` and ``--report report`` in
+    ``cwd``, which must exit 0 (its output is the failure message otherwise); what it did, and
+    the JSON report it wrote."""
+    done = command(*args, "--report", report, cwd=cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written: dict[str, Any] = json.loads((cwd / report).read_text())
+    return done, written

@@ -10,7 +10,7 @@ import pytest
 
 from simulator.broker import free_port
 from simulator.report.json_report import CONTRACT_KEYS, get_path
-from tests.commands import python, quickstart, simulator
+from tests.commands import python, quickstart, run_reported, simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,16 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.broker
 @pytest.mark.slow
 def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
-    report_path = tmp_path / "quickstart.json"
-    result = quickstart(
-        tmp_path,
-        "--threshold",
-        "messages.lost == 0",
-        "--report",
-        str(report_path),
+    result, report = run_reported(
+        "--threshold", "messages.lost == 0", cwd=tmp_path, command=quickstart
     )
-    assert result.returncode == 0, result.stderr
-    report: dict[str, Any] = json.loads(report_path.read_text())
     for key in CONTRACT_KEYS:
         get_path(report, key)
     assert report["scenario"] == "quickstart"
@@ -44,9 +37,7 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.broker
 def test_overrides_apply_and_the_report_is_written(tmp_path: Path) -> None:
-    report_path = tmp_path / "r.json"
-    result = quickstart(
-        tmp_path,
+    result, report = run_reported(
         "--devices",
         "50",
         "--interval",
@@ -55,11 +46,9 @@ def test_overrides_apply_and_the_report_is_written(tmp_path: Path) -> None:
         "2",
         "--mqtt",
         "3.1.1",
-        "--report",
-        str(report_path),
+        cwd=tmp_path,
+        command=quickstart,
     )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(report_path.read_text())
     assert report["devices"]["target"] == 50
     assert report["broker"]["mqtt_version"] == "3.1.1"
     assert report["messages"]["lost"] == 0
@@ -128,7 +117,6 @@ def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
     junit = tmp_path / "thresholds.xml"
     report_path = tmp_path / "r.json"
     result = quickstart(
-        tmp_path,
         "--devices",
         "30",
         "--duration",
@@ -141,6 +129,7 @@ def test_an_impossible_threshold_fails_the_run_and_the_junit_file_says_which(
         str(junit),
         "--report",
         str(report_path),
+        cwd=tmp_path,
     )
     assert result.returncode == 4, result.stderr
     assert "FAIL  latency_ms.p99 < 0.000001" in result.stderr

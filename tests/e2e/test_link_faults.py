@@ -16,14 +16,13 @@ acts there; the third slows the ingest worker's commits.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.commands import simulator
+from tests.commands import run_reported
 
 pytestmark = pytest.mark.broker
 
@@ -63,11 +62,8 @@ def run(tmp_path: Path, name: str, text: str) -> tuple[dict[str, Any], str]:
     """Run ``text`` as ``name``.toml; the report and what the run said."""
     scenario = tmp_path / f"{name}.toml"
     scenario.write_text(text)
-    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, said
-    report: dict[str, Any] = json.loads((tmp_path / "report.json").read_text())
-    return report, said
+    done, report = run_reported("run", str(scenario), cwd=tmp_path)
+    return report, done.stdout + done.stderr
 
 
 def test_added_latency_holds_every_message_that_long_and_loses_nothing(tmp_path: Path) -> None:

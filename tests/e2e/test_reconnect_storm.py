@@ -13,12 +13,11 @@ workflow each connection's will is a death naming its device, which ingest count
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.commands import simulator
+from tests.commands import run_reported
 
 pytestmark = pytest.mark.broker
 
@@ -59,9 +58,7 @@ def test_the_whole_fleet_cut_comes_back_at_the_onboarding_rate_with_its_wills(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "storm.toml").write_text(SCENARIO)
-    done = simulator("run", "storm.toml", "--report", "report.json", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    _, report = run_reported("run", "storm.toml", cwd=tmp_path)
 
     (cut,) = report["faults"]
     assert (cut["devices_before"], cut["devices_cut"]) == (DEVICES, DEVICES)

@@ -5,12 +5,11 @@ fast this machine is; and the fleet's two groups reported apart."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.commands import simulator
+from tests.commands import run_reported
 
 pytestmark = pytest.mark.broker
 
@@ -63,9 +62,7 @@ msg_rate_per_s = 0.0
 def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) -> None:
     scenario = tmp_path / "stages.toml"
     scenario.write_text(SCENARIO)
-    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    done, report = run_reported("run", str(scenario), cwd=tmp_path)
 
     stages = report["stages"]
     assert [s["number"] for s in stages] == [1, 2, 3, 4]

@@ -3,12 +3,11 @@ report; a fleet beyond one process's open files split automatically, the numbers
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.commands import python, simulator
+from tests.commands import python, run_reported
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -42,18 +41,9 @@ def scenario(tmp_path: Path, devices: int, per: int = 1, brokers: int = 1) -> Pa
 
 
 def test_workers_run_the_fleet_as_one_with_one_view_and_one_report(tmp_path: Path) -> None:
-    report_path = tmp_path / "run.json"
-    run = simulator(
-        "run",
-        str(scenario(tmp_path, 30, per=3)),
-        "--workers",
-        "3",
-        "--report",
-        str(report_path),
-        cwd=tmp_path,
+    run, report = run_reported(
+        "run", str(scenario(tmp_path, 30, per=3)), "--workers", "3", cwd=tmp_path
     )
-    assert run.returncode == 0, run.stderr
-    report = json.loads(report_path.read_text())
     assert report["devices"]["connected"] == 30
     assert report["connections"]["connected"] == 10
     assert report["messages"]["published"] == 30 * 4
@@ -78,24 +68,20 @@ def test_a_fleet_beyond_one_processs_open_files_is_split_with_the_numbers(
         "import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
         "from simulator.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    report_path = tmp_path / "run.json"
-    run = python(
+    run, report = run_reported(
         "-c",
         code,
         "run",
         str(scenario(tmp_path, 300, brokers=2)),
         "--workers",
         "1",
-        "--report",
-        str(report_path),
         cwd=tmp_path,
+        command=python,
     )
-    assert run.returncode == 0, run.stderr
     said = (
         "300 connections over 2 worker process(es), at most 150 each: 1 asked for, but one "
         "process may hold 192 connections (open-file limit 256)"
     )
     assert said in run.stderr
-    report = json.loads(report_path.read_text())
     assert report["devices"]["connected"] == 300
     assert report["messages"]["lost"] == 0
