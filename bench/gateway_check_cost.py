@@ -18,7 +18,7 @@ import time
 
 from simulator.fleet import PlantLayout
 from simulator.northbound.check import GatewayCheck
-from simulator.northbound.truth import GroundTruth
+from simulator.northbound.truth import GroundTruth, RegisterValues
 from simulator.scenario.composition import Group
 from simulator.scenario.gateway import GatewaySettings
 from simulator.southbound.faults import FaultPlan
@@ -63,7 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     fed = messages(args.devices, args.seconds)
     for _ in range(args.repeats):
-        truth = GroundTruth(fleet(args.devices), max_staleness_s=2.0, lookback_s=30.0)
+        truth = GroundTruth(
+            RegisterValues(fleet(args.devices)), max_staleness_s=2.0, lookback_s=30.0
+        )
         check = GatewayCheck(truth, SETTINGS, FaultPlan(()), started_s=0.0)
         before = time.process_time()
         for topic, payload, t_s in fed:

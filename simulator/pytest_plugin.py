@@ -15,8 +15,8 @@ broker named with ``--factory-broker mqtt://host:port`` (then nothing is started
 its SQLite files go under the test's ``tmp_path``. Tests that use either fixture get the
 ``factory_sim`` marker, so ``-m "not factory_sim"`` leaves them out.
 
-``factory_southbound`` serves a simulated fleet as Modbus TCP devices for a gateway under test
-to poll, and checks what the gateway publishes on ``factory_broker``::
+``factory_southbound`` serves a simulated fleet as Modbus TCP or OPC UA devices for a gateway
+under test to poll, and checks what the gateway publishes on ``factory_broker``::
 
     def test_my_gateway(factory_southbound):
         south = factory_southbound(devices=20, gateway={"topic": "plant/{device}/data"})
@@ -237,7 +237,7 @@ class SouthboundFactory:
             "name": self.name,
             "duration_s": 3600.0,
             "fleet": {"devices": devices, "model": model, "publish_interval_s": interval_s},
-            "southbound": {"port": 0},
+            "southbound": {"port": 0, "opcua": {"port": 0}},
         }
         data = _merged(_merged(data, scenario or {}), tables)
         built = validate_scenario(data, self.source)
@@ -259,7 +259,8 @@ class SouthboundFactory:
 def factory_southbound(
     factory_broker: BrokerEndpoint, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[SouthboundFactory]:
-    """Serve simulated Modbus TCP devices and check a gateway's output on ``factory_broker``:
+    """Serve simulated Modbus TCP (or OPC UA) devices and check a gateway's output on
+    ``factory_broker``:
     ``factory_southbound(devices=20, gateway={"topic": "plant/{device}/data"})``."""
     factory = SouthboundFactory(
         factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from simulator.errors import PayloadError
 from simulator.metrics.histogram import Histogram, percentile_ms
 from simulator.northbound.mapping import GatewayMapping, Reading
-from simulator.northbound.truth import GroundTruth, expected_value
+from simulator.northbound.truth import GroundTruth
 from simulator.report.gateway import GatewayFault, GatewaySection
 from simulator.scenario.gateway import GatewaySettings
 from simulator.southbound.faults import Fault, FaultPlan
@@ -61,15 +61,11 @@ class GatewayCheck:
         self.faults = faults
         self.started_s = started_s
         self._staleness_s = settings.max_staleness_ms / 1000
-        fleet = truth.fleet
-        self._index = {device.device_id: device.index for device in fleet}
-        self._ids = list(self._index)
+        n = truth.devices
+        self._ids = [truth.device_id(index) for index in range(n)]
+        self._index = {device_id: index for index, device_id in enumerate(self._ids)}
         self._positions: dict[int, dict[str, int]] = {}
-        self._field_counts: list[int] = []
-        for index in range(fleet.devices):
-            fields = fleet.map_of(index).fields
-            self._field_counts.append(len(fields))
-        n = fleet.devices
+        self._field_counts = [len(truth.signals(index)) for index in range(n)]
         self._seen_signals = [0] * n
         self._last_arrival = [math.nan] * n
         self._last_good = [-math.inf] * n
@@ -100,8 +96,8 @@ class GatewayCheck:
     def _position(self, index: int, signal: str) -> int | None:
         positions = self._positions.get(index)
         if positions is None:
-            fields = self.truth.fleet.map_of(index).fields
-            positions = {field.signal: number for number, field in enumerate(fields)}
+            signals = self.truth.signals(index)
+            positions = {signal: number for number, signal in enumerate(signals)}
             self._positions[index] = positions
         return positions.get(signal)
 
@@ -153,7 +149,7 @@ class GatewayCheck:
             checked.append((position, reading.value))
             shown.append(reading)
         matches = self.truth.match_many(index, checked, t_s) if checked else []
-        update_s = self.truth.fleet.update_s_of(index)
+        update_s = self.truth.update_s_of(index)
         for (position, _), reading, match in zip(checked, shown, matches, strict=True):
             if match.verdict == "correct":
                 self.correct += 1
@@ -197,14 +193,13 @@ class GatewayCheck:
     ) -> None:
         if len(into) >= EXAMPLES:
             return
-        field = self.truth.fleet.map_of(index).fields[position]
         number = self.truth.numbers_at(index, t_s)[position]
         into.append(
             {
                 "device": reading.device,
                 "signal": reading.signal,
                 "got": reading.value,
-                "expected": expected_value(field, number),
+                "expected": self.truth.expected(index, position, number),
                 "at_s": round(t_s, 3),
             }
         )
@@ -230,7 +225,7 @@ class GatewayCheck:
                 watch.last_good = t_s
 
     def _fault_section(self, fault: Fault, now_s: float) -> GatewayFault:
-        devices = fault.devices or tuple(range(self.truth.fleet.devices))
+        devices = fault.devices or tuple(range(self.truth.devices))
         end = min(fault.end_s, now_s)
         after: list[float] = []
         reactions: dict[str, int] = {}
@@ -266,7 +261,7 @@ class GatewayCheck:
 
     def section(self, now_s: float) -> GatewaySection:
         """The report's ``gateway`` section as of ``now_s``."""
-        n = self.truth.fleet.devices
+        n = self.truth.devices
         seen = [i for i in range(n) if not math.isnan(self._last_arrival[i])]
         missing = [self._ids[i] for i in range(n) if math.isnan(self._last_arrival[i])]
         tags_seen = sum(bin(bits).count("1") for bits in self._seen_signals)

@@ -1,12 +1,13 @@
 """Serve the south, check the north, one report: ``factory-sim southbound SCENARIO --broker URL``.
 
-One process, one loop, one clock: the Modbus TCP server answers the gateway's reads from the
-fleet's models (:mod:`simulator.southbound`), the check subscribes to the gateway's output on
-the broker (its own MQTT session, reconnecting like the ingest worker's) and compares each
-value with the ground truth at its arrival (:mod:`.check`), south-side faults happen on the
-plan's schedule, and at the end (``duration_s``, SIGTERM or SIGINT) the report is written:
-``scenario``, ``epoch_unix_s`` and ``settings`` (the tables the check ran with), ``gateway``
-(what the check found), ``southbound`` (what the server did) and ``thresholds``. Both sides
+One process, one loop, one clock: the Modbus TCP server and the OPC UA servers show the
+fleet's models to the gateway (:mod:`simulator.southbound`), the check subscribes to the
+gateway's output on the broker (its own MQTT session, reconnecting like the ingest worker's)
+and compares each value with the ground truth at its arrival (:mod:`.check`), south-side
+faults happen on the plan's schedule, and at the end (``duration_s``, SIGTERM or SIGINT) the
+report is written: ``scenario``, ``epoch_unix_s`` and ``settings`` (the tables the check ran
+with), ``gateway`` (what the check found), ``southbound`` (what the servers did) and
+``thresholds``. Both sides
 read the same clock, so "how late" and "how stale" need no synchronised clocks between
 machines.
 """
@@ -19,19 +20,18 @@ import json
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.northbound.check import GatewayCheck
 from simulator.northbound.listener import NorthboundListener
-from simulator.northbound.truth import GroundTruth
+from simulator.northbound.truth import GroundTruth, RegisterValues, ShownValues
 from simulator.report.thresholds import Threshold, evaluate, results_as_json
 from simulator.scenario.schema import Scenario
-from simulator.southbound.faults import FaultPlan
-from simulator.southbound.server import SouthboundServer
-from simulator.southbound.service import gateway_hint, served_fleet, write_hint
+from simulator.southbound.node_values import NodeValues
+from simulator.southbound.samples import model_blocks
+from simulator.southbound.service import Southbound, served_fleet, write_hint
 
 LOOKBACK_STALENESS = 10
 """A value matching older truth than this many times the allowed staleness counts as wrong."""
@@ -43,15 +43,6 @@ def check_problems(scenario: Scenario) -> list[ScenarioProblem]:
     """What a scenario lacks for the gateway check (valid scenarios may lack it: the table is
     needed only when checking)."""
     problems = []
-    if "modbus" not in scenario.southbound.protocol:
-        problems.append(
-            ScenarioProblem(
-                scenario.name,
-                "southbound.protocol",
-                "the gateway check serves the fleet over Modbus TCP: use modbus or "
-                f"modbus+opcua, not {scenario.southbound.protocol!r}",
-            )
-        )
     if not scenario.gateway.topic and scenario.gateway.format == "json":
         problems.append(
             ScenarioProblem(
@@ -62,6 +53,23 @@ def check_problems(scenario: Scenario) -> list[ScenarioProblem]:
             )
         )
     return problems
+
+
+def shown_values(scenario: Scenario) -> list[ShownValues]:
+    """What the scenario's servers show, as the check's ground truth: the devices served over
+    Modbus TCP by their registers (also when OPC UA shows them too: every node value names
+    its register's number), the others by their OPC UA nodes."""
+    devices = scenario.fleet.devices
+    modbus = scenario.southbound.modbus_range(devices)
+    shown: list[ShownValues] = []
+    if modbus:
+        shown.append(RegisterValues(served_fleet(scenario)))
+    if modbus.stop < devices:
+        blocks = model_blocks(
+            scenario.fleet.groups, scenario.fleet.plant, scenario.southbound.update_s
+        )
+        shown.append(NodeValues(blocks, scenario.seed, range(modbus.stop, devices)))
+    return shown
 
 
 async def serve_and_check(
@@ -82,19 +90,15 @@ async def serve_and_check(
     problems = check_problems(scenario)
     if problems:
         raise ScenarioError(problems)
-    fleet = served_fleet(scenario)
-    faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
     epoch = clock()
-    server = SouthboundServer(
-        fleet, scenario.southbound.endpoints(fleet.devices), clock=clock, epoch=epoch, faults=faults
-    )
+    south = Southbound(scenario, clock=clock, epoch=epoch)
     staleness_s = scenario.gateway.max_staleness_ms / 1000
     truth = GroundTruth(
-        served_fleet(scenario),
+        shown_values(scenario),
         max_staleness_s=staleness_s,
         lookback_s=max(MIN_LOOKBACK_S, LOOKBACK_STALENESS * staleness_s),
     )
-    check = GatewayCheck(truth, scenario.gateway, faults, started_s=0.0)
+    check = GatewayCheck(truth, scenario.gateway, south.faults, started_s=0.0)
     loop = asyncio.get_running_loop()
     stop = stop if stop is not None else asyncio.Event()
     listener = NorthboundListener(
@@ -105,18 +109,16 @@ async def serve_and_check(
         now_s=lambda: clock() - epoch,
     )
     await listener.start()
-    restarts: asyncio.Task[None] | None = None
     handlers = False
     try:
-        await server.start()
-        restarts = loop.create_task(server.run_restarts())
+        await south.start()
         with contextlib.suppress(RuntimeError):  # not the main thread: no signal handlers
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
             handlers = True
-        write_hint(gateway_hint(scenario, server), hint_path)
-        for host, port in server.endpoints:
-            announce(f"modbus tcp {host}:{port}")
+        write_hint(south.hint(), hint_path)
+        for line in south.announcements():
+            announce(line)
         announce(f"gateway hint written to {hint_path}")
         announce(f"checking {check.mapping.filter!r} on {broker_url}")
         if ready is not None:
@@ -127,11 +129,8 @@ async def serve_and_check(
         if handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-        if restarts is not None:
-            restarts.cancel()
-            await asyncio.gather(restarts, return_exceptions=True)
         await listener.stop()
-        await server.close()
+        await south.close()
     report: dict[str, Any] = {
         "scenario": scenario.name,
         "epoch_unix_s": epoch,
@@ -141,7 +140,7 @@ async def serve_and_check(
             "seed": scenario.seed,
         },
         "gateway": check.section(clock() - epoch),
-        "southbound": asdict(server.counters) | {"check_reconnects": listener.reconnects},
+        "southbound": south.report() | {"check_reconnects": listener.reconnects},
     }
     report["thresholds"] = results_as_json(evaluate([*scenario.thresholds, *thresholds], report))
     return report

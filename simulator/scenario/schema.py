@@ -638,15 +638,39 @@ class SouthboundSettings(_Table):
     word_order: Literal["big", "little"] = "big"
     """Which register of a 32-bit value comes first: the high word ("big", as most devices do)
     or the low one ("little"). Bytes within a register are always big-endian."""
+    modbus_devices: Annotated[int | None, Field(ge=1)] = None
+    """With ``protocol = "modbus+opcua"``: the first this many devices are served over Modbus
+    TCP only and the others over OPC UA only. Unset: every device both ways."""
     faults: list[SouthboundFaultSettings] = []
     """``[[southbound.faults]]``: devices that fall silent, answer slowly or with an exception,
-    and server restarts, each from ``at_s`` for ``duration_s``."""
+    and server restarts, each from ``at_s`` for ``duration_s``. Over OPC UA a silent device's
+    values turn Bad and stop changing; slow and exception are Modbus answers, for devices
+    served over Modbus only."""
 
     @model_validator(mode="after")
     def _port_or_ports(self) -> SouthboundSettings:
         if self.ports and "port" in self.model_fields_set:
             raise ValueError("give port (the first of consecutive ports) or ports, not both")
+        if self.modbus_devices is not None and self.protocol != "modbus+opcua":
+            raise ValueError(
+                'modbus_devices splits the fleet between protocol = "modbus+opcua"\'s two '
+                f"servers; with {self.protocol!r} leave it out"
+            )
         return self
+
+    def modbus_range(self, devices: int) -> range:
+        """Which of a fleet of ``devices`` the Modbus TCP server shows (maybe none)."""
+        if "modbus" not in self.protocol:
+            return range(0)
+        return range(min(devices, self.modbus_devices or devices))
+
+    def opcua_range(self, devices: int) -> range:
+        """Which of a fleet of ``devices`` the OPC UA servers show (maybe none)."""
+        if "opcua" not in self.protocol:
+            return range(0)
+        if self.protocol == "modbus+opcua" and self.modbus_devices is not None:
+            return range(min(devices, self.modbus_devices), devices)
+        return range(devices)
 
     def endpoints(self, devices: int) -> list[tuple[str, int]]:
         """The (host, port) of each endpoint ``devices`` devices need, in order.
@@ -676,6 +700,15 @@ class SouthboundSettings(_Table):
         return [(host, port) for port in ports for host in hosts][:needed]
 
 
+def _southbound_error(loc: tuple[str | int, ...], value: object, said: str) -> ValidationError:
+    """A problem of ``[southbound]`` found with the fleet in view, as a ValidationError, which
+    pydantic reports at the key ``loc`` names."""
+    return ValidationError.from_exception_data(
+        "southbound",
+        [InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": said})],
+    )
+
+
 class Scenario(_Table):
     """A whole scenario: one validated, immutable description of a run."""
 
@@ -690,7 +723,7 @@ class Scenario(_Table):
     onboarding: OnboardingSettings = OnboardingSettings()
     ingest: IngestSettings = IngestSettings()
     southbound: SouthboundSettings = SouthboundSettings()
-    """Where ``factory-sim southbound`` serves the fleet as Modbus devices."""
+    """Where ``factory-sim southbound`` serves the fleet as Modbus TCP and OPC UA devices."""
     gateway: GatewaySettings = GatewaySettings()
     """What the gateway under test publishes north, checked by ``southbound --broker``."""
     faults: list[FaultSettings] = []
@@ -846,37 +879,46 @@ class Scenario(_Table):
 
     @model_validator(mode="after")
     def _southbound_fits(self) -> Scenario:
+        southbound = self.southbound
+        devices = self.fleet.devices
+        if southbound.modbus_devices is not None and southbound.modbus_devices >= devices:
+            raise _southbound_error(
+                ("southbound", "modbus_devices"),
+                southbound.modbus_devices,
+                f"must leave devices for OPC UA: below the fleet's {devices}",
+            )
         try:
-            self.southbound.endpoints(self.fleet.devices)
+            southbound.endpoints(len(southbound.modbus_range(devices)) or 1)
         except ValueError as exc:
-            # Raised as a ValidationError, pydantic reports it at the key it names.
-            key = "ports" if self.southbound.ports else "port"
-            raise ValidationError.from_exception_data(
-                "southbound",
-                [
-                    InitErrorDetails(
-                        type="value_error",
-                        loc=("southbound", key),
-                        input=getattr(self.southbound, key),
-                        ctx={"error": str(exc)},
-                    )
-                ],
+            key = "ports" if southbound.ports else "port"
+            raise _southbound_error(
+                ("southbound", key), getattr(southbound, key), str(exc)
             ) from None
-        for number, fault in enumerate(self.southbound.faults):
-            beyond = [index for index in fault.devices if index >= self.fleet.devices]
+        modbus = southbound.modbus_range(devices)
+        for number, fault in enumerate(southbound.faults):
+            beyond = [index for index in fault.devices if index >= devices]
             if beyond:
-                raise ValidationError.from_exception_data(
-                    "southbound",
-                    [
-                        InitErrorDetails(
-                            type="value_error",
-                            loc=("southbound", "faults", number, "devices"),
-                            input=fault.devices,
-                            ctx={
-                                "error": f"devices {beyond} are not in a fleet of "
-                                f"{self.fleet.devices} (indexes 0..{self.fleet.devices - 1})"
-                            },
-                        )
-                    ],
-                ) from None
+                raise _southbound_error(
+                    ("southbound", "faults", number, "devices"),
+                    fault.devices,
+                    f"devices {beyond} are not in a fleet of {devices} (indexes 0..{devices - 1})",
+                )
+            if fault.kind in ("slow", "exception") and not modbus:
+                raise _southbound_error(
+                    ("southbound", "faults", number, "kind"),
+                    fault.kind,
+                    f"{fault.kind} is a Modbus answer and protocol = {southbound.protocol!r} "
+                    "serves no device over Modbus; OPC UA devices take silent (their values "
+                    "turn Bad and stop) or restart",
+                )
+            if fault.kind in ("slow", "exception") and fault.devices:
+                opcua_only = [index for index in fault.devices if index not in modbus]
+                if opcua_only and modbus.stop < devices:
+                    raise _southbound_error(
+                        ("southbound", "faults", number, "devices"),
+                        fault.devices,
+                        f"devices {opcua_only} are served over OPC UA only (modbus_devices = "
+                        f"{modbus.stop}); {fault.kind} acts on Modbus devices 0.."
+                        f"{modbus.stop - 1}, silent and restart on any",
+                    )
         return self

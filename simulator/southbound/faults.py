@@ -63,15 +63,26 @@ class FaultPlan:
 
     @classmethod
     def from_settings(
-        cls, settings: Sequence[SouthboundFaultSettings], devices: int, seed: int
+        cls,
+        settings: Sequence[SouthboundFaultSettings],
+        devices: int,
+        seed: int,
+        *,
+        modbus_devices: int | None = None,
     ) -> FaultPlan:
-        """The plan of a scenario's ``[[southbound.faults]]`` for a fleet of ``devices``."""
+        """The plan of a scenario's ``[[southbound.faults]]`` for a fleet of ``devices``, of
+        which the first ``modbus_devices`` (default: all) are served over Modbus: the only
+        ones a ``share`` of slow or exception faults is chosen from, those being Modbus
+        answers."""
         faults = []
         for number, entry in enumerate(settings):
             if entry.kind == "restart":
                 chosen: tuple[int, ...] = ()
             elif entry.share is not None:
-                chosen = chosen_devices(entry.share, devices, seed, number)
+                pool = devices
+                if entry.kind in ("slow", "exception") and modbus_devices is not None:
+                    pool = modbus_devices
+                chosen = chosen_devices(entry.share, pool, seed, number)
             else:
                 chosen = tuple(sorted(set(entry.devices)))
             faults.append(
@@ -91,6 +102,11 @@ class FaultPlan:
     def restarts(self) -> tuple[Fault, ...]:
         """The server restarts, in order."""
         return tuple(fault for fault in self.faults if fault.kind == "restart")
+
+    def edges(self) -> tuple[float, ...]:
+        """Every instant a device fault starts or ends, in order (when a server that shows
+        faults by what it writes, not by how it answers, must write)."""
+        return tuple(sorted({t for f in self.faults if f.devices for t in (f.start_s, f.end_s)}))
 
     def has_device_faults(self) -> bool:
         """Whether any fault concerns single devices (else reads need not ask)."""

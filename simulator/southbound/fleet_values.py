@@ -33,6 +33,7 @@ __all__ = ["MAX_UNITS_PER_ENDPOINT", "ServedDevice", "ServedFleet", "sample_at",
 MAX_UNITS_PER_ENDPOINT = 247
 """Unit ids 1 to 247 address devices (0 is broadcast, 248-255 are reserved)."""
 
+
 @dataclass(frozen=True, slots=True)
 class ServedDevice:
     """Where one device answers, and what it is."""

@@ -14,25 +14,39 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.scenario.schema import Scenario
+from simulator.southbound.faults import FaultPlan
 from simulator.southbound.node_map import COUNTERS_FOLDER, DEVICES_FOLDER, node_id, node_map
 from simulator.southbound.opcua_server import COUNTERS, OpcuaCounters, OpcuaServer
 from simulator.southbound.samples import model_blocks
 
 
-def device_ranges(devices: int, servers: int) -> list[range]:
-    """The devices each server shows: consecutive blocks of ``ceil(devices / servers)``."""
-    per = -(-devices // servers)
-    return [range(first, min(first + per, devices)) for first in range(0, devices, per)]
+def device_ranges(devices: int | range, servers: int) -> list[range]:
+    """The devices each server shows: ``devices`` (a count from 0, or a range of indexes)
+    in consecutive blocks of ``ceil(len(devices) / servers)``."""
+    shown = range(devices) if isinstance(devices, int) else devices
+    per = -(-len(shown) // servers)
+    return [
+        range(first, min(first + per, shown.stop)) for first in range(shown.start, shown.stop, per)
+    ]
 
 
 class OpcuaFleet:
     """A scenario's fleet as OPC UA servers, started, updated and closed together."""
 
-    def __init__(self, scenario: Scenario, *, clock: Callable[[], float], epoch: float) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        clock: Callable[[], float],
+        epoch: float,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        """The servers of the devices ``[southbound]`` serves over OPC UA; ``faults``: the
+        scenario's south-side faults (the servers show their silent devices')."""
         settings = scenario.southbound
         blocks = model_blocks(scenario.fleet.groups, scenario.fleet.plant, settings.update_s)
         opcua = settings.opcua
-        ranges = device_ranges(scenario.fleet.devices, opcua.servers)
+        ranges = device_ranges(settings.opcua_range(scenario.fleet.devices), opcua.servers)
         endpoints = opcua.endpoints(settings.hosts)
         self.servers = [
             OpcuaServer(
@@ -44,6 +58,7 @@ class OpcuaFleet:
                 namespace=opcua.namespace,
                 clock=clock,
                 epoch=epoch,
+                faults=faults,
             )
             for devices, (host, port) in zip(ranges, endpoints, strict=False)
         ]
@@ -59,6 +74,16 @@ class OpcuaFleet:
             await self.close()
             raise
         self._updaters = [asyncio.create_task(server.run()) for server in self.servers]
+
+    async def stop_listening(self) -> None:
+        """Drop every connection and stop listening; values go on being updated."""
+        for server in self.servers:
+            await server.stop_listening()
+
+    async def listen_again(self) -> None:
+        """Listen again at the ports first bound."""
+        for server in self.servers:
+            await server.listen_again()
 
     async def close(self) -> None:
         """Stop the updaters and the servers."""
@@ -78,6 +103,8 @@ class OpcuaFleet:
             total.skipped_steps += server.counters.skipped_steps
             total.notified += server.counters.notified
             total.callback_errors += server.counters.callback_errors
+            total.silenced += server.counters.silenced
+            total.restarts += server.counters.restarts
         return total
 
     def announcements(self) -> list[str]:

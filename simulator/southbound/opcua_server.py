@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from asyncua import Server, ua
+from asyncua.server.binary_server_asyncio import BinaryServer
 
 from simulator.errors import InvalidArgumentError, PortError
+from simulator.southbound.faults import FaultPlan
 from simulator.southbound.node_map import (
     COUNTERS_FOLDER,
     DEVICES_FOLDER,
@@ -48,6 +50,7 @@ _VARIANTS = {
     NodeType.STRING: (ua.VariantType.String, ua.ObjectIds.String, str),
 }
 """Per node type: the variant type, the DataType node, and the conversion of a sample value."""
+
 
 class _Settled(ua.DataValue):  # type: ignore[misc]
     """A ``DataValue`` nobody changes once made, so a deep copy of it is itself.
@@ -84,6 +87,11 @@ class OpcuaCounters:
     callback_errors: int = 0
     """Subscription callbacks that raised on a new value (asyncua's bug or ours; the value
     is written all the same)."""
+    silenced: int = 0
+    """Times a device fell silent (a fault): its values turned Bad and stopped changing."""
+    restarts: int = 0
+    """Times the server stopped listening, dropping every connection, and listened again
+    (a fault)."""
 
 
 COUNTERS: Final = tuple(field.name for field in fields(OpcuaCounters))
@@ -128,10 +136,11 @@ class OpcuaServer:
         namespace: str,
         clock: Callable[[], float],
         epoch: float,
+        faults: FaultPlan | None = None,
     ) -> None:
         """``blocks``: the fleet's model blocks; ``devices``: the indexes this server shows;
         ``port`` 0 lets the system choose. ``clock() - epoch`` is the time values are
-        computed for."""
+        computed for; ``faults``: the silent devices among them, and when."""
         if not devices or devices.step != 1:
             raise InvalidArgumentError(f"devices must be a non-empty range, got {devices}")
         self.blocks = tuple(blocks)
@@ -152,6 +161,19 @@ class OpcuaServer:
         self._slices: list[_Slice] = []
         self._counters: list[tuple[str, Any]] = []
         """Each counter's name and its node's value attribute."""
+        plan = faults if faults is not None else FaultPlan(())
+        self._silent = tuple(
+            fault
+            for fault in plan.faults
+            if fault.kind == "silent" and any(index in devices for index in fault.devices)
+        )
+        """The silent faults of this server's devices (slow and exception are Modbus
+        answers; the scenario refuses them for devices served over OPC UA only)."""
+        self._edges = tuple(sorted({t for f in self._silent for t in (f.start_s, f.end_s)}))
+        self._silenced: dict[int, tuple[_Slice, int]] = {}
+        """The devices shown Bad now: their slice and offset in it."""
+        self._held: dict[int, dict[str, Any]] = {}
+        """A silenced device's sample at its slice's step, written once it answers again."""
 
     @property
     def port(self) -> int:
@@ -204,14 +226,30 @@ class OpcuaServer:
         if server is not None:
             await server.stop()
 
+    async def stop_listening(self) -> None:
+        """Close the listening socket and every connection (a restart's first half); the
+        address space and the updater carry on."""
+        if self._server is not None and self._server.bserver is not None:
+            await self._server.bserver.stop()
+
+    async def listen_again(self) -> None:
+        """Listen again at the port first bound (a restart's second half)."""
+        server = self._server
+        if server is None:
+            return
+        listener = BinaryServer(server.iserver, self.host, self._port, server.limits)
+        listener.set_policies(server._policies)  # as asyncua's own start() passes them
+        await listener.start()
+        server.bserver = listener
+        self.counters.restarts += 1
+
     def next_update_s(self) -> float:
-        """Seconds from now until the next step boundary of any block this server shows."""
+        """Seconds from now until the next step boundary of any block this server shows, or
+        the next start or end of a silent device's fault, whichever is first."""
         t_s = self._clock() - self.epoch
-        return max(
-            0.0,
-            min((step_at(t_s, s.block.update_s) + 1) * s.block.update_s for s in self._slices)
-            - t_s,
-        )
+        due = min((step_at(t_s, s.block.update_s) + 1) * s.block.update_s for s in self._slices)
+        edge = next((t for t in self._edges if t > t_s), due)
+        return max(0.0, min(due, edge) - t_s)
 
     async def run(self) -> None:
         """Write the values due at every step boundary until cancelled."""
@@ -230,6 +268,9 @@ class OpcuaServer:
         variant = ua.Variant
         written = 0
         now = datetime.now(UTC)
+        silent = {i for f in self._silent if f.active(t_s) for i in f.devices}
+        held = self._held
+        back: set[int] = set()  # silenced until now, written good by this round's new step
         for piece in self._slices:
             block = piece.block
             step = step_at(t_s, block.update_s)
@@ -252,6 +293,13 @@ class OpcuaServer:
                     at=at,
                 )
                 states[offset] = state
+                if held or silent:
+                    index = piece.first + offset
+                    if index in silent:
+                        held[index] = sample
+                        continue
+                    if held.pop(index, None) is not None:
+                        back.add(index)
                 for (signal, kind, convert), attribute in zip(fields, values, strict=True):
                     value = data_value(
                         variant(convert(sample[signal]), kind),
@@ -265,6 +313,8 @@ class OpcuaServer:
                 if offset % _YIELD_EVERY == _YIELD_EVERY - 1:
                     await asyncio.sleep(0)
             piece.step = step
+        if silent or self._silenced:
+            written += await self._show_silence(silent, back, now)
         if written:
             counters.rounds += 1
             counters.writes += written
@@ -277,6 +327,53 @@ class OpcuaServer:
                 attribute.value = value
                 if attribute.datachange_callbacks:
                     await self._notify(attribute, value)
+        return written
+
+    async def _show_silence(self, silent: set[int], back: set[int], now: datetime) -> int:
+        """Turn the values of devices that fell silent Bad (``BadNoCommunication``, the last
+        value and its timestamp kept, as a server does for a device it cannot reach) and
+        write the values of those that answer again (unless this round's new step wrote them,
+        ``back``); return the values written."""
+        written = 0
+        for index in silent.difference(self._silenced):
+            piece = next(p for p in self._slices if p.first <= index < p.first + len(p.values))
+            offset = index - piece.first
+            self._silenced[index] = (piece, offset)
+            self.counters.silenced += 1
+            for attribute in piece.values[offset]:
+                last = attribute.value
+                value = _Settled(
+                    last.Value,
+                    StatusCode=ua.StatusCode(ua.StatusCodes.BadNoCommunication),
+                    SourceTimestamp=last.SourceTimestamp,
+                    ServerTimestamp=now,
+                )
+                attribute.value = value
+                if attribute.datachange_callbacks:
+                    await self._notify(attribute, value)
+                written += 1
+        for index in set(self._silenced).difference(silent):
+            piece, offset = self._silenced.pop(index)
+            if index in back:
+                continue
+            sample = self._held.pop(index, None)
+            if sample is None:  # silenced and back within one step: nothing new to show
+                sample = advance(
+                    piece.block.model, index, self.seed, piece.block.update_s, piece.step
+                )[1]
+            source = datetime.fromtimestamp(self.epoch + piece.step * piece.block.update_s, UTC)
+            for (signal, kind, convert), attribute in zip(
+                piece.fields, piece.values[offset], strict=True
+            ):
+                value = _Settled(
+                    ua.Variant(convert(sample[signal]), kind),
+                    SourceTimestamp=source,
+                    ServerTimestamp=now,
+                )
+                attribute.value = value
+                if attribute.datachange_callbacks:
+                    await self._notify(attribute, value)
+                written += 1
         return written
 
     async def _notify(self, attribute: Any, value: Any) -> None:

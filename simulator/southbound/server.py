@@ -16,7 +16,7 @@ exception answers its code. A restart is :meth:`SouthboundServer.close` then
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -30,6 +30,22 @@ from simulator.southbound.modbus import (
     ReadRegisters,
     Request,
 )
+
+
+async def run_restarts(
+    faults: FaultPlan,
+    clock: Callable[[], float],
+    epoch: float,
+    down: Callable[[], Awaitable[None]],
+    up: Callable[[], Awaitable[None]],
+) -> None:
+    """Carry out a plan's restarts on ``clock``: ``down()`` at each one's start, ``up()`` once
+    it has lasted its duration. Cancel it to stop."""
+    for fault in faults.restarts:
+        await asyncio.sleep(max(0.0, epoch + fault.start_s - clock()))
+        await down()
+        await asyncio.sleep(fault.end_s - fault.start_s)
+        await up()
 
 
 @dataclass(slots=True)
@@ -178,12 +194,12 @@ class SouthboundServer:
     async def run_restarts(self) -> None:
         """Carry out the plan's restarts on the server's clock: close, stay down for the
         fault's duration, listen again at the same ports. Cancel it to stop."""
-        for fault in self.faults.restarts:
-            await asyncio.sleep(max(0.0, self.epoch + fault.start_s - self._clock()))
-            await self.close()
-            await asyncio.sleep(fault.end_s - fault.start_s)
-            await self.start()
-            self.counters.restarts += 1
+        await run_restarts(self.faults, self._clock, self.epoch, self.close, self.restart)
+
+    async def restart(self) -> None:
+        """Listen again after :meth:`close`, at the ports first bound; count a restart."""
+        await self.start()
+        self.counters.restarts += 1
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""

@@ -1,13 +1,16 @@
 """``factory-sim southbound``: serve a scenario's fleet as Modbus TCP and/or OPC UA devices.
 
-Builds the :class:`~simulator.southbound.fleet_values.ServedFleet` from the scenario, listens
-at its endpoints, writes the gateway configuration hint (JSON: every device's endpoint, unit id,
-id and model, each model's register map, the epoch), then serves until SIGTERM or SIGINT (or
-``duration_s``). With ``protocol = "opcua"`` (or ``"modbus+opcua"``) the fleet is also, or only,
-a set of OPC UA servers (:mod:`~simulator.southbound.opcua_fleet`), listed under the hint's
-``opcua`` key; asyncua, which they need, is imported only then. The clock is the wall clock,
-so the hint's ``epoch_unix_s`` lets whoever checks a gateway's published values find the step
-each was read at.
+:class:`Southbound` builds every server the ``[southbound]`` table asks for: the Modbus TCP
+endpoints of the :class:`~simulator.southbound.fleet_values.ServedFleet` and, with
+``protocol = "opcua"`` or ``"modbus+opcua"``, the OPC UA servers
+(:mod:`~simulator.southbound.opcua_fleet`; asyncua, which they need, is imported only then).
+``modbus+opcua`` shows every device both ways, or with ``modbus_devices = K`` the first K over
+Modbus only and the others over OPC UA only. It starts them, restarts them together on the
+fault plan's schedule, and writes the gateway configuration hint (JSON: every device's
+endpoint, unit id, id and model, each model's register map; under ``opcua`` the servers, node
+maps and node ids; the epoch). :func:`serve` runs it until SIGTERM or SIGINT (or
+``duration_s``). The clock is the wall clock, so the hint's ``epoch_unix_s`` lets whoever
+checks a gateway's published values find the step each was read at.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +30,7 @@ from simulator.errors import ScenarioError, ScenarioProblem
 from simulator.scenario.schema import Scenario
 from simulator.southbound.faults import FaultPlan
 from simulator.southbound.fleet_values import ServedFleet
-from simulator.southbound.server import ServerCounters, SouthboundServer
+from simulator.southbound.server import ServerCounters, SouthboundServer, run_restarts
 
 if TYPE_CHECKING:
     from simulator.southbound.opcua_fleet import OpcuaFleet
@@ -36,10 +40,17 @@ HINT_FORMAT = 1
 
 
 def served_fleet(scenario: Scenario) -> ServedFleet:
-    """The scenario's fleet as Modbus devices, as its ``[southbound]`` table places them."""
+    """The devices the scenario's ``[southbound]`` table serves over Modbus TCP (all of them,
+    or the first ``modbus_devices``), as it places them."""
     settings = scenario.southbound
+    stop = settings.modbus_devices or scenario.fleet.devices
+    groups = [
+        replace(group, count=min(group.count, stop - group.start))
+        for group in scenario.fleet.groups
+        if group.start < stop
+    ]
     return ServedFleet(
-        scenario.fleet.groups,
+        groups,
         scenario.fleet.plant,
         seed=scenario.seed,
         devices_per_endpoint=settings.devices_per_port,
@@ -83,7 +94,12 @@ def gateway_hint(scenario: Scenario, server: SouthboundServer) -> dict[str, Any]
     }
 
 
-def opcua_fleet(scenario: Scenario, clock: Callable[[], float], epoch: float) -> OpcuaFleet:
+def opcua_fleet(
+    scenario: Scenario,
+    clock: Callable[[], float],
+    epoch: float,
+    faults: FaultPlan | None = None,
+) -> OpcuaFleet:
     """The scenario's OPC UA servers; a scenario problem if asyncua is not installed."""
     try:
         from simulator.southbound.opcua_fleet import OpcuaFleet
@@ -101,7 +117,7 @@ def opcua_fleet(scenario: Scenario, clock: Callable[[], float], epoch: float) ->
     # asyncua warns on every start that a server without security has no signing policy:
     # true, and said once in the docs, not on every run.
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    return OpcuaFleet(scenario, clock=clock, epoch=epoch)
+    return OpcuaFleet(scenario, clock=clock, epoch=epoch, faults=faults)
 
 
 def write_hint(hint: dict[str, Any], path: Path) -> None:
@@ -110,6 +126,129 @@ def write_hint(hint: dict[str, Any], path: Path) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(hint, indent=1) + "\n", encoding="utf-8")
     partial.replace(path)
+
+
+class Southbound:
+    """Every server a scenario's ``[southbound]`` table asks for (Modbus TCP endpoints, OPC UA
+    servers, or both), started, restarted on the fault plan's schedule and closed together."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        clock: Callable[[], float],
+        epoch: float,
+    ) -> None:
+        settings = scenario.southbound
+        devices = scenario.fleet.devices
+        modbus = settings.modbus_range(devices)
+        self.scenario = scenario
+        self.faults = FaultPlan.from_settings(
+            settings.faults, devices, scenario.seed, modbus_devices=len(modbus)
+        )
+        self._clock = clock
+        self.epoch = epoch
+        self.modbus = (
+            SouthboundServer(
+                served_fleet(scenario),
+                settings.endpoints(len(modbus)),
+                clock=clock,
+                epoch=epoch,
+                faults=self.faults,
+            )
+            if modbus
+            else None
+        )
+        self.opcua = (
+            opcua_fleet(scenario, clock, epoch, self.faults)
+            if settings.opcua_range(devices)
+            else None
+        )
+        self._restarts: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen everywhere (OPC UA servers build their nodes first), then follow the
+        plan's restarts; :class:`~simulator.errors.PortError` names an address in use."""
+        if self.modbus is not None:
+            await self.modbus.start()
+        try:
+            if self.opcua is not None:
+                await self.opcua.start()
+        except BaseException:
+            await self.close()
+            raise
+        self._restarts = asyncio.get_running_loop().create_task(
+            run_restarts(self.faults, self._clock, self.epoch, self._down, self._up)
+        )
+
+    async def _down(self) -> None:
+        if self.modbus is not None:
+            await self.modbus.close()
+        if self.opcua is not None:
+            await self.opcua.stop_listening()
+
+    async def _up(self) -> None:
+        if self.modbus is not None:
+            await self.modbus.restart()
+        if self.opcua is not None:
+            await self.opcua.listen_again()
+
+    async def close(self) -> None:
+        """Stop restarting, updating and listening."""
+        restarts, self._restarts = self._restarts, None
+        if restarts is not None:
+            restarts.cancel()
+            await asyncio.gather(restarts, return_exceptions=True)
+        if self.opcua is not None:
+            await self.opcua.close()
+        if self.modbus is not None:
+            await self.modbus.close()
+
+    def hint(self) -> dict[str, Any]:
+        """The gateway hint (call once started: it names the ports as bound)."""
+        scenario = self.scenario
+        if self.modbus is not None:
+            hint = gateway_hint(scenario, self.modbus)
+        else:
+            hint = {
+                "format": HINT_FORMAT,
+                "scenario": scenario.name,
+                "seed": scenario.seed,
+                "epoch_unix_s": self.epoch,
+                "values": "nodes show the model's sample for step floor((t - epoch) / update_s)",
+            }
+        if self.opcua is not None:
+            hint["protocol"] = "modbus-tcp+opcua" if self.modbus is not None else "opcua"
+            hint["opcua"] = self.opcua.hint()
+        return hint
+
+    def announcements(self) -> list[str]:
+        """A line per Modbus endpoint and OPC UA server: where, and which devices."""
+        lines = self.opcua.announcements() if self.opcua is not None else []
+        server = self.modbus
+        if server is not None:
+            per = server.fleet.devices_per_endpoint
+            for number, (host, port) in enumerate(server.endpoints):
+                first = number * per
+                last = min(first + per, server.fleet.devices) - 1
+                lines.append(
+                    f"modbus tcp {host}:{port}: devices {first}..{last} as unit ids "
+                    f"1..{last - first + 1}"
+                )
+        return lines
+
+    @property
+    def counters(self) -> ServerCounters:
+        """What the Modbus TCP server did (zeros when there is none)."""
+        return self.modbus.counters if self.modbus is not None else ServerCounters()
+
+    def report(self) -> dict[str, Any]:
+        """The report's ``southbound`` section: the Modbus server's counters, and under
+        ``opcua`` the OPC UA servers' when there are any."""
+        section: dict[str, Any] = asdict(self.counters)
+        if self.opcua is not None:
+            section["opcua"] = asdict(self.opcua.counters())
+        return section
 
 
 async def serve(
@@ -121,69 +260,28 @@ async def serve(
     clock: Callable[[], float] = time.time,
 ) -> ServerCounters:
     """Serve until SIGTERM or SIGINT, or for ``duration_s``; return what was served."""
-    protocol = scenario.southbound.protocol
-    fleet = served_fleet(scenario)
-    epoch = clock()
-    modbus = "modbus" in protocol
-    endpoints = scenario.southbound.endpoints(fleet.devices) if modbus else []
-    faults = FaultPlan.from_settings(scenario.southbound.faults, fleet.devices, scenario.seed)
-    server = (
-        SouthboundServer(fleet, endpoints, clock=clock, epoch=epoch, faults=faults)
-        if modbus
-        else None
-    )
-    opcua = opcua_fleet(scenario, clock, epoch) if "opcua" in protocol else None
+    south = Southbound(scenario, clock=clock, epoch=clock())
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    restarts: asyncio.Task[None] | None = None
-    if server is not None:
-        await server.start()
-        restarts = loop.create_task(server.run_restarts())
+    await south.start()
     try:
-        if opcua is not None:
-            await opcua.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        if server is not None:
-            hint = gateway_hint(scenario, server)
-        else:
-            hint = {
-                "format": HINT_FORMAT,
-                "scenario": scenario.name,
-                "seed": scenario.seed,
-                "epoch_unix_s": epoch,
-                "values": "nodes show the model's sample for step floor((t - epoch) / update_s)",
-            }
-        if opcua is not None:
-            hint["protocol"] = "modbus-tcp+opcua" if modbus else "opcua"
-            hint["opcua"] = opcua.hint()
-            for line in opcua.announcements():
-                announce(line)
-        write_hint(hint, hint_path)
-        for number, (host, port) in enumerate(server.endpoints if server else []):
-            first = number * fleet.devices_per_endpoint
-            last = min(first + fleet.devices_per_endpoint, fleet.devices) - 1
-            announce(
-                f"modbus tcp {host}:{port}: devices {first}..{last} as unit ids "
-                f"1..{last - first + 1}"
-            )
+        write_hint(south.hint(), hint_path)
+        for line in south.announcements():
+            announce(line)
         announce(f"gateway hint written to {hint_path}")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration_s)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        if restarts is not None:
-            restarts.cancel()
-            await asyncio.gather(restarts, return_exceptions=True)
-        if opcua is not None:
-            await opcua.close()
-            written = opcua.counters()
+        await south.close()
+        if south.opcua is not None:
+            written = south.opcua.counters()
             announce(
                 f"opc ua: {written.writes:,} values written in {written.rounds:,} rounds, "
                 f"{written.skipped_steps:,} steps skipped by a late updater, "
                 f"{written.callback_errors:,} subscription callbacks failed"
             )
-        if server is not None:
-            await server.close()
-    return server.counters if server is not None else ServerCounters()
+    return south.counters

@@ -10,7 +10,7 @@ from typing import Any
 from simulator.fleet import PlantLayout
 from simulator.northbound.check import GatewayCheck
 from simulator.northbound.service import summary_lines
-from simulator.northbound.truth import GroundTruth
+from simulator.northbound.truth import GroundTruth, RegisterValues
 from simulator.report.json_report import get_path
 from simulator.report.thresholds import numeric_keys
 from simulator.scenario.composition import Group
@@ -28,7 +28,7 @@ def check(*faults: Fault) -> GatewayCheck:
         seed=9,
         devices_per_endpoint=3,
     )
-    truth = GroundTruth(fleet, max_staleness_s=1.0, lookback_s=30.0)
+    truth = GroundTruth(RegisterValues(fleet), max_staleness_s=1.0, lookback_s=30.0)
     return GatewayCheck(truth, SETTINGS, FaultPlan(faults), started_s=0.0)
 
 
@@ -36,12 +36,12 @@ def publish(
     c: GatewayCheck, index: int, t_s: float, *, read_at: float | None = None, **changes: Any
 ) -> None:
     """Device ``index``'s message as a correct gateway that read at ``read_at`` publishes it."""
-    fleet = c.truth.fleet
-    device = fleet.served(index).device_id
-    numbers = c.truth.numbers_at(index, t_s if read_at is None else read_at)
+    truth = c.truth
+    device = truth.device_id(index)
+    numbers = truth.numbers_at(index, t_s if read_at is None else read_at)
     values: dict[str, Any] = {
-        field.signal: field.value(number)
-        for field, number in zip(fleet.map_of(index).fields, numbers, strict=True)
+        signal: truth.expected(index, position, number)
+        for position, (signal, number) in enumerate(zip(truth.signals(index), numbers, strict=True))
     }
     quality = changes.pop("quality", "good")
     values.update(changes)
@@ -85,9 +85,7 @@ def test_a_wrong_value_is_named_by_device_and_signal_and_an_unknown_one_counted(
         "energy_kwh",
         -1.0,
     )
-    assert example["expected"] == c.truth.fleet.map_of(2).fields[-1].value(
-        c.truth.numbers_at(2, 5.1)[-1]
-    )
+    assert example["expected"] == c.truth.expected(2, 11, c.truth.numbers_at(2, 5.1)[11])
     assert found["tags"]["unknown_examples"] == ["cnc-000000/no_such_signal"]
     assert found["devices"]["unknown_examples"] == ["cnc-999999"]
     assert found["messages"] == {

@@ -72,7 +72,8 @@ def test_every_bad_key_is_reported_at_once() -> None:
     ]
 
 
-def test_the_check_needs_a_topic_for_json_and_modbus_on_the_south() -> None:
-    found = check_problems(scenario(southbound={"protocol": "opcua"}))
-    assert [p.path for p in found] == ["southbound.protocol", "gateway.topic"]
+def test_the_check_needs_a_topic_for_json_whatever_the_south_serves() -> None:
+    for protocol in ("modbus", "opcua", "modbus+opcua"):
+        found = check_problems(scenario(southbound={"protocol": protocol}))
+        assert [p.path for p in found] == ["gateway.topic"]
     assert check_problems(scenario(gateway={"format": "sparkplug"})) == []

@@ -82,6 +82,54 @@ def test_a_device_beyond_the_fleet_is_refused() -> None:
     ) == ["southbound.faults.0.devices: devices [10] are not in a fleet of 10 (indexes 0..9)"]
 
 
+def test_slow_and_exception_are_refused_where_no_device_answers_over_modbus() -> None:
+    slow = {"at_s": 1, "kind": "slow", "devices": [3], "duration_s": 1, "delay_ms": 100}
+    exception = {"at_s": 1, "kind": "exception", "devices": [3], "duration_s": 1}
+    for fault in (slow, exception):
+        (found,) = problems(10, protocol="opcua", faults=[fault])
+        assert found.startswith(
+            f"southbound.faults.0.kind: {fault['kind']} is a Modbus answer and protocol = "
+            "'opcua' serves no device over Modbus; OPC UA devices take silent"
+        ), found
+    assert problems(
+        10, protocol="modbus+opcua", modbus_devices=4, faults=[{**slow, "devices": [2, 5]}]
+    ) == [
+        "southbound.faults.0.devices: devices [5] are served over OPC UA only "
+        "(modbus_devices = 4); slow acts on Modbus devices 0..3, silent and restart on any"
+    ]
+    # Silent and restart act on OPC UA servers; both ways, slow acts on the Modbus side.
+    silent = {**slow, "kind": "silent"}
+    del silent["delay_ms"]
+    scenario(10, protocol="opcua", faults=[silent, {"at_s": 5, "kind": "restart", "duration_s": 1}])
+    scenario(10, protocol="modbus+opcua", faults=[slow])
+
+
+def test_a_share_of_slow_devices_is_chosen_among_those_served_over_modbus() -> None:
+    settings = scenario(
+        100,
+        protocol="modbus+opcua",
+        modbus_devices=20,
+        faults=[
+            {"at_s": 1, "kind": "slow", "share": 0.5, "duration_s": 1, "delay_ms": 10},
+            {"at_s": 1, "kind": "silent", "share": 0.5, "duration_s": 1},
+        ],
+    ).southbound.faults
+    slow, silent = FaultPlan.from_settings(settings, 100, seed=4, modbus_devices=20).faults
+    assert len(slow.devices) == 10
+    assert max(slow.devices) < 20
+    assert len(silent.devices) == 50
+    assert max(silent.devices) >= 20
+
+
+def test_the_edges_are_every_device_faults_start_and_end_in_order() -> None:
+    found = plan(
+        {"at_s": 4, "kind": "silent", "devices": [1], "duration_s": 2},
+        {"at_s": 1, "kind": "silent", "devices": [2], "duration_s": 5},
+        {"at_s": 3, "kind": "restart", "duration_s": 1},
+    )
+    assert found.edges() == (1.0, 4.0, 6.0)
+
+
 def faulty(kind: str, **extra: Any) -> Any:
     """The test_modbus_link rig (4 robots, 2 per endpoint), device 2 (unit 1 of endpoint 1)
     faulty from 10 s to 20 s after the epoch."""

@@ -84,3 +84,27 @@ def test_port_and_ports_exclude_each_other_and_ports_are_distinct() -> None:
         "southbound.ports: must not name a port twice"
     )
     assert problems(hosts=[])[0].startswith("southbound.hosts: must name at least one")
+
+
+def test_modbus_devices_splits_the_fleet_between_the_two_protocols() -> None:
+    split = scenario(10, protocol="modbus+opcua", modbus_devices=4).southbound
+    assert (split.modbus_range(10), split.opcua_range(10)) == (range(4), range(4, 10))
+    both = scenario(10, protocol="modbus+opcua").southbound
+    assert (both.modbus_range(10), both.opcua_range(10)) == (range(10), range(10))
+    opcua = scenario(10, protocol="opcua").southbound
+    assert (opcua.modbus_range(10), opcua.opcua_range(10)) == (range(0), range(10))
+    modbus = scenario(10).southbound
+    assert (modbus.modbus_range(10), modbus.opcua_range(10)) == (range(10), range(0))
+
+
+def test_modbus_devices_needs_both_protocols_and_devices_left_for_opcua() -> None:
+    assert problems(10, modbus_devices=4) == [
+        'southbound: modbus_devices splits the fleet between protocol = "modbus+opcua"\'s two '
+        "servers; with 'modbus' leave it out"
+    ]
+    assert problems(10, protocol="modbus+opcua", modbus_devices=10) == [
+        "southbound.modbus_devices: must leave devices for OPC UA: below the fleet's 10"
+    ]
+    assert problems(10, protocol="modbus+opcua", modbus_devices=0)[0].startswith(
+        "southbound.modbus_devices:"
+    )
