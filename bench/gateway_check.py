@@ -3,7 +3,7 @@ gateway polling each once a second and publishing JSON to a local Mosquitto.
 
 Starts Mosquitto (``broker_config/``), then ``factory-sim southbound SCENARIO --broker URL``
 as a child process (uvloop, as users run it: the server and the northbound check in one
-process), then the example gateway (``examples/modbus_gateway/poller.py``: pymodbus, one
+process), then the example gateway (``examples/polling_gateway/poller.py``: pymodbus, one
 connection per device; paho-mqtt) in this process. After ``--warmup`` seconds the child's CPU
 (user + system, from /proc) over ``--seconds`` is divided by the reads the gateway made in
 that window (each read is one device's whole register map, answered by the server and its
@@ -27,7 +27,7 @@ from southbound_modbus import PLANT, ROOT, cpu_seconds
 
 from simulator.broker import LocalBroker
 
-sys.path.insert(0, str(ROOT / "examples" / "modbus_gateway"))
+sys.path.insert(0, str(ROOT / "examples" / "polling_gateway"))
 from poller import Poller  # an example, not a package: imported from its directory
 
 SCENARIO = (

@@ -1,4 +1,5 @@
-"""Testing a polling gateway end to end: simulated Modbus TCP devices south, a real broker north.
+"""Testing a polling gateway end to end: simulated Modbus TCP devices south, a real broker north
+(OPC UA: test_poller_opcua.py).
 
 ``factory_southbound`` serves a fleet as Modbus TCP devices (ports the system picks, the hint
 file written) and checks every value the gateway publishes on ``factory_broker`` against the
@@ -8,7 +9,6 @@ is :class:`poller.Poller`, polling each device every 0.25 s.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -39,12 +39,13 @@ POLLS = 6
 
 
 def run_gateway(
-    factory_southbound: SouthboundFactory, swap_words: Collection[tuple[str, str]] = ()
+    factory_southbound: SouthboundFactory, scenario: dict[str, Any] = FLEET, **options: Any
 ) -> dict[str, Any]:
-    """Serve the fleet, poll it for six rounds, return the report's ``gateway`` section."""
-    south = factory_southbound(scenario=FLEET)
-    with Poller(south.hint_path, south.broker_url, poll_s=POLL_S, swap_words=swap_words) as gateway:
-        wanted = POLLS * len(gateway.devices)
+    """Serve ``scenario``, poll it for six rounds with a :class:`Poller` given ``options``,
+    return the report's ``gateway`` section."""
+    south = factory_southbound(scenario=scenario)
+    with Poller(south.hint_path, south.broker_url, poll_s=POLL_S, **options) as gateway:
+        wanted = POLLS * len(gateway.device_ids)
         wait_until_sync(lambda: gateway.published >= wanted, "six polls of every device", WAIT_S)
         published = gateway.published
         wait_until_sync(
