@@ -1,5 +1,5 @@
 """Testing a polling gateway end to end: simulated Modbus TCP devices south, a real broker north
-(OPC UA: test_poller_opcua.py).
+(the faults over OPC UA too; the rest of OPC UA in test_poller_opcua.py).
 
 ``factory_southbound`` serves a fleet as Modbus TCP devices (ports the system picks, the hint
 file written) and checks every value the gateway publishes on ``factory_broker`` against the
@@ -85,6 +85,11 @@ def test_a_word_order_mistake_on_one_register_is_named_on_that_device_and_signal
     factory_southbound: SouthboundFactory, device: str, signal: str
 ) -> None:
     gateway = run_gateway(factory_southbound, swap_words=[(device, signal)])
+    assert_named_only(gateway, device, signal)
+
+
+def assert_named_only(gateway: dict[str, Any], device: str, signal: str) -> None:
+    """Every device seen, and wrong values named on ``device`` and ``signal`` only."""
     values = gateway["values"]
     assert list(values["wrong_tags"]) == [f"{device}/{signal}"], values
     assert values["wrong"] >= POLLS
@@ -97,67 +102,37 @@ def test_a_word_order_mistake_on_one_register_is_named_on_that_device_and_signal
 
 SLOW_POLL_S = 0.5
 SILENT = "cnc-000003"
+OPCUA: dict[str, Any] = {
+    **FLEET,
+    "southbound": {"protocol": "opcua", "update_s": 0.5, "opcua": {"port": 0}},
+}
+"""The same twelve devices on one OPC UA server (more in test_poller_opcua.py)."""
+SOUTH = [FLEET, OPCUA]
+SOUTH_IDS = ["modbus", "opcua"]
 
 
-@pytest.mark.parametrize(
-    ("flag_failures", "reaction", "staleness_ms"),
-    [(True, "flagged", 1000), (False, "stopped", 800)],
-    ids=["quality-flag", "data-stops"],
-)
-def test_a_device_that_falls_silent_shows_within_two_poll_intervals(
-    factory_southbound: SouthboundFactory, flag_failures: bool, reaction: str, staleness_ms: int
-) -> None:
-    """A gateway that flags what it cannot read shows it at its next poll; one that just stops
-    publishing shows it once no good value came for ``max_staleness_ms``, set below twice
-    the poll interval."""
-    fault = {"at_s": 1.0, "kind": "silent", "devices": [3], "duration_s": 1.5}
-    scenario = {
-        **FLEET,
-        "southbound": {**FLEET["southbound"], "faults": [fault]},
-        "gateway": {**FLEET["gateway"], "max_staleness_ms": staleness_ms},
+def with_fault(scenario: dict[str, Any], fault: dict[str, Any], **gateway: Any) -> dict[str, Any]:
+    """``scenario`` with one south-side fault and ``[gateway]`` keys changed."""
+    return {
+        **scenario,
+        "southbound": {**scenario["southbound"], "faults": [fault]},
+        "gateway": {**scenario["gateway"], **gateway},
     }
-    south = factory_southbound(scenario=scenario)
-    with Poller(
-        south.hint_path, south.broker_url, poll_s=SLOW_POLL_S, flag_failures=flag_failures
-    ) as gateway:
-        wait_until_sync(
-            lambda: gateway.reads[SILENT, "failed"] > 0,
-            "a failed read of the silent device",
-            WAIT_S,
-        )
-        good_before = gateway.reads[SILENT, "good"]
-        wait_until_sync(
-            lambda: gateway.reads[SILENT, "good"] >= good_before + 2,
-            "the device to answer again",
-            WAIT_S,
-        )
-        published = gateway.published
-        wait_until_sync(
-            lambda: south.received >= published, "the check to hear every message", WAIT_S
-        )
-    report = south.report().raw["gateway"]
-    (found,) = report["faults"]
-    assert found["kind"] == "silent"
-    assert found["devices"] == 1
-    assert found["detected"] == 1, found
-    assert found["reactions"] == {reaction: 1}, found
-    assert found["detected_after_s"]["max"] <= 2 * SLOW_POLL_S, found
-    values = report["values"]
-    assert (values["flagged"] > 0) is flag_failures
-    assert values["wrong"] == 0, values
-    assert values["stale"] == 0, values
 
 
-def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
+def through_a_fault(
     factory_southbound: SouthboundFactory,
-) -> None:
-    fault = {"at_s": 1.0, "kind": "restart", "duration_s": 1.0}
-    scenario = {**FLEET, "southbound": {**FLEET["southbound"], "faults": [fault]}}
+    scenario: dict[str, Any],
+    failing: list[str] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Serve ``scenario``, poll it every ``SLOW_POLL_S`` until each device of ``failing``
+    (default: every one) has failed a read and then read well twice; the report."""
     south = factory_southbound(scenario=scenario)
-    with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S) as gateway:
-        ids = [device.device_id for device in gateway.devices]
+    with Poller(south.hint_path, south.broker_url, poll_s=SLOW_POLL_S, **options) as gateway:
+        ids = failing if failing is not None else gateway.device_ids
         wait_until_sync(
-            lambda: all(gateway.reads[d, "failed"] > 0 for d in ids), "every device to fail", WAIT_S
+            lambda: all(gateway.reads[d, "failed"] > 0 for d in ids), "a failed read", WAIT_S
         )
         good = {d: gateway.reads[d, "good"] for d in ids}
         wait_until_sync(
@@ -169,9 +144,46 @@ def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
         wait_until_sync(
             lambda: south.received >= published, "the check to hear every message", WAIT_S
         )
-    report = south.report().raw
+    return dict(south.report().raw)
+
+
+@pytest.mark.parametrize("south", SOUTH, ids=SOUTH_IDS)
+@pytest.mark.parametrize(
+    ("flag_failures", "reaction", "staleness_ms"),
+    [(True, "flagged", 1000), (False, "stopped", 800)],
+    ids=["quality-flag", "data-stops"],
+)
+def test_a_device_that_falls_silent_shows_within_two_poll_intervals(
+    factory_southbound: SouthboundFactory,
+    south: dict[str, Any],
+    flag_failures: bool,
+    reaction: str,
+    staleness_ms: int,
+) -> None:
+    """A gateway that flags what it cannot read (no Modbus answer, or an OPC UA value whose
+    status is Bad) shows it at its next poll; one that just stops publishing shows it once no
+    good value came for ``max_staleness_ms``, set below twice the poll interval."""
+    fault = {"at_s": 3.0, "kind": "silent", "devices": [3], "duration_s": 1.5}
+    scenario = with_fault(south, fault, max_staleness_ms=staleness_ms)
+    report = through_a_fault(factory_southbound, scenario, [SILENT], flag_failures=flag_failures)
+    (found,) = report["gateway"]["faults"]
+    assert (found["kind"], found["devices"], found["detected"]) == ("silent", 1, 1), found
+    assert found["reactions"] == {reaction: 1}, found
+    assert found["detected_after_s"]["max"] <= 2 * SLOW_POLL_S, found
+    values = report["gateway"]["values"]
+    assert (values["flagged"] > 0) is flag_failures
+    assert (values["wrong"], values["stale"]) == (0, 0), values
+
+
+@pytest.mark.parametrize("south", SOUTH, ids=SOUTH_IDS)
+def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
+    factory_southbound: SouthboundFactory, south: dict[str, Any]
+) -> None:
+    fault = {"at_s": 3.0, "kind": "restart", "duration_s": 1.0}
+    report = through_a_fault(factory_southbound, with_fault(south, fault))
     (found,) = report["gateway"]["faults"]
     assert (found["kind"], found["devices"], found["detected"]) == ("restart", 12, 12), found
     assert found["reactions"] == {"flagged": 12}, found
-    assert report["southbound"]["restarts"] == 1
+    served = report["southbound"]
+    assert served.get("opcua", served)["restarts"] == 1
     assert report["gateway"]["values"]["wrong"] == 0
