@@ -90,8 +90,7 @@ async def serve_and_check(
     problems = check_problems(scenario)
     if problems:
         raise ScenarioError(problems)
-    epoch = clock()
-    south = Southbound(scenario, clock=clock, epoch=epoch)
+    south = Southbound(scenario, clock=clock)
     staleness_s = scenario.gateway.max_staleness_ms / 1000
     truth = GroundTruth(
         shown_values(scenario),
@@ -106,7 +105,7 @@ async def serve_and_check(
         broker_url=broker_url,
         client_id=f"factory-sim-check-{scenario.name}"[:64],
         loop=loop,
-        now_s=lambda: clock() - epoch,
+        now_s=lambda: clock() - south.epoch,
     )
     await listener.start()
     handlers = False
@@ -133,13 +132,13 @@ async def serve_and_check(
         await south.close()
     report: dict[str, Any] = {
         "scenario": scenario.name,
-        "epoch_unix_s": epoch,
+        "epoch_unix_s": south.epoch,
         "settings": {
             "gateway": scenario.gateway.model_dump(mode="json"),
             "southbound": scenario.southbound.model_dump(mode="json"),
             "seed": scenario.seed,
         },
-        "gateway": check.section(clock() - epoch),
+        "gateway": check.section(clock() - south.epoch),
         "southbound": south.report() | {"check_reconnects": listener.reconnects},
     }
     report["thresholds"] = results_as_json(evaluate([*scenario.thresholds, *thresholds], report))

@@ -67,9 +67,26 @@ class OpcuaFleet:
 
     async def start(self) -> None:
         """Start every server (nodes built, values of now written), then their updaters."""
+        await self.build()
+        await self.listen()
+
+    async def build(self) -> None:
+        """Build every server's nodes, listening nowhere yet."""
         try:
             for server in self.servers:
-                await server.start()
+                await server.build()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def listen(self, epoch: float | None = None) -> None:
+        """Write the values of now, listen and start the updaters; ``epoch``: step 0 on the
+        clock, when serving starts (default: as constructed)."""
+        try:
+            for server in self.servers:
+                if epoch is not None:
+                    server.epoch = epoch
+                await server.listen()
         except BaseException:
             await self.close()
             raise

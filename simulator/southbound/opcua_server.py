@@ -183,6 +183,12 @@ class OpcuaServer:
     async def start(self) -> None:
         """Build the nodes, write the values of now and listen; :class:`PortError` names an
         address that cannot be bound."""
+        await self.build()
+        await self.listen()
+
+    async def build(self) -> None:
+        """Build the address space, every device's nodes in it (the slow part of a start:
+        seconds for tens of thousands of tags), without listening yet."""
         server = Server()
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self._port}/")
@@ -210,6 +216,12 @@ class OpcuaServer:
             )
             for name in COUNTERS
         ]
+
+    async def listen(self) -> None:
+        """Write the values of now and listen (once built)."""
+        server = self._server
+        if server is None:
+            raise InvalidArgumentError("build the server before it listens")
         await self.update()
         try:
             await server.start()

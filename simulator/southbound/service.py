@@ -132,13 +132,7 @@ class Southbound:
     """Every server a scenario's ``[southbound]`` table asks for (Modbus TCP endpoints, OPC UA
     servers, or both), started, restarted on the fault plan's schedule and closed together."""
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        clock: Callable[[], float],
-        epoch: float,
-    ) -> None:
+    def __init__(self, scenario: Scenario, *, clock: Callable[[], float]) -> None:
         settings = scenario.southbound
         devices = scenario.fleet.devices
         modbus = settings.modbus_range(devices)
@@ -147,7 +141,10 @@ class Southbound:
             settings.faults, devices, scenario.seed, modbus_devices=len(modbus)
         )
         self._clock = clock
+        epoch = clock()
         self.epoch = epoch
+        """Step 0 of every device on ``clock``: when :meth:`start` begins serving (once the
+        OPC UA nodes are built), so a fault's ``at_s`` counts from then."""
         self.modbus = (
             SouthboundServer(
                 served_fleet(scenario),
@@ -167,13 +164,18 @@ class Southbound:
         self._restarts: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Listen everywhere (OPC UA servers build their nodes first), then follow the
-        plan's restarts; :class:`~simulator.errors.PortError` names an address in use."""
-        if self.modbus is not None:
-            await self.modbus.start()
+        """Build the OPC UA servers' nodes, then take the epoch and listen everywhere, then
+        follow the plan's restarts; :class:`~simulator.errors.PortError` names an address in
+        use."""
+        if self.opcua is not None:
+            await self.opcua.build()
+        self.epoch = self._clock()
         try:
+            if self.modbus is not None:
+                self.modbus.epoch = self.epoch
+                await self.modbus.start()
             if self.opcua is not None:
-                await self.opcua.start()
+                await self.opcua.listen(self.epoch)
         except BaseException:
             await self.close()
             raise
@@ -260,7 +262,7 @@ async def serve(
     clock: Callable[[], float] = time.time,
 ) -> ServerCounters:
     """Serve until SIGTERM or SIGINT, or for ``duration_s``; return what was served."""
-    south = Southbound(scenario, clock=clock, epoch=clock())
+    south = Southbound(scenario, clock=clock)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     await south.start()
