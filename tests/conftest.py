@@ -38,9 +38,5 @@ def pytest_report_header() -> str:
 @pytest.fixture
 def mosquitto() -> Iterator[LocalBroker]:
     """A real Mosquitto started from broker_config/ on a free loopback port, stopped after."""
-    broker = LocalBroker()
-    broker.start()
-    try:
+    with LocalBroker() as broker:
         yield broker
-    finally:
-        broker.stop()

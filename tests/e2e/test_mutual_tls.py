@@ -40,12 +40,8 @@ def certs(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
 
 @pytest.fixture(scope="module")
 def broker(pki: Pki) -> Iterator[SecureBroker]:
-    broker = SecureBroker(pki)
-    broker.start()
-    try:
+    with SecureBroker(pki) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def run(

@@ -51,12 +51,8 @@ def lan() -> Iterator[netns.Lan]:
 @pytest.fixture
 def broker(lan: netns.Lan) -> Iterator[LocalBroker]:
     """Mosquitto from broker_config/, listening only on this namespace's address on the LAN."""
-    mosquitto = LocalBroker(host=lan.local_address)
-    mosquitto.start()
-    try:
+    with LocalBroker(host=lan.local_address) as mosquitto:
         yield mosquitto
-    finally:
-        mosquitto.stop()
 
 
 def simulator(*args: str) -> list[str]:

@@ -44,12 +44,8 @@ def broker_with_max_qos(max_qos: int, config_dir: Path) -> Iterator[LocalBroker]
     """A Mosquitto started from ``broker_config/`` capped at ``max_qos``, stopped after."""
     base = (ROOT / "broker_config" / "mosquitto.conf").read_text()
     (config_dir / "mosquitto.conf").write_text(base + f"\nmax_qos {max_qos}\n")
-    broker = LocalBroker(config_dir=config_dir)
-    broker.start()
-    try:
+    with LocalBroker(config_dir=config_dir) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def test_a_broker_that_accepts_tcp_but_never_answers_connect_is_named() -> None:

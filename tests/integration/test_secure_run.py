@@ -34,12 +34,8 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     pki = make_pki(tmp_path_factory.mktemp("pki"))
     users = {f"ms-{i:06d}": f"ms-{i:06d}-pw" for i in range(DEVICES)}
     users[INGEST_USER] = "ingest-pw"
-    broker = SecureBroker(pki, users)
-    broker.start()
-    try:
+    with SecureBroker(pki, users) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def run(
@@ -95,13 +91,9 @@ def test_through_the_fault_relay_the_certificate_is_checked_against_the_broker_s
     pki = make_pki(tmp_path / "pki", server_names=("localhost",))
     users = {f"ms-{i:06d}": f"ms-{i:06d}-pw" for i in range(DEVICES)}
     users[INGEST_USER] = "ingest-pw"
-    broker = SecureBroker(pki, users)
-    broker.start()
-    try:
-        network = {"kind": "network", "at_s": 0.0, "duration_s": 60.0, "latency_ms": 20.0}
+    network = {"kind": "network", "at_s": 0.0, "duration_s": 60.0, "latency_ms": 20.0}
+    with SecureBroker(pki, users) as broker:
         report = run(broker, tmp_path, tls_url(broker, "{device}:{device}-pw"), [network])
-    finally:
-        broker.stop()
     assert report["devices"]["connected"] == DEVICES
     assert report["faults"][0]["detail"] == "+20 ms for 60 s"
     messages = report["messages"]

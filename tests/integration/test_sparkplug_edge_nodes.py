@@ -165,9 +165,7 @@ async def run_plant(broker: LocalBroker, recorder: Recorder) -> tuple[Fleet, Ing
 @pytest.fixture(scope="module")
 def plant() -> Iterator[Plant]:
     """One run, checked from several sides."""
-    broker = LocalBroker()
-    broker.start()
-    try:
+    with LocalBroker() as broker:
         recorder = Recorder(broker)
         try:
             fleet, snapshot = asyncio.run(run_plant(broker, recorder))
@@ -179,8 +177,6 @@ def plant() -> Iterator[Plant]:
             yield fleet, snapshot, recorder.snapshot()
         finally:
             recorder.stop()
-    finally:
-        broker.stop()
 
 
 def by_edge(messages: list[tuple[str, bytes]]) -> dict[str, Stream]:
