@@ -30,12 +30,11 @@ machine profiles picked by the device key.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, SETUP, RUNNING, TOOL_CHANGE, ALARM, MAINTENANCE, OFF = range(7)
@@ -60,9 +59,9 @@ CHAIN = Chain(
     initial=(0.15, 0.2, 0.6, 0.0, 0.02, 0.03),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "setup", "running", "tool_change", "alarm", "maintenance")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 PROGRAM_STATES = ("ready", "stopped", "active", "feed_hold", "interrupted")
 """Every program (execution) state a sample reports, after MTConnect's ``Execution``."""
@@ -86,8 +85,6 @@ _TAU_S = 1200.0
 _HEAT = (0.05, 0.3, 1.0, 0.6, 0.1, 0.0, 0.0)  # thermal level each regime approaches
 _MODEL_TAG = 3
 _PROFILE_SEED = 0x636E63
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 _START_PARTS = 200_000
 _WEAR_LOAD = 0.25  # spindle load grows by a quarter from a fresh to a worn-out tool
 
@@ -126,16 +123,16 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-class CncMachine:
+class CncMachine(RegimeModel[Profile]):
     """The ``cnc-machine`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "cnc-machine"
     id_prefix = "cnc"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "program": Signal("", choices=PROGRAM_NAMES),
             "program_state": Signal("", choices=PROGRAM_STATES),
             "spindle_speed_rpm": Signal("rpm", 0.0, 16_000.0),
@@ -146,16 +143,15 @@ class CncMachine:
             "axis_temp_z_c": Signal("°C", 17.0, 44.0),
             "tool_wear_pct": Signal("%", 0.0, 100.0),
             "part_count": Signal("parts", 0.0, math.inf, monotonic=True),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> CncState:
         """Return device ``index``'s state at t = 0: cold, in the regime drawn for the start."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = CncState(key, calendar_for(seed, TWO_SHIFTS), key % _START_PARTS)
         regime, until, h = CHAIN.first(key, state.calendar)
         state.mode = (h >> 56) % len(PROGRAMS) << 4
@@ -170,9 +166,9 @@ class CncMachine:
         mode = state.mode
         regime = mode & 7
         ambient, rise_x, rise_y, rise_z, life, cycle_scale, speed_scale = self._profiles[
-            (key >> 20) & _PROFILE_MASK
+            (key >> 20) & PROFILE_MASK
         ]
-        n0, n1, n2, n3, n4, n5, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        n0, n1, n2, n3, n4, n5, _, _ = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         gap = math.exp((state.t0 - t_s) / _TAU_S)
         heat = _HEAT[regime] + gap if mode & ABOVE else _HEAT[regime] - gap
         program, rpm, feed, cycle, load = PROGRAMS[mode >> 4]
@@ -210,7 +206,7 @@ class CncMachine:
 
     def _advance(self, state: CncState, t_s: float) -> None:
         """Step the regimes from their end at ``state.until`` until one lasts past ``t_s``."""
-        life = self._profiles[(state.key >> 20) & _PROFILE_MASK][4]
+        life = self.profile(state.key)[4]
         while state.until <= t_s:
             at = state.until
             mode = state.mode
@@ -225,7 +221,7 @@ class CncMachine:
     def _enter(self, state: CncState, regime: int, until: float, at: float, heat: float) -> None:
         """Enter ``regime`` at ``at``, with the thermal level at ``heat``, until ``until``."""
         program = state.mode >> 4
-        profile = self._profiles[(state.key >> 20) & _PROFILE_MASK]
+        profile = self.profile(state.key)
         if regime == TOOL_CHANGE:
             state.tool = 0
         elif regime == RUNNING:

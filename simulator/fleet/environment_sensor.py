@@ -24,12 +24,11 @@ sensor of a run and different from run to run, plus each sensor's calibration of
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import DAY_S, TWO_SHIFTS, calendar_for
 
 OCCUPIED, VENTILATION_FAULT, UNOCCUPIED = range(3)
@@ -45,9 +44,9 @@ CHAIN = Chain(
     initial=(0.97, 0.03),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("occupied", "ventilation_fault", "unoccupied")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 
 OUTDOOR_CO2_PPM = 420.0
@@ -60,8 +59,6 @@ _WEATHER_SPREAD = 97.0  # weather time: as if each run started somewhere in two 
 _WEATHER = ((9.0, 2.0 * math.pi / (4.3 * DAY_S), 1.1), (5.0, 2.0 * math.pi / (1.7 * DAY_S), 4.0))
 _MODEL_TAG = 9
 _PROFILE_SEED = 0x656E76
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 
 Profile = tuple[float, float, float]
 
@@ -84,30 +81,29 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-class EnvironmentSensor:
+class EnvironmentSensor(RegimeModel[Profile]):
     """The ``environment-sensor`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "environment-sensor"
     id_prefix = "env"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "temperature_c": Signal("°C", 16.0, 27.0),
             "humidity_pct": Signal("%", 15.0, 80.0),
             "pressure_hpa": Signal("hPa", 990.0, 1036.0),
             "co2_ppm": Signal("ppm", 380.0, 1450.0),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> EnvironmentState:
         """Return sensor ``index``'s state at t = 0, the air at the load of its regime."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = EnvironmentState(key, calendar_for(seed, TWO_SHIFTS))
         regime, until, _ = CHAIN.first(key, state.calendar)
         load = min(_LOAD[regime], 1.0)
@@ -121,8 +117,8 @@ class EnvironmentSensor:
         key = state.key
         mode = state.mode
         regime = mode & 3
-        base, humidity, offset_hpa = self._profiles[(key >> 20) & _PROFILE_MASK]
-        n0, n1, n2, n3, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        base, humidity, offset_hpa = self._profiles[(key >> 20) & PROFILE_MASK]
+        n0, n1, n2, n3, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         gap = math.exp((state.t0 - t_s) / _TAU_S)
         load = _LOAD[regime] + gap if mode & ABOVE else _LOAD[regime] - gap
         offset = state.calendar.offset_s

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import GOLDEN, MASK64, hash64, uniform_draws, unit
+from simulator.fleet.noise import GOLDEN, MASK64, device_key, uniform_draws, unit
 
 RUNNING, IDLE, ALARM = 0, 1, 2
 STATE_NAMES = ("running", "idle", "alarm")
@@ -116,7 +116,7 @@ class MachineSensor:
 
     def new_state(self, index: int, seed: int) -> MachineState:
         """Return device ``index``'s state at t = 0: running (85 %) or idle, at ambient."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         targets = self._profiles[key & _PROFILE_MASK][0]
         state = RUNNING if unit(seed, index, _MODEL_TAG + 1) < 0.85 else IDLE
         regime, t0 = _anchor(state, targets[IDLE], targets[state], 0.0)

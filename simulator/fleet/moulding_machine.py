@@ -27,12 +27,11 @@ per cycle while running.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, HEATING, SETUP, RUNNING, ALARM, MAINTENANCE, OFF = range(7)
@@ -57,9 +56,9 @@ CHAIN = Chain(
     initial=(0.1, 0.0, 0.1, 0.74, 0.03, 0.03),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "heating", "setup", "running", "alarm", "maintenance")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 
 MATERIALS = (
@@ -76,8 +75,6 @@ _TAU_S = (600.0, 600.0, 600.0, 600.0, 600.0, 2400.0, 2400.0)
 _READY = 0.03  # heating ends when the barrel is within 3 % of its setpoints
 _MODEL_TAG = 5
 _PROFILE_SEED = 0x696D6D
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 _START_SHOTS = 2_000_000
 
 Profile = tuple[float, float, float, float, float, tuple[tuple[float, float], ...]]
@@ -108,16 +105,16 @@ def _make_profile(number: int) -> Profile:
     return (draw(1, 18.0, 26.0), *setpoints, moulds)
 
 
-class MouldingMachine:
+class MouldingMachine(RegimeModel[Profile]):
     """The ``moulding-machine`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "moulding-machine"
     id_prefix = "imm"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "barrel_temp_1_c": Signal("°C", 15.0, 305.0),
             "barrel_temp_2_c": Signal("°C", 15.0, 305.0),
             "barrel_temp_3_c": Signal("°C", 15.0, 305.0),
@@ -125,16 +122,15 @@ class MouldingMachine:
             "injection_pressure_bar": Signal("bar", 0.0, 2_200.0),
             "cycle_time_s": Signal("s", 14.0, 62.0),
             "shot_count": Signal("shots", 0.0, math.inf, monotonic=True),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> MouldingState:
         """Return machine ``index``'s state at t = 0: hot if on shift, else cold and off."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = MouldingState(key, calendar_for(seed, THREE_SHIFTS), key % _START_SHOTS)
         regime, until, h = CHAIN.first(key, state.calendar)
         state.mode = ((h >> 56) % _MOULDS) << 4
@@ -148,8 +144,8 @@ class MouldingMachine:
         key = state.key
         mode = state.mode
         regime = mode & 7
-        ambient, set1, set2, set3, set4, moulds = self._profiles[(key >> 20) & _PROFILE_MASK]
-        n0, n1, n2, n3, n4, n5, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        ambient, set1, set2, set3, set4, moulds = self._profiles[(key >> 20) & PROFILE_MASK]
+        n0, n1, n2, n3, n4, n5, _, _ = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         gap = math.exp((state.t0 - t_s) / _TAU_S[regime])
         heat = _HOT[regime] + gap if mode & ABOVE else _HOT[regime] - gap
         cycle, pressure = moulds[mode >> 4]
@@ -194,7 +190,7 @@ class MouldingMachine:
             until = at + tau * math.log(max(1.0 - heat, _READY) / _READY)
             until = min(until, state.calendar.at(at)[1]) if until > at else at + 1.0
         elif regime == RUNNING:
-            cycle = self._profiles[(state.key >> 20) & _PROFILE_MASK][5][mould][0]
+            cycle = self.profile(state.key)[5][mould][0]
             shots = max(1, int((until - at) / cycle))
             until = at + shots * cycle
             state.shots += shots

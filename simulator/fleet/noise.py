@@ -50,6 +50,14 @@ def hash64(seed: int, a: int, b: int) -> int:
     return mix64(mix64(mix64(seed) ^ (a & MASK64)) ^ (b & MASK64))
 
 
+def device_key(seed: int, index: int, model_tag: int) -> int:
+    """Return device ``index``'s 60-bit stream key for a run seeded ``seed``.
+
+    ``model_tag`` keeps each model's streams apart from the others' for the same seed and index.
+    """
+    return hash64(seed, index, model_tag) >> 4
+
+
 def unit(seed: int, a: int, b: int) -> float:
     """Return a float in ``[0, 1)`` determined by the three integers (53 random bits)."""
     return (hash64(seed, a, b) >> 11) * _TO_UNIT
@@ -88,6 +96,10 @@ NOISE_WIDTH = 8
 NOISE_STEP = 5063
 """Stride through the table from one sample to the next: odd, so a device visits every row
 before it repeats, and near ``NOISE_ROWS`` over the golden ratio, so neighbours are far apart."""
+
+ROW_MASK = NOISE_ROWS - 1
+"""Sample ``seq`` of a device with stream key ``key`` reads row ``(key + seq * NOISE_STEP) &
+ROW_MASK`` of the table."""
 
 _ROWS_SEED = 0x6E6F697365  # fixed: the table is the same in every run and process
 _CLIP = 3.0

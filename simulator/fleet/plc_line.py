@@ -34,12 +34,11 @@ The cycle counter goes up once per actual cycle while running and never goes dow
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws, unit
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws, unit
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, CHANGEOVER, RUNNING, STARVED, BLOCKED, FAULT, MAINTENANCE, OFF = range(8)
@@ -72,9 +71,9 @@ CHAIN = Chain(
     initial=(0.05, 0.08, 0.7, 0.06, 0.05, 0.04, 0.02),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "changeover", "running", "starved", "blocked", "fault", "maintenance")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 
 _AVAILABILITY_TAU_S = 8 * 3600.0
@@ -83,8 +82,6 @@ _SPEED_BASE = 0.8
 _SPEED_STEP = 0.011  # 16 levels: 0.800 .. 0.965 of the ideal rate
 _MODEL_TAG = 4
 _PROFILE_SEED = 0x706C63
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 _START_CYCLES = 5_000_000
 
 Profile = tuple[float, float, float, float]
@@ -116,32 +113,31 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-class PlcLine:
+class PlcLine(RegimeModel[Profile]):
     """The ``plc-line`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "plc-line"
     id_prefix = "plc"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "cycle_count": Signal("cycles", 0.0, math.inf, monotonic=True),
             "cycle_time_s": Signal("s", 11.0, 80.0),
             "availability": Signal("", 0.0, 1.0),
             "performance": Signal("", 0.75, 1.0),
             "quality": Signal("", 0.95, 1.0),
             "oee": Signal("", 0.0, 1.0),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> PlcState:
         """Return line ``index``'s state at t = 0, with 60-90 % availability behind it."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = PlcState(key, calendar_for(seed, THREE_SHIFTS), key % _START_CYCLES)
         regime, until, h = CHAIN.first(key, state.calendar)
         state.mode = ((h >> 56) % _SPEED_LEVELS) << 4
@@ -155,8 +151,8 @@ class PlcLine:
         key = state.key
         mode = state.mode
         regime = mode & 7
-        ideal, quality, drift, drift_phase = self._profiles[(key >> 20) & _PROFILE_MASK]
-        n0, n1, n2, _, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        ideal, quality, drift, drift_phase = self._profiles[(key >> 20) & PROFILE_MASK]
+        n0, n1, n2, _, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         performance = _SPEED_BASE + _SPEED_STEP * (mode >> 4)
         cycle = ideal / performance
         cycles = state.cycles
@@ -208,7 +204,7 @@ class PlcLine:
             state.t0 = availability
             return
         if regime == RUNNING:
-            ideal = self._profiles[(state.key >> 20) & _PROFILE_MASK][0]
+            ideal = self.profile(state.key)[0]
             cycle = ideal / (_SPEED_BASE + _SPEED_STEP * speed)
             cycles = max(1, int((until - at) / cycle))
             until = at + cycles * cycle

@@ -26,12 +26,11 @@ a few percent of imbalance between phases; the power factor is lower at light lo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws, unit
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws, unit
 from simulator.fleet.regime import Chain, Regime
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, RUNNING, PEAK, SAG, OFF = range(5)
@@ -49,9 +48,9 @@ CHAIN = Chain(
     initial=(0.15, 0.75, 0.1, 0.0),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "running", "peak", "sag")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 
 NOMINAL_V = 230.0
@@ -60,8 +59,6 @@ _LL_PER_SUM = math.sqrt(3.0) / 3.0  # mean line-to-line voltage per sum of the t
 _HOUR_S = 3600.0
 _MODEL_TAG = 7
 _PROFILE_SEED = 0x706D
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 _START_KWH = 900_000.0
 
 Profile = tuple[float, float, float, float, float, float, float, float, float, float]
@@ -103,16 +100,16 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-class PowerMeter:
+class PowerMeter(RegimeModel[Profile]):
     """The ``power-meter`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "power-meter"
     id_prefix = "pm"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "voltage_l1_v": Signal("V", 170.0, 245.0),
             "voltage_l2_v": Signal("V", 170.0, 245.0),
             "voltage_l3_v": Signal("V", 170.0, 245.0),
@@ -124,16 +121,15 @@ class PowerMeter:
             "power_factor": Signal("", 0.55, 1.0),
             "frequency_hz": Signal("Hz", 49.8, 50.2),
             "energy_kwh": Signal("kWh", 0.0, math.inf, monotonic=True),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> MeterState:
         """Return meter ``index``'s state at t = 0, its register already counting."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = MeterState(key, calendar_for(seed, TWO_SHIFTS), _START_KWH * unit(seed, index, 1))
         state.regime, state.until, _ = CHAIN.first(key, state.calendar)
         return state
@@ -148,9 +144,9 @@ class PowerMeter:
         key = state.key
         regime = state.regime
         rated, base, mean, omega, phase, sag, o1, o2, o3, pf_full = self._profiles[
-            (key >> 20) & _PROFILE_MASK
+            (key >> 20) & PROFILE_MASK
         ]
-        n0, n1, n2, n3, n4, n5, n6, n7 = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        n0, n1, n2, n3, n4, n5, n6, n7 = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         if regime == RUNNING:
             load = mean + 0.15 * math.sin(omega * t_s + phase) + 0.02 * n0
         elif regime == PEAK:

@@ -54,7 +54,7 @@ class Regime:
 class Chain:
     """A semi-Markov chain of :class:`Regime` s, stepped at the moments regimes end."""
 
-    __slots__ = ("_exits", "_initial", "regimes", "rest", "start")
+    __slots__ = ("_exits", "_initial", "names", "regimes", "rest", "start", "state_names")
 
     def __init__(
         self,
@@ -71,6 +71,11 @@ class Chain:
         """
         self.regimes = tuple(regimes)
         """Every regime, by number."""
+        self.names = tuple(regime.name for regime in self.regimes)
+        """Each regime's name, by number: the state a sample reports in it."""
+        self.state_names = tuple(dict.fromkeys(self.names))
+        """Every state a sample can report, each once, in regime order (the rest regime
+        shares its name with another, such as ``idle``)."""
         self.rest = rest
         """The regime a machine is in off shift."""
         self.start = start

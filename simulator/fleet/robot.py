@@ -30,12 +30,11 @@ program's cycle time (the last program's when stopped).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, TEACH, RUNNING, FAULT, MAINTENANCE, OFF = range(6)
@@ -59,9 +58,9 @@ CHAIN = Chain(
     initial=(0.15, 0.05, 0.75, 0.02, 0.03),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "teach", "running", "fault", "maintenance")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 
 FAULT_CODES = (1001, 2013, 3002, 4004, 5010, 6021, 7003, 8017)
@@ -79,8 +78,6 @@ _PHASES = 64
 _NOISE_NM = 0.02  # torque noise, share of rated torque per standard deviation
 _MODEL_TAG = 6
 _PROFILE_SEED = 0x726F62
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 _TEMP_NOISE_C = 0.2
 _START_CYCLES = 1_000_000
 
@@ -143,20 +140,21 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-def _noise_rows() -> tuple[tuple[NoiseRow, ...], tuple[NoiseRow, ...]]:
-    """Rows of noise already in Nm and °C: 6 torques, 6 temperatures; and the same rows with
-    the torques at 0, for servos off.
+def _noise_rows(
+    rows: tuple[tuple[float, ...], ...],
+) -> tuple[tuple[NoiseRow, ...], tuple[NoiseRow, ...]]:
+    """The shared noise ``rows`` already in Nm and °C: 6 torques, 6 temperatures; and the same
+    rows with the torques at 0, for servos off.
 
     Scaling once here instead of 12 multiplications per sample is most of what makes the robot,
     the model with the most signals, as fast as the others. The quiet rows share the
     temperature floats of the others.
     """
-    rows = noise_rows()
     torque_sd = [_NOISE_NM * rated for rated in RATED_NM]
     table = []
     quiet = []
     for number, row in enumerate(rows):
-        other = rows[(number + NOISE_ROWS // 2) & _ROW_MASK]  # 12 draws: two rows
+        other = rows[(number + NOISE_ROWS // 2) & ROW_MASK]  # 12 draws: two rows
         t = [sd * n for sd, n in zip(torque_sd, row[:6], strict=True)]
         c1, c2, c3, c4, c5, c6 = (_TEMP_NOISE_C * n for n in (*row[6:], *other[:4]))
         table.append((t[0], t[1], t[2], t[3], t[4], t[5], c1, c2, c3, c4, c5, c6))
@@ -167,16 +165,16 @@ def _noise_rows() -> tuple[tuple[NoiseRow, ...], tuple[NoiseRow, ...]]:
 _TORQUE_LIMIT = tuple(1.2 * rated for rated in RATED_NM)
 
 
-class Robot:
+class Robot(RegimeModel[Profile]):
     """The ``robot`` device model (see the module docstring)."""
 
-    __slots__ = ("_motions", "_profiles", "_quiet_rows", "_rows")
+    __slots__ = ("_motions", "_quiet_rows", "_scaled_rows")
 
     name = "robot"
     id_prefix = "rb"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "fault_code": Signal("", 0.0, 9999.0),
             "cycle_count": Signal("cycles", 0.0, math.inf, monotonic=True),
             "cycle_time_s": Signal("s", 8.0, 40.0),
@@ -185,17 +183,17 @@ class Robot:
                 for j in range(6)
             },
             **{f"joint_temp_{j + 1}_c": Signal("°C", 16.0, 72.0) for j in range(6)},
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
+        super().__init__(_make_profile)
         self._motions = tuple(_motion(p) for p in range(_PROGRAMS))
-        self._rows, self._quiet_rows = _noise_rows()
+        self._scaled_rows, self._quiet_rows = _noise_rows(self._rows)
 
     def new_state(self, index: int, seed: int) -> RobotState:
         """Return robot ``index``'s state at t = 0, at ambient temperature."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = RobotState(key, calendar_for(seed, TWO_SHIFTS), key % _START_CYCLES)
         regime, until, h = CHAIN.first(key, state.calendar)
         state.mode = ((h >> 56) % _PROGRAMS) << 4
@@ -209,8 +207,8 @@ class Robot:
         key = state.key
         mode = state.mode
         regime = mode & 7
-        ambient, payload, rises = self._profiles[(key >> 20) & _PROFILE_MASK]
-        row = (key + seq * NOISE_STEP) & _ROW_MASK
+        ambient, payload, rises = self._profiles[(key >> 20) & PROFILE_MASK]
+        row = (key + seq * NOISE_STEP) & ROW_MASK
         gap = math.exp((state.t0 - t_s) / _TAU_S)
         heat = _HEAT[regime] + gap if mode & ABOVE else _HEAT[regime] - gap
         r1, r2, r3, r4, r5, r6 = rises
@@ -222,10 +220,10 @@ class Robot:
             whole = math.ceil(to_go)
             cycles -= whole
             t1, t2, t3, t4, t5, t6 = profile[int((whole - to_go) * _PHASES) & (_PHASES - 1)]
-            e1, e2, e3, e4, e5, e6, c1, c2, c3, c4, c5, c6 = self._rows[row]
+            e1, e2, e3, e4, e5, e6, c1, c2, c3, c4, c5, c6 = self._scaled_rows[row]
         elif _SERVO_ON[regime]:
             t1, t2, t3, t4, t5, t6 = hold
-            e1, e2, e3, e4, e5, e6, c1, c2, c3, c4, c5, c6 = self._rows[row]
+            e1, e2, e3, e4, e5, e6, c1, c2, c3, c4, c5, c6 = self._scaled_rows[row]
         else:
             t1 = t2 = t3 = t4 = t5 = t6 = 0.0
             e1, e2, e3, e4, e5, e6, c1, c2, c3, c4, c5, c6 = self._quiet_rows[row]

@@ -24,12 +24,11 @@ machine's running with a 30 minute time constant.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, hash64, noise_rows, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
 from simulator.fleet.shift import TWO_SHIFTS, calendar_for
 
 IDLE, RUNNING, BURST, OFF = range(4)
@@ -46,9 +45,9 @@ CHAIN = Chain(
     initial=(0.2, 0.8, 0.0),
 )
 """The regimes, numbered as the constants above."""
-_NAME = tuple(regime.name for regime in CHAIN.regimes)  # one lookup in the hot path
+_NAME = CHAIN.names  # one lookup in the hot path
 
-STATE_NAMES = ("idle", "running", "burst")
+STATE_NAMES = CHAIN.state_names
 """Every state a sample reports."""
 ISO_ZONES = ("A", "B", "C", "D")
 """ISO 10816 evaluation zones, from new machine (A) to damage likely (D)."""
@@ -59,8 +58,6 @@ _TAU_S = 1800.0
 _TREND_S = 30 * 86_400.0  # the wear trend is halfway to its maximum after 30 days
 _MODEL_TAG = 8
 _PROFILE_SEED = 0x766962
-_PROFILE_MASK = 1023
-_ROW_MASK = NOISE_ROWS - 1
 
 Profile = tuple[float, float, float, float, float]
 
@@ -85,31 +82,30 @@ def _make_profile(number: int) -> Profile:
     )
 
 
-class VibrationSensor:
+class VibrationSensor(RegimeModel[Profile]):
     """The ``vibration-sensor`` device model (see the module docstring)."""
 
-    __slots__ = ("_profiles", "_rows")
+    __slots__ = ()
 
     name = "vibration-sensor"
     id_prefix = "vib"
-    signals: Mapping[str, Signal] = MappingProxyType(
+    signals = state_signals(
+        CHAIN,
         {
-            "state": Signal("", choices=STATE_NAMES),
             "rms_velocity_mm_s": Signal("mm/s", 0.0, 25.0),
             "peak_velocity_mm_s": Signal("mm/s", 0.0, 210.0),
             "crest_factor": Signal("", 2.0, 9.0),
             "iso_zone": Signal("", choices=ISO_ZONES),
             "temperature_c": Signal("°C", 17.0, 62.0),
-        }
+        },
     )
 
     def __init__(self) -> None:
-        self._profiles = tuple(_make_profile(n) for n in range(_PROFILE_MASK + 1))
-        self._rows = noise_rows()
+        super().__init__(_make_profile)
 
     def new_state(self, index: int, seed: int) -> VibrationState:
         """Return sensor ``index``'s state at t = 0, its machine at ambient temperature."""
-        key = hash64(seed, index, _MODEL_TAG) >> 4
+        key = device_key(seed, index, _MODEL_TAG)
         state = VibrationState(key, calendar_for(seed, TWO_SHIFTS))
         regime, until, _ = CHAIN.first(key, state.calendar)
         enter(state, regime, until, 0.0, level=0.0, target=_HEAT[regime], tau_s=_TAU_S)
@@ -122,8 +118,8 @@ class VibrationSensor:
         key = state.key
         mode = state.mode
         regime = mode & 3
-        level, trend, burst, ambient, rise = self._profiles[(key >> 20) & _PROFILE_MASK]
-        n0, n1, n2, _, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & _ROW_MASK]
+        level, trend, burst, ambient, rise = self._profiles[(key >> 20) & PROFILE_MASK]
+        n0, n1, n2, _, _, _, _, _ = self._rows[(key + seq * NOISE_STEP) & ROW_MASK]
         gap = math.exp((state.t0 - t_s) / _TAU_S)
         heat = _HEAT[regime] + gap if mode & ABOVE else _HEAT[regime] - gap
         if regime == RUNNING:

@@ -1,0 +1,53 @@
+"""What every regime-driven device model shares: its profile table, noise rows and signal table.
+
+The equipment models (all but ``machine-sensor``) are built alike: per-device constants come
+from a table of 1,024 device profiles that bits 20-29 of the device key pick, measurement noise
+from the shared :func:`~simulator.fleet.noise.noise_rows`, and the first signal is the state,
+named by the model's :class:`~simulator.fleet.regime.Chain`. :class:`RegimeModel` holds the two
+tables; a model adds its chain, its state class and its ``sample``, which reads the tables
+inline (it is the hot path: nothing here adds a call per sample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+from simulator.fleet.model import Signal
+from simulator.fleet.noise import noise_rows
+from simulator.fleet.regime import Chain
+
+PROFILE_MASK = 1023
+"""A device's profile is number ``(key >> 20) & PROFILE_MASK`` of its model's table."""
+
+P = TypeVar("P")
+"""A model's profile: a tuple of its per-device constants."""
+
+
+class RegimeModel(Generic[P]):
+    """The tables a regime-driven model samples from; each model subclasses it."""
+
+    __slots__ = ("_profiles", "_rows")
+
+    name: str
+    """The name scenarios use (see :class:`~simulator.fleet.model.DeviceModel`)."""
+    id_prefix: str
+    """Short prefix of the model's device ids."""
+    signals: Mapping[str, Signal]
+    """Every key a sample has, in order (see :func:`state_signals`)."""
+
+    def __init__(self, make_profile: Callable[[int], P]) -> None:
+        self._profiles = tuple(make_profile(number) for number in range(PROFILE_MASK + 1))
+        """Every device profile, by number; built once per process."""
+        self._rows = noise_rows()
+        """The shared rows of standard normal noise."""
+
+    def profile(self, key: int) -> P:
+        """The profile of the device with stream key ``key`` (off the hot path)."""
+        return self._profiles[(key >> 20) & PROFILE_MASK]
+
+
+def state_signals(chain: Chain, signals: Mapping[str, Signal]) -> Mapping[str, Signal]:
+    """A model's signal table: ``state``, taking the chain's state names, then ``signals``."""
+    return MappingProxyType({"state": Signal("", choices=chain.state_names), **signals})
