@@ -34,7 +34,7 @@ import math
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
-from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, SETUP, RUNNING, TOOL_CHANGE, ALARM, MAINTENANCE, OFF = range(7)
@@ -226,8 +226,7 @@ class CncMachine(RegimeModel[Profile]):
             state.tool = 0
         elif regime == RUNNING:
             cycle = PROGRAMS[program][3] * profile[5]
-            cycles = min(max(1, int((until - at) / cycle)), profile[4] - state.tool)
-            until = at + cycles * cycle
+            cycles, until = whole_cycles(at, until, cycle, profile[4] - state.tool)
             state.parts += cycles
             state.tool += cycles
         target = _HEAT[regime]

@@ -31,7 +31,7 @@ import math
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
-from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, HEATING, SETUP, RUNNING, ALARM, MAINTENANCE, OFF = range(7)
@@ -191,7 +191,6 @@ class MouldingMachine(RegimeModel[Profile]):
             until = min(until, state.calendar.at(at)[1]) if until > at else at + 1.0
         elif regime == RUNNING:
             cycle = self.profile(state.key)[5][mould][0]
-            shots = max(1, int((until - at) / cycle))
-            until = at + shots * cycle
+            shots, until = whole_cycles(at, until, cycle)
             state.shots += shots
         enter(state, regime, until, at, level=heat, target=_HOT[regime], tau_s=tau, bits=mould << 4)

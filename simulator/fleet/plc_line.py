@@ -38,7 +38,7 @@ import math
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws, unit
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
-from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
 from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, CHANGEOVER, RUNNING, STARVED, BLOCKED, FAULT, MAINTENANCE, OFF = range(8)
@@ -205,9 +205,7 @@ class PlcLine(RegimeModel[Profile]):
             return
         if regime == RUNNING:
             ideal = self.profile(state.key)[0]
-            cycle = ideal / (_SPEED_BASE + _SPEED_STEP * speed)
-            cycles = max(1, int((until - at) / cycle))
-            until = at + cycles * cycle
+            cycles, until = whole_cycles(at, until, ideal / (_SPEED_BASE + _SPEED_STEP * speed))
             state.cycles += cycles
         above, t0 = anchor(availability, 1.0 if regime == RUNNING else 0.0, _AVAILABILITY_TAU_S, at)
         state.mode = regime | above | speed << 4

@@ -5,7 +5,8 @@ from a table of 1,024 device profiles that bits 20-29 of the device key pick, me
 from the shared :func:`~simulator.fleet.noise.noise_rows`, and the first signal is the state,
 named by the model's :class:`~simulator.fleet.regime.Chain`. :class:`RegimeModel` holds the two
 tables; a model adds its chain, its state class and its ``sample``, which reads the tables
-inline (it is the hot path: nothing here adds a call per sample).
+inline (it is the hot path: nothing here adds a call per sample). A model whose work comes in
+cycles (parts, shots) ends its running regimes with :func:`whole_cycles`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ class RegimeModel(Generic[P]):
     def profile(self, key: int) -> P:
         """The profile of the device with stream key ``key`` (off the hot path)."""
         return self._profiles[(key >> 20) & PROFILE_MASK]
+
+
+def whole_cycles(
+    at: float, until: float, cycle_s: float, most: int | None = None
+) -> tuple[int, float]:
+    """Fit a running regime from ``at`` to whole work cycles of ``cycle_s``: a started part is
+    finished, so it ends after the last cycle, not at the drawn ``until``.
+
+    Returns the number of cycles, as many as fit before ``until`` but at least one (and at
+    most ``most`` when given: a tool's remaining life), and the time the last one ends.
+    """
+    cycles = max(1, int((until - at) / cycle_s))
+    if most is not None:
+        cycles = min(cycles, most)
+    return cycles, at + cycles * cycle_s
 
 
 def state_signals(chain: Chain, signals: Mapping[str, Signal]) -> Mapping[str, Signal]:

@@ -34,7 +34,7 @@ import math
 from simulator.fleet.model import SampleValue, Signal
 from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, ROW_MASK, device_key, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
-from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
+from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
 from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
 
 IDLE, TEACH, RUNNING, FAULT, MAINTENANCE, OFF = range(6)
@@ -264,9 +264,7 @@ class Robot(RegimeModel[Profile]):
         """Enter ``regime`` at ``at`` with the joints at thermal level ``heat``, until ``until``."""
         program = state.mode >> 4
         if regime == RUNNING:
-            cycle = self._motions[program][0]
-            cycles = max(1, int((until - at) / cycle))
-            until = at + cycles * cycle
+            cycles, until = whole_cycles(at, until, self._motions[program][0])
             state.cycles += cycles
         target = _HEAT[regime]
         enter(state, regime, until, at, level=heat, target=target, tau_s=_TAU_S, bits=program << 4)
