@@ -12,28 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..errors import LocalProtocolError, RemoteProtocolError
+from . import packets
 from .packet_type import PacketType, packet_type_name
-from .packets import (
-    AckPacket,
-    Auth,
-    ConnAck,
-    Connect,
-    Disconnect,
-    Packet,
-    PingReq,
-    PingResp,
-    PubAck,
-    PubComp,
-    Publish,
-    PubRec,
-    PubRel,
-    SubAck,
-    Subscribe,
-    Subscription,
-    UnsubAck,
-    Unsubscribe,
-    Will,
-)
 from .primitives import (
     MAX_VARINT,
     Buffer,
@@ -53,7 +33,7 @@ _V5 = MQTTVersion.V5
 _PUBLISH_PROPS = PacketType.PUBLISH
 _V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
 
-_Body = Callable[[Buffer, int, int, MQTTVersion], Packet]
+_Body = Callable[[Buffer, int, int, MQTTVersion], packets.Packet]
 
 
 def _frame(buf: Buffer, offset: int) -> tuple[int, int] | None:
@@ -120,7 +100,7 @@ def _qos(qos: int) -> int:
     return qos
 
 
-def _connect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Connect:
+def _connect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Connect:
     name, pos = decode_string(buf, pos, end)
     if name != "MQTT":
         raise RemoteProtocolError(f"protocol name must be 'MQTT', got {name!r}")
@@ -139,7 +119,7 @@ def _connect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Connect:
         will_props, pos = _props(buf, pos, end, version, WILL_PROPERTIES)
         topic, pos = decode_string(buf, pos, end)
         payload, pos = decode_binary(buf, pos, end)
-        will = Will(topic, payload, will_qos, bool(flags & 0x20), will_props)
+        will = packets.Will(topic, payload, will_qos, bool(flags & 0x20), will_props)
     elif flags & 0x38:
         raise RemoteProtocolError("will QoS or retain set without the will flag")
     username = password = None
@@ -150,10 +130,12 @@ def _connect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Connect:
             raise RemoteProtocolError("password flag set without the username flag")
         password, pos = decode_binary(buf, pos, end)
     _finish(pos, end)
-    return Connect(client_id, keepalive, bool(flags & 0x02), username, password, will, props)
+    return packets.Connect(
+        client_id, keepalive, bool(flags & 0x02), username, password, will, props
+    )
 
 
-def _connack(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> ConnAck:
+def _connack(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.ConnAck:
     flags, pos = decode_u8(buf, pos, end)
     if flags & 0xFE:
         raise RemoteProtocolError("reserved acknowledge flags are set")
@@ -162,14 +144,14 @@ def _connack(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> ConnAck:
     if version is not _V5 and reason > 5:
         raise RemoteProtocolError(f"3.1.1 return code must be 0..5, got {reason}")
     _finish(pos, end)
-    return ConnAck(bool(flags), reason, props)
+    return packets.ConnAck(bool(flags), reason, props)
 
 
-def _ack_decoder(cls: type[AckPacket]) -> _Body:
+def _ack_decoder(cls: type[packets.AckPacket]) -> _Body:
     """PUBACK, PUBREC, PUBREL and PUBCOMP share one layout."""
     context = cls.packet_type
 
-    def body(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Packet:
+    def body(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Packet:
         packet_id, pos = _pid(buf, pos, end)
         reason = 0
         props = NO_PROPERTIES
@@ -184,7 +166,7 @@ def _ack_decoder(cls: type[AckPacket]) -> _Body:
     return body
 
 
-def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscribe:
+def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Subscribe:
     packet_id, pos = _pid(buf, pos, end)
     props, pos = _props(buf, pos, end, version, PacketType.SUBSCRIBE)
     subscriptions = []
@@ -195,7 +177,7 @@ def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscri
         if options & reserved or (options & 0x30) == 0x30:
             raise RemoteProtocolError(f"reserved subscription option bits set: 0x{options:02X}")
         subscriptions.append(
-            Subscription(
+            packets.Subscription(
                 topic_filter,
                 _qos(options & 3),
                 bool(options & 0x04),
@@ -205,10 +187,10 @@ def _subscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Subscri
         )
     if not subscriptions:
         raise RemoteProtocolError("no topic filters")
-    return Subscribe(packet_id, tuple(subscriptions), props)
+    return packets.Subscribe(packet_id, tuple(subscriptions), props)
 
 
-def _suback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> SubAck:
+def _suback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.SubAck:
     packet_id, pos = _pid(buf, pos, end)
     props, pos = _props(buf, pos, end, version, PacketType.SUBACK)
     codes = tuple(buf[pos:end])
@@ -216,10 +198,10 @@ def _suback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> SubAck:
         raise RemoteProtocolError("no reason codes")
     if version is MQTTVersion.V311 and not _V311_SUBACK_CODES.issuperset(codes):
         raise RemoteProtocolError(f"3.1.1 return codes are 0, 1, 2 or 0x80, got {codes}")
-    return SubAck(packet_id, codes, props)
+    return packets.SubAck(packet_id, codes, props)
 
 
-def _unsubscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Unsubscribe:
+def _unsubscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Unsubscribe:
     packet_id, pos = _pid(buf, pos, end)
     props, pos = _props(buf, pos, end, version, PacketType.UNSUBSCRIBE)
     filters = []
@@ -228,44 +210,44 @@ def _unsubscribe(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Unsub
         filters.append(topic_filter)
     if not filters:
         raise RemoteProtocolError("no topic filters")
-    return Unsubscribe(packet_id, tuple(filters), props)
+    return packets.Unsubscribe(packet_id, tuple(filters), props)
 
 
-def _unsuback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> UnsubAck:
+def _unsuback(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.UnsubAck:
     packet_id, pos = _pid(buf, pos, end)
     if version is not _V5:
         _finish(pos, end)
-        return UnsubAck(packet_id)
+        return packets.UnsubAck(packet_id)
     props, pos = _props(buf, pos, end, version, PacketType.UNSUBACK)
     codes = tuple(buf[pos:end])
     if not codes:
         raise RemoteProtocolError("no reason codes")
-    return UnsubAck(packet_id, codes, props)
+    return packets.UnsubAck(packet_id, codes, props)
 
 
-def _auth(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Auth:
+def _auth(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Auth:
     # Only a bare success may leave off both the reason code and the property block.
     if pos == end:
-        return Auth()
+        return packets.Auth()
     reason, pos = decode_u8(buf, pos, end)
     if pos == end:
         raise RemoteProtocolError("reason code without a property length")
     props, pos = decode_properties(buf, pos, end, PacketType.AUTH)
     _finish(pos, end)
-    return Auth(reason, props)
+    return packets.Auth(reason, props)
 
 
-def _pingreq(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PingReq:
+def _pingreq(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.PingReq:
     _finish(pos, end)
-    return PingReq()
+    return packets.PingReq()
 
 
-def _pingresp(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> PingResp:
+def _pingresp(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.PingResp:
     _finish(pos, end)
-    return PingResp()
+    return packets.PingResp()
 
 
-def _disconnect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Disconnect:
+def _disconnect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> packets.Disconnect:
     reason = 0
     props = NO_PROPERTIES
     if version is _V5 and pos < end:
@@ -273,17 +255,17 @@ def _disconnect(buf: Buffer, pos: int, end: int, version: MQTTVersion) -> Discon
         if pos < end:
             props, pos = _props(buf, pos, end, version, PacketType.DISCONNECT)
     _finish(pos, end)
-    return Disconnect(reason, props)
+    return packets.Disconnect(reason, props)
 
 
 # Packet type -> (required low nibble, body decoder); PUBLISH is handled inline.
 _DECODERS: dict[int, tuple[int, _Body]] = {
     PacketType.CONNECT: (0, _connect),
     PacketType.CONNACK: (0, _connack),
-    PacketType.PUBACK: (0, _ack_decoder(PubAck)),
-    PacketType.PUBREC: (0, _ack_decoder(PubRec)),
-    PacketType.PUBREL: (2, _ack_decoder(PubRel)),
-    PacketType.PUBCOMP: (0, _ack_decoder(PubComp)),
+    PacketType.PUBACK: (0, _ack_decoder(packets.PubAck)),
+    PacketType.PUBREC: (0, _ack_decoder(packets.PubRec)),
+    PacketType.PUBREL: (2, _ack_decoder(packets.PubRel)),
+    PacketType.PUBCOMP: (0, _ack_decoder(packets.PubComp)),
     PacketType.SUBSCRIBE: (2, _subscribe),
     PacketType.SUBACK: (0, _suback),
     PacketType.UNSUBSCRIBE: (2, _unsubscribe),
@@ -296,13 +278,16 @@ _DECODERS: dict[int, tuple[int, _Body]] = {
 _DECODERS_V5 = {**_DECODERS, PacketType.AUTH: (0, _auth)}
 
 
-def _publish_factory() -> Callable[[str, bytes, int, bool, bool, int | None, Properties], Publish]:
+def _publish_factory() -> Callable[
+    [str, bytes, int, bool, bool, int | None, Properties], packets.Publish
+]:
     # A frozen dataclass's __init__ assigns each field through object.__setattr__; the
     # ingest subscriber builds one Publish per message, so set the slots directly.
     # Publish has no __post_init__, so the result is identical to Publish(...).
     new = object.__new__
+    publish = packets.Publish
     topic_, payload_, qos_, retain_, dup_, pid_, props_ = (
-        getattr(Publish, name).__set__
+        getattr(publish, name).__set__
         for name in ("topic", "payload", "qos", "retain", "dup", "packet_id", "properties")
     )
 
@@ -314,8 +299,8 @@ def _publish_factory() -> Callable[[str, bytes, int, bool, bool, int | None, Pro
         dup: bool,
         packet_id: int | None,
         props: Properties,
-    ) -> Publish:
-        packet: Publish = new(Publish)
+    ) -> packets.Publish:
+        packet: packets.Publish = new(publish)
         topic_(packet, topic)
         payload_(packet, payload)
         qos_(packet, qos)
@@ -333,7 +318,7 @@ new_publish = _publish_factory()
 the cost: for the receive paths that build one per message."""
 
 
-def _publish(buf: Buffer, first: int, pos: int, end: int, version: MQTTVersion) -> Publish:
+def _publish(buf: Buffer, first: int, pos: int, end: int, version: MQTTVersion) -> packets.Publish:
     qos = (first >> 1) & 3
     if qos == 3:
         raise RemoteProtocolError("QoS 3 is not a valid QoS")
@@ -382,7 +367,7 @@ def decode(
     *,
     offset: int = 0,
     max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-) -> tuple[Packet, int] | None:
+) -> tuple[packets.Packet, int] | None:
     """Decode the packet starting at ``buf[offset]``.
 
     Returns the packet and how many bytes it took, or ``None`` if ``buf`` does not yet hold
@@ -454,7 +439,7 @@ class Decoder:
             self._chunks.append(bytes(data))
             self._pending += len(data)
 
-    def next_packet(self) -> Packet | None:
+    def next_packet(self) -> packets.Packet | None:
         """The next complete packet, or ``None`` if more data is needed."""
         while True:
             if self._pos < len(self._buf):
@@ -484,7 +469,7 @@ class Decoder:
         self._pos = 0
         self._need = 0
 
-    def __iter__(self) -> Iterator[Packet]:
+    def __iter__(self) -> Iterator[packets.Packet]:
         """Yield every complete packet buffered so far."""
         while (packet := self.next_packet()) is not None:
             yield packet

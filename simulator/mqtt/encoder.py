@@ -15,27 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import LocalProtocolError
+from . import packets
 from .packet_type import PacketType
-from .packets import (
-    AckPacket,
-    Auth,
-    ConnAck,
-    Connect,
-    Disconnect,
-    Packet,
-    PingReq,
-    PingResp,
-    PubAck,
-    PubComp,
-    Publish,
-    PubRec,
-    PubRel,
-    SubAck,
-    Subscribe,
-    UnsubAck,
-    Unsubscribe,
-    Will,
-)
 from .primitives import (
     MAX_VARINT,
     encode_binary,
@@ -50,6 +31,7 @@ from .version import MQTTVersion
 _PROTOCOL_NAME = encode_string("MQTT")
 _V5 = MQTTVersion.V5
 _V311_SUBACK_CODES = frozenset({0, 1, 2, 0x80})
+_PUBLISH = packets.Publish  # one lookup on the publish path
 
 
 def fixed_header(first: int, size: int) -> bytes:
@@ -109,7 +91,7 @@ def _topic_filter(topic_filter: str) -> bytes:
     return encode_string(topic_filter)
 
 
-def _encode_will(will: Will, version: MQTTVersion) -> bytes:
+def _encode_will(will: packets.Will, version: MQTTVersion) -> bytes:
     _qos(will.qos, "will")
     return b"".join(
         (
@@ -120,7 +102,7 @@ def _encode_will(will: Will, version: MQTTVersion) -> bytes:
     )
 
 
-def _connect(p: Connect, version: MQTTVersion) -> bytes:
+def _connect(p: packets.Connect, version: MQTTVersion) -> bytes:
     flags = 0x02 if p.clean_start else 0
     if p.will is not None:
         flags |= 0x04 | (_qos(p.will.qos, "will") << 3) | (0x20 if p.will.retain else 0)
@@ -146,7 +128,7 @@ def _connect(p: Connect, version: MQTTVersion) -> bytes:
     return b"".join(parts)
 
 
-def _connack(p: ConnAck, version: MQTTVersion) -> bytes:
+def _connack(p: packets.ConnAck, version: MQTTVersion) -> bytes:
     if version is MQTTVersion.V311 and not 0 <= p.reason_code <= 5:
         raise LocalProtocolError(f"a 3.1.1 CONNACK return code is 0..5, got {p.reason_code}")
     flags = b"\x01" if p.session_present else b"\x00"
@@ -154,7 +136,7 @@ def _connack(p: ConnAck, version: MQTTVersion) -> bytes:
     return flags + reason + _props(p.properties, version, PacketType.CONNACK, "CONNACK")
 
 
-def _publish(p: Publish, version: MQTTVersion) -> bytes:
+def _publish(p: packets.Publish, version: MQTTVersion) -> bytes:
     qos = _qos(p.qos, "PUBLISH")
     parts = [_topic_name(p.topic, version, p.properties)]
     if qos:
@@ -168,7 +150,7 @@ def _publish(p: Publish, version: MQTTVersion) -> bytes:
     return b"".join(parts)
 
 
-def _ack(p: AckPacket, version: MQTTVersion) -> bytes:
+def _ack(p: packets.AckPacket, version: MQTTVersion) -> bytes:
     """PUBACK, PUBREC, PUBREL and PUBCOMP share one layout."""
     name = p.packet_type.name
     pid = _packet_id(p.packet_id, name)
@@ -186,13 +168,15 @@ def _ack(p: AckPacket, version: MQTTVersion) -> bytes:
     return pid + reason + encode_properties(p.properties, p.packet_type)
 
 
-def _pid_props(p: Subscribe | SubAck | Unsubscribe, version: MQTTVersion) -> bytes:
+def _pid_props(
+    p: packets.Subscribe | packets.SubAck | packets.Unsubscribe, version: MQTTVersion
+) -> bytes:
     """The packet id and the properties that open SUBSCRIBE, SUBACK and UNSUBSCRIBE."""
     name = p.packet_type.name
     return _packet_id(p.packet_id, name) + _props(p.properties, version, p.packet_type, name)
 
 
-def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
+def _subscribe(p: packets.Subscribe, version: MQTTVersion) -> bytes:
     if not p.subscriptions:
         raise LocalProtocolError("a SUBSCRIBE needs at least one topic filter")
     parts = [_pid_props(p, version)]
@@ -215,7 +199,7 @@ def _subscribe(p: Subscribe, version: MQTTVersion) -> bytes:
     return b"".join(parts)
 
 
-def _suback(p: SubAck, version: MQTTVersion) -> bytes:
+def _suback(p: packets.SubAck, version: MQTTVersion) -> bytes:
     if not p.reason_codes:
         raise LocalProtocolError("a SUBACK needs at least one reason code")
     if version is MQTTVersion.V311 and not _V311_SUBACK_CODES.issuperset(p.reason_codes):
@@ -224,7 +208,7 @@ def _suback(p: SubAck, version: MQTTVersion) -> bytes:
     return _pid_props(p, version) + codes
 
 
-def _unsubscribe(p: Unsubscribe, version: MQTTVersion) -> bytes:
+def _unsubscribe(p: packets.Unsubscribe, version: MQTTVersion) -> bytes:
     if not p.topic_filters:
         raise LocalProtocolError("an UNSUBSCRIBE needs at least one topic filter")
     parts = [_pid_props(p, version)]
@@ -232,7 +216,7 @@ def _unsubscribe(p: Unsubscribe, version: MQTTVersion) -> bytes:
     return b"".join(parts)
 
 
-def _unsuback(p: UnsubAck, version: MQTTVersion) -> bytes:
+def _unsuback(p: packets.UnsubAck, version: MQTTVersion) -> bytes:
     pid = _packet_id(p.packet_id, "UNSUBACK")
     if version is MQTTVersion.V311:
         if p.reason_codes:
@@ -245,7 +229,7 @@ def _unsuback(p: UnsubAck, version: MQTTVersion) -> bytes:
     return pid + encode_properties(p.properties, PacketType.UNSUBACK) + codes
 
 
-def _auth(p: Auth, version: MQTTVersion) -> bytes:
+def _auth(p: packets.Auth, version: MQTTVersion) -> bytes:
     if version is MQTTVersion.V311:
         raise LocalProtocolError("AUTH needs MQTT 5; this connection is 3.1.1")
     # Always written in full (the spec allows dropping a bare success), as mqtt5 does.
@@ -258,7 +242,7 @@ def _empty(_p: Any, _version: MQTTVersion) -> bytes:
     return b""
 
 
-def _disconnect(p: Disconnect, version: MQTTVersion) -> bytes:
+def _disconnect(p: packets.Disconnect, version: MQTTVersion) -> bytes:
     if version is MQTTVersion.V311:
         if p.reason_code:
             raise LocalProtocolError("DISCONNECT reason codes need MQTT 5")
@@ -273,26 +257,26 @@ def _disconnect(p: Disconnect, version: MQTTVersion) -> bytes:
 
 
 _ENCODERS: dict[type, tuple[int, Callable[[Any, MQTTVersion], bytes]]] = {
-    Connect: (0x10, _connect),
-    ConnAck: (0x20, _connack),
-    PubAck: (0x40, _ack),
-    PubRec: (0x50, _ack),
-    PubRel: (0x62, _ack),
-    PubComp: (0x70, _ack),
-    Subscribe: (0x82, _subscribe),
-    SubAck: (0x90, _suback),
-    Unsubscribe: (0xA2, _unsubscribe),
-    UnsubAck: (0xB0, _unsuback),
-    PingReq: (0xC0, _empty),
-    PingResp: (0xD0, _empty),
-    Disconnect: (0xE0, _disconnect),
-    Auth: (0xF0, _auth),
+    packets.Connect: (0x10, _connect),
+    packets.ConnAck: (0x20, _connack),
+    packets.PubAck: (0x40, _ack),
+    packets.PubRec: (0x50, _ack),
+    packets.PubRel: (0x62, _ack),
+    packets.PubComp: (0x70, _ack),
+    packets.Subscribe: (0x82, _subscribe),
+    packets.SubAck: (0x90, _suback),
+    packets.Unsubscribe: (0xA2, _unsubscribe),
+    packets.UnsubAck: (0xB0, _unsuback),
+    packets.PingReq: (0xC0, _empty),
+    packets.PingResp: (0xD0, _empty),
+    packets.Disconnect: (0xE0, _disconnect),
+    packets.Auth: (0xF0, _auth),
 }
 
 
-def encode(packet: Packet, version: MQTTVersion) -> bytes:
+def encode(packet: packets.Packet, version: MQTTVersion) -> bytes:
     """Encode one packet, fixed header included, for a connection speaking ``version``."""
-    if type(packet) is Publish:
+    if type(packet) is _PUBLISH:
         body = _publish(packet, version)
         first = 0x30 | (packet.qos << 1) | (0x08 if packet.dup else 0) | (1 if packet.retain else 0)
     else:
