@@ -14,30 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from simulator.errors import PayloadError
+from simulator.payloads.sparkplug import fields, model
 from simulator.payloads.sparkplug.datatype import (
     DataType,
     ValueKind,
     int_from_wire,
     is_integer,
     kind_of,
-)
-from simulator.payloads.sparkplug.fields import (
-    CELL_VALUES,
-    METRIC_VALUES,
-    PARAMETER_VALUES,
-    PROPERTY_VALUES,
-    WIRE_TYPE_OF_KIND,
-)
-from simulator.payloads.sparkplug.model import (
-    DataSet,
-    DataSetCell,
-    MetaData,
-    Metric,
-    PropertySet,
-    PropertyValue,
-    SparkplugPayload,
-    Template,
-    TemplateParameter,
 )
 from simulator.payloads.sparkplug.wire import (
     U32_MASK,
@@ -52,7 +35,7 @@ MAX_DEPTH = 32
 """Deepest nesting of templates and property sets decoded; deeper is refused, not recursed."""
 
 
-def decode_payload(data: bytes) -> SparkplugPayload:
+def decode_payload(data: bytes) -> model.SparkplugPayload:
     """Return the payload in ``data``; raise :class:`PayloadError` if it is malformed."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise PayloadError(f"a payload is bytes, got {type(data).__name__}")
@@ -69,10 +52,10 @@ def decode_payload(data: bytes) -> SparkplugPayload:
             uuid = _text(_len(wire_type, value, "uuid"))
         elif field == 5:
             body = _len(wire_type, value, "body")
-    return SparkplugPayload(timestamp, tuple(metrics), seq, uuid, body)
+    return model.SparkplugPayload(timestamp, tuple(metrics), seq, uuid, body)
 
 
-def _decode_metric(data: bytes, depth: int) -> Metric:
+def _decode_metric(data: bytes, depth: int) -> model.Metric:
     name = metadata = properties = None
     alias = timestamp = None
     datatype: DataType | None = None
@@ -95,7 +78,7 @@ def _decode_metric(data: bytes, depth: int) -> Metric:
             properties = _decode_property_set(_len(wire_type, value, "properties"), depth + 1)
         elif 10 <= field <= 18:
             found = (_METRIC_KINDS[field], wire_type, value)
-    return Metric(
+    return model.Metric(
         name,
         alias,
         timestamp,
@@ -109,10 +92,10 @@ def _decode_metric(data: bytes, depth: int) -> Metric:
     )
 
 
-_METRIC_KINDS = {field: kind for kind, field in METRIC_VALUES.items()}
-_PROPERTY_KINDS = {field: kind for kind, field in PROPERTY_VALUES.items()}
-_PARAMETER_KINDS = {field: kind for kind, field in PARAMETER_VALUES.items()}
-_CELL_KINDS = {field: kind for kind, field in CELL_VALUES.items()}
+_METRIC_KINDS = {field: kind for kind, field in fields.METRIC_VALUES.items()}
+_PROPERTY_KINDS = {field: kind for kind, field in fields.PROPERTY_VALUES.items()}
+_PARAMETER_KINDS = {field: kind for kind, field in fields.PARAMETER_VALUES.items()}
+_CELL_KINDS = {field: kind for kind, field in fields.CELL_VALUES.items()}
 
 
 def _decode_value(
@@ -124,7 +107,7 @@ def _decode_value(
     if found is None:
         return None
     kind, wire_type, raw = found
-    expected_wire = WIRE_TYPE_OF_KIND.get(kind, WireType.LEN)
+    expected_wire = fields.WIRE_TYPE_OF_KIND.get(kind, WireType.LEN)
     if wire_type != expected_wire:
         raise PayloadError(f"{kind.value} has wire type {wire_type.name}")
     declared = kind_of(datatype) if datatype else None
@@ -144,7 +127,7 @@ def _decode_value(
     return _DECODE_RAW_KIND[kind](raw, depth)
 
 
-def _decode_metadata(data: bytes) -> MetaData:
+def _decode_metadata(data: bytes) -> model.MetaData:
     values: dict[int, object] = {}
     for field, wire_type, value in iter_fields(data):
         if field in (1, 3, 4):
@@ -152,7 +135,7 @@ def _decode_metadata(data: bytes) -> MetaData:
         elif 2 <= field <= 8:
             values[field] = _text(_len(wire_type, value, "metadata field"))
     multi_part = values.get(1)
-    return MetaData(
+    return model.MetaData(
         None if multi_part is None else bool(multi_part),
         values.get(2),  # type: ignore[arg-type]
         values.get(3),  # type: ignore[arg-type]
@@ -164,10 +147,10 @@ def _decode_metadata(data: bytes) -> MetaData:
     )
 
 
-def _decode_property_set(data: bytes, depth: int) -> PropertySet:
+def _decode_property_set(data: bytes, depth: int) -> model.PropertySet:
     _check_depth(depth)
     keys: list[str] = []
-    values: list[PropertyValue] = []
+    values: list[model.PropertyValue] = []
     for field, wire_type, value in iter_fields(data):
         if field == 1:
             keys.append(_text(_len(wire_type, value, "property key")))
@@ -175,10 +158,10 @@ def _decode_property_set(data: bytes, depth: int) -> PropertySet:
             values.append(_decode_property_value(_len(wire_type, value, "property"), depth))
     if len(keys) != len(values):
         raise PayloadError(f"a PropertySet has {len(keys)} keys but {len(values)} values")
-    return PropertySet(tuple(zip(keys, values, strict=True)))
+    return model.PropertySet(tuple(zip(keys, values, strict=True)))
 
 
-def _decode_property_value(data: bytes, depth: int) -> PropertyValue:
+def _decode_property_value(data: bytes, depth: int) -> model.PropertyValue:
     datatype: DataType | None = None
     is_null = False
     found: tuple[ValueKind, WireType, int | bytes] | None = None
@@ -189,10 +172,10 @@ def _decode_property_value(data: bytes, depth: int) -> PropertyValue:
             is_null = bool(_varint(wire_type, value, "property is_null"))
         elif 3 <= field <= 10:
             found = (_PROPERTY_KINDS[field], wire_type, value)
-    return PropertyValue(datatype, _decode_value(datatype, found, depth + 1), is_null)
+    return model.PropertyValue(datatype, _decode_value(datatype, found, depth + 1), is_null)
 
 
-def _decode_property_set_list(data: bytes, depth: int) -> tuple[PropertySet, ...]:
+def _decode_property_set_list(data: bytes, depth: int) -> tuple[model.PropertySet, ...]:
     _check_depth(depth)
     return tuple(
         _decode_property_set(_len(wire_type, value, "property set"), depth + 1)
@@ -201,7 +184,7 @@ def _decode_property_set_list(data: bytes, depth: int) -> tuple[PropertySet, ...
     )
 
 
-def _decode_dataset(data: bytes, _depth: int) -> DataSet:
+def _decode_dataset(data: bytes, _depth: int) -> model.DataSet:
     width: int | None = None
     columns: list[str] = []
     types: list[DataType] = []
@@ -224,11 +207,13 @@ def _decode_dataset(data: bytes, _depth: int) -> DataSet:
         raise PayloadError(
             f"a DataSet has num_of_columns {width}, {len(columns)} columns, {len(types)} types"
         )
-    return DataSet(tuple(columns), tuple(types), tuple(_decode_row(b, types) for b in row_bodies))
+    return model.DataSet(
+        tuple(columns), tuple(types), tuple(_decode_row(b, types) for b in row_bodies)
+    )
 
 
-def _decode_row(data: bytes, types: list[DataType]) -> tuple[DataSetCell, ...]:
-    cells: list[DataSetCell] = []
+def _decode_row(data: bytes, types: list[DataType]) -> tuple[model.DataSetCell, ...]:
+    cells: list[model.DataSetCell] = []
     for field, wire_type, value in iter_fields(data):
         if field != 1:
             continue
@@ -244,12 +229,12 @@ def _decode_row(data: bytes, types: list[DataType]) -> tuple[DataSetCell, ...]:
     return tuple(cells)
 
 
-def _decode_template(data: bytes, depth: int) -> Template:
+def _decode_template(data: bytes, depth: int) -> model.Template:
     _check_depth(depth)
     version = template_ref = None
     is_definition: bool | None = None
-    metrics: list[Metric] = []
-    parameters: list[TemplateParameter] = []
+    metrics: list[model.Metric] = []
+    parameters: list[model.TemplateParameter] = []
     for field, wire_type, value in iter_fields(data):
         if field == 1:
             version = _text(_len(wire_type, value, "template version"))
@@ -261,10 +246,10 @@ def _decode_template(data: bytes, depth: int) -> Template:
             template_ref = _text(_len(wire_type, value, "template_ref"))
         elif field == 5:
             is_definition = bool(_varint(wire_type, value, "is_definition"))
-    return Template(version, tuple(metrics), tuple(parameters), template_ref, is_definition)
+    return model.Template(version, tuple(metrics), tuple(parameters), template_ref, is_definition)
 
 
-def _decode_parameter(data: bytes) -> TemplateParameter:
+def _decode_parameter(data: bytes) -> model.TemplateParameter:
     name = None
     datatype: DataType | None = None
     found: tuple[ValueKind, WireType, int | bytes] | None = None
@@ -275,7 +260,7 @@ def _decode_parameter(data: bytes) -> TemplateParameter:
             datatype = _decode_datatype(_varint(wire_type, value, "parameter type"))
         elif 3 <= field <= 8:
             found = (_PARAMETER_KINDS[field], wire_type, value)
-    return TemplateParameter(name, datatype, _decode_value(datatype, found, 0))
+    return model.TemplateParameter(name, datatype, _decode_value(datatype, found, 0))
 
 
 def _decode_string(raw: bytes, _depth: int) -> str:

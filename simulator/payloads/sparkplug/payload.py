@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from simulator.errors import PayloadError
+from simulator.payloads.sparkplug import fields, model
 from simulator.payloads.sparkplug.datatype import (
     DataType,
     ValueKind,
@@ -18,27 +19,12 @@ from simulator.payloads.sparkplug.datatype import (
     is_integer,
     kind_of,
 )
-from simulator.payloads.sparkplug.fields import (
-    CELL_VALUES,
-    METRIC_VALUES,
-    PARAMETER_VALUES,
-    PROPERTY_VALUES,
-)
-from simulator.payloads.sparkplug.model import (
-    DataSet,
-    MetaData,
-    Metric,
-    PropertySet,
-    PropertyValue,
-    SparkplugPayload,
-    Template,
-)
 from simulator.payloads.sparkplug.wire import double_field, float_field, len_field, varint_field
 
 __all__ = ["encode_payload"]
 
 
-def encode_payload(payload: SparkplugPayload) -> bytes:
+def encode_payload(payload: model.SparkplugPayload) -> bytes:
     """Return the protobuf bytes of ``payload``; raise :class:`PayloadError` if it cannot be."""
     out = bytearray()
     out += _u64_field(1, payload.timestamp, "payload timestamp")
@@ -51,7 +37,7 @@ def encode_payload(payload: SparkplugPayload) -> bytes:
     return bytes(out)
 
 
-def _encode_metric(metric: Metric) -> bytes:
+def _encode_metric(metric: model.Metric) -> bytes:
     out = bytearray()
     out += _text_field(1, metric.name)
     out += _u64_field(2, metric.alias, "alias")
@@ -68,7 +54,7 @@ def _encode_metric(metric: Metric) -> bytes:
     if metric.properties is not None:
         out += len_field(9, _encode_property_set(metric.properties))
     if metric.value is not None:
-        out += _encode_value(METRIC_VALUES, metric.datatype, metric.value)
+        out += _encode_value(fields.METRIC_VALUES, metric.datatype, metric.value)
     return bytes(out)
 
 
@@ -102,16 +88,16 @@ def _encode_value(
 
 
 def _encode_nested(kind: ValueKind, value: object) -> bytes:
-    if kind is ValueKind.DATASET and isinstance(value, DataSet):
+    if kind is ValueKind.DATASET and isinstance(value, model.DataSet):
         return _encode_dataset(value)
-    if kind is ValueKind.TEMPLATE and isinstance(value, Template):
+    if kind is ValueKind.TEMPLATE and isinstance(value, model.Template):
         return _encode_template(value)
-    if kind is ValueKind.PROPERTY_SET and isinstance(value, PropertySet):
+    if kind is ValueKind.PROPERTY_SET and isinstance(value, model.PropertySet):
         return _encode_property_set(value)
     if kind is ValueKind.PROPERTY_SET_LIST and type(value) is tuple:
         out = bytearray()
         for item in value:
-            if not isinstance(item, PropertySet):
+            if not isinstance(item, model.PropertySet):
                 raise PayloadError("a PropertySetList holds PropertySets only")
             out += len_field(1, _encode_property_set(item))
         return bytes(out)
@@ -124,9 +110,9 @@ _PYTHON_KINDS: dict[type, ValueKind] = {
     float: ValueKind.DOUBLE,
     str: ValueKind.STRING,
     bytes: ValueKind.BYTES,
-    DataSet: ValueKind.DATASET,
-    Template: ValueKind.TEMPLATE,
-    PropertySet: ValueKind.PROPERTY_SET,
+    model.DataSet: ValueKind.DATASET,
+    model.Template: ValueKind.TEMPLATE,
+    model.PropertySet: ValueKind.PROPERTY_SET,
     tuple: ValueKind.PROPERTY_SET_LIST,
 }
 
@@ -138,7 +124,7 @@ def _kind_of_python_value(value: object) -> ValueKind:
     return kind
 
 
-def _encode_metadata(meta: MetaData) -> bytes:
+def _encode_metadata(meta: model.MetaData) -> bytes:
     out = bytearray()
     if meta.is_multi_part is not None:
         out += varint_field(1, int(meta.is_multi_part))
@@ -151,7 +137,7 @@ def _encode_metadata(meta: MetaData) -> bytes:
     return bytes(out)
 
 
-def _encode_property_set(props: PropertySet) -> bytes:
+def _encode_property_set(props: model.PropertySet) -> bytes:
     out = bytearray()
     for key, _ in props.items:
         out += len_field(1, _utf8(key))
@@ -160,17 +146,17 @@ def _encode_property_set(props: PropertySet) -> bytes:
     return bytes(out)
 
 
-def _encode_property_value(prop: PropertyValue) -> bytes:
+def _encode_property_value(prop: model.PropertyValue) -> bytes:
     out = bytearray()
     out += _datatype_field(1, prop.type)
     if prop.is_null:
         out += varint_field(2, 1)
     if prop.value is not None:
-        out += _encode_value(PROPERTY_VALUES, prop.type, prop.value)
+        out += _encode_value(fields.PROPERTY_VALUES, prop.type, prop.value)
     return bytes(out)
 
 
-def _encode_dataset(dataset: DataSet) -> bytes:
+def _encode_dataset(dataset: model.DataSet) -> bytes:
     width = len(dataset.columns)
     if len(dataset.types) != width or any(len(row) != width for row in dataset.rows):
         raise PayloadError("a DataSet needs one type per column and one cell per column per row")
@@ -182,13 +168,13 @@ def _encode_dataset(dataset: DataSet) -> bytes:
     for row in dataset.rows:
         elements = bytearray()
         for datatype, cell in zip(dataset.types, row, strict=True):
-            body = b"" if cell is None else _encode_value(CELL_VALUES, datatype, cell)
+            body = b"" if cell is None else _encode_value(fields.CELL_VALUES, datatype, cell)
             elements += len_field(1, body)
         out += len_field(4, bytes(elements))
     return bytes(out)
 
 
-def _encode_template(template: Template) -> bytes:
+def _encode_template(template: model.Template) -> bytes:
     out = bytearray()
     out += _text_field(1, template.version)
     for metric in template.metrics:
@@ -198,7 +184,7 @@ def _encode_template(template: Template) -> bytes:
         body += _text_field(1, parameter.name)
         body += _datatype_field(2, parameter.type)
         if parameter.value is not None:
-            body += _encode_value(PARAMETER_VALUES, parameter.type, parameter.value)
+            body += _encode_value(fields.PARAMETER_VALUES, parameter.type, parameter.value)
         out += len_field(3, bytes(body))
     out += _text_field(4, template.template_ref)
     if template.is_definition is not None:
