@@ -20,6 +20,7 @@ import functools
 import ipaddress
 import math
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -194,6 +195,26 @@ def _check_share_group(value: str) -> str:
     return value
 
 
+_Problem = tuple[tuple[str | int, ...], Any, str]
+"""One problem a validator finds: where (the key path), the value given, and why it is wrong."""
+
+
+def _value_errors(title: str, problems: Iterable[_Problem]) -> ValidationError:
+    """Every problem in ``problems`` as one error, each reported at its own key path."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": why})
+            for loc, value, why in problems
+        ],
+    )
+
+
+def _value_error(loc: tuple[str | int, ...], value: Any, why: str) -> ValidationError:
+    """One problem, ``why``, with ``value`` at key path ``loc``."""
+    return _value_errors(str(loc[0]), [(loc, value, why)])
+
+
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     # TOML reads an unquoted ``latency_ms.p99 = "< 50"`` as nested tables; report paths nest
     # the same way, so both spellings name the same key.
@@ -219,7 +240,7 @@ def _parse_thresholds(
         )
     source = str((info.context or {}).get("source", "scenario"))
     parsed: list[Threshold] = []
-    errors: list[InitErrorDetails] = []
+    errors: list[_Problem] = []
     for key, spec in _flatten(value).items():
         messages: list[str] = []
         if not isinstance(spec, str):
@@ -232,14 +253,11 @@ def _parse_thresholds(
                 parsed.append(parse_threshold(f"{key} {spec}", source))
             except ScenarioError as exc:
                 messages.extend(problem.message for problem in exc.problems)
-        errors.extend(
-            InitErrorDetails(type="value_error", loc=(key,), input=spec, ctx={"error": message})
-            for message in messages
-        )
+        errors.extend(((key,), spec, message) for message in messages)
     if errors:
         # pydantic nests a ValidationError raised here under this field's location, so each
         # problem is reported at ``thresholds.<key>`` along with every other problem of the file.
-        raise ValidationError.from_exception_data("thresholds", errors)
+        raise _value_errors("thresholds", errors)
     return tuple(parsed)
 
 
@@ -700,15 +718,6 @@ class SouthboundSettings(_Table):
         return [(host, port) for port in ports for host in hosts][:needed]
 
 
-def _southbound_error(loc: tuple[str | int, ...], value: object, said: str) -> ValidationError:
-    """A problem of ``[southbound]`` found with the fleet in view, as a ValidationError, which
-    pydantic reports at the key ``loc`` names."""
-    return ValidationError.from_exception_data(
-        "southbound",
-        [InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": said})],
-    )
-
-
 class Scenario(_Table):
     """A whole scenario: one validated, immutable description of a run."""
 
@@ -779,19 +788,11 @@ class Scenario(_Table):
         ):
             # The responder is one connection: registrations on the other brokers would go
             # unanswered. Ingest runs a worker on each broker, and answers there.
-            raise ValidationError.from_exception_data(
-                "ingest",
-                [
-                    InitErrorDetails(
-                        type="value_error",
-                        loc=("ingest", "enabled"),
-                        input=False,
-                        ctx={
-                            "error": f"the register workflow over {brokers} brokers needs "
-                            f"ingest, which answers registrations on each broker"
-                        },
-                    )
-                ],
+            raise _value_error(
+                ("ingest", "enabled"),
+                False,
+                f"the register workflow over {brokers} brokers needs ingest, which answers "
+                "registrations on each broker",
             ) from None
         return self
 
@@ -826,29 +827,17 @@ class Scenario(_Table):
                 )
             )
         if found:
-            raise ValidationError.from_exception_data(
-                "stages",
-                [
-                    InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": why})
-                    for loc, value, why in found
-                ],
-            ) from None
+            raise _value_errors("stages", found) from None
         return self
 
     @model_validator(mode="after")
     def _slow_sink_has_a_sink(self) -> Scenario:
         for number, fault in enumerate(self.faults):
             if fault.kind == "slow_sink" and not self.ingest.enabled:
-                raise ValidationError.from_exception_data(
-                    "faults",
-                    [
-                        InitErrorDetails(
-                            type="value_error",
-                            loc=("faults", number, "kind"),
-                            input=fault.kind,
-                            ctx={"error": "slow_sink slows the run's ingest: [ingest] is off"},
-                        )
-                    ],
+                raise _value_error(
+                    ("faults", number, "kind"),
+                    fault.kind,
+                    "slow_sink slows the run's ingest: [ingest] is off",
                 ) from None
         return self
 
@@ -864,17 +853,7 @@ class Scenario(_Table):
                 if external
                 else "the local broker is restarted by the run: command is for an external broker"
             )
-            raise ValidationError.from_exception_data(
-                "faults",
-                [
-                    InitErrorDetails(
-                        type="value_error",
-                        loc=("faults", number, "command"),
-                        input=fault.command,
-                        ctx={"error": said},
-                    )
-                ],
-            ) from None
+            raise _value_error(("faults", number, "command"), fault.command, said) from None
         return self
 
     @model_validator(mode="after")
@@ -882,7 +861,7 @@ class Scenario(_Table):
         southbound = self.southbound
         devices = self.fleet.devices
         if southbound.modbus_devices is not None and southbound.modbus_devices >= devices:
-            raise _southbound_error(
+            raise _value_error(
                 ("southbound", "modbus_devices"),
                 southbound.modbus_devices,
                 f"must leave devices for OPC UA: below the fleet's {devices}",
@@ -891,20 +870,18 @@ class Scenario(_Table):
             southbound.endpoints(len(southbound.modbus_range(devices)) or 1)
         except ValueError as exc:
             key = "ports" if southbound.ports else "port"
-            raise _southbound_error(
-                ("southbound", key), getattr(southbound, key), str(exc)
-            ) from None
+            raise _value_error(("southbound", key), getattr(southbound, key), str(exc)) from None
         modbus = southbound.modbus_range(devices)
         for number, fault in enumerate(southbound.faults):
             beyond = [index for index in fault.devices if index >= devices]
             if beyond:
-                raise _southbound_error(
+                raise _value_error(
                     ("southbound", "faults", number, "devices"),
                     fault.devices,
                     f"devices {beyond} are not in a fleet of {devices} (indexes 0..{devices - 1})",
                 )
             if fault.kind in ("slow", "exception") and not modbus:
-                raise _southbound_error(
+                raise _value_error(
                     ("southbound", "faults", number, "kind"),
                     fault.kind,
                     f"{fault.kind} is a Modbus answer and protocol = {southbound.protocol!r} "
@@ -914,7 +891,7 @@ class Scenario(_Table):
             if fault.kind in ("slow", "exception") and fault.devices:
                 opcua_only = [index for index in fault.devices if index not in modbus]
                 if opcua_only and modbus.stop < devices:
-                    raise _southbound_error(
+                    raise _value_error(
                         ("southbound", "faults", number, "devices"),
                         fault.devices,
                         f"devices {opcua_only} are served over OPC UA only (modbus_devices = "
