@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 
@@ -112,7 +112,31 @@ def factory_broker(pytestconfig: pytest.Config) -> Iterator[BrokerEndpoint]:
         broker.stop()
 
 
-class FleetFactory:
+class _RunsOfATest:
+    """What the runs one test starts share: their broker, a directory for their files, names."""
+
+    __slots__ = ("broker_url", "directory", "name", "source")
+
+    def __init__(self, broker_url: str, directory: Path, name: str, source: str) -> None:
+        self.broker_url = broker_url
+        """The broker every run connects to."""
+        self.directory = directory
+        """Where the runs' files go."""
+        self.name = name
+        """The scenario name of every run (it names the ingest client)."""
+        self.source = source
+        """What problems and the reports' ``scenario_path`` name as the runs' origin."""
+
+    @classmethod
+    def for_test(
+        cls, broker: BrokerEndpoint, directory: Path, request: pytest.FixtureRequest
+    ) -> Self:
+        """The runs of the test ``request`` is for, against ``broker``, with files in
+        ``directory``; named after the test."""
+        return cls(broker.url, directory, scenario_name(request.node.name), request.node.nodeid)
+
+
+class FleetFactory(_RunsOfATest):
     """Runs fleets against one broker for one test; what ``factory_fleet`` is.
 
     Call it (``factory_fleet(devices=50, ...)``) in a plain test, or await
@@ -122,17 +146,10 @@ class FleetFactory:
     ``fleet-<n>.sqlite`` under ``directory``.
     """
 
-    __slots__ = ("_runs", "broker_url", "directory", "name", "source")
+    __slots__ = ("_runs",)
 
     def __init__(self, broker_url: str, directory: Path, name: str, source: str) -> None:
-        self.broker_url = broker_url
-        """The broker every run connects to."""
-        self.directory = directory
-        """Where the runs' SQLite files go."""
-        self.name = name
-        """The scenario name of every run (it names the ingest client)."""
-        self.source = source
-        """What problems and the reports' ``scenario_path`` name as the runs' origin."""
+        super().__init__(broker_url, directory, name, source)
         self._runs = 0
 
     def __call__(self, **kwargs: Any) -> Report:
@@ -162,9 +179,7 @@ def factory_fleet(
     factory_broker: BrokerEndpoint, tmp_path: Path, request: pytest.FixtureRequest
 ) -> FleetFactory:
     """Run a simulated fleet against ``factory_broker``: ``factory_fleet(devices=50)``."""
-    return FleetFactory(
-        factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid
-    )
+    return FleetFactory.for_test(factory_broker, tmp_path, request)
 
 
 class SouthboundFleet:
@@ -201,7 +216,7 @@ class SouthboundFleet:
             self._check.stop()
 
 
-class SouthboundFactory:
+class SouthboundFactory(_RunsOfATest):
     """Starts southbound fleets for one test; what ``factory_southbound`` is.
 
     ``factory_southbound(devices=20, model="cnc-machine", gateway={...}, southbound={...})``
@@ -210,13 +225,10 @@ class SouthboundFactory:
     picks and returns a started :class:`SouthboundFleet`. Bad values raise ``ScenarioError``.
     """
 
-    __slots__ = ("_started", "broker_url", "directory", "name", "source")
+    __slots__ = ("_started",)
 
     def __init__(self, broker_url: str, directory: Path, name: str, source: str) -> None:
-        self.broker_url = broker_url
-        self.directory = directory
-        self.name = name
-        self.source = source
+        super().__init__(broker_url, directory, name, source)
         self._started: list[SouthboundFleet] = []
 
     def __call__(
@@ -262,9 +274,7 @@ def factory_southbound(
     """Serve simulated Modbus TCP (or OPC UA) devices and check a gateway's output on
     ``factory_broker``:
     ``factory_southbound(devices=20, gateway={"topic": "plant/{device}/data"})``."""
-    factory = SouthboundFactory(
-        factory_broker.url, tmp_path, scenario_name(request.node.name), request.node.nodeid
-    )
+    factory = SouthboundFactory.for_test(factory_broker, tmp_path, request)
     try:
         yield factory
     finally:
