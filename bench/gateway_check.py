@@ -1,57 +1,130 @@
-"""The whole gateway test at scale: N Modbus TCP devices served and checked, the example
-gateway polling each once a second and publishing JSON to a local Mosquitto.
+"""The whole gateway test at scale: Modbus TCP devices and an OPC UA server served and
+checked, the example gateway polling them once a second and publishing JSON to a local
+Mosquitto.
 
-Starts Mosquitto (``broker_config/``), then ``factory-sim southbound SCENARIO --broker URL``
-as a child process (uvloop, as users run it: the server and the northbound check in one
+Starts Mosquitto (``broker_config/``), then ``factory-sim southbound SCENARIO --broker URL`` as
+a child process (uvloop, as users run it: the servers and the northbound check in one
 process), then the example gateway (``examples/polling_gateway/poller.py``: pymodbus, one
-connection per device; paho-mqtt) in this process. After ``--warmup`` seconds the child's CPU
-(user + system, from /proc) over ``--seconds`` is divided by the reads the gateway made in
-that window (each read is one device's whole register map, answered by the server and its
-published values checked); at the end the child's report says what the check found. Run:
+connection per Modbus device; asyncua, one session per OPC UA server, Read calls of 1,000
+nodes; paho-mqtt) in this process. The fleet is ``--devices`` Modbus devices and, with
+``--opcua-devices``, as many more on one OPC UA server (``protocol = "modbus+opcua"``,
+``modbus_devices``), each part 40 % CNC machines, 30 % power meters, 30 % robots
+(1,563 OPC UA devices: 20,007 tags); every value changes each second.
 
-    .venv/bin/python bench/gateway_check.py [--devices 1000] [--seconds 30]
+Measured windows of ``--seconds``, each after ``--warmup`` seconds, on the child's CPU (user +
+system, from /proc):
+
+1. with OPC UA, ``idle``: nobody polls; the OPC UA updater alone (CPU per tag update);
+2. ``modbus``: the gateway polls the Modbus devices (CPU per Modbus read: the read served
+   and its published values checked, the idle rate taken off);
+3. with OPC UA, ``both``: the gateway polls the OPC UA server too (CPU per OPC UA value read
+   and checked, the Modbus window's rate taken off): the issue's target.
+
+Then SIGTERM ends the child, whose report says what the check found over the whole run. Run:
+
+    .venv/bin/python bench/gateway_check.py [--devices 1000] [--opcua-devices 1563]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from southbound_modbus import PLANT, ROOT, cpu_seconds
+from southbound_modbus import ROOT, cpu_seconds
 
 from simulator.broker import LocalBroker
 
 sys.path.insert(0, str(ROOT / "examples" / "polling_gateway"))
 from poller import Poller  # an example, not a package: imported from its directory
 
-SCENARIO = (
-    'name = "gateway-bench"\n'
-    + PLANT
-    + """[southbound]
-port = 0
-update_s = 1.0
-[gateway]
-topic = "plant/{{device}}/data"
-quality = "quality"
-max_staleness_ms = {staleness_ms}
-"""
-)
+SHARES = (("cnc-machine", 0.4), ("power-meter", 0.3), ("robot", 0.3))
+TAGS = {"cnc-machine": 11, "power-meter": 12, "robot": 16}
+"""Signals per model (the node maps' and register maps' fields)."""
+
+
+def mix(devices: int) -> list[tuple[str, int]]:
+    """``devices`` split 40/30/30 by model, the rounding left to the last."""
+    counts = [(model, round(devices * share)) for model, share in SHARES[:-1]]
+    return [*counts, (SHARES[-1][0], devices - sum(count for _, count in counts))]
+
+
+def scenario_text(args: argparse.Namespace) -> str:
+    parts = mix(args.devices) + (mix(args.opcua_devices) if args.opcua_devices else [])
+    lines = [
+        'name = "gateway-bench"',
+        "duration_s = 60",
+        "[fleet]",
+        f"devices = {args.devices + args.opcua_devices}",
+        "publish_interval_s = 1.0",
+    ]
+    for model, count in parts:
+        lines += ["[[fleet.mix]]", f'model = "{model}"', f"count = {count}"]
+    lines += ["[southbound]", "port = 0", "update_s = 1.0"]
+    if args.opcua_devices:
+        lines += ['protocol = "modbus+opcua"', f"modbus_devices = {args.devices}"]
+        lines += ["[southbound.opcua]", "port = 0"]
+    lines += [
+        "[gateway]",
+        'topic = "plant/{device}/data"',
+        'quality = "quality"',
+        f"max_staleness_ms = {int(args.staleness * 1000)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Window:
+    """One measured window: the child's CPU, this process's and the gateway's counts."""
+
+    def __init__(self, pid: int, pollers: list[Poller]) -> None:
+        self.pid = pid
+        self.pollers = pollers
+
+    def counts(self) -> tuple[float, float, float, int, int, int]:
+        return (
+            time.monotonic(),
+            cpu_seconds(self.pid),
+            time.process_time(),
+            sum(p.reads.total() for p in self.pollers),
+            sum(p.values_read for p in self.pollers),
+            sum(p.published for p in self.pollers),
+        )
+
+    def measure(self, seconds: float) -> dict[str, float]:
+        before = self.counts()
+        time.sleep(seconds)
+        after = self.counts()
+        wall, cpu, own, reads, values, published = (
+            a - b for a, b in zip(after, before, strict=True)
+        )
+        return {
+            "wall_s": round(wall, 2),
+            "server_cpu_s": round(cpu, 3),
+            "server_share_of_a_core": round(cpu / wall, 4),
+            "gateway_share_of_a_core": round(own / wall, 4),
+            "reads": reads,
+            "values_read": values,
+            "published": published,
+        }
+
+
+def per(cpu_s: float, count: float) -> float | None:
+    return round(1e6 * cpu_s / count, 1) if count else None
 
 
 def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> dict[str, Any]:
     scenario = directory / "gateway-bench.toml"
-    scenario.write_text(
-        SCENARIO.format(devices=args.devices, staleness_ms=int(args.staleness * 1000))
-    )
+    scenario.write_text(scenario_text(args))
     hint_path = directory / "hint.json"
     report_path = directory / "report.json"
-    total_s = args.warmup + args.seconds + args.tail
+    started = time.monotonic()
     child = subprocess.Popen(
         [
             sys.executable,
@@ -61,8 +134,6 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
             str(scenario),
             "--broker",
             broker.url,
-            "--duration",
-            str(total_s),
             "--hint",
             str(hint_path),
             "--report",
@@ -72,27 +143,39 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
         stdout=subprocess.PIPE,
         text=True,
     )
+    windows: dict[str, dict[str, float]] = {}
+    pollers: list[Poller] = []
     try:
         assert child.stdout is not None
         for line in child.stdout:
             if line.startswith("checking "):
                 break
-        started = time.monotonic()
-        with Poller(hint_path, broker.url, poll_s=args.interval) as gateway:
+        serving_after_s = time.monotonic() - started
+        window = Window(child.pid, pollers)
+        if args.opcua_devices:
             time.sleep(args.warmup)
-            reads_before = gateway.reads.total()
-            cpu_before = cpu_seconds(child.pid)
-            own_before = time.process_time()
-            wall_before = time.monotonic()
-            time.sleep(args.seconds)
-            reads = gateway.reads.total() - reads_before
-            cpu = cpu_seconds(child.pid) - cpu_before
-            own = time.process_time() - own_before
-            wall = time.monotonic() - wall_before
-            failed, overruns = gateway.failed_reads, gateway.overruns
-            # Stop polling before the command ends, so its last seconds have no reads in
-            # flight that it cannot check any more.
-            time.sleep(max(0.0, started + total_s - 2.0 - time.monotonic()))
+            windows["idle"] = window.measure(args.seconds)
+        with ExitStack() as running:
+            for protocol in ("modbus", "opcua") if args.opcua_devices else ("modbus",):
+                pollers.append(
+                    running.enter_context(
+                        Poller(
+                            hint_path,
+                            broker.url,
+                            poll_s=args.interval,
+                            protocols=(protocol,),
+                            client_id=f"bench-gateway-{protocol}",
+                        )
+                    )
+                )
+                time.sleep(args.warmup)
+                windows["both" if protocol == "opcua" else "modbus"] = window.measure(args.seconds)
+            failed = sum(p.failed_reads for p in pollers)
+            overruns = sum(p.overruns for p in pollers)
+            published = sum(p.published for p in pollers)
+        # Every poller stopped: let the check hear the last messages, then end the run.
+        time.sleep(args.tail)
+        child.send_signal(signal.SIGTERM)
         child.stdout.read()
         child.wait(timeout=120)
     finally:
@@ -100,40 +183,75 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
             child.kill()
             child.wait()
     report = json.loads(report_path.read_text())
-    gateway_section = report["gateway"]
-    return {
-        "devices": args.devices,
+    gateway = {"failed_reads": failed, "overruns": overruns, "published": published}
+    return summary(args, windows, report, serving_after_s, gateway)
+
+
+def summary(
+    args: argparse.Namespace,
+    windows: dict[str, dict[str, float]],
+    report: dict[str, Any],
+    serving_after_s: float,
+    polled: dict[str, int],
+) -> dict[str, Any]:
+    tags = sum(TAGS[model] * count for model, count in mix(args.opcua_devices))
+    result: dict[str, Any] = {
+        "modbus_devices": args.devices,
+        "opcua_devices": args.opcua_devices,
+        "opcua_tags": tags,
         "interval_s": args.interval,
-        "window_s": round(wall, 2),
-        "reads": reads,
-        "reads_per_s": round(reads / wall, 1),
-        "serve_and_check_cpu_us_per_read": round(1e6 * cpu / reads, 1) if reads else None,
-        "serve_and_check_share_of_a_core": round(cpu / wall, 4),
-        "gateway_cpu_us_per_read": round(1e6 * own / reads, 1) if reads else None,
-        "gateway_failed_reads": failed,
-        "gateway_overruns": overruns,
-        "check": {
-            "devices": gateway_section["devices"],
-            "tags": {k: gateway_section["tags"][k] for k in ("expected", "seen", "missing")},
-            "values": {
-                k: gateway_section["values"][k]
-                for k in ("checked", "correct", "stale", "wrong", "flagged")
-            },
-            "latency_ms": gateway_section["latency_ms"],
-            "gaps_max_ms": gateway_section["gaps"]["max_ms"],
-        },
-        "southbound": report["southbound"],
+        "serving_after_s": round(serving_after_s, 1),
+        "windows": windows,
     }
+    idle_rate = windows["idle"]["server_share_of_a_core"] if "idle" in windows else 0.0
+    modbus = windows["modbus"]
+    modbus_cpu = modbus["server_cpu_s"] - idle_rate * modbus["wall_s"]
+    result["server_cpu_us_per_modbus_read"] = per(modbus_cpu, modbus["reads"])
+    result["gateway_cpu_us_per_modbus_read"] = per(
+        modbus["gateway_share_of_a_core"] * modbus["wall_s"], modbus["reads"]
+    )
+    if "idle" in windows:
+        idle = windows["idle"]
+        result["server_cpu_us_per_tag_update"] = per(idle["server_cpu_s"], tags * idle["wall_s"])
+        both = windows["both"]
+        rate = modbus["server_share_of_a_core"]
+        opcua_values = (
+            both["values_read"] - modbus["values_read"] * both["wall_s"] / modbus["wall_s"]
+        )
+        result["server_cpu_us_per_opcua_value_read"] = per(
+            both["server_cpu_s"] - rate * both["wall_s"], opcua_values
+        )
+    gateway = report["gateway"]
+    result["gateway"] = polled
+    result["check"] = {
+        "devices": {k: gateway["devices"][k] for k in ("expected", "seen", "missing", "unknown")},
+        "tags": {k: gateway["tags"][k] for k in ("expected", "seen", "missing")},
+        "values": {
+            k: gateway["values"][k] for k in ("checked", "correct", "stale", "wrong", "flagged")
+        },
+        "wrong_tags": list(gateway["values"]["wrong_tags"])[:5],
+        "latency_ms": gateway["latency_ms"],
+        "gaps_max_ms": gateway["gaps"]["max_ms"],
+        "messages": gateway["messages"],
+    }
+    result["southbound"] = report["southbound"]
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--devices", type=int, default=1000, help="Modbus TCP devices")
+    parser.add_argument(
+        "--opcua-devices",
+        type=int,
+        default=0,
+        help="devices on one OPC UA server (1563: 20,007 tags)",
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="the gateway's poll (s)")
     parser.add_argument("--staleness", type=float, default=2.0, help="max_staleness (s)")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
-    parser.add_argument("--tail", type=float, default=5.0, help="seconds served after it")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds before each window")
+    parser.add_argument("--seconds", type=float, default=30.0, help="each measured window")
+    parser.add_argument("--tail", type=float, default=3.0, help="seconds served after polling")
     args = parser.parse_args()
     broker = LocalBroker()
     broker.start()

@@ -209,6 +209,8 @@ class Poller:
         self.flag_failures = flag_failures
         self.published = 0
         """Messages handed to the MQTT client."""
+        self.values_read = 0
+        """Values read well (and published)."""
         self.failed_reads = 0
         self.reads: Counter[tuple[str, str]] = Counter()
         """Reads per (device id, ``"good"`` or ``"failed"``)."""
@@ -372,6 +374,7 @@ class Poller:
             if factor is not None and isinstance(value, int | float):
                 values[signal] = value * factor
         self.reads[device_id, "good"] += 1
+        self.values_read += len(values)
         self._publish(device_id, values, "good")
 
     def _publish(self, device_id: str, values: dict[str, object], quality: str) -> None:
