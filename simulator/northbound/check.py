@@ -69,6 +69,7 @@ class GatewayCheck:
         self._seen_signals = [0] * n
         self._last_arrival = [math.nan] * n
         self._last_good = [-math.inf] * n
+        self._checked = [False] * n
         self._max_gap = [0.0] * n
         self._last_change: dict[int, list[float]] = {}
         self.received = 0
@@ -127,8 +128,7 @@ class GatewayCheck:
             self._unknown_devices.setdefault(device, None)
             return
         previous = self._last_arrival[index]
-        first = math.isnan(previous)
-        if not first:
+        if not math.isnan(previous):
             self._max_gap[index] = max(self._max_gap[index], t_s - previous)
         self._last_arrival[index] = t_s
         fresh = True
@@ -149,6 +149,11 @@ class GatewayCheck:
             checked.append((position, reading.value))
             shown.append(reading)
         matches = self.truth.match_many(index, checked, t_s) if checked else []
+        # The device's first values checked show what changed before the check could have
+        # heard of it (a flagged message before them showed nothing): no latency from them.
+        first = bool(checked) and not self._checked[index]
+        if checked:
+            self._checked[index] = True
         update_s = self.truth.update_s_of(index)
         for (position, _), reading, match in zip(checked, shown, matches, strict=True):
             if match.verdict == "correct":

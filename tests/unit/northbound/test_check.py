@@ -69,6 +69,20 @@ def test_a_correct_gateway_has_every_value_correct_and_names_the_missing_device(
     assert found["gaps"]["devices_over_staleness"] == 0
 
 
+def test_no_latency_is_taken_from_a_devices_first_values_after_flagged_messages() -> None:
+    """A gateway whose first reads failed: its first good values show changes made before it
+    could read them, which say nothing of how late it is."""
+    c = check()
+    for second in range(5, 28):
+        publish(c, 1, second + 0.1, quality="bad")
+    for second in range(28, 31):  # its spindle speed took its value of step 28 at step 27
+        publish(c, 1, second + 0.1)
+    found = c.section(31.0)
+    assert found["values"]["flagged"] == 23 * 11
+    assert found["latency_ms"]["count"] > 0
+    assert found["latency_ms"]["max"] == 100.0
+
+
 def test_a_wrong_value_is_named_by_device_and_signal_and_an_unknown_one_counted() -> None:
     c = check()
     publish(c, 2, 5.1, energy_kwh=-1.0)
