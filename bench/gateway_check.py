@@ -87,7 +87,7 @@ class Window:
         self.pid = pid
         self.pollers = pollers
 
-    def counts(self) -> tuple[float, float, float, int, int, int]:
+    def counts(self) -> tuple[float, ...]:
         return (
             time.monotonic(),
             cpu_seconds(self.pid),
@@ -95,13 +95,15 @@ class Window:
             sum(p.reads.total() for p in self.pollers),
             sum(p.values_read for p in self.pollers),
             sum(p.published for p in self.pollers),
+            sum(p.failed_reads for p in self.pollers),
+            sum(p.overruns for p in self.pollers),
         )
 
     def measure(self, seconds: float) -> dict[str, float]:
         before = self.counts()
         time.sleep(seconds)
         after = self.counts()
-        wall, cpu, own, reads, values, published = (
+        wall, cpu, own, reads, values, published, failed, overruns = (
             a - b for a, b in zip(after, before, strict=True)
         )
         return {
@@ -112,6 +114,8 @@ class Window:
             "reads": reads,
             "values_read": values,
             "published": published,
+            "failed_reads": failed,
+            "overruns": overruns,
         }
 
 
