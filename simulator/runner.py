@@ -51,7 +51,7 @@ from simulator.errors import (
 from simulator.faults import FaultTimeline, RunFaults, active_kinds, fault_line
 from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
-from simulator.ingest.settings import WorkerSettings, on_each_broker
+from simulator.ingest.settings import on_each_broker
 from simulator.live.console import View, make_view
 from simulator.live.jsonl import JsonLinesView
 from simulator.live.web import LiveDashboard
@@ -63,9 +63,14 @@ from simulator.metrics.process import cpu_seconds, peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
 from simulator.metrics.stages import LoadStageFigures, stage_figures
 from simulator.monitor import Monitor
-from simulator.mqtt import MQTTVersion
-from simulator.payloads.detect import AUTO
-from simulator.provisioning import Policy, Responder, ResponderSettings, topic_filter
+from simulator.platform_side import (
+    ingest_settings,
+    ingest_workers,
+    our_responder,
+    platform_connections,
+    responder_settings,
+)
+from simulator.provisioning import Responder, topic_filter
 from simulator.report.json_report import RunFigures, build_report, format_utc, run_section
 from simulator.report.merge import Input, merge_reports
 from simulator.report.schema import ResponderSection, RunReport, RunSection
@@ -73,7 +78,6 @@ from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.composition import connection_starts
 from simulator.scenario.faults import BrokerRestartFault, needs_relay
-from simulator.scenario.partition import ingest_partitions
 from simulator.scenario.plan import OnboardingPlan
 from simulator.scenario.segment import SegmentSchedule
 from simulator.scenario.stages import StagePlan, StageSchedule
@@ -100,43 +104,9 @@ from simulator.transport.tls import (
 PREFLIGHT_TIMEOUT_S = 5.0
 
 
-def ingest_payload(scenario: Scenario) -> str:
-    """The payload format ingest decodes: the fleet's one, or detected per message if mixed."""
-    formats = {group.payload for group in scenario.fleet.groups}
-    return formats.pop() if len(formats) == 1 else AUTO
-
-
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
     return sum(group.connections for group in scenario.fleet.groups)
-
-
-def platform_connections(scenario: Scenario) -> int:
-    """Connections our platform side opens to the broker: one per ingest worker, or the
-    provisioning responder's one without ingest."""
-    return scenario.ingest.workers if scenario.ingest.enabled else 1
-
-
-def sparkplug_group_of(scenario: Scenario) -> str | None:
-    """The Sparkplug group the fleet's edge nodes publish in (None: no Sparkplug devices)."""
-    fleet = scenario.fleet
-    if all(group.payload != "sparkplug" for group in fleet.groups):
-        return None
-    return fleet.sparkplug_group or fleet.enterprise
-
-
-def topic_filter_for(template: str) -> str:
-    """The narrowest ``#`` filter covering every topic the template can render.
-
-    ``factory/{site}/{line}/{device}/telemetry`` gives ``factory/#``; a template whose first
-    level is a placeholder gives ``#``.
-    """
-    fixed: list[str] = []
-    for level in template.split("/"):
-        if "{" in level:
-            break
-        fixed.append(level)
-    return "/".join([*fixed, "#"])
 
 
 def _check_reachable(host: str, port: int) -> None:
@@ -415,62 +385,17 @@ class Runner:
     async def _run_against(self, address: BrokerAddress) -> RunReport:
         scenario = self.scenario
         loop = asyncio.get_running_loop()
-        version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
         ingest: IngestPool | None = None
         if scenario.ingest.enabled:
-            # The worker's name is the scenario's; its client id the run's (see _ingest_workers).
-            name = f"ingest-{scenario.name}-0"
-            client_id = f"{self.config.client_id_prefix}ingest-0"
-            username, password = scenario.ingest.username, scenario.ingest.password
-            if username is None and address.username is not None:
-                username, secret = Credentials(address.username, address.password).for_device(name)
-                password = secret.decode() if secret is not None else None
-            # The worker's {device} in certificate paths is the name the ACL knows it by.
-            identity = username if username is not None else name
-            if address.tls:
-                check_client_files(self.tls, (identity,))
-            tls = self.tls.for_client(identity)
-            settings = WorkerSettings(
-                host=address.host,
-                port=address.port,
-                username=username,
-                password=password,
-                tls=address.tls,
-                ca_file=str(tls.ca_file) if tls.ca_file else None,
-                cert_file=str(tls.cert_file) if tls.cert_file else None,
-                key_file=str(tls.key_file) if tls.key_file else None,
-                verify=tls.verify,
-                topic_filter=topic_filter_for(scenario.fleet.topic),
-                # Mosquitto 2.0.11 writes no shared subscription to its database: a run that
-                # keeps sessions across a restart subscribes plainly (one worker needs no share).
-                share_group=scenario.ingest.share_group if scenario.broker.clean_start else None,
-                mqtt_version=version,
-                client_id=client_id,
-                keepalive_s=scenario.broker.keepalive_s,
-                payload=ingest_payload(scenario),
-                qos=scenario.fleet.qos,
-                session_expiry_s=_ingest_session_expiry(scenario),
-                batch_size=scenario.ingest.batch_size,
-                batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
-                register_filter=topic_filter(scenario.onboarding.register_topic)
-                if scenario.onboarding.workflow == "register"
-                else None,
-                death_filter=topic_filter(scenario.onboarding.death_topic)
-                if scenario.onboarding.workflow == "register" and scenario.onboarding.death_topic
-                else None,
-                # The worker hears every registration anyway: it answers them too, on the
-                # second core, instead of a responder competing with the devices for the first.
-                respond=_policy(scenario) if _our_responder(scenario) else None,
-                sparkplug_group=sparkplug_group_of(scenario),
-                sink=scenario.ingest.sink_url,
+            settings = ingest_settings(
+                scenario,
+                address,
+                self.tls,
+                prefix=self.config.client_id_prefix,
                 run_id=self.config.run_id,
-                sink_retry_s=scenario.ingest.sink_retry_s,
-                sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
-                store_payloads=scenario.ingest.store_payloads,
-                group_starts=tuple(group.start for group in scenario.fleet.groups),
             )
             workers = on_each_broker(
-                _ingest_workers(scenario, settings, self.config.client_id_prefix),
+                ingest_workers(scenario, settings, self.config.client_id_prefix),
                 self._ingest_brokers(),
             )
             if len(workers) < scenario.ingest.workers:
@@ -490,7 +415,7 @@ class Runner:
         try:
             if ingest is None:
                 responder = await self._start_responder(loop, address)
-            elif _our_responder(scenario):
+            elif our_responder(scenario):
                 self.say(self._answering("the ingest worker"))
             if self.config.ingest == "only":
                 return await self._ingest_only(loop, address, ingest, responder)
@@ -510,35 +435,16 @@ class Runner:
     ) -> Responder | None:
         """Start the provisioning responder, if the scenario registers and wants ours."""
         scenario = self.scenario
-        onboarding = scenario.onboarding
-        if not _our_responder(scenario):
+        if not our_responder(scenario):
             return None
-        name = f"provisioning-{scenario.name}-0"
-        client_id = f"{self.config.client_id_prefix}provisioning-0"
-        username, password = None, None
-        if address.username is not None:
-            username, secret = Credentials(address.username, address.password).for_device(name)
-            password = secret.decode() if secret is not None else None
+        settings, identity = responder_settings(
+            scenario, address, prefix=self.config.client_id_prefix
+        )
         responder = Responder(
-            ResponderSettings(
-                address.host,
-                address.port,
-                onboarding.register_topic,
-                mqtt_version=MQTTVersion.V5
-                if scenario.broker.mqtt_version == "5"
-                else MQTTVersion.V311,
-                client_id=client_id,
-                policy=_policy(scenario),
-                keepalive_s=scenario.broker.keepalive_s,
-                connect_timeout_s=onboarding.connect_timeout_s,
-                username=username,
-                password=password,
-            ),
+            settings,
             loop=loop,
             wall_ns=time.time_ns,
-            ssl_context=client_context(self.tls.for_client(username or name))
-            if address.tls
-            else None,
+            ssl_context=client_context(self.tls.for_client(identity)) if address.tls else None,
         )
         await responder.start()
         self.say(self._answering("a provisioning responder"))
@@ -1090,57 +996,6 @@ async def _ended(task: asyncio.Task[None] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _ingest_workers(
-    scenario: Scenario, settings: WorkerSettings, prefix: str = ""
-) -> list[WorkerSettings]:
-    """The settings of each ingest worker: one as given, or several splitting the topics.
-
-    Every worker answers the registrations of its own devices; only the first listens to
-    deaths and to Sparkplug traffic, which a topic partition cannot split. Worker ``k``'s
-    client id is ``<run prefix>ingest-k``.
-    """
-    count = scenario.ingest.workers
-    if count == 1:
-        return [settings]
-    parts = ingest_partitions(scenario.fleet, count)
-    if len(parts) == 1:
-        return [settings]
-    return [
-        dataclasses.replace(
-            settings,
-            client_id=f"{prefix}ingest-{k}",
-            partition=part,
-            worker_index=k,
-            death_filter=settings.death_filter if k == 0 else None,
-            sparkplug_group=settings.sparkplug_group if k == 0 else None,
-        )
-        for k, part in enumerate(parts)
-    ]
-
-
-def _our_responder(scenario: Scenario) -> bool:
-    """Whether this run answers registrations itself (else a real platform does)."""
-    onboarding = scenario.onboarding
-    return onboarding.workflow == "register" and onboarding.responder.enabled
-
-
-def _policy(scenario: Scenario) -> Policy:
-    responder = scenario.onboarding.responder
-    return Policy(
-        scenario.seed,
-        responder.reject_share,
-        responder.silent_share,
-        {"qos": scenario.fleet.qos},
-    )
-
-
-def _ingest_session_expiry(scenario: Scenario) -> int:
-    """Keep the ingest session when the fleet keeps its own (under 3.1.1 any value keeps it)."""
-    if scenario.broker.mqtt_version == "5":
-        return scenario.broker.session_expiry_s
-    return 0 if scenario.broker.clean_start else 1
 
 
 def _activity(progress: IngestSnapshot | None) -> int:

@@ -9,7 +9,8 @@ import pytest
 
 from simulator.errors import ResourceLimitError
 from simulator.fleet import PlantLayout, TopicTemplate
-from simulator.runner import connections_needed, topic_filter_for
+from simulator.platform_side import topic_filter_for
+from simulator.runner import connections_needed
 from simulator.scenario import Scenario, load_scenario
 from simulator.transport.limits import Demand, Machine, preflight
 
