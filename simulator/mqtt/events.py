@@ -71,48 +71,48 @@ new_message = _message_factory()
 
 
 @dataclass(frozen=True, slots=True)
-class PubAckReceived:
+class _Acknowledged:
+    """What the broker's acknowledgement of a packet of ours says: its packet id and reason
+    code, and a 5.0 reason string."""
+
+    packet_id: int
+    reason_code: int
+    reason_string: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PubAckReceived(_Acknowledged):
     """The broker acknowledged one of our QoS 1 messages."""
 
-    packet_id: int
-    reason_code: int
-    reason_string: str | None = None
-
 
 @dataclass(frozen=True, slots=True)
-class PubRecReceived:
+class PubRecReceived(_Acknowledged):
     """The broker received one of our QoS 2 messages; PUBREL is queued unless it failed."""
 
-    packet_id: int
-    reason_code: int
-    reason_string: str | None = None
-
 
 @dataclass(frozen=True, slots=True)
-class PubCompReceived:
+class PubCompReceived(_Acknowledged):
     """One of our QoS 2 messages is complete; its packet id is free again."""
 
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """The broker's answer to a SUBSCRIBE or UNSUBSCRIBE: its packet id, one reason code per
+    filter, and a 5.0 reason string."""
+
     packet_id: int
-    reason_code: int
+    reason_codes: tuple[int, ...]
     reason_string: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Subscribed:
+class Subscribed(_Answered):
     """The broker answered a SUBSCRIBE: one granted QoS or failure code per filter."""
 
-    packet_id: int
-    reason_codes: tuple[int, ...]
-    reason_string: str | None = None
-
 
 @dataclass(frozen=True, slots=True)
-class Unsubscribed:
+class Unsubscribed(_Answered):
     """The broker answered an UNSUBSCRIBE (5.0: one reason code per filter; 3.1.1: none)."""
-
-    packet_id: int
-    reason_codes: tuple[int, ...]
-    reason_string: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

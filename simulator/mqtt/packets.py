@@ -70,43 +70,41 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
-class PubAck:
+class _PublishAck:
+    """The layout PUBACK, PUBREC, PUBREL and PUBCOMP share; each names its packet type."""
+
+    packet_type: ClassVar[PacketType]
+    packet_id: int
+    reason_code: int = 0
+    properties: Properties = NO_PROPERTIES
+
+
+@dataclass(frozen=True, slots=True)
+class PubAck(_PublishAck):
     """PUBACK: acknowledges a QoS 1 PUBLISH."""
 
     packet_type: ClassVar[PacketType] = PacketType.PUBACK
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = NO_PROPERTIES
 
 
 @dataclass(frozen=True, slots=True)
-class PubRec:
+class PubRec(_PublishAck):
     """PUBREC: the receiver of a QoS 2 PUBLISH has it (step 2 of 4)."""
 
     packet_type: ClassVar[PacketType] = PacketType.PUBREC
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = NO_PROPERTIES
 
 
 @dataclass(frozen=True, slots=True)
-class PubRel:
+class PubRel(_PublishAck):
     """PUBREL: the sender of a QoS 2 PUBLISH releases its packet id (step 3 of 4)."""
 
     packet_type: ClassVar[PacketType] = PacketType.PUBREL
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = NO_PROPERTIES
 
 
 @dataclass(frozen=True, slots=True)
-class PubComp:
+class PubComp(_PublishAck):
     """PUBCOMP: the QoS 2 exchange is complete (step 4 of 4)."""
 
     packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
-    packet_id: int
-    reason_code: int = 0
-    properties: Properties = NO_PROPERTIES
 
 
 @dataclass(frozen=True, slots=True)
