@@ -135,7 +135,8 @@ def test_the_repr_shows_what_a_failed_assertion_needs() -> None:
         f"10 lost, 0 duplicated; latency p99 {report.latency_ms.p99} ms>"
     )
     assert repr(report.broker) == (
-        "<report broker: {'url': 'mqtt://127.0.0.1:1883', 'mqtt_version': '5'}>"
+        "<report broker: {'url': 'mqtt://127.0.0.1:1883', 'urls': ['mqtt://127.0.0.1:1883'], "
+        "'mqtt_version': '5'}>"
     )
     assert repr(Report({"odd": 1})) == "<Report {'odd': 1}>"
 
