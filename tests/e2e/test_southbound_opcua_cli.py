@@ -152,3 +152,26 @@ def test_modbus_and_opcua_at_once_show_the_same_sample(tmp_path: Path) -> None:
                 compared += 1
         assert compared == sum(len(get_model(d["model"]).signals) for d in hint["devices"])
     assert served.returncode == 0, served.err
+
+
+def test_modbus_devices_splits_the_fleet_between_the_two_protocols(tmp_path: Path) -> None:
+    """The first ``modbus_devices`` answer over Modbus TCP only, the others over OPC UA only,
+    and the hint lists each device once, where it answers."""
+    split = SCENARIO.replace(
+        'protocol = "opcua"', 'protocol = "modbus+opcua"\nmodbus_devices = 3\nport = 0'
+    )
+    with southbound(tmp_path, split) as served:
+        hint = served.hint
+        assert [d["index"] for d in hint["devices"]] == [0, 1, 2]
+        assert [d["index"] for d in hint["opcua"]["devices"]] == [3, 4, 5, 6]
+        assert [s["devices"] for s in hint["opcua"]["servers"]] == [[3, 4], [5, 6]]
+        first = hint["opcua"]["devices"][0]
+        model = get_model(first["model"])
+        signal = node_map(model).fields[0].signal
+        (value,) = asyncio.run(read(first["url"], [first["nodes"][signal]]))
+        assert value.Value.Value == sample_at(model, 3, 5, 0, 3600.0)[signal]
+        device = hint["devices"][-1]
+        assert device["unit_id"] == 3
+        size = register_map(get_model(device["model"])).size
+        assert len(asyncio.run(registers(device["host"], device["port"], 3, size))) == size
+    assert served.returncode == 0, served.err
