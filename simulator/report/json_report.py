@@ -261,7 +261,6 @@ def build_report(f: RunFigures) -> RunReport:
         },
         "throughput": {
             "published_per_s": _rate(f.published, f.publish_window_s),
-
             "ingested_per_s": ingested_per_s,
         },
         "latency_ms": {
