@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from simulator.errors import ScenarioError
-from simulator.northbound.service import check_problems
+from simulator.northbound.service import check_problems, shown_values
+from simulator.northbound.truth import RegisterValues
 from simulator.scenario.loader import validate_scenario
 from simulator.scenario.schema import Scenario
+from simulator.southbound.node_values import NodeValues
 
 
 def scenario(**tables: Any) -> Scenario:
@@ -77,3 +79,25 @@ def test_the_check_needs_a_topic_for_json_whatever_the_south_serves() -> None:
         found = check_problems(scenario(southbound={"protocol": protocol}))
         assert [p.path for p in found] == ["gateway.topic"]
     assert check_problems(scenario(gateway={"format": "sparkplug"})) == []
+
+
+@pytest.mark.parametrize(
+    ("southbound", "expected"),
+    [
+        ({}, [(RegisterValues, range(4))]),
+        ({"protocol": "opcua"}, [(NodeValues, range(4))]),
+        ({"protocol": "modbus+opcua"}, [(RegisterValues, range(4))]),
+        (
+            {"protocol": "modbus+opcua", "modbus_devices": 1},
+            [(RegisterValues, range(1)), (NodeValues, range(1, 4))],
+        ),
+    ],
+    ids=["modbus", "opcua", "both-ways", "split"],
+)
+def test_the_truth_is_the_registers_wherever_modbus_shows_a_device(
+    southbound: dict[str, Any], expected: list[tuple[type, range]]
+) -> None:
+    """A device served both ways is checked by its registers (every node value names its
+    register's number); one served over OPC UA only by its node values."""
+    shown = shown_values(scenario(southbound=southbound))
+    assert [(type(source), source.devices) for source in shown] == expected
