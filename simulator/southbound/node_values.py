@@ -116,10 +116,6 @@ class NodeValues:
         """How often device ``index``'s values change."""
         return self._group(index).block.update_s
 
-    def model_of(self, index: int) -> str:
-        """The name of device ``index``'s model."""
-        return self._group(index).map.model
-
     def converters(self, index: int) -> tuple[Callable[[object], Number | None], ...]:
         """Per signal of device ``index``: a published value to the number it names."""
         return self._group(index).converters

@@ -13,6 +13,12 @@ map's; a value's source timestamp is the instant of its step. The clock is injec
 ``update()`` writes what is due at ``clock() - epoch``, so a test fixes the clock and knows the
 exact step.
 
+Faults (:mod:`~simulator.southbound.faults`): a silent device's values turn Bad
+(``BadNoCommunication``, the last value and its source timestamp kept) at the fault's start
+and stop changing until its end, when the step's values are written again, the updater waking
+at both instants; a restart is :meth:`OpcuaServer.stop_listening` (every connection dropped,
+the address space and the updater carrying on) and :meth:`OpcuaServer.listen_again`.
+
 asyncua keeps each value as a ``DataValue`` in its address space: that, the node objects
 asyncua builds (about 20 KB a tag with its unit and range properties), a reference to each
 value attribute and a model state per device are all this holds.

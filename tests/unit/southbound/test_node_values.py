@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.fleet import PlantLayout, get_model
+from simulator.fleet import PlantLayout
 from simulator.scenario.composition import Group
 from simulator.southbound.node_map import NodeField, NodeType, node_map
 from simulator.southbound.node_values import NodeValues, node_number, node_value
@@ -52,7 +52,6 @@ def test_the_numbers_are_the_models_sample_at_the_step_as_the_nodes_hold_it(step
         assert shown.signals(index) == tuple(f.signal for f in fields)
     assert shown.device_id(4) == "pm-000004"
     assert shown.update_s_of(4) == 0.5
-    assert shown.model_of(1) == get_model("cnc-machine").name
 
 
 def test_asking_out_of_order_gives_the_same_numbers_as_asking_in_order() -> None:
