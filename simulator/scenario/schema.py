@@ -662,7 +662,7 @@ class SouthboundSettings(_Table):
     faults: list[SouthboundFaultSettings] = []
     """``[[southbound.faults]]``: devices that fall silent, answer slowly or with an exception,
     and server restarts, each from ``at_s`` for ``duration_s``. Over OPC UA a silent device's
-    values turn Bad and stop changing; slow and exception are Modbus answers, for devices
+    values turn Bad (null) until it ends; slow and exception are Modbus answers, for devices
     served over Modbus only."""
 
     @model_validator(mode="after")
@@ -886,7 +886,7 @@ class Scenario(_Table):
                     fault.kind,
                     f"{fault.kind} is a Modbus answer and protocol = {southbound.protocol!r} "
                     "serves no device over Modbus; OPC UA devices take silent (their values "
-                    "turn Bad and stop) or restart",
+                    "turn Bad) or restart",
                 )
             if fault.kind in ("slow", "exception") and fault.devices:
                 opcua_only = [index for index in fault.devices if index not in modbus]

@@ -14,10 +14,11 @@ map's; a value's source timestamp is the instant of its step. The clock is injec
 exact step.
 
 Faults (:mod:`~simulator.southbound.faults`): a silent device's values turn Bad
-(``BadNoCommunication``, the last value and its source timestamp kept) at the fault's start
-and stop changing until its end, when the step's values are written again, the updater waking
-at both instants; a restart is :meth:`OpcuaServer.stop_listening` (every connection dropped,
-the address space and the updater carrying on) and :meth:`OpcuaServer.listen_again`.
+(``BadNoCommunication``, the value null as OPC UA Part 4, 7.7.1 asks of a Bad one) at the
+fault's start and stay so until its end, when the step's values are written again, the
+updater waking at both instants; a restart is :meth:`OpcuaServer.stop_listening` (every
+connection dropped, the address space and the updater carrying on) and
+:meth:`OpcuaServer.listen_again`.
 
 asyncua keeps each value as a ``DataValue`` in its address space: that, the node objects
 asyncua builds (about 20 KB a tag with its unit and range properties), a reference to each
@@ -348,10 +349,10 @@ class OpcuaServer:
         return written
 
     async def _show_silence(self, silent: set[int], back: set[int], now: datetime) -> int:
-        """Turn the values of devices that fell silent Bad (``BadNoCommunication``, the last
-        value and its timestamp kept, as a server does for a device it cannot reach) and
-        write the values of those that answer again (unless this round's new step wrote them,
-        ``back``); return the values written."""
+        """Turn the values of devices that fell silent Bad (``BadNoCommunication``, as a
+        server does for a device it cannot reach, the value null and the source timestamp the
+        instant it was found silent) and write the values of those that answer again (unless
+        this round's new step wrote them, ``back``); return the values written."""
         written = 0
         for index in silent.difference(self._silenced):
             piece = next(p for p in self._slices if p.first <= index < p.first + len(p.values))
@@ -359,11 +360,10 @@ class OpcuaServer:
             self._silenced[index] = (piece, offset)
             self.counters.silenced += 1
             for attribute in piece.values[offset]:
-                last = attribute.value
                 value = _Settled(
-                    last.Value,
+                    ua.Variant(None, ua.VariantType.Null),
                     StatusCode=ua.StatusCode(ua.StatusCodes.BadNoCommunication),
-                    SourceTimestamp=last.SourceTimestamp,
+                    SourceTimestamp=now,
                     ServerTimestamp=now,
                 )
                 attribute.value = value
