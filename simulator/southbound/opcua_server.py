@@ -343,9 +343,7 @@ class OpcuaServer:
                     SourceTimestamp=now,
                     ServerTimestamp=now,
                 )
-                attribute.value = value
-                if attribute.datachange_callbacks:
-                    await self._notify(attribute, value)
+                await self._put(attribute, value)
         return written
 
     async def _show_silence(self, silent: set[int], back: set[int], now: datetime) -> int:
@@ -366,9 +364,7 @@ class OpcuaServer:
                     SourceTimestamp=now,
                     ServerTimestamp=now,
                 )
-                attribute.value = value
-                if attribute.datachange_callbacks:
-                    await self._notify(attribute, value)
+                await self._put(attribute, value)
                 written += 1
         for index in set(self._silenced).difference(silent):
             piece, offset = self._silenced.pop(index)
@@ -388,11 +384,16 @@ class OpcuaServer:
                     SourceTimestamp=source,
                     ServerTimestamp=now,
                 )
-                attribute.value = value
-                if attribute.datachange_callbacks:
-                    await self._notify(attribute, value)
+                await self._put(attribute, value)
                 written += 1
         return written
+
+    async def _put(self, attribute: Any, value: Any) -> None:
+        """Give a node ``value`` and tell the subscriptions monitoring it (the per-step loop
+        does the same inline: it runs for every tag)."""
+        attribute.value = value
+        if attribute.datachange_callbacks:
+            await self._notify(attribute, value)
 
     async def _notify(self, attribute: Any, value: Any) -> None:
         """Hand a new value to the subscriptions monitoring its node."""
