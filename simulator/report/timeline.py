@@ -71,7 +71,8 @@ def merge_timeseries(tracks: Sequence[Track]) -> list[dict[str, Any]]:
         offset_s = (track.started_at_ns - origin) / 1e9
         by_second: dict[int, dict[str, Any]] = {}
         for sample in track.samples:
-            by_second[round(offset_s + float(sample["t_s"]))] = _on_merged_clock(sample, offset_s)
+            second = round(offset_s + float(sample["t_s"]))
+            by_second[second] = _on_merged_clock(sample, offset_s, by_second.get(second))
         placed.append(by_second)
     last = max(max(seconds) for seconds in placed)
     merged: list[dict[str, Any]] = []
@@ -110,12 +111,17 @@ def _one(
     return {key: sample[key] for key in SAMPLE_KEYS}
 
 
-def _on_merged_clock(sample: dict[str, Any], offset_s: float) -> dict[str, Any]:
-    """``sample`` with its control requests' times moved by its report's ``offset_s``."""
-    if not sample.get("control") or not offset_s:
+def _on_merged_clock(
+    sample: dict[str, Any], offset_s: float, earlier: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``sample`` with its control requests' times moved by its report's ``offset_s``, and
+    after them those of an ``earlier`` sample of the same report that fell on the same second
+    (a late sample and the next one), which it replaces."""
+    kept = list(earlier.get("control") or ()) if earlier is not None else []
+    if not sample.get("control") and not kept:
         return sample
-    moved = [{**c, "t_s": round(c["t_s"] + offset_s, 3)} for c in sample["control"]]
-    return {**sample, "control": moved}
+    moved = [{**c, "t_s": round(c["t_s"] + offset_s, 3)} for c in sample.get("control") or ()]
+    return {**sample, "control": kept + moved}
 
 
 def _values(samples: Sequence[dict[str, Any] | None], key: str) -> list[float]:

@@ -53,3 +53,12 @@ def test_each_second_carries_the_control_requests_every_report_took_in_it() -> N
     b = Track(SECOND_NS, [{**sample(1.0, 1, 1.0), "control": [fault]}, sample(2.0, 2, 1.0)])
     merged = merge_timeseries([a, b])
     assert [s["control"] for s in merged] == [None, [pause, {**fault, "t_s": 1.6}], None]
+
+
+def test_a_request_is_kept_when_a_late_sample_and_the_next_fall_on_one_second() -> None:
+    pause = {"t_s": 1.2, "action": "pause", "detail": "publishing paused", "ok": True}
+    resume = {"t_s": 1.9, "action": "resume", "detail": "publishing resumed", "ok": True}
+    late = {**sample(1.6, 1, 1.0), "control": [pause]}  # due at 1.0, taken late
+    (merged,) = merge_timeseries([Track(0, [late, {**sample(2.01, 2, 1.0), "control": [resume]}])])
+    assert merged["t_s"] == 2.0
+    assert merged["control"] == [pause, resume]
