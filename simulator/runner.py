@@ -208,15 +208,7 @@ class Runner:
             connected_rss=rss_bytes(),
         )
         figures.run = self.run_section()
-        if self.faults is not None:
-            figures.faults = fault_figures(
-                self.faults.records,
-                state.monitor.series.samples,
-                qos=self.scenario.fleet.qos,
-                ingest=ingest is not None,
-            )
-        figures.stages = self._stage_figures(state.monitor)
-        figures.control = list(self.control.events) if self.control is not None else []
+        self._timeline_figures(figures, state.monitor, ingest=ingest is not None)
         report = build_report(figures)
         report["live"] = True
         return report
@@ -617,16 +609,21 @@ class Runner:
             full = sum(group.count / group.interval_s for group in fleet.groups)
             share = fleet.onboarded / len(fleet.devices) if fleet.devices else 0.0
             figures.planned_msg_per_s = full * share
+        self._timeline_figures(figures, monitor, ingest=ingest is not None)
+        return build_report(figures)
+
+    def _timeline_figures(self, figures: RunFigures, monitor: Monitor, *, ingest: bool) -> None:
+        """What happened on the run's timeline so far: each fault, each stage, each live
+        control request (live, or at the end)."""
         if self.faults is not None:
             figures.faults = fault_figures(
                 self.faults.records,
                 monitor.series.samples,
                 qos=self.scenario.fleet.qos,
-                ingest=ingest is not None,
+                ingest=ingest,
             )
         figures.stages = self._stage_figures(monitor)
         figures.control = list(self.control.events) if self.control is not None else []
-        return build_report(figures)
 
     def _stage_figures(self, monitor: Monitor) -> list[LoadStageFigures]:
         """What each stage that has ended achieved (live: the one running is judged once it
