@@ -10,19 +10,22 @@ acts there; the third slows the ingest worker's commits.
   interval) and drop their connections, which come back once the partition is over; at QoS 1
   on kept sessions nothing is lost. (Mosquitto 2.0 looks for silent clients only every 5 s
   or so, so on its side the drop is not certain within 6 s.)
+- The partition at QoS 0 without kept sessions: what waited in it is lost, and the fault's
+  window and the run both count it.
 - A sink 500 ms slower per batch for 3 s: a backlog builds (the worker stops reading, the
   broker queues), latency rises, and it all drains afterwards: nothing lost.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.commands import run_reported
+from tests.commands import run_reported, simulator
 
 pytestmark = pytest.mark.broker
 
@@ -130,3 +133,27 @@ def test_a_slow_sink_builds_a_backlog_that_drains_and_loses_nothing(tmp_path: Pa
     messages = report["messages"]
     assert messages["lost"] == 0
     assert messages["ingested"] == messages["published"]
+
+
+def test_at_qos_0_what_a_partition_drops_is_counted_lost_in_its_window_and_the_run(
+    tmp_path: Path,
+) -> None:
+    """The same partition at QoS 0 without kept sessions: what waited in it when the
+    connections dropped is gone for good, and the fault's window and the run both count it."""
+    text = scenario("partition0", 12.0, 1.5).replace("qos = 1", "qos = 0")
+    text = text.replace("clean_start = false", "clean_start = true")
+    scenario_path = tmp_path / "partition0.toml"
+    scenario_path.write_text(text + '[[faults]]\nkind = "partition"\nat_s = 2\nduration_s = 6\n')
+    done = simulator("run", str(scenario_path), "--report", "report.json", cwd=tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    (fault,) = report["faults"]
+    assert fault["qos"] == 0
+    assert fault["devices_lost"] > 0
+    messages = report["messages"]
+    assert messages["lost"] > 0
+    assert messages["published"] == messages["ingested"] + messages["lost"]
+    assert 0 < fault["lost"] <= messages["lost"]
+    said = done.stdout + done.stderr
+    assert "at QoS 0: " in said
+    assert done.returncode == 1, said  # lost messages fail the run, and it says how many
+    assert f"FAILED: {messages['lost']:,} of {messages['published']:,} messages were lost" in said
