@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
@@ -64,6 +65,12 @@ _OS_REASONS = {
     errno.EPERM: "permission",
     errno.EROFS: "permission",
 }
+
+
+_OPEN_RETRY_FIRST_S = 0.01
+_OPEN_RETRY_MAX_S = 0.25
+"""How long an open that found the file locked waits before trying again: doubling from the
+first, up to the most, within the busy timeout."""
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -129,14 +136,27 @@ class SqliteSink:
             )
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)) from exc
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._prepare(conn)
-            (last,) = conn.execute("SELECT max(rowid) FROM telemetry").fetchone()
-        except sqlite3.Error as exc:
-            conn.close()
-            raise SinkError(f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)) from exc
+        deadline = time.monotonic() + busy_timeout_s
+        wait_s = _OPEN_RETRY_FIRST_S
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._prepare(conn)
+                (last,) = conn.execute("SELECT max(rowid) FROM telemetry").fetchone()
+                break
+            except sqlite3.Error as exc:
+                # Switching a file to WAL, or reading one another connection is switching or
+                # recovering, can fail with SQLITE_BUSY without the busy handler being called:
+                # several workers opening one new file at once. Tried again until the timeout.
+                if failure_reason(exc) == "locked" and time.monotonic() + wait_s < deadline:
+                    time.sleep(wait_s)
+                    wait_s = min(2 * wait_s, _OPEN_RETRY_MAX_S)
+                    continue
+                conn.close()
+                raise SinkError(
+                    f"sqlite sink {path}: cannot open: {exc}", failure_reason(exc)
+                ) from exc
         self._conn = conn
         # As many rows per statement as SQLite allows variables for, up to MAX_CHUNK_ROWS.
         variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

@@ -228,3 +228,32 @@ def _error(name: str, text: str = "") -> sqlite3.Error:
 )
 def test_failures_are_told_apart_by_result_code(exc: BaseException, reason: str) -> None:
     assert failure_reason(exc) == reason
+
+
+def test_several_sinks_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    """Several ingest workers into one file start together: switching a new file to WAL can
+    answer SQLITE_BUSY without the busy handler, so the open tries again within the timeout
+    (without that, about one round in seven of four sinks failed here)."""
+    for attempt in range(20):
+        path = tmp_path / f"shared-{attempt}.sqlite"
+        start = threading.Barrier(4)
+        failed: list[BaseException] = []
+
+        def open_one(
+            k: int,
+            path: Path = path,
+            start: threading.Barrier = start,
+            failed: list[BaseException] = failed,
+        ) -> None:
+            start.wait()
+            try:
+                SqliteSink(path, f"run-{k}").close()
+            except BaseException as exc:
+                failed.append(exc)
+
+        threads = [threading.Thread(target=open_one, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failed, failed[0]
