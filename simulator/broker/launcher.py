@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pwd
 import resource
@@ -35,8 +36,8 @@ _NR_OPEN = Path("/proc/sys/fs/nr_open")
 _NR_OPEN_DEFAULT = 1_048_576
 _LOG_TAIL_LINES = 20
 _PROBE_INTERVAL_S = 0.02
-# A free port found by free_port() can be taken by someone else before
-# Mosquitto binds it; with an auto-chosen port we simply try another.
+# A reserved port can still be taken by someone binding that very number with
+# SO_REUSEADDR (see _reserve_ports); with an auto-chosen port we simply try another.
 _PORT_ATTEMPTS = 3
 # Stopping from a finalizer happens at collection or interpreter exit, where
 # waiting long would stall the caller's shutdown.
@@ -103,17 +104,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _port_is_free(host: str, port: int) -> bool:
+@contextlib.contextmanager
+def _reserve_ports(host: str, wanted: tuple[int | None, ...]) -> Iterator[tuple[int, ...]]:
+    """Hold the ``wanted`` ports (a free one for each None) until Mosquitto listens on them.
+
+    Each is a socket bound with SO_REUSEADDR and never listening, kept open for the block.
+    Mosquitto binds with SO_REUSEADDR too, so it can bind and listen beside it (and a port
+    whose old connections linger in TIME_WAIT counts as free, as it will for Mosquitto),
+    while the kernel hands the port to no one else's ``bind(0)`` or ``connect()`` and
+    refuses it to a plain ``bind``. Without the hold, a port chosen and let go is anyone's
+    until Mosquitto binds it, and whoever listens on it then answers the readiness probe in
+    Mosquitto's place: the caller would talk to someone else's server.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # Mosquitto binds with SO_REUSEADDR too, so a port whose old
-        # connections linger in TIME_WAIT counts as free, as it will for it.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        for port in wanted:
+            sock = held.enter_context(socket.socket(family, socket.SOCK_STREAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port or 0))
+            except OSError as exc:
+                if port and exc.errno == errno.EADDRINUSE:
+                    raise BrokerLaunchError(f"{host}:{port} is already in use") from exc
+                raise BrokerLaunchError(
+                    f"cannot take {host}:{port or 'a free port'}: {exc.strerror}"
+                ) from exc
+            ports.append(sock.getsockname()[1])
+        yield tuple(ports)
 
 
 def _hard_nofile() -> int:
@@ -267,35 +285,20 @@ class LocalBroker:
         requested = self._held_ports or self._requested_ports()
         attempts = _PORT_ATTEMPTS if None in requested else 1
         for attempt in range(1, attempts + 1):
-            ports = self._pick_ports(requested)
-            # Checked here because the readiness probe below cannot tell our
-            # Mosquitto from whatever else already listens on the port.
-            taken = [port for port in ports if not _port_is_free(self._host, port)]
-            if taken:
-                if attempt < attempts:
-                    continue
-                raise BrokerLaunchError(f"{self._host}:{taken[0]} is already in use")
-            self._spawn(executable, ports)
-            try:
-                self._wait_listening(ports, timeout_s)
-            except BrokerLaunchError:
-                tail = self.log_tail()
-                self.stop()
-                if attempt < attempts and "Address already in use" in tail:
-                    continue
-                raise
+            # Held until Mosquitto listens: the readiness probe cannot tell our Mosquitto
+            # from whatever else listens on the port, so nothing else may take it meanwhile.
+            with _reserve_ports(self._host, requested) as ports:
+                self._spawn(executable, ports)
+                try:
+                    self._wait_listening(ports, timeout_s)
+                except BrokerLaunchError:
+                    tail = self.log_tail()
+                    self.stop()
+                    if attempt < attempts and "Address already in use" in tail:
+                        continue
+                    raise
             self._ports = ports
             return
-
-    def _pick_ports(self, requested: tuple[int | None, ...]) -> tuple[int, ...]:
-        """The requested ports, with a distinct free port for each ``None``."""
-        ports: list[int] = []
-        for wanted in requested:
-            port = wanted
-            while port is None or port in ports:
-                port = free_port(self._host)
-            ports.append(port)
-        return tuple(ports)
 
     def _requested_ports(self) -> tuple[int | None, ...]:
         """One entry per listener, in the order the config defines them; None for any free port."""

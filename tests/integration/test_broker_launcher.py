@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from simulator.broker import BASE_CONFIG_NAME, LocalBroker, default_config_dir
+from simulator.broker.launcher import _reserve_ports
 from simulator.errors import BrokerLaunchError
 
 pytestmark = pytest.mark.broker
@@ -136,6 +137,19 @@ def test_port_in_use_fails_when_the_port_was_asked_for() -> None:
 
         with pytest.raises(BrokerLaunchError, match=f"127.0.0.1:{taken} is already in use"):
             broker.start(timeout_s=TIMEOUT_S)
+
+
+def test_a_chosen_port_is_held_for_mosquitto_and_no_one_else() -> None:
+    # Until Mosquitto listens, the readiness probe cannot tell it from another listener on
+    # its port; the launcher holds the port so that no other listener can be there.
+    with _reserve_ports("127.0.0.1", (None, None)) as ports:
+        assert len(set(ports)) == 2
+        for port in ports:
+            with socket.socket() as other, pytest.raises(OSError, match="in use"):
+                other.bind(("127.0.0.1", port))
+        # Mosquitto, binding with SO_REUSEADDR, listens beside the hold.
+        with LocalBroker(port=ports[0]) as broker:
+            assert _round_trip(broker, "plant/held", b"beside") == b"beside"
 
 
 def test_missing_config_dir_is_a_launch_error(tmp_path: Path) -> None:
