@@ -925,7 +925,7 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
         verify=tls.verify,
         topic_filter=args.topic,
         share_group=args.share_group or None,
-        mqtt_version=MQTTVersion.V5 if args.mqtt == "5" else MQTTVersion.V311,
+        mqtt_version=MQTTVersion.named(args.mqtt),
         client_id=client_id,
         keepalive_s=args.keepalive,
         qos=args.qos,

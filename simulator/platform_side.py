@@ -73,11 +73,6 @@ def responder_policy(scenario: Scenario) -> Policy:
     )
 
 
-def mqtt_version(scenario: Scenario) -> MQTTVersion:
-    """The protocol version the scenario's connections speak."""
-    return MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
-
-
 def ingest_session_expiry(scenario: Scenario) -> int:
     """Keep the ingest session when the fleet keeps its own (under 3.1.1 any value keeps it)."""
     if scenario.broker.mqtt_version == "5":
@@ -128,7 +123,7 @@ def ingest_settings(
         # Mosquitto 2.0.11 writes no shared subscription to its database: a run that keeps
         # sessions across a restart subscribes plainly (one worker needs no share).
         share_group=scenario.ingest.share_group if scenario.broker.clean_start else None,
-        mqtt_version=mqtt_version(scenario),
+        mqtt_version=MQTTVersion.named(scenario.broker.mqtt_version),
         client_id=f"{prefix}ingest-0",
         keepalive_s=scenario.broker.keepalive_s,
         payload=ingest_payload(scenario),
@@ -192,7 +187,7 @@ def responder_settings(
         address.host,
         address.port,
         onboarding.register_topic,
-        mqtt_version=mqtt_version(scenario),
+        mqtt_version=MQTTVersion.named(scenario.broker.mqtt_version),
         client_id=f"{prefix}provisioning-0",
         policy=responder_policy(scenario),
         keepalive_s=scenario.broker.keepalive_s,

@@ -119,7 +119,7 @@ class Fleet:
         """Messages each device sends before it stops (None: until stopped)."""
         self.topology = Topology(specs, layout, fleet.topic, options.segment)
         """Which devices each connection carries, and their names."""
-        self.version = MQTTVersion.V5 if scenario.broker.mqtt_version == "5" else MQTTVersion.V311
+        self.version = MQTTVersion.named(scenario.broker.mqtt_version)
         self.sessions = SessionFactory(
             scenario, self.topology, self.version, endpoint.credentials, options.client_id_prefix
         )

@@ -71,7 +71,7 @@ async def onboarded_fleet(
             broker.host,
             broker.port,
             REGISTER_TOPIC,
-            mqtt_version=MQTTVersion.V5 if version == "5" else MQTTVersion.V311,
+            mqtt_version=MQTTVersion.named(version),
             policy=Policy(seed=1, reject_share=reject_share),
         ),
         loop=loop,
