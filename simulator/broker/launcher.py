@@ -12,6 +12,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -174,13 +175,63 @@ def max_connections_hint() -> int:
     return max(_hard_nofile() - _FD_MARGIN, 0)
 
 
+_GUARD_SCRIPT = Path(__file__).with_name("guard.py")
+
+
+class _Guard:
+    """The guard (:mod:`.guard`) that stops a broker once this process is gone.
+
+    Only this process holds the write end of the guard's pipe: os.pipe() and pidfd_open()
+    make their descriptors close-on-exec, and every child is started with close_fds, so no
+    other child (another broker, its guard, an ingest worker) keeps the pipe open after this
+    process has gone.
+    """
+
+    def __init__(self, broker: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        # Opened before anything reaps the broker, so it names this process even if the
+        # pid is reused later.
+        pidfd = os.pidfd_open(broker.pid)
+        read_end, self._write_end = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(_GUARD_SCRIPT), str(read_end), str(pidfd)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                close_fds=True,
+                pass_fds=(read_end, pidfd),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(self._write_end)
+            raise
+        finally:
+            os.close(read_end)
+            os.close(pidfd)
+
+    @property
+    def pid(self) -> int:
+        """The guard's process id."""
+        return self._process.pid
+
+    def stop(self) -> None:
+        """Stop the guard before the broker is stopped here, so it does not stop it too."""
+        self._process.kill()
+        self._process.wait()
+        os.close(self._write_end)
+
+
 def _shutdown(
     process: subprocess.Popen[bytes] | None,
+    guard: _Guard | None,
     log: IO[bytes] | None,
     workdir: Path | None,
     timeout_s: float,
 ) -> None:
-    """SIGTERM, then SIGKILL after ``timeout_s``; close the log, remove the directory."""
+    """Stop the guard; SIGTERM, then SIGKILL after ``timeout_s``; close the log, remove the
+    directory."""
+    if guard is not None:
+        guard.stop()
     if process is not None and process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
@@ -228,6 +279,8 @@ class LocalBroker:
         self._base_text = ""
         self._base_path = Path()
         self._process: subprocess.Popen[bytes] | None = None
+        self._guard: _Guard | None = None
+        """Stops the broker if this process dies without stopping it (:mod:`.guard`)."""
         self._workdir: Path | None = None
         self._log: IO[bytes] | None = None
         self._finalizer: weakref.finalize[..., LocalBroker] | None = None
@@ -351,11 +404,23 @@ class LocalBroker:
         except OSError as exc:
             self.stop()
             raise BrokerLaunchError(f"cannot start {executable}: {exc}") from exc
-        # An owner that forgets stop() or dies on an exception must not leave an
-        # orphaned broker holding a port: stop it when this object is collected
-        # or the interpreter exits.
+        # A process that dies without stopping its broker (SIGKILL, os._exit) must
+        # not leave it orphaned, holding a port: the guard stops it then.
+        try:
+            self._guard = _Guard(self._process, self._log)
+        except OSError as exc:
+            self.stop()
+            raise BrokerLaunchError(f"cannot start the broker's guard: {exc}") from exc
+        # An owner that forgets stop() or dies on an exception: stop it when this
+        # object is collected or the interpreter exits.
         self._finalizer = weakref.finalize(
-            self, _shutdown, self._process, self._log, workdir, _FINALIZE_TIMEOUT_S
+            self,
+            _shutdown,
+            self._process,
+            self._guard,
+            self._log,
+            workdir,
+            _FINALIZE_TIMEOUT_S,
         )
 
     def _wait_listening(self, ports: tuple[int, ...], timeout_s: float) -> None:
@@ -404,8 +469,9 @@ class LocalBroker:
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
-        _shutdown(self._process, self._log, self._workdir, timeout_s)
+        _shutdown(self._process, self._guard, self._log, self._workdir, timeout_s)
         self._process = None
+        self._guard = None
         self._log = None
         self._workdir = None
         self._ports = None

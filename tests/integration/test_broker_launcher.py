@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import resource
+import select
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,6 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from simulator.broker import BASE_CONFIG_NAME, LocalBroker, default_config_dir
 from simulator.broker.launcher import _reserve_ports
 from simulator.errors import BrokerLaunchError
+from tests.commands import CHILD_ENV
 
 pytestmark = pytest.mark.broker
 
@@ -168,3 +174,99 @@ def test_a_forgotten_broker_is_stopped_when_collected() -> None:
 
     assert not _pid_alive(pid)
     assert not _port_open("127.0.0.1", port)
+
+
+# Starts two brokers, each from a thread that has ended by the time it reports (a death signal
+# tied to the starting thread would fire here), reports "<broker pid> <guard pid> <port>" for
+# each, then waits to be killed.
+STARTER = """
+import sys, threading
+from simulator.broker import LocalBroker
+
+brokers = [LocalBroker(), LocalBroker()]
+for broker in brokers:
+    starter = threading.Thread(target=broker.start)
+    starter.start()
+    starter.join()
+for broker in brokers:
+    print(broker.pid, broker._guard.pid, broker.port, flush=True)
+sys.stdin.read()
+"""
+
+
+def _exited_within(pidfd: int, timeout_s: float) -> bool:
+    """Whether the process behind ``pidfd`` exits within ``timeout_s`` (a pidfd turns
+    readable when its process exits, whoever reaps it)."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(int(timeout_s * 1000)))
+
+
+def test_brokers_are_stopped_when_the_process_that_started_them_is_killed() -> None:
+    pidfds: list[int] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", STARTER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=CHILD_ENV,
+        text=True,
+    ) as starter:
+        try:
+            assert starter.stdout is not None
+            started = [tuple(map(int, starter.stdout.readline().split())) for _ in range(2)]
+            assert all(len(line) == 3 for line in started), started
+            # Opened while the starter, their parent, is alive and has reaped neither: they
+            # name these processes even once the pids are free again.
+            pidfds = [os.pidfd_open(pid) for broker, guard, _ in started for pid in (broker, guard)]
+            assert not any(_exited_within(pidfd, 0) for pidfd in pidfds)
+
+            starter.kill()
+            starter.wait()
+
+            for (broker, _, port), pidfd in zip(started, pidfds[::2], strict=True):
+                assert _exited_within(pidfd, TIMEOUT_S), f"broker {broker} outlived its starter"
+                assert not _port_open("127.0.0.1", port)
+            for pidfd in pidfds[1::2]:
+                assert _exited_within(pidfd, TIMEOUT_S), "a guard outlived its broker"
+        finally:
+            starter.kill()
+            for pidfd in pidfds:  # whatever is left of a failed run
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                os.close(pidfd)
+
+
+def _pipes(pid: int) -> set[str]:
+    """The pipes ``pid`` has open, as ``pipe:[inode]``."""
+    pipes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile (the listing's own)
+            link = os.readlink(fd)
+            if link.startswith("pipe:"):
+                pipes.add(link)
+    return pipes
+
+
+def test_a_guard_pipe_is_held_by_its_broker_s_guard_and_this_process_only() -> None:
+    with LocalBroker() as first, LocalBroker() as second:
+        guards = {broker.pid: broker._guard for broker in (first, second)}
+        assert all(guards.values())
+        pipes = {pid: _pipes(guard.pid) for pid, guard in guards.items() if guard is not None}
+        assert all(len(held) == 1 for held in pipes.values()), pipes
+        mine = _pipes(os.getpid())
+        with subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        ) as other:
+            others = _pipes(other.pid)
+            assert other.stdin is not None
+            other.stdin.close()
+        for pid, held in pipes.items():
+            (pipe,) = held
+            assert pipe in mine  # the write end
+            assert pipe not in _pipes(first.pid) | _pipes(second.pid)
+            assert pipe not in others
+            guard = guards[pid]
+            assert guard is not None
+            other_guard = next(g for p, g in guards.items() if p != pid)
+            assert other_guard is not None
+            assert pipe not in _pipes(other_guard.pid)
