@@ -26,6 +26,10 @@ working directory, and ``python -m simulator`` imports the package found there f
 fleet groups (``WorkerSettings.group_starts``), so the worker counts each group apart, as it
 does for a mixed fleet; 1 (the default) is one group, the plain loop.
 
+``--rate R`` sends R messages a second, the ones due every millisecond, instead of as fast as
+the socket takes them: what a broker relaying a fleet hands one subscriber, a few dozen
+messages a read. The worker's fixed costs a second (progress lines, timers) then count too.
+
 ``--sink postgresql`` starts a private PostgreSQL server (``tests/postgres.py``, default
 settings, fsync on) and empties its table before each round; ``--sink URL`` uses that database
 or file as it is; the default is a fresh SQLite file per round.
@@ -72,8 +76,9 @@ POLL_S = 0.05
 """How often the bench looks at the child's latest progress line (they come every 0.5 s)."""
 
 
-def build_stream(devices: int, messages: int, version: MQTTVersion) -> bytes:
-    """``messages`` QoS 0 PUBLISH packets, devices round-robin, sequence numbers in order."""
+def build_stream(devices: int, messages: int, version: MQTTVersion) -> tuple[bytes, list[int]]:
+    """``messages`` QoS 0 PUBLISH packets, devices round-robin, sequence numbers in order;
+    and where each packet ends in the stream."""
     model = get_model("machine-sensor")
     codec = get_codec("msgpack")
     layout = PlantLayout(2, 4, model.id_prefix)
@@ -86,19 +91,29 @@ def build_stream(devices: int, messages: int, version: MQTTVersion) -> bytes:
         states.append(model.new_state(index, 1))
     now_ns = time.time_ns()
     parts = []
+    ends = []
+    end = 0
     for n in range(messages):
         index, seq = n % devices, n // devices
         payload = codec.encode(ids[index], seq, now_ns, model.sample(states[index], seq, seq))
         # The broker's side of the wire: not a client session's to frame.
-        parts.append(encode(Publish(topics[index], payload), version))
-    return b"".join(parts)
+        packet = encode(Publish(topics[index], payload), version)
+        parts.append(packet)
+        end += len(packet)
+        ends.append(end)
+    return b"".join(parts), ends
 
 
 class ReplayServer(asyncio.Protocol):
     """Plays a broker for one subscriber: CONNACK, SUBACK, then the stream."""
 
-    def __init__(self, stream: bytes, done: asyncio.Future[float]) -> None:
+    def __init__(
+        self, stream: bytes, ends: list[int], rate: float, done: asyncio.Future[float]
+    ) -> None:
         self.stream = stream
+        self.ends = ends
+        self.rate = rate
+        """Messages a second to send at, in ticks of a millisecond; 0: as fast as it goes."""
         self.done = done
         self.transport: asyncio.Transport | None = None
         self.stage = 0
@@ -118,7 +133,8 @@ class ReplayServer(asyncio.Protocol):
             packet_id = data[2:4]
             self.transport.write(b"\x90\x04" + packet_id + b"\x00\x00")
             self.stage = 2
-            asyncio.get_running_loop().create_task(self._replay())
+            replay = self._paced() if self.rate else self._replay()
+            asyncio.get_running_loop().create_task(replay)
 
     async def _replay(self) -> None:
         assert self.transport is not None
@@ -127,6 +143,24 @@ class ReplayServer(asyncio.Protocol):
         for offset in range(0, len(view), CHUNK):
             self.transport.write(view[offset : offset + CHUNK])
             await asyncio.sleep(0)
+        if not self.done.done():
+            self.done.set_result(time.perf_counter() - started)
+
+    async def _paced(self) -> None:
+        """The messages due by now, every millisecond: what a broker relaying a fleet at
+        ``rate`` hands a subscriber, a few dozen messages a read instead of a megabyte."""
+        assert self.transport is not None
+        started = time.perf_counter()
+        view = memoryview(self.stream)
+        ends = self.ends
+        sent = offset = 0
+        while sent < len(ends):
+            due = min(len(ends), int((time.perf_counter() - started) * self.rate))
+            if due > sent:
+                end = ends[due - 1]
+                self.transport.write(view[offset:end])
+                sent, offset = due, end
+            await asyncio.sleep(0.001)
         if not self.done.done():
             self.done.set_result(time.perf_counter() - started)
 
@@ -214,11 +248,15 @@ async def measure(  # noqa: PLR0917 - one round's every input
     sink: str,
     code: Path | None,
     group_starts: tuple[int, ...] = (),
+    ends: list[int] | None = None,
+    rate: float = 0,
 ) -> dict[str, object]:
     """Replay ``stream`` (``messages`` messages) to one ingest worker and return its figures."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
-    server = await loop.create_server(lambda: ReplayServer(stream, done), "127.0.0.1", 0)
+    server = await loop.create_server(
+        lambda: ReplayServer(stream, ends or [], rate, done), "127.0.0.1", 0
+    )
     port = server.sockets[0].getsockname()[1]
     settings = WorkerSettings(
         host="127.0.0.1",
@@ -304,7 +342,7 @@ def parse_code(items: list[str]) -> list[tuple[str, Path | None]]:
 
 async def bench(args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
     """Every round of every code, in turn; the figures by code label."""
-    stream = build_stream(args.devices, args.messages, MQTTVersion.V5)
+    stream, ends = build_stream(args.devices, args.messages, MQTTVersion.V5)
     counts = [int(count) for count in args.groups.split(",")]
     runs = [
         (label if len(counts) == 1 else f"{label} groups={count}", code, count)
@@ -320,7 +358,7 @@ async def bench(args: argparse.Namespace) -> dict[str, list[dict[str, object]]]:
                     url = await asyncio.to_thread(sinks.next_url)
                     starts = tuple(k * args.devices // count for k in range(count))
                     figures = await measure(
-                        stream, args.messages, args.batch_size, url, code, starts
+                        stream, args.messages, args.batch_size, url, code, starts, ends, args.rate
                     )
                     results[label].append(figures)
                     print(f"round {round_ + 1} {label}: {json.dumps(figures)}", file=sys.stderr)
@@ -346,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
         default="1",
         metavar="N[,N...]",
         help="fleet groups the devices are counted in (each count a run per round)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        metavar="MSG_PER_S",
+        help="send at this rate, in ticks of 1 ms, as a broker relaying a fleet would "
+        "(default: as fast as the socket takes them)",
     )
     parser.add_argument(
         "--code",
