@@ -738,16 +738,20 @@ def _cmd_southbound(args: argparse.Namespace) -> int:
     hint = args.hint if args.hint is not None else Path(f"runs/{scenario.name}.southbound.json")
     if args.broker is not None:
         return _cmd_gateway_check(args, scenario, hint)
-    counters = _run_async(
+    served = _run_async(
         serve(scenario, hint_path=hint, duration_s=args.serve_s, announce=_announce)
     )
+    counters = served.counters
     refused = sum(counters.exceptions.values())
     sys.stderr.write(
         f"southbound: {counters.connections:,} connections, {counters.reads:,} reads "
         f"({counters.registers:,} registers), {refused:,} exception responses, "
         f"{counters.protocol_errors:,} connections closed for bad framing\n"
     )
-    return EXIT_OK if not counters.device_failures else EXIT_RUN_PROBLEMS
+    if served.died is not None:
+        sys.stderr.write(f"FAILED: {served.died}\n")
+    failed = counters.device_failures or served.died is not None
+    return EXIT_RUN_PROBLEMS if failed else EXIT_OK
 
 
 def _cmd_gateway_check(args: argparse.Namespace, scenario: Any, hint: Path) -> int:
@@ -770,6 +774,8 @@ def _cmd_gateway_check(args: argparse.Namespace, scenario: Any, hint: Path) -> i
     for line in summary_lines(report):
         sys.stderr.write(line + "\n")
     sys.stderr.write(f"report written to {path}\n")
+    if report["southbound"].get("opcua", {}).get("died"):
+        return EXIT_RUN_PROBLEMS
     return EXIT_THRESHOLDS if any(not r["passed"] for r in report["thresholds"]) else EXIT_OK
 
 

@@ -36,6 +36,7 @@ so a caller can catch one class and still tell whose fault it was::
     │   └── TopicError                a Sparkplug B topic is malformed
     ├── SinkError                     a sink could not store a batch (``reason`` says why)
     ├── IngestChildError              an ingest worker process failed or said no final word
+    ├── OpcuaProcessError             the OPC UA servers' own process failed to start or answer
     ├── ReportInputError              a report file given to ``compare`` is not a report
     ├── JUnitWriteError               the JUnit XML file could not be written
     ├── HarnessError                  the programmatic run (pytest plugin) was misused
@@ -221,6 +222,11 @@ class PkiError(BrokerLaunchError):
 
 class IngestChildError(SimulatorError):
     """The ingest child process failed to start, or stopped without a final snapshot."""
+
+
+class OpcuaProcessError(SimulatorError):
+    """The OPC UA servers' own process (``[southbound.opcua] process = "own"``) failed to
+    start, to listen or to answer; the message names why (its exit status, what it said)."""
 
 
 class TlsConfigError(ConnectError):

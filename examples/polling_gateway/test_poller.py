@@ -111,9 +111,22 @@ OPCUA: dict[str, Any] = {
     **FLEET,
     "southbound": {"protocol": "opcua", "update_s": 0.5, "opcua": {"port": 0}},
 }
-"""The same twelve devices on one OPC UA server (more in test_poller_opcua.py)."""
-SOUTH = [FLEET, OPCUA]
-SOUTH_IDS = ["modbus", "opcua"]
+"""The same twelve devices on one OPC UA server, in a process of its own (the default; more
+in test_poller_opcua.py)."""
+OPCUA_SHARED: dict[str, Any] = {
+    **OPCUA,
+    "southbound": {**OPCUA["southbound"], "opcua": {"port": 0, "process": "shared"}},
+}
+"""The same server in the serving process's own loop."""
+SOUTH = [FLEET, OPCUA, OPCUA_SHARED]
+SOUTH_IDS = ["modbus", "opcua", "opcua-shared"]
+
+
+def assert_served_where_asked(scenario: dict[str, Any], served: dict[str, Any]) -> None:
+    """The OPC UA servers ran where the scenario asked, and did not die."""
+    if "opcua" in scenario["southbound"].get("protocol", "modbus"):
+        asked = scenario["southbound"]["opcua"].get("process", "own")
+        assert (served["opcua"]["process"], served["opcua"]["died"]) == (asked, None)
 
 
 def with_fault(scenario: dict[str, Any], fault: dict[str, Any], **gateway: Any) -> dict[str, Any]:
@@ -178,6 +191,7 @@ def test_a_device_that_falls_silent_shows_within_two_poll_intervals(
     values = report["gateway"]["values"]
     assert (values["flagged"] > 0) is flag_failures
     assert (values["wrong"], values["stale"]) == (0, 0), values
+    assert_served_where_asked(scenario, report["southbound"])
 
 
 @pytest.mark.parametrize("south", SOUTH, ids=SOUTH_IDS)
@@ -192,3 +206,4 @@ def test_a_server_restart_is_flagged_on_every_device_which_then_comes_back(
     served = report["southbound"]
     assert served.get("opcua", served)["restarts"] == 1
     assert report["gateway"]["values"]["wrong"] == 0
+    assert_served_where_asked(south, served)

@@ -122,8 +122,9 @@ async def serve_and_check(
         announce(f"checking {check.mapping.filter!r} on {broker_url}")
         if ready is not None:
             ready(check)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration_s)
+        await south.serving(stop, duration_s)
+        if south.died is not None:
+            announce(f"{south.died}; stopping")
     finally:
         if handlers:
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -167,6 +168,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     for result in report["thresholds"]:
         verdict = "passed" if result["passed"] else "FAILED"
         lines.append(f"threshold {result['expr']}: {verdict} (got {result['value']})")
+    died = report.get("southbound", {}).get("opcua", {}).get("died")
+    if died:
+        lines.append(f"FAILED: {died}; the OPC UA devices were not served to the end")
     return lines
 
 

@@ -615,6 +615,12 @@ class OpcuaSettings(_Table):
     """How many servers share the fleet."""
     namespace: Annotated[str, Field(min_length=1, max_length=200)] = "urn:factory-sim:devices"
     """The namespace URI of the devices' nodes."""
+    process: Literal["own", "shared"] = "own"
+    """Where the OPC UA servers run: ``"own"``, a child process of their own (a core of
+    their own: serving a Read costs asyncua tens of µs per value, which in one thread with
+    the Modbus servers and the gateway check made whole-server reads miss a 1 s poll), or
+    ``"shared"``, the one loop of ``factory-sim southbound`` (no second process; the clock
+    can be injected, as tests do)."""
 
     def endpoints(self, hosts: list[str]) -> list[tuple[str, int]]:
         """The (host, port) of each server, in order."""

@@ -8,7 +8,10 @@ endpoints of the :class:`~simulator.southbound.fleet_values.ServedFleet` and, wi
 Modbus only and the others over OPC UA only. It starts them, restarts them together on the
 fault plan's schedule, and writes the gateway configuration hint (JSON: every device's
 endpoint, unit id, id and model, each model's register map; under ``opcua`` the servers, node
-maps and node ids; the epoch). :func:`serve` runs it until SIGTERM or SIGINT (or
+maps and node ids; the epoch). With ``[southbound.opcua] process = "own"`` (the default) the
+OPC UA servers run in a child process (:mod:`~simulator.southbound.opcua_child`), on a core of
+their own, told the epoch and each restart; its death ends the serving early and the report
+says so (``southbound.opcua.died``). :func:`serve` runs it until SIGTERM or SIGINT (or
 ``duration_s``). The clock is the wall clock, so the hint's ``epoch_unix_s`` lets whoever
 checks a gateway's published values find the step each was read at.
 """
@@ -16,23 +19,23 @@ checks a gateway's published values find the step each was read at.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.errors import InvalidArgumentError, ScenarioError, ScenarioProblem
 from simulator.scenario.schema import Scenario
 from simulator.southbound.faults import FaultPlan
 from simulator.southbound.fleet_values import ServedFleet
 from simulator.southbound.server import ServerCounters, SouthboundServer, run_restarts
 
 if TYPE_CHECKING:
+    from simulator.southbound.opcua_child import OpcuaChild
     from simulator.southbound.opcua_fleet import OpcuaFleet
 
 HINT_FORMAT = 1
@@ -99,9 +102,12 @@ def opcua_fleet(
     clock: Callable[[], float],
     epoch: float,
     faults: FaultPlan | None = None,
-) -> OpcuaFleet:
-    """The scenario's OPC UA servers; a scenario problem if asyncua is not installed."""
+) -> OpcuaFleet | OpcuaChild:
+    """The scenario's OPC UA servers, in this process or, with ``process = "own"``, in a
+    child process of their own (on the wall clock: ``clock`` must be :func:`time.time`); a
+    scenario problem if asyncua is not installed."""
     try:
+        from simulator.southbound.opcua_child import OpcuaChild
         from simulator.southbound.opcua_fleet import OpcuaFleet
     except ImportError as exc:
         raise ScenarioError(
@@ -117,7 +123,24 @@ def opcua_fleet(
     # asyncua warns on every start that a server without security has no signing policy:
     # true, and said once in the docs, not on every run.
     logging.getLogger("asyncua").setLevel(logging.ERROR)
+    if scenario.southbound.opcua.process == "own":
+        if clock is not time.time:
+            raise InvalidArgumentError(
+                'OPC UA servers in their own process (process = "own") run on the wall '
+                'clock; to inject a clock, serve them in this one (process = "shared")'
+            )
+        return OpcuaChild(scenario)
     return OpcuaFleet(scenario, clock=clock, epoch=epoch, faults=faults)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What :func:`serve` did."""
+
+    counters: ServerCounters
+    """The Modbus TCP server's counters."""
+    died: str | None
+    """How the OPC UA servers' own process died, if it did."""
 
 
 def write_hint(hint: dict[str, Any], path: Path) -> None:
@@ -167,10 +190,10 @@ class Southbound:
         """Build the OPC UA servers' nodes, then take the epoch and listen everywhere, then
         follow the plan's restarts; :class:`~simulator.errors.PortError` names an address in
         use."""
-        if self.opcua is not None:
-            await self.opcua.build()
-        self.epoch = self._clock()
         try:
+            if self.opcua is not None:
+                await self.opcua.build()
+            self.epoch = self._clock()
             if self.modbus is not None:
                 self.modbus.epoch = self.epoch
                 await self.modbus.start()
@@ -244,12 +267,43 @@ class Southbound:
         """What the Modbus TCP server did (zeros when there is none)."""
         return self.modbus.counters if self.modbus is not None else ServerCounters()
 
+    @property
+    def died(self) -> str | None:
+        """How the OPC UA servers' own process ended without being asked to (None: it
+        serves, was stopped in order, or there is none)."""
+        return getattr(self.opcua, "died", None)
+
+    async def failed(self) -> str:
+        """Wait until a part serving in a process of its own dies; how it did. Never
+        returns when every part serves in this process."""
+        opcua = self.opcua
+        if opcua is None or not hasattr(opcua, "ended"):
+            await asyncio.Event().wait()
+        else:
+            await opcua.ended()
+        return self.died or "stopped"
+
+    async def serving(self, stop: asyncio.Event, duration_s: float | None) -> None:
+        """Serve until ``stop`` is set, ``duration_s`` has passed or a part in a process of
+        its own dies (then :attr:`died` says how)."""
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.failed())}
+        try:
+            await asyncio.wait(waits, timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
     def report(self) -> dict[str, Any]:
         """The report's ``southbound`` section: the Modbus server's counters, and under
-        ``opcua`` the OPC UA servers' when there are any."""
+        ``opcua`` the OPC UA servers' when there are any, where they ran (``process``) and,
+        if their own process died, how (``died``)."""
         section: dict[str, Any] = asdict(self.counters)
         if self.opcua is not None:
-            section["opcua"] = asdict(self.opcua.counters())
+            section["opcua"] = asdict(self.opcua.counters()) | {
+                "process": self.scenario.southbound.opcua.process,
+                "died": self.died,
+            }
         return section
 
 
@@ -260,8 +314,9 @@ async def serve(
     duration_s: float | None = None,
     announce: Callable[[str], None] = print,
     clock: Callable[[], float] = time.time,
-) -> ServerCounters:
-    """Serve until SIGTERM or SIGINT, or for ``duration_s``; return what was served."""
+) -> Served:
+    """Serve until SIGTERM or SIGINT, or for ``duration_s`` (or until the OPC UA servers'
+    own process dies); return what was served."""
     south = Southbound(scenario, clock=clock)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -273,8 +328,7 @@ async def serve(
         for line in south.announcements():
             announce(line)
         announce(f"gateway hint written to {hint_path}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration_s)
+        await south.serving(stop, duration_s)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -286,4 +340,4 @@ async def serve(
                 f"{written.skipped_steps:,} steps skipped by a late updater, "
                 f"{written.callback_errors:,} subscription callbacks failed"
             )
-    return south.counters
+    return Served(south.counters, south.died)

@@ -108,3 +108,12 @@ def test_modbus_devices_needs_both_protocols_and_devices_left_for_opcua() -> Non
     assert problems(10, protocol="modbus+opcua", modbus_devices=0)[0].startswith(
         "southbound.modbus_devices:"
     )
+
+
+def test_the_opcua_servers_get_a_process_of_their_own_unless_told_to_share() -> None:
+    assert scenario(protocol="opcua").southbound.opcua.process == "own"
+    shared = scenario(protocol="opcua", opcua={"process": "shared"}).southbound
+    assert shared.opcua.process == "shared"
+    assert problems(protocol="opcua", opcua={"process": "thread"}) == [
+        "southbound.opcua.process: must be 'own' or 'shared', got string 'thread'"
+    ]
