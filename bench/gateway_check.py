@@ -3,16 +3,19 @@ checked, the example gateway polling them once a second and publishing JSON to a
 Mosquitto.
 
 Starts Mosquitto (``broker_config/``), then ``factory-sim southbound SCENARIO --broker URL`` as
-a child process (uvloop, as users run it: the servers and the northbound check in one
-process), then the example gateway (``examples/polling_gateway/poller.py``: pymodbus, one
-connection per Modbus device; asyncua, one session per OPC UA server, Read calls of 1,000
-nodes; paho-mqtt) in this process. The fleet is ``--devices`` Modbus devices and, with
-``--opcua-devices``, as many more on one OPC UA server (``protocol = "modbus+opcua"``,
-``modbus_devices``), each part 40 % CNC machines, 30 % power meters, 30 % robots
-(1,563 OPC UA devices: 20,007 tags); every value changes each second.
+a child process (uvloop, as users run it: the Modbus servers and the northbound check in one
+process, the OPC UA server in a process of its own, ``[southbound.opcua] process = "own"``,
+unless ``--opcua-process shared``), then the example gateway
+(``examples/polling_gateway/poller.py``: pymodbus, one connection per Modbus device; asyncua,
+one session per OPC UA server, Read calls of 1,000 nodes; paho-mqtt) in this process. The
+fleet is ``--devices`` Modbus devices and, with ``--opcua-devices``, as many more on one OPC
+UA server (``protocol = "modbus+opcua"``, ``modbus_devices``), each part 40 % CNC machines,
+30 % power meters, 30 % robots (1,563 OPC UA devices: 20,007 tags); every value changes each
+second.
 
-Measured windows of ``--seconds``, each after ``--warmup`` seconds, on the child's CPU (user +
-system, from /proc):
+Measured windows of ``--seconds``, each after ``--warmup`` seconds, on the CPU (user + system,
+from /proc) of every serving process: the command's and its OPC UA process's, added up and
+each apart:
 
 1. with OPC UA, ``idle``: nobody polls; the OPC UA updater alone (CPU per tag update);
 2. ``modbus``: the gateway polls the Modbus devices (CPU per Modbus read: the read served
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -70,7 +74,7 @@ def scenario_text(args: argparse.Namespace) -> str:
     lines += ["[southbound]", "port = 0", "update_s = 1.0"]
     if args.opcua_devices:
         lines += ['protocol = "modbus+opcua"', f"modbus_devices = {args.devices}"]
-        lines += ["[southbound.opcua]", "port = 0"]
+        lines += ["[southbound.opcua]", "port = 0", f'process = "{args.opcua_process}"']
     lines += [
         "[gateway]",
         'topic = "plant/{device}/data"',
@@ -80,42 +84,66 @@ def scenario_text(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Window:
-    """One measured window: the child's CPU, this process's and the gateway's counts."""
+def serving_processes(pid: int) -> list[int]:
+    """``pid`` and its children (the OPC UA process, when it has one of its own)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:  # ended meanwhile
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
 
-    def __init__(self, pid: int, pollers: list[Poller]) -> None:
-        self.pid = pid
+
+class Window:
+    """One measured window: the serving processes' CPU, this process's and the gateway's
+    counts."""
+
+    def __init__(self, pids: list[int], pollers: list[Poller]) -> None:
+        self.pids = pids
         self.pollers = pollers
 
     def counts(self) -> tuple[float, ...]:
         return (
             time.monotonic(),
-            cpu_seconds(self.pid),
+            *(cpu_seconds(pid) for pid in self.pids),
             time.process_time(),
             sum(p.reads.total() for p in self.pollers),
             sum(p.values_read for p in self.pollers),
             sum(p.published for p in self.pollers),
             sum(p.failed_reads for p in self.pollers),
             sum(p.overruns for p in self.pollers),
+            sum(p.failed_reads for p in self.pollers if p.servers),
+            sum(p.overruns for p in self.pollers if p.servers),
         )
 
-    def measure(self, seconds: float) -> dict[str, float]:
+    def measure(self, seconds: float) -> dict[str, Any]:
+        load_before = os.getloadavg()[0]
         before = self.counts()
         time.sleep(seconds)
         after = self.counts()
-        wall, cpu, own, reads, values, published, failed, overruns = (
+        wall, *cpus, own, reads, values, published, failed, overruns, opcua_failed, late = (
             a - b for a, b in zip(after, before, strict=True)
         )
+        cpu = sum(cpus)
         return {
             "wall_s": round(wall, 2),
+            "load_1m_before_after": [load_before, os.getloadavg()[0]],
             "server_cpu_s": round(cpu, 3),
             "server_share_of_a_core": round(cpu / wall, 4),
+            "share_of_a_core_per_process": [round(c / wall, 4) for c in cpus],
             "gateway_share_of_a_core": round(own / wall, 4),
             "reads": reads,
             "values_read": values,
             "published": published,
             "failed_reads": failed,
             "overruns": overruns,
+            # A whole-server read that fails (timed out) fails every device of the server.
+            "opcua_failed_reads": opcua_failed,
+            "opcua_overruns": late,
         }
 
 
@@ -147,7 +175,7 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
         stdout=subprocess.PIPE,
         text=True,
     )
-    windows: dict[str, dict[str, float]] = {}
+    windows: dict[str, dict[str, Any]] = {}
     pollers: list[Poller] = []
     try:
         assert child.stdout is not None
@@ -155,7 +183,10 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
             if line.startswith("checking "):
                 break
         serving_after_s = time.monotonic() - started
-        window = Window(child.pid, pollers)
+        pids = serving_processes(child.pid)
+        expected = 2 if args.opcua_devices and args.opcua_process == "own" else 1
+        assert len(pids) == expected, f"serving processes {pids}, expected {expected}"
+        window = Window(pids, pollers)
         if args.opcua_devices:
             time.sleep(args.warmup)
             windows["idle"] = window.measure(args.seconds)
@@ -193,7 +224,7 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
 
 def summary(
     args: argparse.Namespace,
-    windows: dict[str, dict[str, float]],
+    windows: dict[str, dict[str, Any]],
     report: dict[str, Any],
     serving_after_s: float,
     polled: dict[str, int],
@@ -225,6 +256,14 @@ def summary(
         result["server_cpu_us_per_opcua_value_read"] = per(
             both["server_cpu_s"] - rate * both["wall_s"], opcua_values
         )
+        if len(both["share_of_a_core_per_process"]) == 2:
+            # The OPC UA process alone: its updater's share (the Modbus window) taken off.
+            updater = modbus["share_of_a_core_per_process"][1]
+            result["opcua_process_cpu_us_per_value_read"] = per(
+                (both["share_of_a_core_per_process"][1] - updater) * both["wall_s"],
+                opcua_values,
+            )
+        result["opcua_values_read_per_s"] = round(opcua_values / both["wall_s"])
     gateway = report["gateway"]
     result["gateway"] = polled
     result["check"] = {
@@ -250,6 +289,12 @@ def main() -> None:
         type=int,
         default=0,
         help="devices on one OPC UA server (1563: 20,007 tags)",
+    )
+    parser.add_argument(
+        "--opcua-process",
+        choices=("own", "shared"),
+        default="own",
+        help="[southbound.opcua] process: the OPC UA server in a process of its own or not",
     )
     parser.add_argument("--interval", type=float, default=1.0, help="the gateway's poll (s)")
     parser.add_argument("--staleness", type=float, default=2.0, help="max_staleness (s)")
