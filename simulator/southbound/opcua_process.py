@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -143,6 +144,10 @@ async def serve(
     counting: asyncio.Task[None] | None = None
     try:
         await fleet.build()
+        # The nodes live as long as the process: out of the collector's sight, or a full
+        # collection walks them all (4.5 million objects for 20,007 tags: 0.73 s, a missed
+        # 1 s poll; docs/DECISIONS.md).
+        gc.freeze()
         lines.emit("built")
         counting = asyncio.create_task(_say_counters(fleet, lines))
         while line := await commands.readline():
