@@ -33,14 +33,20 @@ class Serving:
 
 
 @contextmanager
-def southbound(directory: Path, scenario: str, *, timeout_s: float = 60) -> Iterator[Serving]:
-    """Serve ``scenario`` (TOML text) from ``directory`` until the block ends, then SIGTERM it
-    and wait; the block sees the hint as written."""
+def southbound(
+    directory: Path, scenario: str, *options: str, timeout_s: float = 60
+) -> Iterator[Serving]:
+    """Serve ``scenario`` (TOML text) from ``directory`` with the command's ``options`` until
+    the block ends, then SIGTERM it (unless it has ended) and wait; the block sees the hint as
+    written."""
     path = directory / "southbound.toml"
     path.write_text(scenario)
     hint_path = directory / "gateway.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "southbound", str(path), "--hint", str(hint_path)],
+        [
+            *(sys.executable, "-m", "simulator", "southbound", str(path)),
+            *("--hint", str(hint_path), *options),
+        ],
         cwd=directory,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -9,8 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from asyncua import Client
 from simulator.broker import LocalBroker
 from simulator.fleet import get_model
 from simulator.southbound.samples import sample_at
-from tests.commands import CHILD_ENV
 from tests.southbound_command import southbound
 from tests.waiting import wait_until_sync
 
@@ -99,35 +96,15 @@ def test_a_child_process_serves_the_nodes_with_the_ground_truth(tmp_path: Path) 
 def test_a_killed_opcua_process_ends_the_check_with_a_report_that_says_so(
     tmp_path: Path, mosquitto: LocalBroker
 ) -> None:
-    scenario = tmp_path / "opc-process.toml"
-    scenario.write_text(SCENARIO)
     report_path = tmp_path / "report.json"
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "simulator", "southbound", str(scenario)),
-            *("--broker", mosquitto.url, "--report", str(report_path)),
-            *("--hint", str(tmp_path / "hint.json"), "--duration", "120"),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CHILD_ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("checking "):
-                break
-        (child,) = children(proc.pid)
+    options = ("--broker", mosquitto.url, "--report", str(report_path), "--duration", "120")
+    with southbound(tmp_path, SCENARIO, *options) as served:
+        (child,) = children(served.proc.pid)
         os.kill(child, signal.SIGKILL)
         # It stops by itself, long before its --duration.
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 1, err
+        served.proc.wait(timeout=60)
+    out, err = served.out, served.err
+    assert served.returncode == 1, err
     assert "Traceback" not in err
     died = "the OPC UA server process killed by signal 9 (SIGKILL)"
     assert f"FAILED: {died}" in err, err
