@@ -23,6 +23,10 @@ each apart:
 3. with OPC UA, ``both``: the gateway polls the OPC UA server too (CPU per OPC UA value read
    and checked, the Modbus window's rate taken off): the issue's target.
 
+With ``--gateway-processes 2`` the gateway's OPC UA polling runs in a process of its own (its
+CPU counted as the gateway's), so the Modbus and OPC UA pollers do not share one interpreter
+lock.
+
 Then SIGTERM ends the child, whose report says what the check found over the whole run. Run:
 
     .venv/bin/python bench/gateway_check.py [--devices 1000] [--opcua-devices 1563]
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -98,26 +104,90 @@ def serving_processes(pid: int) -> list[int]:
     return found
 
 
+class PollerProcess:
+    """A :class:`Poller` in a process of its own (``--gateway-processes 2``: the OPC UA
+    polling apart from the Modbus polling, each with its own interpreter lock); its counts
+    read over a pipe, its CPU from /proc."""
+
+    def __init__(self, hint_path: Path, broker_url: str, poll_s: float, protocol: str) -> None:
+        context = multiprocessing.get_context("spawn")  # this process has threads running
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(
+            target=_poll_in_a_process,
+            args=(theirs, str(hint_path), broker_url, poll_s, protocol),
+            name=f"gateway-{protocol}",
+        )
+        self._process.start()
+        assert self._conn.recv() == "polling"
+        self.servers = protocol == "opcua"
+        self.final: dict[str, int] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process.pid is not None
+        return self._process.pid
+
+    def counts(self) -> dict[str, int]:
+        if self.final is not None:
+            return self.final
+        self._conn.send("counts")
+        counts: dict[str, int] = self._conn.recv()
+        return counts
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self.final = self._conn.recv()
+        self._process.join(timeout=60)
+
+
+def _poll_in_a_process(
+    conn: Connection, hint_path: str, broker_url: str, poll_s: float, protocol: str
+) -> None:
+    def counts(poller: Poller) -> dict[str, int]:
+        return {
+            "reads": poller.reads.total(),
+            "values_read": poller.values_read,
+            "published": poller.published,
+            "failed_reads": poller.failed_reads,
+            "overruns": poller.overruns,
+        }
+
+    poller = Poller(
+        Path(hint_path),
+        broker_url,
+        poll_s=poll_s,
+        protocols=(protocol,),
+        client_id=f"bench-gateway-{protocol}",
+    )
+    with poller:
+        conn.send("polling")
+        while conn.recv() == "counts":
+            conn.send(counts(poller))
+    conn.send(counts(poller))
+
+
 class Window:
     """One measured window: the serving processes' CPU, this process's and the gateway's
     counts."""
 
-    def __init__(self, pids: list[int], pollers: list[Poller]) -> None:
+    def __init__(self, pids: list[int], pollers: list[Poller | PollerProcess]) -> None:
         self.pids = pids
         self.pollers = pollers
 
     def counts(self) -> tuple[float, ...]:
+        polled = [(bool(p.servers), poller_counts(p)) for p in self.pollers]
         return (
             time.monotonic(),
             *(cpu_seconds(pid) for pid in self.pids),
-            time.process_time(),
-            sum(p.reads.total() for p in self.pollers),
-            sum(p.values_read for p in self.pollers),
-            sum(p.published for p in self.pollers),
-            sum(p.failed_reads for p in self.pollers),
-            sum(p.overruns for p in self.pollers),
-            sum(p.failed_reads for p in self.pollers if p.servers),
-            sum(p.overruns for p in self.pollers if p.servers),
+            time.process_time()
+            + sum(cpu_seconds(p.pid) for p in self.pollers if isinstance(p, PollerProcess)),
+            sum(c["reads"] for _, c in polled),
+            sum(c["values_read"] for _, c in polled),
+            sum(c["published"] for _, c in polled),
+            sum(c["failed_reads"] for _, c in polled),
+            sum(c["overruns"] for _, c in polled),
+            sum(c["failed_reads"] for opcua, c in polled if opcua),
+            sum(c["overruns"] for opcua, c in polled if opcua),
         )
 
     def measure(self, seconds: float) -> dict[str, Any]:
@@ -145,6 +215,19 @@ class Window:
             "opcua_failed_reads": opcua_failed,
             "opcua_overruns": late,
         }
+
+
+def poller_counts(poller: Poller | PollerProcess) -> dict[str, int]:
+    """What a poller has done so far, wherever it runs."""
+    if isinstance(poller, PollerProcess):
+        return poller.counts()
+    return {
+        "reads": poller.reads.total(),
+        "values_read": poller.values_read,
+        "published": poller.published,
+        "failed_reads": poller.failed_reads,
+        "overruns": poller.overruns,
+    }
 
 
 def per(cpu_s: float, count: float) -> float | None:
@@ -176,7 +259,7 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
         text=True,
     )
     windows: dict[str, dict[str, Any]] = {}
-    pollers: list[Poller] = []
+    pollers: list[Poller | PollerProcess] = []
     try:
         assert child.stdout is not None
         for line in child.stdout:
@@ -192,22 +275,28 @@ def measure(args: argparse.Namespace, directory: Path, broker: LocalBroker) -> d
             windows["idle"] = window.measure(args.seconds)
         with ExitStack() as running:
             for protocol in ("modbus", "opcua") if args.opcua_devices else ("modbus",):
-                pollers.append(
-                    running.enter_context(
-                        Poller(
-                            hint_path,
-                            broker.url,
-                            poll_s=args.interval,
-                            protocols=(protocol,),
-                            client_id=f"bench-gateway-{protocol}",
+                if protocol == "opcua" and args.gateway_processes == 2:
+                    apart = PollerProcess(hint_path, broker.url, args.interval, protocol)
+                    running.callback(apart.stop)
+                    pollers.append(apart)
+                else:
+                    pollers.append(
+                        running.enter_context(
+                            Poller(
+                                hint_path,
+                                broker.url,
+                                poll_s=args.interval,
+                                protocols=(protocol,),
+                                client_id=f"bench-gateway-{protocol}",
+                            )
                         )
                     )
-                )
                 time.sleep(args.warmup)
                 windows["both" if protocol == "opcua" else "modbus"] = window.measure(args.seconds)
-            failed = sum(p.failed_reads for p in pollers)
-            overruns = sum(p.overruns for p in pollers)
-            published = sum(p.published for p in pollers)
+        totals = [poller_counts(p) for p in pollers]
+        failed = sum(c["failed_reads"] for c in totals)
+        overruns = sum(c["overruns"] for c in totals)
+        published = sum(c["published"] for c in totals)
         # Every poller stopped: let the check hear the last messages, then end the run.
         time.sleep(args.tail)
         child.send_signal(signal.SIGTERM)
@@ -295,6 +384,13 @@ def main() -> None:
         choices=("own", "shared"),
         default="own",
         help="[southbound.opcua] process: the OPC UA server in a process of its own or not",
+    )
+    parser.add_argument(
+        "--gateway-processes",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: the example gateway's OPC UA polling in a process of its own",
     )
     parser.add_argument("--interval", type=float, default=1.0, help="the gateway's poll (s)")
     parser.add_argument("--staleness", type=float, default=2.0, help="max_staleness (s)")
