@@ -143,15 +143,6 @@ class PollerProcess:
 def _poll_in_a_process(
     conn: Connection, hint_path: str, broker_url: str, poll_s: float, protocol: str
 ) -> None:
-    def counts(poller: Poller) -> dict[str, int]:
-        return {
-            "reads": poller.reads.total(),
-            "values_read": poller.values_read,
-            "published": poller.published,
-            "failed_reads": poller.failed_reads,
-            "overruns": poller.overruns,
-        }
-
     poller = Poller(
         Path(hint_path),
         broker_url,
@@ -162,8 +153,8 @@ def _poll_in_a_process(
     with poller:
         conn.send("polling")
         while conn.recv() == "counts":
-            conn.send(counts(poller))
-    conn.send(counts(poller))
+            conn.send(poller_counts(poller))
+    conn.send(poller_counts(poller))
 
 
 class Window:
