@@ -15,6 +15,12 @@ reaches its first device) and leave in reverse order once the target falls below
 target may fall only after its last rise, so every connection connects once (a connection
 that left is not brought back).
 
+A run split into slices (:mod:`simulator.scenario.segment`) shares one plan: the factor is
+the same for every device wherever it runs, a slice connects its own connections when the
+plan reaches them (:class:`StageSchedule` with a segment), and :func:`stage_shares` says which
+part of each stage's planned devices and messages is the slice's, so the slices' figures add
+up to the plan's exactly.
+
 Like :mod:`simulator.scenario.plan`, nothing here reads a clock: time is a parameter.
 """
 
@@ -28,11 +34,16 @@ from typing import Annotated
 
 from pydantic import Field
 
-from simulator.scenario.composition import Group
+from simulator.scenario.composition import Group, connection_starts
+from simulator.scenario.segment import WHOLE, Segment
 from simulator.scenario.table import Table
 
 MAX_STAGE_S = 7 * 86_400.0
 """Longest stage: a week, as a run's duration."""
+
+QUADRATURE_STEPS = 512
+"""Steps over which a ramp's planned messages are shared out among slices (see
+:func:`stage_shares`): a hold needs one, its shares being constant."""
 
 MAX_MESSAGES_PER_FIRING = 64
 """Most messages one device sends at one firing of its wheel: the rate a stage asks of the
@@ -162,25 +173,152 @@ class StagePlan:
 
 class StageSchedule:
     """When each connection's connect starts on a stage plan: when the device target first
-    reaches its first device (a :class:`~simulator.transport.connector.StartSchedule`)."""
+    reaches its first device (a :class:`~simulator.transport.connector.StartSchedule`).
 
-    __slots__ = ("_plan", "_starts", "connections")
+    With a ``segment``, the connections are the slice's: its local connection ``k`` is the
+    whole fleet's ``segment.global_connection(k)`` and starts when that one would in the whole
+    run, so the slices' connect times together are the whole plan's."""
 
-    def __init__(self, plan: StagePlan, starts: Sequence[int]) -> None:
-        """``starts`` is the first device of every connection, and the fleet's size at the
-        end (:func:`~simulator.scenario.composition.connection_starts`)."""
+    __slots__ = ("_plan", "_segment", "_starts", "connections")
+
+    def __init__(self, plan: StagePlan, starts: Sequence[int], segment: Segment = WHOLE) -> None:
+        """``starts`` is the first device of every connection of the whole fleet, and the
+        fleet's size at the end (:func:`~simulator.scenario.composition.connection_starts`)."""
         self._plan = plan
         self._starts = starts
-        self.connections = bisect_right(starts, plan.peak_devices - 1) if plan.peak_devices else 0
-        """Connections the plan connects at all: those whose first device it reaches."""
+        self._segment = segment
+        whole = bisect_right(starts, plan.peak_devices - 1) if plan.peak_devices else 0
+        self.connections = segment.connections(whole)
+        """Connections (of the slice) the plan connects at all: those whose first device it
+        reaches."""
 
     def start_s(self, index: int) -> float:
-        """Seconds after the start at which connection ``index``'s connect is due."""
-        return self._plan.first_reaching(self._starts[index] + 1)
+        """Seconds after the start at which (the slice's) connection ``index``'s connect is
+        due."""
+        connection = self._segment.global_connection(index)
+        return self._plan.first_reaching(self._starts[connection] + 1)
 
     def eta_s(self) -> float:
         """When the last connect is due (0 for none)."""
         return self.start_s(self.connections - 1) if self.connections else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StageShare:
+    """A slice's part of one stage's plan."""
+
+    devices_planned: int
+    """The slice's devices among the first ``devices_to`` of the fleet."""
+    messages_planned: int
+    """The slice's part of the stage's planned messages (the slices' parts add up to the
+    whole plan's, rounded, exactly)."""
+
+
+def stage_shares(
+    plan: StagePlan, groups: Sequence[Group], segment: Segment = WHOLE
+) -> list[StageShare]:
+    """Each stage's planned devices and messages that are slice ``segment``'s.
+
+    Devices: exact, the slice's among the first ``devices_to``. Messages: the rate planned at
+    ``t`` is offered by the devices planned then, each at the same factor over its own rate, so
+    a slice's part at ``t`` is its devices' own rate over all planned devices' (counted as
+    :meth:`StagePlan.base_rate` counts them, a device being connected part-way through a
+    ramp). That part times the planned rate is integrated with the trapezoid rule over
+    :data:`QUADRATURE_STEPS` steps: the slices' parts at each step add up to 1 and the planned
+    rate is linear, so their integrals add up to the stage's planned messages exactly (to float
+    rounding); each is within the rule's error of its own integral. The whole plan's messages,
+    rounded, are then dealt out by largest remainder, so the integers add up too.
+    """
+    rates = SliceRates(groups, segment.count)
+    shares: list[StageShare] = []
+    for stage in plan.stages:
+        devices = rates.devices_below(stage.devices_to)[segment.index]
+        parts = message_parts(stage, rates)
+        shares.append(
+            StageShare(devices, _dealt(parts, round(stage.planned_messages))[segment.index])
+        )
+    return shares
+
+
+def message_parts(
+    stage: PlannedStage, rates: SliceRates, steps: int = QUADRATURE_STEPS
+) -> list[float]:
+    """Every slice's planned messages over ``stage``, by the trapezoid rule over ``steps``
+    (one for a hold: its parts are constant; see :func:`stage_shares`)."""
+    if stage.devices_from == stage.devices_to:
+        steps = 1
+    parts = [0.0] * rates.count
+    width = stage.duration_s / steps
+    for step in range(steps + 1):
+        devices, rate = stage.at(stage.start_s + step * width)
+        base = rates.base(devices)
+        total = sum(base)
+        if total <= 0 or rate <= 0:
+            continue
+        weight = width * rate * (0.5 if step in (0, steps) else 1.0) / total
+        for index, own in enumerate(base):
+            parts[index] += weight * own
+    return parts
+
+
+def _dealt(parts: Sequence[float], total: int) -> list[int]:
+    """``total`` dealt out in proportion to ``parts`` by largest remainder."""
+    whole = sum(parts)
+    if whole <= 0:
+        return [0] * len(parts)
+    exact = [part * total / whole for part in parts]
+    dealt = [math.floor(value) for value in exact]
+    order = sorted(range(len(parts)), key=lambda i: (dealt[i] - exact[i], i))
+    for index in order[: max(0, total - sum(dealt))]:
+        dealt[index] += 1
+    return dealt
+
+
+class SliceRates:
+    """Every slice's devices, and their own rate, among the first ``d`` of the fleet (``count``
+    slices dealt as :mod:`simulator.scenario.segment` deals them)."""
+
+    __slots__ = ("_devices", "_intervals", "_rates", "_starts", "count")
+
+    def __init__(self, groups: Sequence[Group], count: int) -> None:
+        self.count = count
+        self._starts = connection_starts(groups)
+        self._intervals = [group.interval_s for group in groups for _ in range(group.connections)]
+        # Running sums along each slice's connections (every count-th): _rates[c] is the rate
+        # of connection c and the slice's connections before it, and _devices[c] their size.
+        self._rates: list[float] = []
+        self._devices: list[int] = []
+        for connection, interval in enumerate(self._intervals):
+            size = self._starts[connection + 1] - self._starts[connection]
+            before = connection - count
+            self._rates.append(size / interval + (self._rates[before] if before >= 0 else 0.0))
+            self._devices.append(size + (self._devices[before] if before >= 0 else 0))
+
+    def base(self, devices: float) -> list[float]:
+        """Each slice's own rate (one message per interval a device) among the first
+        ``devices`` (fractional: the device at the edge counts in part)."""
+        return self._spread(devices, self._rates, fractional=True)
+
+    def devices_below(self, devices: int) -> list[int]:
+        """How many of the first ``devices`` are each slice's."""
+        return [round(value) for value in self._spread(devices, self._devices, fractional=False)]
+
+    def _spread(self, devices: float, sums: Sequence[float], *, fractional: bool) -> list[float]:
+        starts, count = self._starts, self.count
+        connections = len(sums)
+        # The connection holding the edge device; those before it are the slices' whole.
+        edge = min(bisect_right(starts, devices) - 1, connections)
+        if devices <= 0:
+            return [0.0] * count
+        out = [0.0] * count
+        for connection in range(max(0, edge - count), edge):
+            out[connection % count] = float(sums[connection])
+        if edge < connections:
+            inside = devices - starts[edge]
+            if fractional:
+                inside /= self._intervals[edge]
+            out[edge % count] += inside
+        return out
 
 
 def stage_problems(
