@@ -183,15 +183,6 @@ def resolve_run_config(
                 "the scenario in one process",
             )
         )
-    if scenario is not None and scenario.stages and (workers is not None or not segment.whole):
-        problems.append(
-            ScenarioProblem(
-                scenario_path,
-                "stages",
-                "[[stages]] run in one process yet: no --segment, no --workers (every slice "
-                "would follow the whole plan)",
-            )
-        )
     if mode == "only" and scenario is not None and not scenario.ingest.enabled:
         problems.append(
             ScenarioProblem(

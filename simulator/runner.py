@@ -79,7 +79,7 @@ from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.composition import connection_starts
 from simulator.scenario.faults import BrokerRestartFault, needs_relay
 from simulator.scenario.plan import OnboardingPlan
-from simulator.scenario.segment import SegmentSchedule
+from simulator.scenario.segment import WHOLE, Segment, SegmentSchedule
 from simulator.scenario.stages import StagePlan, StageSchedule
 from simulator.sinks.url import parse_sink_url
 from simulator.transport.credentials import Credentials
@@ -496,10 +496,14 @@ class Runner:
         schedule: OnboardingPlan | SegmentSchedule | StageSchedule = (
             plan if segment.whole else SegmentSchedule(plan, segment)
         )
-        staged = staged_plan(scenario)
+        staged = staged_plan(scenario, segment)
         if staged is not None:
             schedule = staged[1]
-            self.say(f"{len(scenario.stages)} stages over {staged[0].total_s:g} s")
+            part = f" (slice {segment}: {len(fleet.devices):,} devices)"
+            self.say(
+                f"{len(scenario.stages)} stages over {staged[0].total_s:g} s"
+                + (part if not segment.whole else "")
+            )
         else:
             rate = scenario.onboarding.rate_per_s / segment.count
             self.say(
@@ -533,6 +537,7 @@ class Runner:
                 clock=loop.time,
                 start=state.start,
                 connections=staged[1].connections,
+                segment=segment,
             )
             monitor.stage_of = stages.stage_at
             staging = asyncio.create_task(stages.run())
@@ -940,13 +945,15 @@ class Runner:
         return loop.time() - start
 
 
-def staged_plan(scenario: Scenario) -> tuple[StagePlan, StageSchedule] | None:
-    """The scenario's stage plan and its connect schedule (None: no ``[[stages]]``; a run of
-    one process: the configuration refuses stages with segments)."""
+def staged_plan(
+    scenario: Scenario, segment: Segment = WHOLE
+) -> tuple[StagePlan, StageSchedule] | None:
+    """The scenario's stage plan and slice ``segment``'s connect schedule on it (None: no
+    ``[[stages]]``)."""
     if not scenario.stages:
         return None
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
-    return plan, StageSchedule(plan, connection_starts(scenario.fleet.groups))
+    return plan, StageSchedule(plan, connection_starts(scenario.fleet.groups), segment)
 
 
 def fleet_sources(scenario: Scenario, host: str, connections: int) -> tuple[str | None, ...]:

@@ -10,6 +10,11 @@ here, by one task per run that wakes every :data:`TICK_S` (and at each stage's e
   deaths said, then DISCONNECT), from a cursor, so a tick costs the connections that change;
 - at each stage's end the fleet's counters are read into that stage's
   :class:`~simulator.metrics.stages.StageMark`.
+
+A slice of a run (``--segment``, ``--workers``) follows the whole plan the same way: the factor
+is every device's wherever it runs, its connections leave when the target falls below their
+first device's global index, and its marks plan the slice's share of each stage
+(:func:`~simulator.scenario.stages.stage_shares`), so the slices' marks add up to the plan's.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections.abc import Callable
 from simulator.engine.fleet import Fleet
 from simulator.engine.pacing import Pace
 from simulator.metrics.stages import StageMark
-from simulator.scenario.stages import StagePlan
+from simulator.scenario.segment import WHOLE, Segment
+from simulator.scenario.stages import StagePlan, stage_shares
 
 TICK_S = 0.05
 """How often the driver moves the rate factor and lets connections leave."""
@@ -37,11 +43,13 @@ class StageDriver:
         clock: Callable[[], float],
         start: float,
         connections: int,
+        segment: Segment = WHOLE,
         tick_s: float = TICK_S,
     ) -> None:
         """``start`` is the ``clock()`` reading the run began at (the plan's 0);
-        ``connections`` how many the plan connects at all. Give the fleet's groups their
-        pace: call before the fleet onboards, so its wheels publish by it."""
+        ``connections`` how many (of the fleet's, which is slice ``segment``) the plan connects
+        at all. Give the fleet's groups their pace: call before the fleet onboards, so its
+        wheels publish by it."""
         self._plan = plan
         self._fleet = fleet
         self._clock = clock
@@ -61,12 +69,12 @@ class StageDriver:
                 stage.number,
                 stage.start_s,
                 stage.end_s,
-                stage.devices_to,
+                share.devices_planned,
                 slack if stage.devices_to else 0,
-                stage.planned_messages,
+                share.messages_planned,
                 rising=stage.devices_to > stage.devices_from,
             )
-            for stage in plan.stages
+            for stage, share in zip(plan.stages, stage_shares(plan, segment), strict=True)
         ]
         """One per stage, in order; filled in as each ends (or the run stops)."""
         self._done = 0

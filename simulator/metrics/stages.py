@@ -36,11 +36,12 @@ class StageMark:
     end_s: float
     """When it ended (planned end, or when the run stopped it)."""
     devices_planned: int
-    """Devices the plan has connected at its end."""
+    """Devices the plan has connected at its end (a slice's: its own among them)."""
     devices_slack: int
     """How many more devices may be connected at its end by construction (a gateway's)."""
     messages_planned: float
-    """Messages the plan offers over the stage."""
+    """Messages the plan offers over the stage (a slice's: its share, see
+    :func:`~simulator.scenario.stages.stage_shares`)."""
     devices_achieved: int = 0
     published: int = 0
     """Messages the fleet published during the stage."""

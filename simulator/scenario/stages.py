@@ -110,6 +110,11 @@ class StagePlan:
         self._groups = tuple(groups)
 
     @property
+    def groups(self) -> tuple[Group, ...]:
+        """The fleet's groups, in fleet order (whose rates the plan scales)."""
+        return self._groups
+
+    @property
     def total_s(self) -> float:
         """When the last stage ends."""
         return self._ends[-1] if self._ends else 0.0
@@ -214,9 +219,7 @@ class StageShare:
     whole plan's, rounded, exactly)."""
 
 
-def stage_shares(
-    plan: StagePlan, groups: Sequence[Group], segment: Segment = WHOLE
-) -> list[StageShare]:
+def stage_shares(plan: StagePlan, segment: Segment = WHOLE) -> list[StageShare]:
     """Each stage's planned devices and messages that are slice ``segment``'s.
 
     Devices: exact, the slice's among the first ``devices_to``. Messages: the rate planned at
@@ -229,7 +232,7 @@ def stage_shares(
     rounding); each is within the rule's error of its own integral. The whole plan's messages,
     rounded, are then dealt out by largest remainder, so the integers add up too.
     """
-    rates = SliceRates(groups, segment.count)
+    rates = SliceRates(plan.groups, segment.count)
     shares: list[StageShare] = []
     for stage in plan.stages:
         devices = rates.devices_below(stage.devices_to)[segment.index]

@@ -95,7 +95,7 @@ def test_slices_of_one_run_must_name_their_broker() -> None:
     assert own.ingest == "own"
 
 
-def test_stages_run_in_one_process() -> None:
+def test_stages_run_in_slices_and_over_workers() -> None:
     staged = validate_scenario(
         {
             "name": "staged",
@@ -106,7 +106,22 @@ def test_stages_run_in_one_process() -> None:
         "q",
     )
     assert resolve_run_config(staged, "q", now_ns=NOW_NS).scenario.stages
-    for flags in ({"workers": 2}, {"segment": Segment(0, 2), "run_id": "r"}):
-        with pytest.raises(ScenarioError) as caught:
-            resolve_run_config(staged, "q", now_ns=NOW_NS, **flags)
-        assert "[[stages]] run in one process yet" in str(caught.value)
+    assert resolve_run_config(staged, "q", now_ns=NOW_NS, workers=2).workers == 2
+    sliced = resolve_run_config(staged, "q", now_ns=NOW_NS, segment=Segment(1, 2), run_id="r")
+    assert sliced.segment == Segment(1, 2)
+    assert sliced.scenario.stages
+
+
+def test_faults_are_still_refused_over_workers() -> None:
+    faulted = validate_scenario(
+        {
+            "name": "faulted",
+            "broker": {"url": "mqtt://127.0.0.1:1883"},
+            "fleet": {"devices": 10, "publish_interval_s": 1.0},
+            "duration_s": 5.0,
+            "faults": [{"kind": "drop_connections", "at_s": 1.0, "share": 0.5}],
+        },
+        "q",
+    )
+    with pytest.raises(ScenarioError, match="--workers does not run \\[\\[faults\\]\\] yet"):
+        resolve_run_config(faulted, "q", now_ns=NOW_NS, workers=2)

@@ -70,7 +70,7 @@ def test_a_plan_that_never_reaches_the_last_devices_connects_none_of_them_in_any
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
 def test_the_slices_planned_figures_add_up_to_the_plans(count: int) -> None:
     plan = StagePlan(STAGES, GROUPS)
-    shares = [stage_shares(plan, GROUPS, Segment(i, count)) for i in range(count)]
+    shares = [stage_shares(plan, Segment(i, count)) for i in range(count)]
 
     for number, stage in enumerate(plan.stages):
         parts = [share[number] for share in shares]
@@ -90,7 +90,7 @@ def test_a_slices_planned_devices_are_its_own_among_the_first() -> None:
                 if segment.owns(c)
                 for device in range(starts[c], starts[c + 1])
             }
-            shares = stage_shares(plan, GROUPS, segment)
+            shares = stage_shares(plan, segment)
             for stage, share in zip(plan.stages, shares, strict=True):
                 below = sum(1 for device in mine if device < stage.devices_to)
                 assert share.devices_planned == below
@@ -98,7 +98,7 @@ def test_a_slices_planned_devices_are_its_own_among_the_first() -> None:
 
 def test_one_slice_plans_the_whole_plans_messages_rounded() -> None:
     plan = StagePlan(STAGES, GROUPS)
-    shares = stage_shares(plan, GROUPS)
+    shares = stage_shares(plan)
     assert [s.messages_planned for s in shares] == [
         round(stage.planned_messages) for stage in plan.stages
     ]
