@@ -28,7 +28,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -61,7 +61,8 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.ingest import IngestSnapshot
 from simulator.metrics.process import cpu_seconds, peak_rss_bytes, rss_bytes
 from simulator.metrics.prometheus import MetricsServer
-from simulator.metrics.stages import LoadStageFigures, stage_figures
+from simulator.metrics.stages import LoadStageFigures, stage_figures, stage_latency_ms
+from simulator.metrics.timeseries import TimeSeries
 from simulator.monitor import Monitor
 from simulator.platform_side import (
     ingest_settings,
@@ -74,6 +75,7 @@ from simulator.provisioning import Responder, topic_filter
 from simulator.report.json_report import RunFigures, build_report, format_utc, run_section
 from simulator.report.merge import Input, merge_reports
 from simulator.report.schema import ResponderSection, RunReport, RunSection
+from simulator.report.timeline import ingest_samples
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.composition import connection_starts
@@ -786,10 +788,10 @@ class Runner:
         split = self.split
         assert split is not None
         count = split.workers
+        staged = staged_plan(self.scenario)
         self.say(f"workers: {split.said()}")
         start = loop.time()
         cpu_at_start = cpu_seconds()
-        self.started_at_ns = time.time_ns()
         local = not self.scenario.broker.addresses
         urls = [b.url(with_password=True) for b in self.brokers] if local else []
         scenario_json = worker_scenario(self.scenario.model_dump(mode="json"), urls)
@@ -814,6 +816,8 @@ class Runner:
             fleets = Workers(workers)
             if self.metrics_server is not None:
                 self.metrics_server.registry.register(WorkersCollector(fleets))
+            # The monitor's clock starts now: its samples go into the platform's report.
+            self.started_at_ns = time.time_ns()
             monitor = self.monitor = Monitor(fleets, ingest, self.view, time.perf_counter)
             monitor.phase = "starting"
             monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
@@ -822,6 +826,8 @@ class Runner:
                     await worker.start()
                 await asyncio.gather(*(worker.wait_ready() for worker in workers))
                 start_at_ns = time.time_ns() + round(WORKER_GO_S * 1e9)
+                if staged is not None:
+                    monitor.stage_of = _stage_of(staged[0], start_at_ns - self.started_at_ns)
                 for worker in workers:
                     await worker.go(start_at_ns)
                 monitor.phase = "running"
@@ -856,10 +862,13 @@ class Runner:
         monitor.sample()
         self.view.close()
         platform = self._platform_report(ingest, final, ingest_error, loop.time() - start)
+        platform["timeseries"] = ingest_samples(monitor.series.samples)
         merged = merge_reports(
             [Input(worker.label, report) for worker, report in written]
             + [Input("the coordinator's ingest", platform)]
         )
+        if ingest is not None:
+            _stage_latency(merged["stages"], monitor.series)
         merged["scenario_path"] = self.scenario_path
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
@@ -954,6 +963,26 @@ def staged_plan(
         return None
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
     return plan, StageSchedule(plan, connection_starts(scenario.fleet.groups), segment)
+
+
+def _stage_of(plan: StagePlan, start_ns: int) -> Callable[[float], int | None]:
+    """The stage running ``t_s`` after a clock that started ``start_ns`` before the plan's 0
+    (the coordinator's monitor: it starts before its workers do)."""
+    offset_s = start_ns / 1e9
+
+    def stage_of(t_s: float) -> int | None:
+        stage = plan.stage_at(t_s - offset_s)
+        return stage.number if stage is not None else None
+
+    return stage_of
+
+
+def _stage_latency(stages: Sequence[LoadStageFigures], series: TimeSeries) -> None:
+    """Each stage's latency from the one ingest's histograms, as one process reads them."""
+    latest = series.latest.latency_us if series.latest is not None else None
+    for stage in stages:
+        p50, p99 = stage_latency_ms(stage["number"], series.stage_latency, latest)
+        stage["latency_ms_p50"], stage["latency_ms_p99"] = p50, p99
 
 
 def fleet_sources(scenario: Scenario, host: str, connections: int) -> tuple[str | None, ...]:

@@ -11,6 +11,10 @@ own start and end, between the samples either side. Then it says whether the sta
 plan (devices and messages within :data:`TOLERANCE`) or which part fell behind, and the likely
 reason, in one sentence.
 
+The slices of a run (``--segment``, ``--workers``) each mark their share of the plan;
+:func:`summed_marks` adds their figures back up stage by stage into the marks one process
+would have kept, which :func:`stage_figures` then reads against the merged time series.
+
 Pure: times are seconds since the run began, as the time series' ``t_s``.
 """
 
@@ -77,6 +81,17 @@ class LoadStageFigures(TypedDict):
     latency_ms_p99: float | None
     cpu_percent: float | None
     """The simulator's mean CPU use over the stage's samples (100 = one core)."""
+    devices_slack: int
+    """How many devices beyond ``devices_planned`` its end may have by construction (the
+    rest of a gateway's block the target reached into)."""
+    overrun: int
+    """Sends that ran more than a slot late during the stage."""
+    inflight_blocked: int
+    """Sends postponed at the broker's Receive Maximum during the stage."""
+    connect_failed: int
+    """Devices whose connect failed for good during the stage."""
+    ended: bool
+    """Whether the stage ran to its planned end (False: the run stopped first)."""
     kept: bool
     behind: str | None
     """Which part fell behind its plan and why, in a sentence (None: kept)."""
@@ -100,7 +115,7 @@ def stage_figures(
         ingested = _between(samples, "ingested_total", mark.start_s, mark.end_s)
         lost = growth("lost_so_far", before, inside)
         cpu = [s["cpu_percent"] for s in inside if s.get("cpu_percent") is not None]
-        latency = _latency(mark.number, latency_at, latency_end)
+        p50, p99 = stage_latency_ms(mark.number, latency_at, latency_end)
         figures.append(
             LoadStageFigures(
                 number=mark.number,
@@ -115,9 +130,14 @@ def stage_figures(
                 ingested=ingested,
                 ingested_per_s=round(ingested / span, 1) if ingested is not None and span else None,
                 lost=max(0, lost) if lost is not None else None,
-                latency_ms_p50=percentile_ms(latency, 50) if latency is not None else None,
-                latency_ms_p99=percentile_ms(latency, 99) if latency is not None else None,
+                latency_ms_p50=p50,
+                latency_ms_p99=p99,
                 cpu_percent=round(sum(cpu) / len(cpu), 1) if cpu else None,
+                devices_slack=mark.devices_slack,
+                overrun=mark.overrun,
+                inflight_blocked=mark.inflight_blocked,
+                connect_failed=mark.connect_failed,
+                ended=mark.ended,
                 kept=True,
                 behind=None,
             )
@@ -126,6 +146,48 @@ def stage_figures(
         figures[-1]["kept"] = behind is None
         figures[-1]["behind"] = behind
     return figures
+
+
+def summed_marks(slices: Sequence[Sequence[Mapping[str, Any]]]) -> list[StageMark]:
+    """One run's marks from its slices' reported stages (each a report's ``stages``): counts
+    added stage by stage; a stage ended if it ended in every slice, and ran from the earliest
+    start to the latest end; it rises if its planned devices exceed the stage before's, as in
+    the whole plan (the slices' planned devices add up to the plan's)."""
+    marks: dict[int, StageMark] = {}
+    seen: dict[int, int] = {}
+    for stages in slices:
+        for stage in stages:
+            number = int(stage["number"])
+            mark = marks.get(number)
+            if mark is None:
+                mark = marks[number] = StageMark(
+                    number,
+                    float(stage["start_s"]),
+                    float(stage["end_s"]),
+                    0,
+                    int(stage["devices_slack"]),
+                    0.0,
+                    ended=True,
+                )
+            seen[number] = seen.get(number, 0) + 1
+            mark.start_s = min(mark.start_s, float(stage["start_s"]))
+            mark.end_s = max(mark.end_s, float(stage["end_s"]))
+            mark.devices_slack = max(mark.devices_slack, int(stage["devices_slack"]))
+            mark.devices_planned += int(stage["devices_planned"])
+            mark.messages_planned += int(stage["messages_planned"])
+            mark.devices_achieved += int(stage["devices_achieved"])
+            mark.published += int(stage["published"])
+            mark.overrun += int(stage["overrun"])
+            mark.inflight_blocked += int(stage["inflight_blocked"])
+            mark.connect_failed += int(stage["connect_failed"])
+            mark.ended = mark.ended and bool(stage["ended"])
+    ordered = [marks[number] for number in sorted(marks)]
+    previous = 0
+    for mark in ordered:
+        mark.ended = mark.ended and seen[mark.number] == len(slices)
+        mark.rising = mark.devices_planned > previous
+        previous = mark.devices_planned
+    return ordered
 
 
 def _between(
@@ -139,14 +201,18 @@ def _between(
     return round(last - first)
 
 
-def _latency(
+def stage_latency_ms(
     number: int, latency_at: Mapping[int, Histogram], end: Histogram | None
-) -> Histogram | None:
+) -> tuple[float | None, float | None]:
+    """Stage ``number``'s latency p50 and p99 in ms, from the cumulative histograms as each
+    stage began (``latency_at``, as :func:`stage_figures` takes them) and the last one taken
+    (None, None: not measured)."""
     start = latency_at.get(number)
     stop = latency_at.get(number + 1, end)
     if start is None or stop is None:
-        return None
-    return stop.since(start)
+        return None, None
+    latency = stop.since(start)
+    return percentile_ms(latency, 50), percentile_ms(latency, 99)
 
 
 def _behind(mark: StageMark, figures: LoadStageFigures) -> str | None:

@@ -10,7 +10,10 @@ contract, as if one process had run it all:
   read from the merged one;
 - ``messages.lost`` is the run's published messages minus its ingested ones, across all
   reports, or null when a slice is missing or no report carries ingest's figures;
-- time series are laid on one wall clock (:mod:`.timeline`);
+- time series are laid on one wall clock (:mod:`.timeline`), from the first slice's start;
+- ``stages`` (each slice marks its share of the plan) are added up stage by stage and judged
+  again against the merged time series, as one process would have judged them; a stage's
+  latency is the worst slice's (that of the one ingest, when one ingest measured it);
 - ``run`` lists the reports taken in (``run.segments``), the slices missing, and how far
   apart the slices really started (``run.start_spread_s``); durations run from the earliest
   start to the latest end.
@@ -30,6 +33,7 @@ from typing import Any
 
 from simulator.errors import ReportInputError
 from simulator.metrics.histogram import Histogram, percentile_ms
+from simulator.metrics.stages import LoadStageFigures, stage_figures, summed_marks
 from simulator.report.json_report import format_utc
 from simulator.report.onboarding_plan import onboarding_plan
 from simulator.report.timeline import Track, merge_timeseries
@@ -89,6 +93,14 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
     connected = _sum(i.report["devices"]["connected"] for i in fleets)
     latency = hists["latency_us"]
     notes = _notes(inputs, missing)
+    timeseries = merge_timeseries(
+        [
+            Track(i.run["started_at_ns"], i.report.get("timeseries", []))
+            for i in inputs
+            if i.run.get("started_at_ns") is not None
+        ],
+        origin,
+    )
     report: dict[str, Any] = {
         "scenario": first["scenario"],
         "scenario_path": first["scenario_path"],
@@ -140,13 +152,8 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
         "drain_s": max(float(i.report.get("drain_s", 0.0)) for i in inputs),
         "notes": notes,
         "settings": first["settings"],
-        "timeseries": merge_timeseries(
-            [
-                Track(i.run["started_at_ns"], i.report.get("timeseries", []))
-                for i in inputs
-                if i.run.get("started_at_ns") is not None
-            ]
-        ),
+        "timeseries": timeseries,
+        "stages": _stages(fleets, timeseries),
         "run": _run(inputs, missing, origin, starts),
         "histograms": {
             "connect_us": _dump(hists["connect_us"]),
@@ -325,6 +332,23 @@ def _funnel(inputs: Iterable[Input], hists: Mapping[str, Any]) -> dict[str, Any]
         stage["p99_ms"] = percentile_ms(hist, 99) if hist is not None else None
         stage["max_ms"] = percentile_ms(hist, 100) if hist is not None else None
     return stages
+
+
+def _stages(
+    fleets: Sequence[Input], timeseries: Sequence[Mapping[str, Any]]
+) -> list[LoadStageFigures]:
+    """The slices' stages added up and judged on the merged time series (see the module)."""
+    slices = [i.report["stages"] for i in fleets if i.report.get("stages")]
+    if not slices:
+        return []
+    figures = stage_figures(summed_marks(slices), timeseries, {}, None)
+    for stage in figures:
+        same = [s for stages in slices for s in stages if s["number"] == stage["number"]]
+        p50 = [s["latency_ms_p50"] for s in same if s.get("latency_ms_p50") is not None]
+        p99 = [s["latency_ms_p99"] for s in same if s.get("latency_ms_p99") is not None]
+        stage["latency_ms_p50"] = max(p50) if p50 else None
+        stage["latency_ms_p99"] = max(p99) if p99 else None
+    return figures
 
 
 def _deaths(fleets: Sequence[Input], ingests: Sequence[Input]) -> dict[str, Any] | None:

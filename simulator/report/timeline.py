@@ -10,7 +10,8 @@ started ``offset`` seconds after the earliest falls on second ``round(offset + t
 - rates (``*_per_s``, ``cpu_percent``) are summed over the reports that have a sample in that
   second (a report that has ended adds nothing);
 - the interval's latency percentiles are the worst of the reports' (exact with one ingest);
-- the phase is the least advanced of the reports still running;
+- the phase is the least advanced of the reports still running (a report of ingest alone,
+  whose samples have no phase and no fleet figures, has no say in it, nor in the stage);
 - the live control requests of that second are every report's, in the reports' order, each
   one's ``t_s`` moved onto the merged clock.
 
@@ -60,20 +61,26 @@ class Track:
     samples: Sequence[dict[str, Any]]
 
 
-def merge_timeseries(tracks: Sequence[Track]) -> list[dict[str, Any]]:
-    """One series over every track, on the earliest start's clock (see the module)."""
+def merge_timeseries(tracks: Sequence[Track], origin: int | None = None) -> list[dict[str, Any]]:
+    """One series over every track, on the clock of ``origin`` (ns since the epoch; None: the
+    earliest start), see the module; samples before ``origin`` are left out."""
     tracks = [track for track in tracks if track.samples]
     if not tracks:
         return []
-    origin = min(track.started_at_ns for track in tracks)
+    if origin is None:
+        origin = min(track.started_at_ns for track in tracks)
     placed: list[dict[int, dict[str, Any]]] = []
     for track in tracks:
         offset_s = (track.started_at_ns - origin) / 1e9
         by_second: dict[int, dict[str, Any]] = {}
         for sample in track.samples:
             second = round(offset_s + float(sample["t_s"]))
-            by_second[second] = _on_merged_clock(sample, offset_s, by_second.get(second))
-        placed.append(by_second)
+            if second >= 0:
+                by_second[second] = _on_merged_clock(sample, offset_s, by_second.get(second))
+        if by_second:
+            placed.append(by_second)
+    if not placed:
+        return []
     last = max(max(seconds) for seconds in placed)
     merged: list[dict[str, Any]] = []
     latest: list[dict[str, Any] | None] = [None] * len(placed)
@@ -88,11 +95,31 @@ def merge_timeseries(tracks: Sequence[Track]) -> list[dict[str, Any]]:
     return merged
 
 
+FLEET_KEYS = (
+    "phase",
+    "stage",
+    "connected",
+    "onboarding_rate_per_s",
+    "reconnects_per_s",
+    "published_per_s",
+    "published_total",
+    "control",
+)
+"""Sample keys a fleet's process says; a report of ingest alone leaves them null."""
+
+
+def ingest_samples(samples: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The samples of a process whose fleet ran elsewhere (its figures of the fleet are the
+    slices' own, read from them), with only its ingest's and its own process's figures, so a
+    merge adds those to the slices' samples."""
+    return [{**sample, **dict.fromkeys(FLEET_KEYS)} for sample in samples]
+
+
 def _one(
     second: int, now: list[dict[str, Any] | None], latest: list[dict[str, Any] | None]
 ) -> dict[str, Any]:
     sample: dict[str, Any] = {"t_s": float(second)}
-    running = [s for s in latest if s is not None and s.get("phase") != "done"]
+    running = [s for s in latest if s is not None and s.get("phase") not in (None, "done")]
     phases = [s.get("phase", "done") for s in running] or ["done"]
     sample["phase"] = min(phases, key=lambda p: PHASES.index(p) if p in PHASES else 0)
     stages = [s["stage"] for s in running if s.get("stage") is not None]

@@ -8,10 +8,12 @@ import asyncio
 
 import pytest
 
-from simulator.engine.fleet import Fleet
+from simulator.engine.fleet import Fleet, FleetOptions
 from simulator.engine.staging import StageDriver
+from simulator.metrics.stages import StageMark, summed_marks
 from simulator.scenario import validate_scenario
 from simulator.scenario.composition import connection_starts
+from simulator.scenario.segment import WHOLE, Segment
 from simulator.scenario.stages import StagePlan, StageSchedule
 from tests.unit.engine.fake_fleet import built, run_until
 from tests.unit.engine.fake_loop import FakeLoop
@@ -23,9 +25,12 @@ STAGES = [
 ]
 
 
-def staged_fleet(per_connection: int = 1) -> tuple[Fleet, FakeLoop, StageDriver]:
+def staged_fleet(
+    per_connection: int = 1, segment: Segment = WHOLE
+) -> tuple[Fleet, FakeLoop, StageDriver]:
     """10 devices every 10 ms (1,000 msg/s at their own rate) on the stages above, every
-    connection made at 0 by the fake connector, the driver in place before onboarding."""
+    connection made at 0 by the fake connector, the driver in place before onboarding; the
+    fleet slice ``segment`` of them."""
     fleet_settings = {
         "devices": 10,
         "publish_interval_s": 0.01,
@@ -41,10 +46,17 @@ def staged_fleet(per_connection: int = 1) -> tuple[Fleet, FakeLoop, StageDriver]
         },
         "<test>",
     )
-    fleet, loop = built(scenario)
+    fleet, loop = built(scenario, options=FleetOptions(segment=segment))
     plan = StagePlan(scenario.stages, scenario.fleet.groups)
-    schedule = StageSchedule(plan, connection_starts(scenario.fleet.groups))
-    driver = StageDriver(plan, fleet, clock=loop.time, start=0.0, connections=schedule.connections)
+    schedule = StageSchedule(plan, connection_starts(scenario.fleet.groups), segment)
+    driver = StageDriver(
+        plan,
+        fleet,
+        clock=loop.time,
+        start=0.0,
+        connections=schedule.connections,
+        segment=segment,
+    )
     asyncio.run(fleet.onboard(schedule, connections=schedule.connections))
     return fleet, loop, driver
 
@@ -116,3 +128,50 @@ def test_a_gateway_leaves_once_the_plan_wants_none_of_its_devices() -> None:
     advance(fleet, loop, driver, 3.0)
     assert [mark.devices_achieved for mark in driver.marks] == [10, 10, 0]
     assert driver.marks[0].devices_slack == 4
+
+
+def test_slices_follow_the_whole_plan_and_their_marks_add_up_to_it() -> None:
+    whole, whole_loop, whole_driver = staged_fleet()
+    slices = [staged_fleet(segment=Segment(index, 2)) for index in range(2)]
+    advance(whole, whole_loop, whole_driver, 2.5)
+    for fleet, loop, driver in slices:
+        advance(fleet, loop, driver, 2.5)
+
+    # 5 devices wanted: the slices keep their own among the first 5 (global indexes).
+    kept = sorted(d.index for fleet, _, _ in slices for d in fleet.devices if d.link is not None)
+    assert kept == [0, 1, 2, 3, 4]
+    for fleet, loop, driver in slices:
+        advance(fleet, loop, driver, 3.0)
+    advance(whole, whole_loop, whole_driver, 3.0)
+
+    assert [m.devices_planned for m in slices[0][2].marks] == [5, 5, 0]
+    assert [m.devices_planned for m in slices[1][2].marks] == [5, 5, 0]
+    summed = summed_marks([[vars_of(mark) for mark in driver.marks] for _, _, driver in slices])
+    for ours, one in zip(summed, whole_driver.marks, strict=True):
+        assert ours.devices_planned == one.devices_planned
+        assert ours.messages_planned == one.messages_planned
+        assert ours.devices_achieved == one.devices_achieved
+        assert ours.rising == one.rising
+        assert ours.ended
+        assert one.ended
+        # The same factor on the same devices (each keeps its global phase): the slices
+        # publish what one process does.
+        assert ours.published == one.published
+
+
+def vars_of(mark: StageMark) -> dict[str, object]:
+    """A mark as a report's stage shows its counts."""
+    return {
+        "number": mark.number,
+        "start_s": mark.start_s,
+        "end_s": mark.end_s,
+        "devices_planned": mark.devices_planned,
+        "devices_slack": mark.devices_slack,
+        "messages_planned": mark.messages_planned,
+        "devices_achieved": mark.devices_achieved,
+        "published": mark.published,
+        "overrun": mark.overrun,
+        "inflight_blocked": mark.inflight_blocked,
+        "connect_failed": mark.connect_failed,
+        "ended": mark.ended,
+    }

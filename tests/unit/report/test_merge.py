@@ -12,9 +12,13 @@ import pytest
 from simulator.cli import main
 from simulator.errors import ReportInputError
 from simulator.metrics.histogram import Histogram
+from simulator.metrics.stages import StageMark, stage_figures
 from simulator.report.json_report import problems, run_section
 from simulator.report.merge import Input, merge_problems, merge_reports
 from simulator.report.thresholds import evaluate, parse_thresholds
+from simulator.scenario.composition import Group
+from simulator.scenario.segment import Segment
+from simulator.scenario.stages import StagePlan, StageSettings, stage_shares
 from tests.reports import built_report, histogram
 
 RUN = "trial-20261207T080000Z-abcdef"
@@ -224,3 +228,68 @@ def test_a_slice_without_a_plan_leaves_the_merged_plan_unknown() -> None:
         inputs(fleet_slice(0, 2, onboarding_planned_s=2.0), fleet_slice(1, 2), ingest_run([], 0))
     )
     assert merged["onboarding"]["plan"] is None
+
+
+GROUPS = [
+    Group("machine-sensor", "msgpack", 0.5, 0, 37),
+    Group("machine-sensor", "msgpack", 2.0, 37, 40, per_connection=8),
+    Group("robot", "json", 1.0, 77, 23),
+]
+STAGES = [
+    StageSettings(duration_s=3.0, devices=61, msg_rate_per_s=90.0),
+    StageSettings(duration_s=4.0, devices=100, msg_rate_per_s=137.0),
+    StageSettings(duration_s=2.0, devices=100, msg_rate_per_s=400.0),
+    StageSettings(duration_s=3.0, devices=0, msg_rate_per_s=0.0),
+]
+
+
+def kept_marks(segment: Segment, *, short: int = 0) -> list[StageMark]:
+    """Slice ``segment``'s marks had it done its share of the plan exactly (``short``
+    devices fewer at the second stage's end)."""
+    plan = StagePlan(STAGES, GROUPS)
+    return [
+        StageMark(
+            stage.number,
+            stage.start_s,
+            stage.end_s,
+            share.devices_planned,
+            7,
+            share.messages_planned,
+            devices_achieved=share.devices_planned - (short if stage.number == 2 else 0),
+            published=share.messages_planned,
+            ended=True,
+            rising=stage.devices_to > stage.devices_from,
+        )
+        for stage, share in zip(plan.stages, stage_shares(plan, segment), strict=True)
+    ]
+
+
+def staged_slice(index: int, count: int, marks: list[StageMark]) -> dict[str, Any]:
+    report = fleet_slice(index, count)
+    report["stages"] = stage_figures(marks, report["timeseries"], {}, None)
+    return report
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_the_slices_stages_add_up_to_what_one_process_reports(count: int) -> None:
+    slices = [staged_slice(i, count, kept_marks(Segment(i, count))) for i in range(count)]
+    merged = merge_reports(inputs(*slices))
+
+    one = stage_figures(kept_marks(Segment()), merged["timeseries"], {}, None)
+    assert merged["stages"] == one
+    assert [s["devices_planned"] for s in merged["stages"]] == [61, 100, 100, 0]
+    assert [s["kept"] for s in merged["stages"]] == [True] * 4
+    # Each slice planned its share, not the whole plan.
+    assert slices[0]["stages"][1]["devices_planned"] < 100
+
+
+def test_a_slice_that_fell_behind_is_judged_on_the_whole_run() -> None:
+    behind = [kept_marks(Segment(0, 2), short=10), kept_marks(Segment(1, 2))]
+    merged = merge_reports(inputs(*(staged_slice(i, 2, m) for i, m in enumerate(behind))))
+
+    second = merged["stages"][1]
+    assert second["devices_achieved"] == 90
+    assert second["kept"] is False
+    assert second["behind"].startswith(
+        "devices fell behind: 90 of 100 planned devices were connected at its end"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.metrics.timeseries import SAMPLE_KEYS
-from simulator.report.timeline import Track, merge_timeseries
+from simulator.report.timeline import Track, ingest_samples, merge_timeseries
 
 SECOND_NS = 1_000_000_000
 
@@ -62,3 +62,19 @@ def test_a_request_is_kept_when_a_late_sample_and_the_next_fall_on_one_second() 
     (merged,) = merge_timeseries([Track(0, [late, {**sample(2.01, 2, 1.0), "control": [resume]}])])
     assert merged["t_s"] == 2.0
     assert merged["control"] == [pause, resume]
+
+
+def test_an_ingest_process_adds_its_ingest_but_not_a_fleet_it_watched() -> None:
+    # A coordinator: started 2 s before its workers, it counts their published messages too
+    # (from their progress) and ingests them; only its ingest is added to theirs.
+    watcher = {**sample(3.0, 20, 10.0, "running"), "stage": 1, "ingested_total": 18}
+    early = {**sample(1.0, 0, 0.0, "starting"), "ingested_total": 0}
+    coordinator = Track(0, ingest_samples([early, watcher]))
+    worker = Track(2 * SECOND_NS, [{**sample(1.0, 20, 10.0), "stage": 2, "ingested_total": 0}])
+
+    merged = merge_timeseries([worker, coordinator], origin=2 * SECOND_NS)
+    assert [s["t_s"] for s in merged] == [1.0]
+    assert merged[0]["published_total"] == 20
+    assert merged[0]["ingested_total"] == 18
+    assert merged[0]["connected"] == 10
+    assert (merged[0]["phase"], merged[0]["stage"]) == ("publishing", 2)
