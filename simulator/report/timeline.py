@@ -95,15 +95,14 @@ def merge_timeseries(tracks: Sequence[Track], origin: int | None = None) -> list
     return merged
 
 
+_OWN_RATES = ("ingested_per_s", "cpu_percent")
 FLEET_KEYS = (
     "phase",
     "stage",
-    "connected",
-    "onboarding_rate_per_s",
-    "reconnects_per_s",
-    "published_per_s",
-    "published_total",
     "control",
+    "connected",
+    "published_total",
+    *(key for key in RATES if key not in _OWN_RATES),
 )
 """Sample keys a fleet's process says; a report of ingest alone leaves them null."""
 
