@@ -231,8 +231,11 @@ def worker_argv(
 def worker_scenario(settings: dict[str, Any], broker_urls: Sequence[str]) -> str:
     """The scenario every worker reads, as JSON: the resolved one (``model_dump``), pointed at
     ``broker_urls`` when the coordinator started the brokers, its thresholds left to the
-    coordinator (they hold for the whole run, not a slice)."""
+    coordinator (they hold for the whole run, not a slice). A staged scenario's onboarding rate
+    is left out: its stages say when devices connect, and it refuses one given."""
     data = json.loads(json.dumps(settings))
+    if data.get("stages"):
+        data["onboarding"].pop("rate_per_s", None)
     broker = data["broker"]
     if broker_urls:
         broker["url"], broker["urls"] = (

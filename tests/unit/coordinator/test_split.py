@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from simulator.coordinator.split import split_fleet
 from simulator.coordinator.workers import worker_argv, worker_scenario
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.progress import FleetProgress
+from simulator.scenario import validate_scenario
 
 
 def test_workers_as_asked_when_each_share_fits() -> None:
@@ -72,3 +74,19 @@ def test_a_worker_reads_its_slice_of_the_scenario_on_stdin() -> None:
     assert '"urls": ["mqtt://127.0.0.1:1", "mqtt://127.0.0.1:2"]' in text
     assert '"instances": 1' in text
     assert '"thresholds": {}' in text
+
+
+def test_a_staged_scenario_reaches_its_workers_as_it_was_resolved() -> None:
+    staged = validate_scenario(
+        {
+            "name": "staged",
+            "fleet": {"devices": 10, "publish_interval_s": 1.0},
+            "stages": [{"duration_s": 2.0, "devices": 10, "msg_rate_per_s": 10.0}],
+        },
+        "q",
+    )
+    text = worker_scenario(staged.model_dump(mode="json"), ["mqtt://127.0.0.1:1"])
+    again = validate_scenario(json.loads(text), "<stdin>")
+    assert again.stages == staged.stages
+    assert again.duration_s == staged.duration_s == 2.0
+    assert again.onboarding.rate_per_s == staged.onboarding.rate_per_s
