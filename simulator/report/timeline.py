@@ -10,8 +10,9 @@ started ``offset`` seconds after the earliest falls on second ``round(offset + t
 - rates (``*_per_s``, ``cpu_percent``) are summed over the reports that have a sample in that
   second (a report that has ended adds nothing);
 - the interval's latency percentiles are the worst of the reports' (exact with one ingest);
-- the phase is the least advanced of the reports still running (a report of ingest alone,
-  whose samples have no phase and no fleet figures, has no say in it, nor in the stage);
+- the phase is the least advanced of the reports still running ("starting" before any has a
+  sample); a report of ingest alone, whose samples have no phase and no fleet figures, has no
+  say in it, nor in the stage;
 - the live control requests of that second are every report's, in the reports' order, each
   one's ``t_s`` moved onto the merged clock.
 
@@ -118,8 +119,9 @@ def _one(
     second: int, now: list[dict[str, Any] | None], latest: list[dict[str, Any] | None]
 ) -> dict[str, Any]:
     sample: dict[str, Any] = {"t_s": float(second)}
-    running = [s for s in latest if s is not None and s.get("phase") not in (None, "done")]
-    phases = [s.get("phase", "done") for s in running] or ["done"]
+    fleets = [s for s in latest if s is not None and s.get("phase") is not None]
+    running = [s for s in fleets if s["phase"] != "done"]
+    phases = [s["phase"] for s in running] or ["done" if fleets else "starting"]
     sample["phase"] = min(phases, key=lambda p: PHASES.index(p) if p in PHASES else 0)
     stages = [s["stage"] for s in running if s.get("stage") is not None]
     sample["stage"] = min(stages) if stages else None

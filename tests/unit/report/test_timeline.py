@@ -74,6 +74,12 @@ def test_an_ingest_process_adds_its_ingest_but_not_a_fleet_it_watched() -> None:
 
     merged = merge_timeseries([worker, coordinator], origin=2 * SECOND_NS)
     assert [s["t_s"] for s in merged] == [1.0]
+    alone = merge_timeseries([coordinator])
+    assert [(s["t_s"], s["phase"], s["stage"]) for s in alone] == [
+        (1.0, "starting", None),
+        (2.0, "starting", None),
+        (3.0, "starting", None),
+    ]
     assert merged[0]["published_total"] == 20
     assert merged[0]["ingested_total"] == 18
     assert merged[0]["connected"] == 10
