@@ -98,7 +98,9 @@ def test_workers_follow_one_stage_plan_and_the_merged_stages_are_the_plans(
         assert stage["ingested"] is not None
     assert merged["messages"]["lost"] == 0
     assert merged["messages"]["ingested"] == merged["messages"]["published"]
-    assert merged["onboarding"]["deaths"]["sent"] == 300
+    # Leaving is not dropping: every connection the plan no longer wanted left cleanly.
+    assert merged["devices"]["connected"] == 300
+    assert merged["devices"]["dropped_after_connect"] == 0
     assert sum(s["published"] for s in stages) <= merged["messages"]["published"]
     assert stages[1]["latency_ms_p99"] is not None
 
