@@ -153,7 +153,7 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
         "notes": notes,
         "settings": first["settings"],
         "timeseries": timeseries,
-        "stages": _stages(fleets, timeseries),
+        "stages": _stages(fleets, ingests, timeseries),
         "run": _run(inputs, missing, origin, starts),
         "histograms": {
             "connect_us": _dump(hists["connect_us"]),
@@ -335,14 +335,19 @@ def _funnel(inputs: Iterable[Input], hists: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _stages(
-    fleets: Sequence[Input], timeseries: Sequence[Mapping[str, Any]]
+    fleets: Sequence[Input], ingests: Sequence[Input], timeseries: Sequence[Mapping[str, Any]]
 ) -> list[LoadStageFigures]:
-    """The slices' stages added up and judged on the merged time series (see the module)."""
+    """The slices' stages added up and judged on the merged time series (see the module).
+    What ingest stored in each stage is known only if every report that ingested brought its
+    time series (an ``--ingest-only`` run's has none): null otherwise."""
     slices = [i.report["stages"] for i in fleets if i.report.get("stages")]
     if not slices:
         return []
     figures = stage_figures(summed_marks(slices), timeseries, {}, None)
+    heard = bool(ingests) and all(i.report.get("timeseries") for i in ingests)
     for stage in figures:
+        if not heard:
+            stage["ingested"] = stage["ingested_per_s"] = stage["lost"] = None
         same = [s for stages in slices for s in stages if s["number"] == stage["number"]]
         p50 = [s["latency_ms_p50"] for s in same if s.get("latency_ms_p50") is not None]
         p99 = [s["latency_ms_p99"] for s in same if s.get("latency_ms_p99") is not None]

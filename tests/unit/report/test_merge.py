@@ -16,6 +16,7 @@ from simulator.metrics.stages import StageMark, stage_figures
 from simulator.report.json_report import problems, run_section
 from simulator.report.merge import Input, merge_problems, merge_reports
 from simulator.report.thresholds import evaluate, parse_thresholds
+from simulator.report.timeline import ingest_samples
 from simulator.scenario.composition import Group
 from simulator.scenario.segment import Segment
 from simulator.scenario.stages import StagePlan, StageSettings, stage_shares
@@ -293,3 +294,29 @@ def test_a_slice_that_fell_behind_is_judged_on_the_whole_run() -> None:
     assert second["behind"].startswith(
         "devices fell behind: 90 of 100 planned devices were connected at its end"
     )
+
+
+def test_what_ingest_stored_per_stage_is_known_only_from_its_time_series() -> None:
+    def slice_with_samples(index: int) -> dict[str, Any]:
+        report = staged_slice(index, 2, kept_marks(Segment(index, 2)))
+        report["timeseries"] = [
+            {"t_s": float(t), "phase": "publishing", "stage": 1, "ingested_total": 0}
+            for t in range(13)
+        ]
+        return report
+
+    ingest = ingest_run([1000], 4400)
+    silent = merge_reports(inputs(slice_with_samples(0), slice_with_samples(1), ingest))
+    assert [s["ingested"] for s in silent["stages"]] == [None] * 4
+    assert [s["lost"] for s in silent["stages"]] == [None] * 4
+
+    # An ingest that brings its samples (as a run over workers' coordinator does).
+    ingest["timeseries"] = ingest_samples(
+        [
+            {"t_s": float(t), "ingested_total": 400 * t, "lost_so_far": 0, "phase": "publishing"}
+            for t in range(13)
+        ]
+    )
+    heard = merge_reports(inputs(slice_with_samples(0), slice_with_samples(1), ingest))
+    assert [s["ingested"] for s in heard["stages"]] == [1200, 1600, 800, 1200]
+    assert [s["lost"] for s in heard["stages"]] == [0] * 4
