@@ -7,6 +7,9 @@ problem at once, so a typo in a key fails before a long run starts rather than a
 
 A figure that was not measured is ``null`` in the report; a threshold over it fails, because a
 gate that passes on missing data gates nothing.
+
+A ``[[stages]]`` entry's figures are keys too, by the stage's number: ``stages.2.lost == 0``
+(the ``stages`` entry whose ``number`` is 2; a stage the run did not reach fails, unmeasured).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, get_type_hints
 
 from simulator.errors import ScenarioError, ScenarioProblem
+from simulator.metrics.stages import LoadStageFigures
 from simulator.report.json_report import get_path
 from simulator.report.schema import numeric_paths
 
@@ -93,9 +97,50 @@ def numeric_keys() -> tuple[str, ...]:
     return tuple(path for path, numeric in _report_paths().items() if numeric)
 
 
+_STAGE_KEY = re.compile(r"stages\.(\d+)\.(\w+)")
+
+
+@cache
+def stage_keys() -> tuple[str, ...]:
+    """The numeric figures of a stage, each a threshold key as ``stages.<number>.<figure>``."""
+    return tuple(
+        name
+        for name, hint in get_type_hints(LoadStageFigures).items()
+        if hint in (int, float, int | None, float | None)
+    )
+
+
+def _stage_key_problem(match: re.Match[str]) -> str | None:
+    number, figure = int(match.group(1)), match.group(2)
+    if number < 1:
+        return f"stage numbers start at 1, got {number} in {match.group()!r}"
+    if figure not in stage_keys():
+        return (
+            f"{figure!r} in {match.group()!r} is not a stage's numeric figure; one of "
+            f"{', '.join(stage_keys())}"
+        )
+    return None
+
+
+def _value(report: Mapping[str, Any], key: str) -> Any:
+    """The figure at ``key``: a dotted path, or a stage's by its number (None: absent)."""
+    match = _STAGE_KEY.fullmatch(key)
+    if match is not None:
+        number, figure = int(match.group(1)), match.group(2)
+        stage = next((s for s in report.get("stages") or () if s["number"] == number), None)
+        return stage.get(figure) if stage is not None else None
+    try:
+        return get_path(report, key)
+    except (KeyError, TypeError):
+        return None
+
+
 def _key_problem(key: str) -> str | None:
     if key in numeric_keys():
         return None
+    stage = _STAGE_KEY.fullmatch(key)
+    if stage is not None:
+        return _stage_key_problem(stage)
     if key in _report_paths():
         return (
             f"report key {key!r} is not a number; thresholds apply to numeric keys such as "
@@ -182,10 +227,7 @@ def evaluate(thresholds: Sequence[Threshold], report: Mapping[str, Any]) -> list
     """Check every threshold against ``report``; a figure that is ``null`` or absent fails."""
     results = []
     for threshold in thresholds:
-        try:
-            value = get_path(report, threshold.key)
-        except (KeyError, TypeError):
-            value = None
+        value = _value(report, threshold.key)
         if not _is_number(value):
             results.append(ThresholdResult(threshold, None, passed=False))
         else:

@@ -320,3 +320,23 @@ def test_what_ingest_stored_per_stage_is_known_only_from_its_time_series() -> No
     heard = merge_reports(inputs(slice_with_samples(0), slice_with_samples(1), ingest))
     assert [s["ingested"] for s in heard["stages"]] == [1200, 1600, 800, 1200]
     assert [s["lost"] for s in heard["stages"]] == [0] * 4
+
+
+def test_thresholds_read_a_stage_of_the_merged_report_by_its_number() -> None:
+    behind = [kept_marks(Segment(0, 2), short=10), kept_marks(Segment(1, 2))]
+    merged = merge_reports(inputs(*(staged_slice(i, 2, m) for i, m in enumerate(behind))))
+    thresholds = parse_thresholds(
+        [
+            ("stages.2.devices_achieved >= 95", "t"),
+            ("stages.3.devices_achieved == 100", "t"),
+            ("stages.3.messages_planned == 537", "t"),
+            ("stages.5.published > 0", "t"),
+        ]
+    )
+    results = evaluate(thresholds, merged)
+    assert [(r.value, r.passed) for r in results] == [
+        (90, False),
+        (100, True),
+        (537, True),
+        (None, False),  # no stage 5: not measured
+    ]

@@ -348,3 +348,12 @@ def test_results_as_json_round_trips_through_json(make_report: MakeReport) -> No
 
 def test_the_report_schema_knows_every_responder_counter() -> None:
     assert set(ResponderCounters().to_dict()) == set(ResponderSection.__annotations__)
+
+
+def test_a_stage_key_names_a_stage_from_1_and_a_numeric_figure() -> None:
+    assert parse_thresholds([("stages.2.lost == 0", "t")])[0].key == "stages.2.lost"
+    with pytest.raises(ScenarioError) as caught:
+        parse_thresholds([("stages.0.lost == 0", "t"), ("stages.1.behind == 0", "t")])
+    said = str(caught.value)
+    assert "stage numbers start at 1, got 0" in said
+    assert "'behind' in 'stages.1.behind' is not a stage's numeric figure" in said
