@@ -65,7 +65,8 @@ def run(tmp_path: Path, name: str, *flags: str) -> dict[str, Any]:
 def test_workers_follow_one_stage_plan_and_the_merged_stages_are_the_plans(
     tmp_path: Path,
 ) -> None:
-    merged = run(tmp_path, "workers", "--workers", "2")
+    gates = ("stages.2.devices_achieved == 300", "stages.3.lost == 0")
+    merged = run(tmp_path, "workers", "--workers", "2", *(f"--threshold={g}" for g in gates))
     one = run(tmp_path, "one")
 
     assert merged["run"]["role"] == "merged"
@@ -103,6 +104,9 @@ def test_workers_follow_one_stage_plan_and_the_merged_stages_are_the_plans(
     assert merged["devices"]["dropped_after_connect"] == 0
     assert sum(s["published"] for s in stages) <= merged["messages"]["published"]
     assert stages[1]["latency_ms_p99"] is not None
+
+    # The thresholds read the merged stages by their number.
+    assert [(t["expr"], t["passed"]) for t in merged["thresholds"]] == [(g, True) for g in gates]
 
     # The merged time series names the stage running at each second, in order.
     numbered = [s["stage"] for s in merged["timeseries"] if s["stage"] is not None]
