@@ -48,7 +48,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from southbound_modbus import ROOT, cpu_seconds
+from southbound_modbus import ROOT, cpu_seconds, serving_processes
 
 from simulator.broker import LocalBroker
 
@@ -88,20 +88,6 @@ def scenario_text(args: argparse.Namespace) -> str:
         f"max_staleness_ms = {int(args.staleness * 1000)}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def serving_processes(pid: int) -> list[int]:
-    """``pid`` and its children (the OPC UA process, when it has one of its own)."""
-    found = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:  # ended meanwhile
-                continue
-            if parent == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class PollerProcess:

@@ -97,6 +97,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def serving_processes(pid: int) -> list[int]:
+    """``pid`` and its children (the OPC UA process, when it has one of its own)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:  # ended meanwhile
+                continue
+            if parent == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class Poller:
     """Polls every device of one endpoint, once per interval, on one connection."""
 

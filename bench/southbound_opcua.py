@@ -5,9 +5,10 @@ Starts ``factory-sim southbound`` as a child process (uvloop, as users run it) w
 of ``--devices`` machines (1,563 by default: 20,007 tags). Then three windows of
 ``--seconds`` each, after ``--warmup``:
 
-1. *updates*: nobody reading; the child's CPU (user + system, from /proc) divided by the
-   values its updater wrote in the window (read from the server's own counters,
-   ``ns=2;s=simulator.writes``, as are the steps it skipped by coming late);
+1. *updates*: nobody reading; the CPU of the child and of its OPC UA process (user + system,
+   from /proc, added up) divided by the values its updater wrote in the window (read from the
+   server's own counters, ``ns=2;s=simulator.writes``, as are the steps it skipped by coming
+   late);
 2. *polled*: an asyncua client in this process reads every tag once per ``--interval`` in Read
    requests of ``--batch`` nodes, all of a round in flight at once, as a polling gateway does
    (drift-free: round n is due at start + n * interval, a late one counted as an overrun, never
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from southbound_modbus import PLANT, cpu_seconds, served
+from southbound_modbus import PLANT, cpu_seconds, served, serving_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,11 +54,13 @@ SCENARIO = (
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident memory of process ``pid``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    """Resident memory of process ``pid`` and its children (the OPC UA process)."""
+    total = 0
+    for each in serving_processes(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def connect(hint: dict[str, Any]) -> Client:
@@ -69,7 +72,8 @@ class Window:
     """The server's CPU, this process's CPU and the updater's counters over one window."""
 
     def __init__(self, pid: int, client: Client, hint: dict[str, Any]) -> None:
-        self.pid = pid
+        self.pids = serving_processes(pid)
+        """The command and its OPC UA process (``[southbound.opcua] process = "own"``)."""
         self.client = client
         self.counters = {
             name: client.get_node(ua.NodeId.from_string(node_id))
@@ -80,7 +84,8 @@ class Window:
     async def snapshot(self) -> dict[str, float]:
         values = await self.client.read_values(list(self.counters.values()))
         taken = dict(zip(self.counters, values, strict=True))
-        taken.update(cpu=cpu_seconds(self.pid), wall=time.time(), own=time.process_time())
+        cpu = sum(cpu_seconds(pid) for pid in self.pids)
+        taken.update(cpu=cpu, wall=time.time(), own=time.process_time())
         return taken
 
     async def open(self) -> None:
