@@ -37,6 +37,7 @@ from asyncua import Server, ua
 from asyncua.server.binary_server_asyncio import BinaryServer
 
 from simulator.errors import InvalidArgumentError, PortError
+from simulator.southbound import opcua_reads
 from simulator.southbound.faults import FaultPlan
 from simulator.southbound.node_map import (
     COUNTERS_FOLDER,
@@ -196,6 +197,7 @@ class OpcuaServer:
     async def build(self) -> None:
         """Build the address space, every device's nodes in it (the slow part of a start:
         seconds for tens of thousands of tags), without listening yet."""
+        opcua_reads.install()
         server = Server()
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self._port}/")
