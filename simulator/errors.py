@@ -43,12 +43,14 @@ so a caller can catch one class and still tell whose fault it was::
     └── ReportKeyError                a report has no such key (also a KeyError, AttributeError)
 
 Nothing here imports anything else from the package; ``tests/unit/test_errors.py`` checks that
-no other module defines an exception class.
+no other module defines an exception class. :func:`exit_reason` words how a child process
+ended, for the errors and reports that say it.
 """
 
 from __future__ import annotations
 
 import errno
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
@@ -286,3 +288,15 @@ class TopicTemplateError(FleetConfigError):
 
 class TopicError(PayloadError):
     """A Sparkplug topic is malformed or a topic part is not a valid id."""
+
+
+def exit_reason(status: int) -> str:
+    """How a child process ended, from its return code: ``exited with status 1``, or for a
+    negative one ``killed by signal 9 (SIGKILL)``."""
+    if status >= 0:
+        return f"exited with status {status}"
+    try:
+        name = f" ({signal.Signals(-status).name})"
+    except ValueError:
+        name = ""
+    return f"killed by signal {-status}{name}"

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from simulator.errors import IngestChildError
+from simulator.errors import IngestChildError, exit_reason
 from simulator.ingest.control import Control
 from simulator.ingest.settings import WorkerSettings
 from simulator.metrics.ingest import IngestSnapshot
@@ -157,14 +157,7 @@ class IngestChild:
         status = self.returncode
         if status is None:
             return ""
-        if status < 0:
-            try:
-                name = f" ({signal.Signals(-status).name})"
-            except ValueError:
-                name = ""
-            said = f"killed by signal {-status}{name}"
-        else:
-            said = f"exited with status {status}"
+        said = exit_reason(status)
         return f"{said}: {self.error}" if self.error else said
 
     @property

@@ -14,12 +14,11 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import OpcuaProcessError
+from simulator.errors import OpcuaProcessError, exit_reason
 from simulator.scenario.schema import Scenario
 from simulator.southbound.opcua_process import LINE_LIMIT, Command, OpcuaProcessSettings
 from simulator.southbound.opcua_server import OpcuaCounters
@@ -39,17 +38,6 @@ def child_environment() -> dict[str, str]:
     package_root = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, path)))}
-
-
-def exit_reason(status: int) -> str:
-    """A process's exit status in words."""
-    if status >= 0:
-        return f"exited with status {status}"
-    try:
-        name = f" ({signal.Signals(-status).name})"
-    except ValueError:
-        name = ""
-    return f"killed by signal {-status}{name}"
 
 
 class OpcuaChild:

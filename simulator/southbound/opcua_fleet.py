@@ -64,6 +64,16 @@ class OpcuaFleet:
         ]
         self._blocks = blocks
         self._updaters: list[asyncio.Task[None]] = []
+        self.died: str | None = None
+        """Always None: servers in this process end with it (the face of
+        :class:`~simulator.southbound.opcua_child.OpcuaChild`, whose process may die alone)."""
+
+    async def ended(self) -> str:
+        """Never returns: servers in this process cannot end apart from it (as
+        :meth:`OpcuaChild.ended <simulator.southbound.opcua_child.OpcuaChild.ended>` does when
+        its process dies)."""
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     async def start(self) -> None:
         """Start every server (nodes built, values of now written), then their updaters."""

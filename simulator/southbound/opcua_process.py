@@ -35,12 +35,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from simulator.errors import ScenarioError, SimulatorError
 from simulator.scenario import validate_scenario
 from simulator.scenario.schema import Scenario
 from simulator.southbound.faults import FaultPlan
+
+if TYPE_CHECKING:
+    from simulator.southbound.opcua_fleet import OpcuaFleet
 
 CommandKind = Literal["listen", "down", "up", "stop"]
 COMMANDS: tuple[CommandKind, ...] = ("listen", "down", "up", "stop")
@@ -177,7 +180,7 @@ async def serve(
     return 0
 
 
-async def _say_counters(fleet: Any, lines: _Lines) -> None:
+async def _say_counters(fleet: OpcuaFleet, lines: _Lines) -> None:
     """The counters once a second, on a drift-free schedule."""
     loop = asyncio.get_running_loop()
     started = loop.time()

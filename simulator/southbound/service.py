@@ -271,17 +271,15 @@ class Southbound:
     def died(self) -> str | None:
         """How the OPC UA servers' own process ended without being asked to (None: it
         serves, was stopped in order, or there is none)."""
-        return getattr(self.opcua, "died", None)
+        return self.opcua.died if self.opcua is not None else None
 
     async def failed(self) -> str:
         """Wait until a part serving in a process of its own dies; how it did. Never
         returns when every part serves in this process."""
-        opcua = self.opcua
-        if opcua is None or not hasattr(opcua, "ended"):
+        if self.opcua is None:
             await asyncio.Event().wait()
-        else:
-            await opcua.ended()
-        return self.died or "stopped"
+            raise AssertionError("unreachable")
+        return await self.opcua.ended()
 
     async def serving(self, stop: asyncio.Event, duration_s: float | None) -> None:
         """Serve until ``stop`` is set, ``duration_s`` has passed or a part in a process of

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from simulator.errors import exit_reason
 from simulator.scenario.loader import validate_scenario
-from simulator.southbound.opcua_child import exit_reason
 from simulator.southbound.opcua_process import Command, OpcuaProcessSettings
 
 SCENARIO = {
