@@ -412,7 +412,7 @@ class Runner:
             elif our_responder(scenario):
                 self.say(self._answering("the ingest worker"))
             if self.config.ingest == "only":
-                return await self._ingest_only(loop, address, ingest, responder)
+                return await self._ingest_only(loop, ingest)
             if self.split is not None:
                 return await self._coordinate(loop, ingest)
             return await self._drive(loop, address, ingest, responder)
@@ -682,11 +682,7 @@ class Runner:
             )
 
     async def _ingest_only(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        address: BrokerAddress,
-        ingest: IngestPool | None,
-        responder: Responder | None,
+        self, loop: asyncio.AbstractEventLoop, ingest: IngestPool | None
     ) -> RunReport:
         """The platform side of a run whose fleet runs elsewhere (``--ingest-only``): ingest
         (and the responder) until SIGTERM or Ctrl-C, or until messages came and then none
