@@ -44,6 +44,17 @@ from typing import Any
 from simulator.metrics.histogram import Histogram, percentile_ms
 from simulator.metrics.ingest import IngestSnapshot
 
+MESSAGE_COUNTS: tuple[str, ...] = (
+    "published_total",
+    "ingested_total",
+    "lost_so_far",
+    "duplicated_total",
+    "out_of_order_total",
+    "malformed_total",
+)
+"""The keys of a sample that count messages up to its instant (totals so far, and the gaps
+still open), not over its interval; in their order in the sample."""
+
 SAMPLE_KEYS: tuple[str, ...] = (
     "t_s",
     "phase",
@@ -53,12 +64,7 @@ SAMPLE_KEYS: tuple[str, ...] = (
     "reconnects_per_s",
     "published_per_s",
     "ingested_per_s",
-    "published_total",
-    "ingested_total",
-    "lost_so_far",
-    "duplicated_total",
-    "out_of_order_total",
-    "malformed_total",
+    *MESSAGE_COUNTS,
     "latency_ms_p50",
     "latency_ms_p99",
     "rss_bytes",

@@ -25,18 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.metrics.timeseries import SAMPLE_KEYS
+from simulator.metrics.timeseries import MESSAGE_COUNTS, SAMPLE_KEYS
 
-LEVELS = (
-    "connected",
-    "published_total",
-    "ingested_total",
-    "lost_so_far",
-    "duplicated_total",
-    "out_of_order_total",
-    "malformed_total",
-    "rss_bytes",
-)
+LEVELS = ("connected", *MESSAGE_COUNTS, "rss_bytes")
 """Sample keys that are a level or a running total: summed, carried forward."""
 
 RATES = (
