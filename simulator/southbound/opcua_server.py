@@ -442,15 +442,14 @@ def _folder(
     attributes = ua.ObjectAttributes()
     attributes.DisplayName = ua.LocalizedText(name)
     attributes.Description = ua.LocalizedText(description)
-    item = ua.AddNodesItem()
-    item.RequestedNewNodeId = nid
-    item.BrowseName = ua.QualifiedName(name, ns)
-    item.NodeClass = ua.NodeClass.Object
-    item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.Organizes)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.FolderType)
-    item.NodeAttributes = attributes
-    return item
+    return _node(
+        nid,
+        ua.QualifiedName(name, ns),
+        parent,
+        reference=ua.ObjectIds.Organizes,
+        type_definition=ua.ObjectIds.FolderType,
+        attributes=attributes,
+    )
 
 
 def _variable(
@@ -458,27 +457,20 @@ def _variable(
 ) -> list[ua.AddNodesItem]:
     """A signal's variable, with its EngineeringUnits and EURange properties if it has them."""
     data_type = _VARIANTS[field.type][1]
-    attributes = ua.VariableAttributes()
-    attributes.DisplayName = ua.LocalizedText(field.signal)
+    attributes = _read_only(field.signal, data_type, ua.Variant(None, ua.VariantType.Null))
     attributes.Description = ua.LocalizedText(field.description)
-    attributes.DataType = ua.NodeId(data_type)
-    attributes.Value = ua.Variant(None, ua.VariantType.Null)
-    attributes.ValueRank = ua.ValueRank.Scalar
-    attributes.AccessLevel = ua.AccessLevel.CurrentRead.mask
-    attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
     attributes.MinimumSamplingInterval = update_s * 1000.0
     # AnalogItemType promises an EURange; a count with neither unit nor range is a plain one.
     analog = field.type is not NodeType.STRING and (bool(field.unit) or field.low is not None)
-    item = ua.AddNodesItem()
-    item.RequestedNewNodeId = nid
-    item.BrowseName = ua.QualifiedName(field.signal, ns)
-    item.NodeClass = ua.NodeClass.Variable
-    item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
-    item.TypeDefinition = ua.NodeId(
-        ua.ObjectIds.AnalogItemType if analog else ua.ObjectIds.BaseDataVariableType
+    type_definition = ua.ObjectIds.AnalogItemType if analog else ua.ObjectIds.BaseDataVariableType
+    item = _node(
+        nid,
+        ua.QualifiedName(field.signal, ns),
+        parent,
+        reference=ua.ObjectIds.HasComponent,
+        type_definition=type_definition,
+        attributes=attributes,
     )
-    item.NodeAttributes = attributes
     items = [item]
     if field.unit:
         code, name = UNECE_CODES.get(field.unit, ("", field.unit))
@@ -496,19 +488,50 @@ def _variable(
 
 
 def _property(parent: ua.NodeId, name: str, value: object, data_type: int) -> ua.AddNodesItem:
+    attributes = _read_only(name, data_type, ua.Variant(value, ua.VariantType.ExtensionObject))
+    return _node(
+        ua.NodeId(f"{parent.Identifier}.{name}", parent.NamespaceIndex),
+        ua.QualifiedName(name, 0),
+        parent,
+        reference=ua.ObjectIds.HasProperty,
+        type_definition=ua.ObjectIds.PropertyType,
+        attributes=attributes,
+    )
+
+
+def _read_only(name: str, data_type: int, value: ua.Variant) -> ua.VariableAttributes:
+    """The attributes of a scalar variable that clients may read and not write."""
     attributes = ua.VariableAttributes()
     attributes.DisplayName = ua.LocalizedText(name)
     attributes.DataType = ua.NodeId(data_type)
-    attributes.Value = ua.Variant(value, ua.VariantType.ExtensionObject)
+    attributes.Value = value
     attributes.ValueRank = ua.ValueRank.Scalar
     attributes.AccessLevel = ua.AccessLevel.CurrentRead.mask
     attributes.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+    return attributes
+
+
+def _node(
+    nid: ua.NodeId,
+    browse_name: ua.QualifiedName,
+    parent: ua.NodeId,
+    *,
+    reference: int,
+    type_definition: int,
+    attributes: ua.ObjectAttributes | ua.VariableAttributes,
+) -> ua.AddNodesItem:
+    """The request adding node ``nid`` below ``parent``: an Object for object attributes,
+    else a Variable."""
     item = ua.AddNodesItem()
-    item.RequestedNewNodeId = ua.NodeId(f"{parent.Identifier}.{name}", parent.NamespaceIndex)
-    item.BrowseName = ua.QualifiedName(name, 0)
-    item.NodeClass = ua.NodeClass.Variable
+    item.RequestedNewNodeId = nid
+    item.BrowseName = browse_name
+    item.NodeClass = (
+        ua.NodeClass.Object
+        if isinstance(attributes, ua.ObjectAttributes)
+        else ua.NodeClass.Variable
+    )
     item.ParentNodeId = parent
-    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
-    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    item.ReferenceTypeId = ua.NodeId(reference)
+    item.TypeDefinition = ua.NodeId(type_definition)
     item.NodeAttributes = attributes
     return item
