@@ -233,12 +233,8 @@ def encode_exception(transaction_id: int, unit_id: int, function: int, code: int
     return _frame(transaction_id, unit_id, bytes((function | _EXCEPTION_FLAG, code)))
 
 
-class ModbusServerConnection:
-    """One Modbus TCP connection, server side: requests in, responses out.
-
-    Requests are answered in the order they came (a client may send several before the first
-    answer; Modbus TCP lets it pipeline with distinct transaction ids).
-    """
+class _Connection:
+    """What both ends of a Modbus TCP connection share: the bytes the other end sent, framed."""
 
     __slots__ = ("_reader",)
 
@@ -246,8 +242,18 @@ class ModbusServerConnection:
         self._reader = FrameReader()
 
     def receive_data(self, data: bytes) -> None:
-        """Hand over bytes the client sent."""
+        """Hand over bytes the other end sent (the client's to a server, and so on)."""
         self._reader.feed(data)
+
+
+class ModbusServerConnection(_Connection):
+    """One Modbus TCP connection, server side: requests in, responses out.
+
+    Requests are answered in the order they came (a client may send several before the first
+    answer; Modbus TCP lets it pipeline with distinct transaction ids).
+    """
+
+    __slots__ = ()
 
     def next_request(self) -> Request | NeedData:
         """The next request, or :data:`NEED_DATA`; raises :class:`RemoteProtocolError`."""
@@ -269,17 +275,10 @@ class ModbusServerConnection:
         return encode_exception(request.transaction_id, request.unit_id, request.function, code)
 
 
-class ModbusClientConnection:
+class ModbusClientConnection(_Connection):
     """One Modbus TCP connection, client side: responses decoded from a byte stream."""
 
-    __slots__ = ("_reader",)
-
-    def __init__(self) -> None:
-        self._reader = FrameReader()
-
-    def receive_data(self, data: bytes) -> None:
-        """Hand over bytes the server sent."""
-        self._reader.feed(data)
+    __slots__ = ()
 
     def next_response(self) -> Response | NeedData:
         """The next response, or :data:`NEED_DATA`; raises :class:`RemoteProtocolError`."""
