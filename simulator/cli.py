@@ -142,6 +142,11 @@ def _metrics_host_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _threshold_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--threshold EXPR``, repeatable, into ``args.threshold`` (a list, empty by default)."""
+    parser.add_argument("--threshold", action="append", default=[], metavar="EXPR", help=help_text)
+
+
 def _tls_options(args: argparse.Namespace) -> Any:
     from simulator.transport.tls import TlsOptions
 
@@ -201,12 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the run goes",
     )
     _metrics_host_argument(run)
-    run.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help="fail the run unless EXPR holds, e.g. 'latency_ms.p99 < 50' (repeatable; adds to "
+    _threshold_argument(
+        run,
+        "fail the run unless EXPR holds, e.g. 'latency_ms.p99 < 50' (repeatable; adds to "
         "the scenario's [thresholds])",
     )
     run.add_argument(
@@ -353,13 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=Path, required=True, metavar="PATH", help="write the merged report here"
     )
     merge.add_argument("--html", type=Path, metavar="PATH", help="write its HTML page here")
-    merge.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help="fail (exit 4) unless EXPR holds on the merged report (repeatable)",
-    )
+    _threshold_argument(merge, "fail (exit 4) unless EXPR holds on the merged report (repeatable)")
     merge.add_argument(
         "--junit", type=Path, metavar="PATH", help="write the thresholds as JUnit XML here"
     )
@@ -397,12 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT.json",
         help="with --broker: where to write the report (default: runs/NAME.gateway.json)",
     )
-    southbound.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help="with --broker: fail unless EXPR holds, e.g. 'gateway.values.wrong == 0'",
+    _threshold_argument(
+        southbound, "with --broker: fail unless EXPR holds, e.g. 'gateway.values.wrong == 0'"
     )
 
     ingest = commands.add_parser("ingest", help="run an ingest worker on its own")
