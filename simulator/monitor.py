@@ -10,7 +10,6 @@ time series' latest totals and samples, so they all see the same figures.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, Protocol
 
@@ -20,6 +19,7 @@ from simulator.live.console import View
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.process import cpu_seconds, rss_bytes
 from simulator.metrics.timeseries import TimeSeries, Totals
+from simulator.periodic import every
 
 
 class FleetFigures(Protocol):
@@ -117,10 +117,5 @@ class Monitor:
 
     async def run(self, interval_s: float = 1.0) -> None:
         """Sample every ``interval_s`` until cancelled (drift-free: due times from the start)."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        n = 0
-        while True:
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * interval_s - loop.time()))
+        async for _ in every(interval_s):
             self.sample()

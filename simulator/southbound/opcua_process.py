@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from simulator.errors import ScenarioError, SimulatorError
+from simulator.periodic import every
 from simulator.scenario import validate_scenario
 from simulator.scenario.schema import Scenario
 from simulator.southbound.faults import FaultPlan
@@ -182,12 +183,7 @@ async def serve(
 
 async def _say_counters(fleet: OpcuaFleet, lines: _Lines) -> None:
     """The counters once a second, on a drift-free schedule."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    ticks = 0
-    while True:
-        ticks += 1
-        await asyncio.sleep(max(0.0, started + ticks * COUNTERS_INTERVAL_S - loop.time()))
+    async for _ in every(COUNTERS_INTERVAL_S):
         lines.emit("counters", counters=asdict(fleet.counters()))
 
 
