@@ -145,6 +145,9 @@ def ingest_settings(
         sink_busy_timeout_s=scenario.ingest.sqlite_busy_timeout_s,
         store_payloads=scenario.ingest.store_payloads,
         group_starts=tuple(group.start for group in scenario.fleet.groups),
+        connection_blocks=tuple(
+            (group.start, group.per_connection) for group in scenario.fleet.groups
+        ),
     )
 
 

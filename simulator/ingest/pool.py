@@ -243,7 +243,7 @@ class IngestPool:
                 # Stopped on purpose: by us, or by a signal to the whole process group (Ctrl-C
                 # in a terminal reaches the worker too), and it said its final word.
                 return
-            if slot.restarts >= MAX_RESTARTS or not child.settings.restartable:
+            if slot.restarts >= MAX_RESTARTS:
                 slot.failed = True
                 self.progressed.set()  # whoever waits on the workers learns one is gone
                 return

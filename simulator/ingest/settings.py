@@ -86,11 +86,16 @@ class WorkerSettings:
     resume_from_sink: bool = False
     """This worker replaces one of the run that died: before it subscribes, it reads what the
     run has stored of its devices and counts on from there (:meth:`Sink.read_stored`)."""
-    restartable: bool = True
-    """Whether a dead worker is started again. Not one of several brokers' workers: what it
-    would read back of its topic share includes devices other brokers carried, whose rows
-    the sink cannot tell apart, so its figures would count them twice; its death fails ingest
-    instead (docs/DECISIONS.md, "Ingest over several brokers")."""
+    broker_number: int = 0
+    """Which broker of the run's pool this worker subscribes on (0: the first, or the only)."""
+    broker_count: int = 1
+    """How many brokers the run's fleet is dealt over. With several, a restarted worker reads
+    back only the devices its broker carried (:func:`~simulator.transport.dealing.
+    broker_of_device`): the sink holds every broker's rows under one run id, and another
+    broker's devices on the same topics are another worker's to count."""
+    connection_blocks: tuple[tuple[int, int], ...] = ()
+    """The fleet's groups as ``(first device index, devices per connection)``, so a device's
+    broker follows from its index; empty: one connection per device."""
 
     group_starts: tuple[int, ...] = ()
     """The first fleet index of each group of a fleet of several (model, interval, payload
@@ -110,6 +115,9 @@ class WorkerSettings:
             data["mqtt_version"] = MQTTVersion[data["mqtt_version"]]
             data["partition"] = tuple(data.get("partition", ()))
             data["group_starts"] = tuple(data.get("group_starts", ()))
+            data["connection_blocks"] = tuple(
+                (int(first), int(per)) for first, per in data.get("connection_blocks", ())
+            )
             respond = data.get("respond")
             if respond is not None:
                 data["respond"] = Policy(**respond)
@@ -158,8 +166,9 @@ def on_each_broker(
     :mod:`simulator.transport.dealing`), so the workers of that broker hear all of the device
     and none of it elsewhere: accounting per device stays exact without a worker holding a
     connection to every broker. The first broker's workers keep their client ids; the others'
-    get ``-b<number>`` added, so each worker of the run has a name of its own. Over several
-    brokers a worker is not restarted (see :attr:`WorkerSettings.restartable`).
+    get ``-b<number>`` added, so each worker of the run has a name of its own. Each knows its
+    broker's number, so a worker restarted in its place reads back its broker's devices only
+    (see :attr:`WorkerSettings.broker_count`).
     """
     if not brokers:
         return list(workers)
@@ -169,7 +178,8 @@ def on_each_broker(
             host=host,
             port=port,
             client_id=worker.client_id if number == 0 else f"{worker.client_id}-b{number}",
-            restartable=worker.restartable and len(brokers) == 1,
+            broker_number=number,
+            broker_count=len(brokers),
         )
         for number, (host, port) in enumerate(brokers)
         for worker in workers

@@ -61,6 +61,7 @@ from simulator.payloads.registration import Registration, decode_registration
 from simulator.provisioning.provisioner import Provisioner
 from simulator.sinks import Malformed, Row, Sink, StoredDevice
 from simulator.transport.connection import MqttLink
+from simulator.transport.dealing import broker_of_device
 from simulator.transport.subscriber import Subscriber
 from simulator.transport.tls import TlsOptions, client_context
 
@@ -174,7 +175,7 @@ class IngestWorker:
         own = (
             (device.device_id, device.rows, device.sequences)
             for device in stored
-            if self._takes(device.topic)
+            if self._takes(device.topic) and self._carried(device.device_id)
         )
         acc = self.accounting
         acc.seed(own)
@@ -456,6 +457,19 @@ class IngestWorker:
         self.first_telemetry.registered(registration)
         if self.provisioner is not None:
             self.provisioner.answer(link, publish, registration)
+
+    def _carried(self, device_id: str) -> bool:
+        """Whether this worker's broker carried ``device_id`` (always, with one broker): its
+        broker follows from the fleet index its id ends with; an id without one is the first
+        broker's worker's, as a topic no partition places is the first worker's."""
+        settings = self.settings
+        if settings.broker_count == 1:
+            return True
+        digits = device_id.rpartition("-")[2]
+        if not digits.isdigit():
+            return settings.broker_number == 0
+        broker = broker_of_device(int(digits), settings.connection_blocks, settings.broker_count)
+        return broker == settings.broker_number
 
     def _takes(self, topic: str) -> bool:
         """Whether telemetry on ``topic`` comes to this worker (its share, or Sparkplug's)."""

@@ -19,6 +19,7 @@ dealing stays the whole fleet's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulator.errors import InvalidArgumentError
@@ -76,3 +77,24 @@ def per_pair(connections: int, brokers: int, sources: int) -> int:
     """Connections the busiest (source, broker) pair carries when ``connections`` are dealt
     over ``brokers`` brokers and ``sources`` source addresses."""
     return math.ceil(connections / (brokers * sources))
+
+
+def broker_of_device(index: int, blocks: Sequence[tuple[int, int]], brokers: int) -> int:
+    """Which of ``brokers`` brokers carries the fleet's device ``index``: its connection's.
+
+    ``blocks`` are the fleet's groups in order, each ``(first device index, devices per
+    connection)``; empty means a connection per device. The connection numbering is the whole
+    fleet's (``connection_starts`` of :mod:`simulator.scenario.composition`): each group's
+    devices cut into connections of its size, group after group. So a worker of one broker can
+    tell, from a device's index alone, whether that broker carried it.
+    """
+    if brokers < 1 or index < 0:
+        raise InvalidArgumentError(f"need brokers >= 1 and index >= 0, got {brokers}, {index}")
+    connection = 0
+    for number, (start, per_connection) in enumerate(blocks):
+        end = blocks[number + 1][0] if number + 1 < len(blocks) else None
+        if end is not None and index >= end:
+            connection += -(-(end - start) // per_connection)
+            continue
+        return (connection + (index - start) // per_connection) % brokers
+    return index % brokers

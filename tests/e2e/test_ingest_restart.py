@@ -32,14 +32,20 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def kept_session_scenario(
-    directory: Path, database: Path, *, duration_s: float, workflow: str = "connect"
+    directory: Path,
+    database: Path,
+    *,
+    duration_s: float,
+    workflow: str = "connect",
+    brokers: int = 1,
 ) -> Path:
-    """100 devices at 10 msg/s each, QoS 1, every session (the worker's too) kept 300 s."""
+    """100 devices at 10 msg/s each, QoS 1, every session (the worker's too) kept 300 s,
+    over ``brokers`` local Mosquittos."""
     path = directory / "restarted.toml"
     path.write_text(
         'name = "restarted"\n'
         f"duration_s = {duration_s}\n"
-        "[broker]\nclean_start = false\nsession_expiry_s = 300\n"
+        f"[broker]\nclean_start = false\nsession_expiry_s = 300\ninstances = {brokers}\n"
         "[fleet]\ndevices = 100\npublish_interval_s = 0.1\nqos = 1\n"
         f'[onboarding]\nrate_per_s = 1000.0\nworkflow = "{workflow}"\n'
         f'[ingest]\nsink = "sqlite:///{database}"\nbatch_size = 200\ndrain_timeout_s = 30.0\n'
@@ -97,6 +103,31 @@ def test_a_killed_worker_is_restarted_on_its_kept_session_and_nothing_is_lost(
         assert funnel["failed"] == 0
         assert funnel["reached"] + funnel["pending"] == 100
         assert report["onboarding"]["deaths"]["heard"] == 100
+
+
+def test_a_killed_worker_of_a_broker_pool_is_restarted_and_nothing_is_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """Two local brokers, a worker on each, one SQLite file: the killed one's successor reads
+    back only the devices its broker carried, so the run's figures match the file."""
+    database = tmp_path / "rows.sqlite"
+    scenario = kept_session_scenario(tmp_path, database, duration_s=6.0, brokers=2)
+    with run_in_background(tmp_path, scenario) as run:
+        wait_for(lambda: sqlite_rows(database) > 200, "the workers to commit some rows")
+        os.kill(ingest_child_of(run.pid), signal.SIGKILL)
+        code, output = finish(run)
+    report = json.loads((tmp_path / "report.json").read_text())
+    messages, ingest = report["messages"], report["ingest"]
+    assert code == 0, output
+    assert len(report["broker"]["urls"]) == 2
+    assert ingest["status"] == "ok"
+    assert ingest["restarts"] == 1
+    assert messages["lost"] == 0
+    assert messages["ingested"] == messages["published"] > 0
+    rows, distinct = stored(database, report["sink"]["run_id"])
+    assert distinct == messages["published"]
+    assert rows - distinct == messages["duplicated"]
+    assert report["sink"]["committed_rows"] == rows
 
 
 def test_a_worker_killed_past_its_restarts_leaves_ingest_failed(tmp_path: Path) -> None:

@@ -106,26 +106,51 @@ async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
     assert final is not None
 
 
-async def test_a_worker_of_a_broker_pool_that_dies_is_not_restarted(
-    mosquitto: LocalBroker, tmp_path: Path
+def pooled(start: int, stop: int, broker: int) -> list[tuple[str, bytes]]:
+    """Sequences ``start .. stop - 1`` of the two devices a pool of two deals to ``broker``:
+    ms-000000 and ms-000002 to broker 0, ms-000001 and ms-000003 to broker 1."""
+    devices = [f"ms-{index:06d}" for index in range(broker, 4, 2)]
+    return [
+        (f"factory/s/l/{device}/telemetry", telemetry(device, seq, T0))
+        for seq in range(start, stop)
+        for device in devices
+    ]
+
+
+async def test_a_worker_of_a_broker_pool_that_dies_is_restarted_and_counts_its_brokers_devices(
+    tmp_path: Path,
 ) -> None:
-    # One worker per broker; the second broker is the same Mosquitto under another name, since
-    # only the settings decide: what a restarted worker would read back is not its own alone.
-    workers = on_each_broker(
-        [settings(mosquitto, tmp_path)], [(mosquitto.host, mosquitto.port), ("localhost", 1)]
-    )
-    assert [worker.restartable for worker in workers] == [False, False]
-    said: list[str] = []
-    pool = IngestPool(workers[:1], say=said.append)
-    await pool.start()
-    try:
-        first = pool.children[0]
-        assert first.pid is not None
-        os.kill(first.pid, signal.SIGKILL)
-        await wait_until(lambda: pool.gone, "the pool to give the worker up")
-        assert not await pool.wait_for_resolved(1, timeout_s=30)
-    finally:
-        await pool.kill()
-    assert pool.restarts == []
-    assert said == []
-    assert pool.dead() == [first]
+    """Two Mosquittos, one worker each, one SQLite file for both under one run id. The second
+    broker's worker is killed; the new one reads back what the run stored of its own broker's
+    devices only, so the merged figures count each device once."""
+    with LocalBroker() as first, LocalBroker() as second:
+        brokers = [(first.host, first.port), (second.host, second.port)]
+        workers = on_each_broker([settings(first, tmp_path)], brokers)
+        said: list[str] = []
+        pool = IngestPool(workers, say=said.append)
+        await pool.start()
+        try:
+            for number, broker in enumerate((first, second)):
+                await asyncio.to_thread(publish_all, broker, pooled(0, 10, number))
+            await wait_until(lambda: pool.committed >= 40, "the first 40 messages committed")
+            dying = pool.children[1]
+            assert dying.pid is not None
+            os.kill(dying.pid, signal.SIGKILL)
+            await wait_until(lambda: bool(pool.restarts), "the pool to start the worker again")
+            for number, broker in enumerate((first, second)):
+                await asyncio.to_thread(publish_all, broker, pooled(10, 20, number))
+            assert await pool.wait_for_resolved(80, timeout_s=30)
+            final = await pool.stop()
+        finally:
+            await pool.kill()
+    assert [r["client_id"] for r in pool.restarts] == ["ingest-pool-test-b1"]
+    assert pool.children[1] is not dying
+    [note] = said
+    assert "ingest-pool-test-b1 killed by signal 9" in note
+    assert "restarted it on its kept session" in note
+    # Read back with every device of the run, the new worker would have counted the first
+    # broker's two devices again: 6 devices and 100 unique messages.
+    assert final.devices_seen == 4
+    assert final.unique == final.committed_unique == 80
+    assert final.missing == 0
+    assert final.received == final.unique + final.duplicated

@@ -44,7 +44,9 @@ EVERY_FIELD_SET = WorkerSettings(
     sink_busy_timeout_s=0.5,
     store_payloads=True,
     resume_from_sink=True,
-    restartable=False,
+    broker_number=1,
+    broker_count=3,
+    connection_blocks=((0, 1), (250, 4), (750, 7)),
     group_starts=(0, 250, 750),
 )
 
@@ -89,9 +91,9 @@ def test_workers_go_once_to_each_broker_of_a_pool() -> None:
         ("b", 1002, "run-ingest-0-b1", 0),
         ("b", 1002, "run-ingest-1-b1", 1),
     ]
-    assert not any(worker.restartable for worker in pooled)
+    assert [(w.broker_number, w.broker_count) for w in pooled] == [(0, 2), (0, 2), (1, 2), (1, 2)]
     alone = on_each_broker(parts, [("a", 1001)])
-    assert [(w.host, w.client_id, w.restartable) for w in alone] == [
-        ("a", "run-ingest-0", True),
-        ("a", "run-ingest-1", True),
+    assert [(w.host, w.client_id, w.broker_number, w.broker_count) for w in alone] == [
+        ("a", "run-ingest-0", 0, 1),
+        ("a", "run-ingest-1", 0, 1),
     ]

@@ -160,3 +160,31 @@ async def test_a_resumed_worker_counts_on_from_what_its_devices_stored() -> None
     assert (acc.unique, acc.duplicated, acc.out_of_order, acc.missing) == (6, 2, 1, 0)
     writer = worker.writer
     assert (writer.committed_unique, writer.committed_rows) == (6, 8)
+
+
+@pytest.mark.parametrize("broker", [0, 1])
+async def test_a_resumed_worker_of_a_broker_pool_counts_its_own_brokers_devices_only(
+    broker: int,
+) -> None:
+    """Two brokers, devices dealt by connection: ms-000000 and ms-000002 on broker 0,
+    ms-000001 and ms-000003 on broker 1, all on topics every worker takes. The run's rows hold
+    all four; a worker restarted for one broker seeds its figures from its own two alone."""
+    rows = [
+        Row(f"ms-{index:06d}", seq, T0, T0, f"factory/s/l/ms-{index:06d}/telemetry", None, {})
+        for index in range(4)
+        for seq in range(index + 1)
+    ]
+    sink = MemorySink("run-1", rows=rows)
+    settings = WorkerSettings(
+        host="127.0.0.1", port=1, sink_retry_s=0.0, broker_number=broker, broker_count=2
+    )
+    worker = IngestWorker(
+        settings, sink, loop=asyncio.get_running_loop(), wall_ns=lambda: T0 + 1_000_000
+    )
+    worker.resume(sink.read_stored())
+    own = (0, 2) if broker == 0 else (1, 3)
+    acc = worker.accounting
+    assert acc.devices_seen == 2
+    assert acc.unique == sum(index + 1 for index in own)
+    assert worker.writer.committed_rows == acc.unique
+    await worker.stop()
