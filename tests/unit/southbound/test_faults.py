@@ -12,8 +12,8 @@ from simulator.southbound.modbus import (
     RegistersRead,
     encode_read_request,
 )
+from tests.unit.southbound.southbound_scenario import problems, scenario
 from tests.unit.southbound.test_modbus_link import responses, setup
-from tests.unit.southbound.test_southbound_settings import problems, scenario
 from tests.waiting import wait_until
 
 

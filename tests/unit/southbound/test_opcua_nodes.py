@@ -6,14 +6,11 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
 
 import pytest
 
 from simulator.errors import ScenarioError
 from simulator.fleet import get_model, model_names
-from simulator.scenario.loader import validate_scenario
-from simulator.scenario.schema import Scenario
 from simulator.southbound.node_map import (
     UNECE_CODES,
     NodeType,
@@ -23,16 +20,7 @@ from simulator.southbound.node_map import (
 )
 from simulator.southbound.opcua_fleet import device_ranges
 from simulator.southbound.service import opcua_fleet
-
-
-def scenario(devices: int = 10, **southbound: Any) -> Scenario:
-    data = {
-        "name": "s",
-        "duration_s": 5,
-        "fleet": {"devices": devices, "publish_interval_s": 1.0},
-        "southbound": southbound,
-    }
-    return validate_scenario(data, "s.toml")
+from tests.unit.southbound.southbound_scenario import scenario
 
 
 def test_servers_take_each_address_then_the_next_port() -> None:

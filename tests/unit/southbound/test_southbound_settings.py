@@ -2,29 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
-from simulator.errors import ScenarioError
-from simulator.scenario.loader import validate_scenario
-from simulator.scenario.schema import Scenario
-
-
-def scenario(devices: int = 10, **southbound: Any) -> Scenario:
-    data = {
-        "name": "s",
-        "duration_s": 5,
-        "fleet": {"devices": devices, "publish_interval_s": 1.0},
-        "southbound": southbound,
-    }
-    return validate_scenario(data, "s.toml")
-
-
-def problems(devices: int = 10, **southbound: Any) -> list[str]:
-    with pytest.raises(ScenarioError) as caught:
-        scenario(devices, **southbound)
-    return [f"{p.path}: {p.message}" for p in caught.value.problems]
+from tests.unit.southbound.southbound_scenario import problems, scenario
 
 
 def test_defaults_serve_any_scenario_from_port_5020() -> None:
