@@ -12,40 +12,19 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
 from simulator.errors import PortError
-from simulator.fleet import PlantLayout, get_model
-from simulator.scenario.composition import Group
+from simulator.fleet import get_model
 from simulator.southbound.fleet_values import ServedFleet, sample_at, step_at
 from simulator.southbound.register_map import RegisterField, RegisterType, register_map
 from simulator.southbound.server import SouthboundServer
+from tests.fake_clock import FakeClock
+from tests.gateway_reads import field_number
+from tests.integration.south_plant import GROUPS, LAYOUT, SEED
 
 pytestmark = pytest.mark.sockets
 
-GROUPS = (
-    Group("cnc-machine", "msgpack", 1.0, 0, 4),
-    Group("power-meter", "msgpack", 2.0, 4, 3),
-    Group("robot", "msgpack", 0.5, 7, 3),
-)
-SEED = 9
-"""A seed whose plant is on shift at the start: machines running, values moving with time."""
-_TYPES = {
-    RegisterType.UINT16: AsyncModbusTcpClient.DATATYPE.UINT16,
-    RegisterType.INT16: AsyncModbusTcpClient.DATATYPE.INT16,
-    RegisterType.UINT32: AsyncModbusTcpClient.DATATYPE.UINT32,
-    RegisterType.INT32: AsyncModbusTcpClient.DATATYPE.INT32,
-    RegisterType.FLOAT32: AsyncModbusTcpClient.DATATYPE.FLOAT32,
-}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 class Served:
-    def __init__(self, server: SouthboundServer, clock: Clock) -> None:
+    def __init__(self, server: SouthboundServer, clock: FakeClock) -> None:
         self.server = server
         self.clock = clock
         self.clients: list[AsyncModbusTcpClient] = []
@@ -59,10 +38,8 @@ class Served:
 
 
 async def serve(word_order: Literal["big", "little"]) -> AsyncIterator[Served]:
-    fleet = ServedFleet(
-        GROUPS, PlantLayout(2, 2), seed=SEED, devices_per_endpoint=4, word_order=word_order
-    )
-    clock = Clock()
+    fleet = ServedFleet(GROUPS, LAYOUT, seed=SEED, devices_per_endpoint=4, word_order=word_order)
+    clock = FakeClock(5000.0)
     server = SouthboundServer(fleet, [("127.0.0.1", 0)] * 3, clock=clock, epoch=5000.0)
     await server.start()
     served = Served(server, clock)
@@ -94,7 +71,9 @@ def expected(field: RegisterField, value: Any) -> Any:
     return field.value(raw)
 
 
-async def check_every_device(served: Served, t_s: float, word_order: str) -> int:
+async def check_every_device(
+    served: Served, t_s: float, word_order: Literal["big", "little"]
+) -> int:
     """Read every device's whole map with functions 3 and 4; return the values checked."""
     served.clock.now = served.server.epoch + t_s
     checked = 0
@@ -110,13 +89,7 @@ async def check_every_device(served: Served, t_s: float, word_order: str) -> int
         assert not holding.isError(), holding
         assert holding.registers == inputs.registers
         for field in fields:
-            words = holding.registers[field.address : field.address + field.count]
-            number = AsyncModbusTcpClient.convert_from_registers(
-                words,
-                _TYPES[field.type],
-                word_order="big" if word_order == "big" else "little",
-            )
-            assert isinstance(number, int | float)
+            number = field_number(holding.registers, field, word_order)
             got = field.value(number)
             assert got == expected(field, truth[field.signal]), (device, field)
             checked += 1

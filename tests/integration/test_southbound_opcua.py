@@ -17,8 +17,7 @@ import pytest
 from asyncua import Client, ua
 
 from simulator.errors import PortError
-from simulator.fleet import PlantLayout, get_model
-from simulator.scenario.composition import Group
+from simulator.fleet import get_model
 from simulator.southbound.node_map import (
     UNECE_NAMESPACE,
     NodeType,
@@ -28,31 +27,18 @@ from simulator.southbound.node_map import (
 from simulator.southbound.opcua_reads import READS
 from simulator.southbound.opcua_server import COUNTERS, OpcuaServer
 from simulator.southbound.samples import model_blocks, sample_at, step_at
+from tests.fake_clock import FakeClock
+from tests.integration.south_plant import GROUPS, LAYOUT, SEED
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sockets
 
-GROUPS = (
-    Group("cnc-machine", "msgpack", 1.0, 0, 4),
-    Group("power-meter", "msgpack", 2.0, 4, 3),
-    Group("robot", "msgpack", 0.5, 7, 3),
-)
-SEED = 9
-"""A seed whose plant is on shift at the start: machines running, values moving with time."""
 NAMESPACE = "urn:factory-sim:test"
 _TYPES = {
     NodeType.DOUBLE: ua.VariantType.Double,
     NodeType.INT64: ua.VariantType.Int64,
     NodeType.STRING: ua.VariantType.String,
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def started(
@@ -62,7 +48,7 @@ async def started(
     update_s: float | None = None,
 ) -> OpcuaServer:
     server = OpcuaServer(
-        model_blocks(GROUPS, PlantLayout(2, 2), update_s),
+        model_blocks(GROUPS, LAYOUT, update_s),
         devices,
         seed=SEED,
         host="127.0.0.1",
@@ -76,8 +62,8 @@ async def started(
 
 
 @pytest.fixture
-async def fixed() -> AsyncIterator[tuple[OpcuaServer, Clock]]:
-    clock = Clock()
+async def fixed() -> AsyncIterator[tuple[OpcuaServer, FakeClock]]:
+    clock = FakeClock(5000.0)
     server = await started(clock, 5000.0)
     try:
         yield server, clock
@@ -86,7 +72,7 @@ async def fixed() -> AsyncIterator[tuple[OpcuaServer, Clock]]:
 
 
 @pytest.fixture
-async def client(fixed: tuple[OpcuaServer, Clock]) -> AsyncIterator[Client]:
+async def client(fixed: tuple[OpcuaServer, FakeClock]) -> AsyncIterator[Client]:
     async with Client(fixed[0].url, timeout=10) as connected:
         yield connected
 
@@ -95,13 +81,13 @@ def device_ids() -> list[tuple[int, str, str, float]]:
     """(index, device id, model, update_s) of every device of GROUPS."""
     return [
         (index, block.device_id(index), block.model.name, block.update_s)
-        for block in model_blocks(GROUPS, PlantLayout(2, 2), None)
+        for block in model_blocks(GROUPS, LAYOUT, None)
         for index in range(block.start, block.start + block.count)
     ]
 
 
 async def test_the_tree_has_a_folder_per_device_and_a_typed_variable_per_signal(
-    fixed: tuple[OpcuaServer, Clock], client: Client
+    fixed: tuple[OpcuaServer, FakeClock], client: Client
 ) -> None:
     ns = await client.get_namespace_index(NAMESPACE)
     assert ns == fixed[0].namespace_index == 2
@@ -160,7 +146,9 @@ async def read_all(client: Client, ns: int) -> dict[tuple[str, str], ua.DataValu
     return dict(zip(keys, values, strict=True))
 
 
-async def check_every_value(server: OpcuaServer, clock: Clock, client: Client, t_s: float) -> int:
+async def check_every_value(
+    server: OpcuaServer, clock: FakeClock, client: Client, t_s: float
+) -> int:
     """Move the clock to ``t_s``, let the updater write, and compare every node with the
     model's sample for the step ``t_s`` is at; return the values checked."""
     clock.now = server.epoch + t_s
@@ -185,7 +173,7 @@ async def check_every_value(server: OpcuaServer, clock: Clock, client: Client, t
 
 
 async def test_every_value_is_the_models_ground_truth_at_the_step(
-    fixed: tuple[OpcuaServer, Clock], client: Client
+    fixed: tuple[OpcuaServer, FakeClock], client: Client
 ) -> None:
     server, clock = fixed
     hits = READS.hits
@@ -228,7 +216,7 @@ async def test_values_move_on_every_update_s_for_readers_and_subscribers() -> No
         async with Client(server.url, timeout=10) as client:
             ns = server.namespace_index
             model = get_model("robot")
-            device_id = model_blocks(GROUPS, PlantLayout(2, 2), 0.2)[2].device_id(7)
+            device_id = model_blocks(GROUPS, LAYOUT, 0.2)[2].device_id(7)
             node = client.get_node(ua.NodeId(f"{device_id}.joint_temp_1_c", ns))
             subscription = await client.create_subscription(50, Handler())
             await subscription.subscribe_data_change(node)
@@ -268,7 +256,7 @@ async def test_values_move_on_every_update_s_for_readers_and_subscribers() -> No
 
 
 async def test_a_server_shows_only_its_block_of_devices() -> None:
-    clock = Clock()
+    clock = FakeClock(5000.0)
     server = await started(clock, 5000.0, range(5, 8))
     try:
         async with Client(server.url, timeout=10) as client:
@@ -280,10 +268,10 @@ async def test_a_server_shows_only_its_block_of_devices() -> None:
 
 
 async def test_a_port_in_use_is_named() -> None:
-    clock = Clock()
+    clock = FakeClock(5000.0)
     first = await started(clock, 5000.0, range(1))
     second = OpcuaServer(
-        model_blocks(GROUPS, PlantLayout(2, 2), None),
+        model_blocks(GROUPS, LAYOUT, None),
         range(1),
         seed=SEED,
         host="127.0.0.1",

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 import pytest
 from asyncua import Client, ua
 
-from simulator.fleet import PlantLayout, get_model
+from simulator.fleet import get_model
 from simulator.southbound.faults import Fault, FaultPlan
 from simulator.southbound.node_map import node_map
 from simulator.southbound.opcua_server import OpcuaServer
 from simulator.southbound.samples import model_blocks, sample_at, step_at
-from tests.integration.test_southbound_opcua import GROUPS, NAMESPACE, SEED, Clock
+from tests.fake_clock import FakeClock
+from tests.integration.south_plant import GROUPS, LAYOUT, SEED
+from tests.integration.test_southbound_opcua import NAMESPACE
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sockets
@@ -27,13 +29,13 @@ OTHER = 1
 
 
 @pytest.fixture
-async def faulty() -> AsyncIterator[tuple[OpcuaServer, Clock]]:
-    clock = Clock()
+async def faulty() -> AsyncIterator[tuple[OpcuaServer, FakeClock]]:
+    clock = FakeClock(5000.0)
     plan = FaultPlan(
         [Fault(0, "silent", 10.25, 20.25, (SILENT,)), Fault(1, "silent", 3.0, 4.0, (99,))]
     )
     server = OpcuaServer(
-        model_blocks(GROUPS, PlantLayout(2, 2), None),
+        model_blocks(GROUPS, LAYOUT, None),
         range(10),
         seed=SEED,
         host="127.0.0.1",
@@ -69,7 +71,7 @@ def truth(index: int, t_s: float) -> list[object]:
 
 @pytest.mark.parametrize("last_seen_s", [15.5, 20.1], ids=["by-a-new-step", "mid-step"])
 async def test_a_silent_device_turns_bad_and_comes_back_with_the_models_value(
-    faulty: tuple[OpcuaServer, Clock], last_seen_s: float
+    faulty: tuple[OpcuaServer, FakeClock], last_seen_s: float
 ) -> None:
     """``last_seen_s``: the last update while silent; from 20.1 s, the fault's end at 20.25 s
     falls within the step the device was last moved on to."""
@@ -105,7 +107,7 @@ async def test_a_silent_device_turns_bad_and_comes_back_with_the_models_value(
 
 
 async def test_a_restart_drops_sessions_and_listens_again_at_the_same_port(
-    faulty: tuple[OpcuaServer, Clock],
+    faulty: tuple[OpcuaServer, FakeClock],
 ) -> None:
     server, _ = faulty
     port = server.port

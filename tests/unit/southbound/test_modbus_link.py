@@ -22,6 +22,7 @@ from simulator.southbound.modbus import (
 )
 from simulator.southbound.register_map import RegisterEncoder, register_map
 from simulator.southbound.server import ModbusLink, SouthboundServer
+from tests.fake_clock import FakeClock
 
 
 class FakeTransport(asyncio.Transport):
@@ -37,17 +38,9 @@ class FakeTransport(asyncio.Transport):
         self.closed = True
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def setup(groups: tuple[Group, ...] = (Group("robot", "msgpack", 1.0, 0, 4),)) -> Any:
     served = ServedFleet(groups, PlantLayout(1, 1), seed=3, devices_per_endpoint=2)
-    clock = Clock()
+    clock = FakeClock(1000.0)
     server = SouthboundServer(served, [("127.0.0.1", 0)] * 2, clock=clock, epoch=1000.0)
     link = ModbusLink(server, 1)
     transport = FakeTransport()
@@ -127,4 +120,4 @@ def test_a_server_needs_an_endpoint_for_every_block_of_units() -> None:
         (Group("robot", "msgpack", 1.0, 0, 5),), PlantLayout(1, 1), seed=3, devices_per_endpoint=2
     )
     with pytest.raises(InvalidArgumentError, match="3 endpoints needed, 2 given"):
-        SouthboundServer(served, [("127.0.0.1", 0)] * 2, clock=Clock(), epoch=0.0)
+        SouthboundServer(served, [("127.0.0.1", 0)] * 2, clock=FakeClock(1000.0), epoch=0.0)
