@@ -33,18 +33,15 @@ class Serving:
 
 
 @contextmanager
-def southbound(
-    directory: Path, scenario: str, *options: str, timeout_s: float = 60
-) -> Iterator[Serving]:
-    """Serve ``scenario`` (TOML text) from ``directory`` with the command's ``options`` until
-    the block ends, then SIGTERM it (unless it has ended) and wait; the block sees the hint as
+def southbound(scenario: Path, *options: str, timeout_s: float = 60) -> Iterator[Serving]:
+    """Serve the ``scenario`` file from its directory with the command's ``options`` until the
+    block ends, then SIGTERM it (unless it has ended) and wait; the block sees the hint as
     written."""
-    path = directory / "southbound.toml"
-    path.write_text(scenario)
+    directory = scenario.parent
     hint_path = directory / "gateway.json"
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "simulator", "southbound", str(path)),
+            *(sys.executable, "-m", "simulator", "southbound", str(scenario)),
             *("--hint", str(hint_path), *options),
         ],
         cwd=directory,

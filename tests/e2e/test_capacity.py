@@ -4,44 +4,32 @@ HTML and the summary."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.commands import simulator
+from tests.commands import run_reported, simulator
+from tests.scenario_files import scenario_file
 
 pytestmark = pytest.mark.broker
 
-SCENARIO = """\
-name = "capacity"
-duration_s = 1.0
 
-[fleet]
-devices = 40
-publish_interval_s = 0.5
-"""
+def capacity_scenario(tmp_path: Path) -> Path:
+    """The step the search starts at: 40 devices for a second."""
+    return scenario_file(
+        tmp_path, "capacity", duration_s=1.0, fleet={"devices": 40, "publish_interval_s": 0.5}
+    )
 
 
 def test_the_search_finds_the_highest_load_that_holds(tmp_path: Path) -> None:
-    scenario = tmp_path / "capacity.toml"
-    scenario.write_text(SCENARIO)
     # An SLO on a count, so the knee is exact: at most 100 devices connected.
-    done = simulator(
+    done, capacity = run_reported(
         "capacity",
-        str(scenario),
-        "--by",
-        "devices",
-        "--slo",
-        "devices.connected <= 100",
-        "--report",
-        "capacity.json",
-        "--html",
-        "capacity.html",
+        str(capacity_scenario(tmp_path)),
+        *("--by", "devices", "--slo", "devices.connected <= 100", "--html", "capacity.html"),
         cwd=tmp_path,
+        report="capacity.json",
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    capacity = json.loads((tmp_path / "capacity.json").read_text())
     assert [step["load"] for step in capacity["steps"]] == [40, 80, 160, 120, 100, 110]
     assert [step["held"] for step in capacity["steps"]] == [True, True, False, False, True, False]
     assert (capacity["highest_held"], capacity["lowest_broken"]) == (100, 110)
@@ -54,8 +42,7 @@ def test_the_search_finds_the_highest_load_that_holds(tmp_path: Path) -> None:
 
 
 def test_a_bad_slo_is_named_before_any_step_runs(tmp_path: Path) -> None:
-    scenario = tmp_path / "capacity.toml"
-    scenario.write_text(SCENARIO)
+    scenario = capacity_scenario(tmp_path)
     done = simulator("capacity", str(scenario), "--slo", "latency_ms.p77 < 5", cwd=tmp_path)
     assert done.returncode == 2
     assert "--slo" in done.stderr

@@ -4,55 +4,33 @@ every device back, nothing lost, each fault in the report and the summary."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.commands import simulator
+from tests.commands import run_reported
+from tests.scenario_files import scenario_file
 
 pytestmark = pytest.mark.broker
 
-SCENARIO = """\
-name = "faults"
-duration_s = 8.0
-seed = 5
-
-[broker]
-clean_start = false
-session_expiry_s = 300
-
-[fleet]
-devices = 60
-publish_interval_s = 0.25
-qos = 1
-
-[onboarding]
-reconnect_min_s = 0.1
-reconnect_max_s = 1.0
-
-[ingest]
-sqlite_path = "rows.sqlite"
-
-[[faults]]
-kind = "drop_connections"
-at_s = 2.0
-share = 0.5
-
-[[faults]]
-kind = "broker_restart"
-at_s = 5.0
-down_s = 0.5
-"""
-
 
 def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path) -> None:
-    scenario = tmp_path / "faults.toml"
-    scenario.write_text(SCENARIO)
-    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    scenario = scenario_file(
+        tmp_path,
+        "faults",
+        duration_s=8.0,
+        seed=5,
+        broker={"clean_start": False, "session_expiry_s": 300},
+        fleet={"devices": 60, "publish_interval_s": 0.25, "qos": 1},
+        onboarding={"reconnect_min_s": 0.1, "reconnect_max_s": 1.0},
+        ingest={"sqlite_path": "rows.sqlite"},
+        faults=[
+            {"kind": "drop_connections", "at_s": 2.0, "share": 0.5},
+            {"kind": "broker_restart", "at_s": 5.0, "down_s": 0.5},
+        ],
+    )
+    done, report = run_reported("run", str(scenario), cwd=tmp_path)
 
     cut, restart = report["faults"]
     assert cut["kind"] == "drop_connections"
@@ -86,13 +64,14 @@ def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path
 
 
 def test_a_fault_after_the_run_is_said_not_reached(tmp_path: Path) -> None:
-    scenario = tmp_path / "late.toml"
-    scenario.write_text(
-        'name = "late"\nduration_s = 1.0\n[fleet]\ndevices = 5\npublish_interval_s = 0.5\n'
-        '[[faults]]\nkind = "drop_connections"\nat_s = 3600\n'
+    scenario = scenario_file(
+        tmp_path,
+        "late",
+        duration_s=1.0,
+        fleet={"devices": 5, "publish_interval_s": 0.5},
+        faults=[{"kind": "drop_connections", "at_s": 3600}],
     )
-    done = simulator("run", str(scenario), "--report", "report.json", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    (fault,) = json.loads((tmp_path / "report.json").read_text())["faults"]
+    done, report = run_reported("run", str(scenario), cwd=tmp_path)
+    (fault,) = report["faults"]
     assert fault["started_s"] is None
     assert "fault       drop_connections at 3600 s: not reached" in done.stdout + done.stderr

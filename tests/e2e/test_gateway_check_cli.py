@@ -18,33 +18,24 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import LocalBroker
 from tests.commands import CHILD_ENV
+from tests.scenario_files import scenario_file
 
 pytestmark = pytest.mark.broker
-
-SCENARIO = """\
-name = "gateway-check"
-seed = 3
-duration_s = 60
-[fleet]
-devices = 6
-model = "power-meter"
-publish_interval_s = 1.0
-[southbound]
-port = 0
-devices_per_port = 3
-[gateway]
-topic = "north/{device}"
-max_staleness_ms = 1500
-[thresholds]
-"gateway.values.wrong" = "== 0"
-"""
 
 
 def test_the_report_names_the_wrong_value_and_the_threshold_fails_the_command(
     tmp_path: Path, mosquitto: LocalBroker
 ) -> None:
-    scenario = tmp_path / "gateway-check.toml"
-    scenario.write_text(SCENARIO)
+    scenario = scenario_file(
+        tmp_path,
+        "gateway-check",
+        seed=3,
+        duration_s=60,
+        fleet={"devices": 6, "model": "power-meter", "publish_interval_s": 1.0},
+        southbound={"port": 0, "devices_per_port": 3},
+        gateway={"topic": "north/{device}", "max_staleness_ms": 1500},
+        thresholds={"gateway.values.wrong": "== 0"},
+    )
     report_path = tmp_path / "out.json"
     proc = subprocess.Popen(
         [

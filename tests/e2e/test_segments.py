@@ -22,45 +22,33 @@ import pytest
 from simulator.broker import LocalBroker
 from simulator.metrics.histogram import Histogram
 from tests.commands import CHILD_ENV, simulator
+from tests.scenario_files import scenario_file
 from tests.waiting import wait_until_sync
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 MESSAGES = 6
-SCENARIO = """
-name = "exact"
-seed = 11
-duration_s = 60.0
-
-[broker]
-mqtt_version = "5"
-
-[fleet]
-devices = 46
-publish_interval_s = 0.25
-messages_per_device = {messages}
-
-[[fleet.mix]]
-model = "machine-sensor"
-share = 0.5
-
-[[fleet.mix]]
-model = "cnc-machine"
-share = 0.5
-devices_per_connection = 4
-
-[onboarding]
-rate_per_s = 200.0
-
-[ingest]
-sink = "sqlite:///{sink}"
-"""
 
 
 def scenario(tmp_path: Path) -> Path:
-    path = tmp_path / "exact.toml"
-    path.write_text(SCENARIO.format(messages=MESSAGES, sink=tmp_path / "rows.sqlite"))
-    return path
+    return scenario_file(
+        tmp_path,
+        "exact",
+        seed=11,
+        duration_s=60.0,
+        broker={"mqtt_version": "5"},
+        fleet={
+            "devices": 46,
+            "publish_interval_s": 0.25,
+            "messages_per_device": MESSAGES,
+            "mix": [
+                {"model": "machine-sensor", "share": 0.5},
+                {"model": "cnc-machine", "share": 0.5, "devices_per_connection": 4},
+            ],
+        },
+        onboarding={"rate_per_s": 200.0},
+        ingest={"sink": f"sqlite:///{tmp_path / 'rows.sqlite'}"},
+    )
 
 
 def report(path: Path) -> dict[str, Any]:

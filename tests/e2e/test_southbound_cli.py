@@ -9,50 +9,34 @@ import time
 from pathlib import Path
 
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
 
 from simulator.fleet import get_model
 from simulator.southbound.fleet_values import sample_at, step_at
 from simulator.southbound.register_map import RegisterEncoder, register_map
+from tests.gateway_reads import holding_registers
+from tests.scenario_files import scenario_file
 from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
 
-SCENARIO = """\
-name = "plant-south"
-seed = 5
-duration_s = 60
-[fleet]
-devices = 12
-publish_interval_s = 1.0
-[[fleet.mix]]
-model = "plc-line"
-share = 0.5
-[[fleet.mix]]
-model = "moulding-machine"
-share = 0.5
-[southbound]
-port = 0
-devices_per_port = 5
-update_s = 3600.0
-word_order = "little"
-"""
-
-
-async def read(host: str, port: int, unit_id: int, count: int) -> list[int]:
-    """The registers 0 to ``count - 1`` of a unit, read as a gateway would."""
-    client = AsyncModbusTcpClient(host, port=port, retries=0, timeout=10)
-    assert await client.connect()
-    try:
-        response = await client.read_holding_registers(0, count=count, device_id=unit_id)
-    finally:
-        client.close()
-    assert not response.isError(), response
-    return list(response.registers)
-
 
 def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
-    with southbound(tmp_path, SCENARIO) as served:
+    scenario = scenario_file(
+        tmp_path,
+        "plant-south",
+        seed=5,
+        duration_s=60,
+        fleet={
+            "devices": 12,
+            "publish_interval_s": 1.0,
+            "mix": [
+                {"model": "plc-line", "share": 0.5},
+                {"model": "moulding-machine", "share": 0.5},
+            ],
+        },
+        southbound={"port": 0, "devices_per_port": 5, "update_s": 3600.0, "word_order": "little"},
+    )
+    with southbound(scenario) as served:
         lines = served.lines
         listening = [line for line in lines if line.startswith("modbus tcp 127.0.0.1:")]
         assert len(listening) == 3, lines  # 12 devices, 5 per port
@@ -70,7 +54,9 @@ def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
 
         model = get_model(device["model"])
         size = register_map(model).size
-        registers = asyncio.run(read(device["host"], device["port"], device["unit_id"], size))
+        registers = asyncio.run(
+            holding_registers(device["host"], device["port"], device["unit_id"], size)
+        )
         step = step_at(time.time() - hint["epoch_unix_s"], device["update_s"])
         truth = sample_at(model, device["index"], 5, step, device["update_s"])
         encoded = RegisterEncoder(register_map(model), "little").encode(truth)

@@ -11,48 +11,45 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncua import Client, ua
-from pymodbus.client import AsyncModbusTcpClient
 
 from simulator.fleet import get_model
 from simulator.southbound.node_map import node_map
 from simulator.southbound.register_map import RegisterType, register_map
 from simulator.southbound.samples import sample_at
+from tests.gateway_reads import field_number, holding_registers, opcua_values
+from tests.scenario_files import scenario_file
 from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
 
-SCENARIO = """\
-name = "plant-opc"
-seed = 5
-duration_s = 60
-[fleet]
-devices = 7
-publish_interval_s = 1.0
-[[fleet.mix]]
-model = "plc-line"
-share = 0.5
-[[fleet.mix]]
-model = "vibration-sensor"
-share = 0.5
-[southbound]
-protocol = "opcua"
-update_s = 3600.0
-[southbound.opcua]
-port = 0
-servers = 2
-namespace = "urn:plant:opc"
-"""
 
-
-async def read(url: str, node_ids: list[str]) -> list[ua.DataValue]:
-    """The values of ``node_ids`` in one Read request, as a gateway polls."""
-    async with Client(url, timeout=10) as client:
-        return list(await client.read_attributes([client.get_node(n) for n in node_ids]))
+def plant(tmp_path: Path, protocol: str = "opcua", **south: Any) -> Path:
+    """Seven devices of two models on two OPC UA servers, served over ``protocol`` with the
+    other ``[southbound]`` keys in ``south``."""
+    return scenario_file(
+        tmp_path,
+        "plant-opc",
+        seed=5,
+        duration_s=60,
+        fleet={
+            "devices": 7,
+            "publish_interval_s": 1.0,
+            "mix": [
+                {"model": "plc-line", "share": 0.5},
+                {"model": "vibration-sensor", "share": 0.5},
+            ],
+        },
+        southbound={
+            "protocol": protocol,
+            "update_s": 3600.0,
+            **south,
+            "opcua": {"port": 0, "servers": 2, "namespace": "urn:plant:opc"},
+        },
+    )
 
 
 def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -> None:
-    with southbound(tmp_path, SCENARIO) as served:
+    with southbound(plant(tmp_path)) as served:
         lines = served.lines
         listening = [line for line in lines if line.startswith("opc ua opc.tcp://127.0.0.1:")]
         assert len(listening) == 2, lines  # 7 devices on 2 servers: 4 and 3
@@ -78,7 +75,7 @@ def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -
             nodes: dict[str, str] = device["nodes"]
             assert list(nodes) == list(model.signals)
             assert nodes["state"] == f"ns=2;s={device['device_id']}.state"
-            values = asyncio.run(read(device["url"], list(nodes.values())))
+            values = asyncio.run(opcua_values(device["url"], list(nodes.values())))
             # update_s is an hour: the step is 0 unless the hour turned during the test.
             step = round((values[0].SourceTimestamp.timestamp() - hint["epoch_unix_s"]) / 3600)
             truth = sample_at(model, device["index"], 5, step, device["update_s"])
@@ -89,7 +86,7 @@ def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -
         # Each server counts what its updater wrote: every tag of its devices, once so far.
         assert opcua["counters"]["writes"] == "ns=2;s=simulator.writes"
         written = [
-            asyncio.run(read(server["url"], [opcua["counters"]["writes"]]))[0].Value.Value
+            asyncio.run(opcua_values(server["url"], [opcua["counters"]["writes"]]))[0].Value.Value
             for server in opcua["servers"]
         ]
         assert sum(written) == checked
@@ -99,32 +96,10 @@ def test_the_command_serves_the_fleet_over_opcua_until_sigterm(tmp_path: Path) -
     assert "policy" not in served.err  # asyncua's warnings about running without security
 
 
-async def registers(host: str, port: int, unit_id: int, count: int) -> list[int]:
-    """Registers 0 to ``count - 1`` of a unit, as a Modbus gateway reads them."""
-    client = AsyncModbusTcpClient(host, port=port, retries=0, timeout=10)
-    assert await client.connect()
-    try:
-        response = await client.read_holding_registers(0, count=count, device_id=unit_id)
-    finally:
-        client.close()
-    assert not response.isError(), response
-    return list(response.registers)
-
-
-_MODBUS_TYPES = {
-    RegisterType.UINT16: AsyncModbusTcpClient.DATATYPE.UINT16,
-    RegisterType.INT16: AsyncModbusTcpClient.DATATYPE.INT16,
-    RegisterType.UINT32: AsyncModbusTcpClient.DATATYPE.UINT32,
-    RegisterType.INT32: AsyncModbusTcpClient.DATATYPE.INT32,
-    RegisterType.FLOAT32: AsyncModbusTcpClient.DATATYPE.FLOAT32,
-}
-
-
 def test_modbus_and_opcua_at_once_show_the_same_sample(tmp_path: Path) -> None:
     """One epoch, one ground truth: every device's registers, decoded as its register map says,
     are its OPC UA values put through the same map (scaled, rounded, coded)."""
-    both = SCENARIO.replace('protocol = "opcua"', 'protocol = "modbus+opcua"\nport = 0')
-    with southbound(tmp_path, both) as served:
+    with southbound(plant(tmp_path, "modbus+opcua", port=0)) as served:
         hint = served.hint
         assert hint["protocol"] == "modbus-tcp+opcua"
         assert any(line.startswith("modbus tcp 127.0.0.1:") for line in served.lines)
@@ -133,17 +108,16 @@ def test_modbus_and_opcua_at_once_show_the_same_sample(tmp_path: Path) -> None:
         for device in hint["devices"]:
             fields = register_map(get_model(device["model"])).fields
             words = asyncio.run(
-                registers(
+                holding_registers(
                     device["host"], device["port"], device["unit_id"], sum(f.count for f in fields)
                 )
             )
             node = by_index[device["index"]]
-            values = asyncio.run(read(node["url"], [node["nodes"][f.signal] for f in fields]))
+            values = asyncio.run(
+                opcua_values(node["url"], [node["nodes"][f.signal] for f in fields])
+            )
             for field, value in zip(fields, values, strict=True):
-                number = AsyncModbusTcpClient.convert_from_registers(
-                    words[field.address : field.address + field.count], _MODBUS_TYPES[field.type]
-                )
-                assert isinstance(number, int | float)
+                number = field_number(words, field)
                 shown = value.Value.Value
                 if field.type is RegisterType.FLOAT32:
                     assert field.value(number) == pytest.approx(shown, rel=1e-6), field
@@ -157,10 +131,7 @@ def test_modbus_and_opcua_at_once_show_the_same_sample(tmp_path: Path) -> None:
 def test_modbus_devices_splits_the_fleet_between_the_two_protocols(tmp_path: Path) -> None:
     """The first ``modbus_devices`` answer over Modbus TCP only, the others over OPC UA only,
     and the hint lists each device once, where it answers."""
-    split = SCENARIO.replace(
-        'protocol = "opcua"', 'protocol = "modbus+opcua"\nmodbus_devices = 3\nport = 0'
-    )
-    with southbound(tmp_path, split) as served:
+    with southbound(plant(tmp_path, "modbus+opcua", modbus_devices=3, port=0)) as served:
         hint = served.hint
         assert [d["index"] for d in hint["devices"]] == [0, 1, 2]
         assert [d["index"] for d in hint["opcua"]["devices"]] == [3, 4, 5, 6]
@@ -168,10 +139,10 @@ def test_modbus_devices_splits_the_fleet_between_the_two_protocols(tmp_path: Pat
         first = hint["opcua"]["devices"][0]
         model = get_model(first["model"])
         signal = node_map(model).fields[0].signal
-        (value,) = asyncio.run(read(first["url"], [first["nodes"][signal]]))
+        (value,) = asyncio.run(opcua_values(first["url"], [first["nodes"][signal]]))
         assert value.Value.Value == sample_at(model, 3, 5, 0, 3600.0)[signal]
         device = hint["devices"][-1]
         assert device["unit_id"] == 3
         size = register_map(get_model(device["model"])).size
-        assert len(asyncio.run(registers(device["host"], device["port"], 3, size))) == size
+        assert len(asyncio.run(holding_registers(device["host"], device["port"], 3, size))) == size
     assert served.returncode == 0, served.err

@@ -12,32 +12,30 @@ import signal
 from pathlib import Path
 
 import pytest
-from asyncua import Client
 
 from simulator.broker import LocalBroker
 from simulator.fleet import get_model
 from simulator.southbound.samples import sample_at
+from tests.gateway_reads import opcua_values
+from tests.scenario_files import scenario_file
 from tests.southbound_command import southbound
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.sockets
 
-SCENARIO = """\
-name = "opc-process"
-seed = 4
-duration_s = 60
-[fleet]
-devices = 4
-model = "power-meter"
-publish_interval_s = 1.0
-[southbound]
-protocol = "opcua"
-update_s = 3600.0
-[southbound.opcua]
-port = 0
-[gateway]
-topic = "north/{device}"
-"""
+
+def meters(tmp_path: Path) -> Path:
+    """Four power meters served over OPC UA, by default in a process of their own."""
+    return scenario_file(
+        tmp_path,
+        "opc-process",
+        seed=4,
+        duration_s=60,
+        fleet={"devices": 4, "model": "power-meter", "publish_interval_s": 1.0},
+        southbound={"protocol": "opcua", "update_s": 3600.0, "opcua": {"port": 0}},
+        gateway={"topic": "north/{device}"},
+    )
+
 
 PROCESS_MODULE = "simulator.southbound.opcua_process"
 
@@ -68,21 +66,16 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-async def read_values(url: str, node_ids: list[str]) -> list[object]:
-    async with Client(url, timeout=10) as client:
-        values = await client.read_attributes([client.get_node(n) for n in node_ids])
-    return [value.Value.Value for value in values]
-
-
 def test_a_child_process_serves_the_nodes_with_the_ground_truth(tmp_path: Path) -> None:
-    with southbound(tmp_path, SCENARIO) as served:
+    with southbound(meters(tmp_path)) as served:
         (child,) = children(served.proc.pid)
         assert child != served.proc.pid
         hint = served.hint
         checked = 0
         for device in hint["opcua"]["devices"]:
             nodes: dict[str, str] = device["nodes"]
-            values = asyncio.run(read_values(device["url"], list(nodes.values())))
+            read = asyncio.run(opcua_values(device["url"], list(nodes.values())))
+            values = [value.Value.Value for value in read]
             # update_s is an hour: step 0 unless the hour turned during the test.
             truth = sample_at(get_model("power-meter"), device["index"], 4, 0, 3600.0)
             assert values == [truth[signal] for signal in nodes], device["device_id"]
@@ -98,7 +91,7 @@ def test_a_killed_opcua_process_ends_the_check_with_a_report_that_says_so(
 ) -> None:
     report_path = tmp_path / "report.json"
     options = ("--broker", mosquitto.url, "--report", str(report_path), "--duration", "120")
-    with southbound(tmp_path, SCENARIO, *options) as served:
+    with southbound(meters(tmp_path), *options) as served:
         (child,) = children(served.proc.pid)
         os.kill(child, signal.SIGKILL)
         # It stops by itself, long before its --duration.
@@ -118,7 +111,7 @@ def test_a_killed_opcua_process_ends_the_check_with_a_report_that_says_so(
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_the_opcua_process_never_outlives_its_parent(tmp_path: Path, how: signal.Signals) -> None:
-    with southbound(tmp_path, SCENARIO) as served:
+    with southbound(meters(tmp_path)) as served:
         (child,) = children(served.proc.pid)
         served.proc.send_signal(how)
         served.proc.wait(timeout=60)

@@ -11,44 +11,9 @@ from typing import Any
 import pytest
 
 from tests.commands import run_reported
+from tests.scenario_files import scenario_file
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-SCENARIO = """\
-name = "staged-workers"
-seed = 5
-
-[fleet]
-devices = 300
-publish_interval_s = 1.0
-
-[[fleet.mix]]
-model = "machine-sensor"
-share = 0.5
-
-[[fleet.mix]]
-model = "machine-sensor"
-share = 0.5
-devices_per_connection = 5
-
-[ingest]
-sink = "sqlite:///{sink}"
-
-[[stages]]
-duration_s = 4.0
-devices = 300
-msg_rate_per_s = 450.0
-
-[[stages]]
-duration_s = 4.0
-devices = 300
-msg_rate_per_s = 450.0
-
-[[stages]]
-duration_s = 4.0
-devices = 0
-msg_rate_per_s = 0.0
-"""
 
 PLANNED = ("number", "start_s", "end_s", "devices_planned", "messages_planned")
 
@@ -56,8 +21,26 @@ PLANNED = ("number", "start_s", "end_s", "devices_planned", "messages_planned")
 def run(tmp_path: Path, name: str, *flags: str) -> dict[str, Any]:
     where = tmp_path / name
     where.mkdir()
-    scenario = where / "staged.toml"
-    scenario.write_text(SCENARIO.format(sink=where / "rows.sqlite"))
+    scenario = scenario_file(
+        where,
+        "staged-workers",
+        seed=5,
+        fleet={
+            "devices": 300,
+            "publish_interval_s": 1.0,
+            "mix": [
+                {"model": "machine-sensor", "share": 0.5},
+                {"model": "machine-sensor", "share": 0.5, "devices_per_connection": 5},
+            ],
+        },
+        ingest={"sink": f"sqlite:///{where / 'rows.sqlite'}"},
+        # A ramp up, a hold and a ramp down.
+        stages=[
+            {"duration_s": 4.0, "devices": 300, "msg_rate_per_s": 450.0},
+            {"duration_s": 4.0, "devices": 300, "msg_rate_per_s": 450.0},
+            {"duration_s": 4.0, "devices": 0, "msg_rate_per_s": 0.0},
+        ],
+    )
     _, report = run_reported("run", str(scenario), *flags, cwd=where)
     return report
 

@@ -10,58 +10,34 @@ from pathlib import Path
 import pytest
 
 from tests.commands import run_reported
+from tests.scenario_files import scenario_file
 
 pytestmark = pytest.mark.broker
 
-SCENARIO = """\
-name = "stages"
-seed = 3
-
-[fleet]
-devices = 300
-publish_interval_s = 0.5
-
-[[fleet.mix]]
-model = "machine-sensor"
-share = 0.5
-
-[[fleet.mix]]
-model = "robot"
-share = 0.5
-payload = "json"
-publish_interval_s = 1.0
-
-[onboarding]
-workflow = "register"
-
-[ingest]
-sqlite_path = "rows.sqlite"
-
-[[stages]]
-duration_s = 3.0
-devices = 300
-msg_rate_per_s = 600.0
-
-[[stages]]
-duration_s = 4.0
-devices = 300
-msg_rate_per_s = 600.0
-
-[[stages]]
-duration_s = 2.0
-devices = 300
-msg_rate_per_s = 1800.0
-
-[[stages]]
-duration_s = 3.0
-devices = 0
-msg_rate_per_s = 0.0
-"""
-
 
 def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) -> None:
-    scenario = tmp_path / "stages.toml"
-    scenario.write_text(SCENARIO)
+    scenario = scenario_file(
+        tmp_path,
+        "stages",
+        seed=3,
+        fleet={
+            "devices": 300,
+            "publish_interval_s": 0.5,
+            "mix": [
+                {"model": "machine-sensor", "share": 0.5},
+                {"model": "robot", "share": 0.5, "payload": "json", "publish_interval_s": 1.0},
+            ],
+        },
+        onboarding={"workflow": "register"},
+        ingest={"sqlite_path": "rows.sqlite"},
+        # A ramp up, a hold, a spike and a ramp down.
+        stages=[
+            {"duration_s": 3.0, "devices": 300, "msg_rate_per_s": 600.0},
+            {"duration_s": 4.0, "devices": 300, "msg_rate_per_s": 600.0},
+            {"duration_s": 2.0, "devices": 300, "msg_rate_per_s": 1800.0},
+            {"duration_s": 3.0, "devices": 0, "msg_rate_per_s": 0.0},
+        ],
+    )
     done, report = run_reported("run", str(scenario), cwd=tmp_path)
 
     stages = report["stages"]
