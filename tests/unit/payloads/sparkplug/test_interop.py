@@ -25,7 +25,7 @@ from tests import required
 from tests.unit.payloads.sparkplug.sparkplug_strategies import payloads
 
 pysparkplug = required.pysparkplug()
-pb2 = required.required_module("pysparkplug._protobuf", required.PYSPARKPLUG_INSTALL)
+pb2 = required.pysparkplug_protobuf()
 
 SpDataType = pysparkplug.DataType
 

@@ -27,7 +27,7 @@ from simulator.payloads.sparkplug.slotted_node import (
 from tests import required
 
 pysparkplug = required.pysparkplug()
-pb2 = required.required_module("pysparkplug._protobuf", required.PYSPARKPLUG_INSTALL)
+pb2 = required.pysparkplug_protobuf()
 
 SAMPLE: dict[str, Value] = {"temp": 21.5, "state": "running", "count": 7, "alarm": False}
 TS_NS = 1_700_000_000_123_456_789
