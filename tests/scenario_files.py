@@ -29,6 +29,15 @@ def scenario_file(directory: Path, name: str, **keys: Any) -> Path:
     return path
 
 
+def halves(first: str | Mapping[str, Any], second: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A ``[[fleet.mix]]`` of two groups with half the fleet each; a group is its model's name,
+    or its keys."""
+    return [
+        {"model": group, "share": 0.5} if isinstance(group, str) else {**group, "share": 0.5}
+        for group in (first, second)
+    ]
+
+
 def toml(table: Mapping[str, Any], at: tuple[str, ...] = ()) -> str:
     """``table`` (at the dotted path ``at``) as TOML text: its plain keys, then its tables and
     arrays of tables, each under its own header."""

@@ -22,7 +22,7 @@ import pytest
 from simulator.broker import LocalBroker
 from simulator.metrics.histogram import Histogram
 from tests.commands import CHILD_ENV, simulator
-from tests.scenario_files import scenario_file
+from tests.scenario_files import halves, scenario_file
 from tests.waiting import wait_until_sync
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -41,10 +41,7 @@ def scenario(tmp_path: Path) -> Path:
             "devices": 46,
             "publish_interval_s": 0.25,
             "messages_per_device": MESSAGES,
-            "mix": [
-                {"model": "machine-sensor", "share": 0.5},
-                {"model": "cnc-machine", "share": 0.5, "devices_per_connection": 4},
-            ],
+            "mix": halves("machine-sensor", {"model": "cnc-machine", "devices_per_connection": 4}),
         },
         onboarding={"rate_per_s": 200.0},
         ingest={"sink": f"sqlite:///{tmp_path / 'rows.sqlite'}"},

@@ -14,7 +14,7 @@ from simulator.fleet import get_model
 from simulator.southbound.fleet_values import sample_at, step_at
 from simulator.southbound.register_map import RegisterEncoder, register_map
 from tests.gateway_reads import holding_registers
-from tests.scenario_files import scenario_file
+from tests.scenario_files import halves, scenario_file
 from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
@@ -29,10 +29,7 @@ def test_the_command_serves_the_fleet_until_sigterm(tmp_path: Path) -> None:
         fleet={
             "devices": 12,
             "publish_interval_s": 1.0,
-            "mix": [
-                {"model": "plc-line", "share": 0.5},
-                {"model": "moulding-machine", "share": 0.5},
-            ],
+            "mix": halves("plc-line", "moulding-machine"),
         },
         southbound={"port": 0, "devices_per_port": 5, "update_s": 3600.0, "word_order": "little"},
     )

@@ -17,7 +17,7 @@ from simulator.southbound.node_map import node_map
 from simulator.southbound.register_map import RegisterType, register_map
 from simulator.southbound.samples import sample_at
 from tests.gateway_reads import field_number, holding_registers, opcua_values
-from tests.scenario_files import scenario_file
+from tests.scenario_files import halves, scenario_file
 from tests.southbound_command import southbound
 
 pytestmark = pytest.mark.sockets
@@ -34,10 +34,7 @@ def plant(tmp_path: Path, protocol: str = "opcua", **south: Any) -> Path:
         fleet={
             "devices": 7,
             "publish_interval_s": 1.0,
-            "mix": [
-                {"model": "plc-line", "share": 0.5},
-                {"model": "vibration-sensor", "share": 0.5},
-            ],
+            "mix": halves("plc-line", "vibration-sensor"),
         },
         southbound={
             "protocol": protocol,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.commands import run_reported
-from tests.scenario_files import scenario_file
+from tests.scenario_files import halves, scenario_file
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -28,10 +28,9 @@ def run(tmp_path: Path, name: str, *flags: str) -> dict[str, Any]:
         fleet={
             "devices": 300,
             "publish_interval_s": 1.0,
-            "mix": [
-                {"model": "machine-sensor", "share": 0.5},
-                {"model": "machine-sensor", "share": 0.5, "devices_per_connection": 5},
-            ],
+            "mix": halves(
+                "machine-sensor", {"model": "machine-sensor", "devices_per_connection": 5}
+            ),
         },
         ingest={"sink": f"sqlite:///{where / 'rows.sqlite'}"},
         # A ramp up, a hold and a ramp down.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.commands import run_reported
-from tests.scenario_files import scenario_file
+from tests.scenario_files import halves, scenario_file
 
 pytestmark = pytest.mark.broker
 
@@ -23,10 +23,9 @@ def test_a_staged_run_follows_its_plan_and_reports_each_stage(tmp_path: Path) ->
         fleet={
             "devices": 300,
             "publish_interval_s": 0.5,
-            "mix": [
-                {"model": "machine-sensor", "share": 0.5},
-                {"model": "robot", "share": 0.5, "payload": "json", "publish_interval_s": 1.0},
-            ],
+            "mix": halves(
+                "machine-sensor", {"model": "robot", "payload": "json", "publish_interval_s": 1.0}
+            ),
         },
         onboarding={"workflow": "register"},
         ingest={"sqlite_path": "rows.sqlite"},
