@@ -73,6 +73,13 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _read_interval_ms(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"expected milliseconds from 0 to 100, got {text!r}")
+    return value
+
+
 def _segment(text: str) -> Any:
     from simulator.scenario.segment import Segment
 
@@ -466,6 +473,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--batch-size", type=_whole_number, default=1000)
     ingest.add_argument("--batch-max-age-ms", type=_whole_number, default=250)
+    ingest.add_argument(
+        "--read-interval-ms",
+        type=_read_interval_ms,
+        default=2.0,
+        metavar="MS",
+        help="while messages come faster, read the connection at most once this often "
+        "(0: whenever data arrives; default 2)",
+    )
     ingest.add_argument(
         "--sink",
         default=None,
@@ -937,6 +952,7 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
         payload=args.payload,
         batch_size=args.batch_size,
         batch_max_age_s=args.batch_max_age_ms / 1000,
+        read_interval_s=args.read_interval_ms / 1000,
         sink=sink,
         run_id=args.run_id,
         sink_retry_s=args.sink_retry,

@@ -131,6 +131,7 @@ def ingest_settings(
         session_expiry_s=ingest_session_expiry(scenario),
         batch_size=scenario.ingest.batch_size,
         batch_max_age_s=scenario.ingest.batch_max_age_ms / 1000,
+        read_interval_s=scenario.ingest.read_interval_ms / 1000,
         register_filter=topic_filter(onboarding.register_topic) if registers else None,
         death_filter=topic_filter(onboarding.death_topic)
         if registers and onboarding.death_topic

@@ -39,6 +39,9 @@ class WorkerSettings:
     batch_max_age_s: float = 0.25
     max_pending_batches: int = 8
     """Batches queued for the sink before the worker stops reading from the broker."""
+    read_interval_s: float = 0.002
+    """While messages come faster, the connection reads at most once this often, the kernel
+    gathering what arrives meanwhile (:mod:`.reading`); 0 reads whenever data arrives."""
     connect_timeout_s: float = 10.0
     username: str | None = None
     password: str | None = None

@@ -41,6 +41,7 @@ from simulator.ingest.acks import CommitAcks
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.deaths import DeathsHeard
 from simulator.ingest.first_telemetry import FirstTelemetry
+from simulator.ingest.reading import ReadPacing
 from simulator.ingest.settings import WorkerSettings, subscriber_options
 from simulator.ingest.sparkplug import SparkplugTraffic
 from simulator.ingest.subscriptions import Subscriptions
@@ -145,12 +146,14 @@ class IngestWorker:
         self._acks = CommitAcks(self._session) if options.manual_acks else None
         """With a kept session: the broker's QoS 1 messages acknowledged at commit."""
         self._group_commit_s = group_commit_s
+        self.read_pacing = ReadPacing(settings.read_interval_s, loop, self._set_reading)
+        """When the connection reads: at once, or once an interval while busy (:mod:`.reading`)."""
         self.writer = SinkWriter(
             sink,
             loop=loop,
             retry_s=settings.sink_retry_s,
             max_pending=settings.max_pending_batches,
-            pause=self._pause_reading,
+            pause=self.read_pacing.writer_full,
             release=self._batch_done if self._acks is not None else None,
         )
         self._link: MqttLink | None = None
@@ -259,6 +262,7 @@ class IngestWorker:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        self.read_pacing.cancel()
         self._submit(self._batcher.drain())
         self.writer.submit_malformed(self._take_malformed())
         await self.writer.drain()
@@ -353,6 +357,7 @@ class IngestWorker:
         if self.provisioner is not None:
             # Answers queued above, and those a PUBACK has made room for, in one write.
             self.provisioner.flush(link)
+        self.read_pacing.read()
 
     def _messages(  # noqa: PLR0917 - the hot loop's state, passed once per run
         self,
@@ -549,15 +554,15 @@ class IngestWorker:
         elif self._loop.time() - oldest >= self._group_commit_s:
             self._submit(self._batcher.drain())
 
-    def _pause_reading(self, paused: bool) -> None:
+    def _set_reading(self, on: bool) -> None:
         link = self._link
         if link is None or link.transport is None:
             return
         with contextlib.suppress(RuntimeError):
-            if paused:
-                link.transport.pause_reading()
-            else:
+            if on:
                 link.transport.resume_reading()
+            else:
+                link.transport.pause_reading()
 
 
 def _count_in(positions: list[int], start: int, end: int) -> int:

@@ -543,6 +543,11 @@ class IngestSettings(_Table):
     """Rows per write to the sink."""
     batch_max_age_ms: Annotated[int, Field(ge=1, le=60_000)] = 250
     """Longest a partial batch waits before it is written anyway."""
+    read_interval_ms: Annotated[float, Field(ge=0.0, le=100.0)] = 2.0
+    """While messages come faster, each worker reads its connection at most once this often,
+    the kernel gathering what arrives meanwhile: fewer wake-ups for the worker and the broker
+    (a busy worker's messages wait at most this long, and their latency includes it); 0 reads
+    whenever data arrives. A message after a quiet spell is read at once either way."""
     sqlite_path: str = ""
     """SQLite file; the scenario fills in ``runs/<name>.sqlite`` when this is empty."""
     sink: Annotated[str, AfterValidator(_check_sink_url)] = ""

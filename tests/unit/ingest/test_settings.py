@@ -8,7 +8,11 @@ import pytest
 
 from simulator.ingest.settings import WorkerSettings, on_each_broker
 from simulator.mqtt import MQTTVersion
+from simulator.platform_side import ingest_settings
 from simulator.provisioning import Policy
+from simulator.scenario import validate_scenario
+from simulator.scenario.broker_url import parse_broker_url
+from simulator.transport.tls import TlsOptions
 
 EVERY_FIELD_SET = WorkerSettings(
     host="broker.plant",
@@ -23,6 +27,7 @@ EVERY_FIELD_SET = WorkerSettings(
     batch_size=77,
     batch_max_age_s=0.125,
     max_pending_batches=3,
+    read_interval_s=0.005,
     connect_timeout_s=4.5,
     username="ingest",
     password="s3cret",
@@ -97,3 +102,42 @@ def test_workers_go_once_to_each_broker_of_a_pool() -> None:
         ("a", "run-ingest-0", 0, 1),
         ("a", "run-ingest-1", 0, 1),
     ]
+
+
+def test_a_scenarios_ingest_keys_reach_the_workers_settings() -> None:
+    scenario = validate_scenario(
+        {
+            "name": "keys",
+            "duration_s": 1.0,
+            "fleet": {
+                "devices": 30,
+                "publish_interval_s": 1.0,
+                "mix": [
+                    {"model": "machine-sensor", "count": 10},
+                    {"model": "cnc-machine", "count": 20, "devices_per_connection": 4},
+                ],
+            },
+            "ingest": {"read_interval_ms": 7.5, "batch_max_age_ms": 40},
+        },
+        "<test>",
+    )
+    settings = ingest_settings(
+        scenario,
+        parse_broker_url("mqtt://127.0.0.1:1883"),
+        TlsOptions(),
+        prefix="q-",
+        run_id="r",
+    )
+    assert settings.read_interval_s == pytest.approx(0.0075)
+    assert settings.batch_max_age_s == pytest.approx(0.04)
+    assert settings.connection_blocks == ((0, 1), (10, 4))
+    assert settings.group_starts == (0, 10)
+
+
+def test_the_read_interval_defaults_to_two_milliseconds() -> None:
+    scenario = validate_scenario(
+        {"name": "default", "duration_s": 1.0, "fleet": {"devices": 1, "publish_interval_s": 1.0}},
+        "<test>",
+    )
+    assert scenario.ingest.read_interval_ms == 2.0
+    assert WorkerSettings(host="h", port=1).read_interval_s == 0.002
