@@ -1,10 +1,10 @@
 """When the worker reads its subscriber socket: as data comes, or once an interval when it is busy.
 
 Every read of a socket wakes the worker, and on a loopback each wake-up costs the broker that
-sends too: at 20,000 msg/s from 10,000 devices the worker read about 3.6 messages a read, and
-the run's three processes used 142-147 ticks of the 200 two cores have a second; resting
-2 ms after a busy read brought that to 116, the worker's share from 46 to 22, and the
-latency down with it (docs/PERFORMANCE.md, "Reading once every 2 ms").
+sends too: at 20,000 msg/s the worker read about 3.6 messages a read, and with 10,000 devices
+the run's three processes used 136-139 ticks of the 200 two cores have a second; resting
+2 ms after a busy read brought that to 98-115, the worker's share from 44-46 to 19-23, and
+the latency down with it (docs/PERFORMANCE.md, "Reading once every 2 ms").
 
 So a read that comes less than an interval after the previous read, or after the last rest
 ended, is *busy*: the worker stops reading for an interval and lets the kernel's socket buffer
