@@ -16,6 +16,7 @@ import os
 import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,16 +71,15 @@ def other_ingest_child(run_pid: int, killed: list[int]) -> bool:
         return False  # between a death and the next start
 
 
-@pytest.mark.parametrize("workflow", ["connect", "register"])
-def test_a_killed_worker_is_restarted_on_its_kept_session_and_nothing_is_lost(
-    tmp_path: Path, workflow: str
-) -> None:
-    """Under ``register`` the worker also answered the registrations and hears the deaths
-    sent on leaving, after its restart, and the onboarding funnel still adds up."""
+def killed_once(tmp_path: Path, **keys: Any) -> tuple[str, dict[str, Any]]:
+    """Run the kept-session scenario, SIGKILL an ingest worker once it has committed rows,
+    and check that the run restarted it and lost nothing: every message published is in the
+    file once under the run's id, the only rows beyond them the duplicates the report counts.
+    Returns the run's output and report."""
     database = tmp_path / "rows.sqlite"
-    scenario = kept_session_scenario(tmp_path, database, duration_s=6.0, workflow=workflow)
+    scenario = kept_session_scenario(tmp_path, database, duration_s=6.0, **keys)
     with run_in_background(tmp_path, scenario) as run:
-        wait_for(lambda: sqlite_rows(database) > 200, "the worker to commit some rows")
+        wait_for(lambda: sqlite_rows(database) > 200, "the workers to commit some rows")
         os.kill(ingest_child_of(run.pid), signal.SIGKILL)
         code, output = finish(run)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -98,6 +98,16 @@ def test_a_killed_worker_is_restarted_on_its_kept_session_and_nothing_is_lost(
     assert report["sink"]["committed_rows"] == rows
     assert "ingest worker restarted 1 time(s)" in output
     assert "restarted it on its kept session" in output
+    return output, report
+
+
+@pytest.mark.parametrize("workflow", ["connect", "register"])
+def test_a_killed_worker_is_restarted_on_its_kept_session_and_nothing_is_lost(
+    tmp_path: Path, workflow: str
+) -> None:
+    """Under ``register`` the worker also answered the registrations and hears the deaths
+    sent on leaving, after its restart, and the onboarding funnel still adds up."""
+    _, report = killed_once(tmp_path, workflow=workflow)
     if workflow == "register":
         funnel = report["onboarding"]["funnel"]["first_telemetry_ingested"]
         assert funnel["failed"] == 0
@@ -109,25 +119,11 @@ def test_a_killed_worker_of_a_broker_pool_is_restarted_and_nothing_is_counted_tw
     tmp_path: Path,
 ) -> None:
     """Two local brokers, a worker on each, one SQLite file: the killed one's successor reads
-    back only the devices its broker carried, so the run's figures match the file."""
-    database = tmp_path / "rows.sqlite"
-    scenario = kept_session_scenario(tmp_path, database, duration_s=6.0, brokers=2)
-    with run_in_background(tmp_path, scenario) as run:
-        wait_for(lambda: sqlite_rows(database) > 200, "the workers to commit some rows")
-        os.kill(ingest_child_of(run.pid), signal.SIGKILL)
-        code, output = finish(run)
-    report = json.loads((tmp_path / "report.json").read_text())
-    messages, ingest = report["messages"], report["ingest"]
-    assert code == 0, output
+    back only the devices its broker carried, so the run's figures match the file (read back
+    with every device, its figures would count the other broker's twice)."""
+    _, report = killed_once(tmp_path, brokers=2)
     assert len(report["broker"]["urls"]) == 2
-    assert ingest["status"] == "ok"
-    assert ingest["restarts"] == 1
-    assert messages["lost"] == 0
-    assert messages["ingested"] == messages["published"] > 0
-    rows, distinct = stored(database, report["sink"]["run_id"])
-    assert distinct == messages["published"]
-    assert rows - distinct == messages["duplicated"]
-    assert report["sink"]["committed_rows"] == rows
+    assert len(report["ingest"]["workers"]) == 2
 
 
 def test_a_worker_killed_past_its_restarts_leaves_ingest_failed(tmp_path: Path) -> None:
