@@ -21,6 +21,11 @@ from simulator.errors import InflightLimitError, LocalProtocolError, PacketTooLa
 from simulator.mqtt import SessionState
 from simulator.transport.connection import MqttLink
 
+WRITE_BURST = 64
+"""Connections whose messages are written back to back, the broker woken once for them: enough
+to spare it most wake-ups, few enough that sending still overlaps building when the sender is
+flat out (docs/PERFORMANCE.md, "Writes back to back")."""
+
 CATCH_UP_REPEATS = 8
 """Most overdue messages of one device a wheel behind schedule hands over for one write.
 
@@ -128,6 +133,10 @@ class Publisher:
         out_link: MqttLink | None = None
         out_transport: asyncio.Transport | None = None
         chunks: list[bytes] = []
+        # The writes wait until :data:`WRITE_BURST` connections' messages are built (or the
+        # handover's last), then go back to back: the broker is woken once for the lot
+        # instead of once or more per message (see ``_write_all``).
+        ready: list[tuple[asyncio.Transport, bytes]] = []
         for device in members:
             link = device.link
             transport = link.transport if link is not None else None
@@ -145,8 +154,11 @@ class Publisher:
                     run = times[:left]
             if link is not out_link or not coalesce:
                 if chunks and out_transport is not None:
-                    out_transport.write(b"".join(chunks))
+                    ready.append((out_transport, b"".join(chunks)))
                     chunks.clear()
+                    if len(ready) == WRITE_BURST:
+                        _write_all(ready)
+                        ready.clear()
                 out_link = link
                 out_transport = transport
             seq = first
@@ -185,7 +197,8 @@ class Publisher:
                     assert wheel is not None
                     wheel.member_left(seq - first)
         if chunks and out_transport is not None:
-            out_transport.write(b"".join(chunks))
+            ready.append((out_transport, b"".join(chunks)))
+        _write_all(ready)
         counters = self.counters
         counters.published += advanced - too_large
         if too_large:
@@ -209,3 +222,16 @@ def _paced(pace: Pace, index: int, times: list[tuple[int, float]]) -> list[tuple
     for due in times:
         run.extend((due,) * pace.messages(due[1], index))
     return run
+
+
+def _write_all(ready: list[tuple[asyncio.Transport, bytes]]) -> None:
+    """Write each connection's bytes, one after the other with nothing in between.
+
+    On a loopback every ``send()`` runs the broker's receive side and, if the broker sleeps,
+    wakes it. Written as each device's message was built, a few microseconds of Python apart,
+    the broker took each message, went back to sleep and was woken again, and both sides
+    paid for every wake-up; written back to back, it wakes once and finds many connections
+    ready (docs/PERFORMANCE.md, "Writes back to back").
+    """
+    for transport, data in ready:
+        transport.write(data)
