@@ -8,10 +8,10 @@ never drift from the schedule (emqtt-bench's rule, as the engine's wheels keep i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 
-async def every(interval_s: float) -> AsyncIterator[int]:
+async def every(interval_s: float) -> AsyncGenerator[int, None]:
     """Yield 1, 2, 3, ... as each tick falls due, counted from the first call; until the
     caller stops iterating or is cancelled."""
     loop = asyncio.get_running_loop()
