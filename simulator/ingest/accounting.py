@@ -31,6 +31,13 @@ from simulator.metrics.ingest import GroupIngest
 from simulator.sinks import Row
 
 
+def device_index(device_id: str) -> int | None:
+    """The fleet index a simulated device's id ends with (``ms-000042``: 42); None for an id
+    without one (a device this project did not name)."""
+    digits = device_id.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else None
+
+
 class Accounting:
     """Per-device sequence tracking and latency for everything one ingest worker receives."""
 
@@ -204,9 +211,9 @@ class Accounting:
 
     def _group(self, device_id: str) -> int:
         """The group of ``device_id``, from the fleet index its id ends with (remembered)."""
-        digits = device_id.rpartition("-")[2]
+        index = device_index(device_id)
         starts = self._group_starts
-        group = bisect_right(starts, int(digits)) - 1 if digits.isdigit() else len(starts) - 1
+        group = bisect_right(starts, index) - 1 if index is not None else len(starts) - 1
         self._group_of[device_id] = max(group, 0)
         return max(group, 0)
 

@@ -36,7 +36,7 @@ from simulator.errors import (
     PayloadError,
     RemoteProtocolError,
 )
-from simulator.ingest.accounting import Accounting
+from simulator.ingest.accounting import Accounting, device_index
 from simulator.ingest.acks import CommitAcks
 from simulator.ingest.batcher import Batcher
 from simulator.ingest.deaths import DeathsHeard
@@ -470,10 +470,10 @@ class IngestWorker:
         settings = self.settings
         if settings.broker_count == 1:
             return True
-        digits = device_id.rpartition("-")[2]
-        if not digits.isdigit():
+        index = device_index(device_id)
+        if index is None:
             return settings.broker_number == 0
-        broker = broker_of_device(int(digits), settings.connection_blocks, settings.broker_count)
+        broker = broker_of_device(index, settings.connection_blocks, settings.broker_count)
         return broker == settings.broker_number
 
     def _takes(self, topic: str) -> bool:
