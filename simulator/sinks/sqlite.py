@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -41,7 +42,10 @@ MAX_CHUNK_ROWS = 512
 999 before, and a smaller limit gives smaller chunks). A few hundred rows per statement already
 take the per-statement costs off each row; bigger ones only bind longer holding the GIL."""
 _ROW_VARIABLES = 7
-"""Values bound per telemetry row (the run id is a literal)."""
+"""Values bound per telemetry row with its payload (the run id is a literal)."""
+_SIGNAL_VARIABLES = 6
+"""Values bound per telemetry row without a payload (the default: payloads are not stored)."""
+_payload_of = itemgetter(5)
 _ADDED_COLUMNS = {"telemetry": ("run_id TEXT", "signals TEXT"), "malformed": ("run_id TEXT",)}
 """Columns a file of the first version lacks, added by ALTER TABLE when it is opened."""
 
@@ -118,9 +122,9 @@ class SqliteSink:
         self._rows_written = 0
         # The run id is checked to be plain characters, so it sits in the SQL as a literal and
         # the per-row values need not carry it.
-        self._row_values = f"('{run_id}', ?, ?, ?, ?, ?, ?, ?)"
-        self._inserts: dict[int, str] = {}
-        """The INSERT of ``n`` rows, by ``n``: a power of two up to :attr:`_chunk`."""
+        self._inserts: dict[tuple[int, int], str] = {}
+        """The INSERT of ``n`` rows of ``k`` values each, by ``(n, k)``: ``n`` a power of two up
+        to :attr:`_chunk`, ``k`` :data:`_ROW_VARIABLES` or :data:`_SIGNAL_VARIABLES`."""
         self._chunk = 1
         self._insert_malformed = (
             "INSERT INTO malformed (run_id, recv_ns, topic, payload, error) "
@@ -218,27 +222,33 @@ class SqliteSink:
                 failure_reason(exc),
             ) from exc
 
-    def _insert(self, rows: int) -> str:
-        """The INSERT of ``rows`` rows (made once per size: a handful of powers of two)."""
-        sql = self._inserts.get(rows)
+    def _insert(self, rows: int, width: int) -> str:
+        """The INSERT of ``rows`` rows of ``width`` values (made once per shape: a handful)."""
+        sql = self._inserts.get((rows, width))
         if sql is None:
-            sql = self._inserts[rows] = (
-                "INSERT INTO telemetry (run_id, device_id, seq, emit_ns, recv_ns, topic, payload, "
-                "signals) VALUES " + ", ".join([self._row_values] * rows)
+            columns = "device_id, seq, emit_ns, recv_ns, topic, payload, signals"
+            if width == _SIGNAL_VARIABLES:
+                columns = columns.replace(" payload,", "")
+            row = f"('{self.run_id}'" + ", ?" * width + ")"
+            sql = self._inserts[rows, width] = (
+                f"INSERT INTO telemetry (run_id, {columns}) VALUES " + ", ".join([row] * rows)
             )
         return sql
 
-    def _insert_values(self, conn: sqlite3.Connection, values: Sequence[object]) -> None:
-        """Insert the rows whose values lie flat in ``values``, a chunk per statement: as many
-        rows as fit, then halving, so a batch of any size takes few statements of few sizes."""
-        rows = len(values) // _ROW_VARIABLES
+    def _insert_values(
+        self, conn: sqlite3.Connection, values: Sequence[object], width: int
+    ) -> None:
+        """Insert the rows whose values lie flat in ``values``, ``width`` to a row, a chunk per
+        statement: as many rows as fit, then halving, so a batch of any size takes few
+        statements of few sizes."""
+        rows = len(values) // width
         start = 0
         chunk = self._chunk
         while start < rows:
             while chunk > rows - start:
                 chunk //= 2
             end = start + chunk
-            conn.execute(self._insert(chunk), values[start * _ROW_VARIABLES : end * _ROW_VARIABLES])
+            conn.execute(self._insert(chunk, width), values[start * width : end * width])
             start = end
 
     def write_batch(self, rows: Sequence[Row]) -> None:
@@ -259,6 +269,10 @@ class SqliteSink:
         try:
             # ``default=dict`` turns a values mapping that is not a dict into one. Unpacking
             # each row in the loop's target is a fifth cheaper than slicing and re-packing it.
+            # Without payloads (the default) the column is left out of the INSERT rather than
+            # bound as NULL row by row: a quarter of the sink's cost per row (PERFORMANCE.md).
+            keep = list(map(_payload_of, rows)).count(None) < len(rows)  # b"" is kept too
+            width = _ROW_VARIABLES if keep else _SIGNAL_VARIABLES
             values = list(
                 chain.from_iterable(
                     (
@@ -268,9 +282,18 @@ class SqliteSink:
                         recv_ns,
                         topic,
                         payload,
-                        dumps(row_values, default=dict).decode(),
+                        dumps(signals, default=dict).decode(),
                     )
-                    for device_id, seq, emit_ns, recv_ns, topic, payload, row_values in rows
+                    if keep
+                    else (
+                        device_id,
+                        seq,
+                        emit_ns,
+                        recv_ns,
+                        topic,
+                        dumps(signals, default=dict).decode(),
+                    )
+                    for device_id, seq, emit_ns, recv_ns, topic, payload, signals in rows
                 )
             )
         except orjson.JSONEncodeError as exc:
@@ -278,7 +301,7 @@ class SqliteSink:
                 f"sqlite sink {self.path}: could not write a batch of {len(rows)} rows: "
                 f"values not storable as JSON: {exc}"
             ) from exc
-        self._commit(len(rows), "rows", lambda conn: self._insert_values(conn, values))
+        self._commit(len(rows), "rows", lambda conn: self._insert_values(conn, values, width))
         self._rows_written += len(rows)
 
     def write_malformed(self, items: Sequence[Malformed]) -> None:

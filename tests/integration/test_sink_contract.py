@@ -233,6 +233,20 @@ def test_awkward_text_and_extreme_numbers_come_back_exactly(subject: Subject) ->
     assert subject.stored_rows(run) == awkward
 
 
+def test_batches_without_payloads_come_back_without_them(subject: Subject) -> None:
+    """The default (payloads not stored): whole batches of rows without one, between batches
+    with them and a batch of empty ones (not the same as none), each stored as given."""
+    run = new_run_id()
+    bare = [row._replace(payload=None) for row in rows("press-1", 5)]
+    empty = [row._replace(payload=b"") for row in rows("press-1", 2, start=7)]
+    later = [row._replace(payload=None) for row in rows("press-1", 700, start=9)]
+    sink = subject.sink(run)
+    for batch in (bare, rows("press-1", 2, start=5), empty, later):
+        sink.write_batch(batch)
+    assert sink.rows_written == 709
+    assert subject.stored_rows(run) == bare + rows("press-1", 2, start=5) + empty + later
+
+
 def test_signals_are_queryable_in_the_storage(subject: Subject) -> None:
     run = new_run_id()
     subject.sink(run).write_batch(rows("press-1", 4))
