@@ -378,14 +378,25 @@ class IngestWorker:
         first has the accounting take every row before it: whether it starts its device's
         clock depends on whether telemetry from that device came earlier.
         """
-        decode: Callable[[bytes], Telemetry] = self._codec.decode
         first = self.first_telemetry
         register = self._register
         # Registrations, deaths and Sparkplug need a look at each topic; plain telemetry does not.
         routed = self._register is not None or self._death is not None or self.sparkplug is not None
         new_row = tuple.__new__  # Row's own __new__ is a Python frame per message
-        add = rows.append
         keep = self.settings.store_payloads
+        if not routed and len(payloads) > 1:
+            decoded = self._codec.decode_all(payloads)
+            if decoded is not None:  # every one a message: no need to look at each alone
+                kept: Sequence[bytes | None] = payloads if keep else [None] * len(payloads)
+                rows.extend(
+                    new_row(Row, (device_id, seq, ts_ns, recv_ns, topic, payload, values))
+                    for topic, payload, (device_id, seq, ts_ns, values) in zip(
+                        topics, kept, decoded, strict=True
+                    )
+                )
+                return accounted
+        decode: Callable[[bytes], Telemetry] = self._codec.decode
+        add = rows.append
         for topic, payload in zip(topics, payloads, strict=True):
             data_decode = decode
             if routed:

@@ -11,7 +11,7 @@ B names the device in the topic) can still implement it by carrying the id as a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 Value = float | int | str | bool
@@ -38,6 +38,11 @@ class Telemetry(NamedTuple):
     """Signal name to value; values are never nested."""
 
 
+TelemetryFields = tuple[str, int, int, Mapping[str, Value]]
+"""A :class:`Telemetry`'s fields as a plain tuple, in its order: what
+:meth:`PayloadCodec.decode_all` yields, so a run of messages needs no record each."""
+
+
 class PayloadCodec(Protocol):
     """Encodes telemetry into payload bytes and decodes it back."""
 
@@ -60,5 +65,15 @@ class PayloadCodec(Protocol):
         Raises :class:`~simulator.errors.PayloadError`, with a short reason, for anything that is
         not exactly one well-formed message: garbage, truncation, trailing bytes, missing or
         unknown keys, wrong types, nested values, out-of-range numbers.
+        """
+        ...
+
+    def decode_all(self, payloads: Sequence[bytes]) -> Iterable[TelemetryFields] | None:
+        """Return every message of ``payloads`` in order, each as :meth:`decode` would, when
+        every one of them is a well-formed message; else None.
+
+        None also means this codec decodes a message at a time. On None the caller decodes
+        each payload with :meth:`decode`, which says which ones are bad and why: this is only
+        the fast path for a run of messages that arrived together.
         """
         ...

@@ -10,8 +10,10 @@ malformed payload.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from simulator.errors import PayloadError
-from simulator.payloads.codec import Telemetry
+from simulator.payloads.codec import Telemetry, TelemetryFields
 from simulator.payloads.json_codec import JsonCodec
 from simulator.payloads.msgpack_codec import MsgpackCodec
 from simulator.payloads.sparkplug.codec import SparkplugCodec
@@ -43,3 +45,7 @@ class DetectingDecoder:
         if first in _JSON_START:
             return self._json.decode(data)
         return self._sparkplug.decode(data)
+
+    def decode_all(self, payloads: Sequence[bytes]) -> Iterable[TelemetryFields] | None:
+        """None: this decoder decodes a message at a time (see :meth:`PayloadCodec.decode_all`)."""
+        return None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from simulator.errors import PayloadError
-from simulator.payloads.codec import Telemetry, Value
+from simulator.payloads.codec import Telemetry, TelemetryFields, Value
 from simulator.payloads.short_map import telemetry_from_map, to_map
 
 
@@ -60,3 +60,7 @@ class JsonCodec:
             # ValueError covers JSONDecodeError, invalid UTF-8 and oversized integer literals.
             raise PayloadError(f"not a JSON message: {type(exc).__name__}") from None
         return telemetry_from_map(obj)
+
+    def decode_all(self, payloads: Sequence[bytes]) -> Iterable[TelemetryFields] | None:
+        """None: this codec decodes a message at a time (see :meth:`PayloadCodec.decode_all`)."""
+        return None

@@ -9,14 +9,14 @@ excessive nesting. A typical machine-sensor message is about 110 bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated
 
 import msgpack
 import msgspec
 
 from simulator.errors import PayloadError
-from simulator.payloads.codec import Telemetry, Value
+from simulator.payloads.codec import Telemetry, TelemetryFields, Value
 from simulator.payloads.short_map import telemetry_from_map, to_map
 
 _unpackb = msgpack.unpackb
@@ -54,6 +54,26 @@ class MsgpackCodec:
             return _decode_checking(data)
         return _new_telemetry(Telemetry, (message.id, message.seq, message.ts, message.v))
 
+    def decode_all(self, payloads: Sequence[bytes]) -> Iterable[TelemetryFields] | None:
+        """Decode a run of payloads in one call: put together as the elements of one msgpack
+        array, they are decoded by msgspec in C without a Python call each (0.87 against
+        1.12 µs a message with the ingest worker's rows built, docs/PERFORMANCE.md).
+
+        Put together, the payloads' boundaries are lost, and a bad payload could borrow bytes
+        from the next one and still read as well-formed: so the array is first read as raw
+        extents, and each element must span exactly its own payload. None when one does not,
+        or when any element is not a message (the caller then decodes each alone).
+        """
+        count = len(payloads)
+        data = b"".join((_ARRAY32, count.to_bytes(4, "big"), *payloads))
+        try:
+            if list(map(len, _extents(data))) != list(map(len, payloads)):
+                return None
+            messages = _decode_messages(data)
+        except msgspec.DecodeError:
+            return None
+        return map(_fields, messages)
+
 
 class _Message(msgspec.Struct, forbid_unknown_fields=True):
     """The message map as msgspec reads and checks it in one pass, in C: every ingested
@@ -69,6 +89,12 @@ class _Message(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _decode_message = msgspec.msgpack.Decoder(_Message).decode
+_decode_messages = msgspec.msgpack.Decoder(list[_Message]).decode
+_extents = msgspec.msgpack.Decoder(list[msgspec.Raw]).decode
+"""Each element's bytes, unparsed: where it starts and ends in the array."""
+_fields: Callable[[_Message], TelemetryFields] = msgspec.structs.astuple  # (id, seq, ts, v)
+_ARRAY32 = b"\xdd"
+"""msgpack's array header with a 32-bit count."""
 
 
 def _decode_checking(data: bytes) -> Telemetry:

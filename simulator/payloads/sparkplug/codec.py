@@ -24,11 +24,11 @@ refused like a truncation inside a field.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
 
 from simulator.errors import PayloadError
-from simulator.payloads.codec import U64_LIMIT, Telemetry, Value
+from simulator.payloads.codec import U64_LIMIT, Telemetry, TelemetryFields, Value
 from simulator.payloads.sparkplug.datatype import DataType, is_integer
 from simulator.payloads.sparkplug.decoding import decode_payload
 from simulator.payloads.sparkplug.model import Metric
@@ -100,6 +100,10 @@ class SparkplugCodec:
         """Return the message in a Sparkplug B payload, or raise :class:`PayloadError`."""
         fast = _decode_own_layout(data) if type(data) is bytes else None
         return fast if fast is not None else _decode_any_layout(data)
+
+    def decode_all(self, payloads: Sequence[bytes]) -> Iterable[TelemetryFields] | None:
+        """None: this codec decodes a message at a time (see :meth:`PayloadCodec.decode_all`)."""
+        return None
 
 
 def _decode_any_layout(data: bytes) -> Telemetry:

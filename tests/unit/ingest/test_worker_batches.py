@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from simulator.ingest.settings import WorkerSettings
 from simulator.ingest.worker import IngestWorker
-from simulator.mqtt import ClientSession, Event, MessageReceived, MQTTVersion, Publish
+from simulator.mqtt import (
+    ClientSession,
+    Event,
+    MessageReceived,
+    MessagesReceived,
+    MQTTVersion,
+    Publish,
+)
 from simulator.payloads import get_codec
 from simulator.payloads.registration import Registration, encode_registration
 from simulator.sinks import Row
@@ -26,6 +33,11 @@ CODEC = get_codec("msgpack")
 def message(seq: int, device: str = "ms-000001") -> MessageReceived:
     payload = CODEC.encode(device, seq, T0, {"temperature_c": 21.5, "state": "running"})
     return MessageReceived(Publish(f"factory/s/l/{device}/telemetry", payload))
+
+
+def as_run(events: list[MessageReceived]) -> MessagesReceived:
+    """The same messages as one run, as a read of plain QoS 0 packets gives them."""
+    return MessagesReceived([e.publish.topic for e in events], [e.publish.payload for e in events])
 
 
 def make(
@@ -77,18 +89,20 @@ async def test_a_given_up_batch_takes_exactly_its_own_new_messages() -> None:
     st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=120),
     st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=40),
     st.integers(min_value=1, max_value=7),
+    st.booleans(),
 )
 def test_whatever_the_reads_and_duplicates_every_new_message_is_committed_once(
-    seqs: list[int], reads: list[int], batch_size: int
+    seqs: list[int], reads: list[int], batch_size: int, runs: bool
 ) -> None:
     async def run() -> None:
         sink = MemorySink()
         worker, link = make(sink, batch_size)
-        events: list[Event] = [message(seq) for seq in seqs]
+        events = [message(seq) for seq in seqs]
         start, turn = 0, 0
         while start < len(events):
             size = reads[turn % len(reads)]
-            worker.on_events(link, events[start : start + size])
+            read = events[start : start + size]
+            worker.on_events(link, [as_run(read)] if runs else list[Event](read))
             start, turn = start + size, turn + 1
         await worker.stop()
         assert worker.writer.committed_unique == worker.accounting.unique == len(set(seqs))
@@ -110,6 +124,32 @@ async def test_payload_bytes_are_stored_only_when_asked(store: bool) -> None:
     assert [row.payload for row in sink.rows] == expected
     assert [row.values for row in sink.rows] == [{"temperature_c": 21.5, "state": "running"}] * 2
     assert [m.payload for m in sink.malformed] == [b"\xc1"]  # kept whatever the setting
+
+
+@pytest.mark.parametrize("store", [False, True])
+async def test_a_run_is_stored_as_its_messages_one_by_one_bad_ones_apart(store: bool) -> None:
+    """A run of messages read together, all good (decoded as one) or with a bad one among
+    them (each decoded alone): the same rows as the messages one at a time."""
+    good = [message(seq, f"ms-00000{seq % 3}") for seq in range(6)]
+    garbage = MessageReceived(Publish("factory/s/l/ms-000001/telemetry", b"\xc1"))
+    stored: list[list[Row]] = []
+    for reads in (
+        [good[:4], [good[4], garbage, good[5]]],
+        [[e] for e in [*good[:5], garbage, good[5]]],
+    ):
+        sink = MemorySink()
+        worker, link = make(sink, batch_size=10, store_payloads=store)
+        for read in reads:
+            worker.on_events(link, [as_run(read)])
+        await worker.stop()
+        assert [m.payload for m in sink.malformed] == [b"\xc1"]
+        assert worker.accounting.malformed == 1
+        stored.append(sink.rows)
+    assert stored[0] == stored[1]
+    assert [(row.device_id, row.seq) for row in stored[0]] == [
+        (f"ms-00000{s % 3}", s) for s in range(6)
+    ]
+    assert {row.payload is None for row in stored[0]} == {not store}
 
 
 def registration(device: str) -> MessageReceived:

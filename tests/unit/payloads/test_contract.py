@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import msgpack
 import pytest
@@ -270,3 +271,59 @@ def test_get_codec_gives_each_caller_its_own_instance(name: str) -> None:
     second = get_codec(name)
     assert first.name == second.name == name
     assert first.decode(second.encode("d", 1, 2, {"a": 1})) == ("d", 1, 2, {"a": 1})
+
+
+messages_strategy = st.lists(
+    st.tuples(st.text(max_size=12), u64, u64, values_strategy), min_size=1, max_size=6
+)
+
+
+def decoded_one_by_one(codec: PayloadCodec, payloads: list[bytes]) -> list[Telemetry] | None:
+    try:
+        return [codec.decode(payload) for payload in payloads]
+    except PayloadError:
+        return None
+
+
+@given(messages=messages_strategy)
+def test_decode_all_gives_what_decode_gives_or_none(
+    codec: PayloadCodec, messages: list[tuple[str, int, int, dict[str, Value]]]
+) -> None:
+    """A run decoded together is decoded as each message alone, value types included; a codec
+    that does not decode runs says None."""
+    payloads = [codec.encode(*message) for message in messages]
+    run = codec.decode_all(payloads)
+    if run is None:
+        return
+    together = list(run)
+    assert together == decoded_one_by_one(codec, payloads)
+    assert [[type(v) for v in values.values()] for *_, values in together] == [
+        [type(v) for v in values.values()] for *_, values in messages
+    ]
+
+
+@given(messages=messages_strategy, cuts=st.lists(st.integers(min_value=0), max_size=6))
+def test_decode_all_never_reads_payloads_across_their_boundaries(
+    codec: PayloadCodec, messages: list[tuple[str, int, int, dict[str, Value]]], cuts: list[int]
+) -> None:
+    """The bytes of well-formed messages cut at other places into as many payloads: put
+    together again they read as well-formed, but each payload alone does not, so decode_all
+    must not accept them."""
+    stream = b"".join(codec.encode(*message) for message in messages)
+    ends = sorted({cut % (len(stream) + 1) for cut in cuts})[: len(messages) - 1]
+    bounds = [0, *ends, len(stream)]
+    payloads = [stream[a:b] for a, b in pairwise(bounds)]
+    together = codec.decode_all(payloads)
+    if together is not None:
+        assert list(together) == decoded_one_by_one(codec, payloads)
+
+
+def test_decode_all_refuses_a_run_with_one_bad_payload(codec: PayloadCodec) -> None:
+    good = [codec.encode("ms-000001", seq, 9, {"t": 1.5}) for seq in range(3)]
+    first, second = good[0], good[1]
+    for payloads in (
+        [*good, b"\xc1"],  # msgpack's never-used byte; not JSON or protobuf either
+        [first[:-1], first[-1:] + second],  # one message's last byte moved to the next
+        [first + second[:1], second[1:]],  # and the other way
+    ):
+        assert codec.decode_all(payloads) is None
