@@ -1,9 +1,10 @@
 """Instructions a stored message costs the ingest worker, counted by valgrind's callgrind.
 
-The worker's own work on a message once its read has arrived: ``IngestWorker.on_events`` on
-runs of plain QoS 0 messages (decoding, accounting, rows, batching) and the SQLite sink's
-writes on the writer thread, both in one process, as the worker process runs them. The
-receive path before it (framing the PUBLISH packets) is not included.
+The worker's own work on a message once its read has arrived: the session framing the
+PUBLISH packets of a 64 KB read into runs of messages, ``IngestWorker.on_events`` on them
+(decoding, accounting, rows, batching) and the SQLite sink's writes on the writer thread, in
+one process, as the worker process runs them. The socket's read and the event loop are not
+included.
 
 CPU time on this shared machine moves by a fifth from one run of the same code to the next;
 an instruction count does not, so two trees can be compared when timing them cannot. Each
@@ -11,8 +12,8 @@ tree runs twice, with ``--base`` and ``--base + --messages`` messages, and the d
 is divided by ``--messages``, which takes off the start-up; what loading the prepared
 messages costs is measured the same way without the worker and taken off too.
 
-Machine-sensor messages of 10,000 devices, msgpack, in runs of 200 (a read's worth at
-60,000 msg/s), batches of 1,000 rows. Run from the repository root::
+Machine-sensor messages of 10,000 devices, msgpack, MQTT 5, batches of 1,000 rows. Run from
+the repository root (valgrind installed)::
 
     .venv/bin/python bench/ingest_instructions.py --code before=/tmp/wt-before --code after=.
 """
@@ -31,41 +32,43 @@ import tempfile
 from pathlib import Path
 
 DEVICES = 10_000
-READ = 200
+READ = 65_536
 BATCH = 1_000
 T0 = 1_800_000_000_000_000_000
 
 
 def prepare(count: int, path: Path) -> None:
-    """Write ``count`` machine-sensor messages (topics and msgpack payloads) to ``path``."""
+    """Write ``count`` machine-sensor PUBLISH packets (msgpack, MQTT 5) to ``path``, each
+    packet's bytes apart."""
     from simulator.fleet import get_model
+    from simulator.mqtt import MQTTVersion, Publish, encode
     from simulator.payloads import get_codec
 
     codec, model = get_codec("msgpack"), get_model("machine-sensor")
     states = [model.new_state(index, 1) for index in range(min(count, DEVICES))]
-    topics, payloads = [], []
+    packets = []
     for k in range(count):
         index, seq = k % DEVICES, k // DEVICES
         device = f"ms-{index:06d}"
-        topics.append(f"factory/site-01/line-01/{device}/telemetry")
         values = model.sample(states[index], seq, k * 1e-3)
-        payloads.append(codec.encode(device, seq, T0 + k * 1000, values))
-    path.write_bytes(pickle.dumps((topics, payloads)))
+        payload = codec.encode(device, seq, T0 + k * 1000, values)
+        topic = f"factory/site-01/line-01/{device}/telemetry"
+        packets.append(encode(Publish(topic, payload), MQTTVersion.V5))
+    path.write_bytes(pickle.dumps(packets))
 
 
 def child(mode: str, path: Path, count: int) -> None:
-    """Load ``count`` prepared messages and, with ``mode`` ``store``, store them."""
+    """Load ``count`` prepared packets and, with ``mode`` ``store``, store them."""
     gc.set_threshold(50_000)  # as the worker process (cli.INGEST_GC_THRESHOLD)
-    topics, payloads = pickle.loads(path.read_bytes())
-    topics, payloads = topics[:count], payloads[:count]
+    stream = b"".join(pickle.loads(path.read_bytes())[:count])
     if mode == "store":
-        asyncio.run(_store(topics, payloads))
+        asyncio.run(_store(stream, count))
 
 
-async def _store(topics: list[str], payloads: list[bytes]) -> None:
-    from simulator.ingest.settings import WorkerSettings
+async def _store(stream: bytes, count: int) -> None:
+    from simulator.ingest.settings import WorkerSettings, subscriber_options
     from simulator.ingest.worker import IngestWorker
-    from simulator.mqtt import ClientSession, MessagesReceived, MQTTVersion
+    from simulator.mqtt import ClientSession, ConnAck, MQTTVersion, encode
     from simulator.sinks.sqlite import SqliteSink
     from simulator.transport.connection import MqttLink
 
@@ -74,15 +77,19 @@ async def _store(topics: list[str], payloads: list[bytes]) -> None:
         settings = WorkerSettings(host="127.0.0.1", port=1, batch_size=BATCH, sink_retry_s=0.0)
         loop = asyncio.get_running_loop()
         worker = IngestWorker(settings, sink, loop=loop, wall_ns=lambda: T0 + 5_000_000)
-        link = MqttLink(ClientSession("ingest-bench", MQTTVersion.V5, 60), worker)
-        for start in range(0, len(topics), READ):
-            end = start + READ
-            worker.on_events(link, [MessagesReceived(topics[start:end], payloads[start:end])])
-            if start % (25 * READ) == 0:
+        v5 = MQTTVersion.V5
+        session = ClientSession("ingest-bench", v5, 60, options=subscriber_options(settings))
+        session.connect()
+        session.receive_data(encode(ConnAck(False, 0), v5))
+        link = MqttLink(session, worker)
+        view = memoryview(stream)
+        for reads, start in enumerate(range(0, len(stream), READ)):
+            link.data_received(bytes(view[start : start + READ]))
+            if reads % 10 == 0:
                 await asyncio.sleep(0)  # let finished batches be counted, as the loop does
         await worker.stop()
-        if worker.writer.committed_rows != len(topics):
-            raise SystemExit(f"stored {worker.writer.committed_rows} of {len(topics)} rows")
+        if worker.writer.committed_rows != count:
+            raise SystemExit(f"stored {worker.writer.committed_rows} of {count} rows")
 
 
 def instructions(code: Path, mode: str, path: Path, count: int) -> int:
