@@ -117,7 +117,7 @@ class Publisher:
         for r in range(repeats):
             t_s = due + r * interval - epoch
             times.append((wall_epoch_ns + int(t_s * 1e9), t_s))
-        encode = group.codec.encode
+        encode = group.codec.encode_sample  # the model contract holds samples to the rules
         edges = self.edges
         edge_data = edges.encoder(group) if edges is not None else None
         sample = group.model.sample

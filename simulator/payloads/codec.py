@@ -59,6 +59,20 @@ class PayloadCodec(Protocol):
         """
         ...
 
+    def encode_sample(
+        self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]
+    ) -> bytes:
+        """:meth:`encode` for one of the fleet's own messages, without checking it first.
+
+        The engine's device ids, sequences and times are in range by construction, and a
+        model's sample holds only its declared signals, each a number, state or flag in its
+        range (``tests/unit/fleet/test_model_contract.py`` holds every model to it, and to
+        giving the same bytes here as :meth:`encode`). What the format itself cannot carry
+        still raises :class:`~simulator.errors.PayloadError`. Anything else goes through
+        :meth:`encode`.
+        """
+        ...
+
     def decode(self, data: bytes) -> Telemetry:
         """Return the message in ``data``.
 

@@ -43,7 +43,14 @@ class JsonCodec:
 
     def encode(self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) -> bytes:
         """Return the JSON payload for one message."""
-        message = to_map(device_id, seq, ts_ns, values)
+        checked = to_map(device_id, seq, ts_ns, values)["v"]  # a dict, whatever the mapping
+        return self.encode_sample(device_id, seq, ts_ns, checked)
+
+    def encode_sample(
+        self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]
+    ) -> bytes:
+        """:meth:`encode` without the message check (see :meth:`PayloadCodec.encode_sample`)."""
+        message = {"id": device_id, "seq": seq, "ts": ts_ns, "v": values}
         try:
             return _ENCODER.encode(message).encode()
         except UnicodeEncodeError:

@@ -96,6 +96,13 @@ class SparkplugCodec:
         out += encode_varint(seq & 0xFF)
         return bytes(out)
 
+    def encode_sample(
+        self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]
+    ) -> bytes:
+        """:meth:`encode` itself: its checks are made as each field is written, not in a pass
+        of their own (see :meth:`PayloadCodec.encode_sample`)."""
+        return self.encode(device_id, seq, ts_ns, values)
+
     def decode(self, data: bytes) -> Telemetry:
         """Return the message in a Sparkplug B payload, or raise :class:`PayloadError`."""
         fast = _decode_own_layout(data) if type(data) is bytes else None

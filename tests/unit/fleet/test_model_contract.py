@@ -11,7 +11,7 @@ import pytest
 from simulator.errors import FleetConfigError, SimulatorError, UnknownModelError
 from simulator.fleet import DeviceModel, get_model, model_names
 from simulator.fleet.noise import unit
-from simulator.payloads import get_codec
+from simulator.payloads import codec_names, get_codec
 
 MAX_STATE_BYTES = 200
 STEPS_PER_SAMPLE = frozenset({"machine-sensor"})
@@ -132,3 +132,20 @@ def test_samples_survive_the_payload_codecs(model: DeviceModel, codec_name: str)
     for seq, values in enumerate(stream(model, 2, 3, 300)):
         decoded = codec.decode(codec.encode("dev-000002", seq, 10**18 + seq, values))
         assert decoded.values == values
+
+
+@pytest.mark.parametrize("codec_name", codec_names())
+def test_samples_pass_the_message_check_the_engine_skips(
+    model: DeviceModel, codec_name: str
+) -> None:
+    """The engine encodes samples with ``encode_sample``, which does not check them: every
+    model's samples must pass ``encode``'s check and give the same bytes without it."""
+    codec = get_codec(codec_name)
+    for index in range(4):
+        state = model.new_state(index, 17)
+        t_s = 0.0
+        for seq in range(3_000):
+            t_s += 0.2 + 40.0 * unit(17, index, seq) ** 4
+            values = model.sample(state, seq, t_s)
+            checked = codec.encode(f"dev-{index:06d}", seq, 10**18 + seq, values)
+            assert codec.encode_sample(f"dev-{index:06d}", seq, 10**18 + seq, values) == checked
