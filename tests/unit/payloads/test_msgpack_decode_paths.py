@@ -117,3 +117,15 @@ def test_a_message_the_fast_path_takes_comes_back_exactly() -> None:
     data = CODEC.encode("ms-000001", 7, 1_800_000_000_000_000_000, values)
     assert tuple(CODEC.decode(data)) == ("ms-000001", 7, 1_800_000_000_000_000_000, values)
     assert type(CODEC.decode(data).values["on"]) is bool
+
+
+@given(valid)
+def test_encoding_writes_the_bytes_msgpack_itself_writes(message: dict[str, object]) -> None:
+    """The codec packs with msgspec; any decoder must see what msgpack's own Packer
+    (``use_bin_type``, str as text) would have written: the same bytes, floats, the ends of
+    the 64-bit ranges and long strings (str8 and str16) included."""
+    device_id, seq, ts_ns, signals = (message[key] for key in ("id", "seq", "ts", "v"))
+    ordered = {"id": device_id, "seq": seq, "ts": ts_ns, "v": signals}  # the codec's key order
+    expected = msgpack.packb(ordered, use_bin_type=True)
+    assert CODEC.encode(device_id, seq, ts_ns, signals) == expected  # type: ignore[arg-type]
+    assert CODEC.encode_sample(device_id, seq, ts_ns, signals) == expected  # type: ignore[arg-type]
