@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from simulator.errors import PayloadError
 from simulator.payloads.codec import Telemetry, TelemetryFields, Value
-from simulator.payloads.short_map import telemetry_from_map, to_map
+from simulator.payloads.short_map import MapEncoding, telemetry_from_map
 
 
 def _reject_constant(name: str) -> float:
@@ -33,18 +33,13 @@ _ENCODER = json.JSONEncoder(
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-class JsonCodec:
+class JsonCodec(MapEncoding):
     """Telemetry as a compact JSON object."""
 
     __slots__ = ()
 
     name = "json"
     content_type = "application/json"
-
-    def encode(self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) -> bytes:
-        """Return the JSON payload for one message."""
-        checked = to_map(device_id, seq, ts_ns, values)["v"]  # a dict, whatever the mapping
-        return self.encode_sample(device_id, seq, ts_ns, checked)
 
     def encode_sample(
         self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]

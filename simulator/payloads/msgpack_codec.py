@@ -18,14 +18,14 @@ import msgspec
 
 from simulator.errors import PayloadError
 from simulator.payloads.codec import Telemetry, TelemetryFields, Value
-from simulator.payloads.short_map import telemetry_from_map, to_map
+from simulator.payloads.short_map import MapEncoding, telemetry_from_map
 
 _unpackb = msgpack.unpackb
 _new_telemetry = tuple.__new__
 """Builds a Telemetry without its NamedTuple ``__new__``, a Python frame per message."""
 
 
-class MsgpackCodec:
+class MsgpackCodec(MapEncoding):
     """Telemetry as a MessagePack map."""
 
     __slots__ = ("_pack",)
@@ -37,11 +37,6 @@ class MsgpackCodec:
         # One encoder per codec instance, not shared between threads: each caller gets its
         # own codec from get_codec().
         self._pack = msgspec.msgpack.Encoder().encode
-
-    def encode(self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) -> bytes:
-        """Return the MessagePack payload for one message."""
-        checked = to_map(device_id, seq, ts_ns, values)["v"]  # a dict, whatever the mapping
-        return self.encode_sample(device_id, seq, ts_ns, checked)
 
     def encode_sample(
         self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]

@@ -51,6 +51,24 @@ def to_map(device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) ->
     return message
 
 
+class MapEncoding:
+    """What the two map codecs share: :meth:`encode` checks the message, then writes it with
+    the codec's own :meth:`encode_sample`, which does not check."""
+
+    __slots__ = ()
+
+    def encode(self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]) -> bytes:
+        """Return the payload for one message; :class:`PayloadError` if it is not one."""
+        checked = to_map(device_id, seq, ts_ns, values)["v"]  # a dict, whatever the mapping
+        return self.encode_sample(device_id, seq, ts_ns, checked)
+
+    def encode_sample(
+        self, device_id: str, seq: int, ts_ns: int, values: Mapping[str, Value]
+    ) -> bytes:
+        """Write the message unchecked (see :meth:`PayloadCodec.encode_sample`)."""
+        raise NotImplementedError
+
+
 def telemetry_from_map(obj: Any) -> Telemetry:
     """Return the message held in a decoded map, or raise :class:`PayloadError` saying why not."""
     if type(obj) is dict and len(obj) == 4:
