@@ -41,10 +41,11 @@ MAX_CHUNK_ROWS = 512
 """Most rows one INSERT statement carries (3,584 variables; SQLite allows 32,766 since 3.32,
 999 before, and a smaller limit gives smaller chunks). A few hundred rows per statement already
 take the per-statement costs off each row; bigger ones only bind longer holding the GIL."""
-_ROW_VARIABLES = 7
-"""Values bound per telemetry row with its payload (the run id is a literal)."""
-_SIGNAL_VARIABLES = 6
-"""Values bound per telemetry row without a payload (the default: payloads are not stored)."""
+_COLUMNS = ("device_id", "seq", "emit_ns", "recv_ns", "topic", "signals", "payload")
+"""The telemetry columns a row binds, in this order (the run id is a literal). A batch without
+payloads (the default: they are not stored) binds all but the last, rather than a NULL a row:
+a quarter of the sink's cost per row (docs/PERFORMANCE.md)."""
+_ROW_VARIABLES = len(_COLUMNS)
 _payload_of = itemgetter(5)
 _ADDED_COLUMNS = {"telemetry": ("run_id TEXT", "signals TEXT"), "malformed": ("run_id TEXT",)}
 """Columns a file of the first version lacks, added by ALTER TABLE when it is opened."""
@@ -124,7 +125,7 @@ class SqliteSink:
         # the per-row values need not carry it.
         self._inserts: dict[tuple[int, int], str] = {}
         """The INSERT of ``n`` rows of ``k`` values each, by ``(n, k)``: ``n`` a power of two up
-        to :attr:`_chunk`, ``k`` :data:`_ROW_VARIABLES` or :data:`_SIGNAL_VARIABLES`."""
+        to :attr:`_chunk`, ``k`` the first ``k`` of :data:`_COLUMNS`."""
         self._chunk = 1
         self._insert_malformed = (
             "INSERT INTO malformed (run_id, recv_ns, topic, payload, error) "
@@ -226,9 +227,7 @@ class SqliteSink:
         """The INSERT of ``rows`` rows of ``width`` values (made once per shape: a handful)."""
         sql = self._inserts.get((rows, width))
         if sql is None:
-            columns = "device_id, seq, emit_ns, recv_ns, topic, payload, signals"
-            if width == _SIGNAL_VARIABLES:
-                columns = columns.replace(" payload,", "")
+            columns = ", ".join(_COLUMNS[:width])
             row = f"('{self.run_id}'" + ", ?" * width + ")"
             sql = self._inserts[rows, width] = (
                 f"INSERT INTO telemetry (run_id, {columns}) VALUES " + ", ".join([row] * rows)
@@ -269,33 +268,17 @@ class SqliteSink:
         try:
             # ``default=dict`` turns a values mapping that is not a dict into one. Unpacking
             # each row in the loop's target is a fifth cheaper than slicing and re-packing it.
-            # Without payloads (the default) the column is left out of the INSERT rather than
-            # bound as NULL row by row: a quarter of the sink's cost per row (PERFORMANCE.md).
-            keep = list(map(_payload_of, rows)).count(None) < len(rows)  # b"" is kept too
-            width = _ROW_VARIABLES if keep else _SIGNAL_VARIABLES
-            values = list(
-                chain.from_iterable(
-                    (
-                        device_id,
-                        seq,
-                        emit_ns,
-                        recv_ns,
-                        topic,
-                        payload,
-                        dumps(signals, default=dict).decode(),
-                    )
-                    if keep
-                    else (
-                        device_id,
-                        seq,
-                        emit_ns,
-                        recv_ns,
-                        topic,
-                        dumps(signals, default=dict).decode(),
-                    )
-                    for device_id, seq, emit_ns, recv_ns, topic, payload, signals in rows
-                )
+            fields: Iterator[tuple[object, ...]] = (
+                (device_id, seq, emit_ns, recv_ns, topic, dumps(signals, default=dict).decode())
+                for device_id, seq, emit_ns, recv_ns, topic, _, signals in rows
             )
+            payloads = list(map(_payload_of, rows))
+            width = _ROW_VARIABLES
+            if payloads.count(None) == len(rows):  # none at all; b"" is a payload
+                width -= 1
+            else:
+                fields = ((*row, payload) for row, payload in zip(fields, payloads, strict=True))
+            values = list(chain.from_iterable(fields))
         except orjson.JSONEncodeError as exc:
             raise SinkError(
                 f"sqlite sink {self.path}: could not write a batch of {len(rows)} rows: "
