@@ -174,15 +174,6 @@ def resolve_run_config(
                 "starts the slices itself: it takes no --segment and no --ingest-only",
             )
         )
-    if workers is not None and scenario is not None and scenario.faults:
-        problems.append(
-            ScenarioProblem(
-                scenario_path,
-                "faults",
-                "--workers does not run [[faults]] yet (each worker would cause them): run "
-                "the scenario in one process",
-            )
-        )
     if mode == "only" and scenario is not None and not scenario.ingest.enabled:
         problems.append(
             ScenarioProblem(

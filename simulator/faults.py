@@ -60,6 +60,11 @@ class FaultTarget(Protocol):
     def connected(self) -> int:
         """Devices connected now."""
 
+    def fewest_connected(self, since: float) -> int:
+        """The fewest devices connected since the timeline's clock read ``since``, as far as
+        can be told: what :meth:`connected` says now, or less where it reads figures taken
+        once an interval (a coordinator's, from its workers) and a dip came between two."""
+
     async def restart_broker(self, fault: BrokerRestartFault) -> FaultDone:
         """Stop the broker, wait ``fault.down_s``, start it again.
 
@@ -210,12 +215,16 @@ class FaultTimeline:
         target = self._target
         deadline = started + self._recovery_timeout_s
         dipped = False
+        since = self._start + started
         while self._now() < deadline:
             connected = target.connected()
-            record.devices_lowest = min(record.devices_lowest, connected)
-            if connected < record.devices_before:
+            lowest = min(connected, target.fewest_connected(since))
+            record.devices_lowest = min(record.devices_lowest, lowest)
+            if lowest < record.devices_before:
                 dipped = True
-            elif dipped or (record.ended_s is not None and record.devices_cut == 0):
+            if connected >= record.devices_before and (
+                dipped or (record.ended_s is not None and record.devices_cut == 0)
+            ):
                 record.back_s = self._now() - started
                 return
             await asyncio.sleep(self._poll_s)
@@ -239,18 +248,25 @@ class RunFaults:
 
     def __init__(
         self,
-        fleet: Fleet,
+        connected: Callable[[], int],
         brokers: Sequence[LocalBroker],
         *,
         seed: int,
+        fewest: Callable[[float], int] | None = None,
+        fleet: Fleet | None = None,
         relay: Relay | None = None,
         sink: SlowableSink | None = None,
         timeout_s: float = 60.0,
     ) -> None:
-        """``brokers`` are the local brokers the run started (none: an external broker,
-        restarted by the fault's ``command``); ``seed`` chooses which connections a drop cuts;
-        ``relay`` carries the fleet's connections (``network`` and ``partition`` act on it);
-        ``sink`` is ingest (``slow_sink``); a restart must be over within ``timeout_s``."""
+        """``connected`` counts the run's devices connected now, ``fewest`` the fewest since a
+        moment (None: the count now; see :meth:`FaultTarget.fewest_connected`); ``brokers`` are
+        the local brokers the run started (none: an external broker, restarted by the fault's
+        ``command``); ``seed`` chooses which connections a drop cuts; ``fleet`` is this
+        process's fleet (``drop_connections``; none: a coordinator, whose workers cut their
+        own); ``relay`` carries the fleet's connections (``network`` and ``partition`` act on
+        it); ``sink`` is ingest (``slow_sink``); a restart must be over within ``timeout_s``."""
+        self._connected = connected
+        self._fewest = fewest
         self._fleet = fleet
         self._brokers = brokers
         self._rng = random.Random(seed)
@@ -263,10 +279,13 @@ class RunFaults:
         """The delay of each ``slow_sink`` fault in force, by the fault's id (latest rules)."""
 
     def connected(self) -> int:
-        return self._fleet.connected
+        return self._connected()
+
+    def fewest_connected(self, since: float) -> int:
+        return self._fewest(since) if self._fewest is not None else self._connected()
 
     async def restart_broker(self, fault: BrokerRestartFault) -> FaultDone:
-        before = self._fleet.connected
+        before = self._connected()
         brokers = self._brokers
         if not brokers:
             if fault.command is None:
@@ -290,6 +309,8 @@ class RunFaults:
         return FaultDone(f"{said} down {fault.down_s:g} s", before)
 
     def drop_connections(self, fault: DropConnectionsFault) -> FaultDone:
+        if self._fleet is None:
+            raise FaultError("drop_connections needs the fleet's connections")
         connections, devices = self._fleet.drop_connections(fault.share, self._rng)
         return FaultDone(f"cut {connections:,} connections ({devices:,} devices)", devices)
 

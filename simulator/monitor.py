@@ -39,6 +39,9 @@ class FleetFigures(Protocol):
     def connected(self) -> int:
         """Devices connected now."""
 
+    def fewest_connected(self) -> int:
+        """The fewest devices connected since the previous call."""
+
     @property
     def onboarded(self) -> int:
         """Devices onboarded so far."""
@@ -91,6 +94,7 @@ class Monitor:
             stage=self.stage_of(t_s) if self.stage_of is not None else None,
             devices_target=len(fleet.devices),
             connected=fleet.connected,
+            connected_low=fleet.fewest_connected(),
             onboarded=fleet.onboarded,
             reconnected=counters.reconnects,
             connect_failed=fleet.failed,

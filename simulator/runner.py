@@ -79,7 +79,7 @@ from simulator.report.timeline import ingest_samples
 from simulator.scenario import Scenario
 from simulator.scenario.broker_url import BrokerAddress
 from simulator.scenario.composition import connection_starts
-from simulator.scenario.faults import BrokerRestartFault, needs_relay
+from simulator.scenario.faults import BrokerRestartFault, needs_relay, platform_side
 from simulator.scenario.plan import OnboardingPlan
 from simulator.scenario.segment import WHOLE, Segment, SegmentSchedule
 from simulator.scenario.stages import StagePlan, StageSchedule
@@ -547,7 +547,12 @@ class Runner:
         controlled = self.config.web_port is not None
         if scenario.faults or controlled:
             target = RunFaults(
-                fleet, self.local_brokers, seed=scenario.seed, relay=self.relay, sink=ingest
+                lambda: fleet.connected,
+                self.local_brokers,
+                seed=scenario.seed,
+                fleet=fleet,
+                relay=self.relay,
+                sink=ingest,
             )
             self.faults = FaultTimeline(
                 scenario.faults,
@@ -806,10 +811,12 @@ class Runner:
                     scenario_json,
                     Path(directory) / f"slice-{k}.json",
                     say=self.say,
+                    clock=loop.time,
                 )
                 for k in range(count)
             ]
             fleets = Workers(workers)
+            timeline: asyncio.Task[None] | None = None
             if self.metrics_server is not None:
                 self.metrics_server.registry.register(WorkersCollector(fleets))
             # The monitor's clock starts now: its samples go into the platform's report.
@@ -826,6 +833,7 @@ class Runner:
                     monitor.stage_of = _stage_of(staged[0], start_at_ns - self.started_at_ns)
                 for worker in workers:
                     await worker.go(start_at_ns)
+                timeline = self._platform_faults(loop, fleets, ingest, monitor, start_at_ns)
                 monitor.phase = "running"
                 await asyncio.gather(*(worker.wait() for worker in workers))
                 reports = [(worker, worker.read_report()) for worker in workers]
@@ -833,6 +841,7 @@ class Runner:
                 await asyncio.gather(*(worker.stop() for worker in workers))
                 raise
             finally:
+                await _ended(timeline)
                 monitor_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await monitor_task
@@ -859,6 +868,15 @@ class Runner:
         self.view.close()
         platform = self._platform_report(ingest, final, ingest_error, loop.time() - start)
         platform["timeseries"] = ingest_samples(monitor.series.samples)
+        if self.faults is not None:
+            # On the platform report's clock, from its start; the merge judges each fault
+            # again on the whole run's time series.
+            began_s = (start_at_ns - self.started_at_ns) / 1e9
+            platform["faults"] = fault_figures(
+                [record.moved(began_s) for record in self.faults.records],
+                [],
+                qos=self.scenario.fleet.qos,
+            )
         merged = merge_reports(
             [Input(worker.label, report) for worker, report in written]
             + [Input("the coordinator's ingest", platform)]
@@ -875,6 +893,36 @@ class Runner:
             f"(its ingest workers and the brokers apart)"
         )
         return cast(RunReport, merged)
+
+    def _platform_faults(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fleets: Workers,
+        ingest: IngestPool | None,
+        monitor: Monitor,
+        start_at_ns: int,
+    ) -> asyncio.Task[None] | None:
+        """``--workers``: carry out the faults on the broker and ingest (each worker carries
+        out those on its own connections), on the workers' clock, which starts at
+        ``start_at_ns``; the fleet is back when the workers' latest progress says so."""
+        faults = platform_side(self.scenario.faults)
+        if not faults:
+            return None
+        target = RunFaults(
+            lambda: fleets.connected,
+            self.local_brokers,
+            seed=self.scenario.seed,
+            fewest=fleets.fewest_connected_since,
+            sink=ingest,
+        )
+        self.faults = FaultTimeline(
+            faults,
+            target,
+            clock=loop.time,
+            start=loop.time() + (start_at_ns - time.time_ns()) / 1e9,
+            on_change=lambda record: self._fault_changed(monitor, record),
+        )
+        return asyncio.create_task(self.faults.run())
 
     def _ingest_only_onboarding(self, figures: RunFigures, final: IngestSnapshot) -> None:
         """What an ingest-only run saw of onboarding: the devices' first telemetry (the

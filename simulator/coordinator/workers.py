@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import sys
 from collections import deque
@@ -22,6 +23,7 @@ from typing import Any
 from simulator.engine.devices import FleetCounters
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.progress import FleetProgress
+from simulator.scenario.faults import FLEET_SIDE_KINDS
 
 STOP_GRACE_S = 30.0
 """How long a worker told to stop (SIGTERM) has to stop what it started before it is killed."""
@@ -39,6 +41,7 @@ class Worker:
         report: Path,
         *,
         say: Callable[[str], None],
+        clock: Callable[[], float],
     ) -> None:
         self.index = index
         self.count = count
@@ -46,6 +49,9 @@ class Worker:
         """Where the worker writes its report."""
         self.progress = FleetProgress()
         """The worker's latest progress line (zeros until the first)."""
+        self.progress_at = -math.inf
+        """When it came, on ``clock``."""
+        self._clock = clock
         self._argv = [sys.executable, "-m", "simulator", *argv]
         self._stdin = scenario_json.encode()
         self._say = say
@@ -145,6 +151,7 @@ class Worker:
                 self._ready.set()
             elif "progress" in data:
                 self.progress = FleetProgress.from_dict(data["progress"])
+                self.progress_at = self._clock()
             elif "say" in data:
                 self._say(f"{self.label}: {data['say']}")
 
@@ -183,6 +190,22 @@ class Workers:
     def connected(self) -> int:
         """Devices connected now, over every worker."""
         return self.total().connected
+
+    def fewest_connected(self) -> int:
+        """The fewest devices connected in the interval of each worker's latest line, added
+        up: at most the fleet's fewest at any one moment of those intervals."""
+        return self.total().connected_low
+
+    def fewest_connected_since(self, since: float) -> int:
+        """As :meth:`fewest_connected`, from the lines that came at or after ``since`` (on the
+        workers' clock): a worker whose latest line is older counts as connected as it said
+        then. A line's interval may begin before ``since`` (by up to the interval)."""
+        return sum(
+            worker.progress.connected_low
+            if worker.progress_at >= since
+            else worker.progress.connected
+            for worker in self.workers
+        )
 
     @property
     def onboarded(self) -> int:
@@ -231,9 +254,12 @@ def worker_argv(
 def worker_scenario(settings: dict[str, Any], broker_urls: Sequence[str]) -> str:
     """The scenario every worker reads, as JSON: the resolved one (``model_dump``), pointed at
     ``broker_urls`` when the coordinator started the brokers, its thresholds left to the
-    coordinator (they hold for the whole run, not a slice). A staged scenario's onboarding rate
-    is left out: its stages say when devices connect, and it refuses one given."""
+    coordinator (they hold for the whole run, not a slice), and of its ``[[faults]]`` only
+    those a worker carries out on its own connections (the coordinator carries out those on
+    the broker and ingest). A staged scenario's onboarding rate is left out: its stages say
+    when devices connect, and it refuses one given."""
     data = json.loads(json.dumps(settings))
+    data["faults"] = [f for f in data.get("faults") or () if f["kind"] in FLEET_SIDE_KINDS]
     if data.get("stages"):
         data["onboarding"].pop("rate_per_s", None)
     broker = data["broker"]

@@ -252,6 +252,15 @@ class Fleet:
         links = self.links
         return links.onboarded - links.dropped - links.left
 
+    def fewest_connected(self) -> int:
+        """The fewest devices connected since the previous call (or the start), now included:
+        a dip between two samples, which the count now no longer shows."""
+        links = self.links
+        now = self.connected
+        fewest = min(links.fewest, now)
+        links.fewest = now
+        return fewest
+
     @property
     def overrun(self) -> int:
         """Firings the scheduler ran more than a slot late."""

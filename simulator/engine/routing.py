@@ -81,6 +81,8 @@ class LinkRouter:
         """Devices on their publish wheels now."""
         self.left = 0
         """Devices whose connection left on purpose (a stage lowered the devices)."""
+        self.fewest = 0
+        """The fewest devices connected since :meth:`Fleet.fewest_connected` last asked."""
 
     @property
     def pending(self) -> int:
@@ -232,6 +234,7 @@ class LinkRouter:
         reason = drop_reason(exc)
         reasons[reason] = reasons.get(reason, 0) + 1
         self.dropped += len(members)
+        self.fewest = min(self.fewest, self.onboarded - self.dropped - self.left)
         self._detach(connection, link, members)
         if self.reconnects is not None:
             self.reconnects.schedule(connection, link)
@@ -247,6 +250,7 @@ class LinkRouter:
             hook.goodbye(connection, link)
         self._detach(connection, link, members)
         self.left += len(members)
+        self.fewest = min(self.fewest, self.onboarded - self.dropped - self.left)
         link.close()
         return len(members)
 

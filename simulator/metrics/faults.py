@@ -17,7 +17,7 @@ Pure: times are seconds since the run began, as the time series' ``t_s``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 from simulator.metrics.timeseries import growth, split_window
@@ -51,6 +51,72 @@ class FaultRecord:
     """The fewest devices connected from its start until they were all back."""
     back_s: float | None = None
     """From its start until as many devices were connected as before (None: not by the end)."""
+
+    def moved(self, by_s: float) -> FaultRecord:
+        """This record on a clock that started ``by_s`` seconds earlier (when it began and
+        ended; what was planned stays as planned)."""
+        return replace(
+            self,
+            started_s=self.started_s + by_s if self.started_s is not None else None,
+            ended_s=self.ended_s + by_s if self.ended_s is not None else None,
+        )
+
+
+def record_of(figures: Mapping[str, Any]) -> FaultRecord:
+    """The record a report's entry of ``faults`` was made from (:class:`FaultFigures`)."""
+    before = int(figures["devices_before"])
+    return FaultRecord(
+        kind=figures["kind"],
+        at_s=figures["at_s"],
+        duration_s=figures["duration_s"],
+        started_s=figures["started_s"],
+        ended_s=figures["ended_s"],
+        detail=figures["detail"],
+        error=figures["error"],
+        devices_before=before,
+        devices_cut=int(figures["devices_cut"]),
+        devices_lowest=before - int(figures["devices_lost"]),
+        back_s=figures["back_s"],
+    )
+
+
+def merged_record(parts: Sequence[tuple[str, FaultRecord]]) -> FaultRecord:
+    """One fault as several processes saw their share of it, each record by its process's
+    name and on one clock: each worker's cut of its own connections, or the coordinator's
+    restart of the broker. Devices are summed (the fewest connected is the sum of each
+    process's fewest: their dips need not coincide, so the fleet's fewest at any one moment
+    was at least that); it began with the first, ended with the last, and was over once the
+    last process was whole again (None if one never was)."""
+    records = [record for _, record in parts]
+    first = records[0]
+    merged = FaultRecord(first.kind, first.at_s, first.duration_s)
+    merged.detail = _said(parts, "detail")
+    merged.error = _said(parts, "error") or None
+    begun = [record for record in records if record.started_s is not None]
+    if not begun:
+        return merged
+    start = merged.started_s = min(record.started_s or 0.0 for record in begun)
+    ends = [record.ended_s for record in begun]
+    merged.ended_s = max(end for end in ends if end is not None) if None not in ends else None
+    merged.devices_before = sum(record.devices_before for record in begun)
+    merged.devices_cut = sum(record.devices_cut for record in begun)
+    merged.devices_lowest = sum(record.devices_lowest for record in begun)
+    backs = [(r.started_s or 0.0) + r.back_s for r in begun if r.back_s is not None]
+    merged.back_s = max(backs) - start if len(backs) == len(begun) else None
+    return merged
+
+
+def _said(parts: Sequence[tuple[str, FaultRecord]], attribute: str) -> str:
+    """What the processes said of a fault (its ``detail`` or ``error``): once if every one
+    said the same, else each with the process's name."""
+    said = [(name, text) for name, record in parts if (text := getattr(record, attribute))]
+    if not said:
+        return ""
+    texts = {text for _, text in said}
+    if len(texts) == 1 and len(said) == len(parts):
+        text = said[0][1]
+        return text if len(parts) == 1 else f"{text}, in each of {len(parts)}"
+    return "; ".join(f"{name}: {text}" for name, text in said)
 
 
 class FaultFigures(TypedDict):
@@ -140,8 +206,10 @@ def _figures(
     figures["lost"] = max(0, opened) if opened is not None else None
     gaps = [s["lost_so_far"] for s in inside if s.get("lost_so_far") is not None]
     figures["gaps_peak"] = max(gaps) if gaps else None
+    # Merged from several processes, a sample's ingested total may be newer than its
+    # published one: a backlog is never less than none.
     backlog = [
-        s["published_total"] - s["ingested_total"]
+        max(0, s["published_total"] - s["ingested_total"])
         for s in inside
         if s.get("published_total") is not None and s.get("ingested_total") is not None
     ]

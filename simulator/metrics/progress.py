@@ -23,6 +23,10 @@ class FleetProgress:
     phase: str = "starting"
     devices_target: int = 0
     connected: int = 0
+    connected_low: int = 0
+    """The fewest devices connected since the worker's previous line: a dip shorter than the
+    interval between two lines, which ``connected`` no longer shows (added up: the sum of
+    each worker's fewest, which need not have come at one moment)."""
     onboarded: int = 0
     connect_failed: int = 0
     published: int = 0
@@ -39,6 +43,7 @@ class FleetProgress:
             totals.phase,
             totals.devices_target,
             totals.connected,
+            totals.connected_low,
             totals.onboarded,
             totals.connect_failed,
             totals.published,

@@ -84,6 +84,8 @@ class Totals:
     """The ``[[stages]]`` entry running at ``t_s`` (from 1; None: no stage)."""
     devices_target: int = 0
     connected: int = 0
+    connected_low: int = 0
+    """The fewest devices connected since the previous totals were taken."""
     onboarded: int = 0
     reconnected: int = 0
     """Dropped connections that came back."""

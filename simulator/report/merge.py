@@ -14,6 +14,9 @@ contract, as if one process had run it all:
 - ``stages`` (each slice marks its share of the plan) are added up stage by stage and judged
   again against the merged time series, as one process would have judged them; a stage's
   latency is the worst slice's (that of the one ingest, when one ingest measured it);
+- ``faults``: each fault's records from every report that carried out its share are one
+  record (devices summed, from the first start to the last slice back), judged again against
+  the merged time series;
 - ``run`` lists the reports taken in (``run.segments``), the slices missing, and how far
   apart the slices really started (``run.start_spread_s``); durations run from the earliest
   start to the latest end.
@@ -27,11 +30,19 @@ failure, so a partial merge can still be looked at.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import ReportInputError
+from simulator.metrics.faults import (
+    FaultFigures,
+    FaultRecord,
+    fault_figures,
+    merged_record,
+    record_of,
+)
 from simulator.metrics.histogram import Histogram, percentile_ms
 from simulator.metrics.stages import LoadStageFigures, stage_figures, summed_marks
 from simulator.report.json_report import format_utc
@@ -154,6 +165,7 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
         "settings": first["settings"],
         "timeseries": timeseries,
         "stages": _stages(fleets, ingests, timeseries),
+        "faults": _faults(inputs, ingests, timeseries, origin),
         "run": _run(inputs, missing, origin, starts),
         "histograms": {
             "connect_us": _dump(hists["connect_us"]),
@@ -354,6 +366,35 @@ def _stages(
         stage["latency_ms_p50"] = max(p50) if p50 else None
         stage["latency_ms_p99"] = max(p99) if p99 else None
     return figures
+
+
+def _faults(
+    inputs: Sequence[Input],
+    ingests: Sequence[Input],
+    timeseries: Sequence[Mapping[str, Any]],
+    origin: int | None,
+) -> list[FaultFigures]:
+    """Each fault once, from every report that carried out its share (each slice's cut of
+    its own connections, the coordinator's restart of the broker), told apart by kind, plan
+    and order, on the merged clock and judged again on the merged time series. What ingest
+    saw in a fault's window is known only as in :func:`_stages`."""
+    shares: dict[tuple[Any, ...], list[tuple[str, FaultRecord]]] = {}
+    qos = 0
+    for item in inputs:
+        offset_s = _offset_s(item, origin)
+        seen: Counter[tuple[Any, ...]] = Counter()
+        for figures in item.report.get("faults") or ():
+            plan = (figures["kind"], figures["at_s"], figures["duration_s"])
+            shares.setdefault((*plan, seen[plan]), []).append(
+                (item.name, record_of(figures).moved(offset_s))
+            )
+            seen[plan] += 1
+            qos = int(figures["qos"])
+    if not shares:
+        return []
+    heard = bool(ingests) and all(i.report.get("timeseries") for i in ingests)
+    records = [merged_record(parts) for parts in shares.values()]
+    return fault_figures(records, timeseries, qos=qos, ingest=heard)
 
 
 def _deaths(fleets: Sequence[Input], ingests: Sequence[Input]) -> dict[str, Any] | None:

@@ -119,6 +119,23 @@ FAULT_KINDS = ("broker_restart", "drop_connections", "network", "partition", "sl
 """Every ``kind`` a ``[[faults]]`` entry may have."""
 
 
+FLEET_SIDE_KINDS = ("drop_connections", "network", "partition")
+"""The kinds that act on the fleet's own connections (cut them, or the relay they pass).
+A run over worker processes (``run --workers``) has each worker carry these out on its slice,
+and its coordinator, which runs the brokers and ingest, the others (``broker_restart``,
+``slow_sink``)."""
+
+
+def fleet_side(faults: Sequence[FaultSettings]) -> list[FaultSettings]:
+    """Those of ``faults`` that act on the fleet's own connections (:data:`FLEET_SIDE_KINDS`)."""
+    return [fault for fault in faults if fault.kind in FLEET_SIDE_KINDS]
+
+
+def platform_side(faults: Sequence[FaultSettings]) -> list[FaultSettings]:
+    """Those of ``faults`` that act on the broker or ingest: the rest."""
+    return [fault for fault in faults if fault.kind not in FLEET_SIDE_KINDS]
+
+
 def needs_relay(faults: Sequence[FaultSettings]) -> bool:
     """Whether a run with ``faults`` puts the relay between its fleet and the broker."""
     return any(isinstance(fault, NetworkFault | PartitionFault) for fault in faults)

@@ -112,7 +112,7 @@ def test_stages_run_in_slices_and_over_workers() -> None:
     assert sliced.scenario.stages
 
 
-def test_faults_are_still_refused_over_workers() -> None:
+def test_faults_run_over_workers_too() -> None:
     faulted = validate_scenario(
         {
             "name": "faulted",
@@ -123,5 +123,5 @@ def test_faults_are_still_refused_over_workers() -> None:
         },
         "q",
     )
-    with pytest.raises(ScenarioError, match="--workers does not run \\[\\[faults\\]\\] yet"):
-        resolve_run_config(faulted, "q", now_ns=NOW_NS, workers=2)
+    config = resolve_run_config(faulted, "q", now_ns=NOW_NS, workers=2)
+    assert (config.workers, len(config.scenario.faults)) == (2, 1)

@@ -45,10 +45,10 @@ def test_no_workers_is_not_a_split() -> None:
 
 
 def test_progress_lines_add_up_and_keep_the_least_advanced_phase() -> None:
-    a = FleetProgress("publishing", 10, 10, 10, 0, 100, 0, 1, 1000, 0.5, Histogram())
+    a = FleetProgress("publishing", 10, 10, 10, 10, 0, 100, 0, 1, 1000, 0.5, Histogram())
     a.connect_us.record(1500)
     b = FleetProgress.from_dict(
-        FleetProgress("onboarding", 12, 7, 7, 1, 40, 0, 0, 2000, 0.25, Histogram()).to_dict()
+        FleetProgress("onboarding", 12, 7, 5, 7, 1, 40, 0, 0, 2000, 0.25, Histogram()).to_dict()
     )
     b.connect_us.record(900)
     a.add(b)
@@ -60,6 +60,7 @@ def test_progress_lines_add_up_and_keep_the_least_advanced_phase() -> None:
         140,
     )
     assert a.connect_us.count == 2
+    assert a.connected_low == 15  # each worker's fewest since its previous line, added up
 
 
 def test_a_worker_reads_its_slice_of_the_scenario_on_stdin() -> None:

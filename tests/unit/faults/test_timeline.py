@@ -31,25 +31,38 @@ from tests.waiting import wait_until
 
 
 class Plant:
-    """A target whose devices come back ``back_after_s`` after a fault took them away."""
+    """A target whose devices come back ``back_after_s`` after a fault took them away (with
+    ``blink``, a restart takes them and brings them back at once, between two looks)."""
 
-    def __init__(self, devices: int, back_after_s: float | None) -> None:
+    def __init__(self, devices: int, back_after_s: float | None, blink: bool = False) -> None:
         self.devices = devices
         self.up = devices
         self.back_after_s = back_after_s
+        self.blink = blink
         self.acted: list[str] = []
         self.in_force: list[str] = []
+        self.levels: list[tuple[float, int]] = []
+        """Every count of connected devices it went through, and when."""
 
     def connected(self) -> int:
         return self.up
 
+    def fewest_connected(self, since: float) -> int:
+        return min([self.up, *(level for at, level in self.levels if at >= since)])
+
+    def _set(self, up: int) -> None:
+        self.up = up
+        self.levels.append((asyncio.get_running_loop().time(), up))
+
     def _take(self, count: int) -> None:
-        self.up -= count
-        if self.back_after_s is not None:
+        self._set(self.up - count)
+        if self.blink:
+            self._restore()
+        elif self.back_after_s is not None:
             asyncio.get_running_loop().call_later(self.back_after_s, self._restore)
 
     def _restore(self) -> None:
-        self.up = self.devices
+        self._set(self.devices)
 
     async def restart_broker(self, fault: BrokerRestartFault) -> FaultDone:
         self.acted.append(fault.kind)
@@ -71,7 +84,7 @@ class Plant:
         self.in_force.append(fault.kind)
         if isinstance(fault, PartitionFault) and self.back_after_s is not None:
             # Keepalives expire inside the partition; the devices return once it is over.
-            self.up = 0
+            self._set(0)
             loop = asyncio.get_running_loop()
             loop.call_later(fault.duration_s + self.back_after_s, self._restore)
         return FaultDone(f"{fault.kind} in force", 0)
@@ -148,6 +161,18 @@ async def test_a_fault_that_cut_nothing_is_back_once_its_action_is_over() -> Non
     assert record.devices_cut == 0
     assert record.back_s is not None
     assert record.devices_lowest == 10
+
+
+async def test_a_dip_between_two_looks_counts_and_its_end_is_the_return() -> None:
+    # A coordinator reads its workers' figures once an interval: the fleet may drop and be
+    # back in between, and only the fewest they report since the fault began shows it.
+    plant = Plant(10, back_after_s=None, blink=True)
+    line = timeline([restart(0.0)], plant, recovery_timeout_s=0.5)
+    await line.run()
+    (record,) = line.records
+    assert record.devices_lowest == 0
+    assert record.back_s is not None
+    assert record.back_s < 0.5
 
 
 async def test_a_fleet_that_does_not_come_back_is_said_so() -> None:

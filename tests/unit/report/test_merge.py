@@ -11,6 +11,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.errors import ReportInputError
+from simulator.metrics.faults import FaultRecord, fault_figures
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.stages import StageMark, stage_figures
 from simulator.report.json_report import problems, run_section
@@ -20,7 +21,7 @@ from simulator.report.timeline import ingest_samples
 from simulator.scenario.composition import Group
 from simulator.scenario.segment import Segment
 from simulator.scenario.stages import StagePlan, StageSettings, stage_shares
-from tests.reports import built_report, histogram
+from tests.reports import built_report, fake_timeseries, histogram
 
 RUN = "trial-20261207T080000Z-abcdef"
 START_NS = 1_796_630_400_000_000_000
@@ -340,3 +341,49 @@ def test_thresholds_read_a_stage_of_the_merged_report_by_its_number() -> None:
         (537, True),
         (None, False),  # no stage 5: not measured
     ]
+
+
+def cut(at_s: float, started_s: float, before: int, lowest: int, back_s: float) -> FaultRecord:
+    record = FaultRecord("drop_connections", at_s, started_s=started_s, ended_s=started_s)
+    record.detail = f"cut {before - lowest} connections ({before - lowest} devices)"
+    record.devices_before, record.devices_lowest = before, lowest
+    record.devices_cut, record.back_s = before - lowest, back_s
+    return record
+
+
+def test_each_fault_is_one_entry_from_every_report_that_carried_out_its_share() -> None:
+    # Two slices each cut their own connections (the second started 0.5 s later, its clock
+    # 0.5 s behind); the ingest run's (a coordinator's) restarted the broker.
+    first, second = fleet_slice(0, 2), fleet_slice(1, 2, late_ms=500)
+    first["timeseries"] = second["timeseries"] = fake_timeseries(10, devices=50)
+    first["faults"] = fault_figures([cut(2.0, 2.0, 50, 25, 0.4)], [], qos=1)
+    second["faults"] = fault_figures([cut(2.0, 1.6, 50, 30, 0.5)], [], qos=1)
+    restart = FaultRecord("broker_restart", 5.0, started_s=5.0, ended_s=5.5, detail="down")
+    restart.devices_before = restart.devices_cut = 100
+    restart.back_s = 1.0
+    ingest = ingest_run([500] * 10, 2000)
+    ingest["faults"] = fault_figures([restart], [], qos=1)
+
+    merged = merge_reports(inputs(first, second, ingest))
+
+    dropped, restarted = merged["faults"]
+    assert dropped["started_s"] == 2.0
+    assert (dropped["devices_before"], dropped["devices_cut"], dropped["devices_lost"]) == (
+        100,
+        45,
+        45,
+    )
+    assert dropped["back_s"] == 0.6  # the second slice whole at 2.1 + 0.5 on the merged clock
+    assert dropped["detail"] == (
+        "r0.json: cut 25 connections (25 devices); r1.json: cut 20 connections (20 devices)"
+    )
+    assert (restarted["kind"], restarted["detail"], restarted["devices_lost"]) == (
+        "broker_restart",
+        "down",
+        100,
+    )
+    assert dropped["window_s"] is not None  # judged again on the merged time series
+
+
+def test_reports_without_faults_merge_to_none() -> None:
+    assert merge_reports(inputs(fleet_slice(0, 2), fleet_slice(1, 2)))["faults"] == []
