@@ -244,11 +244,13 @@ class Runner:
     def _empty_figures(self) -> RunFigures:
         """The run's figures with nothing measured: the scenario alone."""
         scenario = self.scenario
+        # The brokers once known (those the run started, too), else the scenario's.
+        brokers = self.brokers or scenario.broker.addresses
         return RunFigures(
             scenario=scenario.name,
             scenario_path=self.scenario_path,
-            broker_url=scenario.broker.address.url() if scenario.broker.address else "local",
-            broker_urls=[broker.url() for broker in scenario.broker.addresses],
+            broker_url=brokers[0].url() if brokers else "local",
+            broker_urls=[broker.url() for broker in brokers],
             mqtt_version=scenario.broker.mqtt_version,
             devices_target=scenario.fleet.devices,
             devices_connected=0,

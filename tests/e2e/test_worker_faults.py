@@ -35,6 +35,8 @@ def test_workers_cut_their_connections_and_the_coordinator_restarts_the_broker(
     done, report = run_reported("run", str(scenario), "--workers", "2", cwd=tmp_path)
 
     assert report["run"]["role"] == "merged"
+    # The coordinator's part names the broker it started, as the workers' do.
+    assert report["broker"]["urls"] == [report["broker"]["url"]]
     cut, restart = report["faults"]
     # Each worker cut half of its 30 connections; the merge adds the two up.
     assert cut["kind"] == "drop_connections"
