@@ -809,7 +809,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from simulator.report.html import write_html
     from simulator.report.json_report import problems
     from simulator.report.junit import write_junit
-    from simulator.report.merge import Input, merge_problems, merge_reports
+    from simulator.report.merge import Input, merge_reports
     from simulator.report.summary import summary_lines
     from simulator.report.thresholds import (
         evaluate,
@@ -843,7 +843,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         write_junit(results, args.junit, suite=f"factory-sim.{report['scenario']}")
     if args.html is not None:
         write_html(cast(Any, report), args.html)
-    found = [*merge_problems(report), *problems(report)]
+    found = problems(report)
     for problem in found:
         sys.stderr.write(f"FAILED: {problem}\n")
     if found:

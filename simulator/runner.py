@@ -837,7 +837,7 @@ class Runner:
                     await worker.go(start_at_ns)
                 timeline = self._platform_faults(loop, fleets, ingest, monitor, start_at_ns)
                 monitor.phase = "running"
-                await asyncio.gather(*(worker.wait() for worker in workers))
+                codes = await asyncio.gather(*(worker.wait() for worker in workers))
                 reports = [(worker, worker.read_report()) for worker in workers]
             except BaseException:
                 await asyncio.gather(*(worker.stop() for worker in workers))
@@ -889,6 +889,12 @@ class Runner:
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
         merged["notes"].append(f"workers: {split.said()}")
+        merged["notes"].extend(
+            f"{worker.label} exited with status {code} and wrote no report: its slice's "
+            "figures are missing"
+            for (worker, report), code in zip(reports, codes, strict=True)
+            if report is None
+        )
         busy_s = cpu_seconds() - cpu_at_start
         merged["notes"].append(
             f"the coordinator used {100 * busy_s / max(loop.time() - start, 1e-9):.1f} % of a core "

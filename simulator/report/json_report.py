@@ -413,8 +413,12 @@ def _sink(ingest: IngestSnapshot | None) -> SinkSection:
 
 
 def problems(report: Mapping[str, Any]) -> list[str]:
-    """Why a run should exit non-zero: failed devices, lost or malformed messages, dropped links."""
+    """Why a run should exit non-zero: slices missing from a merged run (a worker that died),
+    failed devices, lost or malformed messages, dropped links."""
     found: list[str] = []
+    missing = (report.get("run") or {}).get("missing_segments") or []
+    if missing:
+        found.append(f"slices {', '.join(missing)} are missing: the totals cover the others only")
     devices = report["devices"]
     if devices["failed"]:
         reasons = ", ".join(f"{n} {why}" for why, n in devices["failures_by_reason"].items())

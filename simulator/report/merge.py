@@ -24,7 +24,8 @@ contract, as if one process had run it all:
 Inputs that cannot be one run (another scenario or run id, a slice given twice, slices of
 different splits, a report without ``run`` and ``histograms``) raise
 :class:`~simulator.errors.ReportInputError` naming the file. A missing slice is not an error:
-the merged report says which (``run.missing_segments``) and :func:`merge_problems` makes it a
+the merged report says which (``run.missing_segments``) and
+:func:`~simulator.report.json_report.problems` makes it a
 failure, so a partial merge can still be looked at.
 """
 
@@ -176,14 +177,6 @@ def merge_reports(inputs: Sequence[Input]) -> dict[str, Any]:
         },
     }
     return report
-
-
-def merge_problems(report: Mapping[str, Any]) -> list[str]:
-    """What makes a merged report incomplete, beyond what makes any report fail."""
-    missing = report.get("run", {}).get("missing_segments") or []
-    if not missing:
-        return []
-    return [f"slices {', '.join(missing)} are missing: the totals cover the others only"]
 
 
 # checking the inputs ---------------------------------------------------------------------

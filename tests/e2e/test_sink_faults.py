@@ -48,8 +48,11 @@ def scenario(directory: Path, sink: str, *, retry_s: float, busy_s: float = 0.2)
 
 
 @contextmanager
-def run_in_background(directory: Path, scenario_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """``factory-sim run`` as a child process; its report goes to ``directory/report.json``."""
+def run_in_background(
+    directory: Path, scenario_path: Path, *args: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``factory-sim run`` (with ``args``) as a child process; its report goes to
+    ``directory/report.json``."""
     with subprocess.Popen(
         [
             sys.executable,
@@ -59,6 +62,7 @@ def run_in_background(directory: Path, scenario_path: Path) -> Iterator[subproce
             str(scenario_path),
             "--report",
             str(directory / "report.json"),
+            *args,
         ],
         cwd=directory,
         stdout=subprocess.PIPE,
