@@ -7,7 +7,9 @@ Exit codes:
 * 2: bad input: an invalid scenario (every problem listed) or bad arguments (TLS files too);
 * 3: the environment stopped the run: broker unreachable, Mosquitto missing, limits too low;
 * 4: the run finished cleanly but a threshold failed (a run with problems exits 1 even then);
-* 130: interrupted.
+* 130: interrupted: SIGTERM or Ctrl-C. While the fleet publishes, the first one ends publishing
+  early and the run still drains, stops and writes its report; a second one, or one before
+  publishing, stops it at once, without a report.
 
 ``compare`` exits 0 when NEW is no worse than BASE beyond the tolerance, 1 when it is, 2 on bad
 input.
@@ -24,10 +26,14 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from simulator import __version__
 from simulator.errors import ScenarioError, ScenarioProblem, SimulatorError
+
+if TYPE_CHECKING:
+    from simulator.report.schema import RunReport
+    from simulator.runner import Runner
 
 EXIT_OK = 0
 EXIT_RUN_PROBLEMS = 1
@@ -595,6 +601,44 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+async def _stopped_gently(runner: Runner) -> RunReport:
+    """Run ``runner``. The first SIGTERM (a CI job's timeout, ``kill``) or Ctrl-C while it
+    publishes ends publishing early, and the run drains, stops and reports as at its end
+    (:meth:`~simulator.runner.Runner.stop`); one before that, or a second, stops it at once
+    as :func:`_stopped_by_sigterm` does, without a report. Either way the run exits 130."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    at_once: list[str] = []
+
+    def on_signal(name: str) -> None:
+        if runner.stop(name):
+            runner.say(
+                f"{name}: publishing ends now; the run drains, stops and reports "
+                f"({name} again stops it at once, without a report)"
+            )
+            return
+        at_once.append(name)
+        task.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    if runner.config.await_start:
+        # A worker of ``run --workers``: Ctrl-C reaches the terminal's whole process group,
+        # and its coordinator, which hears it too, stops its workers itself (SIGTERM).
+        loop.add_signal_handler(signal.SIGINT, lambda: None)
+    try:
+        return await runner.run()
+    except asyncio.CancelledError:
+        if at_once:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
 def _cmd_capacity(args: argparse.Namespace) -> int:
 
     from simulator.capacity import run_capacity, run_locally
@@ -674,7 +718,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _run_config(args)
     runner = Runner(config)
-    report = _run_async(_stopped_by_sigterm(runner.run()))
+    report = _run_async(_stopped_gently(runner))
     results = evaluate(config.thresholds, report)
     if results:
         report["thresholds"] = results_as_json(results)
@@ -698,6 +742,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     found = problems(report)
     for problem in found:
         sys.stderr.write(f"FAILED: {problem}\n")
+    if runner.stopped_by is not None:
+        sys.stderr.write(f"interrupted by {runner.stopped_by}: the report covers the run so far\n")
+        return EXIT_INTERRUPTED
     if found:
         return EXIT_RUN_PROBLEMS
     return EXIT_THRESHOLDS if any(not r.passed for r in results) else EXIT_OK

@@ -28,7 +28,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -106,6 +106,10 @@ from simulator.transport.tls import (
 PREFLIGHT_TIMEOUT_S = 5.0
 
 
+STOPPED_EARLY = "stopped early by "
+"""How the report's note on a run that :meth:`Runner.stop` ended early begins."""
+
+
 def connections_needed(scenario: Scenario) -> int:
     """Connections the fleet opens: one per device, or one per gateway."""
     return sum(group.connections for group in scenario.fleet.groups)
@@ -154,13 +158,58 @@ class Runner:
         self.local_brokers: list[LocalBroker] = []
         """The brokers this run started (none against an external broker)."""
         self.faults: FaultTimeline | None = None
+        """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
         self.control: RunControl | None = None
         """Live control of the fleet (``--web``), once it exists."""
         self.stages: StageDriver | None = None
         """The run's ``[[stages]]`` being carried out, once the fleet exists (None: none)."""
-        """The run's ``[[faults]]`` on its timeline, once the fleet exists (None: none)."""
         self.relay: Relay | None = None
         """The relay between fleet and broker, for ``network`` and ``partition`` faults."""
+        self.stopped_by: str | None = None
+        """Why publishing ended early (:meth:`stop`), e.g. ``SIGTERM``; None: it did not."""
+        self._publishing: Callable[[], bool] = lambda: False
+        """Whether the fleet (or every worker's) publishes now: when :meth:`stop` can end it."""
+        self._stop = asyncio.Event()
+        self._stopped_at = 0.0
+        """Loop time of :meth:`stop`."""
+
+    def stop(self, why: str) -> bool:
+        """End publishing now, as if the run's time were up: the run then drains, stops what
+        it started and reports as at its end, noting ``why``. Returns False, doing nothing,
+        outside the publishing phase (while onboarding, draining or stopping), or if already
+        asked: the caller then stops the run at once."""
+        if not self._publishing() or self.stopped_by is not None:
+            return False
+        self.stopped_by = why
+        self._stopped_at = asyncio.get_running_loop().time()
+        self._stop.set()
+        return True
+
+    async def _until_stopped(self, work: Awaitable[object]) -> None:
+        """Wait for ``work`` to finish, or for :meth:`stop`, whichever comes first (``work``
+        is then cancelled)."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not task.cancelled():
+            task.result()  # what went wrong in it goes on up
+
+    def _stopped_note(self, start: float) -> str | None:
+        """The report's note for a run whose publishing :meth:`stop` ended early, the run
+        having started at loop time ``start``."""
+        if self.stopped_by is None:
+            return None
+        return (
+            f"{STOPPED_EARLY}{self.stopped_by} {self._stopped_at - start:.1f} s into the run: "
+            "publishing ended then, and the run drained, stopped and reported as at its end"
+        )
 
     def say(self, text: str) -> None:
         """Tell the user what is happening."""
@@ -581,15 +630,14 @@ class Runner:
             await fleet.wait_registered()
             connected_rss = rss_bytes()
             monitor.phase = "publishing"
+            self._publishing = lambda: True
             if fleet.messages_per_device is not None:
-                # duration_s still bounds it: a device that dropped for good never finishes.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(scenario.duration_s):
-                        await fleet.wait_finished()
+                await self._until_stopped(_finished(fleet, scenario.duration_s))
             elif staging is not None:
-                await staging
+                await self._until_stopped(staging)
             else:
-                await asyncio.sleep(scenario.duration_s)
+                await self._until_stopped(asyncio.sleep(scenario.duration_s))
+            self._publishing = lambda: False
             fleet.stop_publishing()
             publish_window_s = loop.time() - state.start
             await _ended(timeline)  # what a fault left undone by now, the drain need not wait for
@@ -624,7 +672,10 @@ class Runner:
             share = fleet.onboarded / len(fleet.devices) if fleet.devices else 0.0
             figures.planned_msg_per_s = full * share
         self._timeline_figures(figures, monitor, ingest=ingest is not None)
-        return build_report(figures)
+        report = build_report(figures)
+        if (note := self._stopped_note(state.start)) is not None:
+            report["notes"].append(note)
+        return report
 
     def _timeline_figures(self, figures: RunFigures, monitor: Monitor, *, ingest: bool) -> None:
         """What happened on the run's timeline so far: each fault, each stage, each live
@@ -831,13 +882,23 @@ class Runner:
                     await worker.start()
                 await asyncio.gather(*(worker.wait_ready() for worker in workers))
                 start_at_ns = time.time_ns() + round(WORKER_GO_S * 1e9)
+                # The workers' start on this loop's clock: their fault and stop times count
+                # from it.
+                began = loop.time() + (start_at_ns - time.time_ns()) / 1e9
                 if staged is not None:
                     monitor.stage_of = _stage_of(staged[0], start_at_ns - self.started_at_ns)
                 for worker in workers:
                     await worker.go(start_at_ns)
-                timeline = self._platform_faults(loop, fleets, ingest, monitor, start_at_ns)
+                timeline = self._platform_faults(loop, fleets, ingest, monitor, began)
                 monitor.phase = "running"
-                codes = await asyncio.gather(*(worker.wait() for worker in workers))
+                self._publishing = lambda: fleets.total().phase == "publishing"
+                waiting = asyncio.gather(*(worker.wait() for worker in workers))
+                await self._until_stopped(asyncio.shield(waiting))
+                self._publishing = lambda: False
+                if self.stopped_by is not None:
+                    for worker in workers:
+                        worker.terminate()  # each ends publishing, drains, stops, reports
+                codes = await waiting
                 reports = [(worker, worker.read_report()) for worker in workers]
             except BaseException:
                 await asyncio.gather(*(worker.stop() for worker in workers))
@@ -889,6 +950,10 @@ class Runner:
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
         merged["notes"].append(f"workers: {split.said()}")
+        if (note := self._stopped_note(began)) is not None:
+            # Said once for the run, not again by each worker it stopped.
+            merged["notes"] = [n for n in merged["notes"] if not n.startswith(STOPPED_EARLY)]
+            merged["notes"].append(note)
         merged["notes"].extend(
             f"{worker.label} exited with status {code} and wrote no report: its slice's "
             "figures are missing"
@@ -908,11 +973,11 @@ class Runner:
         fleets: Workers,
         ingest: IngestPool | None,
         monitor: Monitor,
-        start_at_ns: int,
+        began: float,
     ) -> asyncio.Task[None] | None:
         """``--workers``: carry out the faults on the broker and ingest (each worker carries
-        out those on its own connections), on the workers' clock, which starts at
-        ``start_at_ns``; the fleet is back when the workers' latest progress says so."""
+        out those on its own connections), on the workers' clock, which started at loop time
+        ``began``; the fleet is back when the workers' latest progress says so."""
         faults = platform_side(self.scenario.faults)
         if not faults:
             return None
@@ -927,7 +992,7 @@ class Runner:
             faults,
             target,
             clock=loop.time,
-            start=loop.time() + (start_at_ns - time.time_ns()) / 1e9,
+            start=began,
             on_change=lambda record: self._fault_changed(monitor, record),
         )
         return asyncio.create_task(self.faults.run())
@@ -1072,6 +1137,14 @@ def _live_control(
         fleet_time_s=lambda: loop.time() - fleet.publisher.epoch,
         staged=staged is not None,
     )
+
+
+async def _finished(fleet: Fleet, duration_s: float) -> None:
+    """Until every device has sent its ``messages_per_device``, or ``duration_s`` is up (a
+    device that dropped for good never finishes)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(duration_s):
+            await fleet.wait_finished()
 
 
 async def _ended(task: asyncio.Task[None] | None) -> None:

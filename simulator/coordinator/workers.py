@@ -25,6 +25,9 @@ from simulator.metrics.histogram import Histogram
 from simulator.metrics.progress import FleetProgress
 from simulator.scenario.faults import FLEET_SIDE_KINDS
 
+EXIT_STOPPED = 130
+"""What a worker stopped early (:meth:`Worker.terminate`) exits with, its report written."""
+
 STOP_GRACE_S = 30.0
 """How long a worker told to stop (SIGTERM) has to stop what it started before it is killed."""
 
@@ -61,6 +64,8 @@ class Worker:
         self._readers: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
         """Set once the worker said it is ready, or ended."""
+        self._terminated = False
+        """Whether :meth:`terminate` asked it to stop."""
 
     @property
     def label(self) -> str:
@@ -99,13 +104,23 @@ class Worker:
             await stdin.drain()
             stdin.close()
 
+    def terminate(self) -> None:
+        """Ask the worker to end its publishing now (SIGTERM): it drains, stops what it
+        started and writes its report, then exits with 130 (``Runner.stop``)."""
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        self._terminated = True
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+
     async def wait(self) -> int:
         """Wait for the worker to end; its exit status (said with its last errors if not 0 or
-        1, the statuses that leave a report)."""
+        1, the statuses that leave a report, or 130 after :meth:`terminate`)."""
         assert self._process is not None
         code = await self._process.wait()
         await asyncio.gather(*self._readers)
-        if code not in (0, 1):
+        if code not in (0, 1) and not (self._terminated and code == EXIT_STOPPED):
             said = " | ".join(self._errors) or "nothing"
             self._say(f"{self.label} exited with status {code}; it said: {said}")
         return code

@@ -7,8 +7,9 @@ a ``progress`` line
 every ``progress_interval_s``, and a ``final`` line with the full
 :class:`~simulator.metrics.ingest.IngestSnapshot` (counters and the latency histogram,
 mergeable across workers) after a graceful stop. Without ``--jsonl`` it prints one human line
-per interval to standard error instead. SIGTERM and SIGINT stop it gracefully: flush batches,
-wait until the sink has committed them or given them up, disconnect.
+per interval to standard error instead. SIGTERM stops it gracefully: flush batches, wait until
+the sink has committed them or given them up, disconnect; so does SIGINT, unless a run started
+it (the run, which hears a Ctrl-C too, stops it once it has drained).
 
 A worker started in place of one that died (``resume_from_sink``) first reads what the run has
 stored of its devices and counts on from there, before it subscribes.
@@ -154,8 +155,10 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Started by a run (``control``), it ignores Ctrl-C, which reaches the terminal's whole
+    # process group: the run hears it too, drains, and then stops its workers (SIGTERM).
+    loop.add_signal_handler(signal.SIGINT, (lambda: None) if control is not None else stop.set)
     if not settings.run_id:
         settings = dataclasses.replace(settings, run_id=new_run_id("ingest", wall_ns()))
     lines = JsonLines(out)

@@ -49,9 +49,10 @@ def scenario(directory: Path, sink: str, *, retry_s: float, busy_s: float = 0.2)
 
 @contextmanager
 def run_in_background(
-    directory: Path, scenario_path: Path, *args: str
+    directory: Path, scenario_path: Path, *args: str, new_session: bool = False
 ) -> Iterator[subprocess.Popen[str]]:
-    """``factory-sim run`` (with ``args``) as a child process; its report goes to
+    """``factory-sim run`` (with ``args``) as a child process, in a session (and process
+    group) of its own with ``new_session``, as a terminal starts it; its report goes to
     ``directory/report.json``."""
     with subprocess.Popen(
         [
@@ -69,6 +70,7 @@ def run_in_background(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=new_session,
     ) as run:
         try:
             yield run

@@ -86,14 +86,14 @@ async def test_a_killed_worker_is_restarted_and_the_figures_stay_the_runs(
 async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
     mosquitto: LocalBroker, tmp_path: Path
 ) -> None:
-    """Ctrl-C in a terminal reaches the worker too (one process group): it stops, says its
-    final word, and the run is on its way out; starting another would only be killed again."""
+    """A worker told to stop by someone else (SIGTERM: ``kill``, a supervisor) stops, says its
+    final word, and is left stopped; starting another would only be stopped again."""
     pool = IngestPool([settings(mosquitto, tmp_path)])
     await pool.start()
     try:
         child = pool.children[0]
         assert child.pid is not None
-        os.kill(child.pid, signal.SIGINT)
+        os.kill(child.pid, signal.SIGTERM)
         assert await child.exited() == 0
         for _ in range(3):
             await asyncio.sleep(0)  # a yield: the pool's watcher has seen the exit by now
@@ -104,6 +104,28 @@ async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
     finally:
         await pool.kill()
     assert final is not None
+
+
+async def test_a_run_s_worker_ignores_ctrl_c_and_goes_on_storing(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal reaches the whole process group; the run hears it too, drains,
+    and stops its workers itself once they have stored what was published."""
+    pool = IngestPool([settings(mosquitto, tmp_path)])
+    await pool.start()
+    try:
+        child = pool.children[0]
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGINT)
+        await asyncio.to_thread(publish_all, mosquitto, messages(0, 20))
+        assert await pool.wait_for_resolved(20, timeout_s=30)
+        assert child.returncode is None
+        assert pool.children[0] is child
+        final = await pool.stop()
+    finally:
+        await pool.kill()
+    assert final is not None
+    assert final.committed_unique == 20
 
 
 def pooled(start: int, stop: int, broker: int) -> list[tuple[str, bytes]]:
