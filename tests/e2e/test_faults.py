@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,10 +16,12 @@ from tests.scenario_files import scenario_file
 pytestmark = pytest.mark.broker
 
 
-def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path) -> None:
-    scenario = scenario_file(
+def cut_and_restart(tmp_path: Path, name: str) -> Path:
+    """60 devices at QoS 1 on kept sessions; half their connections cut at 2 s, the broker
+    restarted at 5 s; rows in ``rows.sqlite``."""
+    return scenario_file(
         tmp_path,
-        "faults",
+        name,
         duration_s=8.0,
         seed=5,
         broker={"clean_start": False, "session_expiry_s": 300},
@@ -30,23 +33,26 @@ def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path
             {"kind": "broker_restart", "at_s": 5.0, "down_s": 0.5},
         ],
     )
-    done, report = run_reported("run", str(scenario), cwd=tmp_path)
 
+
+def assert_cut_and_restart_reported(tmp_path: Path, report: dict[str, Any]) -> None:
+    """What a run of :func:`cut_and_restart` reports, in one process or over several: each
+    fault once, with the whole fleet's devices; every device back, nothing lost, and each
+    published message in ``rows.sqlite`` under the run's id."""
     cut, restart = report["faults"]
     assert cut["kind"] == "drop_connections"
-    assert cut["detail"] == "cut 30 connections (30 devices)"
     assert (cut["devices_before"], cut["devices_cut"], cut["devices_lost"]) == (60, 30, 30)
     assert cut["back_s"] is not None
+    assert 2.0 <= cut["started_s"] < 5.0
     assert restart["kind"] == "broker_restart"
     assert restart["error"] is None
-    assert restart["devices_lost"] == 60
+    assert (restart["devices_before"], restart["devices_lost"]) == (60, 60)
     assert restart["back_s"] is not None
     assert restart["started_s"] >= 5.0
     # The window's message figures are the fleet's QoS's; its redeliveries filled every gap.
     assert (cut["qos"], restart["qos"]) == (1, 1)
     assert restart["lost"] == 0
     assert report["devices"]["drops_by_reason"]["cut by a drop_connections fault"] == 30
-
     messages = report["messages"]
     assert messages["lost"] == 0
     assert messages["ingested"] == messages["published"]
@@ -56,6 +62,13 @@ def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path
             (report["sink"]["run_id"],),
         ).fetchone()
     assert distinct == messages["published"]
+
+
+def test_a_cut_and_a_broker_restart_lose_nothing_and_are_reported(tmp_path: Path) -> None:
+    done, report = run_reported("run", str(cut_and_restart(tmp_path, "faults")), cwd=tmp_path)
+
+    assert_cut_and_restart_reported(tmp_path, report)
+    assert report["faults"][0]["detail"] == "cut 30 connections (30 devices)"
 
     summary = done.stdout + done.stderr
     assert "fault       drop_connections at 2 s: cut 30 connections (30 devices)" in summary
