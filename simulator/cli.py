@@ -7,9 +7,9 @@ Exit codes:
 * 2: bad input: an invalid scenario (every problem listed) or bad arguments (TLS files too);
 * 3: the environment stopped the run: broker unreachable, Mosquitto missing, limits too low;
 * 4: the run finished cleanly but a threshold failed (a run with problems exits 1 even then);
-* 130: interrupted: SIGTERM or Ctrl-C. While the fleet publishes, the first one ends publishing
-  early and the run still drains, stops and writes its report; a second one, or one before
-  publishing, stops it at once, without a report.
+* 130: interrupted: SIGTERM or Ctrl-C. While the fleet onboards or publishes, the first one
+  ends the run early and it still drains, stops and writes its report; a second one, or one
+  before onboarding, stops it at once, without a report.
 
 ``compare`` exits 0 when NEW is no worse than BASE beyond the tolerance, 1 when it is, 2 on bad
 input.
@@ -602,8 +602,8 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _stopped_gently(runner: Runner) -> RunReport:
-    """Run ``runner``. The first SIGTERM (a CI job's timeout, ``kill``) or Ctrl-C while it
-    publishes ends publishing early, and the run drains, stops and reports as at its end
+    """Run ``runner``. The first SIGTERM (a CI job's timeout, ``kill``) or Ctrl-C while its
+    fleet onboards or publishes ends the run early: it drains, stops and reports as at its end
     (:meth:`~simulator.runner.Runner.stop`); one before that, or a second, stops it at once
     as :func:`_stopped_by_sigterm` does, without a report. Either way the run exits 130."""
     loop = asyncio.get_running_loop()
@@ -614,8 +614,8 @@ async def _stopped_gently(runner: Runner) -> RunReport:
     def on_signal(name: str) -> None:
         if runner.stop(name):
             runner.say(
-                f"{name}: publishing ends now; the run drains, stops and reports "
-                f"({name} again stops it at once, without a report)"
+                f"{name}: onboarding and publishing end now; the run drains, stops and "
+                f"reports ({name} again stops it at once, without a report)"
             )
             return
         at_once.append(name)

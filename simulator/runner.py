@@ -167,18 +167,20 @@ class Runner:
         """The relay between fleet and broker, for ``network`` and ``partition`` faults."""
         self.stopped_by: str | None = None
         """Why publishing ended early (:meth:`stop`), e.g. ``SIGTERM``; None: it did not."""
-        self._publishing: Callable[[], bool] = lambda: False
-        """Whether the fleet (or every worker's) publishes now: when :meth:`stop` can end it."""
+        self._stoppable: Callable[[], bool] = lambda: False
+        """Whether the fleet (or every worker's) onboards or publishes now: when :meth:`stop`
+        can end the run early."""
         self._stop = asyncio.Event()
         self._stopped_at = 0.0
         """Loop time of :meth:`stop`."""
 
     def stop(self, why: str) -> bool:
-        """End publishing now, as if the run's time were up: the run then drains, stops what
-        it started and reports as at its end, noting ``why``. Returns False, doing nothing,
-        outside the publishing phase (while onboarding, draining or stopping), or if already
-        asked: the caller then stops the run at once."""
-        if not self._publishing() or self.stopped_by is not None:
+        """End the run early, as if its time were up: no more devices connect, publishing
+        ends, and the run drains, stops what it started and reports as at its end, noting
+        ``why``. Returns False, doing nothing, before onboarding (while the broker and ingest
+        start), after publishing (draining, stopping), or if already asked: the caller then
+        stops the run at once."""
+        if not self._stoppable() or self.stopped_by is not None:
             return False
         self.stopped_by = why
         self._stopped_at = asyncio.get_running_loop().time()
@@ -208,7 +210,8 @@ class Runner:
             return None
         return (
             f"{STOPPED_EARLY}{self.stopped_by} {self._stopped_at - start:.1f} s into the run: "
-            "publishing ended then, and the run drained, stopped and reported as at its end"
+            "onboarding and publishing ended then, and the run drained, stopped and reported as "
+            "at its end"
         )
 
     def say(self, text: str) -> None:
@@ -619,25 +622,29 @@ class Runner:
             monitor.control = self.control.events
         try:
             monitor.phase = "onboarding"
+            self._stoppable = lambda: True  # devices publish from their CONNACK on
             try:
-                await fleet.onboard(
-                    schedule, connections=staged[1].connections if staged is not None else None
+                await self._until_stopped(
+                    fleet.onboard(
+                        schedule,
+                        connections=staged[1].connections if staged is not None else None,
+                    )
                 )
             except BaseException:
                 fleet.stop_publishing()
                 await fleet.disconnect_all()
                 raise
-            await fleet.wait_registered()
+            if self.stopped_by is None:  # stopped: no more to wait for
+                await fleet.wait_registered()
             connected_rss = rss_bytes()
             monitor.phase = "publishing"
-            self._publishing = lambda: True
             if fleet.messages_per_device is not None:
                 await self._until_stopped(_finished(fleet, scenario.duration_s))
             elif staging is not None:
                 await self._until_stopped(staging)
             else:
                 await self._until_stopped(asyncio.sleep(scenario.duration_s))
-            self._publishing = lambda: False
+            self._stoppable = lambda: False
             fleet.stop_publishing()
             publish_window_s = loop.time() - state.start
             await _ended(timeline)  # what a fault left undone by now, the drain need not wait for
@@ -891,10 +898,10 @@ class Runner:
                     await worker.go(start_at_ns)
                 timeline = self._platform_faults(loop, fleets, ingest, monitor, began)
                 monitor.phase = "running"
-                self._publishing = lambda: fleets.total().phase == "publishing"
+                self._stoppable = lambda: fleets.total().phase in ("onboarding", "publishing")
                 waiting = asyncio.gather(*(worker.wait() for worker in workers))
                 await self._until_stopped(asyncio.shield(waiting))
-                self._publishing = lambda: False
+                self._stoppable = lambda: False
                 if self.stopped_by is not None:
                     for worker in workers:
                         worker.terminate()  # each ends publishing, drains, stops, reports

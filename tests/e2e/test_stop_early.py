@@ -1,6 +1,7 @@
-"""SIGTERM or Ctrl-C while the fleet publishes ends publishing early: the run drains, stops
-what it started and writes its report as at its end, says so, and exits 130. Before
-publishing (or a second time) the run stops at once, without a report."""
+"""SIGTERM or Ctrl-C while the fleet onboards or publishes ends the run early: no more devices
+connect, publishing ends, the run drains, stops what it started and writes its report as at
+its end, says so, and exits 130. Before onboarding (or a second time) the run stops at once,
+without a report."""
 
 from __future__ import annotations
 
@@ -59,18 +60,38 @@ def test_a_run_stopped_while_publishing_reports_everything_it_published(
     stopped = [note for note in report["notes"] if note.startswith("stopped early by")]
     assert len(stopped) == 1, report["notes"]  # once, not again by each worker
     assert stopped[0].startswith(f"stopped early by {sig.name} ")
-    assert f"{sig.name}: publishing ends now" in output
+    assert f"{sig.name}: onboarding and publishing end now" in output
     assert f"interrupted by {sig.name}: the report covers the run so far" in output
 
 
-def test_stopped_before_publishing_the_run_ends_at_once_without_a_report(
+def test_stopped_while_onboarding_the_run_reports_the_devices_connected_so_far(
     tmp_path: Path,
 ) -> None:
+    database = tmp_path / "rows.sqlite"
     scenario = long_run(tmp_path, devices=2000, rate_per_s=100.0)  # 20 s of onboarding
     with run_in_background(tmp_path, scenario) as run:
+        wait_for(lambda: sqlite_rows(database) > 50, "the first devices' messages stored")
+        run.send_signal(signal.SIGTERM)
+        code, output = finish(run)
+
+    assert code == 130, output
+    report = json.loads((tmp_path / "report.json").read_text())
+    connected = report["devices"]["connected"]
+    assert 0 < connected < 2000  # no more connected once stopped
+    assert report["devices"]["failed"] == 0
+    messages = report["messages"]
+    assert messages["ingested"] == messages["published"] > 50
+    assert messages["lost"] == 0
+    assert any(note.startswith("stopped early by SIGTERM ") for note in report["notes"])
+
+
+def test_stopped_before_onboarding_the_run_ends_at_once_without_a_report(
+    tmp_path: Path,
+) -> None:
+    with run_in_background(tmp_path, long_run(tmp_path)) as run:
         assert run.stdout is not None
         for line in run.stdout:
-            if "onboarding 2,000 devices" in line:
+            if "starting a local Mosquitto" in line:  # ingest starts next, then onboarding
                 break
         run.send_signal(signal.SIGTERM)
         code, output = finish(run)
