@@ -131,10 +131,15 @@ class StageDriver:
             fleet.leave(self._top)
 
     def stop(self) -> None:
-        """The run is over: mark the stage running now as cut short there."""
+        """The run is over: mark the stage running now as cut short there, with what its plan
+        asked for until then."""
         if self._done < len(self.marks):
             mark = self.marks[self._done]
             mark.end_s = max(mark.start_s, self._clock() - self._start)
+            stage = self._plan.stages[mark.number - 1]
+            if stage.planned_messages > 0:
+                # The slice's part of the plan, in the share it has of the whole stage.
+                mark.messages_planned *= stage.messages_until(mark.end_s) / stage.planned_messages
             self._close(mark, ended=False)
         self.marks = self.marks[: self._done]
 

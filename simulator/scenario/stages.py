@@ -84,6 +84,12 @@ class PlannedStage:
         """Messages the stage offers: its mean rate over its duration."""
         return (self.rate_from + self.rate_to) / 2 * self.duration_s
 
+    def messages_until(self, t_s: float) -> float:
+        """Messages the stage offers from its start until ``t_s`` (a stage cut short there)."""
+        end = min(max(t_s, self.start_s), self.end_s)
+        _, rate = self.at(end)
+        return (self.rate_from + rate) / 2 * (end - self.start_s)
+
     def at(self, t_s: float) -> tuple[float, float]:
         """Devices and rate planned ``t_s`` after the run began (within this stage)."""
         share = min(1.0, max(0.0, (t_s - self.start_s) / self.duration_s))

@@ -116,6 +116,8 @@ def test_a_run_stopped_early_marks_its_stage_cut_short() -> None:
     assert [mark.number for mark in driver.marks] == [1, 2]
     assert driver.marks[1].ended is False
     assert driver.marks[1].end_s == pytest.approx(1.5)
+    # What the plan asked until then: 1,000 msg/s rising to 1,750 over half a second.
+    assert driver.marks[1].messages_planned == pytest.approx(687.5)
 
 
 def test_a_gateway_leaves_once_the_plan_wants_none_of_its_devices() -> None:
