@@ -303,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         "next line of standard input (how --workers starts its workers together)",
     )
     many.add_argument(
+        "--await-control",
+        action="store_true",
+        help="with --await-start: after the start time, follow the live control requests "
+        "on standard input, one JSON object a line (how --workers --web steers its workers)",
+    )
+    many.add_argument(
         "--jsonl",
         action="store_true",
         help="print progress as JSON lines on stdout (how --workers runs its workers)",
@@ -782,6 +788,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         workers=args.workers,
         jsonl=args.jsonl,
         await_start=args.await_start,
+        await_control=args.await_control,
     )
 
 

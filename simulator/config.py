@@ -87,6 +87,8 @@ class RunConfig:
     """Show progress as JSON lines on stdout (a worker of ``--workers``), not to a person."""
     await_start: bool = False
     """Once ready, read the start time from standard input (a worker of ``--workers``)."""
+    await_control: bool = False
+    """Then follow live control requests on standard input (a worker of ``--workers --web``)."""
 
     @property
     def client_id_prefix(self) -> str:
@@ -117,6 +119,7 @@ def resolve_run_config(
     workers: int | None = None,
     jsonl: bool = False,
     await_start: bool = False,
+    await_control: bool = False,
 ) -> RunConfig:
     """The run's configuration; ScenarioError with every problem (``found`` while loading the
     scenario, and those of the ``--threshold`` flags) if there are any.
@@ -207,6 +210,7 @@ def resolve_run_config(
         workers=workers,
         jsonl=jsonl,
         await_start=await_start,
+        await_control=await_control,
     )
 
 

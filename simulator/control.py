@@ -5,10 +5,15 @@ The live dashboard (``--web``) takes a change as ``POST /control`` with a JSON b
 
 ==============================================  ==============================================
 ``{"action": "rate", "msg_rate_per_s": 5000}``  the fleet offers this many messages per second
+``{"action": "rate", "factor": 0.5}``           the scenario's own rate times this
 ``{"action": "pause"}``                         no messages until resumed (connections stay up)
 ``{"action": "resume"}``                        the rate in force before the pause again
 ``{"action": "fault", "fault": {...}}``         a ``[[faults]]`` entry, carried out now
 ==============================================  ==============================================
+
+A fault request may say when the report plans it (``"at_s"``, seconds into the run): how a
+coordinator of ``run --workers`` hands its workers one fault (see
+:mod:`simulator.coordinator.control`), which paces and triggers here are its workers'.
 
 The rate is the scenario's own scaled by one factor on every group's
 :class:`~simulator.engine.pacing.Pace` (the mechanism ``[[stages]]`` use), so a run that has
@@ -21,12 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from simulator.engine.pacing import Pace
-from simulator.faults import FaultTimeline
+from simulator.metrics.faults import FaultRecord
 from simulator.report.schema import ControlEvent
 from simulator.scenario.faults import FaultSettings
 
@@ -34,6 +38,22 @@ ACTIONS = ("rate", "pause", "resume", "fault")
 """What a control request may ask for."""
 
 _FAULT: TypeAdapter[FaultSettings] = TypeAdapter(FaultSettings)
+
+
+class Paced(Protocol):
+    """What sets a rate factor: a group's :class:`~simulator.engine.pacing.Pace`, or a
+    coordinator's workers."""
+
+    def set(self, t_s: float, factor: float) -> None:
+        """From fleet time ``t_s`` on, offer ``factor`` times the scenario's rate."""
+
+
+class Triggers(Protocol):
+    """What carries out a fault now: a :class:`~simulator.faults.FaultTimeline`, or a
+    coordinator's workers and its own timeline."""
+
+    def trigger(self, fault: FaultSettings, at_s: float | None = None) -> FaultRecord:
+        """Carry ``fault`` out now; its record, planned at ``at_s`` (None: now)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +69,9 @@ class RunControl:
 
     def __init__(
         self,
-        paces: Sequence[Pace],
+        paces: Sequence[Paced],
         full_rate_per_s: float,
-        timeline: FaultTimeline | None,
+        timeline: Triggers | None,
         *,
         run_time_s: Callable[[], float],
         fleet_time_s: Callable[[], float],
@@ -75,7 +95,7 @@ class RunControl:
         """Carry out one request (see the module docstring); the answer says what happened."""
         action = request.get("action")
         if action == "fault":
-            answer = self._fault(request.get("fault"))
+            answer = self._fault(request.get("fault"), request.get("at_s"))
         elif action in ("rate", "pause", "resume"):
             answer = self._pace(str(action), request)
         else:
@@ -103,10 +123,16 @@ class RunControl:
             self._paused = False
             self._set(self._factor)
             return Answer(200, f"publishing resumed at {self._factor * self._full_rate:,.0f} msg/s")
-        rate = request.get("msg_rate_per_s")
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not rate >= 0:
-            return Answer(400, f"msg_rate_per_s must be a number >= 0, got {rate!r}")
-        self._factor = rate / self._full_rate if self._full_rate > 0 else 0.0
+        key = "factor" if "factor" in request else "msg_rate_per_s"
+        value = _number(request.get(key))
+        if value is None:
+            return Answer(400, f"{key} must be a number >= 0, got {request.get(key)!r}")
+        if key == "factor":
+            self._factor = value
+            rate = value * self._full_rate
+        else:
+            rate = value
+            self._factor = rate / self._full_rate if self._full_rate > 0 else 0.0
         if not self._paused:
             self._set(self._factor)
         said = " (applies on resume)" if self._paused else ""
@@ -117,7 +143,10 @@ class RunControl:
         for pace in self._paces:
             pace.set(now, factor)
 
-    def _fault(self, table: object) -> Answer:
+    def _fault(self, table: object, at_s: object) -> Answer:
+        planned = _number(at_s)
+        if at_s is not None and planned is None:
+            return Answer(400, f"at_s must be a number >= 0, got {at_s!r}")
         if self._timeline is None:
             return Answer(409, "this run has no fault timeline (a slice without the fleet?)")
         if not isinstance(table, Mapping):
@@ -130,5 +159,12 @@ class RunControl:
                 for error in exc.errors()
             )
             return Answer(400, f"not a fault: {problems}")
-        record = self._timeline.trigger(fault)
+        record = self._timeline.trigger(fault, planned)
         return Answer(200, f"{fault.kind} triggered at {record.at_s:g} s")
+
+
+def _number(value: object) -> float | None:
+    """``value`` if it is a number >= 0 (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None

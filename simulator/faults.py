@@ -144,11 +144,13 @@ class FaultTimeline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def trigger(self, fault: FaultSettings) -> FaultRecord:
+    def trigger(self, fault: FaultSettings, at_s: float | None = None) -> FaultRecord:
         """Carry out ``fault`` now, whatever its ``at_s`` (live control); its record is
-        returned at once and filled in as it happens."""
+        returned at once and filled in as it happens, planned at ``at_s`` (None: now; a
+        worker of ``run --workers`` is given its coordinator's moment, so the workers' shares
+        of the fault are told apart from others as one)."""
         record = _record(fault)
-        record.at_s = round(self._now(), 3)
+        record.at_s = round(self._now(), 3) if at_s is None else at_s
         self.records.append(record)
         self._tasks.append(asyncio.create_task(self._happen(fault, record)))
         return record

@@ -83,6 +83,10 @@ class Monitor:
         self.stage_of: Callable[[float], int | None] | None = None
         """The stage running ``t_s`` after the start, for the samples (None: no stages)."""
 
+    def elapsed_s(self) -> float:
+        """Seconds since the monitor started: its samples' ``t_s`` now."""
+        return self._clock() - self._start
+
     def totals(self) -> Totals:
         """The run's cumulative figures now."""
         fleet = self.fleet

@@ -35,6 +35,8 @@ from typing import Any, TextIO, cast
 from simulator.broker import BrokerPool, LocalBroker, max_connections_hint
 from simulator.config import RunConfig
 from simulator.control import RunControl
+from simulator.coordinator.control import WorkersFaults, WorkersPace
+from simulator.coordinator.control import follow as follow_control
 from simulator.coordinator.metrics import WorkersCollector
 from simulator.coordinator.split import WorkerSplit, split_fleet
 from simulator.coordinator.workers import Worker, Workers, worker_argv, worker_scenario
@@ -203,6 +205,14 @@ class Runner:
         if not task.cancelled():
             task.result()  # what went wrong in it goes on up
 
+    def _steered(self, request: Mapping[str, Any]) -> None:
+        """A worker's live control request from its coordinator (already checked there: a
+        refusal here is said, to be seen in the coordinator's view)."""
+        assert self.control is not None
+        answer = self.control.apply(request)
+        if answer.status != 200:
+            self.say(f"control refused: {answer.message}")
+
     def _stopped_note(self, start: float) -> str | None:
         """The report's note for a run whose publishing :meth:`stop` ended early, the run
         having started at loop time ``start``."""
@@ -237,7 +247,7 @@ class Runner:
     def _control_request(self, request: Mapping[str, Any]) -> tuple[int, str]:
         """A live control request from the dashboard (see :mod:`simulator.control`)."""
         if self.control is None:
-            return 409, "the fleet is not running yet (or runs in worker processes)"
+            return 409, "the fleet is not running yet"
         answer = self.control.apply(request)
         self.say(f"control: {answer.message}")
         return answer.status, answer.message
@@ -283,6 +293,7 @@ class Runner:
         ingest = monitor.ingest
         figures.ingest = ingest.progress if ingest is not None else None
         figures.timeseries = list(monitor.series.samples)
+        figures.control = list(self.control.events) if self.control is not None else []
         report = build_report(figures)
         report["live"] = True
         return report
@@ -598,7 +609,9 @@ class Runner:
             monitor.stage_of = stages.stage_at
             staging = asyncio.create_task(stages.run())
         timeline: asyncio.Task[None] | None = None
-        controlled = self.config.web_port is not None
+        # Steered live: from the dashboard, or (a worker of ``--workers --web``) by requests
+        # its coordinator writes on its standard input.
+        controlled = self.config.web_port is not None or self.config.await_control
         if scenario.faults or controlled:
             target = RunFaults(
                 lambda: fleet.connected,
@@ -619,7 +632,10 @@ class Runner:
             timeline = asyncio.create_task(self.faults.run())
         if controlled:
             self.control = _live_control(fleet, self.faults, loop, state.start, staged=staged)
+        if self.config.web_port is not None and self.control is not None:
             monitor.control = self.control.events
+        if self.config.await_control:
+            follow_control(sys.stdin, loop, self._steered, self.say)
         try:
             monitor.phase = "onboarding"
             self._stoppable = lambda: True  # devices publish from their CONNACK on
@@ -867,6 +883,7 @@ class Runner:
                         run_id=self.config.run_id,
                         report=Path(directory) / f"slice-{k}.json",
                         extra=_tls_flags(self.tls),
+                        controlled=self.config.web_port is not None,
                     ),
                     scenario_json,
                     Path(directory) / f"slice-{k}.json",
@@ -897,6 +914,8 @@ class Runner:
                 for worker in workers:
                     await worker.go(start_at_ns)
                 timeline = self._platform_faults(loop, fleets, ingest, monitor, began)
+                if self.config.web_port is not None:
+                    self._steer_workers(loop, workers, monitor, began, staged=staged is not None)
                 monitor.phase = "running"
                 self._stoppable = lambda: fleets.total().phase in ("onboarding", "publishing")
                 waiting = asyncio.gather(*(worker.wait() for worker in workers))
@@ -937,7 +956,7 @@ class Runner:
         monitor.sample()
         self.view.close()
         platform = self._platform_report(ingest, final, ingest_error, loop.time() - start)
-        platform["timeseries"] = ingest_samples(monitor.series.samples)
+        platform["timeseries"] = ingest_samples(monitor.series.samples, keep=("control",))
         if self.faults is not None:
             # On the platform report's clock, from its start; the merge judges each fault
             # again on the whole run's time series.
@@ -957,6 +976,12 @@ class Runner:
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
         merged["notes"].append(f"workers: {split.said()}")
+        if self.control is not None and self.started_at_ns is not None:
+            # The dashboard's requests, from the coordinator's clock onto the merged one.
+            moved_s = (self.started_at_ns - (merged["run"]["started_at_ns"] or 0)) / 1e9
+            merged["control"] = [
+                {**event, "t_s": round(event["t_s"] + moved_s, 3)} for event in self.control.events
+            ]
         if (note := self._stopped_note(began)) is not None:
             # Said once for the run, not again by each worker it stopped.
             merged["notes"] = [n for n in merged["notes"] if not n.startswith(STOPPED_EARLY)]
@@ -986,7 +1011,8 @@ class Runner:
         out those on its own connections), on the workers' clock, which started at loop time
         ``began``; the fleet is back when the workers' latest progress says so."""
         faults = platform_side(self.scenario.faults)
-        if not faults:
+        controlled = self.config.web_port is not None  # the dashboard may trigger faults
+        if not faults and not controlled:
             return None
         target = RunFaults(
             lambda: fleets.connected,
@@ -1002,7 +1028,31 @@ class Runner:
             start=began,
             on_change=lambda record: self._fault_changed(monitor, record),
         )
+        self.faults.open = controlled
         return asyncio.create_task(self.faults.run())
+
+    def _steer_workers(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        workers: Sequence[Worker],
+        monitor: Monitor,
+        began: float,
+        *,
+        staged: bool,
+    ) -> None:
+        """``--workers --web``: the dashboard's requests checked and kept here, and carried
+        to the workers (see :mod:`simulator.coordinator.control`)."""
+        assert self.faults is not None
+        groups = self.scenario.fleet.groups
+        self.control = RunControl(
+            [] if staged else [WorkersPace(workers)],
+            sum(group.count / group.interval_s for group in groups),
+            WorkersFaults(workers, self.faults, lambda: loop.time() - began),
+            run_time_s=monitor.elapsed_s,
+            fleet_time_s=lambda: loop.time() - began,
+            staged=staged,
+        )
+        monitor.control = self.control.events
 
     def _ingest_only_onboarding(self, figures: RunFigures, final: IngestSnapshot) -> None:
         """What an ingest-only run saw of onboarding: the devices' first telemetry (the

@@ -16,10 +16,11 @@ import math
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simulator.coordinator.control import control_line
 from simulator.engine.devices import FleetCounters
 from simulator.metrics.histogram import Histogram
 from simulator.metrics.progress import FleetProgress
@@ -95,14 +96,23 @@ class Worker:
         await self._ready.wait()
 
     async def go(self, start_at_ns: int) -> None:
-        """Tell the worker when to start: the barrier every worker waits for."""
+        """Tell the worker when to start: the barrier every worker waits for. Its standard
+        input stays open for :meth:`send`."""
         assert self._process is not None
         stdin = self._process.stdin
         assert stdin is not None
         with contextlib.suppress(ConnectionError):
             stdin.write(f"{start_at_ns}\n".encode())
             await stdin.drain()
-            stdin.close()
+
+    def send(self, request: Mapping[str, Any]) -> None:
+        """Hand the worker a live control request (one line on its standard input; a worker
+        that has ended is passed over)."""
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            process.stdin.write(control_line(request).encode())
 
     def terminate(self) -> None:
         """Ask the worker to end its publishing now (SIGTERM): it drains, stops what it
@@ -119,6 +129,8 @@ class Worker:
         1, the statuses that leave a report, or 130 after :meth:`terminate`)."""
         assert self._process is not None
         code = await self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
         await asyncio.gather(*self._readers)
         if code not in (0, 1) and not (self._terminated and code == EXIT_STOPPED):
             said = " | ".join(self._errors) or "nothing"
@@ -244,11 +256,18 @@ class Workers:
 
 
 def worker_argv(
-    index: int, count: int, *, run_id: str, report: Path, extra: Sequence[str]
+    index: int,
+    count: int,
+    *,
+    run_id: str,
+    report: Path,
+    extra: Sequence[str],
+    controlled: bool = False,
 ) -> list[str]:
     """The ``run`` arguments of worker ``index`` of ``count``: slice ``index/count`` of the
     scenario on its standard input, fleet only, started when the coordinator says (the time
-    on its next line of input), its report to ``report``."""
+    on its next line of input), its report to ``report``; ``controlled``, following the live
+    control requests on its later lines (:mod:`.control`)."""
     return [
         "run",
         "-",
@@ -262,6 +281,7 @@ def worker_argv(
         "--quiet",
         "--report",
         str(report),
+        *(("--await-control",) if controlled else ()),
         *extra,
     ]
 

@@ -10,12 +10,13 @@ sink told, not scheduled"). End of input changes nothing: the worker runs on unt
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
+
+from simulator import instructions
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +51,8 @@ def follow(
     apply: Callable[[Control], None],
     refuse: Callable[[str], None],
 ) -> threading.Thread:
-    """Read ``stream`` line by line on a daemon thread (a blocking read that must not hold up
-    the loop's shutdown) and hand each instruction to ``apply`` on ``loop``, each line that is
-    not one to ``refuse``, until end of input."""
-
-    def read() -> None:
-        for line in stream:
-            if not line.strip():
-                continue
-            try:
-                control = Control.from_line(line)
-            except ValueError as exc:
-                _call(loop, refuse, str(exc))
-                continue
-            _call(loop, apply, control)
-
-    thread = threading.Thread(target=read, name="ingest-control", daemon=True)
-    thread.start()
-    return thread
-
-
-def _call(loop: asyncio.AbstractEventLoop, function: Callable[[Any], None], value: object) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop closed: the worker is stopping
-        loop.call_soon_threadsafe(function, value)
+    """Hand each instruction on ``stream`` to ``apply`` on ``loop``, each line that is not one
+    to ``refuse``, until end of input (:func:`simulator.instructions.follow`)."""
+    return instructions.follow(
+        stream, loop, Control.from_line, apply, refuse, name="ingest-control"
+    )

@@ -99,11 +99,15 @@ FLEET_KEYS = (
 """Sample keys a fleet's process says; a report of ingest alone leaves them null."""
 
 
-def ingest_samples(samples: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def ingest_samples(
+    samples: Sequence[dict[str, Any]], keep: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """The samples of a process whose fleet ran elsewhere (its figures of the fleet are the
-    slices' own, read from them), with only its ingest's and its own process's figures, so a
-    merge adds those to the slices' samples."""
-    return [{**sample, **dict.fromkeys(FLEET_KEYS)} for sample in samples]
+    slices' own, read from them), with only its ingest's and its own process's figures (and
+    those of ``keep``: a coordinator's ``control``, the live requests it took), so a merge
+    adds those to the slices' samples."""
+    cleared = [key for key in FLEET_KEYS if key not in keep]
+    return [{**sample, **dict.fromkeys(cleared)} for sample in samples]
 
 
 def _one(

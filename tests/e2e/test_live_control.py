@@ -1,5 +1,6 @@
 """Live control of a real run through its dashboard: pause (nothing published until resumed),
-resume, a new rate, a fault triggered now; every request in the report's control list."""
+resume, a new rate, a fault triggered now; every request in the report's control list. The
+same over worker processes (``--workers 2``): the coordinator carries each to its workers."""
 
 from __future__ import annotations
 
@@ -38,12 +39,22 @@ def latest(url: str) -> dict[str, Any]:
     return samples[-1]
 
 
-def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [(), ("--workers", "2")], ids=["one process", "workers"])
+def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(
+    tmp_path: Path, workers: tuple[str, ...]
+) -> None:
     port = free_port()
     page = f"http://127.0.0.1:{port}/"
     args = ("--devices", "40", "--interval", "0.2", "--duration", "10", "--web", str(port))
-    with quickstart_in_background(tmp_path, *args, "--report", "report.json") as (run, log):
+    with quickstart_in_background(tmp_path, *args, *workers, "--report", "report.json") as (
+        run,
+        log,
+    ):
         wait_for_samples(run, log, page + "data", 2)
+        deadline = time.monotonic() + 60
+        while latest(page + "data")["published_per_s"] == 0.0:  # workers start after a handshake
+            assert time.monotonic() < deadline, "nothing was published"
+            time.sleep(0.2)
         assert post(page + "control", {"action": "pause"}) == {
             "ok": True,
             "message": "publishing paused",
@@ -83,6 +94,8 @@ def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(tmp_path: 
     (triggered,) = report["faults"]
     assert triggered["kind"] == "drop_connections"
     assert triggered["devices_cut"] == 20
+    if workers:  # each worker cut half of its own 20, the two shares one fault
+        assert triggered["detail"] == "cut 10 connections (10 devices), in each of 2"
     assert triggered["back_s"] is not None
     assert report["messages"]["lost"] == 0
     assert "control: publishing paused" in log.read_text()

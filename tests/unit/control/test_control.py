@@ -4,6 +4,7 @@ triggered on the timeline, refusals that say why, and every request kept for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from simulator.control import RunControl
 from simulator.engine.pacing import Pace
@@ -78,3 +79,30 @@ async def test_a_fault_is_checked_then_triggered_now_on_the_timeline() -> None:
     assert not running.done(), "an open timeline lasts until the run ends it"
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
+
+
+def test_the_rate_may_be_given_as_a_factor_on_the_scenario_s_own() -> None:
+    paces = [Pace(1.0)]
+    live = control(paces)
+    assert live.apply({"action": "rate", "factor": 0.25}).message == "offered rate set to 250 msg/s"
+    assert paces[0].factor == 0.25
+    answer = live.apply({"action": "rate", "factor": "fast"})
+    assert (answer.status, answer.message) == (400, "factor must be a number >= 0, got 'fast'")
+
+
+async def test_a_fault_may_say_when_the_report_plans_it() -> None:
+    loop = asyncio.get_running_loop()
+    timeline = FaultTimeline([], Plant(10, 0.01), clock=loop.time, start=loop.time())
+    timeline.open = True
+    running = asyncio.create_task(timeline.run())
+    live = control([], timeline)
+    fault = {"kind": "drop_connections", "share": 0.5}
+    assert live.apply({"action": "fault", "fault": fault, "at_s": -1}).status == 400
+    answer = live.apply({"action": "fault", "fault": fault, "at_s": 3.5})
+    assert answer.message == "drop_connections triggered at 3.5 s"
+    (record,) = timeline.records
+    assert record.at_s == 3.5
+    await wait_until(lambda: record.back_s is not None, "the fleet back")
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
