@@ -146,9 +146,9 @@ class FaultTimeline:
 
     def trigger(self, fault: FaultSettings, at_s: float | None = None) -> FaultRecord:
         """Carry out ``fault`` now, whatever its ``at_s`` (live control); its record is
-        returned at once and filled in as it happens, planned at ``at_s`` (None: now; a
-        worker of ``run --workers`` is given its coordinator's moment, so the workers' shares
-        of the fault are told apart from others as one)."""
+        returned at once and filled in as it happens, planned at ``at_s`` (None: now; each
+        worker of ``run --workers`` is given its coordinator's moment, so that the merge makes
+        the workers' shares of the fault one entry)."""
         record = _record(fault)
         record.at_s = round(self._now(), 3) if at_s is None else at_s
         self.records.append(record)

@@ -168,7 +168,7 @@ class Runner:
         self.relay: Relay | None = None
         """The relay between fleet and broker, for ``network`` and ``partition`` faults."""
         self.stopped_by: str | None = None
-        """Why publishing ended early (:meth:`stop`), e.g. ``SIGTERM``; None: it did not."""
+        """Why the run ended early (:meth:`stop`), e.g. ``SIGTERM``; None: it did not."""
         self._stoppable: Callable[[], bool] = lambda: False
         """Whether the fleet (or every worker's) onboards or publishes now: when :meth:`stop`
         can end the run early."""
@@ -214,8 +214,8 @@ class Runner:
             self.say(f"control refused: {answer.message}")
 
     def _stopped_note(self, start: float) -> str | None:
-        """The report's note for a run whose publishing :meth:`stop` ended early, the run
-        having started at loop time ``start``."""
+        """The report's note for a run :meth:`stop` ended early, the run having started at
+        loop time ``start``."""
         if self.stopped_by is None:
             return None
         return (
@@ -976,9 +976,10 @@ class Runner:
         merged["settings"] = public_settings(self.scenario)
         merged["run"]["ingest"] = self.config.ingest
         merged["notes"].append(f"workers: {split.said()}")
-        if self.control is not None and self.started_at_ns is not None:
+        origin = merged["run"].get("started_at_ns")
+        if self.control is not None and self.started_at_ns is not None and origin is not None:
             # The dashboard's requests, from the coordinator's clock onto the merged one.
-            moved_s = (self.started_at_ns - (merged["run"]["started_at_ns"] or 0)) / 1e9
+            moved_s = (self.started_at_ns - origin) / 1e9
             merged["control"] = [
                 {**event, "t_s": round(event["t_s"] + moved_s, 3)} for event in self.control.events
             ]
