@@ -24,7 +24,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -32,7 +32,6 @@ from simulator import __version__
 from simulator.errors import ScenarioError, ScenarioProblem, SimulatorError
 
 if TYPE_CHECKING:
-    from simulator.report.schema import RunReport
     from simulator.runner import Runner
 
 EXIT_OK = 0
@@ -581,8 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; SIGTERM (a CI job's timeout, ``kill``) cancels it as Ctrl-C would.
+async def _stopped_by_signals(
+    coro: Coroutine[Any, Any, T],
+    signals: Sequence[signal.Signals] = (signal.SIGTERM,),
+    gently: Callable[[str], bool] | None = None,
+) -> T:
+    """Run ``coro``; each of ``signals`` (SIGTERM by default: a CI job's timeout, ``kill``)
+    cancels it as Ctrl-C would, unless ``gently`` takes it first (returns True, given the
+    signal's name).
 
     Cancelling the task unwinds every ``finally`` of the run, so its Mosquitto and ingest are
     stopped; the caller reports it as interrupted (exit 130).
@@ -590,52 +595,18 @@ async def _stopped_by_sigterm(coro: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    terminated: list[bool] = []
-
-    def on_term() -> None:
-        terminated.append(True)
-        task.cancel()
-
-    loop.add_signal_handler(signal.SIGTERM, on_term)
-    try:
-        return await coro
-    except asyncio.CancelledError:
-        if terminated:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
-async def _stopped_gently(runner: Runner) -> RunReport:
-    """Run ``runner``. The first SIGTERM (a CI job's timeout, ``kill``) or Ctrl-C while its
-    fleet onboards or publishes ends the run early: it drains, stops and reports as at its end
-    (:meth:`~simulator.runner.Runner.stop`); one before that, or a second, stops it at once
-    as :func:`_stopped_by_sigterm` does, without a report. Either way the run exits 130."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
     at_once: list[str] = []
 
     def on_signal(name: str) -> None:
-        if runner.stop(name):
-            runner.say(
-                f"{name}: onboarding and publishing end now; the run drains, stops and "
-                f"reports ({name} again stops it at once, without a report)"
-            )
+        if gently is not None and gently(name):
             return
         at_once.append(name)
         task.cancel()
 
-    signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig.name)
-    if runner.config.await_start:
-        # A worker of ``run --workers``: Ctrl-C reaches the terminal's whole process group,
-        # and its coordinator, which hears it too, stops its workers itself (SIGTERM).
-        loop.add_signal_handler(signal.SIGINT, lambda: None)
     try:
-        return await runner.run()
+        return await coro
     except asyncio.CancelledError:
         if at_once:
             raise KeyboardInterrupt from None
@@ -643,6 +614,28 @@ async def _stopped_gently(runner: Runner) -> RunReport:
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+def _stop_gently(runner: Runner) -> Callable[[str], bool]:
+    """How ``run`` takes SIGTERM and Ctrl-C: the first while its fleet onboards or publishes
+    ends the run early, and it drains, stops and reports as at its end
+    (:meth:`~simulator.runner.Runner.stop`); one before that, or a second, is not taken, and
+    :func:`_stopped_by_signals` stops the run at once, without a report."""
+
+    def gently(name: str) -> bool:
+        if name == "SIGINT" and runner.config.await_start:
+            # A worker of ``run --workers``: Ctrl-C reaches the terminal's whole process
+            # group, and its coordinator, which hears it too, stops its workers (SIGTERM).
+            return True
+        if not runner.stop(name):
+            return False
+        runner.say(
+            f"{name}: onboarding and publishing end now; the run drains, stops and reports "
+            f"({name} again stops it at once, without a report)"
+        )
+        return True
+
+    return gently
 
 
 def _cmd_capacity(args: argparse.Namespace) -> int:
@@ -655,7 +648,7 @@ def _cmd_capacity(args: argparse.Namespace) -> int:
     scenario = _load(args)
     source = str(args.scenario)
     steps = _run_async(
-        _stopped_by_sigterm(
+        _stopped_by_signals(
             run_capacity(
                 scenario,
                 by=args.by,
@@ -724,7 +717,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _run_config(args)
     runner = Runner(config)
-    report = _run_async(_stopped_gently(runner))
+    report = _run_async(
+        _stopped_by_signals(
+            runner.run(), (signal.SIGINT, signal.SIGTERM), gently=_stop_gently(runner)
+        )
+    )
     results = evaluate(config.thresholds, report)
     if results:
         report["thresholds"] = results_as_json(results)

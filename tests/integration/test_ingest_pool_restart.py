@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from simulator.broker import LocalBroker
+from simulator.ingest.child import IngestChild
 from simulator.ingest.pool import IngestPool
 from simulator.ingest.settings import WorkerSettings, on_each_broker
 from tests.integration.test_ingest_process import publish_all, telemetry
@@ -36,6 +37,14 @@ def settings(broker: LocalBroker, tmp_path: Path) -> WorkerSettings:
     )
 
 
+def signalled(pool: IngestPool, sig: signal.Signals, worker: int = 0) -> IngestChild:
+    """Send ``sig`` to the pool's ``worker``-th worker process; that worker."""
+    child = pool.children[worker]
+    assert child.pid is not None
+    os.kill(child.pid, sig)
+    return child
+
+
 def messages(start: int, stop: int) -> list[tuple[str, bytes]]:
     """Two devices taking turns, sequences ``start .. stop - 1`` between them."""
     return [
@@ -51,11 +60,9 @@ async def test_a_killed_worker_is_restarted_and_the_figures_stay_the_runs(
     pool = IngestPool([settings(mosquitto, tmp_path)], say=said.append)
     await pool.start()
     try:
-        first = pool.children[0]
         await asyncio.to_thread(publish_all, mosquitto, messages(0, 20))
         await wait_until(lambda: pool.committed >= 20, "the first 20 messages committed")
-        assert first.pid is not None
-        os.kill(first.pid, signal.SIGKILL)
+        first = signalled(pool, signal.SIGKILL)
         await wait_until(lambda: bool(pool.restarts), "the pool to start the worker again")
         # Published while the new worker starts, or after: its kept session has them either way.
         await asyncio.to_thread(publish_all, mosquitto, messages(20, 40))
@@ -91,9 +98,7 @@ async def test_a_worker_that_stopped_on_purpose_is_not_restarted(
     pool = IngestPool([settings(mosquitto, tmp_path)])
     await pool.start()
     try:
-        child = pool.children[0]
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGTERM)
+        child = signalled(pool, signal.SIGTERM)
         assert await child.exited() == 0
         for _ in range(3):
             await asyncio.sleep(0)  # a yield: the pool's watcher has seen the exit by now
@@ -114,9 +119,7 @@ async def test_a_run_s_worker_ignores_ctrl_c_and_goes_on_storing(
     pool = IngestPool([settings(mosquitto, tmp_path)])
     await pool.start()
     try:
-        child = pool.children[0]
-        assert child.pid is not None
-        os.kill(child.pid, signal.SIGINT)
+        child = signalled(pool, signal.SIGINT)
         await asyncio.to_thread(publish_all, mosquitto, messages(0, 20))
         assert await pool.wait_for_resolved(20, timeout_s=30)
         assert child.returncode is None
@@ -155,9 +158,7 @@ async def test_a_worker_of_a_broker_pool_that_dies_is_restarted_and_counts_its_b
             for number, broker in enumerate((first, second)):
                 await asyncio.to_thread(publish_all, broker, pooled(0, 10, number))
             await wait_until(lambda: pool.committed >= 40, "the first 40 messages committed")
-            dying = pool.children[1]
-            assert dying.pid is not None
-            os.kill(dying.pid, signal.SIGKILL)
+            dying = signalled(pool, signal.SIGKILL, worker=1)
             await wait_until(lambda: bool(pool.restarts), "the pool to start the worker again")
             for number, broker in enumerate((first, second)):
                 await asyncio.to_thread(publish_all, broker, pooled(10, 20, number))
