@@ -419,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--broker", metavar="mqtt://HOST:PORT", help="required unless --settings-stdin"
     )
+    ingest.add_argument(
+        "--unix-socket",
+        metavar="PATH",
+        help="connect over the broker's Unix socket listener on this host (Mosquitto: "
+        "'listener 0 PATH'), not TCP; --broker still names the broker",
+    )
     ingest.add_argument("--topic", default="factory/#", help="topic filter (default factory/#)")
     ingest.add_argument(
         "--share-group",
@@ -980,6 +986,7 @@ def _ingest_settings(args: argparse.Namespace) -> Any:
     return WorkerSettings(
         host=address.host,
         port=address.port,
+        socket_path=args.unix_socket,
         username=address.username,
         password=address.password,
         tls=address.tls,

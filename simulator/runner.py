@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import itertools
 import random
 import signal
@@ -53,7 +54,7 @@ from simulator.errors import (
 from simulator.faults import FaultTimeline, RunFaults, active_kinds, fault_line
 from simulator.figures import RunState, public_settings, run_figures
 from simulator.ingest.pool import IngestPool
-from simulator.ingest.settings import on_each_broker
+from simulator.ingest.settings import BrokerEndpoint, on_each_broker
 from simulator.live.console import View, make_view
 from simulator.live.jsonl import JsonLinesView
 from simulator.live.web import LiveDashboard
@@ -361,6 +362,8 @@ class Runner:
                 urls = ", ".join(broker.url for broker in pool.brokers)
                 pids = ", ".join(map(str, pool.pids))
                 self.say(f"Mosquitto is listening on {urls} (pid {pids})")
+                if pool.brokers[0].socket_path is not None:
+                    self.say("ingest connects over the broker's Unix socket, the fleet over TCP")
             for broker in brokers:
                 await asyncio.to_thread(_check_reachable, broker.host, broker.port)
             self.brokers = brokers
@@ -372,15 +375,22 @@ class Runner:
     ) -> Callable[[Path | None, str], LocalBroker]:
         """How the run makes its local brokers: with a database each when ``[[faults]]``
         restart them (kept sessions and their queued messages survive, as on a production
-        broker), else plain."""
+        broker), and with a Unix socket for the run's ingest (``[ingest] unix_socket``)."""
+        ingest = self.scenario.ingest
+        unix_socket = ingest.enabled and ingest.unix_socket
         if not any(isinstance(fault, BrokerRestartFault) for fault in self.scenario.faults):
-            return LocalBroker
+            return functools.partial(LocalBroker, unix_socket=unix_socket)
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="factory-sim-db-")))
         root.chmod(0o711)  # Mosquitto may run as its own user: it must enter, not list
         numbers = itertools.count()
 
         def make(config_dir: Path | None, host: str) -> LocalBroker:
-            return LocalBroker(config_dir, host, persistence_dir=root / str(next(numbers)))
+            return LocalBroker(
+                config_dir,
+                host,
+                persistence_dir=root / str(next(numbers)),
+                unix_socket=unix_socket,
+            )
 
         return make
 
@@ -435,11 +445,20 @@ class Runner:
             )
         preflight(demand, machine)
 
-    def _ingest_brokers(self) -> list[tuple[str, int]]:
+    def _ingest_brokers(self) -> list[BrokerEndpoint]:
         """Where ingest subscribes: on each broker of a pool, each hearing its own devices
-        only; on the first node of a cluster, which hears every node."""
+        only; on the first node of a cluster, which hears every node. A broker this run
+        started is reached over its Unix socket, if it has one."""
         brokers = self.brokers[:1] if self.scenario.broker.cluster else self.brokers
-        return [(broker.host, broker.port) for broker in brokers]
+        sockets = {
+            (local.host, local.port): str(local.socket_path)
+            for local in self.local_brokers
+            if local.socket_path is not None
+        }
+        return [
+            BrokerEndpoint(broker.host, broker.port, sockets.get((broker.host, broker.port)))
+            for broker in brokers
+        ]
 
     async def _run_against(self, address: BrokerAddress) -> RunReport:
         scenario = self.scenario

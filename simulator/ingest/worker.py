@@ -246,6 +246,7 @@ class IngestWorker:
             timeout_s=s.connect_timeout_s,
             who="the ingest worker",
             ssl_context=context,
+            socket_path=s.socket_path,
         )
 
     async def _take_link(self, link: MqttLink) -> None:

@@ -548,6 +548,11 @@ class IngestSettings(_Table):
     the kernel gathering what arrives meanwhile: fewer wake-ups for the worker and the broker
     (a busy worker's messages wait at most this long, and their latency includes it); 0 reads
     whenever data arrives. A message after a quiet spell is read at once either way."""
+    unix_socket: bool = True
+    """With a broker the run starts itself (no ``broker.url``), the workers connect to it over
+    a Unix socket it also listens on, not TCP: the same messages for a fifth less of the
+    broker's CPU a message (docs/PERFORMANCE.md). The fleet stays on TCP either way; false
+    keeps ingest on TCP too. A broker given by URL is always reached over TCP."""
     sqlite_path: str = ""
     """SQLite file; the scenario fills in ``runs/<name>.sqlite`` when this is empty."""
     sink: Annotated[str, AfterValidator(_check_sink_url)] = ""

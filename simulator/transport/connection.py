@@ -142,27 +142,33 @@ async def open_link(
     *,
     timeout_s: float,
     ssl_context: ssl.SSLContext | None = None,
+    socket_path: str | None = None,
     failure: str,
 ) -> Connected:
     """Connect one long-lived link (TCP, TLS if given, CONNECT and its CONNACK) in time.
 
     For the single connections of the ingest worker and the provisioning responder; the
     fleet's many connections go through the :class:`~simulator.transport.connector.Connector`.
-    A socket error or the timeout raises :class:`BrokerUnreachableError` starting with
-    ``failure`` (e.g. "ingest could not connect to mqtt://host:1883").
+    With ``socket_path`` the link goes over that Unix socket, the same broker's listener on
+    this host, instead of TCP to ``host:port``. A socket error or the timeout raises
+    :class:`BrokerUnreachableError` starting with ``failure`` (e.g. "ingest could not
+    connect to mqtt://host:1883").
     """
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[Connected] = loop.create_future()
     link.waiter = waiter
     try:
         async with asyncio.timeout(timeout_s):
-            await loop.create_connection(
-                lambda: link,
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=host if ssl_context is not None else None,
-            )
+            if socket_path is not None:
+                await loop.create_unix_connection(lambda: link, socket_path, ssl=ssl_context)
+            else:
+                await loop.create_connection(
+                    lambda: link,
+                    host,
+                    port,
+                    ssl=ssl_context,
+                    server_hostname=host if ssl_context is not None else None,
+                )
             return await waiter
     except (OSError, TimeoutError) as exc:
         link.abort()

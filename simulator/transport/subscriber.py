@@ -82,12 +82,15 @@ class Subscriber:
         timeout_s: float,
         who: str,
         ssl_context: ssl.SSLContext | None = None,
+        socket_path: str | None = None,
         min_s: float = 0.5,
         max_s: float = 10.0,
     ) -> None:
         self.session = session
         self.host = host
         self.port = port
+        self.socket_path = socket_path
+        """The broker's Unix socket on this host, used instead of TCP to ``host:port``."""
         self.who = who
         self._listener = listener
         self._loop = loop
@@ -109,7 +112,9 @@ class Subscriber:
 
     @property
     def address(self) -> str:
-        """``host:port``, as errors name the broker."""
+        """``host:port`` (and the Unix socket, if used), as errors name the broker."""
+        if self.socket_path is not None:
+            return f"{self.host}:{self.port} (over {self.socket_path})"
         return f"{self.host}:{self.port}"
 
     async def connect(self, setup: Callable[[MqttLink], Awaitable[None]]) -> MqttLink:
@@ -123,6 +128,7 @@ class Subscriber:
             self.port,
             timeout_s=self._timeout_s,
             ssl_context=self._ssl,
+            socket_path=self.socket_path,
             failure=f"{self.who} could not connect to mqtt://{self.address}",
         )
         self.link = link

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -44,10 +45,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _round_trip(broker: LocalBroker, topic: str, payload: bytes) -> bytes:
-    """Subscribe, publish at QoS 1 and return the payload the subscriber received."""
+def _round_trip(
+    broker: LocalBroker, topic: str, payload: bytes, *, over_unix_socket: bool = False
+) -> bytes:
+    """Subscribe, publish at QoS 1 and return the payload the subscriber received (over the
+    broker's TCP listener, or its Unix socket)."""
     events: queue.Queue[str | bytes] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="launcher-test")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id="launcher-test",
+        transport="unix" if over_unix_socket else "tcp",
+    )
 
     def on_connect(
         client: mqtt.Client, userdata: object, flags: object, rc: ReasonCode, props: object
@@ -66,7 +74,11 @@ def _round_trip(broker: LocalBroker, topic: str, payload: bytes) -> bytes:
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
-    client.connect(broker.host, broker.port, keepalive=10)
+    if over_unix_socket:
+        assert broker.socket_path is not None
+        client.connect(str(broker.socket_path), keepalive=10)
+    else:
+        client.connect(broker.host, broker.port, keepalive=10)
     client.loop_start()
     try:
         assert events.get(timeout=TIMEOUT_S) == "connack Success"
@@ -98,6 +110,47 @@ def test_started_broker_carries_a_message_and_stops_cleanly() -> None:
     assert workdir is not None
     assert not workdir.exists()
     broker.stop()  # a second stop is a no-op
+
+
+def test_a_unix_socket_listener_keeps_its_path_across_restarts_and_goes_at_stop() -> None:
+    broker = LocalBroker(unix_socket=True)
+    broker.start(timeout_s=TIMEOUT_S)
+    try:
+        path = broker.socket_path
+        assert path is not None
+        assert _round_trip(broker, "plant/a", b"one", over_unix_socket=True) == b"one"
+        # Killed, the broker leaves its socket file behind; Mosquitto will not bind over it.
+        os.kill(broker.pid, signal.SIGKILL)
+        broker.stop_for_restart(timeout_s=TIMEOUT_S)
+        assert path.exists()
+        broker.start(timeout_s=TIMEOUT_S)
+        assert broker.socket_path == path
+        assert _round_trip(broker, "plant/b", b"two", over_unix_socket=True) == b"two"
+        assert _round_trip(broker, "plant/c", b"three") == b"three"
+    finally:
+        broker.stop(timeout_s=TIMEOUT_S)
+    assert not path.parent.exists()
+    assert broker.socket_path is None
+
+
+def test_a_temporary_directory_too_deep_for_a_unix_socket_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    broker = LocalBroker(unix_socket=True)
+    with pytest.raises(BrokerLaunchError, match="107-byte limit") as raised:
+        broker.start(timeout_s=TIMEOUT_S)
+    assert str(deep) in str(raised.value)
+    assert list(deep.iterdir()) == []  # nothing left behind
+
+
+def test_a_broker_without_a_unix_socket_has_no_socket_path() -> None:
+    with LocalBroker() as broker:
+        assert broker.socket_path is None
+        assert broker.log_path is not None
+        assert "listener 0" not in (broker.log_path.parent / "mosquitto.conf").read_text()
 
 
 def test_child_may_open_as_many_files_as_the_hard_limit_allows() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,7 +24,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.broker import BrokerPool, LocalBroker
-from simulator.broker.locate import default_config_dir
+from simulator.broker.locate import CONFIG_DIR_ENV, default_config_dir
 from simulator.engine.fleet import Fleet
 from simulator.errors import BrokerLaunchError, BrokerUnreachableError, ResourceLimitError
 from simulator.scenario import OnboardingPlan, Scenario, validate_scenario
@@ -69,14 +71,20 @@ def devices_seen(broker: LocalBroker) -> dict[int, str]:
     return seen
 
 
-def scenario(tmp_path: Path, broker: dict[str, Any], **onboarding: Any) -> Scenario:
+def scenario(
+    tmp_path: Path, broker: dict[str, Any], ingest: dict[str, Any] | None = None, **onboarding: Any
+) -> Scenario:
     data: dict[str, Any] = {
         "name": "pool",
         "duration_s": 1.0,
         "broker": broker,
         "fleet": {"devices": DEVICES, "publish_interval_s": 0.25},
         "onboarding": {"rate_per_s": 2000.0, "max_in_flight": 50, **onboarding},
-        "ingest": {"sqlite_path": str(tmp_path / "pool.sqlite"), "drain_timeout_s": 10.0},
+        "ingest": {
+            "sqlite_path": str(tmp_path / "pool.sqlite"),
+            "drain_timeout_s": 10.0,
+            **(ingest or {}),
+        },
     }
     return validate_scenario(data, "<test>")
 
@@ -123,6 +131,41 @@ def test_instances_start_brokers_that_share_the_fleet_and_stop_after(tmp_path: P
     for pid in map(int, pids.groups()):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("unix_socket", [True, False])
+def test_ingest_reaches_the_run_s_own_brokers_over_their_unix_sockets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unix_socket: bool
+) -> None:
+    """The brokers log every client's peer: a Unix socket connection's is its path. The
+    log goes to a file of its own, since a broker's directory goes when the run stops it."""
+    logs = Path(tempfile.mkdtemp(prefix="factory-sim-test-logs-"))
+    try:
+        logs.chmod(0o777)  # Mosquitto started as root writes as its own user
+        config = chatty_config(tmp_path / "broker")
+        with (config / "mosquitto.conf").open("a", encoding="utf-8") as conf:
+            conf.write(f"log_dest file {logs / 'mosquitto.log'}\n")
+        monkeypatch.setenv(CONFIG_DIR_ENV, str(config))
+        report, said = run_here(scenario(tmp_path, {"instances": 2}, {"unix_socket": unix_socket}))
+        log = (logs / "mosquitto.log").read_text(encoding="utf-8")
+    finally:
+        shutil.rmtree(logs)
+
+    assert_exactly_once(report)
+    peers = {
+        found["id"]: found["peer"]
+        for found in re.finditer(r"New client connected from (?P<peer>\S+) as (?P<id>\S+) ", log)
+    }
+    ingest = {peer for client, peer in peers.items() if "ingest-" in client}
+    devices = {peer for client, peer in peers.items() if _DEVICE_ID.search(client)}
+    assert len(ingest) == 2  # one worker on each broker
+    assert {peer.rsplit(":", 1)[0] for peer in devices} == {"127.0.0.1"}
+    if unix_socket:
+        assert all(peer.endswith("/mosquitto.sock:0") for peer in ingest), ingest
+        assert "ingest connects over the broker's Unix socket" in said
+    else:
+        assert all(peer.startswith("127.0.0.1:") for peer in ingest), ingest
+        assert "Unix socket" not in said
 
 
 def test_connections_leave_from_each_source_address_in_turn(

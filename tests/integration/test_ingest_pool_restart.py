@@ -13,7 +13,7 @@ import pytest
 from simulator.broker import LocalBroker
 from simulator.ingest.child import IngestChild
 from simulator.ingest.pool import IngestPool
-from simulator.ingest.settings import WorkerSettings, on_each_broker
+from simulator.ingest.settings import BrokerEndpoint, WorkerSettings, on_each_broker
 from tests.integration.test_ingest_process import publish_all, telemetry
 from tests.waiting import wait_until
 
@@ -147,9 +147,13 @@ async def test_a_worker_of_a_broker_pool_that_dies_is_restarted_and_counts_its_b
 ) -> None:
     """Two Mosquittos, one worker each, one SQLite file for both under one run id. The second
     broker's worker is killed; the new one reads back what the run stored of its own broker's
-    devices only, so the merged figures count each device once."""
-    with LocalBroker() as first, LocalBroker() as second:
-        brokers = [(first.host, first.port), (second.host, second.port)]
+    devices only, so the merged figures count each device once. The workers read over each
+    broker's Unix socket, as a run's own brokers' do; the devices publish over TCP."""
+    with LocalBroker(unix_socket=True) as first, LocalBroker(unix_socket=True) as second:
+        brokers = [
+            BrokerEndpoint(broker.host, broker.port, str(broker.socket_path))
+            for broker in (first, second)
+        ]
         workers = on_each_broker([settings(first, tmp_path)], brokers)
         said: list[str] = []
         pool = IngestPool(workers, say=said.append)

@@ -122,6 +122,40 @@ def test_worker_classifies_every_message_and_keeps_malformed_ones(
     assert kept[0][1] == b"\xc1 not msgpack"
 
 
+def test_a_worker_given_the_broker_s_unix_socket_reads_over_it(tmp_path: Path) -> None:
+    """The TCP port the settings name refuses connections: every row stored came over the
+    socket, from messages the devices published over TCP to the same broker."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening
+    topic = "factory/site-01/line-01/{}/telemetry"
+    now = 1_700_000_000_000_000_000
+    messages = [(topic.format(d), telemetry(d, seq, now)) for d in "abc" for seq in range(4)]
+    with LocalBroker(unix_socket=True) as broker:
+        assert broker.socket_path is not None
+        settings = WorkerSettings(
+            host="127.0.0.1",
+            port=closed.getsockname()[1],
+            socket_path=str(broker.socket_path),
+            batch_size=5,
+            batch_max_age_s=0.05,
+            sink=f"sqlite:///{tmp_path / 'unix.sqlite'}",
+            run_id="unix-test",
+        )
+        try:
+            final = asyncio.run(
+                fed_child(
+                    settings,
+                    broker,
+                    messages,
+                    lambda c: c.committed >= 12,
+                    "12 messages committed",
+                )
+            )
+        finally:
+            closed.close()
+    assert (final.unique, final.committed_rows, final.missing) == (12, 12, 0)
+
+
 def test_worker_counts_the_devices_each_death_names(mosquitto: LocalBroker, tmp_path: Path) -> None:
     deaths = [
         ("onboarding/gw-00000/death", encode_death(Death(("ms-000000",), "gw-00000", LEFT, 1))),

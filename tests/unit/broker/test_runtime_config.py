@@ -28,6 +28,28 @@ def test_listener_line_comes_before_every_base_setting() -> None:
     ]
 
 
+def test_a_unix_socket_listener_comes_before_the_tcp_one() -> None:
+    # Mosquitto opens listeners in order: once the TCP port accepts, the socket is bound too;
+    # the base file's listener-scoped settings stay with the TCP listener, the last one.
+    base = "max_connections -1\n"
+
+    rendered = render_runtime_config(
+        base, "127.0.0.1", 18883, "base.conf", socket_path=Path("/tmp/x/mosquitto.sock")
+    )
+
+    assert _settings(rendered) == [
+        ["listener", "0", "/tmp/x/mosquitto.sock"],
+        ["listener", "18883", "127.0.0.1"],
+        ["max_connections", "-1"],
+    ]
+
+
+@pytest.mark.parametrize("path", ["relative.sock", "/tmp/a b/mosquitto.sock"])
+def test_a_socket_path_mosquitto_would_misread_is_refused(path: str) -> None:
+    with pytest.raises(BrokerLaunchError, match="absolute and without spaces"):
+        render_runtime_config("", "127.0.0.1", 1, "base.conf", socket_path=Path(path))
+
+
 def test_base_file_is_copied_verbatim_after_the_listener() -> None:
     base = REPO_BASE.read_text(encoding="utf-8")
 

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from simulator.ingest.settings import WorkerSettings, on_each_broker
+from simulator.cli import _ingest_settings, build_parser
+from simulator.ingest.settings import BrokerEndpoint, WorkerSettings, on_each_broker
 from simulator.mqtt import MQTTVersion
 from simulator.platform_side import ingest_settings
 from simulator.provisioning import Policy
@@ -17,6 +18,7 @@ from simulator.transport.tls import TlsOptions
 EVERY_FIELD_SET = WorkerSettings(
     host="broker.plant",
     port=8883,
+    socket_path="/run/broker.sock",
     topic_filter="plant/#",
     share_group=None,
     mqtt_version=MQTTVersion.V311,
@@ -89,15 +91,17 @@ def test_workers_go_once_to_each_broker_of_a_pool() -> None:
         WorkerSettings(host="first", port=1, client_id="run-ingest-0", worker_index=0),
         WorkerSettings(host="first", port=1, client_id="run-ingest-1", worker_index=1),
     ]
-    pooled = on_each_broker(parts, [("a", 1001), ("b", 1002)])
-    assert [(w.host, w.port, w.client_id, w.worker_index) for w in pooled] == [
-        ("a", 1001, "run-ingest-0", 0),
-        ("a", 1001, "run-ingest-1", 1),
-        ("b", 1002, "run-ingest-0-b1", 0),
-        ("b", 1002, "run-ingest-1-b1", 1),
+    pooled = on_each_broker(
+        parts, [BrokerEndpoint("a", 1001, "/run/a.sock"), BrokerEndpoint("b", 1002)]
+    )
+    assert [(w.host, w.port, w.socket_path, w.client_id, w.worker_index) for w in pooled] == [
+        ("a", 1001, "/run/a.sock", "run-ingest-0", 0),
+        ("a", 1001, "/run/a.sock", "run-ingest-1", 1),
+        ("b", 1002, None, "run-ingest-0-b1", 0),
+        ("b", 1002, None, "run-ingest-1-b1", 1),
     ]
     assert [(w.broker_number, w.broker_count) for w in pooled] == [(0, 2), (0, 2), (1, 2), (1, 2)]
-    alone = on_each_broker(parts, [("a", 1001)])
+    alone = on_each_broker(parts, [BrokerEndpoint("a", 1001)])
     assert [(w.host, w.client_id, w.broker_number, w.broker_count) for w in alone] == [
         ("a", "run-ingest-0", 0, 1),
         ("a", "run-ingest-1", 0, 1),
@@ -141,3 +145,16 @@ def test_the_read_interval_defaults_to_two_milliseconds() -> None:
     )
     assert scenario.ingest.read_interval_ms == 2.0
     assert WorkerSettings(host="h", port=1).read_interval_s == 0.002
+
+
+def test_the_ingest_command_s_unix_socket_reaches_the_settings() -> None:
+    def settings(*flags: str) -> WorkerSettings:
+        args = build_parser().parse_args(["ingest", "--broker", "mqtt://b.plant:1884", *flags])
+        built = _ingest_settings(args)
+        assert isinstance(built, WorkerSettings)
+        return built
+
+    over_socket = settings("--unix-socket", "/run/mosquitto/ingest.sock")
+    assert (over_socket.host, over_socket.port) == ("b.plant", 1884)
+    assert over_socket.socket_path == "/run/mosquitto/ingest.sock"
+    assert settings().socket_path is None
