@@ -313,7 +313,8 @@ class LocalBroker:
 
     @property
     def socket_path(self) -> Path | None:
-        """The Unix socket listener's path, once started with ``unix_socket`` (else None)."""
+        """The Unix socket listener's path, from the first start with ``unix_socket`` to the
+        last stop (else None)."""
         if self._socket_dir is None:
             return None
         return self._socket_dir / SOCKET_NAME
@@ -534,8 +535,9 @@ class LocalBroker:
         self._ports = None
 
     def stop_for_restart(self, timeout_s: float = 5.0) -> None:
-        """Stop the broker as :meth:`stop` does, keeping its ports for the next :meth:`start`:
-        clients find it where it was (and, with ``persistence_dir``, their sessions)."""
+        """Stop the broker as :meth:`stop` does, keeping its ports and its Unix socket's path
+        for the next :meth:`start`: clients find it where it was (and, with
+        ``persistence_dir``, their sessions)."""
         ports = self._started_ports()
         self._stop(timeout_s)
         self._held_ports = ports
