@@ -13,14 +13,16 @@ started ``offset`` seconds after the earliest falls on second ``round(offset + t
 - the phase is the least advanced of the reports still running ("starting" before any has a
   sample); a report of ingest alone, whose samples have no phase and no fleet figures, has no
   say in it, nor in the stage;
-- the live control requests of that second are every report's, in the reports' order, each
-  one's ``t_s`` moved onto the merged clock.
+- the live control requests are every report's, each one's ``t_s`` moved onto the merged clock
+  and the request placed by that time, not by its sample's: second ``k`` carries those after
+  ``k - 1`` up to ``k`` (a sample's second is rounded, a request's time is not), in time order.
 
 Pure: the times come in with the reports.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,13 +64,17 @@ def merge_timeseries(tracks: Sequence[Track], origin: int | None = None) -> list
     if origin is None:
         origin = min(track.started_at_ns for track in tracks)
     placed: list[dict[int, dict[str, Any]]] = []
+    requests: list[dict[str, Any]] = []
     for track in tracks:
         offset_s = (track.started_at_ns - origin) / 1e9
         by_second: dict[int, dict[str, Any]] = {}
         for sample in track.samples:
+            requests.extend(
+                {**c, "t_s": round(c["t_s"] + offset_s, 3)} for c in sample.get("control") or ()
+            )
             second = round(offset_s + float(sample["t_s"]))
             if second >= 0:
-                by_second[second] = _on_merged_clock(sample, offset_s, by_second.get(second))
+                by_second[second] = sample
         if by_second:
             placed.append(by_second)
     if not placed:
@@ -84,7 +90,16 @@ def merge_timeseries(tracks: Sequence[Track], origin: int | None = None) -> list
         if all(sample is None for sample in latest):
             continue
         merged.append(_one(second, now, latest))
+    _place_requests(merged, requests)
     return merged
+
+
+def _place_requests(merged: list[dict[str, Any]], requests: list[dict[str, Any]]) -> None:
+    """Put each request in the first sample at or after its time (the last, if none is)."""
+    seconds = [sample["t_s"] for sample in merged]
+    for request in sorted(requests, key=lambda r: float(r["t_s"])):
+        at = min(bisect.bisect_left(seconds, request["t_s"]), len(merged) - 1)
+        merged[at]["control"] = [*(merged[at]["control"] or ()), request]
 
 
 _OWN_RATES = ("ingested_per_s", "cpu_percent")
@@ -129,22 +144,8 @@ def _one(
     for key in WORST:
         values = _values(now, key)
         sample[key] = max(values) if values else None
-    control = [event for s in now if s is not None for event in s.get("control") or ()]
-    sample["control"] = control or None
+    sample["control"] = None  # see _place_requests
     return {key: sample[key] for key in SAMPLE_KEYS}
-
-
-def _on_merged_clock(
-    sample: dict[str, Any], offset_s: float, earlier: dict[str, Any] | None
-) -> dict[str, Any]:
-    """``sample`` with its control requests' times moved by its report's ``offset_s``, and
-    after them those of an ``earlier`` sample of the same report that fell on the same second
-    (a late sample and the next one), which it replaces."""
-    kept = list(earlier.get("control") or ()) if earlier is not None else []
-    if not sample.get("control") and not kept:
-        return sample
-    moved = [{**c, "t_s": round(c["t_s"] + offset_s, 3)} for c in sample.get("control") or ()]
-    return {**sample, "control": kept + moved}
 
 
 def _values(samples: Sequence[dict[str, Any] | None], key: str) -> list[float]:

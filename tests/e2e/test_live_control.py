@@ -90,7 +90,7 @@ def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(
         for event in sample["control"] or ()
     ]
     assert [event for _, _, event in logged] == report["control"]
-    assert all(start < event["t_s"] <= end for start, end, event in logged)
+    assert all(start < event["t_s"] <= end for start, end, event in logged), logged
     (triggered,) = report["faults"]
     assert triggered["kind"] == "drop_connections"
     assert triggered["devices_cut"] == 20

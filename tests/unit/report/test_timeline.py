@@ -64,6 +64,41 @@ def test_a_request_is_kept_when_a_late_sample_and_the_next_fall_on_one_second() 
     assert merged["control"] == [pause, resume]
 
 
+def test_a_request_falls_in_the_second_of_its_own_time_not_of_its_sample() -> None:
+    """The coordinator started 0.45 s after the worker: its sample at 3.0 falls on second 3
+    (3.45, rounded), but a request it took at 2.9 came at 3.35, so it goes to second 4."""
+    early = {"t_s": 1.2, "action": "pause", "detail": "publishing paused", "ok": True}
+    late = {"t_s": 2.9, "action": "resume", "detail": "publishing resumed", "ok": True}
+    worker = Track(0, [sample(float(t), t, 1.0) for t in (1, 2, 3, 4)])
+    coordinator = Track(
+        450_000_000,
+        ingest_samples(
+            [
+                sample(1.0, 0, 0.0, "running"),
+                {**sample(2.0, 0, 0.0, "running"), "control": [early]},
+                {**sample(3.0, 0, 0.0, "running"), "control": [late]},
+            ],
+            keep=("control",),
+        ),
+    )
+    merged = merge_timeseries([worker, coordinator])
+    assert [(s["t_s"], s["control"]) for s in merged] == [
+        (1.0, None),
+        (2.0, [{**early, "t_s": 1.65}]),
+        (3.0, None),
+        (4.0, [{**late, "t_s": 3.35}]),
+    ]
+
+
+def test_a_request_after_the_last_second_goes_in_the_last_sample() -> None:
+    late = {"t_s": 2.9, "action": "resume", "detail": "publishing resumed", "ok": True}
+    track = Track(450_000_000, [sample(1.0, 1, 1.0), {**sample(2.0, 2, 1.0), "control": [late]}])
+    assert [s["control"] for s in merge_timeseries([track], origin=0)] == [
+        None,
+        [{**late, "t_s": 3.35}],
+    ]
+
+
 def test_an_ingest_process_adds_its_ingest_but_not_a_fleet_it_watched() -> None:
     # A coordinator: started 2 s before its workers, it counts their published messages too
     # (from their progress) and ingests them; only its ingest is added to theirs.
