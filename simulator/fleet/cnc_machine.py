@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
-from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar
 
 IDLE, SETUP, RUNNING, TOOL_CHANGE, ALARM, MAINTENANCE, OFF = range(7)
 _MIN = 60.0
@@ -145,15 +145,15 @@ class CncMachine(RegimeModel[Profile]):
             "part_count": Signal("parts", 0.0, math.inf, monotonic=True),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = TWO_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> CncState:
         """Return device ``index``'s state at t = 0: cold, in the regime drawn for the start."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = CncState(key, calendar_for(seed, TWO_SHIFTS), key % _START_PARTS)
-        regime, until, h = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, h = self.first_regime(index, seed)
+        state = CncState(key, calendar, key % _START_PARTS)
         state.mode = (h >> 56) % len(PROGRAMS) << 4
         self._enter(state, regime, until, 0.0, 0.0)
         return state

@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
-from simulator.fleet.shift import DAY_S, TWO_SHIFTS, calendar_for
+from simulator.fleet.shift import DAY_S, TWO_SHIFTS
 
 OCCUPIED, VENTILATION_FAULT, UNOCCUPIED = range(3)
 _HOUR = 3600.0
@@ -97,15 +97,15 @@ class EnvironmentSensor(RegimeModel[Profile]):
             "co2_ppm": Signal("ppm", 380.0, 1450.0),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = TWO_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> EnvironmentState:
         """Return sensor ``index``'s state at t = 0, the air at the load of its regime."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = EnvironmentState(key, calendar_for(seed, TWO_SHIFTS))
-        regime, until, _ = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, _ = self.first_regime(index, seed)
+        state = EnvironmentState(key, calendar)
         load = min(_LOAD[regime], 1.0)
         enter(state, regime, until, 0.0, level=load, target=_LOAD[regime], tau_s=_TAU_S)
         return state

@@ -29,10 +29,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
-from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar
 
 IDLE, HEATING, SETUP, RUNNING, ALARM, MAINTENANCE, OFF = range(7)
 _MIN = 60.0
@@ -124,15 +124,15 @@ class MouldingMachine(RegimeModel[Profile]):
             "shot_count": Signal("shots", 0.0, math.inf, monotonic=True),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = THREE_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> MouldingState:
         """Return machine ``index``'s state at t = 0: hot if on shift, else cold and off."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = MouldingState(key, calendar_for(seed, THREE_SHIFTS), key % _START_SHOTS)
-        regime, until, h = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, h = self.first_regime(index, seed)
+        state = MouldingState(key, calendar, key % _START_SHOTS)
         state.mode = ((h >> 56) % _MOULDS) << 4
         self._enter(state, regime, until, 0.0, _HOT[regime])
         return state

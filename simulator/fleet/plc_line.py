@@ -36,10 +36,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws, unit
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws, unit
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, anchor, level_at
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
-from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.shift import THREE_SHIFTS, ShiftCalendar
 
 IDLE, CHANGEOVER, RUNNING, STARVED, BLOCKED, FAULT, MAINTENANCE, OFF = range(8)
 _MIN = 60.0
@@ -131,15 +131,15 @@ class PlcLine(RegimeModel[Profile]):
             "oee": Signal("", 0.0, 1.0),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = THREE_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> PlcState:
         """Return line ``index``'s state at t = 0, with 60-90 % availability behind it."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = PlcState(key, calendar_for(seed, THREE_SHIFTS), key % _START_CYCLES)
-        regime, until, h = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, h = self.first_regime(index, seed)
+        state = PlcState(key, calendar, key % _START_CYCLES)
         state.mode = ((h >> 56) % _SPEED_LEVELS) << 4
         self._enter(state, regime, until, 0.0, 0.6 + 0.3 * unit(seed, index, _MODEL_TAG))
         return state

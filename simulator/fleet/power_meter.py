@@ -28,10 +28,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws, unit
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws, unit
 from simulator.fleet.regime import Chain, Regime
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
-from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar
 
 IDLE, RUNNING, PEAK, SAG, OFF = range(5)
 _MIN = 60.0
@@ -123,15 +123,16 @@ class PowerMeter(RegimeModel[Profile]):
             "energy_kwh": Signal("kWh", 0.0, math.inf, monotonic=True),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = TWO_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> MeterState:
         """Return meter ``index``'s state at t = 0, its register already counting."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = MeterState(key, calendar_for(seed, TWO_SHIFTS), _START_KWH * unit(seed, index, 1))
-        state.regime, state.until, _ = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, _ = self.first_regime(index, seed)
+        state = MeterState(key, calendar, _START_KWH * unit(seed, index, 1))
+        state.regime, state.until = regime, until
         return state
 
     def sample(self, state: MeterState, seq: int, t_s: float) -> dict[str, SampleValue]:

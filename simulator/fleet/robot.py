@@ -32,10 +32,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, ROW_MASK, device_key, uniform_draws
+from simulator.fleet.noise import NOISE_ROWS, NOISE_STEP, ROW_MASK, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, enter, level_at
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals, whole_cycles
-from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar, calendar_for
+from simulator.fleet.shift import TWO_SHIFTS, ShiftCalendar
 
 IDLE, TEACH, RUNNING, FAULT, MAINTENANCE, OFF = range(6)
 _MIN = 60.0
@@ -185,17 +185,20 @@ class Robot(RegimeModel[Profile]):
             **{f"joint_temp_{j + 1}_c": Signal("°C", 16.0, 72.0) for j in range(6)},
         },
     )
+    chain = CHAIN
+    shifts = TWO_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def __init__(self) -> None:
-        super().__init__(_make_profile)
+        super().__init__()
         self._motions = tuple(_motion(p) for p in range(_PROGRAMS))
         self._scaled_rows, self._quiet_rows = _noise_rows(self._rows)
 
     def new_state(self, index: int, seed: int) -> RobotState:
         """Return robot ``index``'s state at t = 0, at ambient temperature."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = RobotState(key, calendar_for(seed, TWO_SHIFTS), key % _START_CYCLES)
-        regime, until, h = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, h = self.first_regime(index, seed)
+        state = RobotState(key, calendar, key % _START_CYCLES)
         state.mode = ((h >> 56) % _PROGRAMS) << 4
         self._enter(state, regime, until, 0.0, 0.0)
         return state

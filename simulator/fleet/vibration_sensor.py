@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 
 from simulator.fleet.model import SampleValue, Signal
-from simulator.fleet.noise import NOISE_STEP, ROW_MASK, device_key, uniform_draws
+from simulator.fleet.noise import NOISE_STEP, ROW_MASK, uniform_draws
 from simulator.fleet.regime import ABOVE, Chain, Regime, RegimeState, advance, enter
 from simulator.fleet.regime_model import PROFILE_MASK, RegimeModel, state_signals
-from simulator.fleet.shift import TWO_SHIFTS, calendar_for
+from simulator.fleet.shift import TWO_SHIFTS
 
 IDLE, RUNNING, BURST, OFF = range(4)
 _MIN = 60.0
@@ -99,15 +99,15 @@ class VibrationSensor(RegimeModel[Profile]):
             "temperature_c": Signal("°C", 17.0, 62.0),
         },
     )
-
-    def __init__(self) -> None:
-        super().__init__(_make_profile)
+    chain = CHAIN
+    shifts = TWO_SHIFTS
+    model_tag = _MODEL_TAG
+    make_profile = staticmethod(_make_profile)
 
     def new_state(self, index: int, seed: int) -> VibrationState:
         """Return sensor ``index``'s state at t = 0, its machine at ambient temperature."""
-        key = device_key(seed, index, _MODEL_TAG)
-        state = VibrationState(key, calendar_for(seed, TWO_SHIFTS))
-        regime, until, _ = CHAIN.first(key, state.calendar)
+        key, calendar, regime, until, _ = self.first_regime(index, seed)
+        state = VibrationState(key, calendar)
         enter(state, regime, until, 0.0, level=0.0, target=_HEAT[regime], tau_s=_TAU_S)
         return state
 

@@ -36,9 +36,15 @@ def test_every_equipment_model_reports_its_chains_states() -> None:
     equipment = [model for model in models if isinstance(model, RegimeModel)]
     assert len(equipment) == len(models) - 1  # all but machine-sensor
     for model in equipment:
-        chain = sys.modules[type(model).__module__].CHAIN
+        assert model.chain is sys.modules[type(model).__module__].CHAIN
         assert next(iter(model.signals)) == "state"
-        assert model.signals["state"].choices == chain.state_names
+        assert model.signals["state"].choices == model.chain.state_names
+
+
+def test_every_equipment_model_has_streams_of_its_own() -> None:
+    equipment = [get_model(name) for name in model_names()]
+    tags = [model.model_tag for model in equipment if isinstance(model, RegimeModel)]
+    assert len(set(tags)) == len(tags)
 
 
 @pytest.mark.parametrize(
