@@ -5,7 +5,6 @@ same over worker processes (``--workers 2``): the coordinator carries each to it
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from simulator.broker import free_port
-from tests.background_run import quickstart_in_background
+from tests.background_run import poll_run, quickstart_in_background
 from tests.e2e.test_live_run_browser import wait_for_samples
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -51,19 +50,26 @@ def test_a_run_is_paused_resumed_paced_and_faulted_from_its_dashboard(
         log,
     ):
         wait_for_samples(run, log, page + "data", 2)
-        deadline = time.monotonic() + 60
-        while latest(page + "data")["published_per_s"] == 0.0:  # workers start after a handshake
-            assert time.monotonic() < deadline, "nothing was published"
-            time.sleep(0.2)
+        poll_run(  # workers start after a handshake
+            run,
+            log,
+            lambda: latest(page + "data"),
+            lambda sample: sample["published_per_s"] != 0.0,
+            what="something was published",
+        )
         assert post(page + "control", {"action": "pause"}) == {
             "ok": True,
             "message": "publishing paused",
         }
         # A whole sample interval with nothing published, while every device stays connected.
-        deadline = time.monotonic() + 30
-        while (sample := latest(page + "data"))["published_per_s"] != 0.0:
-            assert time.monotonic() < deadline, "publishing did not pause"
-            time.sleep(0.2)
+        sample = poll_run(
+            run,
+            log,
+            lambda: latest(page + "data"),
+            lambda sample: sample["published_per_s"] == 0.0,
+            what="publishing paused",
+            timeout_s=30,
+        )
         assert sample["connected"] == 40
         assert post(page + "control", {"action": "resume"})["ok"]
         assert post(page + "control", {"action": "rate", "msg_rate_per_s": 100})["message"] == (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simulator.broker import free_port
-from tests.background_run import quickstart_in_background
+from tests.background_run import poll_run, quickstart_in_background
 from tests.e2e.test_html_browser import CHART, SERIES, browser_args
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("chromium")]
@@ -29,15 +28,14 @@ def samples(url: str) -> int | None:
 
 
 def wait_for_samples(run: subprocess.Popen[bytes], log: Path, url: str, at_least: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if run.poll() is not None:
-            pytest.fail(f"the run ended (exit {run.returncode}) early:\n{log.read_text()}")
-        found = samples(url)
-        if found is not None and found >= at_least:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not reach {at_least} samples within 60 s")
+    """Wait until the run's ``url`` (its /data) has ``at_least`` samples."""
+    poll_run(
+        run,
+        log,
+        lambda: samples(url),
+        lambda found: found >= at_least,
+        what=f"{url} had {at_least} samples",
+    )
 
 
 def watch(profile: Path, url: str) -> tuple[int, list[str]]:

@@ -6,7 +6,6 @@ scrape reaching it also shows the flag reaches the server (as ``0.0.0.0`` does i
 from __future__ import annotations
 
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.broker import free_port
-from tests.background_run import quickstart_in_background
+from tests.background_run import poll_run, quickstart_in_background
 
 PUBLISHED = "factory_sim_messages_published_total"
 
@@ -38,18 +37,14 @@ def poll_until(
     run: subprocess.Popen[bytes], log: Path, url: str, above: float, timeout_s: float
 ) -> float:
     """Scrape until the published count exceeds ``above``; fail if the run ends or time is up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if run.poll() is not None:
-            pytest.fail(
-                f"the run ended (exit {run.returncode}) before its count passed {above}:\n"
-                + log.read_text()
-            )
-        value = published(url)
-        if value is not None and value > above:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"{PUBLISHED} did not pass {above} within {timeout_s} s")
+    return poll_run(
+        run,
+        log,
+        lambda: published(url),
+        lambda value: value > above,
+        what=f"{PUBLISHED} passed {above}",
+        timeout_s=timeout_s,
+    )
 
 
 @pytest.mark.broker
