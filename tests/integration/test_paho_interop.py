@@ -41,6 +41,7 @@ from simulator.mqtt import (
     decode,
     encode,
 )
+from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
 
@@ -149,10 +150,7 @@ class Paho:
 
     def subscribe(self, topic: str, qos: int = 2) -> None:
         _, mid = self.client.subscribe(topic, qos)
-        deadline = time.monotonic() + WAIT_S
-        while mid not in self.acked:
-            assert time.monotonic() < deadline, f"paho got no SUBACK for {topic}"
-            time.sleep(0.01)
+        wait_until_sync(lambda: mid in self.acked, f"paho's SUBACK for {topic}", WAIT_S)
 
     def publish(self, topic: str, payload: bytes, qos: int = 0, **kw: Any) -> None:
         info = self.client.publish(topic, payload, qos, **kw)

@@ -50,6 +50,7 @@ from simulator.payloads.registration import (
 from simulator.scenario.schema import OnboardingSettings
 from simulator.transport.connection import MqttLink
 from tests.fake_clock import FakeClock
+from tests.waiting import wait_until
 
 V311, V5 = MQTTVersion.V311, MQTTVersion.V5
 VERSIONS = pytest.mark.parametrize("version", [V5, V311], ids=["v5", "v311"])
@@ -305,13 +306,10 @@ def rigs() -> Iterator[Callable[..., Rig]]:
         rig.registrar.close()
 
 
-async def settle(condition: Callable[[], bool], limit_s: float = 5.0) -> None:
-    """Let the loop run (deadline timers fire) until ``condition`` holds, at most ``limit_s``."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit_s
-    # Polled: the condition changes in the registrar's timer callback, which signals nothing.
-    while not condition() and loop.time() < end:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
+async def settled(rig: Rig) -> None:
+    """Let the loop run until the registrar's deadline timers have left nothing pending (polled:
+    a timer callback signals nothing)."""
+    await wait_until(lambda: rig.registrar.pending == 0, "no registration pending")
 
 
 # subscribing
@@ -469,7 +467,7 @@ async def test_no_answer_times_out_after_the_deadline(rigs: Callable[..., Rig]) 
     rig = rigs(timeout_s=SHORT)
     link = rig.subscribed(GATEWAY)
     rig.answer(link, rig.fleet.members(GATEWAY)[0])
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     registered = rig.funnel[REGISTERED]
     assert (registered.reached, registered.timeouts) == (1, 2)
     assert rig.fleet.admitted == [("ms-000001", link)]
@@ -480,7 +478,7 @@ async def test_suback_never_arriving_times_out(rigs: Callable[..., Rig]) -> None
     rig = rigs(timeout_s=SHORT)
     rig.connect(GATEWAY)
     rig.connect(SINGLE)
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     suback = rig.funnel[SUBACK]
     assert (suback.reached, suback.timeouts) == (0, 4)
     assert rig.funnel[REGISTERED].reached == 0
@@ -490,7 +488,7 @@ async def test_suback_never_arriving_times_out(rigs: Callable[..., Rig]) -> None
 async def test_a_suback_after_its_deadline_registers_nobody(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT)
     link = rig.connect(SINGLE)
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     rig.suback(link)
     assert not sent(link, Publish)
     assert (rig.funnel[SUBACK].reached, rig.funnel[SUBACK].timeouts) == (0, 1)
@@ -500,7 +498,7 @@ async def test_a_suback_after_its_deadline_registers_nobody(rigs: Callable[..., 
 async def test_an_answer_after_the_timeout_is_late(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT)
     link = rig.subscribed(SINGLE)
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     rig.answer(link, rig.fleet.members(SINGLE)[0])
     assert rig.registrar.late_answers == 1
     assert rig.fleet.admitted == []
@@ -657,7 +655,7 @@ async def test_reannouncement_timeouts_and_refusals_stay_out_of_the_funnel(
     link = rig.connect(GATEWAY, reannounce=True)
     rig.suback(link, 0x80)
     rig.subscribed(SINGLE, reannounce=True)
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     reannounced = rig.registrar.reannounced
     assert (reannounced.sent, reannounced.rejected, reannounced.timeouts) == (1, 3, 1)
     assert all(stage.reached == stage.fell_out == 0 for stage in rig.funnel.stages)
@@ -753,7 +751,7 @@ async def test_a_retry_goes_out_when_telemetry_fills_the_window(
     rig.answer(link, second)
     for dev in (first, second):
         link.send(link.session.publish(f"factory/{dev.device_id}/telemetry", b"x", 1))
-    await settle(lambda: rig.funnel[REGISTERED].retries == 1)
+    await wait_until(lambda: rig.funnel[REGISTERED].retries == 1, "a registration retried")
     assert rig.funnel[REGISTERED].retries == 1
     assert len(registrations(link)) == 3  # no room for the retry yet
     (telemetry, _) = [p for p in sent(link, Publish) if p.topic.endswith("/telemetry")]
@@ -771,7 +769,7 @@ async def test_a_retry_goes_out_when_telemetry_fills_the_window(
 async def test_an_unanswered_registration_is_sent_again(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT, attempts=2)
     link = rig.subscribed(SINGLE)
-    await settle(lambda: len(registrations(link)) == 2)
+    await wait_until(lambda: len(registrations(link)) == 2, "a registration sent again")
     first, second = registrations(link)
     assert first.payload == second.payload  # the same registration, same correlation
     assert rig.funnel[REGISTERED].retries == 1
@@ -783,7 +781,7 @@ async def test_an_unanswered_registration_is_sent_again(rigs: Callable[..., Rig]
 async def test_retries_give_up_after_the_last_attempt(rigs: Callable[..., Rig]) -> None:
     rig = rigs(timeout_s=SHORT, attempts=2)
     link = rig.subscribed(SINGLE)
-    await settle(lambda: rig.registrar.pending == 0)
+    await settled(rig)
     assert len(registrations(link)) == 2
     registered = rig.funnel[REGISTERED]
     assert (registered.retries, registered.timeouts) == (1, 1)
