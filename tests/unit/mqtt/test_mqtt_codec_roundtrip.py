@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 
 from simulator.errors import RemoteProtocolError
 from simulator.mqtt import (
-    ClientSession,
-    ConnAck,
     ConnectOptions,
     Decoder,
     MQTTVersion,
@@ -22,6 +20,7 @@ from simulator.mqtt import (
     decode,
     encode,
 )
+from tests.unit.mqtt import sessions
 from tests.unit.mqtt.mqtt_strategies import packets
 from tests.unit.mqtt.versions import VERSIONS
 
@@ -134,9 +133,7 @@ def test_fuzzing_behind_a_valid_first_byte_raises_only_remote_errors(
 def test_a_connected_session_fed_junk_raises_only_remote_errors(
     version: MQTTVersion, junk: bytes
 ) -> None:
-    session = ClientSession("dev-1", version, 60, options=_OPTIONS[version])
-    session.connect()
-    session.receive_data(encode(ConnAck(), version))
+    session = sessions.connected(version, _OPTIONS[version])
     session.publish("t", b"", qos=1)
     session.publish("t", b"", qos=2)
     # Anything but RemoteProtocolError escaping here fails the test.

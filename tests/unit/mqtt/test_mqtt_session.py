@@ -47,6 +47,7 @@ from simulator.mqtt import (
 )
 from simulator.mqtt.options import DEFAULT_LIMITS, DEFAULT_OPTIONS
 from simulator.mqtt.session import DEFAULT_RECEIVE_MAXIMUM
+from tests.unit.mqtt import sessions
 from tests.unit.mqtt.versions import V5, V311, VERSIONS
 
 NEW, CONNECTING, CONNECTED, CLOSED = SessionState
@@ -206,9 +207,7 @@ def test_qos1_publish_flow_tracks_inflight_until_puback(version: MQTTVersion) ->
 
 
 def test_receive_maximum_from_connack_limits_inflight() -> None:
-    session = ClientSession("dev-1", V5, 60)
-    session.connect()
-    session.receive_data(encode(ConnAck(properties=Properties(receive_maximum=2)), V5))
+    session = sessions.connected(V5, connack=ConnAck(properties=Properties(receive_maximum=2)))
     assert session.receive_maximum == 2
     session.publish("t", b"", qos=1)
     session.publish("t", b"", qos=1)
