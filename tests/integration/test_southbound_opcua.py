@@ -18,6 +18,7 @@ from asyncua import Client, ua
 
 from simulator.errors import PortError
 from simulator.fleet import get_model
+from simulator.southbound.faults import FaultPlan
 from simulator.southbound.node_map import (
     UNECE_NAMESPACE,
     NodeType,
@@ -46,7 +47,10 @@ async def started(
     epoch: float,
     devices: range = range(10),
     update_s: float | None = None,
+    faults: FaultPlan | None = None,
 ) -> OpcuaServer:
+    """An OPC UA server of the south plant's ``devices``, listening on a port of the system's
+    choosing."""
     server = OpcuaServer(
         model_blocks(GROUPS, LAYOUT, update_s),
         devices,
@@ -56,6 +60,7 @@ async def started(
         namespace=NAMESPACE,
         clock=clock,
         epoch=epoch,
+        faults=faults,
     )
     await server.start()
     return server

@@ -15,10 +15,10 @@ from simulator.fleet import get_model
 from simulator.southbound.faults import Fault, FaultPlan
 from simulator.southbound.node_map import node_map
 from simulator.southbound.opcua_server import OpcuaServer
-from simulator.southbound.samples import model_blocks, sample_at, step_at
+from simulator.southbound.samples import sample_at, step_at
 from tests.fake_clock import FakeClock
-from tests.integration.south_plant import GROUPS, LAYOUT, SEED
-from tests.integration.test_southbound_opcua import NAMESPACE
+from tests.integration.south_plant import SEED
+from tests.integration.test_southbound_opcua import started
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.sockets
@@ -34,18 +34,7 @@ async def faulty() -> AsyncIterator[tuple[OpcuaServer, FakeClock]]:
     plan = FaultPlan(
         [Fault(0, "silent", 10.25, 20.25, (SILENT,)), Fault(1, "silent", 3.0, 4.0, (99,))]
     )
-    server = OpcuaServer(
-        model_blocks(GROUPS, LAYOUT, None),
-        range(10),
-        seed=SEED,
-        host="127.0.0.1",
-        port=0,
-        namespace=NAMESPACE,
-        clock=clock,
-        epoch=clock.now,
-        faults=plan,
-    )
-    await server.start()
+    server = await started(clock, clock.now, faults=plan)
     try:
         yield server, clock
     finally:
