@@ -1,6 +1,7 @@
 """Processes a test starts side by side, as the hosts or pods of one run would: each under a
 name, in a folder of its own, its output in a log file there (never a pipe that could fill
-while nobody reads it); all killed when the ``with`` block ends, however it ends."""
+while nobody reads it); all killed when the ``with`` block ends, however it ends. Also: the
+children a process started, found by their command lines (a run's ingest worker)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,19 @@ def _kill(processes: dict[str, subprocess.Popen[bytes]]) -> None:
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+def children_running(pid: int, *arguments: str) -> list[int]:
+    """The pids of process ``pid``'s children that have every one of ``arguments`` among the
+    arguments of their command line (``"simulator", "ingest"``: a run's ingest workers)."""
+    wanted = [argument.encode() for argument in arguments]
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:  # ended meanwhile
+                continue
+            if all(argument in command for argument in wanted):
+                found.append(int(child))
+    return found

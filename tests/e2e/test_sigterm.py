@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.commands import CHILD_ENV
+from tests.processes import children_running
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.broker
@@ -26,20 +27,6 @@ def exited(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def ingest_children(run_pid: int) -> list[int]:
-    """The ingest workers the run started: its children that run ``simulator ingest``."""
-    found = []
-    for task in Path(f"/proc/{run_pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except FileNotFoundError:
-                continue
-            if b"simulator" in command and b"ingest" in command:
-                found.append(int(pid))
-    return found
 
 
 def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
@@ -68,7 +55,7 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
             break
         assert time.monotonic() < deadline, "".join(lines)
     assert broker_pid is not None, "".join(lines)
-    ingest = ingest_children(proc.pid)
+    ingest = children_running(proc.pid, "simulator", "ingest")
     assert len(ingest) == 1, ingest
     proc.send_signal(signal.SIGTERM)
     rest, _ = proc.communicate(timeout=60)

@@ -27,6 +27,7 @@ import pytest
 
 from tests.e2e.test_cli import ROOT
 from tests.postgres import PostgresCluster
+from tests.processes import children_running
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -179,12 +180,9 @@ def test_a_locked_file_is_waited_for_and_only_a_long_lock_loses_rows(
 
 def ingest_child_of(pid: int) -> int:
     """The pid of the ingest worker that run ``pid`` started."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"ingest" in cmdline and b"simulator" in cmdline:
-                return int(child)
-    raise AssertionError(f"run {pid} has no ingest child")
+    found = children_running(pid, "simulator", "ingest")
+    assert found, f"run {pid} has no ingest child"
+    return found[0]
 
 
 def test_a_killed_ingest_worker_is_restarted_and_at_qos0_what_it_missed_is_lost(

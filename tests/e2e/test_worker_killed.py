@@ -11,18 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_sink_faults import finish, run_in_background, sqlite_rows, wait_for
+from tests.processes import children_running
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 def worker_child(run_pid: int, slice_name: str) -> int | None:
     """The pid of the run's worker process for ``slice_name`` (``1/2``), if it runs yet."""
-    for task in Path(f"/proc/{run_pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if b"--segment" in cmdline and slice_name.encode() in cmdline:
-                return int(child)
-    return None
+    found = children_running(run_pid, "--segment", slice_name)
+    return found[0] if found else None
 
 
 def test_a_killed_worker_leaves_a_report_that_names_its_slice_and_fails(tmp_path: Path) -> None:

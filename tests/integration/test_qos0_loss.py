@@ -31,6 +31,7 @@ from simulator.broker.locate import default_config_dir
 from simulator.report.json_report import as_dict
 from simulator.runner import Runner
 from simulator.scenario import validate_scenario
+from tests.processes import children_running
 from tests.runs import run_config
 from tests.waiting import wait_until
 
@@ -81,19 +82,10 @@ class Dropped:
         self._client.loop_stop()
 
 
-def ingest_child_pid(broker_pid: int) -> int | None:
+def ingest_child_pid() -> int | None:
     """The run's ingest worker: this process's child that runs ``simulator ingest``."""
-    for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            if int(pid) == broker_pid:
-                continue
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except FileNotFoundError:
-                continue
-            if b"simulator" in command and b"ingest" in command:
-                return int(pid)
-    return None
+    found = children_running(os.getpid(), "simulator", "ingest")
+    return found[0] if found else None
 
 
 @contextmanager
@@ -138,8 +130,8 @@ async def run_with_a_stalled_subscriber(broker: LocalBroker, sqlite: Path) -> di
     run = asyncio.create_task(Runner(run_config(scenario, quiet=True), out=io.StringIO()).run())
     dropped = Dropped(broker)
     try:
-        await wait_until(lambda: ingest_child_pid(broker.pid) is not None, "the ingest child")
-        pid = ingest_child_pid(broker.pid)
+        await wait_until(lambda: ingest_child_pid() is not None, "the ingest child")
+        pid = ingest_child_pid()
         assert pid is not None
         # Publishing has begun once ingest has stored something.
         await wait_until(lambda: sqlite.exists() and bool(rows(sqlite)), "the first stored rows")
