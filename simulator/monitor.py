@@ -78,6 +78,9 @@ class Monitor:
         self._start = clock()
         self.faults_active: dict[str, int] = {}
         """Faults in force now, by kind (every kind the scenario has, 0 when none is)."""
+        self.fleet_faults: Callable[[], Mapping[str, int]] | None = None
+        """Faults in force on a fleet run elsewhere (the workers of ``run --workers``), by
+        kind, added to :attr:`faults_active` (None: the fleet's faults are this run's)."""
         self.control: Sequence[Mapping[str, Any]] = ()
         """The run's live control requests so far (the controller's list, once there is one)."""
         self.stage_of: Callable[[float], int | None] | None = None
@@ -108,13 +111,20 @@ class Monitor:
             rss_bytes=rss_bytes(),
             cpu_s=cpu_seconds(),
             connect_us=fleet.connect_us.copy(),
-            faults_active=dict(self.faults_active),
+            faults_active=self._faults_active(),
             control=self.control,
         )
         progress = self.ingest.progress if self.ingest is not None else None
         if progress is not None:
             totals.take_ingest(progress)
         return totals
+
+    def _faults_active(self) -> dict[str, int]:
+        active = dict(self.faults_active)
+        if self.fleet_faults is not None:
+            for kind, count in self.fleet_faults().items():
+                active[kind] = max(count, active.get(kind, 0))
+        return active
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now and show it."""

@@ -918,6 +918,7 @@ class Runner:
             # The monitor's clock starts now: its samples go into the platform's report.
             self.started_at_ns = time.time_ns()
             monitor = self.monitor = Monitor(fleets, ingest, self.view, time.perf_counter)
+            monitor.fleet_faults = lambda: fleets.total().faults_active
             monitor.phase = "starting"
             monitor_task = asyncio.create_task(monitor.run(self.config.sample_interval_s))
             try:

@@ -35,6 +35,9 @@ class FleetProgress:
     rss_bytes: int = 0
     cpu_s: float = 0.0
     connect_us: Histogram = field(default_factory=Histogram)
+    faults_active: dict[str, int] = field(default_factory=dict)
+    """The worker's faults in force now, by kind (added up: per kind the most any worker has,
+    since each worker carries its share of the same faults)."""
 
     @classmethod
     def of(cls, totals: Totals) -> FleetProgress:
@@ -52,6 +55,7 @@ class FleetProgress:
             totals.rss_bytes,
             totals.cpu_s,
             totals.connect_us,
+            dict(totals.faults_active),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,12 +76,14 @@ class FleetProgress:
         for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.connect_us.merge(other.connect_us)
+        for kind, count in other.faults_active.items():
+            self.faults_active[kind] = max(count, self.faults_active.get(kind, 0))
         if _PHASES.get(other.phase, 0) < _PHASES.get(self.phase, 0):
             self.phase = other.phase
 
 
 _FIELDS = tuple(FleetProgress.__dataclass_fields__)
-_SUMMED = tuple(name for name in _FIELDS if name not in ("phase", "connect_us"))
+_SUMMED = tuple(name for name in _FIELDS if name not in ("phase", "connect_us", "faults_active"))
 _PHASES = {
     name: rank
     for rank, name in enumerate(

@@ -1,15 +1,24 @@
 """``[[faults]]`` in a run over worker processes (``run --workers``): each worker cuts its own
 share of the connections, the coordinator restarts the broker it runs; the report has each
-fault once, as one process would have reported it, and nothing is lost at QoS 1."""
+fault once, as one process would have reported it, and nothing is lost at QoS 1. While a fault
+the workers carry out lasts, the coordinator's /metrics shows it in force."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.commands import run_reported
+from simulator.broker import free_port
+from tests.background_run import poll_run
+from tests.commands import CHILD_ENV, run_reported
 from tests.e2e.test_faults import assert_cut_and_restart_reported, cut_and_restart
+from tests.scenario_files import scenario_file
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -37,3 +46,54 @@ def test_workers_cut_their_connections_and_the_coordinator_restarts_the_broker(
         "fault       drop_connections at 2 s: cut 15 connections (15 devices), in each of 2" in said
     )
     assert "fault       broker_restart at 5 s: the local broker down 0.5 s; 60 of 60" in said
+
+
+def fault_active(url: str, kind: str) -> float | None:
+    """The coordinator's ``fault_active`` gauge for ``kind`` (None: not served yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return None
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "factory_sim_fault_active" and sample.labels["kind"] == kind:
+                return float(sample.value)
+    return None
+
+
+def test_the_coordinator_shows_a_fault_its_workers_carry_out_while_it_lasts(
+    tmp_path: Path,
+) -> None:
+    """A partition is the workers' to put in force, on their own connections; the coordinator's
+    /metrics says it is in force while it lasts, as one process's would."""
+    scenario = scenario_file(
+        tmp_path,
+        "worker-partition",
+        duration_s=9.0,
+        fleet={"devices": 20, "publish_interval_s": 0.5},
+        ingest={"sqlite_path": "rows.sqlite"},
+        faults=[{"kind": "partition", "at_s": 2.0, "duration_s": 3.0}],
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+    log = tmp_path / "run.log"
+    argv = [sys.executable, "-m", "simulator", "run", str(scenario), "--workers", "2"]
+    argv += ["--metrics-port", str(port)]
+    with (
+        log.open("w") as out,
+        subprocess.Popen(argv, cwd=tmp_path, stderr=out, stdout=out, env=CHILD_ENV) as run,
+    ):
+        try:
+            poll_run(run, log, lambda: fault_active(url, "partition"), bool, what="in force")
+            poll_run(
+                run,
+                log,
+                lambda: fault_active(url, "partition"),
+                lambda value: value == 0,
+                what="lifted",
+            )
+            assert run.wait(timeout=60) == 0, log.read_text()
+        finally:
+            if run.poll() is None:
+                run.kill()

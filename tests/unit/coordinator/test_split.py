@@ -47,8 +47,11 @@ def test_no_workers_is_not_a_split() -> None:
 def test_progress_lines_add_up_and_keep_the_least_advanced_phase() -> None:
     a = FleetProgress("publishing", 10, 10, 10, 10, 0, 100, 0, 1, 1000, 0.5, Histogram())
     a.connect_us.record(1500)
+    a.faults_active = {"network": 1, "partition": 0}
     b = FleetProgress.from_dict(
-        FleetProgress("onboarding", 12, 7, 5, 7, 1, 40, 0, 0, 2000, 0.25, Histogram()).to_dict()
+        FleetProgress(
+            "onboarding", 12, 7, 5, 7, 1, 40, 0, 0, 2000, 0.25, Histogram(), {"partition": 1}
+        ).to_dict()
     )
     b.connect_us.record(900)
     a.add(b)
@@ -61,6 +64,8 @@ def test_progress_lines_add_up_and_keep_the_least_advanced_phase() -> None:
     )
     assert a.connect_us.count == 2
     assert a.connected_low == 15  # each worker's fewest since its previous line, added up
+    # Each worker carries its share of the same faults: a kind counts as often as in one.
+    assert a.faults_active == {"network": 1, "partition": 1}
 
 
 def test_a_worker_reads_its_slice_of_the_scenario_on_stdin() -> None:
