@@ -377,7 +377,7 @@ class Runner:
         restart them (kept sessions and their queued messages survive, as on a production
         broker), and with a Unix socket for the run's ingest (``[ingest] unix_socket``)."""
         ingest = self.scenario.ingest
-        unix_socket = ingest.enabled and ingest.unix_socket
+        unix_socket = ingest.enabled and ingest.unix_socket and self.config.ingest != "off"
         if not any(isinstance(fault, BrokerRestartFault) for fault in self.scenario.faults):
             return functools.partial(LocalBroker, unix_socket=unix_socket)
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="factory-sim-db-")))
