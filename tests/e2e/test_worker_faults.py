@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.broker import free_port
 from tests.background_run import poll_run
 from tests.commands import CHILD_ENV, run_reported
 from tests.e2e.test_faults import assert_cut_and_restart_reported, cut_and_restart
 from tests.scenario_files import scenario_file
+from tests.scraping import scraped
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -50,16 +48,7 @@ def test_workers_cut_their_connections_and_the_coordinator_restarts_the_broker(
 
 def fault_active(url: str, kind: str) -> float | None:
     """The coordinator's ``fault_active`` gauge for ``kind`` (None: not served yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "factory_sim_fault_active" and sample.labels["kind"] == kind:
-                return float(sample.value)
-    return None
+    return scraped(url, "factory_sim_fault_active", kind=kind)
 
 
 def test_the_coordinator_shows_a_fault_its_workers_carry_out_while_it_lasts(

@@ -6,31 +6,20 @@ scrape reaching it also shows the flag reaches the server (as ``0.0.0.0`` does i
 from __future__ import annotations
 
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.broker import free_port
 from tests.background_run import poll_run, quickstart_in_background
+from tests.scraping import scraped
 
 PUBLISHED = "factory_sim_messages_published_total"
 
 
 def published(url: str) -> float | None:
     """The run's published count, or None while the endpoint is not up or has no figures yet."""
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return None
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == PUBLISHED and sample.labels.get("role") == "simulator":
-                return float(sample.value)
-    return None
+    return scraped(url, PUBLISHED, role="simulator")
 
 
 def poll_until(
