@@ -48,7 +48,9 @@ def assert_cut_and_restart_reported(tmp_path: Path, report: dict[str, Any]) -> N
     assert restart["error"] is None
     assert (restart["devices_before"], restart["devices_lost"]) == (60, 60)
     assert restart["back_s"] is not None
-    assert restart["started_s"] >= 5.0
+    # Over workers the merged clock starts with the first slice, which may wake a few ms
+    # after the start the coordinator counts its broker restart from (start_late_s).
+    assert restart["started_s"] >= 5.0 - (report["run"]["start_late_s"] or 0.0)
     # The window's message figures are the fleet's QoS's; its redeliveries filled every gap.
     assert (cut["qos"], restart["qos"]) == (1, 1)
     assert restart["lost"] == 0
